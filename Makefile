@@ -1,0 +1,49 @@
+# netmeasure: `make demo` and `make test` set up everything they need on a fresh Debian machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
+# Debian packages the tests use: the real iperf3, nft for loss in the testbed, iproute2 for
+# namespaces and tc, poppler-utils to rasterise reports.
+SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 pdftoppm:poppler-utils
+
+.PHONY: test demo lint typecheck bench system-deps venv clean
+
+system-deps:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  tool=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[analysis,report,dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: system-deps venv
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check src tests analysis
+	$(VENV)/bin/ruff format --check src tests analysis
+	$(VENV)/bin/mypy
+
+DEMO_DIR ?= demo-out
+demo: system-deps venv
+	bash probes/demo.sh $(DEMO_DIR)
+
+bench: system-deps venv
+	$(PY) analysis/probe_accuracy.py
+	$(PY) analysis/probe_overhead.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from netmeasure.cli import main
+
+main()

@@ -1,0 +1,402 @@
+"""Campaign files (contracts.md §2) and the scheduler that runs them.
+
+A campaign runs rounds of tests on a schedule: ``interval`` between round starts plus a random
+``jitter`` (so that a fleet does not synchronise), never two runs of the same test entry less
+than ``min_spacing`` apart (QCVN 126: >= 30 s between two samples of one device), and only
+inside a daily run ``window`` when one is given. Every completed test is written to the store
+in one transaction; a failed test is written as failed samples and the campaign goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from netmeasure.errors import ConfigError, StoreError
+from netmeasure.export import write_jsonl
+from netmeasure.probe import iperf3, latency, speedtest
+from netmeasure.probe.context import ContextReader
+from netmeasure.samples import Context, Measurement, Sample, build_samples
+from netmeasure.store import SampleStore
+from netmeasure.tomlfile import check_keys, load, read_toml, unit
+
+Environment = Literal["indoor", "outdoor_fixed", "outdoor_mobile"]
+TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec
+
+TEST_TYPES: dict[str, type[Any]] = {
+    "iperf3": iperf3.Iperf3Spec,
+    "latency": latency.LatencySpec,
+    "speedtest": speedtest.SpeedtestSpec,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSection:
+    id: str | None = None  # default: the host name
+    operator: str | None = None
+    environment: Environment | None = None
+    area: str | None = None
+    technology: str | None = None  # when no modem reports it
+    latitude: float | None = None  # when no gpsd reports a fix
+    longitude: float | None = None
+    cell_id: str | None = None
+    band: str | None = None
+    store: str | None = None  # default: the platform's user data dir
+    gpsd: bool = True
+    modem: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSection:
+    rounds: int | None = None
+    duration_s: float | None = unit("duration_s", None, key="duration")
+    interval_s: float = unit("duration_s", 60.0, key="interval")
+    jitter_s: float = unit("duration_s", 0.0, key="jitter")
+    min_spacing_s: float = unit("duration_s", 30.0, key="min_spacing")
+    window: str | None = None  # "06:00-22:00", the probe's local time
+
+    def __post_init__(self) -> None:
+        if self.rounds is not None and self.rounds < 1:
+            raise ValueError("rounds must be at least 1")
+        for name in ("interval_s", "jitter_s", "min_spacing_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name.removesuffix('_s')} must not be negative")
+        if self.window is not None:
+            parse_window(self.window)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSection:
+    name: str | None = None  # default: the file's stem
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    path: Path | None
+    name: str
+    probe: ProbeSection
+    schedule: ScheduleSection
+    tests: tuple[TestSpec, ...]
+    description: str | None = None
+
+    @property
+    def probe_id(self) -> str:
+        return self.probe.id or socket.gethostname()
+
+    def store_path(self) -> Path:
+        if self.probe.store:
+            p = Path(os.path.expanduser(self.probe.store))
+            if not p.is_absolute() and self.path is not None:
+                p = self.path.parent / p
+            return p
+        from platformdirs import user_data_dir
+
+        return Path(user_data_dir("netmeasure")) / "samples.db"
+
+    def static_context(self) -> Context:
+        return Context(
+            probe_id=self.probe_id, campaign=self.name, environment=self.probe.environment,
+            area=self.probe.area, operator=self.probe.operator,
+            technology=self.probe.technology, latitude=self.probe.latitude,
+            longitude=self.probe.longitude, cell_id=self.probe.cell_id, band=self.probe.band,
+            host=socket.gethostname(),
+        )  # fmt: skip
+
+
+def parse_window(text: str) -> tuple[dt.time, dt.time]:
+    try:
+        start, end = (dt.time.fromisoformat(part.strip()) for part in text.split("-"))
+    except ValueError as exc:
+        raise ValueError(f"window must look like '06:00-22:00', got {text!r}") from exc
+    return start, end
+
+
+def in_window(now: dt.datetime, window: str | None) -> bool:
+    if window is None:
+        return True
+    start, end = parse_window(window)
+    t = now.time()
+    return start <= t < end if start <= end else (t >= start or t < end)
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read and validate a campaign file; ConfigError names the file and the key."""
+    p = Path(path)
+    data = read_toml(p)
+    check_keys(data, ("campaign", "probe", "schedule", "tests"), p, "")
+    meta = load(CampaignSection, data.get("campaign", {}), p, "[campaign]")
+    probe = load(ProbeSection, data.get("probe", {}), p, "[probe]")
+    schedule = load(ScheduleSection, data.get("schedule", {}), p, "[schedule]")
+    if schedule.rounds is not None and schedule.duration_s is not None:
+        raise ConfigError(p, "[schedule]", "give either rounds or duration, not both")
+    raw_tests = data.get("tests")
+    if not isinstance(raw_tests, list) or not raw_tests:
+        raise ConfigError(p, "[[tests]]", "a campaign needs at least one [[tests]] entry")
+    tests: list[TestSpec] = []
+    for i, entry in enumerate(raw_tests):
+        where = f"tests[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(p, where, "must be a table")
+        kind = entry.get("type")
+        if kind not in TEST_TYPES:
+            from netmeasure.tomlfile import did_you_mean
+
+            raise ConfigError(p, f"{where}.type",
+                              f"must be one of {', '.join(TEST_TYPES)}, got {kind!r}",
+                              hint=did_you_mean(str(kind), TEST_TYPES))  # fmt: skip
+        body = {k: v for k, v in entry.items() if k != "type"}
+        spec = load(TEST_TYPES[kind], body, p, where)
+        _check_spec(spec, p, where)
+        tests.append(spec)
+    return Campaign(path=p, name=meta.name or p.stem, probe=probe, schedule=schedule,
+                    tests=tuple(tests), description=meta.description)  # fmt: skip
+
+
+def _check_spec(spec: TestSpec, path: Path, where: str) -> None:
+    if isinstance(spec, iperf3.Iperf3Spec):
+        if spec.streams < 1 or spec.streams > 128:
+            raise ConfigError(path, f"{where}.streams", "must be between 1 and 128")
+        if spec.duration_s < 1:
+            raise ConfigError(path, f"{where}.duration", "must be at least 1 s")
+        if spec.protocol == "udp" and spec.direction == "bidir":
+            raise ConfigError(path, f"{where}.direction", "UDP tests take download, upload or both")
+    elif isinstance(spec, latency.LatencySpec):
+        if spec.count < 1:
+            raise ConfigError(path, f"{where}.count", "must be at least 1")
+    elif (spec.server_id is None) == (spec.mini is None):
+        raise ConfigError(path, where, "a speedtest needs exactly one of server_id or mini")
+
+
+def describe(spec: TestSpec) -> str:
+    if isinstance(spec, iperf3.Iperf3Spec):
+        return f"iperf3 {spec.protocol} {spec.direction} {spec.target} ×{spec.streams}"
+    if isinstance(spec, latency.LatencySpec):
+        return f"latency {spec.method} {spec.target} ×{spec.count}"
+    return f"speedtest {spec.target}"
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TestRecord:
+    """One completed tool run: its samples and the tool's own output."""
+
+    samples: tuple[Sample, ...]
+    raw_tool: str
+    raw_text: str
+    label: str
+    error: str | None = None
+    error_message: str | None = None
+
+
+def run_test(spec: TestSpec, reader: ContextReader, stop: threading.Event) -> list[TestRecord]:
+    """Run one campaign test entry (an iperf3 "both" is two runs) and build its samples."""
+    if isinstance(spec, iperf3.Iperf3Spec):
+        return [_run_iperf3(spec, kind, reader, stop) for kind in spec.runs()
+                if not stop.is_set()]  # fmt: skip
+    if isinstance(spec, latency.LatencySpec):
+        ctx = reader.read(spec.target)
+        started = dt.datetime.now(dt.UTC)
+        lat = latency.run(spec, stop=stop)
+        target = spec.target if lat.tool == "icmp" else f"{spec.target}:{spec.port}"
+        samples = build_samples(list(lat.measurements), context=ctx, test_id=new_test_id(),
+                                tool=lat.tool, tool_version=None, target=target, streams=None,
+                                started_at=started)  # fmt: skip
+        raw = json.dumps({"tool": lat.tool, "target": target, "error": lat.error_message,
+                          "rtts_ms": [m.value for m in lat.measurements
+                                      if m.metric == "latency"]})  # fmt: skip
+        return [TestRecord(tuple(samples), lat.tool, raw, describe(spec), lat.error,
+                           lat.error_message)]  # fmt: skip
+    ctx = reader.read(None)
+    started = dt.datetime.now(dt.UTC)
+    try:
+        outcome = speedtest.run(spec, stop=stop)
+        version = outcome.version
+    except Exception as exc:  # tool missing: still a failed sample
+        outcome = speedtest.failed(spec, "tool_missing", str(exc), started, None)
+        version = None
+    samples = build_samples(list(outcome.measurements), context=ctx, test_id=new_test_id(),
+                            tool="speedtest-cli", tool_version=version, target=spec.target,
+                            streams=None, started_at=started)  # fmt: skip
+    return [TestRecord(tuple(samples), "speedtest-cli", json.dumps(outcome.raw, default=str),
+                       describe(spec), outcome.error, outcome.error_message)]  # fmt: skip
+
+
+def _run_iperf3(spec: iperf3.Iperf3Spec, kind: str, reader: ContextReader,
+                stop: threading.Event) -> TestRecord:  # fmt: skip
+    ctx = reader.read(spec.server)
+    under_load = None
+    if spec.latency_under_load:
+        lspec = latency.LatencySpec(target=spec.server, method="auto", interval_s=0.2)
+        under_load = lambda done: latency.measure_until(lspec, done)  # noqa: E731
+    try:
+        result = iperf3.run(spec, kind, stop=stop, under_load=under_load)
+        outcome, raw, started = result.outcome, result.raw, result.started_at
+        extra: tuple[Measurement, ...] = result.under_load
+    except Exception as exc:  # iperf3 missing or unusable: a failed sample, not a crash
+        from netmeasure.errors import ToolMissing
+
+        error = "tool_missing" if isinstance(exc, ToolMissing) else "tool_error"
+        outcome = iperf3.failed_outcome(kind, error, str(exc), None)
+        raw, started, extra = json.dumps({"error": str(exc)}), dt.datetime.now(dt.UTC), ()
+    samples = build_samples(
+        [*outcome.measurements, *extra], context=ctx, test_id=new_test_id(), tool="iperf3",
+        tool_version=outcome.version, target=spec.target,
+        streams=outcome.streams or spec.streams, started_at=started,
+    )  # fmt: skip
+    label = f"{describe(spec)} [{kind}]" if spec.direction == "both" else describe(spec)
+    return TestRecord(tuple(samples), "iperf3", raw, label, outcome.error, outcome.error_message)
+
+
+def new_test_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class RunSummary:
+    rounds: int = 0
+    tests: int = 0
+    failed_tests: int = 0
+    samples_saved: int = 0
+    unsaved: list[Sample] = field(default_factory=list)
+    unsaved_path: Path | None = None
+    store_errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+Event = dict[str, Any]
+
+
+class CampaignRunner:
+    """Runs a campaign's rounds into a store; ``stop`` ends it after the test under way."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        store: SampleStore,
+        *,
+        stop: threading.Event | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        reader: ContextReader | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.campaign = campaign
+        self.store = store
+        self.stop = stop or threading.Event()
+        self.on_event = on_event or (lambda e: None)
+        self.reader = reader or ContextReader(campaign.static_context(),
+                                              gpsd=campaign.probe.gpsd,
+                                              modem=campaign.probe.modem)  # fmt: skip
+        self.rng = rng or random.Random()
+        self._pending: list[TestRecord] = []
+
+    def _wait_until(self, monotonic_deadline: float) -> bool:
+        """Sleep until the deadline; False when stopped first."""
+        remaining = monotonic_deadline - time.monotonic()
+        return not (remaining > 0 and self.stop.wait(remaining))
+
+    def _save(self, record: TestRecord, summary: RunSummary) -> None:
+        self._pending.append(record)
+        while self._pending:
+            head = self._pending[0]
+            try:
+                summary.samples_saved += self.store.add_test(
+                    head.samples, raw=(head.raw_tool, head.raw_text)
+                )
+            except StoreError as exc:
+                # Keep it in memory and try again after the next test; nothing is dropped.
+                summary.store_errors.append(str(exc))
+                self.on_event({"event": "store_error", "message": str(exc)})
+                return
+            self._pending.pop(0)
+
+    def run(self, rounds: int | None = None, duration_s: float | None = None) -> RunSummary:
+        sched = self.campaign.schedule
+        rounds = rounds if rounds is not None else sched.rounds
+        duration_s = duration_s if duration_s is not None else sched.duration_s
+        if rounds is None and duration_s is None:
+            rounds = 1
+        summary = RunSummary()
+        began = time.monotonic()
+        last_start: dict[int, float] = {}
+        next_round = began
+        while not self.stop.is_set():
+            if rounds is not None and summary.rounds >= rounds:
+                break
+            if duration_s is not None and time.monotonic() - began >= duration_s:
+                break
+            if not self._wait_until(next_round):
+                break
+            if not self._wait_for_window():
+                break
+            round_start = time.monotonic()
+            self.on_event({"event": "round", "round": summary.rounds + 1, "rounds": rounds})
+            for idx, spec in enumerate(self.campaign.tests):
+                if idx in last_start and not self._wait_until(
+                    last_start[idx] + sched.min_spacing_s
+                ):
+                    break
+                if self.stop.is_set():
+                    break
+                last_start[idx] = time.monotonic()
+                self.on_event({"event": "test_start", "test": describe(spec)})
+                for record in run_test(spec, self.reader, self.stop):
+                    summary.tests += 1
+                    if record.error is not None:
+                        summary.failed_tests += 1
+                    self._save(record, summary)
+                    self.on_event({"event": "test_done", "record": record})
+            else:  # the round ran to its end
+                summary.rounds += 1
+                next_round = round_start + sched.interval_s + self.rng.uniform(0, sched.jitter_s)
+                continue
+            break
+        summary.interrupted = self.stop.is_set()
+        self._flush(summary)
+        return summary
+
+    def _wait_for_window(self) -> bool:
+        window = self.campaign.schedule.window
+        while not in_window(dt.datetime.now().astimezone(), window):
+            self.on_event({"event": "waiting", "reason": f"outside the run window {window}"})
+            if self.stop.wait(30):
+                return False
+        return True
+
+    def _flush(self, summary: RunSummary) -> None:
+        """Last try to store what is pending; what still fails goes to a file elsewhere."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            for record in pending:
+                self._save(record, summary)
+        if not self._pending:
+            return
+        summary.unsaved = [s for r in self._pending for s in r.samples]
+        summary.unsaved_path = write_unsaved(summary.unsaved)
+
+
+def write_unsaved(samples: Sequence[Sample]) -> Path | None:
+    """Write samples the store refused to a JSONL file in the temporary folder."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    for folder in (tempfile.gettempdir(), "/dev/shm", str(Path.home())):
+        path = Path(folder) / f"netmeasure-unsaved-{stamp}-{os.getpid()}.jsonl"
+        try:
+            with path.open("w", encoding="utf-8") as fh:
+                write_jsonl((s.to_row() for s in samples), fh)
+            return path
+        except OSError:
+            continue
+    return None

@@ -1,0 +1,204 @@
+"""speedtest runner: speedtest-cli (sivel) used as a library, against a configured server id or
+a self-hosted Speedtest Mini URL.
+
+speedtest-cli reports "ping" as half the mean of three HTTP request times (``sum / 6`` in
+speedtest.py); netmeasure records the mean request time itself (twice that), which is the
+round-trip time the other latency rows measure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any, Final
+
+from netmeasure.errors import ToolMissing
+from netmeasure.samples import Measurement
+from netmeasure.tomlfile import unit
+
+#: speedtest.net's usual client configuration; used for Mini servers, which have none.
+MINI_CONFIG: Final[dict[str, Any]] = {
+    "client": {"ip": "", "lat": "0", "lon": "0", "isp": "", "isprating": "", "rating": "",
+               "ispdlavg": "", "ispulavg": "", "loggedin": "0", "country": ""},
+    "ignore_servers": [],
+    "sizes": {"upload": [524288, 1048576, 7340032],
+              "download": [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000]},
+    "counts": {"upload": 17, "download": 4},
+    "threads": {"upload": 2, "download": 8},
+    "length": {"upload": 10, "download": 10},
+    "upload_max": 51,
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedtestSpec:
+    """One ``[[tests]] type = "speedtest"`` entry of a campaign."""
+
+    server_id: int | None = None
+    mini: str | None = None
+    timeout_s: float = unit("duration_s", 10.0, key="timeout")  # per HTTP request
+    # per direction; None keeps speedtest.net's (10 s)
+    length_s: float | None = unit("duration_s", None, key="length")
+    secure: bool = False
+    source_address: str | None = None
+    download: bool = True
+    upload: bool = True
+
+    @property
+    def target(self) -> str:
+        return self.mini if self.mini else f"speedtest.net server {self.server_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedtestOutcome:
+    measurements: tuple[Measurement, ...]
+    version: str | None
+    raw: dict[str, Any]
+    error: str | None = None
+    error_message: str | None = None
+
+
+def check() -> str:
+    try:
+        import speedtest
+    except ImportError as exc:
+        raise ToolMissing("speedtest-cli is not installed",
+                          hint="pip install speedtest-cli") from exc  # fmt: skip
+    return str(speedtest.__version__)
+
+
+def http_rtt_ms_from_speedtest_ping(ping: float) -> float:
+    """speedtest-cli's ping (sum of 3 request times / 6, ms) -> mean request time (ms)."""
+    return ping * 2.0
+
+
+def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
+    import speedtest
+
+    if spec.mini:
+
+        class _MiniSpeedtest(speedtest.Speedtest):  # type: ignore[misc]
+            # A Mini server has no speedtest.net configuration, and a probe pointed at one
+            # must not call speedtest.net for it.
+            def get_config(self) -> dict[str, Any]:
+                self.config.update({k: _copy(v) for k, v in MINI_CONFIG.items()})
+                self.lat_lon = (0.0, 0.0)
+                return dict(self.config)
+
+        client = _MiniSpeedtest(
+            timeout=spec.timeout_s,
+            secure=spec.secure,
+            source_address=spec.source_address,
+            shutdown_event=shutdown,
+        )
+        client.set_mini_server(spec.mini)
+        client.get_best_server(client.servers)
+    else:
+        client = speedtest.Speedtest(timeout=spec.timeout_s, secure=spec.secure,
+                                     source_address=spec.source_address,
+                                     shutdown_event=shutdown)  # fmt: skip
+        client.get_servers([spec.server_id])
+        client.get_best_server()
+    if spec.length_s is not None:
+        client.config["length"] = {"upload": spec.length_s, "download": spec.length_s}
+    return client
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def classify(exc: BaseException) -> str:
+    name = type(exc).__name__
+    text = str(exc).lower()
+    if "name or service" in text or "resolution" in text or "getaddrinfo" in text:
+        return "dns"
+    if "timed out" in text or "timeout" in text:
+        return "timeout"
+    if name in ("SpeedtestMiniConnectFailure", "SpeedtestBestServerFailure",
+                "ConfigRetrievalError", "ServersRetrievalError", "NoMatchedServers",
+                "URLError", "ConnectionRefusedError", "HTTPError"):  # fmt: skip
+        return "connect"
+    return "tool_error"
+
+
+def expected_metrics(spec: SpeedtestSpec) -> list[str]:
+    return [m for m, on in (("download", spec.download), ("upload", spec.upload)) if on] + [
+        "latency"
+    ]
+
+
+def parse(result: dict[str, Any], spec: SpeedtestSpec, started_at: dt.datetime,
+          version: str | None) -> SpeedtestOutcome:  # fmt: skip
+    """Pure: speedtest-cli's ``results.dict()`` -> rows (download/upload in bit/s, latency ms)."""
+    rows: list[Measurement] = []
+    for metric in ("download", "upload"):
+        if metric in expected_metrics(spec):
+            value = result.get(metric)
+            if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+                rows.append(Measurement(metric=metric, value=float(value), started_at=started_at))
+            else:
+                rows.append(Measurement(metric=metric, value=None, ok=False, error="tool_error",
+                                        started_at=started_at))  # fmt: skip
+    ping = result.get("ping")
+    if isinstance(ping, (int, float)) and 0 < ping < 3600 * 1000 / 2:
+        rtt = http_rtt_ms_from_speedtest_ping(float(ping))
+        rows.append(Measurement(metric="latency", value=rtt, started_at=started_at))
+    else:
+        rows.append(Measurement(metric="latency", value=None, ok=False, error="timeout",
+                                started_at=started_at))  # fmt: skip
+    return SpeedtestOutcome(measurements=tuple(rows), version=version, raw=result)
+
+
+def failed(spec: SpeedtestSpec, error: str, message: str, started_at: dt.datetime,
+           version: str | None) -> SpeedtestOutcome:  # fmt: skip
+    rows = tuple(Measurement(metric=m, value=None, ok=False, error=error, started_at=started_at)
+                 for m in expected_metrics(spec))  # fmt: skip
+    return SpeedtestOutcome(measurements=rows, version=version, raw={"error": message},
+                            error=error, error_message=message)  # fmt: skip
+
+
+def run(spec: SpeedtestSpec, *, stop: threading.Event | None = None) -> SpeedtestOutcome:
+    """Run a speedtest in a worker thread, bounded in time; stop it when ``stop`` is set."""
+    version = check()
+    started_at = dt.datetime.now(dt.UTC)
+    shutdown = threading.Event()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            client = _client(spec, shutdown)
+            if spec.download:
+                client.download()
+            if spec.upload:
+                client.upload(pre_allocate=False)
+            box["result"] = client.results.dict()
+        except BaseException as exc:  # reported as a failed sample below
+            box["error"] = exc
+
+    length = spec.length_s if spec.length_s is not None else 10.0
+    budget = 2 * length + 6 * spec.timeout_s + 10
+    worker = threading.Thread(target=work, name="speedtest", daemon=True)
+    worker.start()
+    deadline = started_at.timestamp() + budget
+    while worker.is_alive():
+        worker.join(timeout=0.2)
+        if stop is not None and stop.is_set():
+            shutdown.set()
+            worker.join(timeout=5)
+            return failed(spec, "interrupted", "stopped by the user", started_at, version)
+        if dt.datetime.now(dt.UTC).timestamp() > deadline:
+            shutdown.set()
+            worker.join(timeout=5)
+            return failed(spec, "timeout", f"no result within {budget:.0f} s", started_at,
+                          version)  # fmt: skip
+    if "error" in box:
+        exc = box["error"]
+        return failed(spec, classify(exc), f"{type(exc).__name__}: {exc}", started_at, version)
+    return parse(box["result"], spec, started_at, version)

@@ -1,0 +1,239 @@
+"""The sample record (contracts.md §1): one row per measured value.
+
+A test that failed is still a row (``ok = False``, ``value = None``, ``error`` set): failures
+are data, and the access-failure ratio is computed from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+METRICS: Final = ("download", "upload", "latency", "jitter", "packet_loss")
+
+#: Units of each metric's ``value`` (contracts.md: bit/s, ms, ratio).
+METRIC_UNITS: Final[dict[str, str]] = {
+    "download": "bit/s",
+    "upload": "bit/s",
+    "latency": "ms",
+    "jitter": "ms",
+    "packet_loss": "ratio",
+}
+
+#: Classes of failure, as the ``error`` column names them.
+ERRORS: Final = (
+    "timeout",
+    "connect",
+    "dns",
+    "server_busy",
+    "tool_missing",
+    "tool_error",
+    "interrupted",
+)
+
+ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
+
+#: The contract's columns, in the contract's order (exports keep this order).
+COLUMNS: Final = (
+    "sample_id", "test_id", "probe_id", "campaign", "started_at", "duration_s", "metric",
+    "value", "ok", "error", "tool", "tool_version", "target", "streams", "under_load",
+    "environment", "area", "operator", "technology", "latitude", "longitude",
+    "rsrp_dbm", "rsrq_db", "sinr_db", "cell_id", "band",
+)  # fmt: skip
+
+#: Documented extras, after the contract's columns (docs/data-format.md).
+EXTRA_COLUMNS: Final = ("host", "interface", "source")
+
+ALL_COLUMNS: Final = COLUMNS + EXTRA_COLUMNS
+
+#: Column types, for stores and exports. "ts" is an ISO-8601 UTC string in text formats.
+COLUMN_TYPES: Final[dict[str, str]] = {
+    "sample_id": "str", "test_id": "str", "probe_id": "str", "campaign": "str",
+    "started_at": "ts", "duration_s": "float", "metric": "str", "value": "float",
+    "ok": "bool", "error": "str", "tool": "str", "tool_version": "str", "target": "str",
+    "streams": "int", "under_load": "bool", "environment": "str", "area": "str",
+    "operator": "str", "technology": "str", "latitude": "float", "longitude": "float",
+    "rsrp_dbm": "float", "rsrq_db": "float", "sinr_db": "float", "cell_id": "str",
+    "band": "str", "host": "str", "interface": "str", "source": "str",
+}  # fmt: skip
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def format_ts(ts: dt.datetime) -> str:
+    """ISO-8601 UTC with microseconds and a 'Z': 2026-11-23T14:40:20.123456Z."""
+    if ts.tzinfo is None:
+        raise ValueError("naive datetime: netmeasure times are UTC-aware")
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> dt.datetime:
+    """Parse an ISO-8601 time; a time without an offset is taken as UTC."""
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+# A fixed namespace so that content-derived ids are the same on every machine.
+_CONTENT_NAMESPACE: Final = uuid.UUID("6f2a3c1e-5b7d-4e0a-9c3b-2d1e0f4a5b6c")
+
+
+def content_id(*parts: object) -> str:
+    """A UUID derived from content: importing the same measurement twice gives the same id."""
+    return str(uuid.uuid5(_CONTENT_NAMESPACE, "\x1f".join(repr(p) for p in parts)))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Context:
+    """Where, on what and by whom a test was measured: copied onto each of its samples."""
+
+    probe_id: str
+    campaign: str | None = None
+    environment: str | None = None
+    area: str | None = None
+    operator: str | None = None
+    technology: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    rsrp_dbm: float | None = None
+    rsrq_db: float | None = None
+    sinr_db: float | None = None
+    cell_id: str | None = None
+    band: str | None = None
+    host: str | None = None
+    interface: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Measurement:
+    """One value a runner measured, before the context is attached."""
+
+    metric: str
+    value: float | None
+    ok: bool = True
+    error: str | None = None
+    started_at: dt.datetime | None = None
+    duration_s: float | None = None
+    under_load: bool = False
+    tool: str | None = None  # when it differs from the test's (latency under an iperf3 load)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sample:
+    """One row of the sample record, exactly the contract's columns plus documented extras."""
+
+    sample_id: str
+    test_id: str
+    probe_id: str
+    started_at: dt.datetime
+    metric: str
+    value: float | None
+    ok: bool
+    tool: str
+    campaign: str | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    tool_version: str | None = None
+    target: str | None = None
+    streams: int | None = None
+    under_load: bool = False
+    environment: str | None = None
+    area: str | None = None
+    operator: str | None = None
+    technology: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    rsrp_dbm: float | None = None
+    rsrq_db: float | None = None
+    sinr_db: float | None = None
+    cell_id: str | None = None
+    band: str | None = None
+    host: str | None = None
+    interface: str | None = None
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        problem = validate_sample_fields(self.metric, self.value, self.ok, self.error)
+        if problem:
+            raise ValueError(f"sample {self.sample_id}: {problem}")
+
+    def to_row(self) -> dict[str, Any]:
+        """The sample as a dict in ``ALL_COLUMNS`` order, times as ISO-8601 UTC strings."""
+        row = {name: getattr(self, name) for name in ALL_COLUMNS}
+        row["started_at"] = format_ts(self.started_at)
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Sample:
+        values: dict[str, Any] = {name: row.get(name) for name in ALL_COLUMNS}
+        started = values["started_at"]
+        values["started_at"] = parse_ts(started) if isinstance(started, str) else started
+        values["ok"] = bool(values["ok"])
+        values["under_load"] = bool(values["under_load"])
+        return cls(**values)
+
+
+def validate_sample_fields(metric: str, value: float | None, ok: bool, error: str | None) -> str:
+    """The reason a sample is malformed, or '' when it is well formed."""
+    if not metric:
+        return "metric is empty"
+    if ok:
+        if value is None:
+            return f"{metric}: ok sample without a value"
+        if not math.isfinite(value):
+            return f"{metric}: value {value!r} is not a finite number"
+        if value < 0:
+            return f"{metric}: negative value {value!r}"
+        if metric == "packet_loss" and value > 1:
+            return f"packet_loss {value!r} is above 1 (it is a ratio 0..1)"
+    else:
+        if value is not None:
+            return f"{metric}: failed sample carries a value"
+        if not error:
+            return f"{metric}: failed sample without an error class"
+    return ""
+
+
+def build_samples(
+    measurements: list[Measurement],
+    *,
+    context: Context,
+    test_id: str,
+    tool: str,
+    tool_version: str | None,
+    target: str | None,
+    streams: int | None,
+    started_at: dt.datetime,
+) -> list[Sample]:
+    """Attach a test's context to each of its measurements."""
+    ctx = dataclasses.asdict(context)
+    return [
+        Sample(
+            sample_id=new_id(),
+            test_id=test_id,
+            started_at=m.started_at or started_at,
+            metric=m.metric,
+            value=m.value,
+            ok=m.ok,
+            error=m.error,
+            duration_s=m.duration_s,
+            under_load=m.under_load,
+            tool=m.tool or tool,
+            tool_version=tool_version if m.tool in (None, tool) else None,
+            target=target,
+            streams=streams,
+            **ctx,
+        )
+        for m in measurements
+    ]

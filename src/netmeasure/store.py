@@ -1,0 +1,280 @@
+"""The sample store: one SQLite file per probe, WAL, a versioned schema with migrations.
+
+Each completed test is written in one transaction, so a probe killed at any moment leaves a
+store that holds every test that had completed and nothing half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import gzip
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from netmeasure.errors import StoreError, StoreSchemaTooNew
+from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, Sample, format_ts
+
+#: Marks a SQLite file as a netmeasure store (PRAGMA application_id); "NMS1".
+APPLICATION_ID: Final = 0x4E4D5331
+
+_SQL_TYPES = {"str": "TEXT", "ts": "TEXT", "float": "REAL", "int": "INTEGER", "bool": "INTEGER"}
+_NOT_NULL = {"sample_id", "test_id", "probe_id", "started_at", "metric", "ok", "tool", "under_load"}
+
+
+def _samples_table_sql() -> str:
+    cols = []
+    for name in ALL_COLUMNS:
+        decl = f"{name} {_SQL_TYPES[COLUMN_TYPES[name]]}"
+        if name == "sample_id":
+            decl += " PRIMARY KEY"
+        elif name in _NOT_NULL:
+            decl += " NOT NULL"
+        cols.append(decl)
+    return "CREATE TABLE samples (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+# Each migration takes the schema from version i to i + 1. Never edit a released one: append.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        _samples_table_sql(),
+        "CREATE INDEX samples_started_at ON samples (started_at)",
+        "CREATE INDEX samples_test_id ON samples (test_id)",
+        # The tool's own output, gzip-compressed, so that every number can be audited later.
+        "CREATE TABLE raw_outputs (test_id TEXT PRIMARY KEY, tool TEXT NOT NULL,"
+        " recorded_at TEXT NOT NULL, encoding TEXT NOT NULL, data BLOB NOT NULL)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def _describe_os_error(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        if "disk is full" in text or "database or disk is full" in text:
+            return "no space left on the device"
+        if "readonly" in text or "read-only" in text:
+            return "the store is read-only (check its permissions)"
+        if "unable to open" in text:
+            return "cannot create or open the file (check the folder exists and is writable)"
+        return text
+    return str(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Samples in a store by metric and outcome."""
+
+    by_metric: dict[str, tuple[int, int]]  # metric -> (ok, failed)
+    tests: int
+    first: str | None
+    last: str | None
+
+    @property
+    def total(self) -> int:
+        return sum(ok + failed for ok, failed in self.by_metric.values())
+
+
+class SampleStore:
+    """A probe's SQLite store of samples. Use as a context manager or call ``close()``."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.path}: no such sample store")
+        if create:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"{self.path}: cannot create the store's folder: {_describe_os_error(exc)}"
+                ) from exc
+        try:
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._check_and_migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: {_describe_os_error(exc)}") from exc
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _check_and_migrate(self) -> None:
+        db = self._db
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != APPLICATION_ID and tables:
+            raise StoreError(f"{self.path}: not a netmeasure sample store (another SQLite file)")
+        if version > SCHEMA_VERSION:
+            raise StoreSchemaTooNew(
+                f"{self.path}: store schema version {version} is newer than this netmeasure"
+                f" understands ({SCHEMA_VERSION})",
+                hint="upgrade netmeasure to read this store",
+            )
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a Raspberry Pi loses power without warning; a committed test must survive it.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        for target in range(version, SCHEMA_VERSION):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[target]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                db.execute(f"PRAGMA user_version={target + 1}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SampleStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- writing --------------------------------------------------------------------------
+
+    def add_test(
+        self,
+        samples: Sequence[Sample],
+        *,
+        raw: tuple[str, str] | None = None,
+    ) -> int:
+        """Write one test's samples (and its raw output) in one transaction.
+
+        ``raw`` is ``(tool, text)``. Samples whose ``sample_id`` is already stored are skipped,
+        which makes re-imports idempotent. Returns the number of rows added.
+        """
+        placeholders = ", ".join("?" for _ in ALL_COLUMNS)
+        sql = f"INSERT OR IGNORE INTO samples ({', '.join(ALL_COLUMNS)}) VALUES ({placeholders})"
+        rows = [tuple(_to_sql(s.to_row()[c]) for c in ALL_COLUMNS) for s in samples]
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._db.total_changes
+                self._db.executemany(sql, rows)
+                added = self._db.total_changes - before
+                if raw is not None and samples:
+                    tool, text = raw
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO raw_outputs VALUES (?, ?, ?, 'gzip', ?)",
+                        (
+                            samples[0].test_id,
+                            tool,
+                            format_ts(dt.datetime.now(dt.UTC)),
+                            gzip.compress(text.encode("utf-8"), mtime=0),
+                        ),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path}: cannot write {len(rows)} sample(s): {_describe_os_error(exc)}"
+            ) from exc
+        return added
+
+    def add_many(self, samples: Iterable[Sample], *, batch: int = 10_000) -> int:
+        """Write samples in batches, each batch one transaction (for imports)."""
+        added = 0
+        chunk: list[Sample] = []
+        for s in samples:
+            chunk.append(s)
+            if len(chunk) >= batch:
+                added += self.add_test(chunk)
+                chunk = []
+        if chunk:
+            added += self.add_test(chunk)
+        return added
+
+    # -- reading --------------------------------------------------------------------------
+
+    def iter_rows(self, *, order: str = "started_at, sample_id") -> Iterator[dict[str, Any]]:
+        """Rows as dicts in ``ALL_COLUMNS`` order, booleans as bool."""
+        cur = self._db.execute(f"SELECT {', '.join(ALL_COLUMNS)} FROM samples ORDER BY {order}")
+        for r in cur:
+            row = dict(zip(ALL_COLUMNS, r, strict=True))
+            row["ok"] = bool(row["ok"])
+            row["under_load"] = bool(row["under_load"])
+            yield row
+
+    def samples(self) -> list[Sample]:
+        return [Sample.from_row(r) for r in self.iter_rows()]
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        cur = self._db.execute(
+            f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
+            " ORDER BY started_at DESC, sample_id LIMIT ?",
+            (limit,),
+        )
+        out = []
+        for r in cur:
+            row = dict(zip(ALL_COLUMNS, r, strict=True))
+            row["ok"] = bool(row["ok"])
+            row["under_load"] = bool(row["under_load"])
+            out.append(row)
+        return out
+
+    def counts(self) -> Counts:
+        by_metric: dict[str, tuple[int, int]] = {}
+        for metric, ok, failed in self._db.execute(
+            "SELECT metric, sum(ok), sum(1 - ok) FROM samples GROUP BY metric ORDER BY metric"
+        ):
+            by_metric[metric] = (int(ok), int(failed))
+        tests, first, last = self._db.execute(
+            "SELECT count(DISTINCT test_id), min(started_at), max(started_at) FROM samples"
+        ).fetchone()
+        return Counts(by_metric=by_metric, tests=int(tests), first=first, last=last)
+
+    def test_ids(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT DISTINCT test_id FROM samples")}
+
+    def raw_output(self, test_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT encoding, data FROM raw_outputs WHERE test_id = ?", (test_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return gzip.decompress(row["data"]).decode("utf-8")
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _to_sql(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def check_writable(path: str | Path) -> None:
+    """Fail early, with a clear message, when a store cannot be written (pre-flight)."""
+    with SampleStore(path) as store:
+        try:
+            store._db.execute("BEGIN IMMEDIATE")
+            store._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('last_check', ?)",
+                (format_ts(dt.datetime.now(dt.UTC)),),
+            )
+            store._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if store._db.in_transaction:
+                store._db.execute("ROLLBACK")
+            raise StoreError(f"{path}: cannot write: {_describe_os_error(exc)}") from exc
