@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import gzip
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,12 +53,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-def _describe_os_error(exc: BaseException) -> str:
+def _disk_full(path: Path | None) -> bool:
+    if path is None:
+        return False
+    folder = path if path.is_dir() else path.parent
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _describe_os_error(exc: BaseException, path: Path | None = None) -> str:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return "no space left on the device"
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
-        if "disk is full" in text or "database or disk is full" in text:
+        # SQLite reports a full disk as "disk I/O error" when it cannot grow the -shm file.
+        if "disk is full" in text or ("disk I/O error" in text and _disk_full(path)):
             return "no space left on the device"
         if "readonly" in text or "read-only" in text:
             return "the store is read-only (check its permissions)"
@@ -101,7 +113,7 @@ class SampleStore:
             self._db.row_factory = sqlite3.Row
             self._check_and_migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: {_describe_os_error(exc)}") from exc
+            raise StoreError(f"{self.path}: {_describe_os_error(exc, self.path)}") from exc
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -187,7 +199,8 @@ class SampleStore:
                 raise
         except sqlite3.DatabaseError as exc:
             raise StoreError(
-                f"{self.path}: cannot write {len(rows)} sample(s): {_describe_os_error(exc)}"
+                f"{self.path}: cannot write {len(rows)} sample(s):"
+                f" {_describe_os_error(exc, self.path)}"
             ) from exc
         return added
 
@@ -277,4 +290,6 @@ def check_writable(path: str | Path) -> None:
         except sqlite3.DatabaseError as exc:
             if store._db.in_transaction:
                 store._db.execute("ROLLBACK")
-            raise StoreError(f"{path}: cannot write: {_describe_os_error(exc)}") from exc
+            raise StoreError(
+                f"{path}: cannot write: {_describe_os_error(exc, Path(path))}"
+            ) from exc

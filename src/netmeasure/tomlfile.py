@@ -112,15 +112,17 @@ def coerce(value: Any, hint: Any, path: str | Path | None, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
+        errors: list[ConfigError] = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return coerce(value, arg, path, key)
             except ConfigError as exc:
-                errors.append(exc.problem)
-        raise ConfigError(path, key, errors[0] if len(errors) == 1 else "; ".join(errors))
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        raise ConfigError(path, key, "; ".join(e.problem for e in errors))
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(

@@ -1,0 +1,60 @@
+import pytest
+
+from netmeasure.errors import UnitError
+from netmeasure.units import (
+    format_rate,
+    parse_duration_s,
+    parse_rate_bps,
+    parse_ratio,
+    parse_time_ms,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "bps"),
+    [
+        ("100 Mbit/s", 100e6),
+        ("100Mbps", 100e6),
+        ("1.5 Gbit/s", 1.5e9),
+        ("30 kbit/s", 30e3),
+        ("250", 250.0),
+        (42, 42.0),
+        ("26440187 B/s", 26440187 * 8),
+        ("10 MB/s", 80e6),
+        ("10 Mb/s", 10e6),
+    ],
+)
+def test_rates(text: str, bps: float) -> None:
+    assert parse_rate_bps(text) == pytest.approx(bps, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10s", 10), ("2h", 7200), ("30min", 1800), ("1h30m", 5400), ("500ms", 0.5), (3, 3.0)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration_s(text) == pytest.approx(seconds)
+
+
+def test_time_and_ratio() -> None:
+    assert parse_time_ms("50 ms") == 50
+    assert parse_time_ms("0.2 s") == pytest.approx(200)
+    assert parse_ratio("95%") == pytest.approx(0.95)
+    assert parse_ratio(0.9) == 0.9
+
+
+@pytest.mark.parametrize("bad", ["fast", "100 furlongs/s", "", "Mbit/s"])
+def test_bad_rates_name_the_input(bad: str) -> None:
+    with pytest.raises(UnitError) as info:
+        parse_rate_bps(bad)
+    assert repr(bad) in str(info.value) or "unknown" in str(info.value)
+
+
+def test_ratio_above_one_without_percent_is_refused() -> None:
+    with pytest.raises(UnitError, match="between 0 and 1"):
+        parse_ratio(95)
+
+
+def test_format_rate() -> None:
+    assert format_rate(182.4e6) == "182.4 Mbit/s"
+    assert format_rate(None) == "—"
