@@ -74,6 +74,13 @@ def http_rtt_ms_from_speedtest_ping(ping: float) -> float:
     return ping * 2.0
 
 
+class _ShutdownEvent(threading.Event):
+    """speedtest-cli polls ``isSet()``, which warns on every call in Python 3.10+."""
+
+    def isSet(self) -> bool:
+        return self.is_set()
+
+
 def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
     import speedtest
 
@@ -168,7 +175,7 @@ def run(spec: SpeedtestSpec, *, stop: threading.Event | None = None) -> Speedtes
     """Run a speedtest in a worker thread, bounded in time; stop it when ``stop`` is set."""
     version = check()
     started_at = dt.datetime.now(dt.UTC)
-    shutdown = threading.Event()
+    shutdown = _ShutdownEvent()
     box: dict[str, Any] = {}
 
     def work() -> None:

@@ -1,0 +1,90 @@
+"""speedtest-cli as a library, against a local Speedtest Mini server: nothing leaves loopback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+import speedtest_server
+from conftest import free_port, write_campaign
+from netmeasure.probe import speedtest
+from netmeasure.store import SampleStore
+
+
+@pytest.fixture
+def mini():  # type: ignore[no-untyped-def]
+    server, url = speedtest_server.start()
+    yield server, url
+    server.shutdown()
+
+
+def test_speedtest_against_mini(mini, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    server, url = mini
+    # Any attempt to reach a host other than loopback fails the test.
+    real = socket.create_connection
+
+    def loopback_only(address, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert address[0] in ("127.0.0.1", "localhost"), f"tried to reach {address}"
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", loopback_only)
+    outcome = speedtest.run(speedtest.SpeedtestSpec(mini=url, length_s=1.0))
+    assert outcome.error is None, outcome.error_message
+    by = {m.metric: m for m in outcome.measurements}
+    assert set(by) == {"download", "upload", "latency"}
+    assert all(m.ok for m in by.values())
+    assert by["download"].value > 1e6 and by["upload"].value > 1e6
+    assert 0 < by["latency"].value < 1000
+    # the rates are the bytes that crossed the server, over about the test length
+    assert server.bytes_sent * 8 / by["download"].value == pytest.approx(1.0, abs=0.9)
+    assert outcome.raw["server"]["sponsor"] == "Speedtest Mini"
+    # netmeasure records the HTTP round trip, twice speedtest-cli's "ping"
+    assert by["latency"].value == pytest.approx(2 * outcome.raw["ping"])
+
+
+def test_mini_server_down_is_a_failed_sample() -> None:
+    url = f"http://127.0.0.1:{free_port()}/speedtest/"
+    outcome = speedtest.run(speedtest.SpeedtestSpec(mini=url, timeout_s=2.0))
+    assert outcome.error == "connect"
+    assert [(m.metric, m.ok, m.error) for m in outcome.measurements] == [
+        ("download", False, "connect"), ("upload", False, "connect"),
+        ("latency", False, "connect"),
+    ]  # fmt: skip
+
+
+def test_parse_is_pure() -> None:
+    spec = speedtest.SpeedtestSpec(mini="http://x/")
+    import datetime as dt
+
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    out = speedtest.parse({"download": 9.5e7, "upload": 0, "ping": 7.5}, spec, at, "2.1.3")
+    assert [(m.metric, m.value, m.ok) for m in out.measurements] == [
+        ("download", 9.5e7, True), ("upload", None, False), ("latency", 15.0, True),
+    ]  # fmt: skip
+
+
+def test_probe_run_with_speedtest(mini, tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    _, url = mini
+    path = write_campaign(
+        tmp_path / "c.toml",
+        f"""
+[probe]
+id = "p"
+store = "{tmp_path / "s.db"}"
+gpsd = false
+modem = false
+[[tests]]
+type = "speedtest"
+mini = "{url}"
+length = "1s"
+""",
+    )
+    res = netmeasure("probe", "run", path)
+    assert res.exit_code == 0, res.stderr
+    with SampleStore(tmp_path / "s.db", create=False) as s:
+        got = list(s.iter_rows())
+    assert sorted(r["metric"] for r in got) == ["download", "latency", "upload"]
+    assert {r["tool"] for r in got} == {"speedtest-cli"} and len({r["test_id"] for r in got}) == 1
+    assert all(r["ok"] for r in got)
