@@ -63,6 +63,7 @@ def test_stop_interrupts() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        out = latency.run(latency.LatencySpec(target="127.0.0.1", method="tcp",
-                                              port=listener.getsockname()[1]), stop=stop)  # fmt: skip
+        spec = latency.LatencySpec(target="127.0.0.1", method="tcp",
+                                   port=listener.getsockname()[1])  # fmt: skip
+        out = latency.run(spec, stop=stop)
     assert out.error == "interrupted"

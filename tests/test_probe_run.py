@@ -165,8 +165,9 @@ def _wait_for_tests(store: Path, n: int, timeout_s: float) -> None:
     raise AssertionError(f"fewer than {n} tests in {store} after {timeout_s} s")
 
 
-def test_kill_9_leaves_a_sound_store_with_every_completed_test(tmp_path: Path,
-                                                              iperf3_server: int) -> None:  # fmt: skip
+def test_kill_9_leaves_a_sound_store_with_every_completed_test(
+    tmp_path: Path, iperf3_server: int
+) -> None:
     path = campaign(tmp_path, iperf3_server, rounds=50, duration="1s")
     log = open(tmp_path / "log.txt", "w")  # noqa: SIM115
     proc = subprocess.Popen(netmeasure_cmd("probe", "run", str(path)), stdout=log, stderr=log)
