@@ -22,8 +22,15 @@ from netmeasure.units import format_rate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # Tables are wider than the 80 columns rich assumes for pipes and files.
+    width = None if stream.isatty() else 140
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+out = _console(False)
+err = _console(True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -241,6 +248,213 @@ def samples_export(store_path: Path | None, fmt: str, output: Path | None,
     if output is not None:
         err.print(f"{n} sample(s) written to {output}")
     return ExitStatus.SUCCESS
+
+
+# -- standards and evaluate -----------------------------------------------------------------
+
+
+@cli.group()
+def standards() -> None:
+    """Standards a dataset can be evaluated against (shipped ones, or your own TOML)."""
+
+
+@standards.command("list")
+def standards_list() -> int:
+    """Shipped standards."""
+    from netmeasure.standard import load_standard, shipped
+
+    table = Table(title="shipped standards")
+    for col in ("id", "title", "criteria", "notes"):
+        table.add_column(col)
+    for std_id in shipped():
+        try:
+            std = load_standard(std_id, _default_params(std_id))
+            notes = []
+            if std.meta.informative:
+                notes.append("informative")
+            if std.meta.unverified:
+                notes.append(f"{len(std.meta.unverified)} unverified")
+            table.add_row(std_id, escape(std.meta.title), str(len(std.criteria)), ", ".join(notes))
+        except NetmeasureError:
+            table.add_row(std_id, "(takes parameters: see 'standards show')", "", "parameters")
+    out.print(table)
+    return ExitStatus.SUCCESS
+
+
+def _default_params(std_id: str) -> dict[str, str]:
+    """Placeholder values so that a parameterised standard can be listed."""
+    from netmeasure.standard import find
+    from netmeasure.tomlfile import read_toml
+
+    params = read_toml(find(std_id)).get("parameters") or {}
+    return {name: "1 bit/s" if spec.get("unit", "rate") == "rate" else "1" for name, spec in
+            params.items()}  # fmt: skip
+
+
+@standards.command("show")
+@click.argument("standard")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A parameter's value, e.g. contract_down='250 Mbit/s'.")  # fmt: skip
+def standards_show(standard: str, params: tuple[str, ...]) -> int:
+    """A standard's criteria and sampling rules, in SI units."""
+    from netmeasure.standard import load_standard, parse_params
+    from netmeasure.tomlfile import read_toml
+
+    from netmeasure.standard import find
+
+    given = parse_params(list(params))
+    raw = read_toml(find(standard))
+    missing = [n for n, spec in (raw.get("parameters") or {}).items()
+               if n not in given and spec.get("default") is None]  # fmt: skip
+    if missing:
+        out.print(f"{standard} takes parameters: {', '.join(missing)} (give them with --param)")
+        given.update({n: "1 bit/s" for n in missing})
+    std = load_standard(standard, given)
+    m = std.meta
+    out.print(f"[bold]{escape(m.id)}[/] — {escape(m.title)}")
+    for label, value in (("authority", m.authority), ("source", m.source), ("url", m.url),
+                         ("technology", ", ".join(m.technology or []) or "any"),
+                         ("confidence", f"{m.confidence:.0%} one-sided"),
+                         ("clusters", " × ".join(m.cluster) or "none (independent samples)"),
+                         ("file", f"{std.path} (sha256 {std.sha256[:16]}…)")):  # fmt: skip
+        if value:
+            out.print(f"  {label}: {escape(str(value))}")
+    if m.informative:
+        out.print("  [yellow]informative: guidance, not a binding rule[/]")
+    for note in m.unverified:
+        out.print(f"  [yellow]unverified:[/] {escape(note)}")
+    table = Table(title="criteria")
+    for col in ("id", "metric", "statistic", "op", "threshold", "note"):
+        table.add_column(col)
+    for c in std.criteria:
+        stat = c.statistic
+        if c.statistic == "percentile":
+            stat = f"p{c.p:g}"
+        elif c.statistic == "share":
+            bar = c.at_least if c.at_least is not None else c.at_most
+            stat = f"share {'≥' if c.at_least is not None else '≤'} {_fmt(bar, c.metrics[0])}"
+        table.add_row(c.id, c.metric, stat, c.op, _fmt_threshold(c.threshold, c.unit),
+                      "unverified" if c.unverified else "")  # fmt: skip
+    out.print(table)
+    s = std.sampling
+    rules = [f"samples are {s.metric} tests"]
+    if s.min_samples is not None:
+        rules.append(f"at least {s.min_samples}")
+    for env, n in s.min_per_environment.items():
+        rules.append(f"{env} ≥ {n}")
+    if s.min_spacing_s is not None:
+        rules.append(f"≥ {s.min_spacing_s:g} s apart per device")
+    if s.min_days is not None:
+        rules.append(f"on ≥ {s.min_days} days")
+    if s.min_hours is not None:
+        rules.append(f"in ≥ {s.min_hours} hours of the day")
+    out.print("  sampling: " + "; ".join(rules))
+    return ExitStatus.SUCCESS
+
+
+def _fmt(value: float | None, metric: str) -> str:
+    from netmeasure.samples import METRIC_UNITS
+
+    return _fmt_threshold(value, METRIC_UNITS[metric])
+
+
+def _fmt_threshold(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "bit/s":
+        return format_rate(value)
+    if unit == "ms":
+        return f"{value:g} ms"
+    return f"{value:.1%}"
+
+
+@standards.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+def standards_validate(path: Path, params: tuple[str, ...]) -> int:
+    """Check a standard file; exit 2 with the file and key of the first problem."""
+    from netmeasure.standard import find, load_standard, parse_params
+    from netmeasure.tomlfile import read_toml
+
+    given = parse_params(list(params))
+    raw = read_toml(find(str(path)))
+    for n, spec in (raw.get("parameters") or {}).items():
+        if n not in given and isinstance(spec, dict) and spec.get("default") is None:
+            given[n] = "1 bit/s" if spec.get("unit", "rate") == "rate" else "1"
+    std = load_standard(str(path), given)
+    out.print(f"{path}: ok — {escape(std.meta.id)}, {len(std.criteria)} criteria")
+    return ExitStatus.SUCCESS
+
+
+_VERDICT_STYLE = {"PASS": "[bold green]PASS[/]", "FAIL": "[bold red]FAIL[/]",
+                  "INCONCLUSIVE": "[bold yellow]INCONCLUSIVE[/]"}  # fmt: skip
+_EXIT = {"PASS": ExitStatus.SUCCESS, "FAIL": ExitStatus.FAIL,
+         "INCONCLUSIVE": ExitStatus.INCONCLUSIVE}  # fmt: skip
+
+
+@cli.command()
+@click.option("--standard", "standard", required=True, metavar="ID_OR_PATH",
+              help="A shipped standard's id (see 'standards list') or a standard file.")
+@click.option("--group-by", help="Columns to group by, e.g. 'operator,area' (also: day, hour).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A standard parameter, e.g. contract_down='250 Mbit/s'.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
+@click.option("--details", is_flag=True, help="With --json: add the data the report draws.")
+@click.option("--memory-limit", default="1GB", show_default=True,
+              help="DuckDB memory limit; larger data spills to disk.")
+@click.argument("sources", nargs=-1, required=True)
+def evaluate(standard: str, group_by: str | None, params: tuple[str, ...], as_json: bool,
+             details: bool, memory_limit: str, sources: tuple[str, ...]) -> int:  # fmt: skip
+    """Evaluate SOURCES (stores, Parquet, CSV, JSONL or folders) against a standard.
+
+    Exit status: 0 PASS, 1 FAIL, 3 INCONCLUSIVE, 2 usage or input error.
+    """
+    from netmeasure.evaluate import evaluate as run_evaluation
+    from netmeasure.standard import load_standard, parse_params
+
+    std = load_standard(standard, parse_params(list(params)))
+    columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
+    result = run_evaluation(std, list(sources), group_by=columns, details=details,
+                            memory_limit=memory_limit)  # fmt: skip
+    if as_json:
+        click.echo(result.dumps(details=details))
+    else:
+        print_evaluation(result)
+    return _EXIT[result.verdict]
+
+
+def print_evaluation(result: Any) -> None:
+    std = result.standard
+    out.print(f"[bold]{escape(std['id'])}[/] — {escape(std['title'])}")
+    out.print(f"confidence {result.confidence:.0%} one-sided per bound · sources: "
+              + ", ".join(escape(s["path"]) for s in result.sources))  # fmt: skip
+    for g in result.groups:
+        key = ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all samples"
+        table = Table(title=f"{escape(key)}: {g.n_samples} samples, {g.n_probes} probe(s) — "
+                      f"{_VERDICT_STYLE[g.verdict]} (letter of the rule: {g.letter_verdict})")
+        for col in ("criterion", "n", "estimate", "bound low", "bound high", "threshold",
+                    "letter", "verdict", "samples needed"):  # fmt: skip
+            table.add_column(col, justify="left" if col == "criterion" else "right")
+        for c in g.criteria:
+            table.add_row(
+                escape(c.id), str(c.n), _fmt_threshold(c.estimate, c.unit),
+                _fmt_threshold(c.ci_low, c.unit), _fmt_threshold(c.ci_high, c.unit),
+                f"{c.op} {_fmt_threshold(c.threshold, c.unit)}", c.letter_verdict,
+                _VERDICT_STYLE[c.verdict],
+                "" if c.samples_needed is None else f"{c.samples_needed:,}",
+            )  # fmt: skip
+        out.print(table)
+        for s in g.sampling:
+            mark = "[green]ok[/]" if s.ok else "[red]not met[/]"
+            what = s.requirement + (f" ({s.environment})" if s.environment else "")
+            extra = f", {s.violations} too close" if s.violations else ""
+            actual = "—" if s.actual is None else f"{s.actual:g}"
+            out.print(f"  sampling {what}: required {s.required:g}, actual {actual}{extra} {mark}")
+        excluded = {k: v for k, v in g.excluded.items() if v}
+        if excluded:
+            out.print("  excluded: " + ", ".join(f"{k} {v}" for k, v in excluded.items()))
+    out.print(f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule:"
+              f" {result.letter_verdict})")
 
 
 # -- entry point --------------------------------------------------------------------------

@@ -1,0 +1,283 @@
+"""The engine: DuckDB reduces any number of samples to small per-cell sufficient statistics.
+
+A cell is (group, probe, cluster, day, hour). For each criterion a cell holds counts, sums,
+sums of squares and counts meeting a bar; exclusions are counted by reason. Everything
+statistical is then computed from these small tables (verdict.py, stats.py), so the same
+queries could run on a distributed engine unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Final
+
+from netmeasure.errors import InputError
+from netmeasure.evaluate.sources import Source, discover, relation_sql
+from netmeasure.samples import ALL_COLUMNS, ENVIRONMENTS, METRIC_UNITS
+from netmeasure.standard import DERIVED_COLUMNS, Criterion, Standard
+
+#: Values above these are not measurements but errors (counted as ``invalid_value``).
+ABSURD: Final[dict[str, float]] = {
+    "bit/s": 1e12,  # 1 Tbit/s
+    "ms": 600_000.0,  # 10 minutes
+    "ratio": 1.0,
+}
+
+EXCLUSION_REASONS: Final = ("technology", "invalid_value", "interrupted", "duplicate")
+
+#: How many rows the details (charts, appendix) carry at most.
+DETAIL_POINTS: Final = 101
+DETAIL_LOCATIONS: Final = 5000
+DETAIL_TESTS: Final = 200
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """What the engine hands to the verdicts: small tables as lists of dicts."""
+
+    cells: list[dict[str, Any]]
+    spacing: dict[str, tuple[int, float | None]]  # gkey -> (violations, smallest gap s)
+    ranked: dict[str, dict[str, dict[int, float]]]  # criterion -> gkey -> rank -> value
+    group_columns: list[str]
+    sources: list[Source]
+    details: dict[str, Any] | None
+
+
+class Engine:
+    def __init__(self, paths: list[str], *, memory_limit: str = "1GB", threads: int | None = None,
+                 temp_directory: str | None = None) -> None:  # fmt: skip
+        try:
+            import duckdb
+        except ImportError as exc:
+            raise InputError("evaluate needs duckdb: pip install 'netmeasure[analysis]'") from exc
+        self.sources = discover(paths)
+        if not self.sources:
+            raise InputError("no sources given")
+        self.con = duckdb.connect(config={"memory_limit": memory_limit})
+        self.con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if temp_directory:
+            self.con.execute(f"SET temp_directory = {_lit(temp_directory)}")
+        parts = [relation_sql(self.con, src, i) for i, src in enumerate(self.sources)]
+        self.con.execute("CREATE TEMP VIEW raw_samples AS " + " UNION ALL ".join(parts))
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- the typed, annotated view ----------------------------------------------------------
+
+    def _annotated_sql(self, std: Standard, group_by: list[str]) -> str:
+        tz = _lit(std.meta.timezone)
+        local = f"timezone({tz}, started_at)"
+        derived = {"day": f"strftime({local}, '%Y-%m-%d')", "hour": f"hour({local})"}
+
+        def col(name: str) -> str:
+            return derived[name] if name in derived else _q(name)
+
+        gkey = ("to_json(struct_pack(" + ", ".join(f"{_q(g)} := {col(g)}" for g in group_by)
+                + "))") if group_by else "'{}'"  # fmt: skip
+        cluster = ("concat_ws('|', " + ", ".join(f"coalesce(CAST({col(c)} AS VARCHAR), '∅')"
+                   for c in std.meta.cluster) + ")") if std.meta.cluster else "''"  # fmt: skip
+        techs = std.meta.technology
+        tech_ok = ("technology IN (" + ", ".join(_lit(t) for t in techs) + ")"
+                   if techs else "TRUE")  # fmt: skip
+        absurd = " ".join(f"WHEN metric = {_lit(m)} THEN {ABSURD[u]!r}"
+                          for m, u in METRIC_UNITS.items())  # fmt: skip
+        dedupe = len(self.sources) > 1
+        dup = ("WHEN row_number() OVER (PARTITION BY sample_id ORDER BY _source) > 1"
+               " AND sample_id IS NOT NULL THEN 'duplicate' ") if dedupe else ""  # fmt: skip
+        return f"""
+            SELECT *,
+              {gkey} AS _gkey,
+              {cluster} AS _cluster,
+              {derived["day"]} AS _day,
+              {derived["hour"]} AS _hour,
+              CASE
+                {dup}
+                WHEN started_at IS NULL OR metric IS NULL OR ok IS NULL THEN 'invalid_value'
+                WHEN ok AND (value IS NULL OR isnan(value) OR isinf(value) OR value < 0
+                             OR value > (CASE {absurd} ELSE 1e300 END)) THEN 'invalid_value'
+                WHEN NOT ok AND value IS NOT NULL THEN 'invalid_value'
+                WHEN NOT ({tech_ok}) OR technology IS NULL AND {bool(techs)} THEN 'technology'
+                WHEN NOT ok AND error = 'interrupted' THEN 'interrupted'
+                ELSE NULL
+              END AS _excluded
+            FROM raw_samples"""
+
+    # -- reduction --------------------------------------------------------------------------
+
+    def reduce(self, std: Standard, group_by: list[str], *, details: bool = False) -> Reduced:
+        allowed = [*ALL_COLUMNS, *DERIVED_COLUMNS]
+        for g in group_by:
+            if g not in allowed:
+                from netmeasure.tomlfile import did_you_mean
+
+                raise InputError(f"--group-by: unknown column {g!r}"
+                                 + (f" ({did_you_mean(g, allowed)})"
+                                    if did_you_mean(g, allowed) else ""))  # fmt: skip
+        import duckdb
+
+        try:
+            self.con.execute("CREATE OR REPLACE TEMP VIEW s AS " + self._annotated_sql(std, group_by))
+            total = self.con.execute("SELECT count(*) FROM raw_samples").fetchone()
+            if not total or total[0] == 0:
+                names = ", ".join(str(s.path) for s in self.sources)
+                raise InputError(f"{names}: no samples to evaluate (the dataset is empty)")
+            cells = self._cells(std)
+            spacing = self._spacing(std)
+            ranked = self._ranked(std, cells)
+            det = self._details(std) if details else None
+        except duckdb.Error as exc:
+            names = ", ".join(str(s.path) for s in self.sources)
+            raise InputError(f"{names}: cannot evaluate: {str(exc).splitlines()[0]}") from exc
+        return Reduced(cells, spacing, ranked, group_by, self.sources, det)
+
+    def _criterion_aggregates(self, j: int, c: Criterion) -> list[str]:
+        metric = "metric IN (" + ", ".join(_lit(m) for m in c.metrics) + ")"
+        load = "" if c.statistic == "failure_ratio" else (
+            f" AND coalesce(under_load, FALSE) = {str(c.under_load).upper()}")  # fmt: skip
+        base = f"_excluded IS NULL AND {metric}{load}"
+        ok = f"{base} AND ok"
+        out = []
+        if c.statistic == "mean":
+            out += [f"count(*) FILTER (WHERE {ok}) AS n_{j}",
+                    f"sum(value) FILTER (WHERE {ok}) AS s_{j}",
+                    f"sum(value * value) FILTER (WHERE {ok}) AS ss_{j}"]  # fmt: skip
+        elif c.statistic == "share":
+            attempts = ok if c.failed == "exclude" else base
+            bar = (f"value >= {c.at_least!r}" if c.at_least is not None
+                   else f"value <= {c.at_most!r}")  # fmt: skip
+            out += [f"count(*) FILTER (WHERE {attempts}) AS n_{j}",
+                    f"count(*) FILTER (WHERE {ok} AND {bar}) AS k_{j}"]  # fmt: skip
+        elif c.statistic == "failure_ratio":
+            out += [f"count(*) FILTER (WHERE {base}) AS n_{j}",
+                    f"count(*) FILTER (WHERE {base} AND NOT ok) AS k_{j}"]  # fmt: skip
+        else:  # median, percentile: below-threshold counts for Woodruff and samples_needed
+            out += [f"count(*) FILTER (WHERE {ok}) AS n_{j}",
+                    f"count(*) FILTER (WHERE {ok} AND value < {c.threshold!r}) AS k_{j}",
+                    f"count(*) FILTER (WHERE {ok} AND value <= {c.threshold!r}) AS ke_{j}"]
+        return out
+
+    def _cells(self, std: Standard) -> list[dict[str, Any]]:
+        aggs: list[str] = []
+        for j, c in enumerate(std.criteria):
+            aggs += self._criterion_aggregates(j, c)
+        for reason in EXCLUSION_REASONS:
+            aggs.append(f"count(*) FILTER (WHERE _excluded = {_lit(reason)}) AS x_{reason}")
+        m = _lit(std.sampling.metric)
+        for env in ENVIRONMENTS:
+            aggs.append(f"count(*) FILTER (WHERE _excluded IS NULL AND metric = {m} AND"
+                        f" environment = {_lit(env)}) AS env_{env}")  # fmt: skip
+        aggs += [
+            f"count(*) FILTER (WHERE _excluded IS NULL AND metric = {m}) AS n_sampling",
+            "count(*) FILTER (WHERE _excluded IS NULL) AS n_used",
+            "count(*) AS n_rows",
+            "min(started_at) FILTER (WHERE _excluded IS NULL) AS t_min",
+            "max(started_at) FILTER (WHERE _excluded IS NULL) AS t_max",
+            "any_value(environment) FILTER (WHERE _excluded IS NULL) AS environment",
+        ]
+        sql = (f"SELECT _gkey, probe_id, _cluster, _day, _hour, {', '.join(aggs)} FROM s"
+               " GROUP BY ALL ORDER BY ALL")  # fmt: skip
+        cur = self.con.execute(sql)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def _spacing(self, std: Standard) -> dict[str, tuple[int, float | None]]:
+        need = std.sampling.min_spacing_s
+        if need is None:
+            return {}
+        m = _lit(std.sampling.metric)
+        sql = f"""
+            WITH t AS (
+              SELECT _gkey, epoch(started_at) - epoch(lag(started_at) OVER (
+                       PARTITION BY probe_id ORDER BY started_at)) AS gap
+              FROM (SELECT _gkey, probe_id, min(started_at) AS started_at FROM s
+                    WHERE _excluded IS NULL AND metric = {m} GROUP BY _gkey, probe_id, test_id))
+            SELECT _gkey, count(*) FILTER (WHERE gap < {need!r}), min(gap) FROM t GROUP BY _gkey"""
+        return {k: (int(v), g) for k, v, g in self.con.execute(sql).fetchall()}
+
+    def _ranked(self, std: Standard, cells: list[dict[str, Any]]) -> dict[str, dict[str, dict[int, float]]]:
+        from netmeasure.evaluate.verdict import needed_ranks
+
+        out: dict[str, dict[str, dict[int, float]]] = {}
+        for j, c in enumerate(std.criteria):
+            if c.statistic not in ("median", "percentile"):
+                continue
+            want = needed_ranks(std, j, c, cells)  # gkey -> ranks
+            rows = [(g, r) for g, ranks in want.items() for r in sorted(ranks)]
+            out[c.id] = {g: {} for g in want}
+            if not rows:
+                continue
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _ranks (g VARCHAR, r BIGINT)")
+            self.con.executemany("INSERT INTO _ranks VALUES (?, ?)", rows)
+            metric = "metric IN (" + ", ".join(_lit(m) for m in c.metrics) + ")"
+            sql = f"""
+                WITH v AS (
+                  SELECT _gkey AS g, value, row_number() OVER (PARTITION BY _gkey
+                         ORDER BY value) AS r
+                  FROM s WHERE _excluded IS NULL AND ok AND {metric}
+                    AND coalesce(under_load, FALSE) = {str(c.under_load).upper()})
+                SELECT v.g, v.r, v.value FROM v JOIN _ranks USING (g, r)"""
+            for g, r, value in self.con.execute(sql).fetchall():
+                out[c.id][g][int(r)] = float(value)
+        return out
+
+    def _details(self, std: Standard) -> dict[str, Any]:
+        """Data for the report's charts and appendix (never statistics: those are computed
+        in verdict.py). Kept small: quantile points, counts, a bounded set of rows."""
+        qs = ", ".join(repr(i / (DETAIL_POINTS - 1)) for i in range(DETAIL_POINTS))
+        out: dict[str, Any] = {}
+        rows = self.con.execute(f"""
+            SELECT _gkey, metric, coalesce(under_load, FALSE), count(*),
+                   quantile_cont(value, [{qs}])
+            FROM s WHERE _excluded IS NULL AND ok GROUP BY ALL ORDER BY ALL""").fetchall()
+        out["quantiles"] = [
+            {"key": json.loads(g), "metric": m, "under_load": bool(u), "n": int(n),
+             "values": [float(v) for v in vals]}
+            for g, m, u, n, vals in rows
+        ]  # fmt: skip
+        tech = self.con.execute("""
+            SELECT _gkey, coalesce(technology, 'unknown'), count(DISTINCT test_id) FROM s
+            GROUP BY ALL ORDER BY ALL""").fetchall()
+        out["technology"] = [{"key": json.loads(g), "technology": t, "tests": int(n)}
+                             for g, t, n in tech]  # fmt: skip
+        m = _lit(std.sampling.metric)
+        loc = self.con.execute(f"""
+            SELECT latitude, longitude, ok, value FROM s
+            WHERE _excluded IS NULL AND metric = {m} AND latitude IS NOT NULL
+              AND longitude IS NOT NULL
+            USING SAMPLE reservoir({DETAIL_LOCATIONS} ROWS) REPEATABLE (42)""").fetchall()
+        out["locations"] = sorted([[float(a), float(b), bool(ok), v] for a, b, ok, v in loc],
+                                  key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1))
+        tests = self.con.execute(f"""
+            SELECT min(started_at), probe_id, test_id, any_value(tool), any_value(target),
+                   list(metric ORDER BY metric), list(value ORDER BY metric),
+                   bool_and(ok), any_value(error), any_value(environment), any_value(area)
+            FROM s WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)
+            GROUP BY probe_id, test_id ORDER BY 1, 3 LIMIT {DETAIL_TESTS}""").fetchall()
+        out["tests"] = [
+            {"started_at": t.isoformat().replace("+00:00", "Z") if t else None, "probe_id": p,
+             "test_id": tid, "tool": tool, "target": target,
+             "values": {mm: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+                        for mm, v in zip(ms, vs, strict=True)}, "ok": bool(ok), "error": err,
+             "environment": env, "area": area}
+            for t, p, tid, tool, target, ms, vs, ok, err, env, area in tests
+        ]  # fmt: skip
+        total = self.con.execute("""SELECT count(DISTINCT (probe_id, test_id)) FROM s
+            WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)""").fetchone()
+        out["tests_total"] = int(total[0]) if total else 0
+        versions = self.con.execute("""SELECT tool, coalesce(tool_version, '?'), count(*) FROM s
+            GROUP BY ALL ORDER BY ALL""").fetchall()
+        out["tools"] = [{"tool": t, "version": v, "samples": int(n)} for t, v, n in versions]
+        return out

@@ -1,0 +1,166 @@
+"""Sources evaluate reads: sample stores (.db), Parquet (files or Hive-partitioned folders),
+CSV and JSONL in the sample-record layout (contracts.md §1), or folders of them.
+
+Every source becomes a DuckDB relation with the contract's columns and types; a column the
+file lacks is NULL, a value that does not cast is NULL (and later counted as
+``invalid_value``), never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from netmeasure.errors import InputError
+from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES
+
+SQLITE_SUFFIXES: Final = (".db", ".sqlite", ".sqlite3")
+PARQUET_SUFFIXES: Final = (".parquet", ".pq")
+CSV_SUFFIXES: Final = (".csv",)
+JSONL_SUFFIXES: Final = (".jsonl", ".ndjson")
+ALL_SUFFIXES: Final = SQLITE_SUFFIXES + PARQUET_SUFFIXES + CSV_SUFFIXES + JSONL_SUFFIXES
+
+#: Columns without which a row cannot be evaluated at all.
+REQUIRED: Final = ("started_at", "metric", "value", "ok")
+
+_DUCK_TYPES: Final = {"str": "VARCHAR", "ts": "TIMESTAMPTZ", "float": "DOUBLE", "int": "BIGINT",
+                      "bool": "BOOLEAN"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    path: Path
+    kind: str  # sqlite | parquet | parquet-dataset | csv | jsonl
+
+
+def discover(paths: list[str]) -> list[Source]:
+    """Expand folders; a folder with ``key=value`` subfolders is one Hive-partitioned dataset."""
+    out: list[Source] = []
+    for text in paths:
+        p = Path(text)
+        if not p.exists():
+            raise InputError(f"{p}: no such file or folder")
+        if p.is_dir():
+            if any(child.is_dir() and "=" in child.name for child in p.iterdir()):
+                out.append(Source(p, "parquet-dataset"))
+                continue
+            found = sorted(f for f in p.rglob("*") if f.is_file() and
+                           f.suffix.lower() in ALL_SUFFIXES)  # fmt: skip
+            if not found:
+                raise InputError(f"{p}: folder holds no sample files ({', '.join(ALL_SUFFIXES)})")
+            out.extend(_kind(f) for f in found)
+        else:
+            out.append(_kind(p))
+    return out
+
+
+def _kind(p: Path) -> Source:
+    suffix = p.suffix.lower()
+    if suffix in SQLITE_SUFFIXES:
+        return Source(p, "sqlite")
+    if suffix in PARQUET_SUFFIXES:
+        return Source(p, "parquet")
+    if suffix in CSV_SUFFIXES:
+        return Source(p, "csv")
+    if suffix in JSONL_SUFFIXES:
+        return Source(p, "jsonl")
+    raise InputError(f"{p}: unknown kind of file (expected {', '.join(ALL_SUFFIXES)})")
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _typed_projection(present: set[str], source: str) -> str:
+    cols = []
+    for name in ALL_COLUMNS:
+        duck = _DUCK_TYPES[COLUMN_TYPES[name]]
+        if name in present:
+            cols.append(f'TRY_CAST("{name}" AS {duck}) AS "{name}"')
+        else:
+            cols.append(f'CAST(NULL AS {duck}) AS "{name}"')
+    cols.append(f"{_sql_str(source)} AS _source")
+    return ", ".join(cols)
+
+
+def relation_sql(con: Any, src: Source, index: int) -> str:
+    """Register ``src`` with DuckDB and return a SELECT giving the contract's typed columns."""
+    import duckdb
+
+    path = str(src.path)
+    try:
+        if src.kind == "sqlite":
+            view = f"_src{index}"
+            _register_sqlite(con, src.path, view)
+            reader = view
+        elif src.kind == "parquet":
+            reader = f"read_parquet({_sql_str(path)})"
+        elif src.kind == "parquet-dataset":
+            glob = str(src.path / "**" / "*.parquet")
+            reader = (f"read_parquet({_sql_str(glob)}, hive_partitioning = true,"
+                      " union_by_name = true)")  # fmt: skip
+        elif src.kind == "csv":
+            reader = (f"read_csv({_sql_str(path)}, header = true, all_varchar = true,"
+                      " auto_detect = true)")  # fmt: skip
+        else:
+            reader = (f"read_json({_sql_str(path)}, format = 'newline_delimited',"
+                      " maximum_object_size = 16777216, sample_size = -1)")  # fmt: skip
+        described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot read as {src.kind}: {_short(exc)}") from exc
+    present = {row[0] for row in described}
+    missing = [c for c in REQUIRED if c not in present]
+    if missing:
+        raise InputError(f"{path}: missing column {missing[0]!r} (the sample record needs"
+                         f" {', '.join(REQUIRED)}; see docs/data-format.md)")  # fmt: skip
+    return f"SELECT {_typed_projection(present, path)} FROM {reader}"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _register_sqlite(con: Any, path: Path, view: str) -> None:
+    """A netmeasure store, read with Python's sqlite3 in batches into a DuckDB table.
+
+    DuckDB's SQLite scanner is an extension that would be downloaded at run time; the probe's
+    own stores are small, and large datasets travel as Parquet.
+    """
+    import pyarrow as pa
+
+    from netmeasure.export import arrow_schema
+    from netmeasure.store import SampleStore
+
+    schema = arrow_schema()
+    with SampleStore(path, create=False) as store:
+        rows = store.iter_rows()
+
+        def batches() -> Any:
+            chunk: list[dict[str, Any]] = []
+            for row in rows:
+                chunk.append(row)
+                if len(chunk) >= 50_000:
+                    yield _batch(chunk, schema)
+                    chunk = []
+            if chunk:
+                yield _batch(chunk, schema)
+
+        reader = pa.RecordBatchReader.from_batches(schema, batches())
+        con.register(f"{view}_reader", reader)
+        con.execute(f'CREATE TEMP TABLE "{view}" AS SELECT * FROM "{view}_reader"')
+        con.unregister(f"{view}_reader")
+
+
+def _batch(chunk: list[dict[str, Any]], schema: Any) -> Any:
+    import pyarrow as pa
+
+    from netmeasure.samples import parse_ts
+
+    cols: dict[str, list[Any]] = {c: [] for c in ALL_COLUMNS}
+    for row in chunk:
+        for c in ALL_COLUMNS:
+            v = row[c]
+            cols[c].append(parse_ts(v) if c == "started_at" and isinstance(v, str) else v)
+    return pa.RecordBatch.from_pydict(cols, schema=schema)

@@ -1,0 +1,339 @@
+"""Standard files (contracts.md §3): load, validate, parameters, thresholds in SI units.
+
+A standard is a list of criteria (metric, statistic, operator, threshold) and sampling rules.
+Thresholds may use the run's parameters: ``threshold = "{contract_down} * 0.9"`` with
+``--param contract_down="250 Mbit/s"``.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import operator
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from netmeasure.errors import ConfigError, UnitError
+from netmeasure.samples import METRIC_UNITS
+from netmeasure.tomlfile import check_keys, did_you_mean, load, read_toml
+from netmeasure.units import Quantity, parse_duration_s, parse_quantity
+
+Statistic = Literal["mean", "median", "percentile", "share", "failure_ratio"]
+Op = Literal[">=", "<=", ">", "<"]
+STATISTICS: Final = ("mean", "median", "percentile", "share", "failure_ratio")
+
+#: Columns a standard may cluster or group by, beyond the sample record's own.
+DERIVED_COLUMNS: Final = ("day", "hour")
+
+OPS: Final = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+
+_QUANTITY_OF_UNIT: Final[dict[str, Quantity]] = {"bit/s": "rate", "ms": "time_ms",
+                                                  "ratio": "ratio"}  # fmt: skip
+
+
+def quantity_of_metric(metric: str) -> Quantity:
+    return _QUANTITY_OF_UNIT[METRIC_UNITS[metric]]
+
+
+@dataclass(frozen=True, slots=True)
+class StandardSection:
+    id: str
+    title: str
+    authority: str | None = None
+    source: str | None = None
+    url: str | None = None
+    technology: list[str] | None = None  # samples of other technologies are excluded
+    confidence: float = 0.95
+    cluster: list[str] = field(default_factory=list)
+    timezone: str = "UTC"  # for day and hour-of-day
+    informative: bool = False  # guidance, not a binding rule
+    notes: str | None = None
+    unverified: list[str] = field(default_factory=list)  # values not checked against the text
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.confidence < 1:
+            raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence}")
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingSection:
+    metric: str | None = None  # whose attempts count as "samples"; default: first criterion's
+    min_samples: int | None = None
+    min_per_environment: dict[str, int] | None = None
+    min_spacing: str | None = None  # per device, between two tests of the sampling metric
+    min_days: int | None = None
+    min_hours: int | None = None  # distinct hours of the day (standard's timezone) covered
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterSpec:
+    description: str | None = None
+    default: str | float | None = None
+    unit: Quantity = "rate"
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionSection:
+    id: str
+    metric: str | list[str]
+    statistic: Statistic
+    op: Op
+    threshold: str | float
+    p: float | None = None  # percentile
+    at_least: str | float | None = None  # share: samples with value >= at_least
+    at_most: str | float | None = None  # share: samples with value <= at_most
+    failed: Literal["count_as_fail", "exclude"] = "count_as_fail"
+    under_load: bool = False  # latency measured during a throughput test
+    description: str | None = None
+    unverified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """A criterion with every value resolved to SI units (bit/s, ms, ratio)."""
+
+    id: str
+    metrics: tuple[str, ...]
+    statistic: Statistic
+    op: Op
+    threshold: float
+    unit: str  # of the threshold: bit/s, ms or ratio
+    p: float | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+    failed: str = "count_as_fail"
+    under_load: bool = False
+    description: str | None = None
+    unverified: bool = False
+
+    @property
+    def metric(self) -> str:
+        return ",".join(self.metrics)
+
+    def meets(self, estimate: float) -> bool:
+        return bool(OPS[self.op](estimate, self.threshold))
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    metric: str
+    min_samples: int | None
+    min_per_environment: dict[str, int]
+    min_spacing_s: float | None
+    min_days: int | None
+    min_hours: int | None
+
+
+@dataclass(frozen=True)
+class Standard:
+    meta: StandardSection
+    sampling: Sampling
+    criteria: tuple[Criterion, ...]
+    parameters: dict[str, float]
+    path: str
+    sha256: str
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+
+# -- finding --------------------------------------------------------------------------------
+
+
+def shipped_dir() -> Path:
+    return Path(str(resources.files("netmeasure") / "standards"))
+
+
+def shipped() -> dict[str, Path]:
+    """Shipped standards by id (the file stem is the id)."""
+    return {p.stem: p for p in sorted(shipped_dir().glob("*.toml"))}
+
+
+def find(id_or_path: str) -> Path:
+    path = Path(id_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise ConfigError(path, None, "file not found")
+        return path
+    known = shipped()
+    if id_or_path in known:
+        return known[id_or_path]
+    raise ConfigError(None, "--standard", f"no shipped standard with id {id_or_path!r}",
+                      hint=did_you_mean(id_or_path, known) or
+                      f"shipped: {', '.join(known)}; or give a path to a .toml file")  # fmt: skip
+
+
+# -- loading --------------------------------------------------------------------------------
+
+_EXPR_OPS: Final = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+                    ast.Div: operator.truediv}  # fmt: skip
+
+
+def _eval_expr(node: ast.AST) -> float:
+    if isinstance(node, ast.Expression):
+        return _eval_expr(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return float(node.value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _EXPR_OPS:
+        return float(_EXPR_OPS[type(node.op)](_eval_expr(node.left), _eval_expr(node.right)))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_eval_expr(node.operand)
+    raise ValueError("only numbers, parameters and + - * / are allowed")
+
+
+def resolve_value(text: str | float | int, quantity: Quantity, params: Mapping[str, float],
+                  path: str | Path, key: str) -> float:  # fmt: skip
+    """A threshold: a number, a number with a unit, or an expression over {parameters}."""
+    if isinstance(text, str) and "{" in text:
+        names = re.findall(r"\{(\w+)\}", text)
+        for name in names:
+            if name not in params:
+                raise ConfigError(path, key, f"parameter {{{name}}} has no value",
+                                  hint=f"give it with --param {name}=VALUE")  # fmt: skip
+        expr = re.sub(r"\{(\w+)\}", lambda m: repr(params[m.group(1)]), text)
+        try:
+            return _eval_expr(ast.parse(expr, mode="eval"))
+        except (SyntaxError, ValueError, ZeroDivisionError) as exc:
+            raise ConfigError(path, key, f"cannot compute {text!r}: {exc}") from exc
+    try:
+        return parse_quantity(text, quantity)
+    except UnitError as exc:
+        raise ConfigError(path, key, str(exc)) from exc
+
+
+def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> Standard:
+    """Load a standard by shipped id or path; ``params`` are ``--param`` values (with units)."""
+    path = find(id_or_path)
+    raw = path.read_bytes()
+    data = read_toml(path)
+    check_keys(data, ("standard", "sampling", "parameters", "criteria"), path, "")
+    meta = load(StandardSection, data.get("standard", {}), path, "[standard]")
+    unknown_cluster = [c for c in meta.cluster if c not in _groupable()]
+    if unknown_cluster:
+        raise ConfigError(path, "[standard].cluster", f"unknown column {unknown_cluster[0]!r}",
+                          hint=did_you_mean(unknown_cluster[0], _groupable()))  # fmt: skip
+    specs = {
+        name: load(ParameterSpec, spec, path, f"[parameters].{name}")
+        for name, spec in (data.get("parameters") or {}).items()
+    }
+    values: dict[str, float] = {}
+    given = dict(params or {})
+    for name in given:
+        if name not in specs:
+            raise ConfigError(None, f"--param {name}", f"{path.name} has no parameter {name!r}",
+                              hint=did_you_mean(name, specs) or
+                              (f"its parameters: {', '.join(specs)}" if specs
+                               else "it takes no parameters"))  # fmt: skip
+    for name, spec in specs.items():
+        text = given.get(name, spec.default)
+        if text is not None:
+            values[name] = resolve_value(text, spec.unit, {}, path if name not in given else
+                                         "--param", name)  # fmt: skip
+    raw_criteria = data.get("criteria")
+    if not isinstance(raw_criteria, list) or not raw_criteria:
+        raise ConfigError(path, "[[criteria]]", "a standard needs at least one [[criteria]]")
+    criteria = tuple(_criterion(c, i, path, values) for i, c in enumerate(raw_criteria))
+    ids = [c.id for c in criteria]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ConfigError(path, "[[criteria]]", f"criterion id {dup!r} appears twice")
+    sampling = _sampling(data.get("sampling", {}), path, criteria)
+    return Standard(meta=meta, sampling=sampling, criteria=criteria, parameters=values,
+                    path=str(path), sha256=hashlib.sha256(raw).hexdigest())  # fmt: skip
+
+
+def _groupable() -> list[str]:
+    from netmeasure.samples import ALL_COLUMNS
+
+    return [*ALL_COLUMNS, *DERIVED_COLUMNS]
+
+
+def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> Criterion:
+    where = f"criteria[{i}]"
+    c = load(CriterionSection, table, path, where)
+    metrics = (c.metric,) if isinstance(c.metric, str) else tuple(c.metric)
+    for m in metrics:
+        if m not in METRIC_UNITS:
+            raise ConfigError(path, f"{where}.metric", f"unknown metric {m!r}",
+                              hint=did_you_mean(m, METRIC_UNITS) or
+                              f"metrics: {', '.join(METRIC_UNITS)}")  # fmt: skip
+    units = {METRIC_UNITS[m] for m in metrics}
+    if len(units) > 1 and c.statistic != "failure_ratio":
+        raise ConfigError(path, f"{where}.metric", "metrics of different units can only be"
+                          " combined in a failure_ratio")  # fmt: skip
+    value_q = quantity_of_metric(metrics[0])
+    ratio_stat = c.statistic in ("share", "failure_ratio")
+    threshold = resolve_value(c.threshold, "ratio" if ratio_stat else value_q, params, path,
+                              f"{where}.threshold")  # fmt: skip
+    at_least = at_most = None
+    if c.statistic == "share":
+        if (c.at_least is None) == (c.at_most is None):
+            raise ConfigError(path, where, "a share needs exactly one of at_least or at_most")
+        if c.at_least is not None:
+            at_least = resolve_value(c.at_least, value_q, params, path, f"{where}.at_least")
+        if c.at_most is not None:
+            at_most = resolve_value(c.at_most, value_q, params, path, f"{where}.at_most")
+    elif c.at_least is not None or c.at_most is not None:
+        raise ConfigError(path, where, "at_least / at_most belong to statistic = \"share\"")
+    p = c.p
+    if c.statistic == "percentile":
+        if p is None or not 0 < p < 100:
+            raise ConfigError(path, f"{where}.p", "a percentile needs p between 0 and 100")
+    elif c.statistic == "median":
+        p = 50.0
+    elif p is not None:
+        raise ConfigError(path, f"{where}.p", "p belongs to statistic = \"percentile\"")
+    if ratio_stat and not 0 <= threshold <= 1:
+        raise ConfigError(path, f"{where}.threshold", "a share's threshold is between 0 and 100%")
+    return Criterion(
+        id=c.id, metrics=metrics, statistic=c.statistic, op=c.op, threshold=threshold,
+        unit="ratio" if ratio_stat else METRIC_UNITS[metrics[0]], p=p, at_least=at_least,
+        at_most=at_most, failed=c.failed, under_load=c.under_load, description=c.description,
+        unverified=c.unverified,
+    )  # fmt: skip
+
+
+def _sampling(table: Any, path: Path, criteria: tuple[Criterion, ...]) -> Sampling:
+    s = load(SamplingSection, table, path, "[sampling]")
+    metric = s.metric or criteria[0].metrics[0]
+    if metric not in METRIC_UNITS:
+        raise ConfigError(path, "[sampling].metric", f"unknown metric {metric!r}",
+                          hint=did_you_mean(metric, METRIC_UNITS))  # fmt: skip
+    spacing = None
+    if s.min_spacing is not None:
+        try:
+            spacing = parse_duration_s(s.min_spacing)
+        except UnitError as exc:
+            raise ConfigError(path, "[sampling].min_spacing", str(exc)) from exc
+    from netmeasure.samples import ENVIRONMENTS
+
+    for env in s.min_per_environment or {}:
+        if env not in ENVIRONMENTS:
+            raise ConfigError(path, f"[sampling].min_per_environment.{env}", "unknown environment",
+                              hint=did_you_mean(env, ENVIRONMENTS))  # fmt: skip
+    return Sampling(metric=metric, min_samples=s.min_samples,
+                    min_per_environment=dict(s.min_per_environment or {}),
+                    min_spacing_s=spacing, min_days=s.min_days, min_hours=s.min_hours)  # fmt: skip
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``["contract_down=250 Mbit/s"]`` -> ``{"contract_down": "250 Mbit/s"}``."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(None, "--param", f"expected NAME=VALUE, got {pair!r}")
+        name, value = pair.split("=", 1)
+        out[name.strip()] = value.strip().strip('"')
+    return out
+
+
+def as_dict(std: Standard) -> dict[str, Any]:
+    return {"standard": dataclasses.asdict(std.meta), "criteria": [dataclasses.asdict(c) for c in
+            std.criteria], "sampling": dataclasses.asdict(std.sampling),
+            "parameters": std.parameters}  # fmt: skip
