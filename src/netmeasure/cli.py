@@ -364,8 +364,8 @@ def _fmt_threshold(value: float | None, unit: str) -> str:
     if unit == "bit/s":
         return format_rate(value)
     if unit == "ms":
-        return f"{value:g} ms"
-    return f"{value:.1%}"
+        return f"{value:.1f} ms"
+    return f"{value:.2%}"
 
 
 @standards.command("validate")

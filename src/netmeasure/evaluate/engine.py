@@ -33,6 +33,10 @@ DETAIL_LOCATIONS: Final = 5000
 DETAIL_TESTS: Final = 200
 
 
+#: ISO-8601 UTC, as the sample record writes times (the session's time zone is UTC).
+_ISO: Final = "'%Y-%m-%dT%H:%M:%S.%fZ'"
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -183,8 +187,8 @@ class Engine:
             f"count(*) FILTER (WHERE _excluded IS NULL AND metric = {m}) AS n_sampling",
             "count(*) FILTER (WHERE _excluded IS NULL) AS n_used",
             "count(*) AS n_rows",
-            "min(started_at) FILTER (WHERE _excluded IS NULL) AS t_min",
-            "max(started_at) FILTER (WHERE _excluded IS NULL) AS t_max",
+            f"strftime(min(started_at) FILTER (WHERE _excluded IS NULL), {_ISO}) AS t_min",
+            f"strftime(max(started_at) FILTER (WHERE _excluded IS NULL), {_ISO}) AS t_max",
             "any_value(environment) FILTER (WHERE _excluded IS NULL) AS environment",
         ]
         sql = (f"SELECT _gkey, probe_id, _cluster, _day, _hour, {', '.join(aggs)} FROM s"
@@ -261,13 +265,13 @@ class Engine:
         out["locations"] = sorted([[float(a), float(b), bool(ok), v] for a, b, ok, v in loc],
                                   key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1))
         tests = self.con.execute(f"""
-            SELECT min(started_at), probe_id, test_id, any_value(tool), any_value(target),
+            SELECT strftime(min(started_at), {_ISO}), probe_id, test_id, any_value(tool), any_value(target),
                    list(metric ORDER BY metric), list(value ORDER BY metric),
                    bool_and(ok), any_value(error), any_value(environment), any_value(area)
             FROM s WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)
             GROUP BY probe_id, test_id ORDER BY 1, 3 LIMIT {DETAIL_TESTS}""").fetchall()
         out["tests"] = [
-            {"started_at": t.isoformat().replace("+00:00", "Z") if t else None, "probe_id": p,
+            {"started_at": t, "probe_id": p,
              "test_id": tid, "tool": tool, "target": target,
              "values": {mm: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
                         for mm, v in zip(ms, vs, strict=True)}, "ok": bool(ok), "error": err,

@@ -334,12 +334,6 @@ def _sampling(std: Standard, group: list[dict[str, Any]],
     return out
 
 
-def _iso(t: Any) -> str | None:
-    if t is None:
-        return None
-    return str(t.isoformat()).replace("+00:00", "Z")
-
-
 def _probes(group: list[dict[str, Any]]) -> tuple[ProbeSummary, ...]:
     acc: dict[str | None, dict[str, Any]] = {}
     for cell in group:
@@ -358,7 +352,7 @@ def _probes(group: list[dict[str, Any]]) -> tuple[ProbeSummary, ...]:
             continue
         envs = p["envs"]
         env = max(envs, key=envs.get) if envs else None
-        out.append(ProbeSummary(probe_id, env, p["samples"], _iso(p["first"]), _iso(p["last"])))
+        out.append(ProbeSummary(probe_id, env, p["samples"], p["first"], p["last"]))
     return tuple(out)
 
 
@@ -388,7 +382,7 @@ def evaluate_reduced(std: Standard, reduced: Reduced, version: str) -> Evaluatio
             key=json.loads(gkey), verdict=verdict, letter_verdict=letter,
             n_samples=int(sum(cell["n_used"] for cell in group)), excluded=excluded,
             sampling=sampling, criteria=criteria, n_probes=len(probes),
-            period_start=_iso(t_min), period_end=_iso(t_max), probes=probes,
+            period_start=t_min, period_end=t_max, probes=probes,
             hours=dict(hours), days=dict(days),
         ))  # fmt: skip
     meta = std.meta

@@ -1,0 +1,108 @@
+"""Synthetic campaigns with known truth, for tests, simulations, benchmarks and the demo.
+
+Rows follow the sample record (contracts.md §1). Rates are gamma-distributed per test around
+a mean that varies by (probe, day) cluster, so that clustered data look like real campaigns:
+one probe measuring all day is not a set of independent observations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Truth:
+    dl_mean_bps: float = 180e6
+    ul_mean_bps: float = 45e6
+    latency_mean_ms: float = 28.0
+    cv: float = 0.45  # coefficient of variation of a test's rate around its cluster mean
+    cluster_cv: float = 0.15  # spread of the (probe, day) cluster means
+    failure_ratio: float = 0.02
+
+
+def campaign(
+    n_tests: int,
+    *,
+    probes: int = 20,
+    operators: tuple[str, ...] = ("Viettel", "VNPT", "MobiFone"),
+    areas: tuple[str, ...] = ("Hoan Kiem", "Ba Dinh", "Cau Giay", "Dong Da"),
+    interval_s: int = 90,
+    truth: Truth = Truth(),  # noqa: B008 - a frozen dataclass
+    seed: int = 0,
+    technology: str = "5G-SA",
+    start: str = "2026-10-01T00:00:00Z",
+) -> Any:
+    """A pyarrow Table of ~3 x n_tests rows: a download, an upload and a latency per test."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from netmeasure.export import arrow_schema
+
+    rng = np.random.default_rng(seed)
+    # Test i is probe i % probes' (i // probes)-th test: every interval_s, jittered by less
+    # than a third of it, so that two tests of one probe are always >= interval_s / 3 apart.
+    i = np.arange(n_tests)
+    probe = i % probes
+    slot = i // probes
+    offset = rng.integers(0, 3600, probes)[probe]
+    seconds = offset + slot * interval_s + rng.integers(0, max(1, interval_s // 3), n_tests)
+    day = seconds // 86400
+    t0 = np.datetime64(start.replace("Z", ""), "us")
+    started = t0 + seconds.astype("timedelta64[s]")
+    days = int(day.max()) + 1
+    cluster = probe * days + day
+    cluster_effect = rng.lognormal(0.0, truth.cluster_cv, probes * days)[cluster]
+    shape = 1.0 / truth.cv**2
+
+    def rates(mean: float) -> Any:
+        return rng.gamma(shape, mean * cluster_effect / shape)
+
+    dl, ul = rates(truth.dl_mean_bps), rates(truth.ul_mean_bps)
+    lat = rng.gamma(4.0, truth.latency_mean_ms / cluster_effect / 4.0)
+    failed = rng.random(n_tests) < truth.failure_ratio
+    n = n_tests * 3
+    metric_idx = np.tile(np.array([0, 1, 2], dtype=np.int8), n_tests)
+    value = np.empty(n)
+    value[0::3], value[1::3], value[2::3] = dl, ul, lat
+    ok = np.repeat(~failed, 3)
+    value[~ok] = np.nan
+    rep = np.repeat
+    envs = np.array(["indoor", "outdoor_fixed", "outdoor_mobile"])
+    probe_names = np.array([f"probe-{i:03d}" for i in range(probes)])
+    ids = pa.array(np.arange(n, dtype=np.int64))
+    test_ids = pa.array(rep(np.arange(n_tests, dtype=np.int64), 3))
+
+    def dict_col(codes: Any, names: Any) -> Any:
+        return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()),
+                                              pa.array(list(names))).cast(pa.string())  # fmt: skip
+
+    cols: dict[str, Any] = {
+        "sample_id": pc.binary_join_element_wise(f"s{seed}-", pc.cast(ids, pa.string()), ""),
+        "test_id": pc.binary_join_element_wise(f"t{seed}-", pc.cast(test_ids, pa.string()), ""),
+        "probe_id": dict_col(rep(probe, 3), probe_names),
+        "campaign": pa.array(["synthetic"] * n),
+        "started_at": pa.array(rep(started, 3)).cast(pa.timestamp("us", tz="UTC")),
+        "duration_s": pa.array(np.where(metric_idx == 2, np.nan, 10.0), from_pandas=True),
+        "metric": dict_col(metric_idx, ["download", "upload", "latency"]),
+        "value": pa.array(value, from_pandas=True),
+        "ok": pa.array(ok),
+        "error": pa.array(np.where(ok, None, "connect").tolist()),
+        "tool": dict_col(np.where(metric_idx == 2, 1, 0), ["iperf3", "icmp"]),
+        "tool_version": pa.array(["3.12"] * n),
+        "target": pa.array(["192.0.2.1:5201"] * n),
+        "streams": pa.array(np.where(metric_idx == 2, 0, 4)),
+        "under_load": pa.array(np.zeros(n, dtype=bool)),
+        "environment": dict_col(rep((probe // 3) % 3, 3), envs),
+        "area": dict_col(rep(probe % len(areas), 3), areas),
+        "operator": dict_col(rep(probe % len(operators), 3), operators),
+        "technology": pa.array([technology] * n),
+        "latitude": pa.array(rep(21.0 + (probe % 10) * 0.01, 3)),
+        "longitude": pa.array(rep(105.8 + (probe // 10) * 0.01, 3)),
+    }
+    schema = arrow_schema()
+    arrays = [cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type)
+              for f in schema]  # fmt: skip
+    return pa.Table.from_arrays(arrays, schema=schema)

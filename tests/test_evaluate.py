@@ -1,0 +1,320 @@
+"""``netmeasure evaluate`` over every kind of source, against independent pandas/numpy
+computations, with the edge cases and bad inputs of issue 3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from netmeasure.errors import ConfigError, InputError
+from netmeasure.evaluate import evaluate, stats
+from netmeasure.export import write_jsonl
+from netmeasure.samples import Sample
+from netmeasure.standard import load_standard
+from netmeasure.store import SampleStore
+from netmeasure.synthetic import Truth, campaign
+
+QCVN = "vn-qcvn-126-2021"
+
+
+@pytest.fixture(scope="module")
+def table() -> pa.Table:
+    return campaign(6000, probes=12, seed=7)
+
+
+@pytest.fixture(scope="module")
+def parquet(table: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ds") / "samples.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+def crit(result, group: int, cid: str):  # type: ignore[no-untyped-def]
+    return next(c for c in result.groups[group].criteria if c.id == cid)
+
+
+def test_estimates_match_pandas(parquet: Path, table: pa.Table) -> None:
+    std = load_standard(QCVN)
+    result = evaluate(std, [str(parquet)], group_by=["operator"])
+    df = table.to_pandas()
+    for gi, group in enumerate(result.groups):
+        sub = df[df.operator == group.key["operator"]]
+        dl = sub[(sub.metric == "download")]
+        assert crit(result, gi, "dl-mean").estimate == pytest.approx(dl[dl.ok].value.mean(),
+                                                                     rel=1e-9)  # fmt: skip
+        share = (dl.ok & (dl.value >= 30e6)).sum() / len(dl)
+        assert crit(result, gi, "dl-share-30").estimate == pytest.approx(share, rel=1e-12)
+        thr = sub[sub.metric.isin(["download", "upload"])]
+        assert crit(result, gi, "access-failure").estimate == pytest.approx((~thr.ok).mean())
+        assert crit(result, gi, "access-failure").n == len(thr)
+        lat = sub[(sub.metric == "latency") & sub.ok]
+        c = crit(result, gi, "latency-mean")
+        assert c.estimate == pytest.approx(lat.value.mean(), rel=1e-9)
+        assert c.ci_low < c.estimate < c.ci_high and c.method == "t-cluster"
+        assert group.n_probes == sub.probe_id.nunique()
+    std5 = load_standard("itu-r-m2410-embb")
+    r5 = evaluate(std5, [str(parquet)])
+    dl = df[(df.metric == "download") & df.ok].value.to_numpy()
+    assert crit(r5, 0, "dl-p5").estimate == pytest.approx(np.percentile(dl, 5), rel=1e-12)
+    lo_rank, hi_rank = stats.order_statistic_ranks(len(dl), 0.05)
+    srt = np.sort(dl)
+    assert crit(r5, 0, "dl-p5").ci_low == srt[lo_rank - 1]
+    assert crit(r5, 0, "dl-p5").ci_high == srt[hi_rank - 1]
+
+
+def test_every_source_kind_gives_the_same_result(parquet: Path, table: pa.Table,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    std = load_standard(QCVN)
+    reference = evaluate(std, [str(parquet)]).to_json()
+    small = table.slice(0, 3000)  # the SQLite route is for a probe's own store
+    ref_small = evaluate(std, [str(_write(small, tmp_path / "a.parquet"))]).to_json()
+    rows = small.to_pylist()
+    for r in rows:
+        r["started_at"] = r["started_at"].isoformat().replace("+00:00", "Z")
+    with SampleStore(tmp_path / "s.db") as store:
+        store.add_many(Sample.from_row(r) for r in rows)
+    csv_path = tmp_path / "x.csv"
+    pacsv.write_csv(small, csv_path)
+    jsonl = tmp_path / "x.jsonl"
+    with jsonl.open("w") as fh:
+        write_jsonl(rows, fh)
+    hive = tmp_path / "hive"
+    pq.write_to_dataset(small, hive, partition_cols=["operator"])
+    for source in (tmp_path / "s.db", csv_path, jsonl, hive):
+        got = evaluate(std, [str(source)]).to_json()
+        assert _strip(got) == _strip(ref_small), source
+    assert reference["groups"][0]["n_samples"] == table.num_rows
+
+
+def _write(t: pa.Table, path: Path) -> Path:
+    pq.write_table(t, path)
+    return path
+
+
+def _strip(j: dict) -> dict:
+    j = dict(j)
+    j.pop("sources")
+    return json.loads(json.dumps(j), parse_float=lambda x: round(float(x), 6))
+
+
+def rows_table(rows: list[dict]) -> pa.Table:
+    from netmeasure.export import rows_to_arrow
+
+    base = {"sample_id": None, "test_id": "t", "probe_id": "p1", "started_at":
+            "2026-11-01T08:00:00Z", "tool": "iperf3", "technology": "5G-SA",
+            "under_load": False, "environment": "indoor"}  # fmt: skip
+    full = []
+    for i, r in enumerate(rows):
+        row = {**base, "sample_id": f"s{i}", "test_id": f"t{i}", **r}
+        full.append(row)
+    return rows_to_arrow(full)
+
+
+def ev(tmp_path: Path, rows: list[dict], standard: str = QCVN, **kw):  # type: ignore[no-untyped-def]
+    path = _write(rows_table(rows), tmp_path / "x.parquet")
+    return evaluate(load_standard(standard), [str(path)], **kw)
+
+
+def test_invalid_values_are_counted_not_dropped(tmp_path: Path) -> None:
+    rows = [
+        {"metric": "download", "value": 150e6, "ok": True},
+        {"metric": "download", "value": float("nan"), "ok": True},
+        {"metric": "download", "value": -5.0, "ok": True},
+        {"metric": "download", "value": 5e15, "ok": True},  # 5 Pbit/s: absurd
+        {"metric": "download", "value": None, "ok": False, "error": "connect"},
+        {"metric": "download", "value": None, "ok": False, "error": "interrupted"},
+        {"metric": "download", "value": 120e6, "ok": True, "technology": "LTE"},
+    ]
+    g = ev(tmp_path, rows).groups[0]
+    assert g.excluded == {"technology": 1, "invalid_value": 3, "interrupted": 1, "duplicate": 0}
+    assert crit(ev(tmp_path, rows), 0, "dl-mean").n == 1
+    assert crit(ev(tmp_path, rows), 0, "access-failure").n == 2  # the connect failure counts
+
+
+def test_all_failed(tmp_path: Path) -> None:
+    rows = [{"metric": "download", "value": None, "ok": False, "error": "timeout"}] * 20
+    r = ev(tmp_path, rows)
+    share = crit(r, 0, "dl-share-30")
+    assert share.estimate == 0.0 and share.verdict == "FAIL" and share.ci_low == 0.0
+    assert crit(r, 0, "dl-mean").n == 0 and crit(r, 0, "dl-mean").note == "no samples"
+    assert crit(r, 0, "access-failure").estimate == 1.0
+    assert r.verdict == "FAIL"
+
+
+def test_one_sample(tmp_path: Path) -> None:
+    r = ev(tmp_path, [{"metric": "download", "value": 150e6, "ok": True}])
+    c = crit(r, 0, "dl-mean")
+    assert c.n == 1 and c.estimate == 150e6 and c.ci_low is None
+    assert c.letter_verdict == "PASS" and c.verdict == "INCONCLUSIVE"
+
+
+def test_single_cluster_falls_back_honestly(tmp_path: Path) -> None:
+    rows = [{"metric": "download", "value": v, "ok": True} for v in (140e6, 150e6, 160e6)]
+    c = crit(ev(tmp_path, rows), 0, "dl-mean")
+    assert c.clusters == 1 and c.ci_low is None and c.note == "one cluster: no bound"
+    share = crit(ev(tmp_path, rows), 0, "dl-share-30")
+    assert share.method == "clopper-pearson (1 cluster)"
+
+
+def test_ties_at_the_threshold_meet_it(tmp_path: Path) -> None:
+    rows = [{"metric": "download", "value": 30e6, "ok": True}] * 10
+    share = crit(ev(tmp_path, rows), 0, "dl-share-30")
+    assert share.estimate == 1.0  # value >= at_least: exactly 30 Mbit/s counts
+
+
+def test_group_with_no_usable_samples(tmp_path: Path) -> None:
+    rows = [{"metric": "download", "value": 150e6, "ok": True, "operator": "A"},
+            {"metric": "download", "value": 150e6, "ok": True, "operator": "B",
+             "technology": "LTE"}]  # fmt: skip
+    r = ev(tmp_path, rows, group_by=["operator"])
+    b = next(g for g in r.groups if g.key == {"operator": "B"})
+    assert b.n_samples == 0 and b.excluded["technology"] == 1
+    assert all(c.n == 0 and c.verdict == "INCONCLUSIVE" for c in b.criteria)
+
+
+def test_samples_needed_decides_at_that_n(tmp_path: Path) -> None:
+    # 288 of 300 downloads >= 30 Mbit/s: 96 %, but 300 samples cannot show >= 95 % at 95 %.
+    rows = [{"metric": "download", "value": 40e6 if i < 288 else 20e6, "ok": True,
+             "probe_id": f"p{i % 30}", "started_at": f"2026-11-{1 + i % 10:02d}T08:00:00Z"}
+            for i in range(300)]  # fmt: skip
+    c = crit(ev(tmp_path, rows), 0, "dl-share-30")
+    assert c.verdict == "INCONCLUSIVE" and c.samples_needed is not None
+    need = c.samples_needed
+    deff = c.deff or 1.0
+    at = stats.clopper_pearson(0.96 * need / deff, need / deff)
+    before = stats.clopper_pearson(0.96 * (need - 1) / deff, (need - 1) / deff)
+    assert at.low >= 0.95 > before.low
+
+
+def test_duplicates_across_sources(tmp_path: Path) -> None:
+    t = rows_table([{"metric": "download", "value": 150e6, "ok": True}])
+    a, b = _write(t, tmp_path / "a.parquet"), _write(t, tmp_path / "b.parquet")
+    r = evaluate(load_standard(QCVN), [str(a), str(b)])
+    assert r.groups[0].excluded["duplicate"] == 1 and crit(r, 0, "dl-mean").n == 1
+
+
+def test_verdict_exit_codes(tmp_path: Path, parquet: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    assert netmeasure("evaluate", "--standard", QCVN, parquet).exit_code == 0  # PASS
+    assert netmeasure("evaluate", "--standard", "itu-r-m2410-embb", parquet).exit_code == 1
+    one = _write(rows_table([{"metric": "download", "value": 150e6, "ok": True}]),
+                 tmp_path / "one.parquet")  # fmt: skip
+    mal = netmeasure("evaluate", "--standard", "malaysia-5g", one)
+    assert mal.exit_code == 3 and "INCONCLUSIVE" in mal.stdout
+    res = netmeasure("evaluate", "--standard", QCVN, "--json", parquet)
+    data = json.loads(res.stdout)
+    assert data["verdict"] == "PASS" and data["standard"]["id"] == QCVN
+    assert set(data["groups"][0]["criteria"][0]) >= {
+        "id", "metric", "statistic", "op", "threshold", "unit", "n", "estimate", "ci_low",
+        "ci_high", "method", "letter_verdict", "verdict", "samples_needed"}
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"PAR1 this is not really parquet at all PAR1", "cannot read as parquet"),
+        (b"", "cannot read as parquet"),
+    ],
+)
+def test_corrupt_parquet(tmp_path: Path, content: bytes, problem: str, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(content)
+    res = netmeasure("evaluate", "--standard", QCVN, bad)
+    assert res.exit_code == 2 and str(bad) in res.stderr and problem in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_wrong_column_types_are_invalid_values(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("started_at,metric,value,ok,technology,probe_id\n"
+                    "2026-11-01T08:00:00Z,download,fast,true,5G-SA,p\n"
+                    "2026-11-01T08:01:00Z,download,150000000,maybe,5G-SA,p\n"
+                    "yesterday,download,150000000,true,5G-SA,p\n"
+                    "2026-11-01T08:03:00Z,download,150000000,true,5G-SA,p\n")  # fmt: skip
+    r = evaluate(load_standard(QCVN), [str(path)])
+    assert r.groups[0].excluded["invalid_value"] == 3 and crit(r, 0, "dl-mean").n == 1
+
+
+def test_missing_column_and_empty_dataset(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "x.csv"
+    path.write_text("started_at,metric,ok\n2026-11-01T08:00:00Z,download,true\n")
+    res = netmeasure("evaluate", "--standard", QCVN, path)
+    assert res.exit_code == 2 and f"{path}: missing column 'value'" in res.stderr
+    empty = _write(rows_table([]), tmp_path / "empty.parquet")
+    res = netmeasure("evaluate", "--standard", QCVN, empty)
+    assert res.exit_code == 2 and "no samples to evaluate" in res.stderr
+    res = netmeasure("evaluate", "--standard", QCVN, tmp_path / "nothing-here")
+    assert res.exit_code == 2 and "no such file or folder" in res.stderr
+
+
+BAD_STANDARDS = [
+    ('metric = "downlaod"', "criteria[0].metric", "did you mean 'download'"),
+    ('statistic = "average"', "criteria[0].statistic", "must be one of"),
+    ('threshold = "100 furlongs"', "criteria[0].threshold", "unknown rate unit"),
+    ('treshold = "1"', "criteria[0].treshold", "did you mean 'threshold'"),
+]
+
+
+@pytest.mark.parametrize(("line", "key", "problem"), BAD_STANDARDS)
+def test_bad_standard_names_file_and_key(tmp_path: Path, line: str, key: str,
+                                         problem: str, netmeasure) -> None:  # fmt: skip
+    good = {"metric": 'metric = "download"', "statistic": 'statistic = "mean"',
+            "threshold": 'threshold = "100 Mbit/s"'}  # fmt: skip
+    name = line.split(" = ")[0]
+    for k in list(good):
+        if name == k:
+            good[k] = line
+    body = "\n".join(good.values()) + ("\n" + line if name not in good else "")
+    path = tmp_path / "s.toml"
+    path.write_text(f'[standard]\nid = "x"\ntitle = "X"\n[[criteria]]\nid = "c"\nop = ">="\n{body}\n')
+    with pytest.raises(ConfigError) as info:
+        load_standard(str(path))
+    msg = str(info.value)
+    assert str(path) in msg and key in msg and problem in msg
+    res = netmeasure("standards", "validate", path)
+    assert res.exit_code == 2 and key in res.stderr
+
+
+def test_parameters(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match=r"parameter \{max_down\} has no value"):
+        load_standard("de-bnetza-fixed")
+    params = {"max_down": "250 Mbit/s", "normal_down": "200 Mbit/s", "min_down": "150 Mbit/s",
+              "max_up": "40 Mbit/s", "normal_up": "32 Mbit/s", "min_up": "20 Mbit/s"}  # fmt: skip
+    std = load_standard("de-bnetza-fixed", params)
+    once = next(c for c in std.criteria if c.id == "dl-90pct-of-max-once")
+    assert once.at_least == pytest.approx(225e6)
+    with pytest.raises(ConfigError, match="did you mean 'max_down'"):
+        load_standard("de-bnetza-fixed", {**params, "max_dwn": "1"})
+    rows = [{"metric": m, "value": v, "ok": True, "technology": "Ethernet",
+             "started_at": f"2026-11-0{1 + i % 3}T{8 + i // 3:02d}:00:00Z"}
+            for i in range(30) for m, v in (("download", 230e6), ("upload", 35e6))]  # fmt: skip
+    path = _write(rows_table(rows), tmp_path / "x.parquet")
+    res = netmeasure("evaluate", "--standard", "de-bnetza-fixed", *sum(
+        (["--param", f"{k}={v}"] for k, v in params.items()), []), "--json", path)  # fmt: skip
+    assert res.exit_code in (0, 3), res.stderr
+    data = json.loads(res.stdout)
+    assert data["parameters"]["max_down"] == 250e6
+
+
+def test_unknown_group_column(parquet: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    res = netmeasure("evaluate", "--standard", QCVN, "--group-by", "operatr", parquet)
+    assert res.exit_code == 2 and "unknown column 'operatr'" in res.stderr
+    assert "did you mean 'operator'" in res.stderr
+
+
+def test_clustering_widens_bounds_on_clustered_data(tmp_path: Path) -> None:
+    t = campaign(3000, probes=6, seed=3, truth=Truth(cluster_cv=0.4))
+    path = _write(t, tmp_path / "c.parquet")
+    clustered = evaluate(load_standard(QCVN), [str(path)])
+    naive_path = tmp_path / "naive.toml"
+    naive_path.write_text(Path(load_standard(QCVN).path).read_text().replace(
+        'cluster = ["probe_id", "day"]', "cluster = []"))  # fmt: skip
+    naive = evaluate(load_standard(str(naive_path)), [str(path)])
+    c, n = crit(clustered, 0, "dl-mean"), crit(naive, 0, "dl-mean")
+    assert c.estimate == pytest.approx(n.estimate)
+    assert (c.ci_high - c.ci_low) > 1.5 * (n.ci_high - n.ci_low)
