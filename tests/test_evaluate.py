@@ -138,7 +138,8 @@ def test_invalid_values_are_counted_not_dropped(tmp_path: Path) -> None:
 
 
 def test_all_failed(tmp_path: Path) -> None:
-    rows = [{"metric": "download", "value": None, "ok": False, "error": "timeout"}] * 20
+    rows = [{"metric": "download", "value": None, "ok": False, "error": "timeout",
+             "probe_id": f"p{i % 5}"} for i in range(20)]  # fmt: skip
     r = ev(tmp_path, rows)
     share = crit(r, 0, "dl-share-30")
     assert share.estimate == 0.0 and share.verdict == "FAIL" and share.ci_low == 0.0
@@ -159,7 +160,7 @@ def test_single_cluster_falls_back_honestly(tmp_path: Path) -> None:
     c = crit(ev(tmp_path, rows), 0, "dl-mean")
     assert c.clusters == 1 and c.ci_low is None and c.note == "one cluster: no bound"
     share = crit(ev(tmp_path, rows), 0, "dl-share-30")
-    assert share.method == "clopper-pearson (1 cluster)"
+    assert share.method == "korn-graubard (n_eff = clusters)" and share.n_eff == 1
 
 
 def test_ties_at_the_threshold_meet_it(tmp_path: Path) -> None:
@@ -186,9 +187,9 @@ def test_samples_needed_decides_at_that_n(tmp_path: Path) -> None:
     c = crit(ev(tmp_path, rows), 0, "dl-share-30")
     assert c.verdict == "INCONCLUSIVE" and c.samples_needed is not None
     need = c.samples_needed
-    deff = c.deff or 1.0
-    at = stats.clopper_pearson(0.96 * need / deff, need / deff)
-    before = stats.clopper_pearson(0.96 * (need - 1) / deff, (need - 1) / deff)
+    share = (c.n_eff or 300) / 300  # n_eff per sample stays as measured
+    at = stats.clopper_pearson(0.96 * need * share, need * share)
+    before = stats.clopper_pearson(0.96 * (need - 1) * share, (need - 1) * share)
     assert at.low >= 0.95 > before.low
 
 

@@ -100,21 +100,29 @@ def test_korn_graubard_matches_an_independent_assembly(seed: int) -> None:
     fit = OLS(x, np.ones_like(x)).fit(cov_type="cluster", cov_kwds={"groups": groups})
     p, n = x.mean(), len(x)
     deff = max(1.0, float(fit.bse[0]) ** 2 / (p * (1 - p) / n))
-    lo, hi = proportion_confint(p * n / deff, n / deff, alpha=0.10, method="beta")
+    failing = len(set(groups[x == 0]))  # clusters with the rarer outcome
+    df = min(g, failing) - 1
+    factor = min(1.0, (sps.t.ppf(0.95, n - 1) / sps.t.ppf(0.95, df)) ** 2)
+    n_eff = n / deff * factor
+    lo, hi = proportion_confint(p * n_eff, n_eff, alpha=0.10, method="beta")
     assert r.deff == approx(deff) and r.estimate == approx(p)
     assert r.bounds.low == approx(lo) and r.bounds.high == approx(hi)
-    assert r.method == "korn-graubard"
+    assert r.method == "korn-graubard" and failing >= 2
 
 
 def test_korn_graubard_edges() -> None:
+    # all passed: the design effect cannot be estimated, each cluster counts once
     all_ok = stats.proportion_clustered([10, 20], [10, 20])
-    assert all_ok.estimate == 1.0 and all_ok.bounds.high == 1.0 and all_ok.deff == 1.0
-    assert all_ok.bounds.low == approx(proportion_confint(30, 30, 0.1, "beta")[0])
+    assert all_ok.estimate == 1.0 and all_ok.bounds.high == 1.0 and all_ok.n_eff == 2
+    assert all_ok.bounds.low == approx(proportion_confint(2, 2, 0.1, "beta")[0])
     all_failed = stats.proportion_clustered([0, 0, 0], [5, 5, 5])
     assert all_failed.estimate == 0.0 and all_failed.bounds.low == 0.0
+    assert all_failed.n_eff == 3
     one = stats.proportion_clustered([7], [10])
-    assert one.method == "clopper-pearson (1 cluster)"
-    assert one.bounds.low == approx(proportion_confint(7, 10, 0.1, "beta")[0])
+    assert one.method == "korn-graubard (n_eff = clusters)" and one.n_eff == 1
+    assert one.bounds.low == approx(proportion_confint(0.7, 1, 0.1, "beta")[0])
+    one_failure = stats.proportion_clustered([10, 9, 10, 10], [10, 10, 10, 10])
+    assert one_failure.n_eff == 4
     # deff is floored at 1: clusters more alike than chance do not narrow the bounds
     even = stats.proportion_clustered([9, 9, 9, 9], [10, 10, 10, 10])
     assert even.deff == 1.0

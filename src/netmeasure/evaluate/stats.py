@@ -12,7 +12,9 @@ Methods and sources
 - Clustered proportions: Korn & Graubard (1998), "Confidence intervals for proportions with
   small expected number of positive counts estimated from survey data", Survey Methodology
   24(2):193-201: effective sample size n_eff = n / deff, deff = (cluster-robust variance of
-  p) / (p(1-p)/n), floored at 1, then Clopper-Pearson on (p n_eff, n_eff).
+  p) / (p(1-p)/n), floored at 1, with their degrees-of-freedom adjustment, then
+  Clopper-Pearson on (p n_eff, n_eff). See proportion_clustered for netmeasure's choice of
+  degrees of freedom and its rule where the design effect cannot be estimated.
 - Means: Student's t; with clusters, the cluster-robust (CR1-style, G/(G-1)) standard error
   with G-1 degrees of freedom (Cameron & Miller 2015, "A practitioner's guide to
   cluster-robust inference", J. Human Resources 50(2)).
@@ -85,8 +87,8 @@ class ProportionResult:
     confidence: float
 
     def with_n(self, n: float) -> Bounds:
-        """The bounds the same estimate and design effect would give with ``n`` samples."""
-        n_eff = n / self.deff
+        """The bounds the same estimate and effective share n_eff / n would give with ``n``."""
+        n_eff = n * self.n_eff / self.n
         return clopper_pearson(self.estimate * n_eff, n_eff, self.confidence)
 
 
@@ -110,25 +112,36 @@ def cluster_robust_variance_of_proportion(k_g: Sequence[float], n_g: Sequence[fl
 
 def proportion_clustered(k_g: Sequence[float], n_g: Sequence[float],
                          confidence: float = 0.95) -> ProportionResult:  # fmt: skip
-    """Korn-Graubard: Clopper-Pearson on the effective sample size n / deff.
+    """Korn-Graubard bounds for a proportion from clustered trials.
 
-    With one cluster the design effect cannot be estimated: the bounds fall back to
-    Clopper-Pearson on the whole n (deff = 1) and ``method`` says so.
+    deff = (cluster-robust variance of p) / (p(1-p)/n), floored at 1, and Clopper-Pearson on
+    (p n_eff, n_eff) with n_eff = n / deff, times Korn & Graubard's degrees-of-freedom factor
+    (t_{n-1} / t_{df})^2 at the bound's level. netmeasure takes df = (clusters in which the
+    rarer outcome occurs) - 1, at most G - 1: with failures in a handful of clusters, the
+    design effect rests on those clusters alone. Where the rarer outcome occurs in fewer than
+    two clusters (all passed, one failure, one cluster) the design effect cannot be estimated,
+    and each cluster counts as one observation (n_eff = G). analysis/coverage_study.py checks
+    the coverage of this rule by simulation.
     """
-    n = int(round(float(np.sum(n_g))))
-    k = float(np.sum(k_g))
+    k_arr = np.asarray(k_g, dtype=float)
+    n_arr = np.asarray(n_g, dtype=float)
+    n = int(round(float(n_arr.sum())))
+    k = float(k_arr.sum())
     if n <= 0:
         raise ValueError("no trials")
     p = k / n
-    g = len(n_g)
-    if g < 2 or p in (0.0, 1.0):
-        # deff is undefined (one cluster) or 0/0 (no variation): take deff = 1.
-        bounds = clopper_pearson(k, n, confidence)
-        method = "korn-graubard" if g >= 2 else "clopper-pearson (1 cluster)"
-        return ProportionResult(k, n, p, bounds, float(n), 1.0, method, confidence)
-    var = cluster_robust_variance_of_proportion(k_g, n_g)
+    g = len(n_arr)
+    minority = int(min(np.count_nonzero(k_arr > 0), np.count_nonzero(k_arr < n_arr)))
+    if minority < 2:
+        n_eff = float(g)
+        bounds = clopper_pearson(p * n_eff, n_eff, confidence)
+        return ProportionResult(k, n, p, bounds, n_eff, n / n_eff,
+                                "korn-graubard (n_eff = clusters)", confidence)  # fmt: skip
+    var = cluster_robust_variance_of_proportion(k_arr, n_arr)
     deff = max(1.0, var / (p * (1 - p) / n))
-    n_eff = n / deff
+    df = max(1, min(g, minority) - 1)
+    factor = min(1.0, (float(sps.t.ppf(confidence, n - 1)) / float(sps.t.ppf(confidence, df)))**2)
+    n_eff = n / deff * factor
     bounds = clopper_pearson(p * n_eff, n_eff, confidence)
     return ProportionResult(k, n, p, bounds, n_eff, deff, "korn-graubard", confidence)
 
