@@ -130,8 +130,9 @@ def main() -> int:
               f" {100 * floor:.1f} %: {'yes' if ok else 'NO'}."]  # fmt: skip
     OUT.mkdir(exist_ok=True)
     (OUT / "coverage.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (OUT / "coverage.json").write_text(json.dumps({"proportions": props, "means": means,
-                                                   "machine": describe()}, indent=1))
+    (OUT / "coverage.json").write_text(
+        json.dumps({"proportions": props, "means": means, "machine": describe()}, indent=1)
+    )
     print("\n".join(lines))
     return 0 if ok else 1
 

@@ -211,8 +211,21 @@ def test_verdict_exit_codes(tmp_path: Path, parquet: Path, netmeasure) -> None: 
     data = json.loads(res.stdout)
     assert data["verdict"] == "PASS" and data["standard"]["id"] == QCVN
     assert set(data["groups"][0]["criteria"][0]) >= {
-        "id", "metric", "statistic", "op", "threshold", "unit", "n", "estimate", "ci_low",
-        "ci_high", "method", "letter_verdict", "verdict", "samples_needed"}
+        "id",
+        "metric",
+        "statistic",
+        "op",
+        "threshold",
+        "unit",
+        "n",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "method",
+        "letter_verdict",
+        "verdict",
+        "samples_needed",
+    }
 
 
 @pytest.mark.parametrize(
@@ -272,7 +285,9 @@ def test_bad_standard_names_file_and_key(tmp_path: Path, line: str, key: str,
             good[k] = line
     body = "\n".join(good.values()) + ("\n" + line if name not in good else "")
     path = tmp_path / "s.toml"
-    path.write_text(f'[standard]\nid = "x"\ntitle = "X"\n[[criteria]]\nid = "c"\nop = ">="\n{body}\n')
+    path.write_text(
+        f'[standard]\nid = "x"\ntitle = "X"\n[[criteria]]\nid = "c"\nop = ">="\n{body}\n'
+    )
     with pytest.raises(ConfigError) as info:
         load_standard(str(path))
     msg = str(info.value)

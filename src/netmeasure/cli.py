@@ -22,6 +22,7 @@ from netmeasure.units import format_rate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # Tables are wider than the 80 columns rich assumes for pipes and files.
@@ -393,15 +394,29 @@ _EXIT = {"PASS": ExitStatus.SUCCESS, "FAIL": ExitStatus.FAIL,
 
 
 @cli.command()
-@click.option("--standard", "standard", required=True, metavar="ID_OR_PATH",
-              help="A shipped standard's id (see 'standards list') or a standard file.")
+@click.option(
+    "--standard",
+    "standard",
+    required=True,
+    metavar="ID_OR_PATH",
+    help="A shipped standard's id (see 'standards list') or a standard file.",
+)
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area' (also: day, hour).")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A standard parameter, e.g. contract_down='250 Mbit/s'.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A standard parameter, e.g. contract_down='250 Mbit/s'.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
 @click.option("--details", is_flag=True, help="With --json: add the data the report draws.")
-@click.option("--memory-limit", default="1GB", show_default=True,
-              help="DuckDB memory limit; larger data spills to disk.")
+@click.option(
+    "--memory-limit",
+    default="1GB",
+    show_default=True,
+    help="DuckDB memory limit; larger data spills to disk.",
+)
 @click.argument("sources", nargs=-1, required=True)
 def evaluate(standard: str, group_by: str | None, params: tuple[str, ...], as_json: bool,
              details: bool, memory_limit: str, sources: tuple[str, ...]) -> int:  # fmt: skip
@@ -430,8 +445,10 @@ def print_evaluation(result: Any) -> None:
               + ", ".join(escape(s["path"]) for s in result.sources))  # fmt: skip
     for g in result.groups:
         key = ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all samples"
-        table = Table(title=f"{escape(key)}: {g.n_samples} samples, {g.n_probes} probe(s) — "
-                      f"{_VERDICT_STYLE[g.verdict]} (letter of the rule: {g.letter_verdict})")
+        table = Table(
+            title=f"{escape(key)}: {g.n_samples} samples, {g.n_probes} probe(s) — "
+            f"{_VERDICT_STYLE[g.verdict]} (letter of the rule: {g.letter_verdict})"
+        )
         for col in ("criterion", "n", "estimate", "bound low", "bound high", "threshold",
                     "letter", "verdict", "samples needed"):  # fmt: skip
             table.add_column(col, justify="left" if col == "criterion" else "right")
@@ -453,8 +470,56 @@ def print_evaluation(result: Any) -> None:
         excluded = {k: v for k, v in g.excluded.items() if v}
         if excluded:
             out.print("  excluded: " + ", ".join(f"{k} {v}" for k, v in excluded.items()))
-    out.print(f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule:"
-              f" {result.letter_verdict})")
+    out.print(
+        f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
+    )
+
+
+@cli.command()
+@click.option("--standard", "standard", required=True, metavar="ID_OR_PATH")
+@click.option(
+    "-o",
+    "--output",
+    "pdf",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The PDF to write.",
+)
+@click.option(
+    "--html",
+    "html",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as HTML (same template).",
+)
+@click.option("--lang", type=click.Choice(["en", "vi"]), default="en", show_default=True)
+@click.option("--title", help="Title on the cover (default: the report's name).")
+@click.option("--operator", help="Operator named on the cover.")
+@click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option("--memory-limit", default="1GB", show_default=True)
+@click.argument("sources", nargs=-1, required=True)
+def report(standard: str, pdf: Path, html: Path | None, lang: str, title: str | None,
+           operator: str | None, group_by: str | None, params: tuple[str, ...],
+           memory_limit: str, sources: tuple[str, ...]) -> int:  # fmt: skip
+    """Write the compliance report (PDF, optionally HTML) for SOURCES against a standard.
+
+    Set SOURCE_DATE_EPOCH for a reproducible generation time: the same inputs then give a
+    byte-identical PDF.
+    """
+    from netmeasure.evaluate import evaluate as run_evaluation
+    from netmeasure.report import render
+    from netmeasure.standard import load_standard, parse_params
+
+    std = load_standard(standard, parse_params(list(params)))
+    columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
+    result = run_evaluation(std, list(sources), group_by=columns, details=True,
+                            memory_limit=memory_limit)  # fmt: skip
+    written = render(result, pdf=pdf, html=html, lang=lang, title=title, operator=operator)
+    err.print(
+        f"{pdf}: {written.pages} page(s), verdict {result.verdict} (letter of the rule:"
+        f" {result.letter_verdict})" + (f"; HTML: {html}" if html else "")
+    )
+    return ExitStatus.SUCCESS
 
 
 # -- entry point --------------------------------------------------------------------------

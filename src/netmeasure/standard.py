@@ -44,6 +44,7 @@ def quantity_of_metric(metric: str) -> Quantity:
 class StandardSection:
     id: str
     title: str
+    title_vi: str | None = None
     authority: str | None = None
     source: str | None = None
     url: str | None = None
@@ -90,6 +91,7 @@ class CriterionSection:
     failed: Literal["count_as_fail", "exclude"] = "count_as_fail"
     under_load: bool = False  # latency measured during a throughput test
     description: str | None = None
+    description_vi: str | None = None
     unverified: bool = False
 
 
@@ -109,6 +111,7 @@ class Criterion:
     failed: str = "count_as_fail"
     under_load: bool = False
     description: str | None = None
+    description_vi: str | None = None
     unverified: bool = False
 
     @property
@@ -280,7 +283,7 @@ def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> C
         if c.at_most is not None:
             at_most = resolve_value(c.at_most, value_q, params, path, f"{where}.at_most")
     elif c.at_least is not None or c.at_most is not None:
-        raise ConfigError(path, where, "at_least / at_most belong to statistic = \"share\"")
+        raise ConfigError(path, where, 'at_least / at_most belong to statistic = "share"')
     p = c.p
     if c.statistic == "percentile":
         if p is None or not 0 < p < 100:
@@ -288,14 +291,14 @@ def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> C
     elif c.statistic == "median":
         p = 50.0
     elif p is not None:
-        raise ConfigError(path, f"{where}.p", "p belongs to statistic = \"percentile\"")
+        raise ConfigError(path, f"{where}.p", 'p belongs to statistic = "percentile"')
     if ratio_stat and not 0 <= threshold <= 1:
         raise ConfigError(path, f"{where}.threshold", "a share's threshold is between 0 and 100%")
     return Criterion(
         id=c.id, metrics=metrics, statistic=c.statistic, op=c.op, threshold=threshold,
         unit="ratio" if ratio_stat else METRIC_UNITS[metrics[0]], p=p, at_least=at_least,
         at_most=at_most, failed=c.failed, under_load=c.under_load, description=c.description,
-        unverified=c.unverified,
+        description_vi=c.description_vi, unverified=c.unverified,
     )  # fmt: skip
 
 

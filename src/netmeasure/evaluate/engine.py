@@ -133,7 +133,9 @@ class Engine:
         import duckdb
 
         try:
-            self.con.execute("CREATE OR REPLACE TEMP VIEW s AS " + self._annotated_sql(std, group_by))
+            self.con.execute(
+                "CREATE OR REPLACE TEMP VIEW s AS " + self._annotated_sql(std, group_by)
+            )
             total = self.con.execute("SELECT count(*) FROM raw_samples").fetchone()
             if not total or total[0] == 0:
                 names = ", ".join(str(s.path) for s in self.sources)
@@ -168,9 +170,11 @@ class Engine:
             out += [f"count(*) FILTER (WHERE {base}) AS n_{j}",
                     f"count(*) FILTER (WHERE {base} AND NOT ok) AS k_{j}"]  # fmt: skip
         else:  # median, percentile: below-threshold counts for Woodruff and samples_needed
-            out += [f"count(*) FILTER (WHERE {ok}) AS n_{j}",
-                    f"count(*) FILTER (WHERE {ok} AND value < {c.threshold!r}) AS k_{j}",
-                    f"count(*) FILTER (WHERE {ok} AND value <= {c.threshold!r}) AS ke_{j}"]
+            out += [
+                f"count(*) FILTER (WHERE {ok}) AS n_{j}",
+                f"count(*) FILTER (WHERE {ok} AND value < {c.threshold!r}) AS k_{j}",
+                f"count(*) FILTER (WHERE {ok} AND value <= {c.threshold!r}) AS ke_{j}",
+            ]
         return out
 
     def _cells(self, std: Standard) -> list[dict[str, Any]]:
@@ -211,7 +215,9 @@ class Engine:
             SELECT _gkey, count(*) FILTER (WHERE gap < {need!r}), min(gap) FROM t GROUP BY _gkey"""
         return {k: (int(v), g) for k, v, g in self.con.execute(sql).fetchall()}
 
-    def _ranked(self, std: Standard, cells: list[dict[str, Any]]) -> dict[str, dict[str, dict[int, float]]]:
+    def _ranked(
+        self, std: Standard, cells: list[dict[str, Any]]
+    ) -> dict[str, dict[str, dict[int, float]]]:
         from netmeasure.evaluate.verdict import needed_ranks
 
         out: dict[str, dict[str, dict[int, float]]] = {}
@@ -262,8 +268,10 @@ class Engine:
             WHERE _excluded IS NULL AND metric = {m} AND latitude IS NOT NULL
               AND longitude IS NOT NULL
             USING SAMPLE reservoir({DETAIL_LOCATIONS} ROWS) REPEATABLE (42)""").fetchall()
-        out["locations"] = sorted([[float(a), float(b), bool(ok), v] for a, b, ok, v in loc],
-                                  key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1))
+        out["locations"] = sorted(
+            [[float(a), float(b), bool(ok), v] for a, b, ok, v in loc],
+            key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1),
+        )
         tests = self.con.execute(f"""
             SELECT strftime(min(started_at), {_ISO}), probe_id, test_id, any_value(tool), any_value(target),
                    list(metric ORDER BY metric), list(value ORDER BY metric),
@@ -284,4 +292,8 @@ class Engine:
         versions = self.con.execute("""SELECT tool, coalesce(tool_version, '?'), count(*) FROM s
             GROUP BY ALL ORDER BY ALL""").fetchall()
         out["tools"] = [{"tool": t, "version": v, "samples": int(n)} for t, v, n in versions]
+        for col, key in (("area", "areas"), ("operator", "operators")):
+            values = self.con.execute(f"""SELECT DISTINCT {col} FROM s WHERE _excluded IS NULL
+                AND {col} IS NOT NULL ORDER BY 1 LIMIT 50""").fetchall()
+            out[key] = [str(v[0]) for v in values]
         return out

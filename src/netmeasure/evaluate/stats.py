@@ -140,7 +140,7 @@ def proportion_clustered(k_g: Sequence[float], n_g: Sequence[float],
     var = cluster_robust_variance_of_proportion(k_arr, n_arr)
     deff = max(1.0, var / (p * (1 - p) / n))
     df = max(1, min(g, minority) - 1)
-    factor = min(1.0, (float(sps.t.ppf(confidence, n - 1)) / float(sps.t.ppf(confidence, df)))**2)
+    factor = min(1.0, (float(sps.t.ppf(confidence, n - 1)) / float(sps.t.ppf(confidence, df))) ** 2)
     n_eff = n / deff * factor
     bounds = clopper_pearson(p * n_eff, n_eff, confidence)
     return ProportionResult(k, n, p, bounds, n_eff, deff, "korn-graubard", confidence)
@@ -211,7 +211,9 @@ def mean_t_clustered(n_g: Sequence[float], sum_g: Sequence[float],
 # -- quantiles ------------------------------------------------------------------------------
 
 
-def order_statistic_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int | None, int | None]:
+def order_statistic_ranks(
+    n: int, q: float, confidence: float = 0.95
+) -> tuple[int | None, int | None]:
     """1-based ranks (r, s) with P(X_(r) <= xi_q) >= c and P(X_(s) >= xi_q) >= c.
 
     r is the largest rank with P(Bin(n, q) >= r) >= c; s the smallest with

@@ -53,6 +53,8 @@ class CriterionResult:
     deff: float | None = None
     clusters: int | None = None
     description: str | None = None
+    description_vi: str | None = None
+    unverified: bool = False
     note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -240,7 +242,8 @@ def _criterion(std: Standard, j: int, c: Criterion, group: list[dict[str, Any]],
     n = int(sum(cell[f"n_{j}"] or 0 for cell in group))
     base = {"id": c.id, "metric": c.metric, "statistic": c.statistic, "op": c.op,
             "threshold": c.threshold, "unit": c.unit, "n": n, "p": c.p,
-            "at_least": c.at_least, "at_most": c.at_most, "description": c.description}  # fmt: skip
+            "at_least": c.at_least, "at_most": c.at_most, "description": c.description,
+            "description_vi": c.description_vi, "unverified": c.unverified}  # fmt: skip
     if n == 0:
         return CriterionResult(**base, estimate=None, ci_low=None, ci_high=None, method="none",
                                letter_verdict="FAIL", verdict="INCONCLUSIVE",
@@ -297,8 +300,9 @@ def _criterion(std: Standard, j: int, c: Criterion, group: list[dict[str, Any]],
     if verdict == "INCONCLUSIVE":
         # By duality: xi_q >= t exactly when the share below t is <= q.
         cl = _per_cluster(group, f"n_{j}", f"k_{j}")
-        below = stats.proportion_clustered([v[1] for v in cl.values()],
-                                           [v[0] for v in cl.values()], std.meta.confidence)
+        below = stats.proportion_clustered(
+            [v[1] for v in cl.values()], [v[0] for v in cl.values()], std.meta.confidence
+        )
         if below.estimate != q:
             flipped = {">=": "<=", ">": "<", "<=": ">=", "<": ">"}[c.op]
             dec = _decides(flipped, q, below.estimate)
@@ -387,6 +391,7 @@ def evaluate_reduced(std: Standard, reduced: Reduced, version: str) -> Evaluatio
         ))  # fmt: skip
     meta = std.meta
     standard = {"id": meta.id, "title": meta.title, "sha256": std.sha256,
+                "title_vi": meta.title_vi,
                 "authority": meta.authority, "source": meta.source, "url": meta.url,
                 "technology": meta.technology, "cluster": meta.cluster,
                 "informative": meta.informative, "unverified": meta.unverified,
@@ -405,4 +410,3 @@ def _source_info(src: Any) -> dict[str, Any]:
     from netmeasure.evaluate.hashing import sha256_of
 
     return {"path": str(src.path), "kind": src.kind, "sha256": sha256_of(src.path)}
-

@@ -1,0 +1,202 @@
+"""The report's charts: matplotlib figures drawn from the evaluate result, as SVG text.
+
+Charts draw only what the result carries (quantile points, counts, a bounded set of
+coordinates, estimates and bounds); they compute no statistic. A chart without data is left
+out, and the report says so, rather than showing an empty frame. SVG output is made
+byte-reproducible with a fixed hash salt and no date.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display on servers and probes
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from netmeasure.units import bps_to_mbps  # noqa: E402
+
+plt.rcParams.update({
+    "svg.hashsalt": "netmeasure",  # stable element ids: byte-identical reports
+    "svg.fonttype": "path",  # glyphs as paths: no font needed to view, Vietnamese included
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "figure.dpi": 100,
+})  # fmt: skip
+
+COLORS = ["#1f5aa6", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#b7950b"]
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    svg: str
+    artists: int  # data-carrying artists drawn (lines, bars, points)
+
+
+_ID = re.compile(r'(id="|href="#|url\(#)([^")]+)')
+
+
+def _svg(fig: Figure, key: str) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    # Several SVGs share one HTML document: give each chart's element ids its own prefix.
+    return _ID.sub(lambda m: f"{m.group(1)}{key}-{m.group(2)}", buf.getvalue())
+
+
+def count_artists(fig: Figure) -> int:
+    n = 0
+    for ax in fig.axes:
+        n += sum(1 for line in ax.get_lines() if len(line.get_xdata()) > 1)
+        n += sum(1 for p in ax.patches if hasattr(p, "get_height") and p.get_height())
+        n += sum(len(c.get_offsets()) for c in ax.collections if hasattr(c, "get_offsets"))
+    return n
+
+
+def _group_label(key: dict[str, Any], t: dict[str, str]) -> str:
+    return ", ".join(f"{v}" for v in key.values()) or t["all_samples"]
+
+
+def _thresholds(evaluation: Any, metric: str) -> list[tuple[str, float]]:
+    """(criterion id, value in the metric's unit) of lines worth marking on the metric's axis."""
+    out: dict[str, float] = {}
+    for g in evaluation.groups:
+        for c in g.criteria:
+            if metric not in c.metric.split(","):
+                continue
+            if c.statistic in ("mean", "median", "percentile"):
+                out[c.id] = c.threshold
+            elif c.statistic == "share":
+                out[c.id] = c.at_least if c.at_least is not None else c.at_most
+    return [(k, v) for k, v in out.items() if v is not None]
+
+
+def ecdf_chart(evaluation: Any, t: dict[str, str], metrics: tuple[str, ...], key: str,
+               title: str, to_axis: Callable[[float], float], axis: str) -> Chart | None:  # fmt: skip
+    quantiles = (evaluation.details or {}).get("quantiles", [])
+    rows = [q for q in quantiles if q["metric"] in metrics and q["n"] > 0]
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, len(metrics), figsize=(7.2, 2.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        mine = [q for q in rows if q["metric"] == metric]
+        for i, q in enumerate(mine[:8]):
+            xs = [to_axis(v) for v in q["values"]]
+            ys = [j / (len(xs) - 1) for j in range(len(xs))]
+            label = _group_label(q["key"], t) + (f" ({t['under_load']})" if q["under_load"]
+                                                 else "")  # fmt: skip
+            ax.plot(xs, ys, drawstyle="steps-post", color=COLORS[i % len(COLORS)],
+                    label=f"{label}, n={q['n']}", linewidth=1.2)  # fmt: skip
+        for cid, value in _thresholds(evaluation, metric):
+            ax.axvline(to_axis(value), color="#c0392b", linestyle="--", linewidth=0.9)
+            ax.annotate(cid, (to_axis(value), 0.02), rotation=90, fontsize=6, color="#c0392b",
+                        xytext=(2, 0), textcoords="offset points")  # fmt: skip
+        ax.set_title(t[metric])
+        ax.set_xlabel(axis)
+        ax.set_ylabel(t["share_axis"])
+        ax.set_ylim(0, 1)
+        if mine:
+            ax.legend(fontsize=6, loc="lower right")
+    artists = count_artists(fig)
+    return Chart(key, title, _svg(fig, key), artists)
+
+
+def bar_chart(key: str, title: str, labels: list[str], values: list[float], xlabel: str,
+              ylabel: str, horizontal: bool = False) -> Chart | None:  # fmt: skip
+    if not values or not any(values):
+        return None
+    fig, ax = plt.subplots(figsize=(7.2, 2.4))
+    if horizontal:
+        ax.barh(labels, values, color=COLORS[0])
+        ax.set_xlabel(ylabel)
+    else:
+        ax.bar(labels, values, color=COLORS[0])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if len(labels) > 16:
+            for lab in ax.get_xticklabels():
+                lab.set_rotation(90)
+                lab.set_fontsize(5)
+    artists = count_artists(fig)
+    return Chart(key, title, _svg(fig, key), artists)
+
+
+def groups_chart(
+    evaluation: Any, t: dict[str, str], fmt_unit: Callable[[str], str]
+) -> Chart | None:
+    """Each group's estimate and bounds for every criterion measured in bit/s or ms."""
+    criteria = [c.id for c in evaluation.groups[0].criteria if c.unit in ("bit/s", "ms")] if (
+        evaluation.groups) else []  # fmt: skip
+    if not criteria:
+        criteria = [c.id for c in evaluation.groups[0].criteria] if evaluation.groups else []
+    if not criteria:
+        return None
+    shown = criteria[:4]
+    fig, axes = plt.subplots(1, len(shown), figsize=(7.2, 2.6), squeeze=False)
+    drawn = 0
+    for ax, cid in zip(axes[0], shown, strict=True):
+        labels, est, lo, hi, thr, unit = [], [], [], [], None, ""
+        for g in evaluation.groups:
+            c = next(c for c in g.criteria if c.id == cid)
+            unit = c.unit
+            scale = bps_to_mbps if unit == "bit/s" else (lambda v: v * 100) if (
+                unit == "ratio") else (lambda v: v)  # fmt: skip
+            thr = scale(c.threshold)
+            if c.estimate is None:
+                continue
+            labels.append(_group_label(g.key, t))
+            e = scale(c.estimate)
+            est.append(e)
+            lo.append(e - scale(c.ci_low) if c.ci_low is not None else 0)
+            hi.append(scale(c.ci_high) - e if c.ci_high is not None else 0)
+        if est:
+            ax.bar(range(len(est)), est, yerr=[lo, hi], color=COLORS[0], capsize=3)
+            ax.set_xticks(
+                range(len(est)),
+                labels,
+                rotation=45 if len(labels) > 3 else 0,
+                fontsize=6,
+                ha="right" if len(labels) > 3 else "center",
+            )
+            drawn += len(est)
+        if thr is not None:
+            ax.axhline(thr, color="#c0392b", linestyle="--", linewidth=0.9)
+        ax.set_title(cid, fontsize=7)
+        ax.set_ylabel(fmt_unit(unit))
+    if not drawn:
+        plt.close(fig)
+        return None
+    artists = count_artists(fig)
+    return Chart("groups", t["chart_groups"], _svg(fig, "groups"), artists)
+
+
+def map_chart(evaluation: Any, t: dict[str, str]) -> Chart | None:
+    points = (evaluation.details or {}).get("locations", [])
+    if not points:
+        return None
+    lats = [p[0] for p in points]
+    fig, ax = plt.subplots(figsize=(7.2, 4.0))
+    for ok, color, label in ((True, COLORS[2], t["passed_sample"]),
+                             (False, COLORS[4], t["failed_sample"])):  # fmt: skip
+        sel = [p for p in points if p[2] is ok]
+        if sel:
+            ax.scatter([p[1] for p in sel], [p[0] for p in sel], s=6, color=color,
+                       label=f"{label} ({len(sel)})", alpha=0.7, linewidths=0)  # fmt: skip
+    # Equirectangular with the aspect of the mean latitude: shapes stay right locally.
+    ax.set_aspect(1 / max(0.1, math.cos(math.radians(sum(lats) / len(lats)))))
+    ax.set_xlabel(t["longitude"])
+    ax.set_ylabel(t["latitude"])
+    ax.legend(fontsize=6)
+    artists = count_artists(fig)
+    return Chart("map", t["chart_map"], _svg(fig, "map"), artists)

@@ -1,0 +1,293 @@
+"""Every fixed text of the report, in English and Vietnamese.
+
+Keys are English identifiers; a missing translation is a bug that tests/test_report.py
+catches (both languages must define the same keys).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+EN: Final[dict[str, str]] = {
+    "report_title": "Measurement compliance report",
+    "standard": "Standard",
+    "authority": "Authority",
+    "source": "Source",
+    "operator": "Operator",
+    "areas": "Areas",
+    "period": "Measurement period",
+    "samples_and_probes": "Samples and probes",
+    "samples": "samples",
+    "probes": "probes",
+    "overall_verdict": "Overall verdict",
+    "statistical_verdict": "Statistical verdict",
+    "letter_verdict": "Letter of the rule",
+    "verdict_PASS": "PASS",
+    "verdict_FAIL": "FAIL",
+    "verdict_INCONCLUSIVE": "INCONCLUSIVE",
+    "plain_PASS": "The measurements show, at the stated confidence, that the service meets"
+    " every criterion of the standard.",
+    "plain_FAIL": "The measurements show that the service does not meet the standard, or that"
+    " the sampling requirements were not met.",
+    "plain_INCONCLUSIVE": "The measurements do not yet decide whether the service meets the"
+    " standard: more samples are needed (see the summary).",
+    "letter_explained": "The letter-of-the-rule verdict compares each point estimate with its"
+    " threshold, as the rule's text reads; the statistical verdict asks"
+    " whether the result survives sampling noise at the stated confidence.",
+    "informative": "This standard is informative: guidance, not a binding rule.",
+    "unverified": "Values not verified against the standard's primary text",
+    "summary": "Summary of criteria",
+    "group": "Group",
+    "all_samples": "all samples",
+    "criterion": "Criterion",
+    "estimate": "Estimate",
+    "bound_low": "Lower bound",
+    "bound_high": "Upper bound",
+    "threshold": "Threshold",
+    "n": "n",
+    "samples_needed": "Samples needed",
+    "sampling": "Sampling sufficiency",
+    "requirement": "Requirement",
+    "required": "Required",
+    "actual": "Actual",
+    "met": "Met",
+    "yes": "yes",
+    "no": "no",
+    "exclusions": "Exclusions by reason",
+    "reason": "Reason",
+    "count": "Count",
+    "req_min_samples": "Minimum number of samples",
+    "req_min_per_environment": "Minimum samples in environment",
+    "req_min_spacing": "Minimum spacing between samples of a device (s)",
+    "req_min_days": "Minimum number of measurement days",
+    "req_min_hours": "Minimum number of hours of the day covered",
+    "too_close": "pairs too close",
+    "env_indoor": "indoor",
+    "env_outdoor_fixed": "outdoor, fixed",
+    "env_outdoor_mobile": "outdoor, mobile",
+    "excl_technology": "technology not covered by the standard",
+    "excl_invalid_value": "invalid value (missing, negative, not a number, absurd)",
+    "excl_interrupted": "test interrupted by the operator of the probe",
+    "excl_duplicate": "duplicate sample in several sources",
+    "charts": "Charts",
+    "chart_ecdf": "Distribution of download and upload rates (share of samples at or below"
+    " a rate), thresholds marked",
+    "chart_latency": "Distribution of latency (round-trip time), thresholds marked",
+    "chart_hours": "Samples by hour of the day",
+    "chart_days": "Samples by day",
+    "chart_groups": "Comparison of groups",
+    "chart_map": "Locations of samples (from coordinates; no map tiles)",
+    "chart_tech": "Tests by technology",
+    "no_locations": "No sample carried coordinates: no location chart.",
+    "rate_axis": "Rate (Mbit/s)",
+    "latency_axis": "Latency (ms)",
+    "share_axis": "Share of samples",
+    "count_axis": "Samples",
+    "hour_axis": "Hour of the day",
+    "day_axis": "Day",
+    "longitude": "Longitude",
+    "latitude": "Latitude",
+    "download": "download",
+    "upload": "upload",
+    "latency": "latency",
+    "under_load": "under load",
+    "passed_sample": "completed",
+    "failed_sample": "failed",
+    "probe_table": "Probes",
+    "probe": "Probe",
+    "environment": "Environment",
+    "first": "First sample",
+    "last": "Last sample",
+    "appendix": "Appendix: list of tests",
+    "appendix_more": "and {n} more tests, not listed (all are in the input data).",
+    "time": "Time (UTC)",
+    "test": "Test",
+    "tool": "Tool",
+    "target": "Target",
+    "values": "Values",
+    "result": "Result",
+    "methodology": "Methodology",
+    "method_confidence": "Every bound is one-sided at a confidence level of {c}; the two"
+    " bounds together form a two-sided interval of level {c2}.",
+    "method_clusters": "Samples are grouped in clusters ({cols}): samples of one cluster are"
+    " correlated, so the bounds use the clusters, not the individual"
+    " samples, as the units of variation.",
+    "method_no_clusters": "Samples are treated as independent.",
+    "method_mean": "Means: Student's t bound, s/√n with n−1 degrees of freedom.",
+    "method_t-cluster": "Means with clusters: cluster-robust standard error"
+    " √(G/(G−1)·Σ s_g²)/n with G−1 degrees of freedom (Cameron & Miller"
+    " 2015).",
+    "method_clopper-pearson": "Shares and failure ratios: exact Clopper-Pearson bounds"
+    " (Clopper & Pearson 1934), as ETSI TS 102 250-6 uses.",
+    "method_korn-graubard": "Shares and failure ratios with clusters: Korn-Graubard (1998)"
+    " — Clopper-Pearson on the effective sample size n/deff, with a"
+    " degrees-of-freedom adjustment; where the design effect cannot"
+    " be estimated, each cluster counts as one observation.",
+    "method_order-statistic": "Medians and percentiles: distribution-free bounds from order"
+    " statistics (binomial ranks).",
+    "method_woodruff": "Medians and percentiles with clusters: Woodruff's method (1952).",
+    "method_samples_needed": "Samples needed: the total number of samples at which the same"
+    " estimate and spread would decide an inconclusive criterion.",
+    "method_exclusions": "Samples of technologies the standard does not cover, invalid values"
+    " and interrupted tests are excluded and counted by reason; failed"
+    " tests are kept and count as failures.",
+    "method_tools": "Measurement tools and versions",
+    "provenance": "Provenance",
+    "netmeasure_version": "netmeasure version",
+    "standard_sha": "SHA-256 of the standard file",
+    "data_sha": "SHA-256 of the input data",
+    "generated": "Generated at (UTC)",
+    "parameters": "Parameters of the standard",
+    "audit": "Audit: exact values as computed",
+    "audit_note": "The values below are exactly those of `netmeasure evaluate --json`, in SI"
+    " units (bit/s, ms, ratio 0–1), so that every number in this report can be"
+    " checked.",
+    "page": "Page {x} of {y}",
+    "none": "none",
+}
+
+VI: Final[dict[str, str]] = {
+    "report_title": "Báo cáo đánh giá sự phù hợp của kết quả đo",
+    "standard": "Quy chuẩn",
+    "authority": "Cơ quan ban hành",
+    "source": "Căn cứ",
+    "operator": "Doanh nghiệp",
+    "areas": "Khu vực",
+    "period": "Thời gian đo",
+    "samples_and_probes": "Số mẫu và số thiết bị đo",
+    "samples": "mẫu",
+    "probes": "thiết bị đo",
+    "overall_verdict": "Kết luận chung",
+    "statistical_verdict": "Kết luận thống kê",
+    "letter_verdict": "Kết luận theo câu chữ quy chuẩn",
+    "verdict_PASS": "ĐẠT",
+    "verdict_FAIL": "KHÔNG ĐẠT",
+    "verdict_INCONCLUSIVE": "CHƯA ĐỦ CƠ SỞ KẾT LUẬN",
+    "plain_PASS": "Kết quả đo cho thấy, với độ tin cậy đã nêu, dịch vụ đáp ứng mọi chỉ tiêu"
+    " của quy chuẩn.",
+    "plain_FAIL": "Kết quả đo cho thấy dịch vụ không đáp ứng quy chuẩn, hoặc yêu cầu về lấy"
+    " mẫu chưa được đáp ứng.",
+    "plain_INCONCLUSIVE": "Kết quả đo chưa đủ để kết luận dịch vụ có đáp ứng quy chuẩn hay"
+    " không: cần thêm mẫu đo (xem bảng tổng hợp).",
+    "letter_explained": "Kết luận theo câu chữ so sánh giá trị ước lượng của từng chỉ tiêu"
+    " với ngưỡng, đúng như quy chuẩn viết; kết luận thống kê xét xem kết"
+    " quả có còn đúng khi tính đến sai số lấy mẫu ở độ tin cậy đã nêu.",
+    "informative": "Tiêu chuẩn này chỉ có tính tham khảo, không bắt buộc.",
+    "unverified": "Các giá trị chưa được đối chiếu với văn bản gốc của quy chuẩn",
+    "summary": "Tổng hợp các chỉ tiêu",
+    "group": "Nhóm",
+    "all_samples": "tất cả các mẫu",
+    "criterion": "Chỉ tiêu",
+    "estimate": "Giá trị ước lượng",
+    "bound_low": "Cận dưới",
+    "bound_high": "Cận trên",
+    "threshold": "Ngưỡng",
+    "n": "n",
+    "samples_needed": "Số mẫu cần có",
+    "sampling": "Mức đủ của mẫu đo",
+    "requirement": "Yêu cầu",
+    "required": "Yêu cầu tối thiểu",
+    "actual": "Thực tế",
+    "met": "Đáp ứng",
+    "yes": "có",
+    "no": "không",
+    "exclusions": "Các mẫu bị loại theo lý do",
+    "reason": "Lý do",
+    "count": "Số lượng",
+    "req_min_samples": "Số mẫu tối thiểu",
+    "req_min_per_environment": "Số mẫu tối thiểu trong điều kiện đo",
+    "req_min_spacing": "Khoảng cách tối thiểu giữa hai mẫu của một thiết bị (giây)",
+    "req_min_days": "Số ngày đo tối thiểu",
+    "req_min_hours": "Số giờ trong ngày tối thiểu được đo",
+    "too_close": "cặp mẫu quá gần nhau",
+    "env_indoor": "trong nhà",
+    "env_outdoor_fixed": "ngoài trời, cố định",
+    "env_outdoor_mobile": "ngoài trời, di động",
+    "excl_technology": "công nghệ không thuộc phạm vi quy chuẩn",
+    "excl_invalid_value": "giá trị không hợp lệ (thiếu, âm, không phải số, phi lý)",
+    "excl_interrupted": "phép đo bị người vận hành thiết bị dừng giữa chừng",
+    "excl_duplicate": "mẫu trùng lặp trong nhiều nguồn dữ liệu",
+    "charts": "Biểu đồ",
+    "chart_ecdf": "Phân bố tốc độ tải xuống và tải lên (tỷ lệ mẫu có tốc độ không vượt quá"
+    " một giá trị), có đánh dấu ngưỡng",
+    "chart_latency": "Phân bố độ trễ (thời gian khứ hồi), có đánh dấu ngưỡng",
+    "chart_hours": "Số mẫu theo giờ trong ngày",
+    "chart_days": "Số mẫu theo ngày",
+    "chart_groups": "So sánh giữa các nhóm",
+    "chart_map": "Vị trí các mẫu đo (theo tọa độ; không dùng bản đồ nền)",
+    "chart_tech": "Số phép đo theo công nghệ",
+    "no_locations": "Không mẫu nào có tọa độ: không có biểu đồ vị trí.",
+    "rate_axis": "Tốc độ (Mbit/s)",
+    "latency_axis": "Độ trễ (ms)",
+    "share_axis": "Tỷ lệ mẫu",
+    "count_axis": "Số mẫu",
+    "hour_axis": "Giờ trong ngày",
+    "day_axis": "Ngày",
+    "longitude": "Kinh độ",
+    "latitude": "Vĩ độ",
+    "download": "tải xuống",
+    "upload": "tải lên",
+    "latency": "độ trễ",
+    "under_load": "khi có tải",
+    "passed_sample": "thành công",
+    "failed_sample": "không thành công",
+    "probe_table": "Thiết bị đo",
+    "probe": "Thiết bị",
+    "environment": "Điều kiện đo",
+    "first": "Mẫu đầu tiên",
+    "last": "Mẫu cuối cùng",
+    "appendix": "Phụ lục: danh sách phép đo",
+    "appendix_more": "và {n} phép đo khác không liệt kê (tất cả đều có trong dữ liệu đầu vào).",
+    "time": "Thời điểm (UTC)",
+    "test": "Phép đo",
+    "tool": "Công cụ",
+    "target": "Máy chủ đo",
+    "values": "Giá trị",
+    "result": "Kết quả",
+    "methodology": "Phương pháp",
+    "method_confidence": "Mỗi cận là cận một phía với độ tin cậy {c}; hai cận hợp thành"
+    " khoảng tin cậy hai phía với độ tin cậy {c2}.",
+    "method_clusters": "Các mẫu được nhóm thành cụm ({cols}): các mẫu trong một cụm có tương"
+    " quan với nhau, nên các cận được tính theo cụm chứ không theo từng"
+    " mẫu riêng lẻ.",
+    "method_no_clusters": "Các mẫu được coi là độc lập.",
+    "method_mean": "Giá trị trung bình: cận theo phân phối Student t, s/√n với n−1 bậc tự do.",
+    "method_t-cluster": "Giá trị trung bình khi có cụm: sai số chuẩn vững theo cụm"
+    " √(G/(G−1)·Σ s_g²)/n với G−1 bậc tự do (Cameron & Miller 2015).",
+    "method_clopper-pearson": "Tỷ lệ mẫu và tỷ lệ không thành công: cận chính xác"
+    " Clopper-Pearson (Clopper & Pearson 1934), như ETSI TS 102"
+    " 250-6 sử dụng.",
+    "method_korn-graubard": "Tỷ lệ khi có cụm: phương pháp Korn-Graubard (1998) —"
+    " Clopper-Pearson trên cỡ mẫu hiệu dụng n/deff, có hiệu chỉnh bậc"
+    " tự do; khi không ước lượng được hệ số thiết kế, mỗi cụm được"
+    " tính là một quan sát.",
+    "method_order-statistic": "Trung vị và phân vị: cận phi tham số theo thống kê thứ tự"
+    " (hạng nhị thức).",
+    "method_woodruff": "Trung vị và phân vị khi có cụm: phương pháp Woodruff (1952).",
+    "method_samples_needed": "Số mẫu cần có: tổng số mẫu mà với cùng giá trị ước lượng và độ"
+    " phân tán sẽ đủ để kết luận một chỉ tiêu chưa kết luận được.",
+    "method_exclusions": "Mẫu của công nghệ không thuộc phạm vi quy chuẩn, giá trị không hợp"
+    " lệ và phép đo bị dừng giữa chừng được loại và đếm theo lý do; phép"
+    " đo không thành công được giữ lại và tính là không thành công.",
+    "method_tools": "Công cụ đo và phiên bản",
+    "provenance": "Nguồn gốc",
+    "netmeasure_version": "Phiên bản netmeasure",
+    "standard_sha": "SHA-256 của tệp quy chuẩn",
+    "data_sha": "SHA-256 của dữ liệu đầu vào",
+    "generated": "Thời điểm lập báo cáo (UTC)",
+    "parameters": "Tham số của quy chuẩn",
+    "audit": "Kiểm tra: giá trị chính xác như đã tính",
+    "audit_note": "Các giá trị dưới đây đúng như kết quả của `netmeasure evaluate --json`,"
+    " theo đơn vị SI (bit/s, ms, tỷ lệ 0–1), để có thể kiểm tra mọi con số"
+    " trong báo cáo.",
+    "page": "Trang {x} / {y}",
+    "none": "không có",
+}
+
+LANGUAGES: Final = {"en": EN, "vi": VI}
+
+
+def texts(lang: str) -> dict[str, str]:
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r} (use {', '.join(LANGUAGES)})")
+    return LANGUAGES[lang]
