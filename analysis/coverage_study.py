@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe  # noqa: E402
+from machine import describe
 
-from netmeasure.evaluate import stats  # noqa: E402
+from netmeasure.evaluate import stats
 
 NS = (30, 100, 1500)
 PS = (0.90, 0.95, 0.99)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -10,14 +11,12 @@ import subprocess
 
 def describe() -> str:
     cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii",
+                                             errors="replace") as fh:  # fmt: skip
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
     mem = ""
     try:
         pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -25,11 +24,9 @@ def describe() -> str:
     except (ValueError, OSError):
         pass
     commit = ""
-    try:
+    with contextlib.suppress(OSError):
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, timeout=5).stdout.strip()  # fmt: skip
-    except OSError:
-        pass
     return (f"{dt.datetime.now(dt.UTC):%Y-%m-%d}, {cpu}, {os.cpu_count()} cores{mem},"
             f" {platform.system()} {platform.release()}, Python {platform.python_version()}"
             + (f", netmeasure {commit}" if commit else ""))  # fmt: skip

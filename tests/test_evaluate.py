@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from netmeasure.errors import ConfigError, InputError
+from netmeasure.errors import ConfigError
 from netmeasure.evaluate import evaluate, stats
 from netmeasure.export import write_jsonl
 from netmeasure.samples import Sample
@@ -310,8 +310,8 @@ def test_parameters(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-unty
              "started_at": f"2026-11-0{1 + i % 3}T{8 + i // 3:02d}:00:00Z"}
             for i in range(30) for m, v in (("download", 230e6), ("upload", 35e6))]  # fmt: skip
     path = _write(rows_table(rows), tmp_path / "x.parquet")
-    res = netmeasure("evaluate", "--standard", "de-bnetza-fixed", *sum(
-        (["--param", f"{k}={v}"] for k, v in params.items()), []), "--json", path)  # fmt: skip
+    flags = [a for k, v in params.items() for a in ("--param", f"{k}={v}")]
+    res = netmeasure("evaluate", "--standard", "de-bnetza-fixed", *flags, "--json", path)
     assert res.exit_code in (0, 3), res.stderr
     data = json.loads(res.stdout)
     assert data["parameters"]["max_down"] == 250e6

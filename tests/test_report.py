@@ -107,8 +107,9 @@ def test_pages_are_not_blank_and_charts_draw_data(data: Path, tmp_path: Path) ->
         assert ink > 0.005, f"{png.name} is (nearly) blank"
 
 
-def test_same_inputs_give_a_byte_identical_pdf(data: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_same_inputs_give_a_byte_identical_pdf(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     std = load_standard(QCVN)
     outs = []

@@ -298,10 +298,8 @@ def _default_params(std_id: str) -> dict[str, str]:
               help="A parameter's value, e.g. contract_down='250 Mbit/s'.")  # fmt: skip
 def standards_show(standard: str, params: tuple[str, ...]) -> int:
     """A standard's criteria and sampling rules, in SI units."""
-    from netmeasure.standard import load_standard, parse_params
+    from netmeasure.standard import find, load_standard, parse_params
     from netmeasure.tomlfile import read_toml
-
-    from netmeasure.standard import find
 
     given = parse_params(list(params))
     raw = read_toml(find(standard))
@@ -328,7 +326,7 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
     for col in ("id", "metric", "statistic", "op", "threshold", "note"):
         table.add_column(col)
     for c in std.criteria:
-        stat = c.statistic
+        stat: str = c.statistic
         if c.statistic == "percentile":
             stat = f"p{c.p:g}"
         elif c.statistic == "share":

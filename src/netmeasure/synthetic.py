@@ -30,7 +30,7 @@ def campaign(
     operators: tuple[str, ...] = ("Viettel", "VNPT", "MobiFone"),
     areas: tuple[str, ...] = ("Hoan Kiem", "Ba Dinh", "Cau Giay", "Dong Da"),
     interval_s: int = 90,
-    truth: Truth = Truth(),  # noqa: B008 - a frozen dataclass
+    truth: Truth = Truth(),
     seed: int = 0,
     technology: str = "5G-SA",
     start: str = "2026-10-01T00:00:00Z",
@@ -89,7 +89,7 @@ def campaign(
         "metric": dict_col(metric_idx, ["download", "upload", "latency"]),
         "value": pa.array(value, from_pandas=True),
         "ok": pa.array(ok),
-        "error": pa.array(np.where(ok, None, "connect").tolist()),
+        "error": pa.array([None if good else "connect" for good in ok.tolist()]),
         "tool": dict_col(np.where(metric_idx == 2, 1, 0), ["iperf3", "icmp"]),
         "tool_version": pa.array(["3.12"] * n),
         "target": pa.array(["192.0.2.1:5201"] * n),

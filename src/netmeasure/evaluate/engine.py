@@ -273,7 +273,8 @@ class Engine:
             key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1),
         )
         tests = self.con.execute(f"""
-            SELECT strftime(min(started_at), {_ISO}), probe_id, test_id, any_value(tool), any_value(target),
+            SELECT strftime(min(started_at), {_ISO}), probe_id, test_id, any_value(tool),
+                   any_value(target),
                    list(metric ORDER BY metric), list(value ORDER BY metric),
                    bool_and(ok), any_value(error), any_value(environment), any_value(area)
             FROM s WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)

@@ -125,7 +125,7 @@ def proportion_clustered(k_g: Sequence[float], n_g: Sequence[float],
     """
     k_arr = np.asarray(k_g, dtype=float)
     n_arr = np.asarray(n_g, dtype=float)
-    n = int(round(float(n_arr.sum())))
+    n = round(float(n_arr.sum()))
     k = float(k_arr.sum())
     if n <= 0:
         raise ValueError("no trials")
@@ -137,7 +137,7 @@ def proportion_clustered(k_g: Sequence[float], n_g: Sequence[float],
         bounds = clopper_pearson(p * n_eff, n_eff, confidence)
         return ProportionResult(k, n, p, bounds, n_eff, n / n_eff,
                                 "korn-graubard (n_eff = clusters)", confidence)  # fmt: skip
-    var = cluster_robust_variance_of_proportion(k_arr, n_arr)
+    var = cluster_robust_variance_of_proportion(k_g, n_g)
     deff = max(1.0, var / (p * (1 - p) / n))
     df = max(1, min(g, minority) - 1)
     factor = min(1.0, (float(sps.t.ppf(confidence, n - 1)) / float(sps.t.ppf(confidence, df))) ** 2)
@@ -194,7 +194,7 @@ def mean_t_clustered(n_g: Sequence[float], sum_g: Sequence[float],
     _check_confidence(confidence)
     m = np.asarray(n_g, dtype=float)
     s = np.asarray(sum_g, dtype=float)
-    n = int(round(m.sum()))
+    n = round(float(m.sum()))
     if n <= 0:
         raise ValueError("no samples")
     mean = float(s.sum() / n)

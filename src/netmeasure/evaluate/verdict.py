@@ -221,8 +221,9 @@ def needed_ranks(std: Standard, j: int, c: Criterion, cells: list[dict[str, Any]
     return out
 
 
-def _quantile_bound_ranks(std: Standard, j: int, q: float, n: int,
-                          group: list[dict[str, Any]]) -> tuple[int | None, int | None]:  # fmt: skip
+def _quantile_bound_ranks(
+    std: Standard, j: int, q: float, n: int, group: list[dict[str, Any]]
+) -> tuple[int | None, int | None]:
     conf = std.meta.confidence
     if not std.meta.cluster:
         return stats.order_statistic_ranks(n, q, conf)
@@ -240,7 +241,7 @@ def _criterion(std: Standard, j: int, c: Criterion, group: list[dict[str, Any]],
     conf = std.meta.confidence
     clustered = bool(std.meta.cluster)
     n = int(sum(cell[f"n_{j}"] or 0 for cell in group))
-    base = {"id": c.id, "metric": c.metric, "statistic": c.statistic, "op": c.op,
+    base: dict[str, Any] = {"id": c.id, "metric": c.metric, "statistic": c.statistic, "op": c.op,
             "threshold": c.threshold, "unit": c.unit, "n": n, "p": c.p,
             "at_least": c.at_least, "at_most": c.at_most, "description": c.description,
             "description_vi": c.description_vi, "unverified": c.unverified}  # fmt: skip

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # before pyplot: no display on servers and probes
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from netmeasure.units import bps_to_mbps  # noqa: E402
+from netmeasure.units import bps_to_mbps
 
 plt.rcParams.update({
     "svg.hashsalt": "netmeasure",  # stable element ids: byte-identical reports
@@ -58,9 +59,9 @@ def _svg(fig: Figure, key: str) -> str:
 def count_artists(fig: Figure) -> int:
     n = 0
     for ax in fig.axes:
-        n += sum(1 for line in ax.get_lines() if len(line.get_xdata()) > 1)
-        n += sum(1 for p in ax.patches if hasattr(p, "get_height") and p.get_height())
-        n += sum(len(c.get_offsets()) for c in ax.collections if hasattr(c, "get_offsets"))
+        n += sum(1 for line in ax.get_lines() if np.size(line.get_xdata()) > 1)
+        n += sum(1 for p in ax.patches if getattr(p, "get_height", lambda: 0)())
+        n += sum(int(np.size(c.get_offsets())) // 2 for c in ax.collections)
     return n
 
 
@@ -82,8 +83,15 @@ def _thresholds(evaluation: Any, metric: str) -> list[tuple[str, float]]:
     return [(k, v) for k, v in out.items() if v is not None]
 
 
-def ecdf_chart(evaluation: Any, t: dict[str, str], metrics: tuple[str, ...], key: str,
-               title: str, to_axis: Callable[[float], float], axis: str) -> Chart | None:  # fmt: skip
+def ecdf_chart(
+    evaluation: Any,
+    t: dict[str, str],
+    metrics: tuple[str, ...],
+    key: str,
+    title: str,
+    to_axis: Callable[[float], float],
+    axis: str,
+) -> Chart | None:
     quantiles = (evaluation.details or {}).get("quantiles", [])
     rows = [q for q in quantiles if q["metric"] in metrics and q["n"] > 0]
     if not rows:

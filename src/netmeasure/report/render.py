@@ -189,7 +189,8 @@ def build_context(evaluation: Any, *, lang: str, title: str | None, operator: st
     more = details.get("tests_total", 0) - len(tests)
     title_text = title or t["report_title"]
     std_title = std.get("title_vi") if lang == "vi" and std.get("title_vi") else std["title"]
-    page_css = json.dumps(t["page"], ensure_ascii=False).replace("{x}", '" counter(page) "').replace(
+    page_text = json.dumps(t["page"], ensure_ascii=False)
+    page_css = page_text.replace("{x}", '" counter(page) "').replace(
         "{y}", '" counter(pages) "')  # fmt: skip
     return {
         "lang": lang, "t": t, "title": title_text, "standard": std, "standard_title": std_title,
