@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install netmeasure as a field probe on Raspberry Pi OS (Debian 12 based) or any Debian.
+#   sudo ./install-raspberry-pi.sh [PATH_TO_NETMEASURE_SOURCE_OR_WHEEL]
+# Installs: iperf3, gpsd, ModemManager; a 'netmeasure' system user; a virtual environment in
+# /opt/netmeasure/venv with the probe's dependencies only (no DuckDB, no matplotlib);
+# unprivileged ICMP for latency; the systemd units. Run it again to upgrade.
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "run as root (sudo)" >&2; exit 2; }
+src=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  python3 python3-venv iperf3 gpsd modemmanager iproute2 ca-certificates
+
+id netmeasure >/dev/null 2>&1 || useradd --system --home /var/lib/netmeasure \
+  --shell /usr/sbin/nologin netmeasure
+install -d -o netmeasure -g netmeasure /var/lib/netmeasure
+install -d /etc/netmeasure /opt/netmeasure
+
+python3 -m venv /opt/netmeasure/venv
+/opt/netmeasure/venv/bin/pip install -q --upgrade pip
+/opt/netmeasure/venv/bin/pip install -q "$src"
+
+# Latency by ICMP without root: allow ping sockets for every group.
+echo "net.ipv4.ping_group_range = 0 2147483647" >/etc/sysctl.d/60-netmeasure-ping.conf
+sysctl -q --system
+
+here=$(cd "$(dirname "$0")" && pwd)
+install -m 0644 "$here"/systemd/*.service "$here"/systemd/*.timer /etc/systemd/system/
+install -m 0644 "$here/FIELD-GUIDE.md" /opt/netmeasure/FIELD-GUIDE.md
+for example in "$here"/campaigns/*.toml; do
+  [ -e "/etc/netmeasure/$(basename "$example")" ] || install -m 0644 "$example" /etc/netmeasure/
+done
+systemctl daemon-reload
+
+cat <<EOT
+netmeasure installed. Next:
+  1. edit /etc/netmeasure/qcvn126-indoor.toml (probe id, server, environment, area)
+  2. sudo -u netmeasure /opt/netmeasure/venv/bin/netmeasure probe check /etc/netmeasure/qcvn126-indoor.toml
+  3. sudo systemctl enable --now netmeasure-probe@qcvn126-indoor
+  4. journalctl -fu netmeasure-probe@qcvn126-indoor
+EOT
