@@ -49,7 +49,8 @@ def _lit(value: str) -> str:
 class Reduced:
     """What the engine hands to the verdicts: small tables as lists of dicts."""
 
-    cells: list[dict[str, Any]]
+    cells: list[dict[str, Any]]  # (group, probe, cluster, day) with the criteria's sums
+    hours: dict[tuple[str, int], int]  # (group, local hour) -> sampling-metric tests
     spacing: dict[str, tuple[int, float | None]]  # gkey -> (violations, smallest gap s)
     ranked: dict[str, dict[str, dict[int, float]]]  # criterion -> gkey -> rank -> value
     group_columns: list[str]
@@ -84,7 +85,8 @@ class Engine:
     def _annotated_sql(self, std: Standard, group_by: list[str]) -> str:
         tz = _lit(std.meta.timezone)
         local = f"timezone({tz}, started_at)"
-        derived = {"day": f"strftime({local}, '%Y-%m-%d')", "hour": f"hour({local})"}
+        # Per row: a DATE (cheap); formatted as text only on the small aggregated tables.
+        derived = {"day": "strftime(_day, '%Y-%m-%d')", "hour": "_hour"}
 
         def col(name: str) -> str:
             return derived[name] if name in derived else _q(name)
@@ -102,11 +104,11 @@ class Engine:
         dup = ("WHEN row_number() OVER (PARTITION BY sample_id ORDER BY _source) > 1"
                " AND sample_id IS NOT NULL THEN 'duplicate' ") if dedupe else ""  # fmt: skip
         return f"""
+            SELECT *, {gkey} AS _gkey, {cluster} AS _cluster FROM (
             SELECT *,
-              {gkey} AS _gkey,
-              {cluster} AS _cluster,
-              {derived["day"]} AS _day,
-              {derived["hour"]} AS _hour,
+              CAST({local} AS DATE) AS _day,
+              hour({local}) AS _hour,
+              coalesce(under_load, FALSE) AS _ul,
               CASE
                 {dup}
                 WHEN started_at IS NULL OR metric IS NULL OR ok IS NULL THEN 'invalid_value'
@@ -117,7 +119,7 @@ class Engine:
                 WHEN NOT ok AND error = 'interrupted' THEN 'interrupted'
                 ELSE NULL
               END AS _excluded
-            FROM raw_samples"""
+            FROM raw_samples)"""
 
     # -- reduction --------------------------------------------------------------------------
 
@@ -140,78 +142,128 @@ class Engine:
             if not total or total[0] == 0:
                 names = ", ".join(str(s.path) for s in self.sources)
                 raise InputError(f"{names}: no samples to evaluate (the dataset is empty)")
-            cells = self._cells(std)
+            cells = self._cells(std, group_by)
             spacing = self._spacing(std)
             ranked = self._ranked(std, cells)
             det = self._details(std) if details else None
         except duckdb.Error as exc:
             names = ", ".join(str(s.path) for s in self.sources)
             raise InputError(f"{names}: cannot evaluate: {str(exc).splitlines()[0]}") from exc
-        return Reduced(cells, spacing, ranked, group_by, self.sources, det)
+        return Reduced(cells, self._hours, spacing, ranked, group_by, self.sources, det)
 
-    def _criterion_aggregates(self, j: int, c: Criterion) -> list[str]:
+    @staticmethod
+    def _bars(std: Standard) -> list[tuple[str, float]]:
+        """(comparison, value) pairs whose counts the first aggregation keeps."""
+        bars: list[tuple[str, float]] = []
+        for c in std.criteria:
+            if c.statistic == "share":
+                bar = (">=", c.at_least) if c.at_least is not None else ("<=", c.at_most)
+                bars.append((bar[0], float(bar[1] or 0.0)))
+            elif c.statistic in ("median", "percentile"):
+                bars += [("<", c.threshold), ("<=", c.threshold)]
+        return list(dict.fromkeys(bars))
+
+    def _criterion_aggregates(self, j: int, c: Criterion, bars: list[tuple[str, float]]
+                              ) -> list[str]:  # fmt: skip
         metric = "metric IN (" + ", ".join(_lit(m) for m in c.metrics) + ")"
-        load = "" if c.statistic == "failure_ratio" else (
-            f" AND coalesce(under_load, FALSE) = {str(c.under_load).upper()}")  # fmt: skip
+        load = "" if c.statistic == "failure_ratio" else f" AND _ul = {str(c.under_load).upper()}"
         base = f"_excluded IS NULL AND {metric}{load}"
         ok = f"{base} AND ok"
-        out = []
-        if c.statistic == "mean":
-            out += [f"count(*) FILTER (WHERE {ok}) AS n_{j}",
-                    f"sum(value) FILTER (WHERE {ok}) AS s_{j}",
-                    f"sum(value * value) FILTER (WHERE {ok}) AS ss_{j}"]  # fmt: skip
-        elif c.statistic == "share":
-            attempts = ok if c.failed == "exclude" else base
-            bar = (f"value >= {c.at_least!r}" if c.at_least is not None
-                   else f"value <= {c.at_most!r}")  # fmt: skip
-            out += [f"count(*) FILTER (WHERE {attempts}) AS n_{j}",
-                    f"count(*) FILTER (WHERE {ok} AND {bar}) AS k_{j}"]  # fmt: skip
-        elif c.statistic == "failure_ratio":
-            out += [f"count(*) FILTER (WHERE {base}) AS n_{j}",
-                    f"count(*) FILTER (WHERE {base} AND NOT ok) AS k_{j}"]  # fmt: skip
-        else:  # median, percentile: below-threshold counts for Woodruff and samples_needed
-            out += [
-                f"count(*) FILTER (WHERE {ok}) AS n_{j}",
-                f"count(*) FILTER (WHERE {ok} AND value < {c.threshold!r}) AS k_{j}",
-                f"count(*) FILTER (WHERE {ok} AND value <= {c.threshold!r}) AS ke_{j}",
-            ]
-        return out
 
-    def _cells(self, std: Standard) -> list[dict[str, Any]]:
+        def bar(op: str, value: float | None) -> str:
+            return f"b{bars.index((op, float(value or 0.0)))}"
+
+        if c.statistic == "mean":
+            return [f"sum(n) FILTER (WHERE {ok}) AS n_{j}", f"sum(s) FILTER (WHERE {ok}) AS s_{j}",
+                    f"sum(ss) FILTER (WHERE {ok}) AS ss_{j}"]  # fmt: skip
+        if c.statistic == "share":
+            attempts = ok if c.failed == "exclude" else base
+            col = bar(">=", c.at_least) if c.at_least is not None else bar("<=", c.at_most)
+            return [f"sum(n) FILTER (WHERE {attempts}) AS n_{j}",
+                    f"sum({col}) FILTER (WHERE {ok}) AS k_{j}"]  # fmt: skip
+        if c.statistic == "failure_ratio":
+            return [f"sum(n) FILTER (WHERE {base}) AS n_{j}",
+                    f"sum(n) FILTER (WHERE {base} AND NOT ok) AS k_{j}"]  # fmt: skip
+        # median, percentile: below-threshold counts for Woodruff and samples_needed
+        return [f"sum(n) FILTER (WHERE {ok}) AS n_{j}",
+                f"sum({bar('<', c.threshold)}) FILTER (WHERE {ok}) AS k_{j}",
+                f"sum({bar('<=', c.threshold)}) FILTER (WHERE {ok}) AS ke_{j}"]  # fmt: skip
+
+    def _cells(self, std: Standard, group_by: list[str]) -> list[dict[str, Any]]:
+        """Two steps: one scan of the samples into a table keyed by (group and cluster
+        columns, probe, day, hour, metric, outcome, exclusion) with counts and sums, then the
+        criteria's sums over that small table."""
+        derived = {"day": "_day", "hour": "_hour"}
+        keys = list(dict.fromkeys(derived.get(c, _q(c)) for c in
+                                  [*group_by, *std.meta.cluster, "probe_id", "day", "hour"]))
+        bars = self._bars(std)
+        bar_aggs = "".join(f", count(*) FILTER (WHERE value {op} {v!r}) AS b{i}"
+                           for i, (op, v) in enumerate(bars))  # fmt: skip
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _agg AS
+            SELECT {", ".join(keys)}, metric, ok, _ul, environment, _excluded,
+                   count(*) AS n, sum(value) AS s, sum(value * value) AS ss,
+                   min(started_at) AS tmin, max(started_at) AS tmax{bar_aggs}
+            FROM s GROUP BY ALL""")
+        text = {"day": "strftime(_day, '%Y-%m-%d')", "hour": "_hour"}
+
+        def col(name: str) -> str:
+            return text.get(name, _q(name))
+
+        gkey = ("to_json(struct_pack(" + ", ".join(f"{_q(g)} := {col(g)}" for g in group_by)
+                + "))") if group_by else "'{}'"  # fmt: skip
+        cluster = ("concat_ws('|', " + ", ".join(f"coalesce(CAST({col(c)} AS VARCHAR), '∅')"
+                   for c in std.meta.cluster) + ")") if std.meta.cluster else "''"  # fmt: skip
         aggs: list[str] = []
         for j, c in enumerate(std.criteria):
-            aggs += self._criterion_aggregates(j, c)
+            aggs += self._criterion_aggregates(j, c, bars)
         for reason in EXCLUSION_REASONS:
-            aggs.append(f"count(*) FILTER (WHERE _excluded = {_lit(reason)}) AS x_{reason}")
+            aggs.append(f"sum(n) FILTER (WHERE _excluded = {_lit(reason)}) AS x_{reason}")
         m = _lit(std.sampling.metric)
+        sampling = f"_excluded IS NULL AND metric = {m} AND NOT _ul"
         for env in ENVIRONMENTS:
-            aggs.append(f"count(*) FILTER (WHERE _excluded IS NULL AND metric = {m} AND"
-                        f" environment = {_lit(env)}) AS env_{env}")  # fmt: skip
+            aggs.append(f"sum(n) FILTER (WHERE {sampling} AND environment = {_lit(env)})"
+                        f" AS env_{env}")  # fmt: skip
         aggs += [
-            f"count(*) FILTER (WHERE _excluded IS NULL AND metric = {m}) AS n_sampling",
-            "count(*) FILTER (WHERE _excluded IS NULL) AS n_used",
-            "count(*) AS n_rows",
-            f"strftime(min(started_at) FILTER (WHERE _excluded IS NULL), {_ISO}) AS t_min",
-            f"strftime(max(started_at) FILTER (WHERE _excluded IS NULL), {_ISO}) AS t_max",
+            f"sum(n) FILTER (WHERE {sampling}) AS n_sampling",
+            "sum(n) FILTER (WHERE _excluded IS NULL) AS n_used",
+            "sum(n) AS n_rows",
+            f"strftime(min(tmin) FILTER (WHERE _excluded IS NULL), {_ISO}) AS t_min",
+            f"strftime(max(tmax) FILTER (WHERE _excluded IS NULL), {_ISO}) AS t_max",
             "any_value(environment) FILTER (WHERE _excluded IS NULL) AS environment",
         ]
-        sql = (f"SELECT _gkey, probe_id, _cluster, _day, _hour, {', '.join(aggs)} FROM s"
-               " GROUP BY ALL ORDER BY ALL")  # fmt: skip
+        sql = (f"SELECT {gkey} AS _gkey, probe_id, {cluster} AS _cluster,"
+               f" strftime(_day, '%Y-%m-%d') AS _day, {', '.join(aggs)}"
+               " FROM _agg GROUP BY ALL ORDER BY ALL")  # fmt: skip
         cur = self.con.execute(sql)
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        zero = {k for k in names if k.startswith(("n_", "s_", "ss_", "k_", "ke_", "x_", "env_"))}
+        cells = []
+        for row in cur.fetchall():
+            cell = dict(zip(names, row, strict=True))
+            for k in zero:
+                if cell[k] is None:
+                    cell[k] = 0
+            cells.append(cell)
+        self._hours = {
+            (g, int(h)): int(n)
+            for g, h, n in self.con.execute(f"""
+                SELECT {gkey}, _hour, sum(n) FILTER (WHERE {sampling}) FROM _agg
+                GROUP BY ALL HAVING sum(n) FILTER (WHERE {sampling}) > 0""").fetchall()
+        }
+        return cells
 
     def _spacing(self, std: Standard) -> dict[str, tuple[int, float | None]]:
         need = std.sampling.min_spacing_s
         if need is None:
             return {}
         m = _lit(std.sampling.metric)
+        # One row of the sampling metric is one test (a throughput run writes one download).
         sql = f"""
             WITH t AS (
-              SELECT _gkey, epoch(started_at) - epoch(lag(started_at) OVER (
-                       PARTITION BY probe_id ORDER BY started_at)) AS gap
-              FROM (SELECT _gkey, probe_id, min(started_at) AS started_at FROM s
-                    WHERE _excluded IS NULL AND metric = {m} GROUP BY _gkey, probe_id, test_id))
+              SELECT _gkey, (epoch_us(started_at) - lag(epoch_us(started_at)) OVER (
+                       PARTITION BY probe_id ORDER BY started_at)) / 1e6 AS gap
+              FROM s WHERE _excluded IS NULL AND metric = {m} AND NOT _ul)
             SELECT _gkey, count(*) FILTER (WHERE gap < {need!r}), min(gap) FROM t GROUP BY _gkey"""
         return {k: (int(v), g) for k, v, g in self.con.execute(sql).fetchall()}
 
@@ -237,7 +289,7 @@ class Engine:
                   SELECT _gkey AS g, value, row_number() OVER (PARTITION BY _gkey
                          ORDER BY value) AS r
                   FROM s WHERE _excluded IS NULL AND ok AND {metric}
-                    AND coalesce(under_load, FALSE) = {str(c.under_load).upper()})
+                    AND _ul = {str(c.under_load).upper()})
                 SELECT v.g, v.r, v.value FROM v JOIN _ranks USING (g, r)"""
             for g, r, value in self.con.execute(sql).fetchall():
                 out[c.id][g][int(r)] = float(value)

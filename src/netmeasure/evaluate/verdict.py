@@ -316,7 +316,7 @@ def _criterion(std: Standard, j: int, c: Criterion, group: list[dict[str, Any]],
                            note=note)  # fmt: skip
 
 
-def _sampling(std: Standard, group: list[dict[str, Any]],
+def _sampling(std: Standard, group: list[dict[str, Any]], hours: dict[int, int],
               spacing: tuple[int, float | None] | None) -> list[SamplingCheck]:  # fmt: skip
     s = std.sampling
     out: list[SamplingCheck] = []
@@ -334,8 +334,8 @@ def _sampling(std: Standard, group: list[dict[str, Any]],
         days = len({cell["_day"] for cell in group if cell["n_sampling"]})
         out.append(SamplingCheck("min_days", s.min_days, days, days >= s.min_days))
     if s.min_hours is not None:
-        hours = len({cell["_hour"] for cell in group if cell["n_sampling"]})
-        out.append(SamplingCheck("min_hours", s.min_hours, hours, hours >= s.min_hours))
+        covered = len(hours)
+        out.append(SamplingCheck("min_hours", s.min_hours, covered, covered >= s.min_hours))
     return out
 
 
@@ -368,7 +368,8 @@ def evaluate_reduced(std: Standard, reduced: Reduced, version: str) -> Evaluatio
             _criterion(std, j, c, group, reduced.ranked.get(c.id, {}).get(gkey))
             for j, c in enumerate(std.criteria)
         )
-        sampling = tuple(_sampling(std, group, reduced.spacing.get(gkey)))
+        hours = {h: n for (g, h), n in reduced.hours.items() if g == gkey}
+        sampling = tuple(_sampling(std, group, hours, reduced.spacing.get(gkey)))
         verdict = combine([*(c.verdict for c in criteria),
                            *("PASS" if s.ok else "FAIL" for s in sampling)])  # fmt: skip
         letter = combine([*(c.letter_verdict for c in criteria),
@@ -377,11 +378,9 @@ def evaluate_reduced(std: Standard, reduced: Reduced, version: str) -> Evaluatio
         t_min = min((c["t_min"] for c in group if c["t_min"] is not None), default=None)
         t_max = max((c["t_max"] for c in group if c["t_max"] is not None), default=None)
         probes = _probes(group)
-        hours: dict[int, int] = defaultdict(int)
         days: dict[str, int] = defaultdict(int)
         for cell in group:
             if cell["n_sampling"]:
-                hours[int(cell["_hour"])] += int(cell["n_sampling"])
                 days[str(cell["_day"])] += int(cell["n_sampling"])
         groups.append(GroupResult(
             key=json.loads(gkey), verdict=verdict, letter_verdict=letter,
