@@ -204,6 +204,42 @@ class SampleStore:
             ) from exc
         return added
 
+    def add_all_or_nothing(self, samples: Iterable[Sample], *, batch: int = 5_000) -> tuple[int, int]:
+        """Write every sample of ``samples`` in one transaction, streaming in batches.
+
+        If the iterator raises (a parse error half-way through a file), the transaction is
+        rolled back and nothing of it is stored. Returns (rows added, rows seen); rows whose
+        ``sample_id`` is already stored are not added (re-imports are idempotent).
+        """
+        placeholders = ", ".join("?" for _ in ALL_COLUMNS)
+        sql = f"INSERT OR IGNORE INTO samples ({', '.join(ALL_COLUMNS)}) VALUES ({placeholders})"
+        seen = 0
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._db.total_changes
+                chunk: list[tuple[Any, ...]] = []
+                for s in samples:
+                    row = s.to_row()
+                    chunk.append(tuple(_to_sql(row[c]) for c in ALL_COLUMNS))
+                    if len(chunk) >= batch:
+                        self._db.executemany(sql, chunk)
+                        seen += len(chunk)
+                        chunk = []
+                if chunk:
+                    self._db.executemany(sql, chunk)
+                    seen += len(chunk)
+                added = self._db.total_changes - before
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot write: {_describe_os_error(exc, self.path)}"
+                             ) from exc  # fmt: skip
+        return added, seen
+
     def add_many(self, samples: Iterable[Sample], *, batch: int = 10_000) -> int:
         """Write samples in batches, each batch one transaction (for imports)."""
         added = 0

@@ -100,7 +100,10 @@ class Engine:
                    if techs else "TRUE")  # fmt: skip
         absurd = " ".join(f"WHEN metric = {_lit(m)} THEN {ABSURD[u]!r}"
                           for m, u in METRIC_UNITS.items())  # fmt: skip
-        dedupe = len(self.sources) > 1
+        # Samples exported twice (a store and its export, given together) must not count
+        # twice. Within one argument (a file, a folder of one export) ids are unique already,
+        # and the check (a sort of every sample id) is only paid when it can matter.
+        dedupe = len({src.argument for src in self.sources}) > 1
         dup = ("WHEN row_number() OVER (PARTITION BY sample_id ORDER BY _source) > 1"
                " AND sample_id IS NOT NULL THEN 'duplicate' ") if dedupe else ""  # fmt: skip
         return f"""
@@ -194,8 +197,10 @@ class Engine:
         columns, probe, day, hour, metric, outcome, exclusion) with counts and sums, then the
         criteria's sums over that small table."""
         derived = {"day": "_day", "hour": "_hour"}
+        # No hour here unless grouped or clustered by it: 24 times the rows, and a hash table
+        # that spills to disk at 100 M samples. Hours are counted apart, below.
         keys = list(dict.fromkeys(derived.get(c, _q(c)) for c in
-                                  [*group_by, *std.meta.cluster, "probe_id", "day", "hour"]))
+                                  [*group_by, *std.meta.cluster, "probe_id", "day"]))
         bars = self._bars(std)
         bar_aggs = "".join(f", count(*) FILTER (WHERE value {op} {v!r}) AS b{i}"
                            for i, (op, v) in enumerate(bars))  # fmt: skip
@@ -245,11 +250,13 @@ class Engine:
                 if cell[k] is None:
                     cell[k] = 0
             cells.append(cell)
+        gcols = ", ".join(derived.get(g, _q(g)) for g in group_by)
         self._hours = {
             (g, int(h)): int(n)
             for g, h, n in self.con.execute(f"""
-                SELECT {gkey}, _hour, sum(n) FILTER (WHERE {sampling}) FROM _agg
-                GROUP BY ALL HAVING sum(n) FILTER (WHERE {sampling}) > 0""").fetchall()
+                SELECT {gkey}, _hour, n FROM (
+                  SELECT {gcols + ", " if gcols else ""}_hour, count(*) AS n FROM s
+                  WHERE {sampling} GROUP BY ALL)""").fetchall()
         }
         return cells
 

@@ -32,39 +32,36 @@ _DUCK_TYPES: Final = {"str": "VARCHAR", "ts": "TIMESTAMPTZ", "float": "DOUBLE", 
 class Source:
     path: Path
     kind: str  # sqlite | parquet | parquet-dataset | csv | jsonl
+    argument: int = 0  # which command-line source it came from (a folder's files share one)
 
 
 def discover(paths: list[str]) -> list[Source]:
     """Expand folders; a folder with ``key=value`` subfolders is one Hive-partitioned dataset."""
     out: list[Source] = []
-    for text in paths:
+    for i, text in enumerate(paths):
         p = Path(text)
         if not p.exists():
             raise InputError(f"{p}: no such file or folder")
         if p.is_dir():
             if any(child.is_dir() and "=" in child.name for child in p.iterdir()):
-                out.append(Source(p, "parquet-dataset"))
+                out.append(Source(p, "parquet-dataset", i))
                 continue
             found = sorted(f for f in p.rglob("*") if f.is_file() and
                            f.suffix.lower() in ALL_SUFFIXES)  # fmt: skip
             if not found:
                 raise InputError(f"{p}: folder holds no sample files ({', '.join(ALL_SUFFIXES)})")
-            out.extend(_kind(f) for f in found)
+            out.extend(_kind(f, i) for f in found)
         else:
-            out.append(_kind(p))
+            out.append(_kind(p, i))
     return out
 
 
-def _kind(p: Path) -> Source:
+def _kind(p: Path, argument: int) -> Source:
     suffix = p.suffix.lower()
-    if suffix in SQLITE_SUFFIXES:
-        return Source(p, "sqlite")
-    if suffix in PARQUET_SUFFIXES:
-        return Source(p, "parquet")
-    if suffix in CSV_SUFFIXES:
-        return Source(p, "csv")
-    if suffix in JSONL_SUFFIXES:
-        return Source(p, "jsonl")
+    for suffixes, kind in ((SQLITE_SUFFIXES, "sqlite"), (PARQUET_SUFFIXES, "parquet"),
+                           (CSV_SUFFIXES, "csv"), (JSONL_SUFFIXES, "jsonl")):  # fmt: skip
+        if suffix in suffixes:
+            return Source(p, kind, argument)
     raise InputError(f"{p}: unknown kind of file (expected {', '.join(ALL_SUFFIXES)})")
 
 
@@ -72,7 +69,7 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _typed_projection(present: set[str], source: str) -> str:
+def _typed_projection(present: set[str], argument: int) -> str:
     cols = []
     for name in ALL_COLUMNS:
         duck = _DUCK_TYPES[COLUMN_TYPES[name]]
@@ -80,7 +77,7 @@ def _typed_projection(present: set[str], source: str) -> str:
             cols.append(f'TRY_CAST("{name}" AS {duck}) AS "{name}"')
         else:
             cols.append(f'CAST(NULL AS {duck}) AS "{name}"')
-    cols.append(f"{_sql_str(source)} AS _source")
+    cols.append(f"{int(argument)} AS _source")
     return ", ".join(cols)
 
 
@@ -114,7 +111,7 @@ def relation_sql(con: Any, src: Source, index: int) -> str:
     if missing:
         raise InputError(f"{path}: missing column {missing[0]!r} (the sample record needs"
                          f" {', '.join(REQUIRED)}; see docs/data-format.md)")  # fmt: skip
-    return f"SELECT {_typed_projection(present, path)} FROM {reader}"
+    return f"SELECT {_typed_projection(present, src.argument)} FROM {reader}"
 
 
 def _short(exc: BaseException) -> str:
