@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe  # noqa: E402
+from machine import describe
 
 DATA = Path(__file__).parent / ".data"
 OUT = Path(__file__).parent / "results"
@@ -38,7 +38,7 @@ MEASURE = (
     " 'err': p.stderr.decode()[-500:], 'out': p.stdout.decode()[-200000:]}))"
 )
 
-PANDAS_EVAL = r'''
+PANDAS_EVAL = r"""
 import sys, json
 import numpy as np, pandas as pd
 from netmeasure.evaluate import stats
@@ -73,7 +73,7 @@ for key, g in df.groupby(["operator", "area"], observed=True):
             res[c.id] = [r.estimate, r.bounds.low, r.bounds.high]
     out.append([list(key), res])
 print(json.dumps(out))
-'''
+"""
 
 
 def ensure_data(rows: int, path: Path, files: int = 1) -> Path:
@@ -87,8 +87,12 @@ def ensure_data(rows: int, path: Path, files: int = 1) -> Path:
         parents=True, exist_ok=True)  # fmt: skip
     per_file_tests = rows // 3 // files
     for i in range(files):
-        table = campaign(per_file_tests, probes=60, seed=100 + i,
-                         areas=("Hoan Kiem", "Ba Dinh", "Cau Giay", "Dong Da", "Hai Ba Trung"))
+        table = campaign(
+            per_file_tests,
+            probes=60,
+            seed=100 + i,
+            areas=("Hoan Kiem", "Ba Dinh", "Cau Giay", "Dong Da", "Hai Ba Trung"),
+        )
         target = path / f"part-{i:03d}.parquet" if files > 1 else path
         pq.write_table(table, target, compression="zstd", row_group_size=1_000_000)
         del table
@@ -146,20 +150,26 @@ def main() -> int:
     t = result["10m"]
     lines = [
         f"`netmeasure evaluate --standard {STANDARD} --group-by operator,area` on synthetic"
-        f" campaigns in Parquet ({t['groups']} groups). Machine: {describe()}.", "",
+        f" campaigns in Parquet ({t['groups']} groups). Machine: {describe()}.",
+        "",
         "| samples | netmeasure median wall | netmeasure peak RSS | straightforward pandas"
-        " median wall | pandas peak RSS | speed-up |", "|---:|---:|---:|---:|---:|---:|",
+        " median wall | pandas peak RSS | speed-up |",
+        "|---:|---:|---:|---:|---:|---:|",
         f"| 10,000,000 | {t['median_wall_s']:.2f} s | {t['peak_rss_mb']:.0f} MB |"
         f" {t['pandas_median_wall_s']:.2f} s | {t['pandas_peak_rss_mb']:.0f} MB |"
         f" {t['pandas_median_wall_s'] / t['median_wall_s']:.1f}× |",
     ]
     if "100m" in result:
         h = result["100m"]
-        lines.append(f"| 100,000,000 | {h['wall_s']:.1f} s | {h['peak_rss_mb']:.0f} MB | — | — |"
-                     " — |")
-    lines += ["", f"Runs: {', '.join(f'{w:.2f}' for w in t['wall_s'])} s. The two"
-              f" implementations agree to {t['max_relative_difference']:.1e} relative on every"
-              " estimate and bound. Targets: ≤ 3 s and ≤ 1.5 GB at 10 M; < 2 GB at 100 M."]
+        lines.append(
+            f"| 100,000,000 | {h['wall_s']:.1f} s | {h['peak_rss_mb']:.0f} MB | — | — | — |"
+        )
+    lines += [
+        "",
+        f"Runs: {', '.join(f'{w:.2f}' for w in t['wall_s'])} s. The two"
+        f" implementations agree to {t['max_relative_difference']:.1e} relative on every"
+        " estimate and bound. Targets: ≤ 3 s and ≤ 1.5 GB at 10 M; < 2 GB at 100 M.",
+    ]
     OUT.mkdir(exist_ok=True)
     (OUT / "evaluate_bench.md").write_text("\n".join(lines) + "\n")
     (OUT / "evaluate_bench.json").write_text(json.dumps(result, indent=1))

@@ -20,10 +20,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe  # noqa: E402
+from machine import describe
 
-from netmeasure.store import SampleStore  # noqa: E402
-from netmeasure.testbed import Testbed, expected_tcp_goodput_bps  # noqa: E402
+from netmeasure.store import SampleStore
+from netmeasure.testbed import Testbed, expected_tcp_goodput_bps
 
 RATES_MBIT = (20, 100, 500)
 ROOT = Path(__file__).parents[1]
@@ -68,46 +68,81 @@ def measure(rate: int) -> list[dict]:
         store = Path(tmp) / "s.db"
         campaign = Path(tmp) / "c.toml"
         campaign.write_text(CAMPAIGN.format(store=store, server=tb.server_addr))
-        subprocess.run(tb.client_cmd([sys.executable, "-m", "netmeasure", "probe", "run",
-                                      str(campaign), "--quiet"]), check=True, timeout=300)
+        subprocess.run(
+            tb.client_cmd(
+                [sys.executable, "-m", "netmeasure", "probe", "run", str(campaign), "--quiet"]
+            ),
+            check=True,
+            timeout=300,
+        )
         raw = {}
         for metric, extra in (("download", ["--reverse"]), ("upload", [])):
-            out = subprocess.run(tb.client_cmd(["iperf3", "-c", tb.server_addr, "-J", "-t", "5",
-                                                "-O", "1", "-P", "4", *extra]),
-                                 capture_output=True, text=True, timeout=60, check=True)
+            out = subprocess.run(
+                tb.client_cmd(
+                    ["iperf3", "-c", tb.server_addr, "-J", "-t", "5", "-O", "1", "-P", "4", *extra]
+                ),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
             raw[metric] = json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]
         with SampleStore(store, create=False) as s:
-            got = {(r["tool"], r["metric"]): r["value"] for r in s.iter_rows()
-                   if r["metric"] in ("download", "upload")}
+            got = {
+                (r["tool"], r["metric"]): r["value"]
+                for r in s.iter_rows()
+                if r["metric"] in ("download", "upload")
+            }
     truth = expected_tcp_goodput_bps(rate * 1e6)
     for metric in ("download", "upload"):
-        for runner, value in (("netmeasure iperf3", got.get(("iperf3", metric))),
-                              ("raw iperf3", raw[metric]),
-                              ("netmeasure speedtest", got.get(("speedtest-cli", metric)))):
-            rows.append({"rate_mbit": rate, "metric": metric, "runner": runner,
-                         "measured_bps": value, "theoretical_bps": truth,
-                         "ratio": None if value is None else value / truth})
+        for runner, value in (
+            ("netmeasure iperf3", got.get(("iperf3", metric))),
+            ("raw iperf3", raw[metric]),
+            ("netmeasure speedtest", got.get(("speedtest-cli", metric))),
+        ):
+            rows.append(
+                {
+                    "rate_mbit": rate,
+                    "metric": metric,
+                    "runner": runner,
+                    "measured_bps": value,
+                    "theoretical_bps": truth,
+                    "ratio": None if value is None else value / truth,
+                }
+            )
     return rows
 
 
 def main() -> int:
     rows = [r for rate in RATES_MBIT for r in measure(rate)]
-    lines = [f"Shaped rate R (tbf, both directions) × runner. Theoretical TCP goodput R ×"
-             f" 1448/1514. Machine: {describe()}.", "",
-             "| shaped rate | direction | runner | measured (Mbit/s) | theoretical (Mbit/s) |"
-             " ratio | vs raw iperf3 |", "|---:|---|---|---:|---:|---:|---:|"]
+    lines = [
+        f"Shaped rate R (tbf, both directions) × runner. Theoretical TCP goodput R ×"
+        f" 1448/1514. Machine: {describe()}.",
+        "",
+        "| shaped rate | direction | runner | measured (Mbit/s) | theoretical (Mbit/s) |"
+        " ratio | vs raw iperf3 |",
+        "|---:|---|---|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        raw = next(x for x in rows if x["rate_mbit"] == r["rate_mbit"] and
-                   x["metric"] == r["metric"] and x["runner"] == "raw iperf3")
+        raw = next(
+            x
+            for x in rows
+            if x["rate_mbit"] == r["rate_mbit"]
+            and x["metric"] == r["metric"]
+            and x["runner"] == "raw iperf3"
+        )
         vs = "" if r["measured_bps"] is None else f"{r['measured_bps'] / raw['measured_bps']:.4f}"
         meas = "—" if r["measured_bps"] is None else f"{r['measured_bps'] / 1e6:.2f}"
         ratio = "—" if r["ratio"] is None else f"{r['ratio']:.4f}"
-        lines.append(f"| {r['rate_mbit']} Mbit/s | {r['metric']} | {r['runner']} | {meas} |"
-                     f" {r['theoretical_bps'] / 1e6:.2f} | {ratio} | {vs} |")
+        lines.append(
+            f"| {r['rate_mbit']} Mbit/s | {r['metric']} | {r['runner']} | {meas} |"
+            f" {r['theoretical_bps'] / 1e6:.2f} | {ratio} | {vs} |"
+        )
     OUT.mkdir(exist_ok=True)
     (OUT / "probe_accuracy.md").write_text("\n".join(lines) + "\n")
-    (OUT / "probe_accuracy.json").write_text(json.dumps({"rows": rows, "machine": describe()},
-                                                        indent=1))
+    (OUT / "probe_accuracy.json").write_text(
+        json.dumps({"rows": rows, "machine": describe()}, indent=1)
+    )
     print("\n".join(lines))
     return 0
 

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe  # noqa: E402
+from machine import describe
 
-from netmeasure.store import SampleStore  # noqa: E402
-from netmeasure.testbed import Testbed  # noqa: E402
+from netmeasure.store import SampleStore
+from netmeasure.testbed import Testbed
 
 N = 8
 RATE_MBIT = 500
@@ -72,9 +72,15 @@ def main() -> int:
         for _ in range(N):
             cpu0, _ = children()
             t0 = time.monotonic()
-            out = subprocess.run(tb.client_cmd(["iperf3", "-c", tb.server_addr, "-J", "-t", "3",
-                                                "-O", "1", "-P", "4", "-R"]),
-                                 capture_output=True, text=True, check=True, timeout=60)
+            out = subprocess.run(
+                tb.client_cmd(
+                    ["iperf3", "-c", tb.server_addr, "-J", "-t", "3", "-O", "1", "-P", "4", "-R"]
+                ),
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            )
             raw_wall += time.monotonic() - t0
             raw_cpu += children()[0] - cpu0
             raw_bytes += json.loads(out.stdout)["end"]["sum_received"]["bytes"]
@@ -83,38 +89,58 @@ def main() -> int:
         for context in ("false", "true"):
             store = Path(tmp) / f"s-{context}.db"
             campaign = Path(tmp) / f"c-{context}.toml"
-            campaign.write_text(CAMPAIGN.format(store=store, server=tb.server_addr, n=N,
-                                                context=context))
+            campaign.write_text(
+                CAMPAIGN.format(store=store, server=tb.server_addr, n=N, context=context)
+            )
             # a fresh process per run, so that its peak RSS is its own
             probe = subprocess.run(
-                [sys.executable, "-c", (
-                    "import resource, subprocess, sys, time, json;"
-                    "t0 = time.monotonic();"
-                    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL,"
-                    " stderr=subprocess.DEVNULL);"
-                    "ru = resource.getrusage(resource.RUSAGE_CHILDREN);"
-                    "print(json.dumps([time.monotonic() - t0, ru.ru_utime + ru.ru_stime,"
-                    " ru.ru_maxrss]))"),
-                 *tb.client_cmd([sys.executable, "-m", "netmeasure", "probe", "run",
-                                 str(campaign)])],
-                capture_output=True, text=True, check=True, timeout=600)
+                [
+                    sys.executable,
+                    "-c",
+                    (
+                        "import resource, subprocess, sys, time, json;"
+                        "t0 = time.monotonic();"
+                        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL,"
+                        " stderr=subprocess.DEVNULL);"
+                        "ru = resource.getrusage(resource.RUSAGE_CHILDREN);"
+                        "print(json.dumps([time.monotonic() - t0, ru.ru_utime + ru.ru_stime,"
+                        " ru.ru_maxrss]))"
+                    ),
+                    *tb.client_cmd(
+                        [sys.executable, "-m", "netmeasure", "probe", "run", str(campaign)]
+                    ),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=600,
+            )
             wall, cpu, maxrss_kb = json.loads(probe.stdout)
             with SampleStore(store, create=False) as s:
                 rows = [r for r in s.iter_rows() if r["metric"] == "download" and r["ok"]]
             probe_bytes = sum(r["value"] * r["duration_s"] / 8 for r in rows)
             result[f"context_{context}"] = {
-                "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": maxrss_kb / 1024,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "peak_rss_mb": maxrss_kb / 1024,
                 "overhead_per_test_s": (wall - start_wall) / N - raw_wall / N,
-                "cpu_s_per_gb": cpu / (probe_bytes / 1e9), "tests_ok": len(rows),
+                "cpu_s_per_gb": cpu / (probe_bytes / 1e9),
+                "tests_ok": len(rows),
             }
-        result["raw"] = {"wall_s": raw_wall, "cpu_s": raw_cpu,
-                         "cpu_s_per_gb": raw_cpu / (raw_bytes / 1e9)}
+        result["raw"] = {
+            "wall_s": raw_wall,
+            "cpu_s": raw_cpu,
+            "cpu_s_per_gb": raw_cpu / (raw_bytes / 1e9),
+        }
         result["python_startup_s"] = start_wall
-    lines = [f"`netmeasure probe run`, {N} iperf3 downloads of 3 s (+1 s warm-up, 4 streams)"
-             f" over a {RATE_MBIT} Mbit/s testbed link, against the same iperf3 invocation run"
-             f" {N} times directly. Machine: {describe()}.", "",
-             "| | probe, no context readers | probe, gpsd + ModemManager readers on | raw iperf3 |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        f"`netmeasure probe run`, {N} iperf3 downloads of 3 s (+1 s warm-up, 4 streams)"
+        f" over a {RATE_MBIT} Mbit/s testbed link, against the same iperf3 invocation run"
+        f" {N} times directly. Machine: {describe()}.",
+        "",
+        "| | probe, no context readers | probe, gpsd + ModemManager readers on | raw iperf3 |",
+        "|---|---:|---:|---:|",
+    ]
     a, b, r = result["context_false"], result["context_true"], result["raw"]
     lines += [
         f"| wall time added per test (s) | {a['overhead_per_test_s']:.3f} |"
@@ -122,7 +148,8 @@ def main() -> int:
         f"| peak RSS (MB) | {a['peak_rss_mb']:.1f} | {b['peak_rss_mb']:.1f} | — |",
         f"| CPU seconds per GB measured | {a['cpu_s_per_gb']:.2f} | {b['cpu_s_per_gb']:.2f} |"
         f" {r['cpu_s_per_gb']:.2f} |",
-        "", f"Python start-up of `netmeasure` (once per run, not per test):"
+        "",
+        f"Python start-up of `netmeasure` (once per run, not per test):"
         f" {result['python_startup_s']:.2f} s. Targets: ≤ 0.5 s per test, ≤ 80 MB.",
     ]
     OUT.mkdir(exist_ok=True)

@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from evaluate_bench import MEASURE  # noqa: E402
-from machine import describe  # noqa: E402
+from evaluate_bench import MEASURE
+from machine import describe
 
 DATA = Path(__file__).parent / ".data"
 OUT = Path(__file__).parent / "results"
@@ -44,16 +44,24 @@ def main() -> int:
                 assert run["code"] == 0, run["err"]
                 runs.append(run)
             pages = run["err"].split(": ")[1].split(" page")[0] if ": " in run["err"] else "?"
-            result[lang] = {"wall_s": [r["wall"] for r in runs],
-                            "median_wall_s": statistics.median(r["wall"] for r in runs),
-                            "peak_rss_mb": max(r["rss_mb"] for r in runs), "pages": pages}
-    lines = [f"`netmeasure report --standard vn-qcvn-126-2021 --group-by operator` on"
-             f" {result['rows']:,} synthetic samples (Parquet). Machine: {describe()}.", "",
-             "| language | median wall | peak RSS | pages |", "|---|---:|---:|---:|"]
+            result[lang] = {
+                "wall_s": [r["wall"] for r in runs],
+                "median_wall_s": statistics.median(r["wall"] for r in runs),
+                "peak_rss_mb": max(r["rss_mb"] for r in runs),
+                "pages": pages,
+            }
+    lines = [
+        f"`netmeasure report --standard vn-qcvn-126-2021 --group-by operator` on"
+        f" {result['rows']:,} synthetic samples (Parquet). Machine: {describe()}.",
+        "",
+        "| language | median wall | peak RSS | pages |",
+        "|---|---:|---:|---:|",
+    ]
     for lang in ("en", "vi"):
         r = result[lang]
-        lines.append(f"| {lang} | {r['median_wall_s']:.1f} s | {r['peak_rss_mb']:.0f} MB |"
-                     f" {r['pages']} |")
+        lines.append(
+            f"| {lang} | {r['median_wall_s']:.1f} s | {r['peak_rss_mb']:.0f} MB | {r['pages']} |"
+        )
     lines += ["", "Targets: ≤ 20 s, ≤ 1.5 GB."]
     OUT.mkdir(exist_ok=True)
     (OUT / "report_bench.md").write_text("\n".join(lines) + "\n")

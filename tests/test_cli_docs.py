@@ -11,9 +11,11 @@ import pytest
 from netmeasure.cli import cli
 
 ROOT = Path(__file__).parents[1]
-DOCS = (ROOT / "README.md").read_text() + "".join(
-    p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))
-) + (ROOT / "probes" / "FIELD-GUIDE.md").read_text()
+DOCS = (
+    (ROOT / "README.md").read_text()
+    + "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
+    + (ROOT / "probes" / "FIELD-GUIDE.md").read_text()
+)
 
 
 def commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:

@@ -251,6 +251,92 @@ def samples_export(store_path: Path | None, fmt: str, output: Path | None,
     return ExitStatus.SUCCESS
 
 
+# -- import ---------------------------------------------------------------------------------
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    help="The files' format (default: detected per file): "
+    "iperf3, speedtest-cli-json, speedtest-cli-csv, ookla, ndt7, murakami, "
+    "netmeasure-jsonl, netmeasure-csv, or csv with --mapping.",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Column mapping (TOML) for --format csv.",
+)
+@_store_option
+@click.option("--probe", help="probe_id of every imported row.")
+@click.option("--operator", help="operator of every imported row.")
+@click.option("--environment", type=click.Choice(["indoor", "outdoor_fixed", "outdoor_mobile"]))
+@click.option("--area")
+@click.option("--technology", help="e.g. 5G-SA, 5G-NSA, LTE.")
+@click.option("--campaign")
+@click.option(
+    "--direction",
+    type=click.Choice(["download", "upload"]),
+    help="iperf3 outputs that do not say (an error before the test started).",
+)
+def import_(paths: tuple[str, ...], fmt: str | None, mapping: Path | None,
+            store_path: Path | None, probe: str | None, operator: str | None,
+            environment: str | None, area: str | None, technology: str | None,
+            campaign: str | None, direction: str | None) -> int:  # fmt: skip
+    """Import other tools' outputs (FILES or folders) into a sample store.
+
+    One transaction per file: a bad file is reported (file, line, reason) and skipped whole.
+    Importing a file again adds nothing. Exit status 1 when any file was rejected.
+    """
+    from netmeasure.ingest import FORMATS, FileResult, expand, import_files
+    from netmeasure.ingest.base import Overrides
+    from netmeasure.ingest.mapped_csv import load_mapping
+    from netmeasure.store import SampleStore
+
+    if fmt is not None and fmt not in FORMATS:
+        from netmeasure.tomlfile import did_you_mean
+
+        raise click.UsageError(
+            f"unknown --format {fmt!r}"
+            + (f" ({did_you_mean(fmt, FORMATS)})" if did_you_mean(fmt, FORMATS) else "")
+        )
+    loaded = load_mapping(mapping) if mapping else None
+    if loaded is not None and fmt is None:
+        fmt = "csv"
+    files = expand(list(paths))
+    if not files:
+        raise click.UsageError("no files to import")
+    overrides = Overrides(probe_id=probe, operator=operator, environment=environment,
+                          area=area, technology=technology, campaign=campaign,
+                          direction=direction)  # fmt: skip
+    if store_path is None:
+        from platformdirs import user_data_dir
+
+        store_path = Path(user_data_dir("netmeasure")) / "samples.db"
+
+    def progress(r: FileResult) -> None:
+        if r.rejected:
+            err.print(f"[red]rejected[/] {escape(r.error or '')}")
+
+    with SampleStore(store_path, durable=False) as store:
+        results = import_files(files, store, fmt=fmt, mapping=loaded, overrides=overrides,
+                               progress=progress)  # fmt: skip
+    table = Table(title=f"import into {escape(str(store_path))}")
+    for col in ("file", "format", "imported", "duplicates", "result"):
+        table.add_column(col, justify="right" if col in ("imported", "duplicates") else "left")
+    shown = results if len(results) <= 50 else [r for r in results if r.rejected][:50]
+    for r in shown:
+        table.add_row(escape(str(r.path)), r.format or "?", str(r.imported), str(r.duplicates),
+                      "[red]rejected[/]" if r.rejected else "ok")  # fmt: skip
+    out.print(table)
+    rejected = sum(r.rejected for r in results)
+    out.print(f"{len(results)} file(s): {sum(r.imported for r in results)} sample(s) imported,"
+              f" {sum(r.duplicates for r in results)} already present, {rejected} file(s)"
+              " rejected")  # fmt: skip
+    return ExitStatus.FAIL if rejected else ExitStatus.SUCCESS
+
+
 # -- standards and evaluate -----------------------------------------------------------------
 
 

@@ -96,8 +96,11 @@ class Counts:
 class SampleStore:
     """A probe's SQLite store of samples. Use as a context manager or call ``close()``."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, durable: bool = True) -> None:
+        """``durable``: fsync every commit (a probe on a power-cut Raspberry Pi); imports,
+        which can be run again, use ``durable=False`` (WAL still keeps the file sound)."""
         self.path = Path(path)
+        self.durable = durable
         if not create and not self.path.exists():
             raise StoreError(f"{self.path}: no such sample store")
         if create:
@@ -132,7 +135,7 @@ class SampleStore:
             )
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: a Raspberry Pi loses power without warning; a committed test must survive it.
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
         db.execute("PRAGMA foreign_keys=ON")
         for target in range(version, SCHEMA_VERSION):
             db.execute("BEGIN IMMEDIATE")
@@ -204,7 +207,9 @@ class SampleStore:
             ) from exc
         return added
 
-    def add_all_or_nothing(self, samples: Iterable[Sample], *, batch: int = 5_000) -> tuple[int, int]:
+    def add_all_or_nothing(
+        self, samples: Iterable[Sample], *, batch: int = 5_000
+    ) -> tuple[int, int]:
         """Write every sample of ``samples`` in one transaction, streaming in batches.
 
         If the iterator raises (a parse error half-way through a file), the transaction is

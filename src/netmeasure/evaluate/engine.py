@@ -199,8 +199,11 @@ class Engine:
         derived = {"day": "_day", "hour": "_hour"}
         # No hour here unless grouped or clustered by it: 24 times the rows, and a hash table
         # that spills to disk at 100 M samples. Hours are counted apart, below.
-        keys = list(dict.fromkeys(derived.get(c, _q(c)) for c in
-                                  [*group_by, *std.meta.cluster, "probe_id", "day"]))
+        keys = list(
+            dict.fromkeys(
+                derived.get(c, _q(c)) for c in [*group_by, *std.meta.cluster, "probe_id", "day"]
+            )
+        )
         bars = self._bars(std)
         bar_aggs = "".join(f", count(*) FILTER (WHERE value {op} {v!r}) AS b{i}"
                            for i, (op, v) in enumerate(bars))  # fmt: skip
