@@ -188,13 +188,9 @@ def samples() -> None:
 
 
 def _open_existing(store_path: Path | None) -> Any:
-    from netmeasure.store import SampleStore
+    from netmeasure.store import SampleStore, default_store_path
 
-    if store_path is None:
-        from platformdirs import user_data_dir
-
-        store_path = Path(user_data_dir("netmeasure")) / "samples.db"
-    return SampleStore(store_path, create=False)
+    return SampleStore(store_path or default_store_path(), create=False)
 
 
 @samples.command("list")
@@ -292,7 +288,7 @@ def import_(paths: tuple[str, ...], fmt: str | None, mapping: Path | None,
     from netmeasure.ingest import FORMATS, FileResult, expand, import_files
     from netmeasure.ingest.base import Overrides
     from netmeasure.ingest.mapped_csv import load_mapping
-    from netmeasure.store import SampleStore
+    from netmeasure.store import SampleStore, default_store_path
 
     if fmt is not None and fmt not in FORMATS:
         from netmeasure.tomlfile import did_you_mean
@@ -310,10 +306,7 @@ def import_(paths: tuple[str, ...], fmt: str | None, mapping: Path | None,
     overrides = Overrides(probe_id=probe, operator=operator, environment=environment,
                           area=area, technology=technology, campaign=campaign,
                           direction=direction)  # fmt: skip
-    if store_path is None:
-        from platformdirs import user_data_dir
-
-        store_path = Path(user_data_dir("netmeasure")) / "samples.db"
+    store_path = store_path or default_store_path()
 
     def progress(r: FileResult) -> None:
         if r.rejected:
@@ -348,34 +341,24 @@ def standards() -> None:
 @standards.command("list")
 def standards_list() -> int:
     """Shipped standards."""
-    from netmeasure.standard import load_standard, shipped
+    from netmeasure.standard import load_standard, shipped, with_placeholders
 
     table = Table(title="shipped standards")
     for col in ("id", "title", "criteria", "notes"):
         table.add_column(col)
     for std_id in shipped():
-        try:
-            std = load_standard(std_id, _default_params(std_id))
-            notes = []
-            if std.meta.informative:
-                notes.append("informative")
-            if std.meta.unverified:
-                notes.append(f"{len(std.meta.unverified)} unverified")
-            table.add_row(std_id, escape(std.meta.title), str(len(std.criteria)), ", ".join(notes))
-        except NetmeasureError:
-            table.add_row(std_id, "(takes parameters: see 'standards show')", "", "parameters")
+        params, missing = with_placeholders(std_id, {})
+        std = load_standard(std_id, params)
+        notes = []
+        if std.meta.informative:
+            notes.append("informative")
+        if std.meta.unverified:
+            notes.append(f"{len(std.meta.unverified)} unverified")
+        if missing:
+            notes.append(f"parameters: {', '.join(missing)}")
+        table.add_row(std_id, escape(std.meta.title), str(len(std.criteria)), ", ".join(notes))
     out.print(table)
     return ExitStatus.SUCCESS
-
-
-def _default_params(std_id: str) -> dict[str, str]:
-    """Placeholder values so that a parameterised standard can be listed."""
-    from netmeasure.standard import find
-    from netmeasure.tomlfile import read_toml
-
-    params = read_toml(find(std_id)).get("parameters") or {}
-    return {name: "1 bit/s" if spec.get("unit", "rate") == "rate" else "1" for name, spec in
-            params.items()}  # fmt: skip
 
 
 @standards.command("show")
@@ -384,16 +367,14 @@ def _default_params(std_id: str) -> dict[str, str]:
               help="A parameter's value, e.g. contract_down='250 Mbit/s'.")  # fmt: skip
 def standards_show(standard: str, params: tuple[str, ...]) -> int:
     """A standard's criteria and sampling rules, in SI units."""
-    from netmeasure.standard import find, load_standard, parse_params
-    from netmeasure.tomlfile import read_toml
+    from netmeasure.standard import load_standard, parse_params, with_placeholders
 
-    given = parse_params(list(params))
-    raw = read_toml(find(standard))
-    missing = [n for n, spec in (raw.get("parameters") or {}).items()
-               if n not in given and spec.get("default") is None]  # fmt: skip
+    given, missing = with_placeholders(standard, parse_params(list(params)))
     if missing:
-        out.print(f"{standard} takes parameters: {', '.join(missing)} (give them with --param)")
-        given.update({n: "1 bit/s" for n in missing})
+        out.print(
+            f"{standard} takes parameters: {', '.join(missing)} (give them with --param;"
+            " shown here with placeholder values)"
+        )
     std = load_standard(standard, given)
     m = std.meta
     out.print(f"[bold]{escape(m.id)}[/] — {escape(m.title)}")
@@ -458,14 +439,9 @@ def _fmt_threshold(value: float | None, unit: str) -> str:
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
 def standards_validate(path: Path, params: tuple[str, ...]) -> int:
     """Check a standard file; exit 2 with the file and key of the first problem."""
-    from netmeasure.standard import find, load_standard, parse_params
-    from netmeasure.tomlfile import read_toml
+    from netmeasure.standard import load_standard, parse_params, with_placeholders
 
-    given = parse_params(list(params))
-    raw = read_toml(find(str(path)))
-    for n, spec in (raw.get("parameters") or {}).items():
-        if n not in given and isinstance(spec, dict) and spec.get("default") is None:
-            given[n] = "1 bit/s" if spec.get("unit", "rate") == "rate" else "1"
+    given, _ = with_placeholders(str(path), parse_params(list(params)))
     std = load_standard(str(path), given)
     out.print(f"{path}: ok — {escape(std.meta.id)}, {len(std.criteria)} criteria")
     return ExitStatus.SUCCESS

@@ -325,6 +325,23 @@ def _sampling(table: Any, path: Path, criteria: tuple[Criterion, ...]) -> Sampli
                     min_spacing_s=spacing, min_days=s.min_days, min_hours=s.min_hours)  # fmt: skip
 
 
+def with_placeholders(
+    id_or_path: str, given: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """``given`` plus a placeholder ("1" in the parameter's unit) for each parameter that has
+    neither a value nor a default, so that a parameterised standard can be shown or checked;
+    and the names that got a placeholder."""
+    raw = read_toml(find(id_or_path)).get("parameters") or {}
+    out = dict(given)
+    missing = []
+    for name, spec in raw.items():
+        if name not in out and isinstance(spec, dict) and spec.get("default") is None:
+            unit = spec.get("unit", "rate")
+            out[name] = {"rate": "1 bit/s", "time_ms": "1 ms", "duration_s": "1s"}.get(unit, "1")
+            missing.append(name)
+    return out, missing
+
+
 def parse_params(pairs: list[str]) -> dict[str, str]:
     """``["contract_down=250 Mbit/s"]`` -> ``{"contract_down": "250 Mbit/s"}``."""
     out = {}

@@ -136,6 +136,9 @@ class SampleStore:
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: a Raspberry Pi loses power without warning; a committed test must survive it.
         db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+        if not self.durable:
+            # Bulk imports insert random sample ids: keep more of the index in memory.
+            db.execute("PRAGMA cache_size=-131072")
         db.execute("PRAGMA foreign_keys=ON")
         for target in range(version, SCHEMA_VERSION):
             db.execute("BEGIN IMMEDIATE")
@@ -177,7 +180,7 @@ class SampleStore:
         """
         placeholders = ", ".join("?" for _ in ALL_COLUMNS)
         sql = f"INSERT OR IGNORE INTO samples ({', '.join(ALL_COLUMNS)}) VALUES ({placeholders})"
-        rows = [tuple(_to_sql(s.to_row()[c]) for c in ALL_COLUMNS) for s in samples]
+        rows = [s.to_sql_row() for s in samples]
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -223,10 +226,9 @@ class SampleStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 before = self._db.total_changes
-                chunk: list[tuple[Any, ...]] = []
+                chunk: list[list[Any]] = []
                 for s in samples:
-                    row = s.to_row()
-                    chunk.append(tuple(_to_sql(row[c]) for c in ALL_COLUMNS))
+                    chunk.append(s.to_sql_row())
                     if len(chunk) >= batch:
                         self._db.executemany(sql, chunk)
                         seen += len(chunk)
@@ -316,6 +318,13 @@ def _to_sql(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+def default_store_path() -> Path:
+    """The store used when none is given: the platform's user data folder."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("netmeasure")) / "samples.db"
 
 
 def check_writable(path: str | Path) -> None:

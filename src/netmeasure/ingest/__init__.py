@@ -3,6 +3,7 @@ format (formats.py, mapped_csv.py), one transaction per file."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -76,7 +77,11 @@ def detect(path: Path) -> str:
     first = body.splitlines()[0]
     if first.startswith("Server ID") and "Sponsor" in first:
         return "speedtest-cli-csv"
-    if "sample_id" in first.split(",") and "metric" in first.split(","):
+    try:
+        header = next(csv.reader([first]))
+    except (csv.Error, StopIteration):
+        header = []
+    if "sample_id" in header and "metric" in header:
         return "netmeasure-csv"
     if _SPEEDTEST_CSV_ROW.match(first):
         return "speedtest-cli-csv"

@@ -60,6 +60,8 @@ class RowBuilder:
         self.line = line
         self.test_id = content_id(origin.format, self.key)
         self.default_probe = default_probe
+        self.source = f"{origin.path.name}:{line}"
+        self.tool = f"import:{origin.format}"
 
     def sample(self, metric: str, value: float | None, *, started_at: dt.datetime,
                ok: bool = True, error: str | None = None, index: int = 0,
@@ -78,8 +80,7 @@ class RowBuilder:
                 sample_id=content_id(self.origin.format, self.key, metric, index),
                 test_id=self.test_id, probe_id=str(probe), started_at=started_at,
                 metric=metric, value=value, ok=ok, error=error,
-                tool=f"import:{self.origin.format}",
-                source=f"{self.origin.path.name}:{self.line}", **fields,  # type: ignore[arg-type]
+                tool=self.tool, source=self.source, **fields,  # type: ignore[arg-type]
             )  # fmt: skip
         except (ValueError, TypeError) as exc:
             raise ParseError(str(self.origin.path), str(exc), line=self.line) from exc

@@ -101,9 +101,9 @@ class Campaign:
             if not p.is_absolute() and self.path is not None:
                 p = self.path.parent / p
             return p
-        from platformdirs import user_data_dir
+        from netmeasure.store import default_store_path
 
-        return Path(user_data_dir("netmeasure")) / "samples.db"
+        return default_store_path()
 
     def static_context(self) -> Context:
         return Context(
