@@ -11,6 +11,8 @@ SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
 	pdftoppm:poppler-utils
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
+# The collector's tests run a real PostgreSQL server (Debian's postgresql; its binaries are
+# not on PATH, so they are looked for where Debian puts them).
 
 .PHONY: test demo lint typecheck bench system-deps venv clean
 
@@ -23,6 +25,7 @@ system-deps:
 	  lib=$${pair%%:*}; pkg=$${pair##*:}; \
 	  /sbin/ldconfig -p | grep -q "$$lib" || missing="$$missing $$pkg"; \
 	done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
@@ -32,7 +35,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[analysis,report,dev]'
+	$(PY) -m pip install -q -e '.[analysis,report,collector,dev]'
 	touch $@
 
 venv: $(VENV)/.installed

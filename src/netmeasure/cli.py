@@ -154,6 +154,10 @@ def _print_event(event: dict[str, Any]) -> None:
             err.print(f"  [green]✓[/] {escape(record.label)}: {_summarise_record(record)}")
     elif kind == "store_error":
         err.print(f"  [red]store error:[/] {escape(event['message'])} (kept in memory, will retry)")
+    elif kind == "uploaded":
+        err.print(f"  uploaded {event['sent']} sample(s) to the collector")
+    elif kind == "upload_error":
+        err.print(f"  [yellow]upload:[/] {escape(event['message'])} (kept, will retry)")
     elif kind == "waiting":
         err.print(f"  waiting: {escape(event['reason'])}")
 
@@ -177,6 +181,45 @@ def probe_check(campaign_file: Path, store_path: Path | None) -> int:
         table.add_row(escape(r.name), marks[r.status], escape(r.detail))
     out.print(table)
     return ExitStatus.FAIL if any(r.status == "fail" for r in results) else ExitStatus.SUCCESS
+
+
+@probe.command("upload")
+@click.option("--collector", "url", required=True, help="The collector's base URL (https://...).")
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@_store_option
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--attempts",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Consecutive failed attempts (with exponential backoff) before giving up.",
+)
+@click.option("--ca-file", type=click.Path(dir_okay=False), help="CA bundle for the TLS proxy.")
+@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (testing only).")
+@click.option("--timeout", "timeout_s", default=30.0, show_default=True, help="Per request, s.")
+def probe_upload(url: str, token_file: Path, store_path: Path | None, batch: int, attempts: int,
+                 ca_file: str | None, insecure: bool, timeout_s: float) -> int:  # fmt: skip
+    """Upload every sample the collector has not acknowledged yet.
+
+    Safe to interrupt and run again: a sample is marked only after the collector stored it,
+    and the collector stores each sample once.
+    """
+    from netmeasure.probe.upload import CollectorTarget, read_token, upload
+    from netmeasure.store import SampleStore, default_store_path
+
+    target = CollectorTarget(url=url, token=read_token(token_file), verify=not insecure,
+                             ca_file=ca_file, batch=batch, timeout_s=timeout_s)  # fmt: skip
+    with SampleStore(store_path or default_store_path(), create=False) as store:
+        summary = upload(store, target, max_attempts=attempts)
+    err.print(
+        f"{summary.sent} sample(s) sent in {summary.batches} batch(es): {summary.accepted}"
+        f" stored, {summary.duplicates} already there; {summary.remaining} pending"
+    )
+    if summary.remaining:
+        err.print(f"[red]Error:[/] {escape(summary.last_error or 'upload incomplete')}")
+        return ExitStatus.FAIL
+    return ExitStatus.SUCCESS
 
 
 # -- samples ------------------------------------------------------------------------------
@@ -579,6 +622,109 @@ def report(standard: str, pdf: Path, html: Path | None, lang: str, title: str | 
         f"{pdf}: {written.pages} page(s), verdict {result.verdict} (letter of the rule:"
         f" {result.letter_verdict})" + (f"; HTML: {html}" if html else "")
     )
+    return ExitStatus.SUCCESS
+
+
+# -- collector ------------------------------------------------------------------------------
+
+
+@cli.group()
+def collector() -> None:
+    """The fleet collector: an HTTP API probes upload their samples to."""
+
+
+def _database_option(fn: F) -> F:
+    return click.option("--database", default="sqlite:///collector.db", show_default=True,
+                        help="sqlite:///PATH or postgresql://USER@HOST/DB")(fn)  # fmt: skip
+
+
+@collector.command("serve")
+@_database_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, type=int)
+@click.option(
+    "--admin-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file holding the token that may list probes (GET /v1/probes).",
+)
+def collector_serve(database: str, host: str, port: int, admin_token_file: Path | None) -> int:
+    """Serve the collector API (put a TLS reverse proxy in front: probes/COLLECTOR.md)."""
+    import uvicorn
+
+    from netmeasure.collector.app import create_app
+    from netmeasure.collector.db import connect
+
+    admin = admin_token_file.read_text().strip() if admin_token_file else None
+    db = connect(database)
+    err.print(f"collector on http://{host}:{port} · database {db.kind}")
+    uvicorn.run(create_app(db, admin_token=admin), host=host, port=port, log_level="warning",
+                access_log=False)  # fmt: skip
+    db.close()
+    return ExitStatus.SUCCESS
+
+
+@collector.command("add-probe")
+@click.argument("probe_id")
+@_database_option
+@click.option("--rotate", is_flag=True, help="Give an existing probe a new token.")
+def collector_add_probe(probe_id: str, database: str, rotate: bool) -> int:
+    """Register PROBE_ID and print its token, once (only its hash is stored)."""
+    from netmeasure.collector.db import connect
+    from netmeasure.collector.tokens import new_token, token_hash
+
+    token = new_token()
+    db = connect(database)
+    try:
+        db.add_probe(probe_id, token_hash(token), rotate=rotate)
+    finally:
+        db.close()
+    click.echo(token)
+    err.print(
+        f"token for {escape(probe_id)} above: store it in the probe's token file now;"
+        " it is not shown again"
+    )
+    return ExitStatus.SUCCESS
+
+
+@collector.command("probes")
+@_database_option
+def collector_probes(database: str) -> int:
+    """Registered probes, their last upload and counts."""
+    from netmeasure.collector.db import connect
+
+    db = connect(database)
+    try:
+        rows = db.probes()
+    finally:
+        db.close()
+    table = Table(title=f"probes ({len(rows)})")
+    for col in ("probe", "created", "last seen", "samples", "batches"):
+        table.add_column(col)
+    for p in rows:
+        table.add_row(escape(p.probe_id), p.created_at, p.last_seen or "never", str(p.samples),
+                      str(p.batches))  # fmt: skip
+    out.print(table)
+    return ExitStatus.SUCCESS
+
+
+@collector.command("export")
+@_database_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]),
+              default="parquet", show_default=True)  # fmt: skip
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("--partition-by", help="Parquet only: Hive partitions, e.g. 'day,operator'.")
+def collector_export(database: str, fmt: str, output: Path, partition_by: str | None) -> int:
+    """Export every sample in the collector's database (contracts.md §1)."""
+    from netmeasure.collector.db import connect
+    from netmeasure.export import export
+
+    parts = [p.strip() for p in partition_by.split(",") if p.strip()] if partition_by else None
+    db = connect(database)
+    try:
+        n = export(db.iter_rows(), fmt, output, partition_by=parts)
+    finally:
+        db.close()
+    err.print(f"{n} sample(s) written to {output}")
     return ExitStatus.SUCCESS
 
 

@@ -49,6 +49,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         " recorded_at TEXT NOT NULL, encoding TEXT NOT NULL, data BLOB NOT NULL)",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    (
+        # The outbox: a sample is pending upload until the collector has acknowledged it.
+        "CREATE TABLE acknowledged (sample_id TEXT PRIMARY KEY, collector TEXT NOT NULL,"
+        " acknowledged_at TEXT NOT NULL)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -309,6 +314,39 @@ class SampleStore:
         if row is None:
             return None
         return gzip.decompress(row["data"]).decode("utf-8")
+
+    def pending_upload(self, limit: int) -> list[dict[str, Any]]:
+        """Samples the collector has not acknowledged yet, oldest first."""
+        cols = ", ".join(f"s.{c}" for c in ALL_COLUMNS)
+        cur = self._db.execute(
+            f"SELECT {cols} FROM samples s WHERE NOT EXISTS (SELECT 1 FROM acknowledged a"
+            " WHERE a.sample_id = s.sample_id) ORDER BY s.started_at, s.sample_id LIMIT ?",
+            (limit,),
+        )
+        out = []
+        for r in cur:
+            row = dict(zip(ALL_COLUMNS, r, strict=True))
+            row["ok"] = bool(row["ok"])
+            row["under_load"] = bool(row["under_load"])
+            out.append(row)
+        return out
+
+    def count_pending(self) -> int:
+        return int(self._db.execute(
+            "SELECT count(*) FROM samples s WHERE NOT EXISTS (SELECT 1 FROM acknowledged a"
+            " WHERE a.sample_id = s.sample_id)").fetchone()[0])  # fmt: skip
+
+    def acknowledge(self, sample_ids: Sequence[str], collector: str) -> None:
+        at = format_ts(dt.datetime.now(dt.UTC))
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR IGNORE INTO acknowledged VALUES (?, ?, ?)",
+                                 [(i, collector, at) for i in sample_ids])  # fmt: skip
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: cannot record the upload: {exc}") from exc
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])

@@ -143,14 +143,14 @@ class Engine:
             )
             total = self.con.execute("SELECT count(*) FROM raw_samples").fetchone()
             if not total or total[0] == 0:
-                names = ", ".join(str(s.path) for s in self.sources)
+                names = ", ".join(s.name for s in self.sources)
                 raise InputError(f"{names}: no samples to evaluate (the dataset is empty)")
             cells = self._cells(std, group_by)
             spacing = self._spacing(std)
             ranked = self._ranked(std, cells)
             det = self._details(std) if details else None
         except duckdb.Error as exc:
-            names = ", ".join(str(s.path) for s in self.sources)
+            names = ", ".join(s.name for s in self.sources)
             raise InputError(f"{names}: cannot evaluate: {str(exc).splitlines()[0]}") from exc
         return Reduced(cells, self._hours, spacing, ranked, group_by, self.sources, det)
 

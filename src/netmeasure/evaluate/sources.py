@@ -31,14 +31,25 @@ _DUCK_TYPES: Final = {"str": "VARCHAR", "ts": "TIMESTAMPTZ", "float": "DOUBLE", 
 @dataclass(frozen=True, slots=True)
 class Source:
     path: Path
-    kind: str  # sqlite | parquet | parquet-dataset | csv | jsonl
+    kind: str  # sqlite | collector | parquet | parquet-dataset | csv | jsonl
     argument: int = 0  # which command-line source it came from (a folder's files share one)
+    url: str | None = None  # a collector database (postgresql://..., sqlite:///...)
+
+    @property
+    def name(self) -> str:
+        return _redact(self.url) if self.url else str(self.path)
 
 
 def discover(paths: list[str]) -> list[Source]:
     """Expand folders; a folder with ``key=value`` subfolders is one Hive-partitioned dataset."""
     out: list[Source] = []
     for i, text in enumerate(paths):
+        if text.startswith("sqlite:///"):
+            out.append(Source(Path(text[len("sqlite:///") :]), "collector", i, url=text))
+            continue
+        if text.startswith(("postgresql://", "postgres://")):
+            out.append(Source(Path("postgresql"), "collector", i, url=text))
+            continue
         p = Path(text)
         if not p.exists():
             raise InputError(f"{p}: no such file or folder")
@@ -58,6 +69,8 @@ def discover(paths: list[str]) -> list[Source]:
 
 def _kind(p: Path, argument: int) -> Source:
     suffix = p.suffix.lower()
+    if suffix in SQLITE_SUFFIXES and _is_collector_db(p):
+        return Source(p, "collector", argument, url=f"sqlite:///{p}")
     for suffixes, kind in ((SQLITE_SUFFIXES, "sqlite"), (PARQUET_SUFFIXES, "parquet"),
                            (CSV_SUFFIXES, "csv"), (JSONL_SUFFIXES, "jsonl")):  # fmt: skip
         if suffix in suffixes:
@@ -85,11 +98,11 @@ def relation_sql(con: Any, src: Source, index: int) -> str:
     """Register ``src`` with DuckDB and return a SELECT giving the contract's typed columns."""
     import duckdb
 
-    path = str(src.path)
+    path = src.name
     try:
-        if src.kind == "sqlite":
+        if src.kind in ("sqlite", "collector"):
             view = f"_src{index}"
-            _register_sqlite(con, src.path, view)
+            _register_rows(con, src, view)
             reader = view
         elif src.kind == "parquet":
             reader = f"read_parquet({_sql_str(path)})"
@@ -119,20 +132,46 @@ def _short(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _register_sqlite(con: Any, path: Path, view: str) -> None:
-    """A netmeasure store, read with Python's sqlite3 in batches into a DuckDB table.
+def _is_collector_db(path: Path) -> bool:
+    from netmeasure.collector.db import APPLICATION_ID
 
-    DuckDB's SQLite scanner is an extension that would be downloaded at run time; the probe's
-    own stores are small, and large datasets travel as Parquet.
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(100)
+    except OSError:
+        return False
+    return len(header) == 100 and int.from_bytes(header[68:72], "big") == APPLICATION_ID
+
+
+def _redact(url: str) -> str:
+    from netmeasure.collector.db import _redact as redact
+
+    return redact(url)
+
+
+def _register_rows(con: Any, src: Source, view: str) -> None:
+    """A probe's store or a collector's database, read in batches into a DuckDB table.
+
+    DuckDB's SQLite and PostgreSQL scanners are extensions that would be downloaded at run
+    time; large datasets travel as Parquet (`collector export`).
     """
+    import contextlib
+
     import pyarrow as pa
 
     from netmeasure.export import arrow_schema
     from netmeasure.store import SampleStore
 
     schema = arrow_schema()
-    with SampleStore(path, create=False) as store:
-        rows = store.iter_rows()
+    with contextlib.ExitStack() as stack:
+        if src.kind == "collector":
+            from netmeasure.collector.db import connect
+
+            db = connect(src.url or "")
+            stack.callback(db.close)
+            rows = db.iter_rows()
+        else:
+            rows = stack.enter_context(SampleStore(src.path, create=False)).iter_rows()
 
         def batches() -> Any:
             chunk: list[dict[str, Any]] = []

@@ -409,4 +409,6 @@ def evaluate_reduced(std: Standard, reduced: Reduced, version: str) -> Evaluatio
 def _source_info(src: Any) -> dict[str, Any]:
     from netmeasure.evaluate.hashing import sha256_of
 
-    return {"path": str(src.path), "kind": src.kind, "sha256": sha256_of(src.path)}
+    # A live collector database has no file to hash: `collector export` makes one.
+    digest = None if src.url and not src.url.startswith("sqlite:///") else sha256_of(src.path)
+    return {"path": src.name, "kind": src.kind, "sha256": digest}

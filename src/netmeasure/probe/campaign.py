@@ -77,6 +77,17 @@ class ScheduleSection:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectorSection:
+    """Upload to a collector while the campaign runs (docs/campaign.md)."""
+
+    url: str
+    token_file: str
+    batch: int = 1000
+    insecure: bool = False  # testing only: TLS certificates are verified by default
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignSection:
     name: str | None = None  # default: the file's stem
     description: str | None = None
@@ -90,6 +101,7 @@ class Campaign:
     schedule: ScheduleSection
     tests: tuple[TestSpec, ...]
     description: str | None = None
+    collector: CollectorSection | None = None
 
     @property
     def probe_id(self) -> str:
@@ -135,7 +147,7 @@ def load_campaign(path: str | Path) -> Campaign:
     """Read and validate a campaign file; ConfigError names the file and the key."""
     p = Path(path)
     data = read_toml(p)
-    check_keys(data, ("campaign", "probe", "schedule", "tests"), p, "")
+    check_keys(data, ("campaign", "probe", "schedule", "tests", "collector"), p, "")
     meta = load(CampaignSection, data.get("campaign", {}), p, "[campaign]")
     probe = load(ProbeSection, data.get("probe", {}), p, "[probe]")
     schedule = load(ScheduleSection, data.get("schedule", {}), p, "[schedule]")
@@ -160,8 +172,19 @@ def load_campaign(path: str | Path) -> Campaign:
         spec = load(TEST_TYPES[kind], body, p, where)
         _check_spec(spec, p, where)
         tests.append(spec)
+    collector = None
+    if "collector" in data:
+        collector = load(CollectorSection, data["collector"], p, "[collector]")
+        token_file = Path(os.path.expanduser(collector.token_file))
+        if not token_file.is_absolute():
+            token_file = p.parent / token_file
+        if not token_file.is_file():
+            raise ConfigError(p, "[collector].token_file", f"{token_file}: no such file")
+        collector = CollectorSection(collector.url, str(token_file), collector.batch,
+                                     collector.insecure, collector.ca_file)  # fmt: skip
     return Campaign(path=p, name=meta.name or p.stem, probe=probe, schedule=schedule,
-                    tests=tuple(tests), description=meta.description)  # fmt: skip
+                    tests=tuple(tests), description=meta.description,
+                    collector=collector)  # fmt: skip
 
 
 def _check_spec(spec: TestSpec, path: Path, where: str) -> None:
@@ -302,6 +325,7 @@ class CampaignRunner:
                                               modem=campaign.probe.modem)  # fmt: skip
         self.rng = rng or random.Random()
         self._pending: list[TestRecord] = []
+        self._uploader = _Uploader(campaign.collector, self.rng) if campaign.collector else None
 
     def _wait_until(self, monotonic_deadline: float) -> bool:
         """Sleep until the deadline; False when stopped first."""
@@ -359,6 +383,8 @@ class CampaignRunner:
                         summary.failed_tests += 1
                     self._save(record, summary)
                     self.on_event({"event": "test_done", "record": record})
+                    if self._uploader is not None:
+                        self._uploader.maybe_upload(self.store, self.stop, self.on_event)
             else:  # the round ran to its end
                 summary.rounds += 1
                 next_round = round_start + sched.interval_s + self.rng.uniform(0, sched.jitter_s)
@@ -386,6 +412,45 @@ class CampaignRunner:
             return
         summary.unsaved = [s for r in self._pending for s in r.samples]
         summary.unsaved_path = write_unsaved(summary.unsaved)
+
+
+class _Uploader:
+    """Uploads between tests, never for long; after a failure it waits longer each time
+    (exponential backoff with jitter) and the outbox keeps everything meanwhile."""
+
+    def __init__(self, section: CollectorSection, rng: random.Random) -> None:
+        from netmeasure.probe.upload import CollectorTarget, read_token
+
+        self.target = CollectorTarget(url=section.url, token=read_token(section.token_file),
+                                      verify=not section.insecure, ca_file=section.ca_file,
+                                      batch=section.batch, timeout_s=10.0)  # fmt: skip
+        self.rng = rng
+        self.failures = 0
+        self.next_try = 0.0
+
+    def maybe_upload(self, store: SampleStore, stop: threading.Event,
+                     on_event: Callable[[Event], None]) -> None:  # fmt: skip
+        from netmeasure.errors import NetmeasureError
+        from netmeasure.probe.upload import upload
+
+        if time.monotonic() < self.next_try:
+            return
+        try:
+            result = upload(store, self.target, max_attempts=1, stop=stop, deadline_s=20)
+        except NetmeasureError as exc:  # refused for good: say so, keep measuring
+            result = None
+            on_event({"event": "upload_error", "message": str(exc)})
+        if result is not None and result.remaining == 0:
+            self.failures = 0
+            self.next_try = 0.0
+            if result.sent:
+                on_event({"event": "uploaded", "sent": result.sent})
+            return
+        self.failures += 1
+        delay = min(300.0, 5.0 * 2 ** (self.failures - 1)) * self.rng.uniform(0.5, 1.5)
+        self.next_try = time.monotonic() + delay
+        if result is not None:
+            on_event({"event": "upload_error", "message": result.last_error or "incomplete"})
 
 
 def write_unsaved(samples: Sequence[Sample]) -> Path | None:

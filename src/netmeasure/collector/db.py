@@ -1,0 +1,330 @@
+"""The collector's database: SQLite (embedded default) or PostgreSQL (production).
+
+Both hold the sample record (contracts.md §1) with ``received_at``, and the probes with their
+token hashes. Uploads are idempotent by ``sample_id``: a batch sent twice adds nothing.
+Schema versions are applied in order (``MIGRATIONS``); never edit a released one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Protocol
+from urllib.parse import urlparse
+
+from netmeasure.errors import InputError, StoreError
+from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES
+
+#: Marks a SQLite file as a netmeasure collector database ("NMC1").
+APPLICATION_ID: Final = 0x4E4D4331
+
+_SQLITE_TYPES = {"str": "TEXT", "ts": "TEXT", "float": "REAL", "int": "INTEGER", "bool": "INTEGER"}
+_PG_TYPES = {"str": "text", "ts": "timestamptz", "float": "double precision", "int": "bigint",
+             "bool": "boolean"}  # fmt: skip
+_NOT_NULL = {"sample_id", "test_id", "probe_id", "started_at", "metric", "ok", "tool", "under_load"}
+
+
+def _samples_ddl(types: dict[str, str], ts: str) -> str:
+    cols = []
+    for name in ALL_COLUMNS:
+        decl = f"{name} {types[COLUMN_TYPES[name]]}"
+        decl += (
+            " PRIMARY KEY" if name == "sample_id" else (" NOT NULL" if name in _NOT_NULL else "")
+        )
+        cols.append(decl)
+    cols.append(f"received_at {ts} NOT NULL")
+    return "CREATE TABLE samples (" + ", ".join(cols) + ")"
+
+
+def _migrations(types: dict[str, str], ts: str) -> tuple[tuple[str, ...], ...]:
+    return (
+        (
+            _samples_ddl(types, ts),
+            "CREATE INDEX samples_probe_started ON samples (probe_id, started_at)",
+            f"CREATE TABLE probes (probe_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
+            f" created_at {ts} NOT NULL, last_seen {ts}, samples BIGINT NOT NULL DEFAULT 0,"
+            f" batches BIGINT NOT NULL DEFAULT 0)",
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeInfo:
+    probe_id: str
+    created_at: str
+    last_seen: str | None
+    samples: int
+    batches: int
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class CollectorDB(Protocol):
+    url: str
+    kind: str
+
+    def add_probe(self, probe_id: str, token_hash: str, *, rotate: bool = False) -> None: ...
+    def probe_for_token(self, token_hash: str) -> str | None: ...
+    def insert(self, probe_id: str, rows: Sequence[Sequence[Any]]) -> int: ...
+    def probes(self) -> list[ProbeInfo]: ...
+    def count(self) -> int: ...
+    def iter_rows(self) -> Iterator[dict[str, Any]]: ...
+    def close(self) -> None: ...
+
+
+def connect(url: str) -> CollectorDB:
+    """``sqlite:///path/collector.db`` (or a plain path) or ``postgresql://...``."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgresql", "postgres"):
+        return PostgresDB(url)
+    if url.startswith("sqlite:///"):  # sqlite:///relative.db, sqlite:////absolute.db
+        return SqliteDB(Path(url[len("sqlite:///") :]))
+    if parsed.scheme in ("", "file"):
+        return SqliteDB(Path(parsed.path or url))
+    raise InputError(f"--database: unknown database URL {url!r} (use sqlite:///PATH or"
+                     " postgresql://USER@HOST/DB)")  # fmt: skip
+
+
+class SqliteDB:
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                       timeout=30)  # fmt: skip
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged batch is on disk
+            self._migrate()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"{path}: cannot open the collector database: {exc}") from exc
+
+    def _migrate(self) -> None:
+        db = self._db
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables and app_id != APPLICATION_ID:
+            raise StoreError(f"{self.path}: not a netmeasure collector database")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        migrations = _migrations(_SQLITE_TYPES, "TEXT")
+        if version > len(migrations):
+            raise StoreError(f"{self.path}: collector schema {version} is newer than this"
+                             " netmeasure", hint="upgrade netmeasure")  # fmt: skip
+        for target in range(version, len(migrations)):
+            db.execute("BEGIN IMMEDIATE")
+            for statement in migrations[target]:
+                db.execute(statement)
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version={target + 1}")
+            db.execute("COMMIT")
+
+    def add_probe(self, probe_id: str, token_hash: str, *, rotate: bool = False) -> None:
+        with self._lock:
+            exists = self._db.execute("SELECT 1 FROM probes WHERE probe_id = ?",
+                                      (probe_id,)).fetchone()  # fmt: skip
+            if exists and not rotate:
+                raise InputError(f"probe {probe_id!r} exists already (--rotate gives it a new"
+                                 " token)")  # fmt: skip
+            if exists:
+                self._db.execute("UPDATE probes SET token_hash = ? WHERE probe_id = ?",
+                                 (token_hash, probe_id))  # fmt: skip
+            else:
+                self._db.execute("INSERT INTO probes (probe_id, token_hash, created_at) VALUES"
+                                 " (?, ?, ?)", (probe_id, token_hash, _iso(now())))  # fmt: skip
+
+    def probe_for_token(self, token_hash: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT probe_id FROM probes WHERE token_hash = ?",
+                                   (token_hash,)).fetchone()  # fmt: skip
+        return None if row is None else str(row[0])
+
+    def insert(self, probe_id: str, rows: Sequence[Sequence[Any]]) -> int:
+        placeholders = ", ".join("?" for _ in range(len(ALL_COLUMNS) + 1))
+        sql = (f"INSERT OR IGNORE INTO samples ({', '.join(ALL_COLUMNS)}, received_at)"
+               f" VALUES ({placeholders})")  # fmt: skip
+        received = _iso(now())
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._db.total_changes
+                self._db.executemany(sql, [(*r, received) for r in rows])
+                added = self._db.total_changes - before
+                self._db.execute("UPDATE probes SET last_seen = ?, samples = samples + ?,"
+                                 " batches = batches + 1 WHERE probe_id = ?",
+                                 (received, added, probe_id))  # fmt: skip
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return added
+
+    def probes(self) -> list[ProbeInfo]:
+        with self._lock:
+            rows = self._db.execute("SELECT probe_id, created_at, last_seen, samples, batches"
+                                    " FROM probes ORDER BY probe_id").fetchall()  # fmt: skip
+        return [ProbeInfo(*r) for r in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM samples").fetchone()[0])
+
+    def iter_rows(self) -> Iterator[dict[str, Any]]:
+        cur = sqlite3.connect(self.path).execute(
+            f"SELECT {', '.join(ALL_COLUMNS)} FROM samples ORDER BY started_at, sample_id"
+        )
+        for r in cur:
+            row = dict(zip(ALL_COLUMNS, r, strict=True))
+            row["ok"] = bool(row["ok"])
+            row["under_load"] = bool(row["under_load"])
+            yield row
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PostgresDB:
+    kind = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise InputError("PostgreSQL needs psycopg: pip install 'netmeasure[collector]'"
+                             ) from exc  # fmt: skip
+        self.url = url
+        self._psycopg = psycopg
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._all_lock = threading.Lock()
+        self._migrate()
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            try:
+                conn = self._psycopg.connect(self.url, autocommit=False, connect_timeout=10)
+            except self._psycopg.Error as exc:
+                raise StoreError(f"{_redact(self.url)}: cannot connect: {exc}") from exc
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(7164823)")  # one migrator at a time
+            conn.execute("CREATE TABLE IF NOT EXISTS netmeasure_schema (version int NOT NULL)")
+            row = conn.execute("SELECT version FROM netmeasure_schema").fetchone()
+            version = row[0] if row else 0
+            if row is None:
+                conn.execute("INSERT INTO netmeasure_schema VALUES (0)")
+            migrations = _migrations(_PG_TYPES, "timestamptz")
+            if version > len(migrations):
+                raise StoreError(f"{_redact(self.url)}: collector schema {version} is newer"
+                                 " than this netmeasure", hint="upgrade netmeasure")  # fmt: skip
+            for target in range(version, len(migrations)):
+                for statement in migrations[target]:
+                    conn.execute(statement)
+                conn.execute("UPDATE netmeasure_schema SET version = %s", (target + 1,))
+
+    def add_probe(self, probe_id: str, token_hash: str, *, rotate: bool = False) -> None:
+        conn = self._conn()
+        with conn.transaction():
+            exists = conn.execute("SELECT 1 FROM probes WHERE probe_id = %s",
+                                  (probe_id,)).fetchone()  # fmt: skip
+            if exists and not rotate:
+                raise InputError(f"probe {probe_id!r} exists already (--rotate gives it a new"
+                                 " token)")  # fmt: skip
+            if exists:
+                conn.execute("UPDATE probes SET token_hash = %s WHERE probe_id = %s",
+                             (token_hash, probe_id))  # fmt: skip
+            else:
+                conn.execute("INSERT INTO probes (probe_id, token_hash, created_at) VALUES"
+                             " (%s, %s, now())", (probe_id, token_hash))  # fmt: skip
+
+    def probe_for_token(self, token_hash: str) -> str | None:
+        conn = self._conn()
+        with conn.transaction():
+            row = conn.execute("SELECT probe_id FROM probes WHERE token_hash = %s",
+                               (token_hash,)).fetchone()  # fmt: skip
+        return None if row is None else str(row[0])
+
+    def insert(self, probe_id: str, rows: Sequence[Sequence[Any]]) -> int:
+        # One INSERT ... SELECT FROM unnest(arrays): a single round trip per batch.
+        casts = ", ".join(f"%s::{_PG_TYPES[COLUMN_TYPES[c]]}[]" for c in ALL_COLUMNS)
+        sql = (f"INSERT INTO samples ({', '.join(ALL_COLUMNS)}, received_at)"
+               f" SELECT *, now() FROM unnest({casts})"
+               " ON CONFLICT (sample_id) DO NOTHING")  # fmt: skip
+        columns = [list(col) for col in zip(*rows, strict=True)] if rows else [
+            [] for _ in ALL_COLUMNS]  # fmt: skip
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                cur = conn.execute(sql, columns)
+                added = max(0, int(cur.rowcount))
+                conn.execute(
+                    "UPDATE probes SET last_seen = now(), samples = samples + %s,"
+                    " batches = batches + 1 WHERE probe_id = %s",
+                    (added, probe_id),
+                )
+        except self._psycopg.OperationalError as exc:
+            self._local.conn = None
+            raise StoreError(f"{_redact(self.url)}: {exc}") from exc
+        return added
+
+    def probes(self) -> list[ProbeInfo]:
+        conn = self._conn()
+        with conn.transaction():
+            rows = conn.execute("SELECT probe_id, created_at, last_seen, samples, batches FROM"
+                                " probes ORDER BY probe_id").fetchall()  # fmt: skip
+        return [ProbeInfo(str(r[0]), _iso(r[1]), _iso(r[2]) if r[2] else None, int(r[3]), int(r[4]))
+                for r in rows]  # fmt: skip
+
+    def count(self) -> int:
+        conn = self._conn()
+        with conn.transaction():
+            row = conn.execute("SELECT count(*) FROM samples").fetchone()
+        return int(row[0])
+
+    def iter_rows(self) -> Iterator[dict[str, Any]]:
+        conn = self._psycopg.connect(self.url)
+        try:
+            with conn.cursor(name="export") as cur:
+                cur.itersize = 20_000
+                cur.execute(f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
+                            " ORDER BY started_at, sample_id")  # fmt: skip
+                for r in cur:
+                    row = dict(zip(ALL_COLUMNS, r, strict=True))
+                    row["started_at"] = _iso(row["started_at"])
+                    yield row
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+
+def _iso(t: Any) -> str:
+    if isinstance(t, dt.datetime):
+        return t.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return str(t)
+
+
+def _redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url

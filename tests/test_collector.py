@@ -1,0 +1,384 @@
+"""The fleet collector on SQLite and on a real PostgreSQL: exactly-once uploads, tokens, bad
+requests, load from 50 concurrent probes, and faults (collector killed, probe killed)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, netmeasure_cmd
+from netmeasure.collector.db import connect
+from netmeasure.probe.upload import CollectorTarget, upload
+from netmeasure.samples import Sample
+from netmeasure.store import SampleStore
+from netmeasure.synthetic import campaign
+from pgserver import PostgresServer, binaries
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PostgresServer]:
+    if binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: 'make test' installs it")
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+    server = PostgresServer(free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'collector.db'}"
+    pg: PostgresServer = request.getfixturevalue("pg")
+    return pg.new_database(f"t{abs(hash(request.node.nodeid)) % 10**8}")
+
+
+class Collector:
+    def __init__(self, database: str, admin: Path) -> None:
+        self.database = database
+        self.admin = admin
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Collector:
+        self.proc = subprocess.Popen(netmeasure_cmd(
+            "collector", "serve", "--database", self.database, "--port", str(self.port),
+            "--admin-token-file", str(self.admin)), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("collector did not start")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def add_probe(self, probe_id: str) -> str:
+        out = subprocess.run(netmeasure_cmd("collector", "add-probe", probe_id, "--database",
+                                            self.database), capture_output=True, text=True,
+                             check=True, timeout=60)  # fmt: skip
+        return out.stdout.strip()
+
+    def count(self) -> int:
+        db = connect(self.database)
+        try:
+            return db.count()
+        finally:
+            db.close()
+
+    def ids(self) -> list[str]:
+        db = connect(self.database)
+        try:
+            return [r["sample_id"] for r in db.iter_rows()]
+        finally:
+            db.close()
+
+
+@pytest.fixture
+def collector(database: str, tmp_path: Path) -> Iterator[Collector]:
+    admin = tmp_path / "admin.token"
+    admin.write_text("admin-secret\n")
+    c = Collector(database, admin).start()
+    yield c
+    c.stop()
+
+
+def make_store(path: Path, probe_id: str, n_tests: int, seed: int = 0) -> SampleStore:
+    rows = campaign(n_tests, probes=1, seed=seed).to_pylist()
+    store = SampleStore(path)
+    store.add_many(
+        Sample.from_row({**r, "probe_id": probe_id, "sample_id": f"{probe_id}-{r['sample_id']}",
+                         "started_at": r["started_at"].isoformat()})
+        for r in rows
+    )  # fmt: skip
+    return store
+
+
+def post(url: str, body: bytes, token: str | None = None, **headers: str) -> tuple[int, dict]:
+    h = {"Content-Type": "application/json", **headers}
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url + "/v1/samples", data=body, method="POST", headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def sample(probe: str, **over: object) -> dict:
+    base = {"sample_id": "s1", "test_id": "t1", "probe_id": probe,
+            "started_at": "2026-11-23T08:00:00Z", "metric": "download", "value": 1.5e8,
+            "ok": True, "tool": "iperf3"}  # fmt: skip
+    return {**base, **over}
+
+
+def test_upload_is_exactly_once(collector: Collector, tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    token = collector.add_probe("pi-01")
+    (tmp_path / "token").write_text(token)
+    make_store(tmp_path / "s.db", "pi-01", 900).close()  # 2,700 samples
+    args = [
+        "probe",
+        "upload",
+        "--collector",
+        collector.url,
+        "--token-file",
+        tmp_path / "token",
+        "--store",
+        tmp_path / "s.db",
+        "--batch",
+        "500",
+    ]
+    res = netmeasure(*args)
+    assert res.exit_code == 0, res.stderr
+    assert "2700 sample(s) sent in 6 batch(es): 2700 stored" in res.stderr
+    res = netmeasure(*args)
+    assert res.exit_code == 0 and "0 sample(s) sent" in res.stderr
+    assert collector.count() == 2700
+    # the outbox forgot nothing: re-sending everything adds nothing either
+    with SampleStore(tmp_path / "s.db", create=False) as s:
+        s._db.execute("DELETE FROM acknowledged")
+        again = upload(s, CollectorTarget(collector.url, token, batch=1000))
+    assert (again.sent, again.accepted, again.duplicates) == (2700, 0, 2700)
+    assert collector.count() == 2700
+
+
+def test_bad_requests(collector: Collector) -> None:
+    token = collector.add_probe("pi-02")
+    other = collector.add_probe("pi-03")
+    good = json.dumps({"samples": [sample("pi-02")]}).encode()
+    assert post(collector.url, good)[0] == 401
+    assert post(collector.url, good, "nmp_wrong")[0] == 401
+    assert post(collector.url, good, other)[0] == 403
+    code, body = post(collector.url, b'{"samples": [', token)
+    assert code == 422 and "malformed JSON" in json.dumps(body)
+    code, body = post(collector.url, json.dumps({"samples": [sample("pi-02", value="fast")]})
+                      .encode(), token)  # fmt: skip
+    assert code == 422 and body["detail"][0]["loc"] == ["samples", 0, "value"]
+    missing = sample("pi-02")
+    del missing["metric"]
+    code, body = post(collector.url, json.dumps({"samples": [missing]}).encode(), token)
+    assert code == 422 and body["detail"][0]["loc"] == ["samples", 0, "metric"]
+    code, body = post(collector.url, json.dumps({"samples": [sample("pi-02", value=-1)]})
+                      .encode(), token)  # fmt: skip
+    assert code == 422 and "negative value" in json.dumps(body)
+    code, _ = post(collector.url, b"x" * (9 * 1024 * 1024), token)
+    assert code == 413
+    bomb = gzip.compress(b'{"samples": [' + b" " * (80 * 1024 * 1024) + b"]}")
+    assert post(collector.url, bomb, token, **{"Content-Encoding": "gzip"})[0] == 413
+    evil = "'); DROP TABLE samples; --"
+    payload = {"samples": [sample("pi-02", sample_id=evil, area=evil, operator='"; SELECT 1;')]}
+    code, body = post(collector.url, gzip.compress(json.dumps(payload).encode()), token,
+                      **{"Content-Encoding": "gzip"})  # fmt: skip
+    assert code == 200 and body["accepted"] == 1
+    db = connect(collector.database)
+    try:
+        (row,) = list(db.iter_rows())
+    finally:
+        db.close()
+    assert row["sample_id"] == evil and row["area"] == evil
+    with urllib.request.urlopen(collector.url + "/metrics") as r:
+        metrics = r.read().decode()
+    assert "netmeasure_ingested_rows_total 1.0" in metrics
+    assert "netmeasure_rejected_rows_total" in metrics and "netmeasure_request_seconds" in metrics
+    req = urllib.request.Request(collector.url + "/v1/probes",
+                                 headers={"Authorization": "Bearer admin-secret"})  # fmt: skip
+    with urllib.request.urlopen(req) as r:
+        probes = {p["probe_id"]: p for p in json.loads(r.read())}
+    assert probes["pi-02"]["samples"] == 1 and probes["pi-02"]["last_seen"]
+    with urllib.request.urlopen(collector.url + "/openapi.json") as r:
+        assert "/v1/samples" in json.loads(r.read())["paths"]
+
+
+def test_fifty_concurrent_probes(collector: Collector, tmp_path: Path) -> None:
+    probes, tests_each = 50, 3334  # 10,002 samples per probe
+    tokens = {f"load-{i:02d}": collector.add_probe(f"load-{i:02d}") for i in range(probes)}
+    for i, p in enumerate(tokens):
+        make_store(tmp_path / f"{p}.db", p, tests_each, seed=i).close()
+    results = {}
+
+    def run(p: str) -> None:  # each probe its own store, opened in its own thread
+        with SampleStore(tmp_path / f"{p}.db", create=False) as store:
+            results[p] = upload(store, CollectorTarget(collector.url, tokens[p], batch=1000),
+                                max_attempts=20)  # fmt: skip
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in tokens]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    elapsed = time.monotonic() - started
+    assert all(r.remaining == 0 for r in results.values())
+    ids = collector.ids()
+    assert len(ids) == len(set(ids)) == probes * tests_each * 3
+    print(f"{len(ids)} samples from {probes} probes in {elapsed:.1f} s")
+
+
+def test_collector_killed_mid_load_loses_nothing(collector: Collector, tmp_path: Path) -> None:
+    token = collector.add_probe("pi-kill")
+    make_store(tmp_path / "s.db", "pi-kill", 4000).close()  # 12,000 samples
+    result = {}
+
+    def run() -> None:
+        with SampleStore(tmp_path / "s.db", create=False) as store:
+            result["r"] = upload(store, CollectorTarget(collector.url, token, batch=200),
+                                 max_attempts=None, deadline_s=120)  # fmt: skip
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    while collector.count() < 1000:
+        time.sleep(0.05)
+    collector.kill()
+    time.sleep(1.0)
+    collector.start()  # same port, same database
+    thread.join(timeout=180)
+    assert result["r"].remaining == 0 and result["r"].failures >= 1
+    ids = collector.ids()
+    assert len(ids) == len(set(ids)) == 12000
+
+
+def test_probe_killed_mid_upload_loses_nothing(collector: Collector, tmp_path: Path) -> None:
+    token = collector.add_probe("pi-crash")
+    (tmp_path / "token").write_text(token)
+    make_store(tmp_path / "s.db", "pi-crash", 5000).close()  # 15,000 samples
+    cmd = netmeasure_cmd("probe", "upload", "--collector", collector.url, "--token-file",
+                         str(tmp_path / "token"), "--store", str(tmp_path / "s.db"),
+                         "--batch", "100")  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while collector.count() < 2000:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert collector.count() < 15000
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ids = collector.ids()
+    assert len(ids) == len(set(ids)) == 15000
+
+
+def test_evaluate_and_export_read_the_collector(collector: Collector, tmp_path: Path,
+                                                netmeasure) -> None:  # fmt: skip
+    token = collector.add_probe("pi-eval")
+    with make_store(tmp_path / "s.db", "pi-eval", 600) as store:
+        upload(store, CollectorTarget(collector.url, token))
+    src = collector.database
+    res = netmeasure("evaluate", "--standard", "vn-qcvn-126-2021", "--json", src)
+    data = json.loads(res.stdout)
+    dl = next(c for c in data["groups"][0]["criteria"] if c["id"] == "dl-mean")
+    assert dl["n"] > 500 and data["sources"][0]["kind"] == "collector"
+    res = netmeasure("collector", "export", "--database", src, "-o", tmp_path / "x.parquet")
+    assert res.exit_code == 0
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "x.parquet").num_rows == 1800
+
+
+def test_probe_run_uploads_as_it_goes(collector: Collector, tmp_path: Path, iperf3_server: int,
+                                      netmeasure) -> None:  # fmt: skip
+    (tmp_path / "token").write_text(collector.add_probe("pi-live"))
+    campaign_file = tmp_path / "c.toml"
+    campaign_file.write_text(f"""
+[probe]
+id = "pi-live"
+store = "{tmp_path / "s.db"}"
+gpsd = false
+modem = false
+[schedule]
+rounds = 2
+interval = "0s"
+min_spacing = "0s"
+[collector]
+url = "{collector.url}"
+token_file = "token"
+[[tests]]
+type = "iperf3"
+server = "127.0.0.1"
+port = {iperf3_server}
+duration = "1s"
+omit = "0s"
+""")
+    res = netmeasure("probe", "run", campaign_file)
+    assert res.exit_code == 0, res.stderr
+    assert "uploaded" in res.stderr
+    with SampleStore(tmp_path / "s.db", create=False) as s:
+        assert s.count_pending() == 0 and collector.count() == s.counts().total == 2
+    # the collector down: measuring goes on, the outbox keeps the samples for later
+    collector.stop()
+    res = netmeasure("probe", "run", campaign_file)
+    assert res.exit_code == 0 and "kept, will retry" in res.stderr
+    with SampleStore(tmp_path / "s.db", create=False) as s:
+        assert s.count_pending() == 2
+    collector.start()
+    res = netmeasure("probe", "upload", "--collector", collector.url, "--token-file",
+                     tmp_path / "token", "--store", tmp_path / "s.db")  # fmt: skip
+    assert res.exit_code == 0 and collector.count() == 4
+
+
+@pytest.mark.testbed
+def test_network_cut_between_probe_and_collector(tmp_path: Path) -> None:
+    """Probe and collector on two hosts (namespaces); the link goes down mid-upload and comes
+    back. SQLite only: the namespaced collector cannot reach the test's PostgreSQL."""
+    from conftest import make_testbed
+
+    with make_testbed(None) as tb:
+        db = f"sqlite:///{tmp_path / 'collector.db'}"
+        c = Collector(db, tmp_path / "none")
+        token = c.add_probe("pi-net")
+        (tmp_path / "token").write_text(token)
+        make_store(tmp_path / "s.db", "pi-net", 5000).close()  # 15,000 samples
+        tb.start_server(netmeasure_cmd("collector", "serve", "--database", db, "--host",
+                                       tb.server_addr, "--port", "8787"))  # fmt: skip
+        tb.wait_for_port(8787, timeout_s=30)
+        probe = subprocess.Popen(tb.client_cmd(netmeasure_cmd(
+            "probe", "upload", "--collector", f"http://{tb.server_addr}:8787", "--token-file",
+            str(tmp_path / "token"), "--store", str(tmp_path / "s.db"), "--batch", "100",
+            "--attempts", "40", "--timeout", "3")), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)  # fmt: skip
+        while c.count() < 3000:
+            time.sleep(0.05)
+        tb.link_down()
+        time.sleep(3)
+        during = c.count()
+        tb.link_up()
+        _, stderr = probe.communicate(timeout=300)
+        assert probe.returncode == 0, stderr
+        assert during < 15000
+        ids = c.ids()
+        assert len(ids) == len(set(ids)) == 15000
+
+
+def test_fuzz_against_own_openapi_spec_finds_no_server_error(collector: Collector) -> None:
+    token = collector.add_probe("pi-fuzz")
+    out = subprocess.run(
+        [str(Path(os.sys.executable).parent / "schemathesis"), "run",
+         f"{collector.url}/openapi.json", "--checks", "not_a_server_error",
+         "-H", f"Authorization: Bearer {token}", "--max-examples", "150", "--seed", "1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "passed" in out.stdout and "failed" not in out.stdout.split("Test cases:")[-1]
