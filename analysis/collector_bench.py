@@ -24,9 +24,9 @@ ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT / "tests"))
 from machine import describe  # noqa: E402
-from pgserver import PostgresServer  # noqa: E402
 
 from netmeasure.synthetic import campaign  # noqa: E402
+from pgserver import PostgresServer  # noqa: E402
 
 CLIENTS = 8
 BATCH = 1000

@@ -27,7 +27,14 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from netmeasure import __version__
 from netmeasure.collector.db import CollectorDB
@@ -82,7 +89,22 @@ class SampleIn(BaseModel):
     def _aware(cls, v: dt.datetime) -> dt.datetime:
         if v.tzinfo is None:
             raise ValueError("started_at needs a time zone (ISO-8601 with Z or an offset)")
-        return v.astimezone(dt.UTC)
+        try:
+            return v.astimezone(dt.UTC)
+        except OverflowError as exc:  # year 1 with a positive offset
+            raise ValueError("started_at is out of range") from exc
+
+    @model_validator(mode="after")
+    def _encodable(self) -> "SampleIn":
+        # JSON admits lone UTF-16 surrogates; no database can store them as text.
+        for name in ALL_COLUMNS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise ValueError(f"{name}: not valid Unicode text") from exc
+        return self
 
     @field_validator("duration_s", "value", "rsrp_dbm", "rsrq_db", "sinr_db")
     @classmethod
