@@ -57,6 +57,11 @@ class PostgresServer:
         time.sleep(0.2)
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def socket_url(self, tcp_url: str) -> str:
+        """The same database through the Unix socket: reachable from a network namespace."""
+        name = tcp_url.rsplit("/", 1)[1]
+        return f"postgresql://postgres@/{name}?host={self.dir}&port={self.port}"
+
     def new_database(self, name: str) -> str:
         import psycopg
 

@@ -340,13 +340,17 @@ omit = "0s"
 
 
 @pytest.mark.testbed
-def test_network_cut_between_probe_and_collector(tmp_path: Path) -> None:
+def test_network_cut_between_probe_and_collector(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Probe and collector on two hosts (namespaces); the link goes down mid-upload and comes
-    back. SQLite only: the namespaced collector cannot reach the test's PostgreSQL."""
+    back. The namespaced collector reaches PostgreSQL through its Unix socket."""
     from conftest import make_testbed
 
+    db = database
+    if database.startswith("postgresql"):
+        db = request.getfixturevalue("pg").socket_url(database)
     with make_testbed(None) as tb:
-        db = f"sqlite:///{tmp_path / 'collector.db'}"
         c = Collector(db, tmp_path / "none")
         token = c.add_probe("pi-net")
         (tmp_path / "token").write_text(token)

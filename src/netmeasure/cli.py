@@ -103,6 +103,8 @@ def probe_run(campaign_file: Path, rounds: int | None, duration: str | None,
                                     on_event=None if quiet else _print_event)  # fmt: skip
             summary = runner.run(rounds=rounds, duration_s=duration_s)
     finally:
+        while _status:
+            _status.pop().stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
     err.print(
@@ -138,9 +140,19 @@ def _summarise_record(record: Any) -> str:
     return ", ".join(parts)
 
 
+_status: list[Any] = []  # the live "running …" line, when stderr is a terminal
+
+
 def _print_event(event: dict[str, Any]) -> None:
     kind = event["event"]
-    if kind == "round":
+    while _status and kind != "test_start":
+        _status.pop().stop()
+    if kind == "test_start":
+        if err.is_terminal:
+            status = err.status(f"running {escape(event['test'])} …")
+            status.start()
+            _status.append(status)
+    elif kind == "round":
         total = event["rounds"]
         err.print(f"[bold]round {event['round']}{'/' + str(total) if total else ''}[/]")
     elif kind == "test_done":

@@ -45,6 +45,23 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _text_column(name: str) -> str:
+    """A column of the annotated view, as text where it is derived (day)."""
+    return {"day": "strftime(_day, '%Y-%m-%d')", "hour": "_hour"}.get(name, _q(name))
+
+
+def _group_columns(group_by: list[str]) -> list[str]:
+    return [{"day": "_day", "hour": "_hour"}.get(g, _q(g)) for g in group_by]
+
+
+def _gkey_sql(group_by: list[str]) -> str:
+    """The group's key as JSON ({"operator": "Viettel"}), over the view's columns."""
+    if not group_by:
+        return "'{}'"
+    return ("to_json(struct_pack(" + ", ".join(f"{_q(g)} := {_text_column(g)}" for g in group_by)
+            + "))")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Reduced:
     """What the engine hands to the verdicts: small tables as lists of dicts."""
@@ -91,8 +108,7 @@ class Engine:
         def col(name: str) -> str:
             return derived[name] if name in derived else _q(name)
 
-        gkey = ("to_json(struct_pack(" + ", ".join(f"{_q(g)} := {col(g)}" for g in group_by)
-                + "))") if group_by else "'{}'"  # fmt: skip
+        gkey = _gkey_sql(group_by)
         cluster = ("concat_ws('|', " + ", ".join(f"coalesce(CAST({col(c)} AS VARCHAR), '∅')"
                    for c in std.meta.cluster) + ")") if std.meta.cluster else "''"  # fmt: skip
         techs = std.meta.technology
@@ -137,6 +153,7 @@ class Engine:
                                     if did_you_mean(g, allowed) else ""))  # fmt: skip
         import duckdb
 
+        self._group_by = list(group_by)
         try:
             self.con.execute(
                 "CREATE OR REPLACE TEMP VIEW s AS " + self._annotated_sql(std, group_by)
@@ -213,13 +230,8 @@ class Engine:
                    count(*) AS n, sum(value) AS s, sum(value * value) AS ss,
                    min(started_at) AS tmin, max(started_at) AS tmax{bar_aggs}
             FROM s GROUP BY ALL""")
-        text = {"day": "strftime(_day, '%Y-%m-%d')", "hour": "_hour"}
-
-        def col(name: str) -> str:
-            return text.get(name, _q(name))
-
-        gkey = ("to_json(struct_pack(" + ", ".join(f"{_q(g)} := {col(g)}" for g in group_by)
-                + "))") if group_by else "'{}'"  # fmt: skip
+        col = _text_column
+        gkey = _gkey_sql(group_by)
         cluster = ("concat_ws('|', " + ", ".join(f"coalesce(CAST({col(c)} AS VARCHAR), '∅')"
                    for c in std.meta.cluster) + ")") if std.meta.cluster else "''"  # fmt: skip
         aggs: list[str] = []
@@ -268,13 +280,16 @@ class Engine:
         if need is None:
             return {}
         m = _lit(std.sampling.metric)
+        gcols = "".join(f"{c}, " for c in _group_columns(self._group_by))
         # One row of the sampling metric is one test (a throughput run writes one download).
+        # The group's JSON key is built after the window, on the small result.
         sql = f"""
             WITH t AS (
-              SELECT _gkey, (epoch_us(started_at) - lag(epoch_us(started_at)) OVER (
+              SELECT {gcols}(epoch_us(started_at) - lag(epoch_us(started_at)) OVER (
                        PARTITION BY probe_id ORDER BY started_at)) / 1e6 AS gap
               FROM s WHERE _excluded IS NULL AND metric = {m} AND NOT _ul)
-            SELECT _gkey, count(*) FILTER (WHERE gap < {need!r}), min(gap) FROM t GROUP BY _gkey"""
+            SELECT {_gkey_sql(self._group_by)}, count(*) FILTER (WHERE gap < {need!r}), min(gap)
+            FROM t GROUP BY ALL"""
         return {k: (int(v), g) for k, v, g in self.con.execute(sql).fetchall()}
 
     def _ranked(

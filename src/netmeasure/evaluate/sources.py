@@ -173,20 +173,21 @@ def _register_rows(con: Any, src: Source, view: str) -> None:
         else:
             rows = stack.enter_context(SampleStore(src.path, create=False)).iter_rows()
 
-        def batches() -> Any:
-            chunk: list[dict[str, Any]] = []
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) >= 50_000:
-                    yield _batch(chunk, schema)
-                    chunk = []
-            if chunk:
-                yield _batch(chunk, schema)
-
-        reader = pa.RecordBatchReader.from_batches(schema, batches())
-        con.register(f"{view}_reader", reader)
-        con.execute(f'CREATE TEMP TABLE "{view}" AS SELECT * FROM "{view}_reader"')
-        con.unregister(f"{view}_reader")
+        # Read here, in this thread: SQLite connections belong to the thread that made them,
+        # and DuckDB may consume a registered stream from a worker thread.
+        batches = []
+        chunk: list[dict[str, Any]] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= 50_000:
+                batches.append(_batch(chunk, schema))
+                chunk = []
+        if chunk:
+            batches.append(_batch(chunk, schema))
+        table = pa.Table.from_batches(batches, schema=schema)
+        con.register(f"{view}_table", table)
+        con.execute(f'CREATE TEMP TABLE "{view}" AS SELECT * FROM "{view}_table"')
+        con.unregister(f"{view}_table")
 
 
 def _batch(chunk: list[dict[str, Any]], schema: Any) -> Any:
