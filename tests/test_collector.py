@@ -386,3 +386,57 @@ def test_fuzz_against_own_openapi_spec_finds_no_server_error(collector: Collecto
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:]
     assert "passed" in out.stdout and "failed" not in out.stdout.split("Test cases:")[-1]
+
+
+def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
+    """A collector behind TLS with a certificate the probe does not trust: refused, with a
+    clear message; with the CA given (ca_file), the upload goes through."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    token = Collector(db, tmp_path / "none").add_probe("pi-tls")
+    port = free_port()
+    code = (
+        "import uvicorn; from netmeasure.collector.app import create_app;"
+        " from netmeasure.collector.db import connect;"
+        f" uvicorn.run(create_app(connect({db!r})), host='127.0.0.1', port={port},"
+        f" ssl_keyfile={str(key)!r}, ssl_certfile={str(cert)!r}, log_level='warning')"
+    )
+    server = subprocess.Popen([os.sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    try:
+        from conftest import wait_for_port
+
+        wait_for_port(port)
+        from netmeasure.probe.upload import UploadError
+
+        with make_store(tmp_path / "s.db", "pi-tls", 10) as store:
+            url = f"https://127.0.0.1:{port}"
+            with pytest.raises(UploadError, match="TLS certificate not trusted"):
+                upload(store, CollectorTarget(url, token))
+            assert store.count_pending() == 30
+            done = upload(store, CollectorTarget(url, token, ca_file=str(cert)))
+            assert done.remaining == 0 and done.accepted == 30
+    finally:
+        server.terminate()
+        server.wait()
