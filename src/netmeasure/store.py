@@ -270,11 +270,7 @@ class SampleStore:
     def iter_rows(self, *, order: str = "started_at, sample_id") -> Iterator[dict[str, Any]]:
         """Rows as dicts in ``ALL_COLUMNS`` order, booleans as bool."""
         cur = self._db.execute(f"SELECT {', '.join(ALL_COLUMNS)} FROM samples ORDER BY {order}")
-        for r in cur:
-            row = dict(zip(ALL_COLUMNS, r, strict=True))
-            row["ok"] = bool(row["ok"])
-            row["under_load"] = bool(row["under_load"])
-            yield row
+        yield from map(row_dict, cur)
 
     def samples(self) -> list[Sample]:
         return [Sample.from_row(r) for r in self.iter_rows()]
@@ -285,13 +281,7 @@ class SampleStore:
             " ORDER BY started_at DESC, sample_id LIMIT ?",
             (limit,),
         )
-        out = []
-        for r in cur:
-            row = dict(zip(ALL_COLUMNS, r, strict=True))
-            row["ok"] = bool(row["ok"])
-            row["under_load"] = bool(row["under_load"])
-            out.append(row)
-        return out
+        return [row_dict(r) for r in cur]
 
     def counts(self) -> Counts:
         by_metric: dict[str, tuple[int, int]] = {}
@@ -323,13 +313,7 @@ class SampleStore:
             " WHERE a.sample_id = s.sample_id) ORDER BY s.started_at, s.sample_id LIMIT ?",
             (limit,),
         )
-        out = []
-        for r in cur:
-            row = dict(zip(ALL_COLUMNS, r, strict=True))
-            row["ok"] = bool(row["ok"])
-            row["under_load"] = bool(row["under_load"])
-            out.append(row)
-        return out
+        return [row_dict(r) for r in cur]
 
     def count_pending(self) -> int:
         return int(self._db.execute(
@@ -352,10 +336,12 @@ class SampleStore:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def _to_sql(value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    return value
+def row_dict(values: Sequence[Any]) -> dict[str, Any]:
+    """A SQLite row in ``ALL_COLUMNS`` order as a dict, its 0/1 flags as booleans."""
+    row = dict(zip(ALL_COLUMNS, values, strict=True))
+    row["ok"] = bool(row["ok"])
+    row["under_load"] = bool(row["under_load"])
+    return row
 
 
 def default_store_path() -> Path:
