@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT / "tests"))
-from machine import describe  # noqa: E402
+from machine import describe, write_results  # noqa: E402
 
 from netmeasure.synthetic import campaign  # noqa: E402
 from pgserver import PostgresServer  # noqa: E402
@@ -31,7 +31,6 @@ from pgserver import PostgresServer  # noqa: E402
 CLIENTS = 8
 BATCH = 1000
 BATCHES = 500
-OUT = Path(__file__).parent / "results"
 
 
 def free_port() -> int:
@@ -138,10 +137,7 @@ def main() -> int:
             f"| {db} | {r['samples_per_s']:,.0f} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms |"
         )
     lines += ["", "Target: ≥ 20,000 samples/s on each."]
-    OUT.mkdir(exist_ok=True)
-    (OUT / "collector_bench.md").write_text("\n".join(lines) + "\n")
-    (OUT / "collector_bench.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(lines))
+    write_results("collector_bench", lines, result)
     return 0
 
 

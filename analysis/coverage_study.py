@@ -17,7 +17,6 @@ Writes analysis/results/coverage.md and coverage.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe
+from machine import describe, write_results
 
 from netmeasure.evaluate import stats
 
@@ -34,7 +33,6 @@ PS = (0.90, 0.95, 0.99)
 ICC = 0.3
 CLUSTER_SIZE = 10
 CONFIDENCE = 0.95
-OUT = Path(__file__).parent / "results"
 
 
 def beta_params(p: float, icc: float) -> tuple[float, float]:
@@ -128,12 +126,7 @@ def main() -> int:
                      f" {pct(r['naive_t'][1])} |")  # fmt: skip
     lines += ["", f"Every Clopper-Pearson and Korn-Graubard bound at or above"
               f" {100 * floor:.1f} %: {'yes' if ok else 'NO'}."]  # fmt: skip
-    OUT.mkdir(exist_ok=True)
-    (OUT / "coverage.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (OUT / "coverage.json").write_text(
-        json.dumps({"proportions": props, "means": means, "machine": describe()}, indent=1)
-    )
-    print("\n".join(lines))
+    write_results("coverage", lines, {"proportions": props, "means": means, "machine": describe()})
     return 0 if ok else 1
 
 

@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe
+from machine import describe, write_results
 
 DATA = Path(__file__).parent / ".data"
-OUT = Path(__file__).parent / "results"
 STANDARD = "vn-qcvn-126-2021"
 
 MEASURE = (
@@ -170,10 +169,7 @@ def main() -> int:
         f" implementations agree to {t['max_relative_difference']:.1e} relative on every"
         " estimate and bound. Targets: ≤ 3 s and ≤ 1.5 GB at 10 M; < 2 GB at 100 M.",
     ]
-    OUT.mkdir(exist_ok=True)
-    (OUT / "evaluate_bench.md").write_text("\n".join(lines) + "\n")
-    (OUT / "evaluate_bench.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(lines))
+    write_results("evaluate_bench", lines, result)
     return 0
 
 

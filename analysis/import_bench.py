@@ -17,11 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from evaluate_bench import MEASURE
-from machine import describe
+from machine import describe, write_results
 
 ROOT = Path(__file__).parents[1]
 DATA = Path(__file__).parent / ".data"
-OUT = Path(__file__).parent / "results"
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
@@ -117,10 +116,7 @@ def main() -> int:
         " row of 29 columns here, so about 3 M samples take more than 30 s whatever the"
         " parser does.",
     ]
-    OUT.mkdir(exist_ok=True)
-    (OUT / "import_bench.md").write_text("\n".join(lines) + "\n")
-    (OUT / "import_bench.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(lines))
+    write_results("import_bench", lines, result)
     return 0
 
 

@@ -30,3 +30,15 @@ def describe() -> str:
     return (f"{dt.datetime.now(dt.UTC):%Y-%m-%d}, {cpu}, {os.cpu_count()} cores{mem},"
             f" {platform.system()} {platform.release()}, Python {platform.python_version()}"
             + (f", netmeasure {commit}" if commit else ""))  # fmt: skip
+
+
+def write_results(name: str, lines: list[str], data: dict[str, object]) -> None:
+    """analysis/results/NAME.md (the table the README shows) and NAME.json (every number)."""
+    import json
+    from pathlib import Path
+
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / f"{name}.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    print("\n".join(lines))

@@ -20,14 +20,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe
+from machine import describe, write_results
 
 from netmeasure.store import SampleStore
 from netmeasure.testbed import Testbed, expected_tcp_goodput_bps
 
 RATES_MBIT = (20, 100, 500)
 ROOT = Path(__file__).parents[1]
-OUT = Path(__file__).parent / "results"
 
 CAMPAIGN = """
 [probe]
@@ -138,12 +137,7 @@ def main() -> int:
             f"| {r['rate_mbit']} Mbit/s | {r['metric']} | {r['runner']} | {meas} |"
             f" {r['theoretical_bps'] / 1e6:.2f} | {ratio} | {vs} |"
         )
-    OUT.mkdir(exist_ok=True)
-    (OUT / "probe_accuracy.md").write_text("\n".join(lines) + "\n")
-    (OUT / "probe_accuracy.json").write_text(
-        json.dumps({"rows": rows, "machine": describe()}, indent=1)
-    )
-    print("\n".join(lines))
+    write_results("probe_accuracy", lines, {"rows": rows, "machine": describe()})
     return 0
 
 

@@ -20,14 +20,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe
+from machine import describe, write_results
 
 from netmeasure.store import SampleStore
 from netmeasure.testbed import Testbed
 
 N = 8
 RATE_MBIT = 500
-OUT = Path(__file__).parent / "results"
 
 CAMPAIGN = """
 [probe]
@@ -152,10 +151,7 @@ def main() -> int:
         f"Python start-up of `netmeasure` (once per run, not per test):"
         f" {result['python_startup_s']:.2f} s. Targets: ≤ 0.5 s per test, ≤ 80 MB.",
     ]
-    OUT.mkdir(exist_ok=True)
-    (OUT / "probe_overhead.md").write_text("\n".join(lines) + "\n")
-    (OUT / "probe_overhead.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(lines))
+    write_results("probe_overhead", lines, result)
     return 0
 
 

@@ -15,10 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from evaluate_bench import MEASURE
-from machine import describe
+from machine import describe, write_results
 
 DATA = Path(__file__).parent / ".data"
-OUT = Path(__file__).parent / "results"
 
 
 def main() -> int:
@@ -63,10 +62,7 @@ def main() -> int:
             f"| {lang} | {r['median_wall_s']:.1f} s | {r['peak_rss_mb']:.0f} MB | {r['pages']} |"
         )
     lines += ["", "Targets: ≤ 20 s, ≤ 1.5 GB."]
-    OUT.mkdir(exist_ok=True)
-    (OUT / "report_bench.md").write_text("\n".join(lines) + "\n")
-    (OUT / "report_bench.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(lines))
+    write_results("report_bench", lines, result)
     return 0
 
 
