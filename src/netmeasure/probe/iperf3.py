@@ -394,8 +394,3 @@ def _udp_quality(end: dict[str, Any], started_at: dt.datetime | None) -> list[Me
         ratio = min(1.0, max(0.0, lost / packets))
         out.append(Measurement(metric="packet_loss", value=ratio, started_at=started_at))
     return out
-
-
-def parse_file(path: str, run_kind: str) -> Iperf3Outcome:
-    with open(path, encoding="utf-8") as fh:
-        return parse(fh.read(), run_kind, source=path)
