@@ -267,21 +267,20 @@ class SampleStore:
 
     # -- reading --------------------------------------------------------------------------
 
+    def _select(self, tail: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
+        """Sample rows (``ALL_COLUMNS``, flags as booleans) of ``samples s`` + ``tail``."""
+        cols = ", ".join(f"s.{c}" for c in ALL_COLUMNS)
+        return map(row_dict, self._db.execute(f"SELECT {cols} FROM samples s {tail}", params))
+
     def iter_rows(self, *, order: str = "started_at, sample_id") -> Iterator[dict[str, Any]]:
         """Rows as dicts in ``ALL_COLUMNS`` order, booleans as bool."""
-        cur = self._db.execute(f"SELECT {', '.join(ALL_COLUMNS)} FROM samples ORDER BY {order}")
-        yield from map(row_dict, cur)
+        yield from self._select(f"ORDER BY {order}")
 
     def samples(self) -> list[Sample]:
         return [Sample.from_row(r) for r in self.iter_rows()]
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
-        cur = self._db.execute(
-            f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
-            " ORDER BY started_at DESC, sample_id LIMIT ?",
-            (limit,),
-        )
-        return [row_dict(r) for r in cur]
+        return list(self._select("ORDER BY started_at DESC, sample_id LIMIT ?", (limit,)))
 
     def counts(self) -> Counts:
         by_metric: dict[str, tuple[int, int]] = {}
@@ -294,9 +293,6 @@ class SampleStore:
         ).fetchone()
         return Counts(by_metric=by_metric, tests=int(tests), first=first, last=last)
 
-    def test_ids(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT DISTINCT test_id FROM samples")}
-
     def raw_output(self, test_id: str) -> str | None:
         row = self._db.execute(
             "SELECT encoding, data FROM raw_outputs WHERE test_id = ?", (test_id,)
@@ -307,18 +303,12 @@ class SampleStore:
 
     def pending_upload(self, limit: int) -> list[dict[str, Any]]:
         """Samples the collector has not acknowledged yet, oldest first."""
-        cols = ", ".join(f"s.{c}" for c in ALL_COLUMNS)
-        cur = self._db.execute(
-            f"SELECT {cols} FROM samples s WHERE NOT EXISTS (SELECT 1 FROM acknowledged a"
-            " WHERE a.sample_id = s.sample_id) ORDER BY s.started_at, s.sample_id LIMIT ?",
-            (limit,),
-        )
-        return [row_dict(r) for r in cur]
+        return list(self._select(f"WHERE {_PENDING} ORDER BY s.started_at, s.sample_id LIMIT ?",
+                                 (limit,)))  # fmt: skip
 
     def count_pending(self) -> int:
-        return int(self._db.execute(
-            "SELECT count(*) FROM samples s WHERE NOT EXISTS (SELECT 1 FROM acknowledged a"
-            " WHERE a.sample_id = s.sample_id)").fetchone()[0])  # fmt: skip
+        row = self._db.execute(f"SELECT count(*) FROM samples s WHERE {_PENDING}").fetchone()
+        return int(row[0])
 
     def acknowledge(self, sample_ids: Sequence[str], collector: str) -> None:
         at = format_ts(dt.datetime.now(dt.UTC))
@@ -334,6 +324,10 @@ class SampleStore:
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+#: A sample the collector has not acknowledged (the outbox).
+_PENDING: Final = "NOT EXISTS (SELECT 1 FROM acknowledged a WHERE a.sample_id = s.sample_id)"
 
 
 def row_dict(values: Sequence[Any]) -> dict[str, Any]:

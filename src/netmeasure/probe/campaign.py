@@ -17,7 +17,6 @@ import socket
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from netmeasure.errors import ConfigError, StoreError
 from netmeasure.export import write_jsonl
 from netmeasure.probe import iperf3, latency, speedtest
 from netmeasure.probe.context import ContextReader
-from netmeasure.samples import Context, Measurement, Sample, build_samples
+from netmeasure.samples import Context, Measurement, Sample, build_samples, new_id
 from netmeasure.store import SampleStore
 from netmeasure.tomlfile import check_keys, load, read_toml, unit
 
@@ -235,7 +234,7 @@ def run_test(spec: TestSpec, reader: ContextReader, stop: threading.Event) -> li
         started = dt.datetime.now(dt.UTC)
         lat = latency.run(spec, stop=stop)
         target = spec.target if lat.tool == "icmp" else f"{spec.target}:{spec.port}"
-        samples = build_samples(list(lat.measurements), context=ctx, test_id=new_test_id(),
+        samples = build_samples(list(lat.measurements), context=ctx, test_id=new_id(),
                                 tool=lat.tool, tool_version=None, target=target, streams=None,
                                 started_at=started)  # fmt: skip
         raw = json.dumps({"tool": lat.tool, "target": target, "error": lat.error_message,
@@ -251,7 +250,7 @@ def run_test(spec: TestSpec, reader: ContextReader, stop: threading.Event) -> li
     except Exception as exc:  # tool missing: still a failed sample
         outcome = speedtest.failed(spec, "tool_missing", str(exc), started, None)
         version = None
-    samples = build_samples(list(outcome.measurements), context=ctx, test_id=new_test_id(),
+    samples = build_samples(list(outcome.measurements), context=ctx, test_id=new_id(),
                             tool="speedtest-cli", tool_version=version, target=spec.target,
                             streams=None, started_at=started)  # fmt: skip
     return [TestRecord(tuple(samples), "speedtest-cli", json.dumps(outcome.raw, default=str),
@@ -276,16 +275,12 @@ def _run_iperf3(spec: iperf3.Iperf3Spec, kind: str, reader: ContextReader,
         outcome = iperf3.failed_outcome(kind, error, str(exc), None)
         raw, started, extra = json.dumps({"error": str(exc)}), dt.datetime.now(dt.UTC), ()
     samples = build_samples(
-        [*outcome.measurements, *extra], context=ctx, test_id=new_test_id(), tool="iperf3",
+        [*outcome.measurements, *extra], context=ctx, test_id=new_id(), tool="iperf3",
         tool_version=outcome.version, target=spec.target,
         streams=outcome.streams or spec.streams, started_at=started,
     )  # fmt: skip
     label = f"{describe(spec)} [{kind}]" if spec.direction == "both" else describe(spec)
     return TestRecord(tuple(samples), "iperf3", raw, label, outcome.error, outcome.error_message)
-
-
-def new_test_id() -> str:
-    return str(uuid.uuid4())
 
 
 @dataclass
