@@ -48,8 +48,11 @@ def batches(probe: str) -> list[bytes]:
     for i in range(BATCHES):
         chunk = []
         for r in rows[i * BATCH : (i + 1) * BATCH]:
-            r = {k: v for k, v in r.items() if v is not None and not (
-                isinstance(v, float) and v != v)}  # fmt: skip
+            r = {
+                k: v
+                for k, v in r.items()
+                if v is not None and not (isinstance(v, float) and v != v)
+            }
             r["probe_id"] = probe
             r["started_at"] = r["started_at"].isoformat()
             chunk.append(r)
@@ -66,8 +69,10 @@ def run(database: str, bodies: list[bytes]) -> dict:
         check=True,
     ).stdout.strip()
     port = free_port()
-    server = subprocess.Popen([*nm, "collector", "serve", "--database", database, "--port",
-                               str(port)], stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [*nm, "collector", "serve", "--database", database, "--port", str(port)],
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -85,9 +90,16 @@ def run(database: str, bodies: list[bytes]) -> dict:
                 if not queue:
                     return
                 _, body = queue.pop()
-            req = urllib.request.Request(url + "/v1/samples", data=body, method="POST", headers={
-                "Authorization": f"Bearer {token}", "Content-Encoding": "gzip",
-                "Content-Type": "application/json"})  # fmt: skip
+            req = urllib.request.Request(
+                url + "/v1/samples",
+                data=body,
+                method="POST",
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Encoding": "gzip",
+                    "Content-Type": "application/json",
+                },
+            )
             t0 = time.perf_counter()
             with urllib.request.urlopen(req, timeout=120) as r:
                 r.read()

@@ -60,8 +60,13 @@ def proportion_cell(args: tuple[int, float, int, int]) -> dict:
         naive = stats.clopper_pearson(int(k_g.sum()), n, CONFIDENCE)
         cover["clustered_naive"][0] += naive.low <= p
         cover["clustered_naive"][1] += naive.high >= p
-    return {"n": n, "p": p, "clusters": g, "reps": reps,
-            **{k: [v[0] / reps, v[1] / reps] for k, v in cover.items()}}  # fmt: skip
+    return {
+        "n": n,
+        "p": p,
+        "clusters": g,
+        "reps": reps,
+        **{k: [v[0] / reps, v[1] / reps] for k, v in cover.items()},
+    }
 
 
 def mean_cell(args: tuple[int, int, int]) -> dict:
@@ -75,15 +80,20 @@ def mean_cell(args: tuple[int, int, int]) -> dict:
     cover = {"clustered_t": [0, 0], "naive_t": [0, 0]}
     for _ in range(reps):
         x = mu + rng.normal(0, sd_b, g)[groups] + rng.normal(0, sd_w, n)
-        r = stats.mean_t_clustered(np.bincount(groups), np.bincount(groups, weights=x),
-                                   CONFIDENCE).bounds  # fmt: skip
+        r = stats.mean_t_clustered(
+            np.bincount(groups), np.bincount(groups, weights=x), CONFIDENCE
+        ).bounds
         cover["clustered_t"][0] += r.low <= mu
         cover["clustered_t"][1] += r.high >= mu
         nv = stats.mean_t(n, float(x.sum()), float((x * x).sum()), CONFIDENCE).bounds
         cover["naive_t"][0] += nv.low <= mu
         cover["naive_t"][1] += nv.high >= mu
-    return {"n": n, "clusters": g, "reps": reps,
-            **{k: [v[0] / reps, v[1] / reps] for k, v in cover.items()}}  # fmt: skip
+    return {
+        "n": n,
+        "clusters": g,
+        "reps": reps,
+        **{k: [v[0] / reps, v[1] / reps] for k, v in cover.items()},
+    }
 
 
 def pct(x: float) -> str:
@@ -95,8 +105,9 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    jobs = [(n, p, args.reps, 1000 + 10 * i + j) for i, n in enumerate(NS)
-            for j, p in enumerate(PS)]  # fmt: skip
+    jobs = [
+        (n, p, args.reps, 1000 + 10 * i + j) for i, n in enumerate(NS) for j, p in enumerate(PS)
+    ]
     mjobs = [(n, args.reps // 2, 5000 + i) for i, n in enumerate(NS)]
     with ProcessPoolExecutor(args.workers) as pool:
         props = list(pool.map(proportion_cell, jobs))
@@ -118,14 +129,22 @@ def main() -> int:
             f" | {pct(r['clustered_kg'][0])} / {pct(r['clustered_kg'][1])}"
             f" | {pct(r['clustered_naive'][0])} / {pct(r['clustered_naive'][1])} |"
         )
-    lines += ["", "| n | clusters | clustered mean, cluster-robust t | clustered mean, naive t |",
-              "|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "| n | clusters | clustered mean, cluster-robust t | clustered mean, naive t |",
+        "|---:|---:|---:|---:|",
+    ]
     for r in means:
-        lines.append(f"| {r['n']} | {r['clusters']} | {pct(r['clustered_t'][0])} /"
-                     f" {pct(r['clustered_t'][1])} | {pct(r['naive_t'][0])} /"
-                     f" {pct(r['naive_t'][1])} |")  # fmt: skip
-    lines += ["", f"Every Clopper-Pearson and Korn-Graubard bound at or above"
-              f" {100 * floor:.1f} %: {'yes' if ok else 'NO'}."]  # fmt: skip
+        lines.append(
+            f"| {r['n']} | {r['clusters']} | {pct(r['clustered_t'][0])} /"
+            f" {pct(r['clustered_t'][1])} | {pct(r['naive_t'][0])} /"
+            f" {pct(r['naive_t'][1])} |"
+        )
+    lines += [
+        "",
+        f"Every Clopper-Pearson and Korn-Graubard bound at or above"
+        f" {100 * floor:.1f} %: {'yes' if ok else 'NO'}.",
+    ]
     write_results("coverage", lines, {"proportions": props, "means": means, "machine": describe()})
     return 0 if ok else 1
 

@@ -83,7 +83,8 @@ def ensure_data(rows: int, path: Path, files: int = 1) -> Path:
     from netmeasure.synthetic import campaign
 
     path.mkdir(parents=True, exist_ok=True) if files > 1 else path.parent.mkdir(
-        parents=True, exist_ok=True)  # fmt: skip
+        parents=True, exist_ok=True
+    )
     per_file_tests = rows // 3 // files
     for i in range(files):
         table = campaign(
@@ -99,14 +100,29 @@ def ensure_data(rows: int, path: Path, files: int = 1) -> Path:
 
 
 def run(cmd: list[str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True,
-                         check=True, timeout=3600)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, *cmd],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=3600,
+    )
     return json.loads(out.stdout)
 
 
 def evaluate_cmd(source: Path) -> list[str]:
-    return [sys.executable, "-m", "netmeasure", "evaluate", "--standard", STANDARD,
-            "--group-by", "operator,area", "--json", str(source)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "netmeasure",
+        "evaluate",
+        "--standard",
+        STANDARD,
+        "--group-by",
+        "operator,area",
+        "--json",
+        str(source),
+    ]
 
 
 def main() -> int:
@@ -127,25 +143,30 @@ def main() -> int:
     for g in nm["groups"]:
         ref = pd_out[(g["key"]["operator"], g["key"]["area"])]
         for c in g["criteria"]:
-            for a, b in zip([c["estimate"], c["ci_low"], c["ci_high"]], ref[c["id"]],
-                            strict=True):  # fmt: skip
+            for a, b in zip([c["estimate"], c["ci_low"], c["ci_high"]], ref[c["id"]], strict=True):
                 worst = max(worst, abs(a - b) / max(abs(b), 1e-12))
     result["10m"] = {
-        "rows": 10_000_000, "groups": len(nm["groups"]),
-        "wall_s": [r["wall"] for r in runs], "median_wall_s": statistics.median(
-            r["wall"] for r in runs), "peak_rss_mb": max(r["rss_mb"] for r in runs),
+        "rows": 10_000_000,
+        "groups": len(nm["groups"]),
+        "wall_s": [r["wall"] for r in runs],
+        "median_wall_s": statistics.median(r["wall"] for r in runs),
+        "peak_rss_mb": max(r["rss_mb"] for r in runs),
         "pandas_wall_s": [r["wall"] for r in pandas_runs],
         "pandas_median_wall_s": statistics.median(r["wall"] for r in pandas_runs),
         "pandas_peak_rss_mb": max(r["rss_mb"] for r in pandas_runs),
         "max_relative_difference": worst,
-    }  # fmt: skip
+    }
     if not args.skip_100m:
         hundred = ensure_data(100_000_000, DATA / "samples-100m", files=10)
         t0 = time.monotonic()
         r = run(evaluate_cmd(hundred))
         assert r["code"] in (0, 1, 3), r["err"]
-        result["100m"] = {"rows": 100_000_000, "wall_s": r["wall"], "peak_rss_mb": r["rss_mb"],
-                          "total_s": time.monotonic() - t0}  # fmt: skip
+        result["100m"] = {
+            "rows": 100_000_000,
+            "wall_s": r["wall"],
+            "peak_rss_mb": r["rss_mb"],
+            "total_s": time.monotonic() - t0,
+        }
     t = result["10m"]
     lines = [
         f"`netmeasure evaluate --standard {STANDARD} --group-by operator,area` on synthetic"

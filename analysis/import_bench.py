@@ -47,16 +47,20 @@ def drive_csv(path: Path, rows: int) -> Path:
         return path
     rng = random.Random(2)
     with path.open("w") as fh:
-        fh.write("Time,Device,MCCMNC,Tech,Lat,Lon,RSRP,DL throughput (Mbps),"
-                 "UL throughput (Mbps),Ping (ms)\n")  # fmt: skip
+        fh.write(
+            "Time,Device,MCCMNC,Tech,Lat,Lon,RSRP,DL throughput (Mbps),"
+            "UL throughput (Mbps),Ping (ms)\n"
+        )
         for i in range(rows):
             day, sec = divmod(i * 45, 86400)
             h, rem = divmod(sec, 3600)
-            fh.write(f"{1 + day % 28:02d}/11/2026 {h:02d}:{rem // 60:02d}:{rem % 60:02d},"
-                     f"car-{i % 40:02d},45204,5G-NSA,{21 + rng.random() / 10:.5f},"
-                     f"{105.8 + rng.random() / 10:.5f},{-80 - 30 * rng.random():.1f},"
-                     f"{rng.gammavariate(4, 50):.1f},{rng.gammavariate(4, 10):.1f},"
-                     f"{rng.gammavariate(4, 6):.1f}\n")  # fmt: skip
+            fh.write(
+                f"{1 + day % 28:02d}/11/2026 {h:02d}:{rem // 60:02d}:{rem % 60:02d},"
+                f"car-{i % 40:02d},45204,5G-NSA,{21 + rng.random() / 10:.5f},"
+                f"{105.8 + rng.random() / 10:.5f},{-80 - 30 * rng.random():.1f},"
+                f"{rng.gammavariate(4, 50):.1f},{rng.gammavariate(4, 10):.1f},"
+                f"{rng.gammavariate(4, 6):.1f}\n"
+            )
     return path
 
 
@@ -86,15 +90,26 @@ def main() -> int:
             ("native_csv_1m", [str(native)]),
             ("csv_1m", [str(csv_path), "--mapping", str(mapping)]),
         ):
-            cmd = [sys.executable, "-m", "netmeasure", "import", *args, "--store",
-                   f"{tmp}/{name}.db"]  # fmt: skip
-            out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True,
-                                 text=True, check=True, timeout=1800)  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "netmeasure",
+                "import",
+                *args,
+                "--store",
+                f"{tmp}/{name}.db",
+            ]
+            out = subprocess.run(
+                [sys.executable, "-c", MEASURE, *cmd],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=1800,
+            )
             run = json.loads(out.stdout)
             assert run["code"] == 0, run["err"] + run["out"][-2000:]
             summary = run["out"].strip().splitlines()[-1]
-            result[name] = {"wall_s": run["wall"], "peak_rss_mb": run["rss_mb"],
-                            "summary": summary}  # fmt: skip
+            result[name] = {"wall_s": run["wall"], "peak_rss_mb": run["rss_mb"], "summary": summary}
     lines = [
         f"`netmeasure import` into a fresh store. Machine: {describe()}.",
         "",

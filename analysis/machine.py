@@ -11,8 +11,10 @@ import subprocess
 
 def describe() -> str:
     cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii",
-                                             errors="replace") as fh:  # fmt: skip
+    with (
+        contextlib.suppress(OSError),
+        open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh,
+    ):
         for line in fh:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
@@ -25,11 +27,14 @@ def describe() -> str:
         pass
     commit = ""
     with contextlib.suppress(OSError):
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5).stdout.strip()  # fmt: skip
-    return (f"{dt.datetime.now(dt.UTC):%Y-%m-%d}, {cpu}, {os.cpu_count()} cores{mem},"
-            f" {platform.system()} {platform.release()}, Python {platform.python_version()}"
-            + (f", netmeasure {commit}" if commit else ""))  # fmt: skip
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    return (
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d}, {cpu}, {os.cpu_count()} cores{mem},"
+        f" {platform.system()} {platform.release()}, Python {platform.python_version()}"
+        + (f", netmeasure {commit}" if commit else "")
+    )
 
 
 def write_results(name: str, lines: list[str], data: dict[str, object]) -> None:

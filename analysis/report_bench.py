@@ -34,11 +34,28 @@ def main() -> int:
         for lang in ("en", "vi"):
             runs = []
             for i in range(3):
-                cmd = [sys.executable, "-m", "netmeasure", "report", "--standard",
-                       "vn-qcvn-126-2021", "--group-by", "operator", "--lang", lang, "-o",
-                       f"{tmp}/r-{lang}-{i}.pdf", str(path)]  # fmt: skip
-                out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True,
-                                     text=True, check=True, timeout=600)  # fmt: skip
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "netmeasure",
+                    "report",
+                    "--standard",
+                    "vn-qcvn-126-2021",
+                    "--group-by",
+                    "operator",
+                    "--lang",
+                    lang,
+                    "-o",
+                    f"{tmp}/r-{lang}-{i}.pdf",
+                    str(path),
+                ]
+                out = subprocess.run(
+                    [sys.executable, "-c", MEASURE, *cmd],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=600,
+                )
                 run = json.loads(out.stdout)
                 assert run["code"] == 0, run["err"]
                 runs.append(run)

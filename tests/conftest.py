@@ -43,8 +43,11 @@ def iperf3_server() -> Iterator[int]:
     if shutil.which("iperf3") is None:
         pytest.fail("iperf3 is not installed: run 'make test', which installs it")
     port = free_port()
-    proc = subprocess.Popen(["iperf3", "--server", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        ["iperf3", "--server", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port)
         yield port

@@ -48,8 +48,11 @@ def test_stats_work_on_plain_numbers() -> None:
     assert not {m for m in mods if m.startswith("netmeasure")}
 
 
-@pytest.mark.parametrize("path", [p for p in sorted(SRC.rglob("*.py")) if p.name != "cli.py"],
-                         ids=lambda p: str(p.relative_to(SRC)))  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted(SRC.rglob("*.py")) if p.name != "cli.py"],
+    ids=lambda p: str(p.relative_to(SRC)),
+)
 def test_only_the_cli_prints_or_exits(path: Path) -> None:
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):

@@ -70,22 +70,27 @@ BAD = [
     ('[probe]\nenvironment = "indoors"\n', "[probe].environment", "did you mean 'indoor'"),
     ('[[tests]]\ntype = "iperf"\nserver = "x"\n', "tests[0].type", "did you mean 'iperf3'"),
     ('[[tests]]\ntype = "iperf3"\n', "tests[0].server", "missing required key"),
-    ('[[tests]]\ntype = "iperf3"\nserver = "x"\nstreams = "4"\n', "tests[0].streams",
-     "whole number"),
+    (
+        '[[tests]]\ntype = "iperf3"\nserver = "x"\nstreams = "4"\n',
+        "tests[0].streams",
+        "whole number",
+    ),
     ('[[tests]]\ntype = "speedtest"\n', "tests[0]", "exactly one of server_id or mini"),
-    ('[schedule]\nrounds = 0\n', "[schedule]", "rounds must be at least 1"),
+    ("[schedule]\nrounds = 0\n", "[schedule]", "rounds must be at least 1"),
     ('[schedule]\nwindow = "6-22"\n', "[schedule]", "window must look like"),
     ("[probe\n", "", "not valid TOML"),
     ("[probe]\n", "[[tests]]", "at least one"),
-    ('[extra]\n', "extra", "unknown key"),
-]  # fmt: skip
+    ("[extra]\n", "extra", "unknown key"),
+]
 
 
 @pytest.mark.parametrize(("body", "key", "problem"), BAD)
-def test_bad_campaign_names_file_and_key(tmp_path: Path, body: str, key: str,
-                                         problem: str) -> None:  # fmt: skip
-    tests = "" if "[[tests]]" in body or body.startswith("[probe]\n") else (
-        '\n[[tests]]\ntype = "latency"\ntarget = "127.0.0.1"\n')  # fmt: skip
+def test_bad_campaign_names_file_and_key(tmp_path: Path, body: str, key: str, problem: str) -> None:
+    tests = (
+        ""
+        if "[[tests]]" in body or body.startswith("[probe]\n")
+        else ('\n[[tests]]\ntype = "latency"\ntarget = "127.0.0.1"\n')
+    )
     path = tmp_path / "bad.toml"
     path.write_text(body + tests)
     with pytest.raises(ConfigError) as info:

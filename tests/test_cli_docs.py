@@ -28,8 +28,9 @@ def commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Comm
     return out
 
 
-@pytest.mark.parametrize(("name", "cmd"), commands(cli), ids=lambda x: x if isinstance(x, str)
-                         else "")  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "cmd"), commands(cli), ids=lambda x: x if isinstance(x, str) else ""
+)
 def test_command_has_help_and_is_documented(name: str, cmd: click.Command) -> None:
     assert cmd.help, f"{name} has no help text"
     assert f"netmeasure {name}" in DOCS, f"'netmeasure {name}' is not shown in README or docs/"

@@ -54,10 +54,20 @@ class Collector:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Collector:
-        self.proc = subprocess.Popen(netmeasure_cmd(
-            "collector", "serve", "--database", self.database, "--port", str(self.port),
-            "--admin-token-file", str(self.admin)), stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)  # fmt: skip
+        self.proc = subprocess.Popen(
+            netmeasure_cmd(
+                "collector",
+                "serve",
+                "--database",
+                self.database,
+                "--port",
+                str(self.port),
+                "--admin-token-file",
+                str(self.admin),
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -78,9 +88,13 @@ class Collector:
             self.proc.wait(timeout=10)
 
     def add_probe(self, probe_id: str) -> str:
-        out = subprocess.run(netmeasure_cmd("collector", "add-probe", probe_id, "--database",
-                                            self.database), capture_output=True, text=True,
-                             check=True, timeout=60)  # fmt: skip
+        out = subprocess.run(
+            netmeasure_cmd("collector", "add-probe", probe_id, "--database", self.database),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
         return out.stdout.strip()
 
     def count(self) -> int:
@@ -111,10 +125,16 @@ def make_store(path: Path, probe_id: str, n_tests: int, seed: int = 0) -> Sample
     rows = campaign(n_tests, probes=1, seed=seed).to_pylist()
     store = SampleStore(path)
     store.add_many(
-        Sample.from_row({**r, "probe_id": probe_id, "sample_id": f"{probe_id}-{r['sample_id']}",
-                         "started_at": r["started_at"].isoformat()})
+        Sample.from_row(
+            {
+                **r,
+                "probe_id": probe_id,
+                "sample_id": f"{probe_id}-{r['sample_id']}",
+                "started_at": r["started_at"].isoformat(),
+            }
+        )
         for r in rows
-    )  # fmt: skip
+    )
     return store
 
 
@@ -131,9 +151,16 @@ def post(url: str, body: bytes, token: str | None = None, **headers: str) -> tup
 
 
 def sample(probe: str, **over: object) -> dict:
-    base = {"sample_id": "s1", "test_id": "t1", "probe_id": probe,
-            "started_at": "2026-11-23T08:00:00Z", "metric": "download", "value": 1.5e8,
-            "ok": True, "tool": "iperf3"}  # fmt: skip
+    base = {
+        "sample_id": "s1",
+        "test_id": "t1",
+        "probe_id": probe,
+        "started_at": "2026-11-23T08:00:00Z",
+        "metric": "download",
+        "value": 1.5e8,
+        "ok": True,
+        "tool": "iperf3",
+    }
     return {**base, **over}
 
 
@@ -176,15 +203,17 @@ def test_bad_requests(collector: Collector) -> None:
     assert post(collector.url, good, other)[0] == 403
     code, body = post(collector.url, b'{"samples": [', token)
     assert code == 422 and "malformed JSON" in json.dumps(body)
-    code, body = post(collector.url, json.dumps({"samples": [sample("pi-02", value="fast")]})
-                      .encode(), token)  # fmt: skip
+    code, body = post(
+        collector.url, json.dumps({"samples": [sample("pi-02", value="fast")]}).encode(), token
+    )
     assert code == 422 and body["detail"][0]["loc"] == ["samples", 0, "value"]
     missing = sample("pi-02")
     del missing["metric"]
     code, body = post(collector.url, json.dumps({"samples": [missing]}).encode(), token)
     assert code == 422 and body["detail"][0]["loc"] == ["samples", 0, "metric"]
-    code, body = post(collector.url, json.dumps({"samples": [sample("pi-02", value=-1)]})
-                      .encode(), token)  # fmt: skip
+    code, body = post(
+        collector.url, json.dumps({"samples": [sample("pi-02", value=-1)]}).encode(), token
+    )
     assert code == 422 and "negative value" in json.dumps(body)
     code, _ = post(collector.url, b"x" * (9 * 1024 * 1024), token)
     assert code == 413
@@ -192,8 +221,12 @@ def test_bad_requests(collector: Collector) -> None:
     assert post(collector.url, bomb, token, **{"Content-Encoding": "gzip"})[0] == 413
     evil = "'); DROP TABLE samples; --"
     payload = {"samples": [sample("pi-02", sample_id=evil, area=evil, operator='"; SELECT 1;')]}
-    code, body = post(collector.url, gzip.compress(json.dumps(payload).encode()), token,
-                      **{"Content-Encoding": "gzip"})  # fmt: skip
+    code, body = post(
+        collector.url,
+        gzip.compress(json.dumps(payload).encode()),
+        token,
+        **{"Content-Encoding": "gzip"},
+    )
     assert code == 200 and body["accepted"] == 1
     db = connect(collector.database)
     try:
@@ -205,8 +238,9 @@ def test_bad_requests(collector: Collector) -> None:
         metrics = r.read().decode()
     assert "netmeasure_ingested_rows_total 1.0" in metrics
     assert "netmeasure_rejected_rows_total" in metrics and "netmeasure_request_seconds" in metrics
-    req = urllib.request.Request(collector.url + "/v1/probes",
-                                 headers={"Authorization": "Bearer admin-secret"})  # fmt: skip
+    req = urllib.request.Request(
+        collector.url + "/v1/probes", headers={"Authorization": "Bearer admin-secret"}
+    )
     with urllib.request.urlopen(req) as r:
         probes = {p["probe_id"]: p for p in json.loads(r.read())}
     assert probes["pi-02"]["samples"] == 1 and probes["pi-02"]["last_seen"]
@@ -223,8 +257,9 @@ def test_fifty_concurrent_probes(collector: Collector, tmp_path: Path) -> None:
 
     def run(p: str) -> None:  # each probe its own store, opened in its own thread
         with SampleStore(tmp_path / f"{p}.db", create=False) as store:
-            results[p] = upload(store, CollectorTarget(collector.url, tokens[p], batch=1000),
-                                max_attempts=20)  # fmt: skip
+            results[p] = upload(
+                store, CollectorTarget(collector.url, tokens[p], batch=1000), max_attempts=20
+            )
 
     threads = [threading.Thread(target=run, args=(p,)) for p in tokens]
     started = time.monotonic()
@@ -246,8 +281,12 @@ def test_collector_killed_mid_load_loses_nothing(collector: Collector, tmp_path:
 
     def run() -> None:
         with SampleStore(tmp_path / "s.db", create=False) as store:
-            result["r"] = upload(store, CollectorTarget(collector.url, token, batch=200),
-                                 max_attempts=None, deadline_s=120)  # fmt: skip
+            result["r"] = upload(
+                store,
+                CollectorTarget(collector.url, token, batch=200),
+                max_attempts=None,
+                deadline_s=120,
+            )
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -266,9 +305,18 @@ def test_probe_killed_mid_upload_loses_nothing(collector: Collector, tmp_path: P
     token = collector.add_probe("pi-crash")
     (tmp_path / "token").write_text(token)
     make_store(tmp_path / "s.db", "pi-crash", 5000).close()  # 15,000 samples
-    cmd = netmeasure_cmd("probe", "upload", "--collector", collector.url, "--token-file",
-                         str(tmp_path / "token"), "--store", str(tmp_path / "s.db"),
-                         "--batch", "100")  # fmt: skip
+    cmd = netmeasure_cmd(
+        "probe",
+        "upload",
+        "--collector",
+        collector.url,
+        "--token-file",
+        str(tmp_path / "token"),
+        "--store",
+        str(tmp_path / "s.db"),
+        "--batch",
+        "100",
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while collector.count() < 2000:
         time.sleep(0.05)
@@ -281,8 +329,9 @@ def test_probe_killed_mid_upload_loses_nothing(collector: Collector, tmp_path: P
     assert len(ids) == len(set(ids)) == 15000
 
 
-def test_evaluate_and_export_read_the_collector(collector: Collector, tmp_path: Path,
-                                                netmeasure) -> None:  # fmt: skip
+def test_evaluate_and_export_read_the_collector(
+    collector: Collector, tmp_path: Path, netmeasure
+) -> None:
     token = collector.add_probe("pi-eval")
     with make_store(tmp_path / "s.db", "pi-eval", 600) as store:
         upload(store, CollectorTarget(collector.url, token))
@@ -298,8 +347,9 @@ def test_evaluate_and_export_read_the_collector(collector: Collector, tmp_path: 
     assert pq.read_table(tmp_path / "x.parquet").num_rows == 1800
 
 
-def test_probe_run_uploads_as_it_goes(collector: Collector, tmp_path: Path, iperf3_server: int,
-                                      netmeasure) -> None:  # fmt: skip
+def test_probe_run_uploads_as_it_goes(
+    collector: Collector, tmp_path: Path, iperf3_server: int, netmeasure
+) -> None:
     (tmp_path / "token").write_text(collector.add_probe("pi-live"))
     campaign_file = tmp_path / "c.toml"
     campaign_file.write_text(f"""
@@ -334,8 +384,16 @@ omit = "0s"
     with SampleStore(tmp_path / "s.db", create=False) as s:
         assert s.count_pending() == 2
     collector.start()
-    res = netmeasure("probe", "upload", "--collector", collector.url, "--token-file",
-                     tmp_path / "token", "--store", tmp_path / "s.db")  # fmt: skip
+    res = netmeasure(
+        "probe",
+        "upload",
+        "--collector",
+        collector.url,
+        "--token-file",
+        tmp_path / "token",
+        "--store",
+        tmp_path / "s.db",
+    )
     assert res.exit_code == 0 and collector.count() == 4
 
 
@@ -355,14 +413,35 @@ def test_network_cut_between_probe_and_collector(
         token = c.add_probe("pi-net")
         (tmp_path / "token").write_text(token)
         make_store(tmp_path / "s.db", "pi-net", 5000).close()  # 15,000 samples
-        tb.start_server(netmeasure_cmd("collector", "serve", "--database", db, "--host",
-                                       tb.server_addr, "--port", "8787"))  # fmt: skip
+        tb.start_server(
+            netmeasure_cmd(
+                "collector", "serve", "--database", db, "--host", tb.server_addr, "--port", "8787"
+            )
+        )
         tb.wait_for_port(8787, timeout_s=30)
-        probe = subprocess.Popen(tb.client_cmd(netmeasure_cmd(
-            "probe", "upload", "--collector", f"http://{tb.server_addr}:8787", "--token-file",
-            str(tmp_path / "token"), "--store", str(tmp_path / "s.db"), "--batch", "100",
-            "--attempts", "40", "--timeout", "3")), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)  # fmt: skip
+        probe = subprocess.Popen(
+            tb.client_cmd(
+                netmeasure_cmd(
+                    "probe",
+                    "upload",
+                    "--collector",
+                    f"http://{tb.server_addr}:8787",
+                    "--token-file",
+                    str(tmp_path / "token"),
+                    "--store",
+                    str(tmp_path / "s.db"),
+                    "--batch",
+                    "100",
+                    "--attempts",
+                    "40",
+                    "--timeout",
+                    "3",
+                )
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         while c.count() < 3000:
             time.sleep(0.05)
         tb.link_down()
@@ -379,11 +458,23 @@ def test_network_cut_between_probe_and_collector(
 def test_fuzz_against_own_openapi_spec_finds_no_server_error(collector: Collector) -> None:
     token = collector.add_probe("pi-fuzz")
     out = subprocess.run(
-        [str(Path(os.sys.executable).parent / "schemathesis"), "run",
-         f"{collector.url}/openapi.json", "--checks", "not_a_server_error",
-         "-H", f"Authorization: Bearer {token}", "--max-examples", "150", "--seed", "1"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            str(Path(os.sys.executable).parent / "schemathesis"),
+            "run",
+            f"{collector.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            "150",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     assert "passed" in out.stdout and "failed" not in out.stdout.split("Test cases:")[-1]
 

@@ -46,8 +46,9 @@ def test_estimates_match_pandas(parquet: Path, table: pa.Table) -> None:
     for gi, group in enumerate(result.groups):
         sub = df[df.operator == group.key["operator"]]
         dl = sub[(sub.metric == "download")]
-        assert crit(result, gi, "dl-mean").estimate == pytest.approx(dl[dl.ok].value.mean(),
-                                                                     rel=1e-9)  # fmt: skip
+        assert crit(result, gi, "dl-mean").estimate == pytest.approx(
+            dl[dl.ok].value.mean(), rel=1e-9
+        )
         share = (dl.ok & (dl.value >= 30e6)).sum() / len(dl)
         assert crit(result, gi, "dl-share-30").estimate == pytest.approx(share, rel=1e-12)
         thr = sub[sub.metric.isin(["download", "upload"])]
@@ -68,8 +69,9 @@ def test_estimates_match_pandas(parquet: Path, table: pa.Table) -> None:
     assert crit(r5, 0, "dl-p5").ci_high == srt[hi_rank - 1]
 
 
-def test_every_source_kind_gives_the_same_result(parquet: Path, table: pa.Table,
-                                                 tmp_path: Path) -> None:  # fmt: skip
+def test_every_source_kind_gives_the_same_result(
+    parquet: Path, table: pa.Table, tmp_path: Path
+) -> None:
     std = load_standard(QCVN)
     reference = evaluate(std, [str(parquet)]).to_json()
     small = table.slice(0, 3000)  # the SQLite route is for a probe's own store
@@ -106,9 +108,16 @@ def _strip(j: dict) -> dict:
 def rows_table(rows: list[dict]) -> pa.Table:
     from netmeasure.export import rows_to_arrow
 
-    base = {"sample_id": None, "test_id": "t", "probe_id": "p1", "started_at":
-            "2026-11-01T08:00:00Z", "tool": "iperf3", "technology": "5G-SA",
-            "under_load": False, "environment": "indoor"}  # fmt: skip
+    base = {
+        "sample_id": None,
+        "test_id": "t",
+        "probe_id": "p1",
+        "started_at": "2026-11-01T08:00:00Z",
+        "tool": "iperf3",
+        "technology": "5G-SA",
+        "under_load": False,
+        "environment": "indoor",
+    }
     full = []
     for i, r in enumerate(rows):
         row = {**base, "sample_id": f"s{i}", "test_id": f"t{i}", **r}
@@ -138,8 +147,16 @@ def test_invalid_values_are_counted_not_dropped(tmp_path: Path) -> None:
 
 
 def test_all_failed(tmp_path: Path) -> None:
-    rows = [{"metric": "download", "value": None, "ok": False, "error": "timeout",
-             "probe_id": f"p{i % 5}"} for i in range(20)]  # fmt: skip
+    rows = [
+        {
+            "metric": "download",
+            "value": None,
+            "ok": False,
+            "error": "timeout",
+            "probe_id": f"p{i % 5}",
+        }
+        for i in range(20)
+    ]
     r = ev(tmp_path, rows)
     share = crit(r, 0, "dl-share-30")
     assert share.estimate == 0.0 and share.verdict == "FAIL" and share.ci_low == 0.0
@@ -170,9 +187,10 @@ def test_ties_at_the_threshold_meet_it(tmp_path: Path) -> None:
 
 
 def test_group_with_no_usable_samples(tmp_path: Path) -> None:
-    rows = [{"metric": "download", "value": 150e6, "ok": True, "operator": "A"},
-            {"metric": "download", "value": 150e6, "ok": True, "operator": "B",
-             "technology": "LTE"}]  # fmt: skip
+    rows = [
+        {"metric": "download", "value": 150e6, "ok": True, "operator": "A"},
+        {"metric": "download", "value": 150e6, "ok": True, "operator": "B", "technology": "LTE"},
+    ]
     r = ev(tmp_path, rows, group_by=["operator"])
     b = next(g for g in r.groups if g.key == {"operator": "B"})
     assert b.n_samples == 0 and b.excluded["technology"] == 1
@@ -181,9 +199,16 @@ def test_group_with_no_usable_samples(tmp_path: Path) -> None:
 
 def test_samples_needed_decides_at_that_n(tmp_path: Path) -> None:
     # 288 of 300 downloads >= 30 Mbit/s: 96 %, but 300 samples cannot show >= 95 % at 95 %.
-    rows = [{"metric": "download", "value": 40e6 if i < 288 else 20e6, "ok": True,
-             "probe_id": f"p{i % 30}", "started_at": f"2026-11-{1 + i % 10:02d}T08:00:00Z"}
-            for i in range(300)]  # fmt: skip
+    rows = [
+        {
+            "metric": "download",
+            "value": 40e6 if i < 288 else 20e6,
+            "ok": True,
+            "probe_id": f"p{i % 30}",
+            "started_at": f"2026-11-{1 + i % 10:02d}T08:00:00Z",
+        }
+        for i in range(300)
+    ]
     c = crit(ev(tmp_path, rows), 0, "dl-share-30")
     assert c.verdict == "INCONCLUSIVE" and c.samples_needed is not None
     need = c.samples_needed
@@ -203,8 +228,9 @@ def test_duplicates_across_sources(tmp_path: Path) -> None:
 def test_verdict_exit_codes(tmp_path: Path, parquet: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
     assert netmeasure("evaluate", "--standard", QCVN, parquet).exit_code == 0  # PASS
     assert netmeasure("evaluate", "--standard", "itu-r-m2410-embb", parquet).exit_code == 1
-    one = _write(rows_table([{"metric": "download", "value": 150e6, "ok": True}]),
-                 tmp_path / "one.parquet")  # fmt: skip
+    one = _write(
+        rows_table([{"metric": "download", "value": 150e6, "ok": True}]), tmp_path / "one.parquet"
+    )
     mal = netmeasure("evaluate", "--standard", "malaysia-5g", one)
     assert mal.exit_code == 3 and "INCONCLUSIVE" in mal.stdout
     res = netmeasure("evaluate", "--standard", QCVN, "--json", parquet)
@@ -245,11 +271,13 @@ def test_corrupt_parquet(tmp_path: Path, content: bytes, problem: str, netmeasur
 
 def test_wrong_column_types_are_invalid_values(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
-    path.write_text("started_at,metric,value,ok,technology,probe_id\n"
-                    "2026-11-01T08:00:00Z,download,fast,true,5G-SA,p\n"
-                    "2026-11-01T08:01:00Z,download,150000000,maybe,5G-SA,p\n"
-                    "yesterday,download,150000000,true,5G-SA,p\n"
-                    "2026-11-01T08:03:00Z,download,150000000,true,5G-SA,p\n")  # fmt: skip
+    path.write_text(
+        "started_at,metric,value,ok,technology,probe_id\n"
+        "2026-11-01T08:00:00Z,download,fast,true,5G-SA,p\n"
+        "2026-11-01T08:01:00Z,download,150000000,maybe,5G-SA,p\n"
+        "yesterday,download,150000000,true,5G-SA,p\n"
+        "2026-11-01T08:03:00Z,download,150000000,true,5G-SA,p\n"
+    )
     r = evaluate(load_standard(QCVN), [str(path)])
     assert r.groups[0].excluded["invalid_value"] == 3 and crit(r, 0, "dl-mean").n == 1
 
@@ -275,10 +303,14 @@ BAD_STANDARDS = [
 
 
 @pytest.mark.parametrize(("line", "key", "problem"), BAD_STANDARDS)
-def test_bad_standard_names_file_and_key(tmp_path: Path, line: str, key: str,
-                                         problem: str, netmeasure) -> None:  # fmt: skip
-    good = {"metric": 'metric = "download"', "statistic": 'statistic = "mean"',
-            "threshold": 'threshold = "100 Mbit/s"'}  # fmt: skip
+def test_bad_standard_names_file_and_key(
+    tmp_path: Path, line: str, key: str, problem: str, netmeasure
+) -> None:
+    good = {
+        "metric": 'metric = "download"',
+        "statistic": 'statistic = "mean"',
+        "threshold": 'threshold = "100 Mbit/s"',
+    }
     name = line.split(" = ")[0]
     for k in list(good):
         if name == k:
@@ -299,16 +331,30 @@ def test_bad_standard_names_file_and_key(tmp_path: Path, line: str, key: str,
 def test_parameters(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match=r"parameter \{max_down\} has no value"):
         load_standard("de-bnetza-fixed")
-    params = {"max_down": "250 Mbit/s", "normal_down": "200 Mbit/s", "min_down": "150 Mbit/s",
-              "max_up": "40 Mbit/s", "normal_up": "32 Mbit/s", "min_up": "20 Mbit/s"}  # fmt: skip
+    params = {
+        "max_down": "250 Mbit/s",
+        "normal_down": "200 Mbit/s",
+        "min_down": "150 Mbit/s",
+        "max_up": "40 Mbit/s",
+        "normal_up": "32 Mbit/s",
+        "min_up": "20 Mbit/s",
+    }
     std = load_standard("de-bnetza-fixed", params)
     once = next(c for c in std.criteria if c.id == "dl-90pct-of-max-once")
     assert once.at_least == pytest.approx(225e6)
     with pytest.raises(ConfigError, match="did you mean 'max_down'"):
         load_standard("de-bnetza-fixed", {**params, "max_dwn": "1"})
-    rows = [{"metric": m, "value": v, "ok": True, "technology": "Ethernet",
-             "started_at": f"2026-11-0{1 + i % 3}T{8 + i // 3:02d}:00:00Z"}
-            for i in range(30) for m, v in (("download", 230e6), ("upload", 35e6))]  # fmt: skip
+    rows = [
+        {
+            "metric": m,
+            "value": v,
+            "ok": True,
+            "technology": "Ethernet",
+            "started_at": f"2026-11-0{1 + i % 3}T{8 + i // 3:02d}:00:00Z",
+        }
+        for i in range(30)
+        for m, v in (("download", 230e6), ("upload", 35e6))
+    ]
     path = _write(rows_table(rows), tmp_path / "x.parquet")
     flags = [a for k, v in params.items() for a in ("--param", f"{k}={v}")]
     res = netmeasure("evaluate", "--standard", "de-bnetza-fixed", *flags, "--json", path)
@@ -328,8 +374,11 @@ def test_clustering_widens_bounds_on_clustered_data(tmp_path: Path) -> None:
     path = _write(t, tmp_path / "c.parquet")
     clustered = evaluate(load_standard(QCVN), [str(path)])
     naive_path = tmp_path / "naive.toml"
-    naive_path.write_text(Path(load_standard(QCVN).path).read_text().replace(
-        'cluster = ["probe_id", "day"]', "cluster = []"))  # fmt: skip
+    naive_path.write_text(
+        Path(load_standard(QCVN).path)
+        .read_text()
+        .replace('cluster = ["probe_id", "day"]', "cluster = []")
+    )
     naive = evaluate(load_standard(str(naive_path)), [str(path)])
     c, n = crit(clustered, 0, "dl-mean"), crit(naive, 0, "dl-mean")
     assert c.estimate == pytest.approx(n.estimate)

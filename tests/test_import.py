@@ -32,9 +32,16 @@ DRIVE = FX / "generic-csv" / "drive-test.csv"
 MAPPING = FX / "generic-csv" / "drive-test.mapping.toml"
 IPERF3 = sorted((FX / "iperf3").glob("iperf3-*.json"))
 
-DETECTED = {OOKLA: "ookla", NDT7: "ndt7", MURAKAMI_NDT7: "murakami", MURAKAMI_ST: "murakami",
-            ST_JSON: "speedtest-cli-json", ST_CSV: "speedtest-cli-csv",
-            ST_CSV_NOHEAD: "speedtest-cli-csv", **{p: "iperf3" for p in IPERF3}}  # fmt: skip
+DETECTED = {
+    OOKLA: "ookla",
+    NDT7: "ndt7",
+    MURAKAMI_NDT7: "murakami",
+    MURAKAMI_ST: "murakami",
+    ST_JSON: "speedtest-cli-json",
+    ST_CSV: "speedtest-cli-csv",
+    ST_CSV_NOHEAD: "speedtest-cli-csv",
+    **{p: "iperf3" for p in IPERF3},
+}
 
 
 @pytest.mark.parametrize("path", list(DETECTED), ids=lambda p: p.name)
@@ -110,8 +117,9 @@ def test_iperf3_outputs(path: Path) -> None:
     m = by_metric(got)
     end = raw["end"]
     if "upload" in m:
-        assert m["upload"]["value"] == pytest.approx(end["sum_received"]["bits_per_second"],
-                                                     rel=1e-6)  # fmt: skip
+        assert m["upload"]["value"] == pytest.approx(
+            end["sum_received"]["bits_per_second"], rel=1e-6
+        )
     if "download" in m:
         key = "sum_received_bidir_reverse" if "bidir" in path.name else "sum_received"
         assert m["download"]["value"] == pytest.approx(end[key]["bits_per_second"], rel=1e-6)
@@ -179,10 +187,13 @@ def big_sparse(tmp_path: Path) -> Path:
         (lambda t: _write(t, "garbage.bin", random.Random(1).randbytes(4096)), None, "binary"),
         (big_sparse, None, "binary data"),
         (big_sparse, "iperf3", "too large"),
-        (lambda t: _write(t, "x.csv", b"Time,Device\n23/11/2026 08:00:05,car\n"), "csv",
-         "missing column"),
+        (
+            lambda t: _write(t, "x.csv", b"Time,Device\n23/11/2026 08:00:05,car\n"),
+            "csv",
+            "missing column",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_files_get_a_clear_error(
     tmp_path: Path, make, fmt: str | None, problem: str, netmeasure
 ) -> None:  # type: ignore[no-untyped-def]
@@ -210,8 +221,18 @@ def test_export_partitioned_and_evaluate_reads_it_back(tmp_path: Path, netmeasur
     store = tmp_path / "s.db"
     assert netmeasure("import", DRIVE, "--mapping", MAPPING, "--store", store).exit_code == 0
     out = tmp_path / "ds"
-    res = netmeasure("samples", "export", "--store", store, "--format", "parquet",
-                     "--partition-by", "day,operator", "-o", out)  # fmt: skip
+    res = netmeasure(
+        "samples",
+        "export",
+        "--store",
+        store,
+        "--format",
+        "parquet",
+        "--partition-by",
+        "day,operator",
+        "-o",
+        out,
+    )
     assert res.exit_code == 0 and (out / "day=2026-11-23" / "operator=45204").is_dir()
     res = netmeasure("evaluate", "--standard", "vn-qcvn-126-2021", "--json", out)
     data = json.loads(res.stdout)
@@ -223,9 +244,16 @@ def test_export_partitioned_and_evaluate_reads_it_back(tmp_path: Path, netmeasur
 
 # -- every parser under mutated input ---------------------------------------------------------
 
-SEEDS = {"iperf3": IPERF3[5], "ookla": OOKLA, "ndt7": NDT7, "murakami": MURAKAMI_ST,
-         "speedtest-cli-json": ST_JSON, "speedtest-cli-csv": ST_CSV,
-         "netmeasure-jsonl": None, "netmeasure-csv": None}  # fmt: skip
+SEEDS = {
+    "iperf3": IPERF3[5],
+    "ookla": OOKLA,
+    "ndt7": NDT7,
+    "murakami": MURAKAMI_ST,
+    "speedtest-cli-json": ST_JSON,
+    "speedtest-cli-csv": ST_CSV,
+    "netmeasure-jsonl": None,
+    "netmeasure-csv": None,
+}
 
 
 @pytest.fixture(scope="module")
@@ -241,9 +269,15 @@ def native_seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"netmeasure-jsonl": d / "x.jsonl", "netmeasure-csv": d / "x.csv"}
 
 
-mutation = st.lists(st.tuples(st.sampled_from(["flip", "cut", "insert", "delete"]),
-                              st.floats(0, 1), st.binary(min_size=1, max_size=8)),
-                    min_size=1, max_size=4)  # fmt: skip
+mutation = st.lists(
+    st.tuples(
+        st.sampled_from(["flip", "cut", "insert", "delete"]),
+        st.floats(0, 1),
+        st.binary(min_size=1, max_size=8),
+    ),
+    min_size=1,
+    max_size=4,
+)
 
 
 def mutate(data: bytes, ops: list) -> bytes:  # type: ignore[type-arg]

@@ -90,10 +90,20 @@ def test_old_udp_output_without_sum_received_uses_sum_less_loss() -> None:
     # iperf3 < 3.10 prints only "sum" for UDP: the sender's rate with the receiver's loss.
     old = {
         "start": {"version": "iperf 3.1.3", "test_start": {"protocol": "UDP", "num_streams": 1}},
-        "end": {"sum": {"start": 0, "end": 10.0, "seconds": 10.0, "bytes": 12_500_000,
-                        "bits_per_second": 10e6, "jitter_ms": 0.5, "lost_packets": 10,
-                        "packets": 1000, "lost_percent": 1.0}},
-    }  # fmt: skip
+        "end": {
+            "sum": {
+                "start": 0,
+                "end": 10.0,
+                "seconds": 10.0,
+                "bytes": 12_500_000,
+                "bits_per_second": 10e6,
+                "jitter_ms": 0.5,
+                "lost_packets": 10,
+                "packets": 1000,
+                "lost_percent": 1.0,
+            }
+        },
+    }
     outcome = iperf3.parse(json.dumps(old), "upload")
     by = {m.metric: m.value for m in outcome.measurements}
     assert by["upload"] == pytest.approx(10e6 * 0.99)
@@ -107,13 +117,16 @@ def test_old_udp_output_without_sum_received_uses_sum_less_loss() -> None:
         ("the server is busy running a test. try again later", "server_busy"),
         ("unable to connect to server: Connection refused", "connect"),
         ("unable to connect to server: Name or service not known", "dns"),
-        ("unable to connect to server - server may have stopped running or use a different "
-         "port, firewall issue, etc.: Connection timed out", "timeout"),
+        (
+            "unable to connect to server - server may have stopped running or use a different "
+            "port, firewall issue, etc.: Connection timed out",
+            "timeout",
+        ),
         ("unable to connect to server: No route to host", "connect"),
         ("interrupt - the client has terminated", "interrupted"),
         ("something new and strange", "tool_error"),
     ],
-)  # fmt: skip
+)
 def test_error_classes(message: str, klass: str) -> None:
     assert iperf3.classify_error(message) == klass
 

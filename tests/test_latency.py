@@ -35,16 +35,20 @@ def test_tcp_connect_rtt_on_loopback() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(64)
         port = listener.getsockname()[1]
-        out = latency.run(latency.LatencySpec(target="127.0.0.1", method="tcp", port=port,
-                                              count=10, interval_s=0.01))  # fmt: skip
+        out = latency.run(
+            latency.LatencySpec(
+                target="127.0.0.1", method="tcp", port=port, count=10, interval_s=0.01
+            )
+        )
     assert out.tool == "tcp-connect" and out.error is None
     rtts = [m.value for m in out.measurements if m.metric == "latency"]
     assert len(rtts) == 10 and all(v is not None and 0 < v < 20 for v in rtts)
 
 
 def test_refused_and_unresolvable() -> None:
-    out = latency.run(latency.LatencySpec(target="127.0.0.1", method="tcp", port=free_port(),
-                                          count=3))  # fmt: skip
+    out = latency.run(
+        latency.LatencySpec(target="127.0.0.1", method="tcp", port=free_port(), count=3)
+    )
     assert out.error == "connect" and all(not m.ok for m in out.measurements)
     out = latency.run(latency.LatencySpec(target="no-such-host.invalid", count=3))
     assert out.error == "dns"
@@ -63,7 +67,6 @@ def test_stop_interrupts() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        spec = latency.LatencySpec(target="127.0.0.1", method="tcp",
-                                   port=listener.getsockname()[1])  # fmt: skip
+        spec = latency.LatencySpec(target="127.0.0.1", method="tcp", port=listener.getsockname()[1])
         out = latency.run(spec, stop=stop)
     assert out.error == "interrupted"

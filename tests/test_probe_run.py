@@ -57,12 +57,22 @@ interval = "0.05s"
 """
 
 
-def campaign(tmp_path: Path, port: int, *, rounds: int = 1, direction: str = "both",
-             duration: str = "1s", interval: str = "0s", latency: bool = True,
-             busy_retries: int = 3, store: Path | None = None) -> Path:  # fmt: skip
+def campaign(
+    tmp_path: Path,
+    port: int,
+    *,
+    rounds: int = 1,
+    direction: str = "both",
+    duration: str = "1s",
+    interval: str = "0s",
+    latency: bool = True,
+    busy_retries: int = 3,
+    store: Path | None = None,
+) -> Path:
     body = PROBE.format(store=store or tmp_path / "s.db", rounds=rounds, interval=interval)
-    body += IPERF3.format(port=port, direction=direction, duration=duration,
-                          busy_retries=busy_retries)  # fmt: skip
+    body += IPERF3.format(
+        port=port, direction=direction, duration=duration, busy_retries=busy_retries
+    )
     if latency:
         body += LATENCY.format(port=port)
     return write_campaign(tmp_path / "c.toml", body)
@@ -73,8 +83,9 @@ def rows(store: Path) -> list[dict]:
         return list(s.iter_rows())
 
 
-def test_run_records_download_upload_and_latency(tmp_path: Path, iperf3_server: int,
-                                                 netmeasure) -> None:  # fmt: skip
+def test_run_records_download_upload_and_latency(
+    tmp_path: Path, iperf3_server: int, netmeasure
+) -> None:
     res = netmeasure("probe", "run", campaign(tmp_path, iperf3_server))
     assert res.exit_code == 0, res.stderr
     got = rows(tmp_path / "s.db")
@@ -113,8 +124,13 @@ def test_server_down_gives_failed_samples(tmp_path: Path, netmeasure) -> None:  
 def test_missing_iperf3_binary_gives_failed_samples(tmp_path: Path) -> None:
     path = campaign(tmp_path, free_port(), latency=False)
     env = dict(os.environ, PATH=str(Path(sys.executable).parent))  # python, but no iperf3
-    proc = subprocess.run(netmeasure_cmd("probe", "run", str(path)), env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        netmeasure_cmd("probe", "run", str(path)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "iperf3 is not installed" in proc.stderr
     got = rows(tmp_path / "s.db")
@@ -126,14 +142,17 @@ def test_missing_iperf3_binary_gives_failed_samples(tmp_path: Path) -> None:
 
 def test_busy_server_retries_then_records_server_busy(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
-    server = subprocess.Popen(["iperf3", "-s", "-p", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        ["iperf3", "-s", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         from conftest import wait_for_port
 
         wait_for_port(port)
-        occupant = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "8",
-                                     "-b", "10M"], stdout=subprocess.DEVNULL)  # fmt: skip
+        occupant = subprocess.Popen(
+            ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "8", "-b", "10M"],
+            stdout=subprocess.DEVNULL,
+        )
         time.sleep(0.5)
         path = campaign(tmp_path, port, direction="download", latency=False, busy_retries=2)
         started = time.monotonic()
@@ -183,20 +202,26 @@ def test_kill_9_leaves_a_sound_store_with_every_completed_test(
     reported = (tmp_path / "log.txt").read_text().count("✓")
     db = sqlite3.connect(tmp_path / "s.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    by_test = db.execute("SELECT test_id, metric, count(*) FROM samples GROUP BY test_id, metric"
-                         ).fetchall()  # fmt: skip
+    by_test = db.execute(
+        "SELECT test_id, metric, count(*) FROM samples GROUP BY test_id, metric"
+    ).fetchall()
     tests = {t for t, _, _ in by_test}
     assert len(tests) >= reported >= 4  # every test reported done is in the store
     for _, metric, n in by_test:  # and none is half-written
-        assert n == {"download": 1, "upload": 1, "latency": 5, "jitter": 1,
-                     "packet_loss": 1}[metric]  # fmt: skip
+        assert (
+            n == {"download": 1, "upload": 1, "latency": 5, "jitter": 1, "packet_loss": 1}[metric]
+        )
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_signal_stops_cleanly(tmp_path: Path, iperf3_server: int, sig: int, code: int) -> None:
     path = campaign(tmp_path, iperf3_server, rounds=50, duration="2s")
-    proc = subprocess.Popen(netmeasure_cmd("probe", "run", str(path)), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        netmeasure_cmd("probe", "run", str(path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for_tests(tmp_path / "s.db", 1, 60)
     time.sleep(0.5)  # inside the next iperf3 run
     proc.send_signal(sig)
@@ -209,12 +234,12 @@ def test_signal_stops_cleanly(tmp_path: Path, iperf3_server: int, sig: int, code
     assert any(r["error"] == "interrupted" for r in got)
 
 
-def test_store_folder_that_cannot_be_created(tmp_path: Path, iperf3_server: int,
-                                             netmeasure) -> None:  # fmt: skip
+def test_store_folder_that_cannot_be_created(
+    tmp_path: Path, iperf3_server: int, netmeasure
+) -> None:
     blocker = tmp_path / "afile"
     blocker.write_text("not a folder")
-    res = netmeasure("probe", "run", campaign(tmp_path, iperf3_server,
-                                              store=blocker / "s.db"))  # fmt: skip
+    res = netmeasure("probe", "run", campaign(tmp_path, iperf3_server, store=blocker / "s.db"))
     assert res.exit_code == 2
     assert "cannot create the store's folder" in res.stderr and str(blocker) in res.stderr
     assert "Traceback" not in res.stderr
@@ -233,11 +258,11 @@ def tiny_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def test_read_only_store_folder(tmp_path: Path, tiny_fs: Path, iperf3_server: int,
-                                netmeasure) -> None:  # fmt: skip
+def test_read_only_store_folder(
+    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure
+) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], check=True)
-    res = netmeasure("probe", "run", campaign(tmp_path, iperf3_server,
-                                              store=tiny_fs / "s.db"))  # fmt: skip
+    res = netmeasure("probe", "run", campaign(tmp_path, iperf3_server, store=tiny_fs / "s.db"))
     assert res.exit_code == 2 and str(tiny_fs / "s.db") in res.stderr
     assert "Traceback" not in res.stderr
 
@@ -253,8 +278,9 @@ def fill(folder: Path) -> None:
         os.close(fd)
 
 
-def test_full_disk_at_start_is_a_clear_error(tmp_path: Path, tiny_fs: Path, iperf3_server: int,
-                                             netmeasure) -> None:  # fmt: skip
+def test_full_disk_at_start_is_a_clear_error(
+    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure
+) -> None:
     store = tiny_fs / "s.db"
     SampleStore(store).close()
     fill(tiny_fs)
@@ -270,8 +296,13 @@ def test_disk_full_during_run_keeps_samples_in_a_fallback_file(
     store = tiny_fs / "s.db"
     path = campaign(tmp_path, iperf3_server, rounds=2, interval="4s", store=store)
     env = dict(os.environ, TMPDIR=str(tmp_path))
-    proc = subprocess.Popen(netmeasure_cmd("probe", "run", str(path)), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        netmeasure_cmd("probe", "run", str(path)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for_tests(store, 3, 60)  # round 1 stored
     fill(tiny_fs)
     _, stderr = proc.communicate(timeout=60)

@@ -41,8 +41,9 @@ def squash(text: str) -> str:
 
 
 def rasterise(pdf: Path, out: Path) -> list[Path]:
-    subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(out / "page")], check=True,
-                   timeout=120)  # fmt: skip
+    subprocess.run(
+        ["pdftoppm", "-r", "30", "-png", str(pdf), str(out / "page")], check=True, timeout=120
+    )
     return sorted(out.glob("page-*.png"))
 
 
@@ -52,8 +53,9 @@ def test_both_languages_define_every_text() -> None:
 
 
 @pytest.mark.parametrize("lang", ["en", "vi"])
-def test_report_carries_every_number_exactly(data: Path, tmp_path: Path, lang: str,
-                                             netmeasure) -> None:  # fmt: skip
+def test_report_carries_every_number_exactly(
+    data: Path, tmp_path: Path, lang: str, netmeasure
+) -> None:
     pdf = tmp_path / f"r-{lang}.pdf"
     res = netmeasure(
         "report",
@@ -72,8 +74,9 @@ def test_report_carries_every_number_exactly(data: Path, tmp_path: Path, lang: s
         data,
     )
     assert res.exit_code == 0, res.stderr
-    ev = json.loads(netmeasure("evaluate", "--standard", QCVN, "--group-by", "operator",
-                               "--json", data).stdout)  # fmt: skip
+    ev = json.loads(
+        netmeasure("evaluate", "--standard", QCVN, "--group-by", "operator", "--json", data).stdout
+    )
     text = squash(pdf_text(pdf))
     html = (tmp_path / "r.html").read_text()
     for group in ev["groups"]:
@@ -95,8 +98,7 @@ def test_pages_are_not_blank_and_charts_draw_data(data: Path, tmp_path: Path) ->
     std = load_standard(QCVN)
     ev = evaluate(std, [str(data)], group_by=["area"], details=True)
     made = render(ev, pdf=tmp_path / "r.pdf", lang="vi")
-    assert set(made.charts) == {"ecdf", "latency", "hours", "days", "groups", "map",
-                                "technology"}  # fmt: skip
+    assert set(made.charts) == {"ecdf", "latency", "hours", "days", "groups", "map", "technology"}
     charts, missing = build_charts(ev, "vi")
     assert not missing and all(c.artists > 0 for c in charts)
     pngs = rasterise(tmp_path / "r.pdf", tmp_path)
@@ -164,8 +166,14 @@ def test_edge_cases_give_an_honest_report(tmp_path: Path, case: str, verdict: st
 
 def test_group_with_no_samples_and_parameters(tmp_path: Path) -> None:
     table = campaign(200, probes=4, seed=4, technology="Ethernet")
-    params = {"max_down": "250 Mbit/s", "normal_down": "150 Mbit/s", "min_down": "50 Mbit/s",
-              "max_up": "60 Mbit/s", "normal_up": "30 Mbit/s", "min_up": "10 Mbit/s"}  # fmt: skip
+    params = {
+        "max_down": "250 Mbit/s",
+        "normal_down": "150 Mbit/s",
+        "min_down": "50 Mbit/s",
+        "max_up": "60 Mbit/s",
+        "normal_up": "30 Mbit/s",
+        "min_up": "10 Mbit/s",
+    }
     std = load_standard("de-bnetza-fixed", params)
     other = campaign(50, probes=2, seed=9, technology="LTE", operators=("NoFixed",))
     import pyarrow as pa

@@ -49,9 +49,10 @@ def test_mini_server_down_is_a_failed_sample() -> None:
     outcome = speedtest.run(speedtest.SpeedtestSpec(mini=url, timeout_s=2.0))
     assert outcome.error == "connect"
     assert [(m.metric, m.ok, m.error) for m in outcome.measurements] == [
-        ("download", False, "connect"), ("upload", False, "connect"),
+        ("download", False, "connect"),
+        ("upload", False, "connect"),
         ("latency", False, "connect"),
-    ]  # fmt: skip
+    ]
 
 
 def test_parse_is_pure() -> None:
@@ -61,8 +62,10 @@ def test_parse_is_pure() -> None:
     at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     out = speedtest.parse({"download": 9.5e7, "upload": 0, "ping": 7.5}, spec, at, "2.1.3")
     assert [(m.metric, m.value, m.ok) for m in out.measurements] == [
-        ("download", 9.5e7, True), ("upload", None, False), ("latency", 15.0, True),
-    ]  # fmt: skip
+        ("download", 9.5e7, True),
+        ("upload", None, False),
+        ("latency", 15.0, True),
+    ]
 
 
 def test_probe_run_with_speedtest(mini, tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]

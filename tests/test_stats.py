@@ -19,8 +19,10 @@ def approx(x: float) -> object:
     return pytest.approx(x, rel=REL, abs=1e-12)
 
 
-@pytest.mark.parametrize(("k", "n"), [(0, 10), (10, 10), (1, 1), (0, 1), (1440, 1500),
-                                      (3, 7), (99, 100), (50, 100), (1, 1500)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("k", "n"),
+    [(0, 10), (10, 10), (1, 1), (0, 1), (1440, 1500), (3, 7), (99, 100), (50, 100), (1, 1500)],
+)
 @pytest.mark.parametrize("c", [0.9, 0.95, 0.99])
 def test_clopper_pearson_matches_statsmodels_and_scipy(k: int, n: int, c: float) -> None:
     b = stats.clopper_pearson(k, n, c)
@@ -72,8 +74,7 @@ def test_clustered_mean_matches_statsmodels_cluster_robust_ols(seed: int) -> Non
     n_g = np.bincount(groups)
     s_g = np.bincount(groups, weights=y)
     r = stats.mean_t_clustered(n_g, s_g, 0.95)
-    fit = OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": groups},
-                                      use_t=True)  # fmt: skip
+    fit = OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
     lo, hi = fit.conf_int(alpha=0.10)[0]
     assert r.se == approx(float(fit.bse[0]))
     assert r.bounds.low == approx(lo) and r.bounds.high == approx(hi)

@@ -19,12 +19,30 @@ T0 = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 
 
 def a_test(test_id: str = "t1", value: float | None = 95.6e6) -> list:
-    ms = [Measurement("download", value, ok=value is not None,
-                      error=None if value is not None else "connect")]  # fmt: skip
-    ctx = Context(probe_id="hn-pi-01", campaign="c", environment="indoor", operator="Viettel",
-                  technology="5G-SA", latitude=21.03, longitude=105.85)  # fmt: skip
-    return build_samples(ms, context=ctx, test_id=test_id, tool="iperf3", tool_version="3.12",
-                         target="192.0.2.1:5201", streams=4, started_at=T0)  # fmt: skip
+    ms = [
+        Measurement(
+            "download", value, ok=value is not None, error=None if value is not None else "connect"
+        )
+    ]
+    ctx = Context(
+        probe_id="hn-pi-01",
+        campaign="c",
+        environment="indoor",
+        operator="Viettel",
+        technology="5G-SA",
+        latitude=21.03,
+        longitude=105.85,
+    )
+    return build_samples(
+        ms,
+        context=ctx,
+        test_id=test_id,
+        tool="iperf3",
+        tool_version="3.12",
+        target="192.0.2.1:5201",
+        streams=4,
+        started_at=T0,
+    )
 
 
 def test_new_store_is_wal_and_versioned(tmp_path: Path) -> None:
@@ -118,8 +136,9 @@ def test_cli_list_and_export(tmp_path: Path, netmeasure) -> None:  # type: ignor
     res = netmeasure("samples", "export", "--store", path, "--format", "jsonl")
     assert res.exit_code == 0
     assert json.loads(res.stdout.splitlines()[0])["probe_id"] == "hn-pi-01"
-    res = netmeasure("samples", "export", "--store", path, "--format", "parquet",
-                     "-o", tmp_path / "o.parquet")  # fmt: skip
+    res = netmeasure(
+        "samples", "export", "--store", path, "--format", "parquet", "-o", tmp_path / "o.parquet"
+    )
     assert res.exit_code == 0 and pq.read_table(tmp_path / "o.parquet").num_rows == 1
 
 

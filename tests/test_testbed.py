@@ -47,16 +47,26 @@ def test_probe_matches_shaped_rate_and_raw_iperf3(tmp_path: Path, rate_mbit: int
     with make_testbed(rate_mbit) as tb:
         tb.start_iperf3_server(5201)
         store = tmp_path / "s.db"
-        path = write_campaign(tmp_path / "c.toml",
-                              CAMPAIGN.format(store=store, server=tb.server_addr))  # fmt: skip
-        probe = subprocess.run(tb.client_cmd(netmeasure_cmd("probe", "run", str(path))),
-                               capture_output=True, text=True, timeout=120)  # fmt: skip
+        path = write_campaign(
+            tmp_path / "c.toml", CAMPAIGN.format(store=store, server=tb.server_addr)
+        )
+        probe = subprocess.run(
+            tb.client_cmd(netmeasure_cmd("probe", "run", str(path))),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert probe.returncode == 0, probe.stderr
         raw = {}
         for metric, extra in (("download", ["--reverse"]), ("upload", [])):
-            out = subprocess.run(tb.client_cmd(["iperf3", "-c", tb.server_addr, "-J", "-t", "5",
-                                                "-O", "1", "-P", "4", *extra]),
-                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+            out = subprocess.run(
+                tb.client_cmd(
+                    ["iperf3", "-c", tb.server_addr, "-J", "-t", "5", "-O", "1", "-P", "4", *extra]
+                ),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             raw[metric] = json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]
     with SampleStore(store, create=False) as s:
         got = list(s.iter_rows())

@@ -58,9 +58,12 @@ def probe() -> None:
 
 
 def _store_option(fn: F) -> F:
-    return click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
-                        help="The sample store (SQLite). Default: the campaign's, else the "
-                        "platform's data folder.")(fn)  # fmt: skip
+    return click.option(
+        "--store",
+        "store_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The sample store (SQLite). Default: the campaign's, else the platform's data folder.",
+    )(fn)
 
 
 @probe.command("run")
@@ -69,8 +72,13 @@ def _store_option(fn: F) -> F:
 @click.option("--duration", help='Run for this long ("2h", "30min"), then stop.')
 @_store_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
-def probe_run(campaign_file: Path, rounds: int | None, duration: str | None,
-              store_path: Path | None, quiet: bool) -> int:  # fmt: skip
+def probe_run(
+    campaign_file: Path,
+    rounds: int | None,
+    duration: str | None,
+    store_path: Path | None,
+    quiet: bool,
+) -> int:
     """Run CAMPAIGN_FILE's tests on its schedule, recording every sample.
 
     Stops cleanly on SIGTERM or Ctrl-C after recording what had finished.
@@ -99,8 +107,9 @@ def probe_run(campaign_file: Path, rounds: int | None, duration: str | None,
                     f"campaign [bold]{escape(campaign.name)}[/] · probe"
                     f" {escape(campaign.probe_id)} · store {escape(str(path))}"
                 )
-            runner = CampaignRunner(campaign, store, stop=stop,
-                                    on_event=None if quiet else _print_event)  # fmt: skip
+            runner = CampaignRunner(
+                campaign, store, stop=stop, on_event=None if quiet else _print_event
+            )
             summary = runner.run(rounds=rounds, duration_s=duration_s)
     finally:
         while _status:
@@ -210,8 +219,16 @@ def probe_check(campaign_file: Path, store_path: Path | None) -> int:
 @click.option("--ca-file", type=click.Path(dir_okay=False), help="CA bundle for the TLS proxy.")
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (testing only).")
 @click.option("--timeout", "timeout_s", default=30.0, show_default=True, help="Per request, s.")
-def probe_upload(url: str, token_file: Path, store_path: Path | None, batch: int, attempts: int,
-                 ca_file: str | None, insecure: bool, timeout_s: float) -> int:  # fmt: skip
+def probe_upload(
+    url: str,
+    token_file: Path,
+    store_path: Path | None,
+    batch: int,
+    attempts: int,
+    ca_file: str | None,
+    insecure: bool,
+    timeout_s: float,
+) -> int:
     """Upload every sample the collector has not acknowledged yet.
 
     Safe to interrupt and run again: a sample is marked only after the collector stored it,
@@ -220,8 +237,14 @@ def probe_upload(url: str, token_file: Path, store_path: Path | None, batch: int
     from netmeasure.probe.upload import CollectorTarget, read_token, upload
     from netmeasure.store import SampleStore, default_store_path
 
-    target = CollectorTarget(url=url, token=read_token(token_file), verify=not insecure,
-                             ca_file=ca_file, batch=batch, timeout_s=timeout_s)  # fmt: skip
+    target = CollectorTarget(
+        url=url,
+        token=read_token(token_file),
+        verify=not insecure,
+        ca_file=ca_file,
+        batch=batch,
+        timeout_s=timeout_s,
+    )
     with SampleStore(store_path or default_store_path(), create=False) as store:
         summary = upload(store, target, max_attempts=attempts)
     err.print(
@@ -256,8 +279,10 @@ def samples_list(store_path: Path | None, limit: int) -> int:
     with _open_existing(store_path) as store:
         counts = store.counts()
         recent = store.recent(limit)
-    table = Table(title=f"{counts.total} samples in {counts.tests} tests"
-                  f" ({counts.first or '—'} … {counts.last or '—'})")  # fmt: skip
+    table = Table(
+        title=f"{counts.total} samples in {counts.tests} tests"
+        f" ({counts.first or '—'} … {counts.last or '—'})"
+    )
     for col in ("metric", "ok", "failed"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     for metric, (ok, failed) in counts.by_metric.items():
@@ -269,19 +294,36 @@ def samples_list(store_path: Path | None, limit: int) -> int:
             rt.add_column(col)
         for r in recent:
             value = r["value"]
-            shown = ("" if value is None else format_rate(value)
-                     if r["metric"] in ("download", "upload") else f"{value:.3g}")  # fmt: skip
-            rt.add_row(r["started_at"], r["probe_id"], r["metric"] + (" (load)" if r["under_load"]
-                       else ""), shown, "yes" if r["ok"] else "no", r["error"] or "",
-                       r["tool"], r["target"] or "")  # fmt: skip
+            shown = (
+                ""
+                if value is None
+                else format_rate(value)
+                if r["metric"] in ("download", "upload")
+                else f"{value:.3g}"
+            )
+            rt.add_row(
+                r["started_at"],
+                r["probe_id"],
+                r["metric"] + (" (load)" if r["under_load"] else ""),
+                shown,
+                "yes" if r["ok"] else "no",
+                r["error"] or "",
+                r["tool"],
+                r["target"] or "",
+            )
         out.print(rt)
     return ExitStatus.SUCCESS
 
 
 @samples.command("export")
 @_store_option
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl",
-              show_default=True)  # fmt: skip
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "parquet"]),
+    default="jsonl",
+    show_default=True,
+)
 @click.option(
     "-o",
     "--output",
@@ -289,8 +331,9 @@ def samples_list(store_path: Path | None, limit: int) -> int:
     help="Output file (or folder, with --partition-by). Default: standard output.",
 )
 @click.option("--partition-by", help="Parquet only: Hive partitions, e.g. 'day,operator'.")
-def samples_export(store_path: Path | None, fmt: str, output: Path | None,
-                   partition_by: str | None) -> int:  # fmt: skip
+def samples_export(
+    store_path: Path | None, fmt: str, output: Path | None, partition_by: str | None
+) -> int:
     """Export every sample with the contract's columns (contracts.md §1)."""
     from netmeasure.export import export
 
@@ -331,10 +374,19 @@ def samples_export(store_path: Path | None, fmt: str, output: Path | None,
     type=click.Choice(["download", "upload"]),
     help="iperf3 outputs that do not say (an error before the test started).",
 )
-def import_(paths: tuple[str, ...], fmt: str | None, mapping: Path | None,
-            store_path: Path | None, probe: str | None, operator: str | None,
-            environment: str | None, area: str | None, technology: str | None,
-            campaign: str | None, direction: str | None) -> int:  # fmt: skip
+def import_(
+    paths: tuple[str, ...],
+    fmt: str | None,
+    mapping: Path | None,
+    store_path: Path | None,
+    probe: str | None,
+    operator: str | None,
+    environment: str | None,
+    area: str | None,
+    technology: str | None,
+    campaign: str | None,
+    direction: str | None,
+) -> int:
     """Import other tools' outputs (FILES or folders) into a sample store.
 
     One transaction per file: a bad file is reported (file, line, reason) and skipped whole.
@@ -358,9 +410,15 @@ def import_(paths: tuple[str, ...], fmt: str | None, mapping: Path | None,
     files = expand(list(paths))
     if not files:
         raise click.UsageError("no files to import")
-    overrides = Overrides(probe_id=probe, operator=operator, environment=environment,
-                          area=area, technology=technology, campaign=campaign,
-                          direction=direction)  # fmt: skip
+    overrides = Overrides(
+        probe_id=probe,
+        operator=operator,
+        environment=environment,
+        area=area,
+        technology=technology,
+        campaign=campaign,
+        direction=direction,
+    )
     store_path = store_path or default_store_path()
 
     def progress(r: FileResult) -> None:
@@ -368,20 +426,28 @@ def import_(paths: tuple[str, ...], fmt: str | None, mapping: Path | None,
             err.print(f"[red]rejected[/] {escape(r.error or '')}")
 
     with SampleStore(store_path, durable=False) as store:
-        results = import_files(files, store, fmt=fmt, mapping=loaded, overrides=overrides,
-                               progress=progress)  # fmt: skip
+        results = import_files(
+            files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+        )
     table = Table(title=f"import into {escape(str(store_path))}")
     for col in ("file", "format", "imported", "duplicates", "result"):
         table.add_column(col, justify="right" if col in ("imported", "duplicates") else "left")
     shown = results if len(results) <= 50 else [r for r in results if r.rejected][:50]
     for r in shown:
-        table.add_row(escape(str(r.path)), r.format or "?", str(r.imported), str(r.duplicates),
-                      "[red]rejected[/]" if r.rejected else "ok")  # fmt: skip
+        table.add_row(
+            escape(str(r.path)),
+            r.format or "?",
+            str(r.imported),
+            str(r.duplicates),
+            "[red]rejected[/]" if r.rejected else "ok",
+        )
     out.print(table)
     rejected = sum(r.rejected for r in results)
-    out.print(f"{len(results)} file(s): {sum(r.imported for r in results)} sample(s) imported,"
-              f" {sum(r.duplicates for r in results)} already present, {rejected} file(s)"
-              " rejected")  # fmt: skip
+    out.print(
+        f"{len(results)} file(s): {sum(r.imported for r in results)} sample(s) imported,"
+        f" {sum(r.duplicates for r in results)} already present, {rejected} file(s)"
+        " rejected"
+    )
     return ExitStatus.FAIL if rejected else ExitStatus.SUCCESS
 
 
@@ -418,8 +484,13 @@ def standards_list() -> int:
 
 @standards.command("show")
 @click.argument("standard")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A parameter's value, e.g. contract_down='250 Mbit/s'.")  # fmt: skip
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter's value, e.g. contract_down='250 Mbit/s'.",
+)
 def standards_show(standard: str, params: tuple[str, ...]) -> int:
     """A standard's criteria and sampling rules, in SI units."""
     from netmeasure.standard import load_standard, parse_params, with_placeholders
@@ -433,11 +504,15 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
     std = load_standard(standard, given)
     m = std.meta
     out.print(f"[bold]{escape(m.id)}[/] — {escape(m.title)}")
-    for label, value in (("authority", m.authority), ("source", m.source), ("url", m.url),
-                         ("technology", ", ".join(m.technology or []) or "any"),
-                         ("confidence", f"{m.confidence:.0%} one-sided"),
-                         ("clusters", " × ".join(m.cluster) or "none (independent samples)"),
-                         ("file", f"{std.path} (sha256 {std.sha256[:16]}…)")):  # fmt: skip
+    for label, value in (
+        ("authority", m.authority),
+        ("source", m.source),
+        ("url", m.url),
+        ("technology", ", ".join(m.technology or []) or "any"),
+        ("confidence", f"{m.confidence:.0%} one-sided"),
+        ("clusters", " × ".join(m.cluster) or "none (independent samples)"),
+        ("file", f"{std.path} (sha256 {std.sha256[:16]}…)"),
+    ):
         if value:
             out.print(f"  {label}: {escape(str(value))}")
     if m.informative:
@@ -454,8 +529,14 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
         elif c.statistic == "share":
             bar = c.at_least if c.at_least is not None else c.at_most
             stat = f"share {'≥' if c.at_least is not None else '≤'} {_fmt(bar, c.metrics[0])}"
-        table.add_row(c.id, c.metric, stat, c.op, _fmt_threshold(c.threshold, c.unit),
-                      "unverified" if c.unverified else "")  # fmt: skip
+        table.add_row(
+            c.id,
+            c.metric,
+            stat,
+            c.op,
+            _fmt_threshold(c.threshold, c.unit),
+            "unverified" if c.unverified else "",
+        )
     out.print(table)
     s = std.sampling
     rules = [f"samples are {s.metric} tests"]
@@ -502,10 +583,16 @@ def standards_validate(path: Path, params: tuple[str, ...]) -> int:
     return ExitStatus.SUCCESS
 
 
-_VERDICT_STYLE = {"PASS": "[bold green]PASS[/]", "FAIL": "[bold red]FAIL[/]",
-                  "INCONCLUSIVE": "[bold yellow]INCONCLUSIVE[/]"}  # fmt: skip
-_EXIT = {"PASS": ExitStatus.SUCCESS, "FAIL": ExitStatus.FAIL,
-         "INCONCLUSIVE": ExitStatus.INCONCLUSIVE}  # fmt: skip
+_VERDICT_STYLE = {
+    "PASS": "[bold green]PASS[/]",
+    "FAIL": "[bold red]FAIL[/]",
+    "INCONCLUSIVE": "[bold yellow]INCONCLUSIVE[/]",
+}
+_EXIT = {
+    "PASS": ExitStatus.SUCCESS,
+    "FAIL": ExitStatus.FAIL,
+    "INCONCLUSIVE": ExitStatus.INCONCLUSIVE,
+}
 
 
 @cli.command()
@@ -533,8 +620,15 @@ _EXIT = {"PASS": ExitStatus.SUCCESS, "FAIL": ExitStatus.FAIL,
     help="DuckDB memory limit; larger data spills to disk.",
 )
 @click.argument("sources", nargs=-1, required=True)
-def evaluate(standard: str, group_by: str | None, params: tuple[str, ...], as_json: bool,
-             details: bool, memory_limit: str, sources: tuple[str, ...]) -> int:  # fmt: skip
+def evaluate(
+    standard: str,
+    group_by: str | None,
+    params: tuple[str, ...],
+    as_json: bool,
+    details: bool,
+    memory_limit: str,
+    sources: tuple[str, ...],
+) -> int:
     """Evaluate SOURCES (stores, Parquet, CSV, JSONL or folders) against a standard.
 
     Exit status: 0 PASS, 1 FAIL, 3 INCONCLUSIVE, 2 usage or input error.
@@ -544,8 +638,9 @@ def evaluate(standard: str, group_by: str | None, params: tuple[str, ...], as_js
 
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
-    result = run_evaluation(std, list(sources), group_by=columns, details=details,
-                            memory_limit=memory_limit)  # fmt: skip
+    result = run_evaluation(
+        std, list(sources), group_by=columns, details=details, memory_limit=memory_limit
+    )
     if as_json:
         click.echo(result.dumps(details=details))
     else:
@@ -556,25 +651,40 @@ def evaluate(standard: str, group_by: str | None, params: tuple[str, ...], as_js
 def print_evaluation(result: Any) -> None:
     std = result.standard
     out.print(f"[bold]{escape(std['id'])}[/] — {escape(std['title'])}")
-    out.print(f"confidence {result.confidence:.0%} one-sided per bound · sources: "
-              + ", ".join(escape(s["path"]) for s in result.sources))  # fmt: skip
+    out.print(
+        f"confidence {result.confidence:.0%} one-sided per bound · sources: "
+        + ", ".join(escape(s["path"]) for s in result.sources)
+    )
     for g in result.groups:
         key = ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all samples"
         table = Table(
             title=f"{escape(key)}: {g.n_samples} samples, {g.n_probes} probe(s) — "
             f"{_VERDICT_STYLE[g.verdict]} (letter of the rule: {g.letter_verdict})"
         )
-        for col in ("criterion", "n", "estimate", "bound low", "bound high", "threshold",
-                    "letter", "verdict", "samples needed"):  # fmt: skip
+        for col in (
+            "criterion",
+            "n",
+            "estimate",
+            "bound low",
+            "bound high",
+            "threshold",
+            "letter",
+            "verdict",
+            "samples needed",
+        ):
             table.add_column(col, justify="left" if col == "criterion" else "right")
         for c in g.criteria:
             table.add_row(
-                escape(c.id), str(c.n), _fmt_threshold(c.estimate, c.unit),
-                _fmt_threshold(c.ci_low, c.unit), _fmt_threshold(c.ci_high, c.unit),
-                f"{c.op} {_fmt_threshold(c.threshold, c.unit)}", c.letter_verdict,
+                escape(c.id),
+                str(c.n),
+                _fmt_threshold(c.estimate, c.unit),
+                _fmt_threshold(c.ci_low, c.unit),
+                _fmt_threshold(c.ci_high, c.unit),
+                f"{c.op} {_fmt_threshold(c.threshold, c.unit)}",
+                c.letter_verdict,
                 _VERDICT_STYLE[c.verdict],
                 "" if c.samples_needed is None else f"{c.samples_needed:,}",
-            )  # fmt: skip
+            )
         out.print(table)
         for s in g.sampling:
             mark = "[green]ok[/]" if s.ok else "[red]not met[/]"
@@ -613,9 +723,18 @@ def print_evaluation(result: Any) -> None:
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
 @click.option("--memory-limit", default="1GB", show_default=True)
 @click.argument("sources", nargs=-1, required=True)
-def report(standard: str, pdf: Path, html: Path | None, lang: str, title: str | None,
-           operator: str | None, group_by: str | None, params: tuple[str, ...],
-           memory_limit: str, sources: tuple[str, ...]) -> int:  # fmt: skip
+def report(
+    standard: str,
+    pdf: Path,
+    html: Path | None,
+    lang: str,
+    title: str | None,
+    operator: str | None,
+    group_by: str | None,
+    params: tuple[str, ...],
+    memory_limit: str,
+    sources: tuple[str, ...],
+) -> int:
     """Write the compliance report (PDF, optionally HTML) for SOURCES against a standard.
 
     Set SOURCE_DATE_EPOCH for a reproducible generation time: the same inputs then give a
@@ -627,8 +746,9 @@ def report(standard: str, pdf: Path, html: Path | None, lang: str, title: str | 
 
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
-    result = run_evaluation(std, list(sources), group_by=columns, details=True,
-                            memory_limit=memory_limit)  # fmt: skip
+    result = run_evaluation(
+        std, list(sources), group_by=columns, details=True, memory_limit=memory_limit
+    )
     written = render(result, pdf=pdf, html=html, lang=lang, title=title, operator=operator)
     err.print(
         f"{pdf}: {written.pages} page(s), verdict {result.verdict} (letter of the rule:"
@@ -646,8 +766,12 @@ def collector() -> None:
 
 
 def _database_option(fn: F) -> F:
-    return click.option("--database", default="sqlite:///collector.db", show_default=True,
-                        help="sqlite:///PATH or postgresql://USER@HOST/DB")(fn)  # fmt: skip
+    return click.option(
+        "--database",
+        default="sqlite:///collector.db",
+        show_default=True,
+        help="sqlite:///PATH or postgresql://USER@HOST/DB",
+    )(fn)
 
 
 @collector.command("serve")
@@ -669,8 +793,13 @@ def collector_serve(database: str, host: str, port: int, admin_token_file: Path 
     admin = admin_token_file.read_text().strip() if admin_token_file else None
     db = connect(database)
     err.print(f"collector on http://{host}:{port} · database {db.kind}")
-    uvicorn.run(create_app(db, admin_token=admin), host=host, port=port, log_level="warning",
-                access_log=False)  # fmt: skip
+    uvicorn.run(
+        create_app(db, admin_token=admin),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
     db.close()
     return ExitStatus.SUCCESS
 
@@ -713,16 +842,22 @@ def collector_probes(database: str) -> int:
     for col in ("probe", "created", "last seen", "samples", "batches"):
         table.add_column(col)
     for p in rows:
-        table.add_row(escape(p.probe_id), p.created_at, p.last_seen or "never", str(p.samples),
-                      str(p.batches))  # fmt: skip
+        table.add_row(
+            escape(p.probe_id), p.created_at, p.last_seen or "never", str(p.samples), str(p.batches)
+        )
     out.print(table)
     return ExitStatus.SUCCESS
 
 
 @collector.command("export")
 @_database_option
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]),
-              default="parquet", show_default=True)  # fmt: skip
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "parquet"]),
+    default="parquet",
+    show_default=True,
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 @click.option("--partition-by", help="Parquet only: Hive partitions, e.g. 'day,operator'.")
 def collector_export(database: str, fmt: str, output: Path, partition_by: str | None) -> int:

@@ -41,11 +41,33 @@ ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
 
 #: The contract's columns, in the contract's order (exports keep this order).
 COLUMNS: Final = (
-    "sample_id", "test_id", "probe_id", "campaign", "started_at", "duration_s", "metric",
-    "value", "ok", "error", "tool", "tool_version", "target", "streams", "under_load",
-    "environment", "area", "operator", "technology", "latitude", "longitude",
-    "rsrp_dbm", "rsrq_db", "sinr_db", "cell_id", "band",
-)  # fmt: skip
+    "sample_id",
+    "test_id",
+    "probe_id",
+    "campaign",
+    "started_at",
+    "duration_s",
+    "metric",
+    "value",
+    "ok",
+    "error",
+    "tool",
+    "tool_version",
+    "target",
+    "streams",
+    "under_load",
+    "environment",
+    "area",
+    "operator",
+    "technology",
+    "latitude",
+    "longitude",
+    "rsrp_dbm",
+    "rsrq_db",
+    "sinr_db",
+    "cell_id",
+    "band",
+)
 
 #: Documented extras, after the contract's columns (docs/data-format.md).
 EXTRA_COLUMNS: Final = ("host", "interface", "source")
@@ -54,14 +76,36 @@ ALL_COLUMNS: Final = COLUMNS + EXTRA_COLUMNS
 
 #: Column types, for stores and exports. "ts" is an ISO-8601 UTC string in text formats.
 COLUMN_TYPES: Final[dict[str, str]] = {
-    "sample_id": "str", "test_id": "str", "probe_id": "str", "campaign": "str",
-    "started_at": "ts", "duration_s": "float", "metric": "str", "value": "float",
-    "ok": "bool", "error": "str", "tool": "str", "tool_version": "str", "target": "str",
-    "streams": "int", "under_load": "bool", "environment": "str", "area": "str",
-    "operator": "str", "technology": "str", "latitude": "float", "longitude": "float",
-    "rsrp_dbm": "float", "rsrq_db": "float", "sinr_db": "float", "cell_id": "str",
-    "band": "str", "host": "str", "interface": "str", "source": "str",
-}  # fmt: skip
+    "sample_id": "str",
+    "test_id": "str",
+    "probe_id": "str",
+    "campaign": "str",
+    "started_at": "ts",
+    "duration_s": "float",
+    "metric": "str",
+    "value": "float",
+    "ok": "bool",
+    "error": "str",
+    "tool": "str",
+    "tool_version": "str",
+    "target": "str",
+    "streams": "int",
+    "under_load": "bool",
+    "environment": "str",
+    "area": "str",
+    "operator": "str",
+    "technology": "str",
+    "latitude": "float",
+    "longitude": "float",
+    "rsrp_dbm": "float",
+    "rsrq_db": "float",
+    "sinr_db": "float",
+    "cell_id": "str",
+    "band": "str",
+    "host": "str",
+    "interface": "str",
+    "source": "str",
+}
 
 
 def utc_now() -> dt.datetime:

@@ -32,8 +32,7 @@ DERIVED_COLUMNS: Final = ("day", "hour")
 
 OPS: Final = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
-_QUANTITY_OF_UNIT: Final[dict[str, Quantity]] = {"bit/s": "rate", "ms": "time_ms",
-                                                  "ratio": "ratio"}  # fmt: skip
+_QUANTITY_OF_UNIT: Final[dict[str, Quantity]] = {"bit/s": "rate", "ms": "time_ms", "ratio": "ratio"}
 
 
 def quantity_of_metric(metric: str) -> Quantity:
@@ -167,15 +166,23 @@ def find(id_or_path: str) -> Path:
     known = shipped()
     if id_or_path in known:
         return known[id_or_path]
-    raise ConfigError(None, "--standard", f"no shipped standard with id {id_or_path!r}",
-                      hint=did_you_mean(id_or_path, known) or
-                      f"shipped: {', '.join(known)}; or give a path to a .toml file")  # fmt: skip
+    raise ConfigError(
+        None,
+        "--standard",
+        f"no shipped standard with id {id_or_path!r}",
+        hint=did_you_mean(id_or_path, known)
+        or f"shipped: {', '.join(known)}; or give a path to a .toml file",
+    )
 
 
 # -- loading --------------------------------------------------------------------------------
 
-_EXPR_OPS: Final = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-                    ast.Div: operator.truediv}  # fmt: skip
+_EXPR_OPS: Final = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
 
 
 def _eval_expr(node: ast.AST) -> float:
@@ -190,15 +197,24 @@ def _eval_expr(node: ast.AST) -> float:
     raise ValueError("only numbers, parameters and + - * / are allowed")
 
 
-def resolve_value(text: str | float | int, quantity: Quantity, params: Mapping[str, float],
-                  path: str | Path, key: str) -> float:  # fmt: skip
+def resolve_value(
+    text: str | float | int,
+    quantity: Quantity,
+    params: Mapping[str, float],
+    path: str | Path,
+    key: str,
+) -> float:
     """A threshold: a number, a number with a unit, or an expression over {parameters}."""
     if isinstance(text, str) and "{" in text:
         names = re.findall(r"\{(\w+)\}", text)
         for name in names:
             if name not in params:
-                raise ConfigError(path, key, f"parameter {{{name}}} has no value",
-                                  hint=f"give it with --param {name}=VALUE")  # fmt: skip
+                raise ConfigError(
+                    path,
+                    key,
+                    f"parameter {{{name}}} has no value",
+                    hint=f"give it with --param {name}=VALUE",
+                )
         expr = re.sub(r"\{(\w+)\}", lambda m: repr(params[m.group(1)]), text)
         try:
             return _eval_expr(ast.parse(expr, mode="eval"))
@@ -219,8 +235,12 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
     meta = load(StandardSection, data.get("standard", {}), path, "[standard]")
     unknown_cluster = [c for c in meta.cluster if c not in _groupable()]
     if unknown_cluster:
-        raise ConfigError(path, "[standard].cluster", f"unknown column {unknown_cluster[0]!r}",
-                          hint=did_you_mean(unknown_cluster[0], _groupable()))  # fmt: skip
+        raise ConfigError(
+            path,
+            "[standard].cluster",
+            f"unknown column {unknown_cluster[0]!r}",
+            hint=did_you_mean(unknown_cluster[0], _groupable()),
+        )
     specs = {
         name: load(ParameterSpec, spec, path, f"[parameters].{name}")
         for name, spec in (data.get("parameters") or {}).items()
@@ -229,15 +249,19 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
     given = dict(params or {})
     for name in given:
         if name not in specs:
-            raise ConfigError(None, f"--param {name}", f"{path.name} has no parameter {name!r}",
-                              hint=did_you_mean(name, specs) or
-                              (f"its parameters: {', '.join(specs)}" if specs
-                               else "it takes no parameters"))  # fmt: skip
+            raise ConfigError(
+                None,
+                f"--param {name}",
+                f"{path.name} has no parameter {name!r}",
+                hint=did_you_mean(name, specs)
+                or (f"its parameters: {', '.join(specs)}" if specs else "it takes no parameters"),
+            )
     for name, spec in specs.items():
         text = given.get(name, spec.default)
         if text is not None:
-            values[name] = resolve_value(text, spec.unit, {}, path if name not in given else
-                                         "--param", name)  # fmt: skip
+            values[name] = resolve_value(
+                text, spec.unit, {}, path if name not in given else "--param", name
+            )
     raw_criteria = data.get("criteria")
     if not isinstance(raw_criteria, list) or not raw_criteria:
         raise ConfigError(path, "[[criteria]]", "a standard needs at least one [[criteria]]")
@@ -247,8 +271,14 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(path, "[[criteria]]", f"criterion id {dup!r} appears twice")
     sampling = _sampling(data.get("sampling", {}), path, criteria)
-    return Standard(meta=meta, sampling=sampling, criteria=criteria, parameters=values,
-                    path=str(path), sha256=hashlib.sha256(raw).hexdigest())  # fmt: skip
+    return Standard(
+        meta=meta,
+        sampling=sampling,
+        criteria=criteria,
+        parameters=values,
+        path=str(path),
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
 
 
 def _groupable() -> list[str]:
@@ -263,17 +293,24 @@ def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> C
     metrics = (c.metric,) if isinstance(c.metric, str) else tuple(c.metric)
     for m in metrics:
         if m not in METRIC_UNITS:
-            raise ConfigError(path, f"{where}.metric", f"unknown metric {m!r}",
-                              hint=did_you_mean(m, METRIC_UNITS) or
-                              f"metrics: {', '.join(METRIC_UNITS)}")  # fmt: skip
+            raise ConfigError(
+                path,
+                f"{where}.metric",
+                f"unknown metric {m!r}",
+                hint=did_you_mean(m, METRIC_UNITS) or f"metrics: {', '.join(METRIC_UNITS)}",
+            )
     units = {METRIC_UNITS[m] for m in metrics}
     if len(units) > 1 and c.statistic != "failure_ratio":
-        raise ConfigError(path, f"{where}.metric", "metrics of different units can only be"
-                          " combined in a failure_ratio")  # fmt: skip
+        raise ConfigError(
+            path,
+            f"{where}.metric",
+            "metrics of different units can only be combined in a failure_ratio",
+        )
     value_q = quantity_of_metric(metrics[0])
     ratio_stat = c.statistic in ("share", "failure_ratio")
-    threshold = resolve_value(c.threshold, "ratio" if ratio_stat else value_q, params, path,
-                              f"{where}.threshold")  # fmt: skip
+    threshold = resolve_value(
+        c.threshold, "ratio" if ratio_stat else value_q, params, path, f"{where}.threshold"
+    )
     at_least = at_most = None
     if c.statistic == "share":
         if (c.at_least is None) == (c.at_most is None):
@@ -295,19 +332,33 @@ def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> C
     if ratio_stat and not 0 <= threshold <= 1:
         raise ConfigError(path, f"{where}.threshold", "a share's threshold is between 0 and 100%")
     return Criterion(
-        id=c.id, metrics=metrics, statistic=c.statistic, op=c.op, threshold=threshold,
-        unit="ratio" if ratio_stat else METRIC_UNITS[metrics[0]], p=p, at_least=at_least,
-        at_most=at_most, failed=c.failed, under_load=c.under_load, description=c.description,
-        description_vi=c.description_vi, unverified=c.unverified,
-    )  # fmt: skip
+        id=c.id,
+        metrics=metrics,
+        statistic=c.statistic,
+        op=c.op,
+        threshold=threshold,
+        unit="ratio" if ratio_stat else METRIC_UNITS[metrics[0]],
+        p=p,
+        at_least=at_least,
+        at_most=at_most,
+        failed=c.failed,
+        under_load=c.under_load,
+        description=c.description,
+        description_vi=c.description_vi,
+        unverified=c.unverified,
+    )
 
 
 def _sampling(table: Any, path: Path, criteria: tuple[Criterion, ...]) -> Sampling:
     s = load(SamplingSection, table, path, "[sampling]")
     metric = s.metric or criteria[0].metrics[0]
     if metric not in METRIC_UNITS:
-        raise ConfigError(path, "[sampling].metric", f"unknown metric {metric!r}",
-                          hint=did_you_mean(metric, METRIC_UNITS))  # fmt: skip
+        raise ConfigError(
+            path,
+            "[sampling].metric",
+            f"unknown metric {metric!r}",
+            hint=did_you_mean(metric, METRIC_UNITS),
+        )
     spacing = None
     if s.min_spacing is not None:
         try:
@@ -318,11 +369,20 @@ def _sampling(table: Any, path: Path, criteria: tuple[Criterion, ...]) -> Sampli
 
     for env in s.min_per_environment or {}:
         if env not in ENVIRONMENTS:
-            raise ConfigError(path, f"[sampling].min_per_environment.{env}", "unknown environment",
-                              hint=did_you_mean(env, ENVIRONMENTS))  # fmt: skip
-    return Sampling(metric=metric, min_samples=s.min_samples,
-                    min_per_environment=dict(s.min_per_environment or {}),
-                    min_spacing_s=spacing, min_days=s.min_days, min_hours=s.min_hours)  # fmt: skip
+            raise ConfigError(
+                path,
+                f"[sampling].min_per_environment.{env}",
+                "unknown environment",
+                hint=did_you_mean(env, ENVIRONMENTS),
+            )
+    return Sampling(
+        metric=metric,
+        min_samples=s.min_samples,
+        min_per_environment=dict(s.min_per_environment or {}),
+        min_spacing_s=spacing,
+        min_days=s.min_days,
+        min_hours=s.min_hours,
+    )
 
 
 def with_placeholders(
@@ -354,6 +414,9 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 def as_dict(std: Standard) -> dict[str, Any]:
-    return {"standard": dataclasses.asdict(std.meta), "criteria": [dataclasses.asdict(c) for c in
-            std.criteria], "sampling": dataclasses.asdict(std.sampling),
-            "parameters": std.parameters}  # fmt: skip
+    return {
+        "standard": dataclasses.asdict(std.meta),
+        "criteria": [dataclasses.asdict(c) for c in std.criteria],
+        "sampling": dataclasses.asdict(std.sampling),
+        "parameters": std.parameters,
+    }

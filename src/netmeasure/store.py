@@ -248,8 +248,9 @@ class SampleStore:
                     self._db.execute("ROLLBACK")
                 raise
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot write: {_describe_os_error(exc, self.path)}"
-                             ) from exc  # fmt: skip
+            raise StoreError(
+                f"{self.path}: cannot write: {_describe_os_error(exc, self.path)}"
+            ) from exc
         return added, seen
 
     def add_many(self, samples: Iterable[Sample], *, batch: int = 10_000) -> int:
@@ -303,8 +304,9 @@ class SampleStore:
 
     def pending_upload(self, limit: int) -> list[dict[str, Any]]:
         """Samples the collector has not acknowledged yet, oldest first."""
-        return list(self._select(f"WHERE {_PENDING} ORDER BY s.started_at, s.sample_id LIMIT ?",
-                                 (limit,)))  # fmt: skip
+        return list(
+            self._select(f"WHERE {_PENDING} ORDER BY s.started_at, s.sample_id LIMIT ?", (limit,))
+        )
 
     def count_pending(self) -> int:
         row = self._db.execute(f"SELECT count(*) FROM samples s WHERE {_PENDING}").fetchone()
@@ -314,8 +316,10 @@ class SampleStore:
         at = format_ts(dt.datetime.now(dt.UTC))
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR IGNORE INTO acknowledged VALUES (?, ?, ?)",
-                                 [(i, collector, at) for i in sample_ids])  # fmt: skip
+            self._db.executemany(
+                "INSERT OR IGNORE INTO acknowledged VALUES (?, ?, ?)",
+                [(i, collector, at) for i in sample_ids],
+            )
             self._db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             if self._db.in_transaction:

@@ -76,8 +76,9 @@ def campaign(
     test_ids = pa.array(rep(np.arange(n_tests, dtype=np.int64), 3))
 
     def dict_col(codes: Any, names: Any) -> Any:
-        return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()),
-                                              pa.array(list(names))).cast(pa.string())  # fmt: skip
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes, type=pa.int32()), pa.array(list(names))
+        ).cast(pa.string())
 
     cols: dict[str, Any] = {
         "sample_id": pc.binary_join_element_wise(f"s{seed}-", pc.cast(ids, pa.string()), ""),
@@ -103,6 +104,5 @@ def campaign(
         "longitude": pa.array(rep(105.8 + (probe // 10) * 0.01, 3)),
     }
     schema = arrow_schema()
-    arrays = [cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type)
-              for f in schema]  # fmt: skip
+    arrays = [cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)

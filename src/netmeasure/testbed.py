@@ -56,8 +56,14 @@ class Testbed:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, rate_mbit: float | None = None, *, burst: str = "256kb",
-                 tbf_latency: str = "20ms", allow_icmp: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rate_mbit: float | None = None,
+        *,
+        burst: str = "256kb",
+        tbf_latency: str = "20ms",
+        allow_icmp: bool = True,
+    ) -> None:
         tag = uuid.uuid4().hex[:8]
         self.client_ns = f"nm-{tag}-c"
         self.server_ns = f"nm-{tag}-s"
@@ -87,8 +93,23 @@ class Testbed:
         c, s = self.client_ns, self.server_ns
         _run(["ip", "netns", "add", c])
         _run(["ip", "netns", "add", s])
-        _run(["ip", "link", "add", "vc", "netns", c, "type", "veth", "peer", "name", "vs",
-              "netns", s])  # fmt: skip
+        _run(
+            [
+                "ip",
+                "link",
+                "add",
+                "vc",
+                "netns",
+                c,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "vs",
+                "netns",
+                s,
+            ]
+        )
         _run(["ip", "-n", c, "addr", "add", f"{CLIENT_ADDR}/24", "dev", "vc"])
         _run(["ip", "-n", s, "addr", "add", f"{SERVER_ADDR}/24", "dev", "vs"])
         for ns, dev in ((c, "vc"), (s, "vs")):
@@ -98,12 +119,38 @@ class Testbed:
                 self.shape(ns, dev, self.rate_mbit)
         if self.allow_icmp:
             # ping_group_range is per network namespace: allow unprivileged ICMP in the client's.
-            _run(["ip", "netns", "exec", c, "sysctl", "-qw",
-                  "net.ipv4.ping_group_range=0 2147483647"])  # fmt: skip
+            _run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    c,
+                    "sysctl",
+                    "-qw",
+                    "net.ipv4.ping_group_range=0 2147483647",
+                ]
+            )
 
     def shape(self, ns: str, dev: str, rate_mbit: float) -> None:
-        _run(["tc", "-n", ns, "qdisc", "replace", "dev", dev, "root", "tbf", "rate",
-              f"{rate_mbit}mbit", "burst", self.burst, "latency", self.tbf_latency])  # fmt: skip
+        _run(
+            [
+                "tc",
+                "-n",
+                ns,
+                "qdisc",
+                "replace",
+                "dev",
+                dev,
+                "root",
+                "tbf",
+                "rate",
+                f"{rate_mbit}mbit",
+                "burst",
+                self.burst,
+                "latency",
+                self.tbf_latency,
+            ]
+        )
 
     def client_cmd(self, args: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.client_ns, *args]

@@ -58,23 +58,32 @@ def did_you_mean(key: str, choices: typing.Iterable[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def check_keys(table: Mapping[str, Any], allowed: typing.Iterable[str], path: str | Path | None,
-               section: str) -> None:  # fmt: skip
+def check_keys(
+    table: Mapping[str, Any], allowed: typing.Iterable[str], path: str | Path | None, section: str
+) -> None:
     allowed = list(allowed)
     for key in table:
         if key not in allowed:
             raise ConfigError(
-                path, _join(section, key), "unknown key",
+                path,
+                _join(section, key),
+                "unknown key",
                 hint=did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}",
-            )  # fmt: skip
+            )
 
 
 def _join(section: str, key: str) -> str:
     return f"{section}.{key}" if section else key
 
 
-def load(cls: type[T], table: Mapping[str, Any], path: str | Path | None, section: str,
-         *, extra: Mapping[str, Any] | None = None) -> T:  # fmt: skip
+def load(
+    cls: type[T],
+    table: Mapping[str, Any],
+    path: str | Path | None,
+    section: str,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> T:
     """Build dataclass ``cls`` from ``table``; ``section`` names it in messages ("[probe]")."""
     if not isinstance(table, Mapping):
         raise ConfigError(path, section, f"must be a table, got {type(table).__name__}")
@@ -126,9 +135,11 @@ def coerce(value: Any, hint: Any, path: str | Path | None, key: str) -> Any:
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(
-                path, key, f"must be one of {', '.join(repr(a) for a in args)}, got {value!r}",
+                path,
+                key,
+                f"must be one of {', '.join(repr(a) for a in args)}, got {value!r}",
                 hint=did_you_mean(str(value), [str(a) for a in args]),
-            )  # fmt: skip
+            )
         return value
     if origin in (list, tuple):
         if not isinstance(value, list):
@@ -163,6 +174,12 @@ def coerce(value: Any, hint: Any, path: str | Path | None, key: str) -> Any:
 
 
 def _tname(value: Any) -> str:
-    names = {"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
-             "list": "a list", "dict": "a table"}  # fmt: skip
+    names = {
+        "str": "a string",
+        "int": "a number",
+        "float": "a number",
+        "bool": "a boolean",
+        "list": "a list",
+        "dict": "a table",
+    }
     return names.get(type(value).__name__, type(value).__name__)

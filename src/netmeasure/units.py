@@ -16,20 +16,38 @@ Quantity = Literal["rate", "time_ms", "duration_s", "ratio", "count"]
 
 # Decimal prefixes, as network rates use them (1 Mbit/s = 10**6 bit/s).
 _RATE_FACTORS: dict[str, float] = {
-    "bit/s": 1.0, "bps": 1.0, "b/s": 1.0,
-    "kbit/s": 1e3, "kbps": 1e3, "kb/s": 1e3,
-    "mbit/s": 1e6, "mbps": 1e6, "mb/s": 1e6,
-    "gbit/s": 1e9, "gbps": 1e9, "gb/s": 1e9,
-    "byte/s": 8.0, "bytes/s": 8.0, "B/s": 8.0,
-    "kbyte/s": 8e3, "kB/s": 8e3,
-    "mbyte/s": 8e6, "MB/s": 8e6,
-}  # fmt: skip
+    "bit/s": 1.0,
+    "bps": 1.0,
+    "b/s": 1.0,
+    "kbit/s": 1e3,
+    "kbps": 1e3,
+    "kb/s": 1e3,
+    "mbit/s": 1e6,
+    "mbps": 1e6,
+    "mb/s": 1e6,
+    "gbit/s": 1e9,
+    "gbps": 1e9,
+    "gb/s": 1e9,
+    "byte/s": 8.0,
+    "bytes/s": 8.0,
+    "B/s": 8.0,
+    "kbyte/s": 8e3,
+    "kB/s": 8e3,
+    "mbyte/s": 8e6,
+    "MB/s": 8e6,
+}
 
 _TIME_MS_FACTORS: dict[str, float] = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3}
 
 _DURATION_S_FACTORS: dict[str, float] = {
-    "ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0,
-}  # fmt: skip
+    "ms": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
 
 _NUMBER_UNIT = re.compile(
     r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\d\s].*?)?\s*$"

@@ -143,16 +143,19 @@ class ProbeOut(BaseModel):
 
 
 def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
-    app = FastAPI(title="netmeasure collector", version=__version__,
-                  description="Probes upload samples (the sample record, contracts.md §1) to"
-                  " this API, idempotently, with per-probe tokens.")  # fmt: skip
+    app = FastAPI(
+        title="netmeasure collector",
+        version=__version__,
+        description="Probes upload samples (the sample record, contracts.md §1) to"
+        " this API, idempotently, with per-probe tokens.",
+    )
     registry = CollectorRegistry()
     ingested = Counter("netmeasure_ingested_rows", "Sample rows stored", registry=registry)
     duplicates = Counter("netmeasure_duplicate_rows", "Rows already stored", registry=registry)
-    rejected = Counter("netmeasure_rejected_rows", "Rows refused (validation)",
-                       registry=registry)  # fmt: skip
-    latency = Histogram("netmeasure_request_seconds", "Request latency", ["path"],
-                        registry=registry)  # fmt: skip
+    rejected = Counter("netmeasure_rejected_rows", "Rows refused (validation)", registry=registry)
+    latency = Histogram(
+        "netmeasure_request_seconds", "Request latency", ["path"], registry=registry
+    )
     admin_hash = token_hash(admin_token) if admin_token else None
 
     @app.middleware("http")
@@ -169,8 +172,7 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
 
     def probe_of(authorization: Annotated[str | None, Header()] = None) -> str:
         if not authorization or not authorization.startswith("Bearer "):
-            raise HTTPException(401, "missing bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         probe = db.probe_for_token(token_hash(authorization[len("Bearer ") :].strip()))
         if probe is None:
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
@@ -184,33 +186,45 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/samples", response_model=UploadResult,
-              responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 503: {}})  # fmt: skip
-    async def upload(request: Request, probe: Annotated[str, Depends(probe_of)],
-                     content_encoding: Annotated[str | None, Header()] = None
-                     ) -> UploadResult:  # fmt: skip
+    @app.post(
+        "/v1/samples",
+        response_model=UploadResult,
+        responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 503: {}},
+    )
+    async def upload(
+        request: Request,
+        probe: Annotated[str, Depends(probe_of)],
+        content_encoding: Annotated[str | None, Header()] = None,
+    ) -> UploadResult:
         body = await _read_body(request, content_encoding)
         try:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HTTPException(422, [{"loc": ["body"], "msg": f"malformed JSON: {exc}",
-                                       "type": "json_invalid"}]) from exc  # fmt: skip
+            raise HTTPException(
+                422, [{"loc": ["body"], "msg": f"malformed JSON: {exc}", "type": "json_invalid"}]
+            ) from exc
         try:
             batch = Batch.model_validate(data)
         except ValidationError as exc:
-            n = len(data.get("samples", [])) if isinstance(data, dict) and isinstance(
-                data.get("samples"), list) else 0  # fmt: skip
+            n = (
+                len(data.get("samples", []))
+                if isinstance(data, dict) and isinstance(data.get("samples"), list)
+                else 0
+            )
             rejected.inc(n)
             raise HTTPException(422, _errors(exc)) from exc
         problems = []
         for i, s in enumerate(batch.samples):
             problem = s.check()
             if problem:
-                problems.append({"loc": ["body", "samples", i, "value"], "msg": problem,
-                                 "type": "value_error"})  # fmt: skip
+                problems.append(
+                    {"loc": ["body", "samples", i, "value"], "msg": problem, "type": "value_error"}
+                )
             elif s.probe_id != probe:
-                raise HTTPException(403, f"samples[{i}].probe_id {s.probe_id!r} is not this"
-                                    f" token's probe ({probe!r})")  # fmt: skip
+                raise HTTPException(
+                    403,
+                    f"samples[{i}].probe_id {s.probe_id!r} is not this token's probe ({probe!r})",
+                )
         if problems:
             rejected.inc(len(batch.samples))
             raise HTTPException(422, problems)
@@ -220,14 +234,18 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
         added = await run_in_threadpool(db.insert, probe, rows)
         ingested.inc(added)
         duplicates.inc(len(rows) - added)
-        return UploadResult(accepted=added, duplicates=len(rows) - added,
-                            sample_ids=[s.sample_id for s in batch.samples])  # fmt: skip
+        return UploadResult(
+            accepted=added,
+            duplicates=len(rows) - added,
+            sample_ids=[s.sample_id for s in batch.samples],
+        )
 
     @app.get("/v1/probes", response_model=list[ProbeOut], responses={401: {}, 403: {}})
     def probes(authorization: Annotated[str | None, Header()] = None) -> list[ProbeOut]:
         if admin_hash is None:
-            raise HTTPException(403, "no admin token configured (collector serve"
-                                " --admin-token-file)")  # fmt: skip
+            raise HTTPException(
+                403, "no admin token configured (collector serve --admin-token-file)"
+            )
         if not authorization or not authorization.startswith("Bearer "):
             raise HTTPException(401, "missing bearer token")
         if not same(token_hash(authorization[len("Bearer ") :].strip()), admin_hash):
@@ -240,8 +258,9 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
             return app.openapi_schema
         from fastapi.openapi.utils import get_openapi
 
-        schema = get_openapi(title=app.title, version=app.version,
-                             description=app.description, routes=app.routes)  # fmt: skip
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(batch.pop("$defs", {}))
@@ -283,8 +302,9 @@ async def _read_body(request: Request, encoding: str | None) -> bytes:
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         out = inflater.decompress(body, MAX_INFLATED_BYTES + 1)
     except zlib.error as exc:
-        raise HTTPException(422, [{"loc": ["body"], "msg": f"bad gzip data: {exc}",
-                                   "type": "value_error"}]) from exc  # fmt: skip
+        raise HTTPException(
+            422, [{"loc": ["body"], "msg": f"bad gzip data: {exc}", "type": "value_error"}]
+        ) from exc
     if len(out) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
         raise HTTPException(413, f"inflated body larger than {MAX_INFLATED_BYTES} bytes")
     return out
@@ -293,6 +313,7 @@ async def _read_body(request: Request, encoding: str | None) -> bytes:
 def _errors(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for e in exc.errors():
-        out.append({"loc": list(e.get("loc", ())), "msg": str(e.get("msg")),
-                    "type": str(e.get("type"))})  # fmt: skip
+        out.append(
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg")), "type": str(e.get("type"))}
+        )
     return out

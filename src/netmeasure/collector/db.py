@@ -23,8 +23,13 @@ from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES
 APPLICATION_ID: Final = 0x4E4D4331
 
 _SQLITE_TYPES = {"str": "TEXT", "ts": "TEXT", "float": "REAL", "int": "INTEGER", "bool": "INTEGER"}
-_PG_TYPES = {"str": "text", "ts": "timestamptz", "float": "double precision", "int": "bigint",
-             "bool": "boolean"}  # fmt: skip
+_PG_TYPES = {
+    "str": "text",
+    "ts": "timestamptz",
+    "float": "double precision",
+    "int": "bigint",
+    "bool": "boolean",
+}
 _NOT_NULL = {"sample_id", "test_id", "probe_id", "started_at", "metric", "ok", "tool", "under_load"}
 
 
@@ -87,8 +92,10 @@ def connect(url: str) -> CollectorDB:
         return SqliteDB(Path(url[len("sqlite:///") :]))
     if parsed.scheme in ("", "file"):
         return SqliteDB(Path(parsed.path or url))
-    raise InputError(f"--database: unknown database URL {url!r} (use sqlite:///PATH or"
-                     " postgresql://USER@HOST/DB)")  # fmt: skip
+    raise InputError(
+        f"--database: unknown database URL {url!r} (use sqlite:///PATH or"
+        " postgresql://USER@HOST/DB)"
+    )
 
 
 class SqliteDB:
@@ -100,8 +107,9 @@ class SqliteDB:
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                       timeout=30)  # fmt: skip
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged batch is on disk
             self._migrate()
@@ -117,8 +125,10 @@ class SqliteDB:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         migrations = _migrations(_SQLITE_TYPES, "TEXT")
         if version > len(migrations):
-            raise StoreError(f"{self.path}: collector schema {version} is newer than this"
-                             " netmeasure", hint="upgrade netmeasure")  # fmt: skip
+            raise StoreError(
+                f"{self.path}: collector schema {version} is newer than this netmeasure",
+                hint="upgrade netmeasure",
+            )
         for target in range(version, len(migrations)):
             db.execute("BEGIN IMMEDIATE")
             for statement in migrations[target]:
@@ -129,28 +139,36 @@ class SqliteDB:
 
     def add_probe(self, probe_id: str, token_hash: str, *, rotate: bool = False) -> None:
         with self._lock:
-            exists = self._db.execute("SELECT 1 FROM probes WHERE probe_id = ?",
-                                      (probe_id,)).fetchone()  # fmt: skip
+            exists = self._db.execute(
+                "SELECT 1 FROM probes WHERE probe_id = ?", (probe_id,)
+            ).fetchone()
             if exists and not rotate:
-                raise InputError(f"probe {probe_id!r} exists already (--rotate gives it a new"
-                                 " token)")  # fmt: skip
+                raise InputError(
+                    f"probe {probe_id!r} exists already (--rotate gives it a new token)"
+                )
             if exists:
-                self._db.execute("UPDATE probes SET token_hash = ? WHERE probe_id = ?",
-                                 (token_hash, probe_id))  # fmt: skip
+                self._db.execute(
+                    "UPDATE probes SET token_hash = ? WHERE probe_id = ?", (token_hash, probe_id)
+                )
             else:
-                self._db.execute("INSERT INTO probes (probe_id, token_hash, created_at) VALUES"
-                                 " (?, ?, ?)", (probe_id, token_hash, _iso(now())))  # fmt: skip
+                self._db.execute(
+                    "INSERT INTO probes (probe_id, token_hash, created_at) VALUES (?, ?, ?)",
+                    (probe_id, token_hash, _iso(now())),
+                )
 
     def probe_for_token(self, token_hash: str) -> str | None:
         with self._lock:
-            row = self._db.execute("SELECT probe_id FROM probes WHERE token_hash = ?",
-                                   (token_hash,)).fetchone()  # fmt: skip
+            row = self._db.execute(
+                "SELECT probe_id FROM probes WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
         return None if row is None else str(row[0])
 
     def insert(self, probe_id: str, rows: Sequence[Sequence[Any]]) -> int:
         placeholders = ", ".join("?" for _ in range(len(ALL_COLUMNS) + 1))
-        sql = (f"INSERT OR IGNORE INTO samples ({', '.join(ALL_COLUMNS)}, received_at)"
-               f" VALUES ({placeholders})")  # fmt: skip
+        sql = (
+            f"INSERT OR IGNORE INTO samples ({', '.join(ALL_COLUMNS)}, received_at)"
+            f" VALUES ({placeholders})"
+        )
         received = _iso(now())
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -158,9 +176,11 @@ class SqliteDB:
                 before = self._db.total_changes
                 self._db.executemany(sql, [(*r, received) for r in rows])
                 added = self._db.total_changes - before
-                self._db.execute("UPDATE probes SET last_seen = ?, samples = samples + ?,"
-                                 " batches = batches + 1 WHERE probe_id = ?",
-                                 (received, added, probe_id))  # fmt: skip
+                self._db.execute(
+                    "UPDATE probes SET last_seen = ?, samples = samples + ?,"
+                    " batches = batches + 1 WHERE probe_id = ?",
+                    (received, added, probe_id),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -169,8 +189,10 @@ class SqliteDB:
 
     def probes(self) -> list[ProbeInfo]:
         with self._lock:
-            rows = self._db.execute("SELECT probe_id, created_at, last_seen, samples, batches"
-                                    " FROM probes ORDER BY probe_id").fetchall()  # fmt: skip
+            rows = self._db.execute(
+                "SELECT probe_id, created_at, last_seen, samples, batches"
+                " FROM probes ORDER BY probe_id"
+            ).fetchall()
         return [ProbeInfo(*r) for r in rows]
 
     def count(self) -> int:
@@ -198,8 +220,9 @@ class PostgresDB:
         try:
             import psycopg
         except ImportError as exc:
-            raise InputError("PostgreSQL needs psycopg: pip install 'netmeasure[collector]'"
-                             ) from exc  # fmt: skip
+            raise InputError(
+                "PostgreSQL needs psycopg: pip install 'netmeasure[collector]'"
+            ) from exc
         self.url = url
         self._psycopg = psycopg
         self._local = threading.local()
@@ -230,8 +253,11 @@ class PostgresDB:
                 conn.execute("INSERT INTO netmeasure_schema VALUES (0)")
             migrations = _migrations(_PG_TYPES, "timestamptz")
             if version > len(migrations):
-                raise StoreError(f"{_redact(self.url)}: collector schema {version} is newer"
-                                 " than this netmeasure", hint="upgrade netmeasure")  # fmt: skip
+                raise StoreError(
+                    f"{_redact(self.url)}: collector schema {version} is newer"
+                    " than this netmeasure",
+                    hint="upgrade netmeasure",
+                )
             for target in range(version, len(migrations)):
                 for statement in migrations[target]:
                     conn.execute(statement)
@@ -240,33 +266,42 @@ class PostgresDB:
     def add_probe(self, probe_id: str, token_hash: str, *, rotate: bool = False) -> None:
         conn = self._conn()
         with conn.transaction():
-            exists = conn.execute("SELECT 1 FROM probes WHERE probe_id = %s",
-                                  (probe_id,)).fetchone()  # fmt: skip
+            exists = conn.execute(
+                "SELECT 1 FROM probes WHERE probe_id = %s", (probe_id,)
+            ).fetchone()
             if exists and not rotate:
-                raise InputError(f"probe {probe_id!r} exists already (--rotate gives it a new"
-                                 " token)")  # fmt: skip
+                raise InputError(
+                    f"probe {probe_id!r} exists already (--rotate gives it a new token)"
+                )
             if exists:
-                conn.execute("UPDATE probes SET token_hash = %s WHERE probe_id = %s",
-                             (token_hash, probe_id))  # fmt: skip
+                conn.execute(
+                    "UPDATE probes SET token_hash = %s WHERE probe_id = %s", (token_hash, probe_id)
+                )
             else:
-                conn.execute("INSERT INTO probes (probe_id, token_hash, created_at) VALUES"
-                             " (%s, %s, now())", (probe_id, token_hash))  # fmt: skip
+                conn.execute(
+                    "INSERT INTO probes (probe_id, token_hash, created_at) VALUES (%s, %s, now())",
+                    (probe_id, token_hash),
+                )
 
     def probe_for_token(self, token_hash: str) -> str | None:
         conn = self._conn()
         with conn.transaction():
-            row = conn.execute("SELECT probe_id FROM probes WHERE token_hash = %s",
-                               (token_hash,)).fetchone()  # fmt: skip
+            row = conn.execute(
+                "SELECT probe_id FROM probes WHERE token_hash = %s", (token_hash,)
+            ).fetchone()
         return None if row is None else str(row[0])
 
     def insert(self, probe_id: str, rows: Sequence[Sequence[Any]]) -> int:
         # One INSERT ... SELECT FROM unnest(arrays): a single round trip per batch.
         casts = ", ".join(f"%s::{_PG_TYPES[COLUMN_TYPES[c]]}[]" for c in ALL_COLUMNS)
-        sql = (f"INSERT INTO samples ({', '.join(ALL_COLUMNS)}, received_at)"
-               f" SELECT *, now() FROM unnest({casts})"
-               " ON CONFLICT (sample_id) DO NOTHING")  # fmt: skip
-        columns = [list(col) for col in zip(*rows, strict=True)] if rows else [
-            [] for _ in ALL_COLUMNS]  # fmt: skip
+        sql = (
+            f"INSERT INTO samples ({', '.join(ALL_COLUMNS)}, received_at)"
+            f" SELECT *, now() FROM unnest({casts})"
+            " ON CONFLICT (sample_id) DO NOTHING"
+        )
+        columns = (
+            [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in ALL_COLUMNS]
+        )
         conn = self._conn()
         try:
             with conn.transaction():
@@ -285,10 +320,14 @@ class PostgresDB:
     def probes(self) -> list[ProbeInfo]:
         conn = self._conn()
         with conn.transaction():
-            rows = conn.execute("SELECT probe_id, created_at, last_seen, samples, batches FROM"
-                                " probes ORDER BY probe_id").fetchall()  # fmt: skip
-        return [ProbeInfo(str(r[0]), _iso(r[1]), _iso(r[2]) if r[2] else None, int(r[3]), int(r[4]))
-                for r in rows]  # fmt: skip
+            rows = conn.execute(
+                "SELECT probe_id, created_at, last_seen, samples, batches FROM"
+                " probes ORDER BY probe_id"
+            ).fetchall()
+        return [
+            ProbeInfo(str(r[0]), _iso(r[1]), _iso(r[2]) if r[2] else None, int(r[3]), int(r[4]))
+            for r in rows
+        ]
 
     def count(self) -> int:
         conn = self._conn()
@@ -301,8 +340,9 @@ class PostgresDB:
         try:
             with conn.cursor(name="export") as cur:
                 cur.itersize = 20_000
-                cur.execute(f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
-                            " ORDER BY started_at, sample_id")  # fmt: skip
+                cur.execute(
+                    f"SELECT {', '.join(ALL_COLUMNS)} FROM samples ORDER BY started_at, sample_id"
+                )
                 for r in cur:
                     row = dict(zip(ALL_COLUMNS, r, strict=True))
                     row["started_at"] = _iso(row["started_at"])

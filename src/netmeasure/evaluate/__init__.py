@@ -8,9 +8,15 @@ from netmeasure.evaluate.verdict import Evaluation
 from netmeasure.standard import Standard
 
 
-def evaluate(standard: Standard, sources: list[str], *, group_by: list[str] | None = None,
-             details: bool = False, memory_limit: str = "1GB",
-             threads: int | None = None) -> Evaluation:  # fmt: skip
+def evaluate(
+    standard: Standard,
+    sources: list[str],
+    *,
+    group_by: list[str] | None = None,
+    details: bool = False,
+    memory_limit: str = "1GB",
+    threads: int | None = None,
+) -> Evaluation:
     """Evaluate the samples in ``sources`` against ``standard``."""
     from netmeasure.evaluate.engine import Engine
     from netmeasure.evaluate.verdict import evaluate_reduced

@@ -58,8 +58,9 @@ def _gkey_sql(group_by: list[str]) -> str:
     """The group's key as JSON ({"operator": "Viettel"}), over the view's columns."""
     if not group_by:
         return "'{}'"
-    return ("to_json(struct_pack(" + ", ".join(f"{_q(g)} := {_text_column(g)}" for g in group_by)
-            + "))")  # fmt: skip
+    return (
+        "to_json(struct_pack(" + ", ".join(f"{_q(g)} := {_text_column(g)}" for g in group_by) + "))"
+    )
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,14 @@ class Reduced:
 
 
 class Engine:
-    def __init__(self, paths: list[str], *, memory_limit: str = "1GB", threads: int | None = None,
-                 temp_directory: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        paths: list[str],
+        *,
+        memory_limit: str = "1GB",
+        threads: int | None = None,
+        temp_directory: str | None = None,
+    ) -> None:
         try:
             import duckdb
         except ImportError as exc:
@@ -109,19 +116,32 @@ class Engine:
             return derived[name] if name in derived else _q(name)
 
         gkey = _gkey_sql(group_by)
-        cluster = ("concat_ws('|', " + ", ".join(f"coalesce(CAST({col(c)} AS VARCHAR), '∅')"
-                   for c in std.meta.cluster) + ")") if std.meta.cluster else "''"  # fmt: skip
+        cluster = (
+            (
+                "concat_ws('|', "
+                + ", ".join(f"coalesce(CAST({col(c)} AS VARCHAR), '∅')" for c in std.meta.cluster)
+                + ")"
+            )
+            if std.meta.cluster
+            else "''"
+        )
         techs = std.meta.technology
-        tech_ok = ("technology IN (" + ", ".join(_lit(t) for t in techs) + ")"
-                   if techs else "TRUE")  # fmt: skip
-        absurd = " ".join(f"WHEN metric = {_lit(m)} THEN {ABSURD[u]!r}"
-                          for m, u in METRIC_UNITS.items())  # fmt: skip
+        tech_ok = "technology IN (" + ", ".join(_lit(t) for t in techs) + ")" if techs else "TRUE"
+        absurd = " ".join(
+            f"WHEN metric = {_lit(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
+        )
         # Samples exported twice (a store and its export, given together) must not count
         # twice. Within one argument (a file, a folder of one export) ids are unique already,
         # and the check (a sort of every sample id) is only paid when it can matter.
         dedupe = len({src.argument for src in self.sources}) > 1
-        dup = ("WHEN row_number() OVER (PARTITION BY sample_id ORDER BY _source) > 1"
-               " AND sample_id IS NOT NULL THEN 'duplicate' ") if dedupe else ""  # fmt: skip
+        dup = (
+            (
+                "WHEN row_number() OVER (PARTITION BY sample_id ORDER BY _source) > 1"
+                " AND sample_id IS NOT NULL THEN 'duplicate' "
+            )
+            if dedupe
+            else ""
+        )
         return f"""
             SELECT *, {gkey} AS _gkey, {cluster} AS _cluster FROM (
             SELECT *,
@@ -148,9 +168,10 @@ class Engine:
             if g not in allowed:
                 from netmeasure.tomlfile import did_you_mean
 
-                raise InputError(f"--group-by: unknown column {g!r}"
-                                 + (f" ({did_you_mean(g, allowed)})"
-                                    if did_you_mean(g, allowed) else ""))  # fmt: skip
+                raise InputError(
+                    f"--group-by: unknown column {g!r}"
+                    + (f" ({did_you_mean(g, allowed)})" if did_you_mean(g, allowed) else "")
+                )
         import duckdb
 
         self._group_by = list(group_by)
@@ -183,8 +204,9 @@ class Engine:
                 bars += [("<", c.threshold), ("<=", c.threshold)]
         return list(dict.fromkeys(bars))
 
-    def _criterion_aggregates(self, j: int, c: Criterion, bars: list[tuple[str, float]]
-                              ) -> list[str]:  # fmt: skip
+    def _criterion_aggregates(
+        self, j: int, c: Criterion, bars: list[tuple[str, float]]
+    ) -> list[str]:
         metric = "metric IN (" + ", ".join(_lit(m) for m in c.metrics) + ")"
         load = "" if c.statistic == "failure_ratio" else f" AND _ul = {str(c.under_load).upper()}"
         base = f"_excluded IS NULL AND {metric}{load}"
@@ -194,20 +216,29 @@ class Engine:
             return f"b{bars.index((op, float(value or 0.0)))}"
 
         if c.statistic == "mean":
-            return [f"sum(n) FILTER (WHERE {ok}) AS n_{j}", f"sum(s) FILTER (WHERE {ok}) AS s_{j}",
-                    f"sum(ss) FILTER (WHERE {ok}) AS ss_{j}"]  # fmt: skip
+            return [
+                f"sum(n) FILTER (WHERE {ok}) AS n_{j}",
+                f"sum(s) FILTER (WHERE {ok}) AS s_{j}",
+                f"sum(ss) FILTER (WHERE {ok}) AS ss_{j}",
+            ]
         if c.statistic == "share":
             attempts = ok if c.failed == "exclude" else base
             col = bar(">=", c.at_least) if c.at_least is not None else bar("<=", c.at_most)
-            return [f"sum(n) FILTER (WHERE {attempts}) AS n_{j}",
-                    f"sum({col}) FILTER (WHERE {ok}) AS k_{j}"]  # fmt: skip
+            return [
+                f"sum(n) FILTER (WHERE {attempts}) AS n_{j}",
+                f"sum({col}) FILTER (WHERE {ok}) AS k_{j}",
+            ]
         if c.statistic == "failure_ratio":
-            return [f"sum(n) FILTER (WHERE {base}) AS n_{j}",
-                    f"sum(n) FILTER (WHERE {base} AND NOT ok) AS k_{j}"]  # fmt: skip
+            return [
+                f"sum(n) FILTER (WHERE {base}) AS n_{j}",
+                f"sum(n) FILTER (WHERE {base} AND NOT ok) AS k_{j}",
+            ]
         # median, percentile: below-threshold counts for Woodruff and samples_needed
-        return [f"sum(n) FILTER (WHERE {ok}) AS n_{j}",
-                f"sum({bar('<', c.threshold)}) FILTER (WHERE {ok}) AS k_{j}",
-                f"sum({bar('<=', c.threshold)}) FILTER (WHERE {ok}) AS ke_{j}"]  # fmt: skip
+        return [
+            f"sum(n) FILTER (WHERE {ok}) AS n_{j}",
+            f"sum({bar('<', c.threshold)}) FILTER (WHERE {ok}) AS k_{j}",
+            f"sum({bar('<=', c.threshold)}) FILTER (WHERE {ok}) AS ke_{j}",
+        ]
 
     def _cells(self, std: Standard, group_by: list[str]) -> list[dict[str, Any]]:
         """Two steps: one scan of the samples into a table keyed by (group and cluster
@@ -222,8 +253,9 @@ class Engine:
             )
         )
         bars = self._bars(std)
-        bar_aggs = "".join(f", count(*) FILTER (WHERE value {op} {v!r}) AS b{i}"
-                           for i, (op, v) in enumerate(bars))  # fmt: skip
+        bar_aggs = "".join(
+            f", count(*) FILTER (WHERE value {op} {v!r}) AS b{i}" for i, (op, v) in enumerate(bars)
+        )
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _agg AS
             SELECT {", ".join(keys)}, metric, ok, _ul, environment, _excluded,
@@ -232,8 +264,15 @@ class Engine:
             FROM s GROUP BY ALL""")
         col = _text_column
         gkey = _gkey_sql(group_by)
-        cluster = ("concat_ws('|', " + ", ".join(f"coalesce(CAST({col(c)} AS VARCHAR), '∅')"
-                   for c in std.meta.cluster) + ")") if std.meta.cluster else "''"  # fmt: skip
+        cluster = (
+            (
+                "concat_ws('|', "
+                + ", ".join(f"coalesce(CAST({col(c)} AS VARCHAR), '∅')" for c in std.meta.cluster)
+                + ")"
+            )
+            if std.meta.cluster
+            else "''"
+        )
         aggs: list[str] = []
         for j, c in enumerate(std.criteria):
             aggs += self._criterion_aggregates(j, c, bars)
@@ -242,8 +281,9 @@ class Engine:
         m = _lit(std.sampling.metric)
         sampling = f"_excluded IS NULL AND metric = {m} AND NOT _ul"
         for env in ENVIRONMENTS:
-            aggs.append(f"sum(n) FILTER (WHERE {sampling} AND environment = {_lit(env)})"
-                        f" AS env_{env}")  # fmt: skip
+            aggs.append(
+                f"sum(n) FILTER (WHERE {sampling} AND environment = {_lit(env)}) AS env_{env}"
+            )
         aggs += [
             f"sum(n) FILTER (WHERE {sampling}) AS n_sampling",
             "sum(n) FILTER (WHERE _excluded IS NULL) AS n_used",
@@ -252,9 +292,11 @@ class Engine:
             f"strftime(max(tmax) FILTER (WHERE _excluded IS NULL), {_ISO}) AS t_max",
             "any_value(environment) FILTER (WHERE _excluded IS NULL) AS environment",
         ]
-        sql = (f"SELECT {gkey} AS _gkey, probe_id, {cluster} AS _cluster,"
-               f" strftime(_day, '%Y-%m-%d') AS _day, {', '.join(aggs)}"
-               " FROM _agg GROUP BY ALL ORDER BY ALL")  # fmt: skip
+        sql = (
+            f"SELECT {gkey} AS _gkey, probe_id, {cluster} AS _cluster,"
+            f" strftime(_day, '%Y-%m-%d') AS _day, {', '.join(aggs)}"
+            " FROM _agg GROUP BY ALL ORDER BY ALL"
+        )
         cur = self.con.execute(sql)
         names = [d[0] for d in cur.description]
         zero = {k for k in names if k.startswith(("n_", "s_", "ss_", "k_", "ke_", "x_", "env_"))}
@@ -330,15 +372,21 @@ class Engine:
                    quantile_cont(value, [{qs}])
             FROM s WHERE _excluded IS NULL AND ok GROUP BY ALL ORDER BY ALL""").fetchall()
         out["quantiles"] = [
-            {"key": json.loads(g), "metric": m, "under_load": bool(u), "n": int(n),
-             "values": [float(v) for v in vals]}
+            {
+                "key": json.loads(g),
+                "metric": m,
+                "under_load": bool(u),
+                "n": int(n),
+                "values": [float(v) for v in vals],
+            }
             for g, m, u, n, vals in rows
-        ]  # fmt: skip
+        ]
         tech = self.con.execute("""
             SELECT _gkey, coalesce(technology, 'unknown'), count(DISTINCT test_id) FROM s
             GROUP BY ALL ORDER BY ALL""").fetchall()
-        out["technology"] = [{"key": json.loads(g), "technology": t, "tests": int(n)}
-                             for g, t, n in tech]  # fmt: skip
+        out["technology"] = [
+            {"key": json.loads(g), "technology": t, "tests": int(n)} for g, t, n in tech
+        ]
         m = _lit(std.sampling.metric)
         loc = self.con.execute(f"""
             SELECT latitude, longitude, ok, value FROM s
@@ -357,13 +405,23 @@ class Engine:
             FROM s WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)
             GROUP BY probe_id, test_id ORDER BY 1, 3 LIMIT {DETAIL_TESTS}""").fetchall()
         out["tests"] = [
-            {"started_at": t, "probe_id": p,
-             "test_id": tid, "tool": tool, "target": target,
-             "values": {mm: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
-                        for mm, v in zip(ms, vs, strict=True)}, "ok": bool(ok), "error": err,
-             "environment": env, "area": area}
+            {
+                "started_at": t,
+                "probe_id": p,
+                "test_id": tid,
+                "tool": tool,
+                "target": target,
+                "values": {
+                    mm: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+                    for mm, v in zip(ms, vs, strict=True)
+                },
+                "ok": bool(ok),
+                "error": err,
+                "environment": env,
+                "area": area,
+            }
             for t, p, tid, tool, target, ms, vs, ok, err, env, area in tests
-        ]  # fmt: skip
+        ]
         total = self.con.execute("""SELECT count(DISTINCT (probe_id, test_id)) FROM s
             WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)""").fetchone()
         out["tests_total"] = int(total[0]) if total else 0

@@ -24,8 +24,13 @@ ALL_SUFFIXES: Final = SQLITE_SUFFIXES + PARQUET_SUFFIXES + CSV_SUFFIXES + JSONL_
 #: Columns without which a row cannot be evaluated at all.
 REQUIRED: Final = ("started_at", "metric", "value", "ok")
 
-_DUCK_TYPES: Final = {"str": "VARCHAR", "ts": "TIMESTAMPTZ", "float": "DOUBLE", "int": "BIGINT",
-                      "bool": "BOOLEAN"}  # fmt: skip
+_DUCK_TYPES: Final = {
+    "str": "VARCHAR",
+    "ts": "TIMESTAMPTZ",
+    "float": "DOUBLE",
+    "int": "BIGINT",
+    "bool": "BOOLEAN",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +62,9 @@ def discover(paths: list[str]) -> list[Source]:
             if any(child.is_dir() and "=" in child.name for child in p.iterdir()):
                 out.append(Source(p, "parquet-dataset", i))
                 continue
-            found = sorted(f for f in p.rglob("*") if f.is_file() and
-                           f.suffix.lower() in ALL_SUFFIXES)  # fmt: skip
+            found = sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in ALL_SUFFIXES
+            )
             if not found:
                 raise InputError(f"{p}: folder holds no sample files ({', '.join(ALL_SUFFIXES)})")
             out.extend(_kind(f, i) for f in found)
@@ -71,8 +77,12 @@ def _kind(p: Path, argument: int) -> Source:
     suffix = p.suffix.lower()
     if suffix in SQLITE_SUFFIXES and _is_collector_db(p):
         return Source(p, "collector", argument, url=f"sqlite:///{p}")
-    for suffixes, kind in ((SQLITE_SUFFIXES, "sqlite"), (PARQUET_SUFFIXES, "parquet"),
-                           (CSV_SUFFIXES, "csv"), (JSONL_SUFFIXES, "jsonl")):  # fmt: skip
+    for suffixes, kind in (
+        (SQLITE_SUFFIXES, "sqlite"),
+        (PARQUET_SUFFIXES, "parquet"),
+        (CSV_SUFFIXES, "csv"),
+        (JSONL_SUFFIXES, "jsonl"),
+    ):
         if suffix in suffixes:
             return Source(p, kind, argument)
     raise InputError(f"{p}: unknown kind of file (expected {', '.join(ALL_SUFFIXES)})")
@@ -108,22 +118,28 @@ def relation_sql(con: Any, src: Source, index: int) -> str:
             reader = f"read_parquet({_sql_str(path)})"
         elif src.kind == "parquet-dataset":
             glob = str(src.path / "**" / "*.parquet")
-            reader = (f"read_parquet({_sql_str(glob)}, hive_partitioning = true,"
-                      " union_by_name = true)")  # fmt: skip
+            reader = (
+                f"read_parquet({_sql_str(glob)}, hive_partitioning = true, union_by_name = true)"
+            )
         elif src.kind == "csv":
-            reader = (f"read_csv({_sql_str(path)}, header = true, all_varchar = true,"
-                      " auto_detect = true)")  # fmt: skip
+            reader = (
+                f"read_csv({_sql_str(path)}, header = true, all_varchar = true, auto_detect = true)"
+            )
         else:
-            reader = (f"read_json({_sql_str(path)}, format = 'newline_delimited',"
-                      " maximum_object_size = 16777216, sample_size = -1)")  # fmt: skip
+            reader = (
+                f"read_json({_sql_str(path)}, format = 'newline_delimited',"
+                " maximum_object_size = 16777216, sample_size = -1)"
+            )
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read as {src.kind}: {_short(exc)}") from exc
     present = {row[0] for row in described}
     missing = [c for c in REQUIRED if c not in present]
     if missing:
-        raise InputError(f"{path}: missing column {missing[0]!r} (the sample record needs"
-                         f" {', '.join(REQUIRED)}; see docs/data-format.md)")  # fmt: skip
+        raise InputError(
+            f"{path}: missing column {missing[0]!r} (the sample record needs"
+            f" {', '.join(REQUIRED)}; see docs/data-format.md)"
+        )
     return f"SELECT {_typed_projection(present, src.argument)} FROM {reader}"
 
 

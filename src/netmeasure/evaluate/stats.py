@@ -110,8 +110,9 @@ def cluster_robust_variance_of_proportion(k_g: Sequence[float], n_g: Sequence[fl
     return float(g / (g - 1) * np.sum((k - m * p) ** 2) / n**2)
 
 
-def proportion_clustered(k_g: Sequence[float], n_g: Sequence[float],
-                         confidence: float = 0.95) -> ProportionResult:  # fmt: skip
+def proportion_clustered(
+    k_g: Sequence[float], n_g: Sequence[float], confidence: float = 0.95
+) -> ProportionResult:
     """Korn-Graubard bounds for a proportion from clustered trials.
 
     deff = (cluster-robust variance of p) / (p(1-p)/n), floored at 1, and Clopper-Pearson on
@@ -135,8 +136,9 @@ def proportion_clustered(k_g: Sequence[float], n_g: Sequence[float],
     if minority < 2:
         n_eff = float(g)
         bounds = clopper_pearson(p * n_eff, n_eff, confidence)
-        return ProportionResult(k, n, p, bounds, n_eff, n / n_eff,
-                                "korn-graubard (n_eff = clusters)", confidence)  # fmt: skip
+        return ProportionResult(
+            k, n, p, bounds, n_eff, n / n_eff, "korn-graubard (n_eff = clusters)", confidence
+        )
     var = cluster_robust_variance_of_proportion(k_g, n_g)
     deff = max(1.0, var / (p * (1 - p) / n))
     df = max(1, min(g, minority) - 1)
@@ -183,12 +185,12 @@ def mean_t(n: int, total: float, total_sq: float, confidence: float = 0.95) -> M
     ss = max(0.0, total_sq - n * mean * mean)
     se = math.sqrt(ss / (n - 1)) / math.sqrt(n)
     t = float(sps.t.ppf(confidence, n - 1))
-    return MeanResult(n, mean, se, n - 1, Bounds(mean - t * se, mean + t * se), "t",
-                      confidence, n)  # fmt: skip
+    return MeanResult(n, mean, se, n - 1, Bounds(mean - t * se, mean + t * se), "t", confidence, n)
 
 
-def mean_t_clustered(n_g: Sequence[float], sum_g: Sequence[float],
-                     confidence: float = 0.95) -> MeanResult:  # fmt: skip
+def mean_t_clustered(
+    n_g: Sequence[float], sum_g: Sequence[float], confidence: float = 0.95
+) -> MeanResult:
     """Cluster-robust t bounds: SE = sqrt(G/(G-1) * sum_g s_g^2) / n, s_g = sum_g - n_g * mean,
     with G-1 degrees of freedom. One cluster gives no bound."""
     _check_confidence(confidence)
@@ -204,8 +206,9 @@ def mean_t_clustered(n_g: Sequence[float], sum_g: Sequence[float],
     resid = s - m * mean
     se = math.sqrt(g / (g - 1) * float(np.sum(resid**2))) / n
     t = float(sps.t.ppf(confidence, g - 1))
-    return MeanResult(n, mean, se, g - 1, Bounds(mean - t * se, mean + t * se), "t-cluster",
-                      confidence, g)  # fmt: skip
+    return MeanResult(
+        n, mean, se, g - 1, Bounds(mean - t * se, mean + t * se), "t-cluster", confidence, g
+    )
 
 
 # -- quantiles ------------------------------------------------------------------------------
@@ -252,8 +255,9 @@ def type7_ranks(n: int, q: float) -> tuple[int, int, float]:
     return lo + 1, min(lo + 2, n), h - lo
 
 
-def woodruff_ranks(n: int, q: float, deff: float, confidence: float = 0.95
-                   ) -> tuple[int | None, int | None]:  # fmt: skip
+def woodruff_ranks(
+    n: int, q: float, deff: float, confidence: float = 0.95
+) -> tuple[int | None, int | None]:
     """Ranks bounding the q-quantile of clustered data (Woodruff's method).
 
     The proportion below the quantile is q; its Korn-Graubard bounds (n_eff = n / deff) are

@@ -71,8 +71,12 @@ class SamplingCheck:
     violations: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = {"requirement": self.requirement, "required": self.required,
-               "actual": _clean(self.actual), "ok": self.ok}  # fmt: skip
+        out = {
+            "requirement": self.requirement,
+            "required": self.required,
+            "actual": _clean(self.actual),
+            "ok": self.ok,
+        }
         if self.environment is not None:
             out["environment"] = self.environment
         if self.violations is not None:
@@ -107,16 +111,19 @@ class GroupResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "key": self.key, "verdict": self.verdict, "n_samples": self.n_samples,
+            "key": self.key,
+            "verdict": self.verdict,
+            "n_samples": self.n_samples,
             "excluded": self.excluded,
             "sampling": [s.to_json() for s in self.sampling],
             "criteria": [c.to_json() for c in self.criteria],
-            "letter_verdict": self.letter_verdict, "n_probes": self.n_probes,
+            "letter_verdict": self.letter_verdict,
+            "n_probes": self.n_probes,
             "period": {"start": self.period_start, "end": self.period_end},
             "probes": [asdict(p) for p in self.probes],
             "hours": {str(h): n for h, n in sorted(self.hours.items())},
             "days": dict(sorted(self.days.items())),
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True)
@@ -152,8 +159,9 @@ class Evaluation:
         return out
 
     def dumps(self, *, details: bool = False) -> str:
-        return json.dumps(self.to_json(details=details), indent=2, ensure_ascii=False,
-                          allow_nan=False)  # fmt: skip
+        return json.dumps(
+            self.to_json(details=details), indent=2, ensure_ascii=False, allow_nan=False
+        )
 
 
 def _clean(value: Any) -> Any:
@@ -165,8 +173,9 @@ def _clean(value: Any) -> Any:
 # -- deciding -------------------------------------------------------------------------------
 
 
-def decide(op: str, threshold: float, estimate: float, low: float | None,
-           high: float | None) -> tuple[Verdict, Verdict]:  # fmt: skip
+def decide(
+    op: str, threshold: float, estimate: float, low: float | None, high: float | None
+) -> tuple[Verdict, Verdict]:
     """(letter verdict, statistical verdict) for one criterion."""
     meets = OPS[op]
     letter: Verdict = "PASS" if meets(estimate, threshold) else "FAIL"
@@ -205,8 +214,9 @@ def _per_cluster(cells: list[dict[str, Any]], *cols: str) -> dict[str, list[floa
     return {k: v for k, v in acc.items() if v[0] > 0}
 
 
-def needed_ranks(std: Standard, j: int, c: Criterion, cells: list[dict[str, Any]]
-                 ) -> dict[str, set[int]]:  # fmt: skip
+def needed_ranks(
+    std: Standard, j: int, c: Criterion, cells: list[dict[str, Any]]
+) -> dict[str, set[int]]:
     """Ranks of the sorted values each group needs for a median / percentile criterion."""
     out: dict[str, set[int]] = {}
     for gkey, group in _by_group(cells).items():
@@ -236,24 +246,49 @@ def _quantile_bound_ranks(
     return stats.woodruff_ranks(n, q, deff, conf)
 
 
-def _criterion(std: Standard, j: int, c: Criterion, group: list[dict[str, Any]],
-               ranked: dict[int, float] | None) -> CriterionResult:  # fmt: skip
+def _criterion(
+    std: Standard,
+    j: int,
+    c: Criterion,
+    group: list[dict[str, Any]],
+    ranked: dict[int, float] | None,
+) -> CriterionResult:
     conf = std.meta.confidence
     clustered = bool(std.meta.cluster)
     n = int(sum(cell[f"n_{j}"] or 0 for cell in group))
-    base: dict[str, Any] = {"id": c.id, "metric": c.metric, "statistic": c.statistic, "op": c.op,
-            "threshold": c.threshold, "unit": c.unit, "n": n, "p": c.p,
-            "at_least": c.at_least, "at_most": c.at_most, "description": c.description,
-            "description_vi": c.description_vi, "unverified": c.unverified}  # fmt: skip
+    base: dict[str, Any] = {
+        "id": c.id,
+        "metric": c.metric,
+        "statistic": c.statistic,
+        "op": c.op,
+        "threshold": c.threshold,
+        "unit": c.unit,
+        "n": n,
+        "p": c.p,
+        "at_least": c.at_least,
+        "at_most": c.at_most,
+        "description": c.description,
+        "description_vi": c.description_vi,
+        "unverified": c.unverified,
+    }
     if n == 0:
-        return CriterionResult(**base, estimate=None, ci_low=None, ci_high=None, method="none",
-                               letter_verdict="FAIL", verdict="INCONCLUSIVE",
-                               samples_needed=None, note="no samples")  # fmt: skip
+        return CriterionResult(
+            **base,
+            estimate=None,
+            ci_low=None,
+            ci_high=None,
+            method="none",
+            letter_verdict="FAIL",
+            verdict="INCONCLUSIVE",
+            samples_needed=None,
+            note="no samples",
+        )
     if c.statistic == "mean":
         if clustered:
             cl = _per_cluster(group, f"n_{j}", f"s_{j}")
-            res = stats.mean_t_clustered([v[0] for v in cl.values()], [v[1] for v in cl.values()],
-                                         conf)  # fmt: skip
+            res = stats.mean_t_clustered(
+                [v[0] for v in cl.values()], [v[1] for v in cl.values()], conf
+            )
         else:
             total = sum(float(cell[f"s_{j}"] or 0) for cell in group)
             total_sq = sum(float(cell[f"ss_{j}"] or 0) for cell in group)
@@ -263,16 +298,29 @@ def _criterion(std: Standard, j: int, c: Criterion, group: list[dict[str, Any]],
         needed = None
         if verdict == "INCONCLUSIVE" and est != c.threshold and math.isfinite(res.se):
             needed = stats.smallest_n(lambda m: _decides(c.op, c.threshold, est)(res.with_n(m)), n)
-        note = "one sample: no bound" if n == 1 else (
-            "one cluster: no bound" if clustered and res.clusters < 2 else None)  # fmt: skip
-        return CriterionResult(**base, estimate=est, ci_low=b.low, ci_high=b.high,
-                               method=res.method, letter_verdict=letter, verdict=verdict,
-                               samples_needed=needed, clusters=res.clusters, note=note)  # fmt: skip
+        note = (
+            "one sample: no bound"
+            if n == 1
+            else ("one cluster: no bound" if clustered and res.clusters < 2 else None)
+        )
+        return CriterionResult(
+            **base,
+            estimate=est,
+            ci_low=b.low,
+            ci_high=b.high,
+            method=res.method,
+            letter_verdict=letter,
+            verdict=verdict,
+            samples_needed=needed,
+            clusters=res.clusters,
+            note=note,
+        )
     if c.statistic in ("share", "failure_ratio"):
         if clustered:
             cl = _per_cluster(group, f"n_{j}", f"k_{j}")
-            pres = stats.proportion_clustered([v[1] for v in cl.values()],
-                                              [v[0] for v in cl.values()], conf)  # fmt: skip
+            pres = stats.proportion_clustered(
+                [v[1] for v in cl.values()], [v[0] for v in cl.values()], conf
+            )
             n_clusters = len(cl)
         else:
             k = int(sum(cell[f"k_{j}"] or 0 for cell in group))
@@ -284,10 +332,19 @@ def _criterion(std: Standard, j: int, c: Criterion, group: list[dict[str, Any]],
         if verdict == "INCONCLUSIVE" and pres.estimate != c.threshold:
             dec = _decides(c.op, c.threshold, pres.estimate)
             needed = stats.smallest_n(lambda m: dec(pres.with_n(m)), n)
-        return CriterionResult(**base, estimate=pres.estimate, ci_low=b.low, ci_high=b.high,
-                               method=pres.method, letter_verdict=letter, verdict=verdict,
-                               samples_needed=needed, n_eff=pres.n_eff, deff=pres.deff,
-                               clusters=n_clusters)  # fmt: skip
+        return CriterionResult(
+            **base,
+            estimate=pres.estimate,
+            ci_low=b.low,
+            ci_high=b.high,
+            method=pres.method,
+            letter_verdict=letter,
+            verdict=verdict,
+            samples_needed=needed,
+            n_eff=pres.n_eff,
+            deff=pres.deff,
+            clusters=n_clusters,
+        )
     # median / percentile: order statistics (binomial ranks), Woodruff with clusters
     q = (c.p or 50.0) / 100.0
     values = ranked or {}
@@ -310,14 +367,26 @@ def _criterion(std: Standard, j: int, c: Criterion, group: list[dict[str, Any]],
             needed = stats.smallest_n(lambda m: dec(below.with_n(m)), n)
     method = "order-statistic" if not clustered else "woodruff"
     note = None if (low is not None and high is not None) else "too few samples for a rank bound"
-    return CriterionResult(**base, estimate=est, ci_low=low, ci_high=high, method=method,
-                           letter_verdict=letter, verdict=verdict, samples_needed=needed,
-                           clusters=len(_per_cluster(group, f"n_{j}")) if clustered else None,
-                           note=note)  # fmt: skip
+    return CriterionResult(
+        **base,
+        estimate=est,
+        ci_low=low,
+        ci_high=high,
+        method=method,
+        letter_verdict=letter,
+        verdict=verdict,
+        samples_needed=needed,
+        clusters=len(_per_cluster(group, f"n_{j}")) if clustered else None,
+        note=note,
+    )
 
 
-def _sampling(std: Standard, group: list[dict[str, Any]], hours: dict[int, int],
-              spacing: tuple[int, float | None] | None) -> list[SamplingCheck]:  # fmt: skip
+def _sampling(
+    std: Standard,
+    group: list[dict[str, Any]],
+    hours: dict[int, int],
+    spacing: tuple[int, float | None] | None,
+) -> list[SamplingCheck]:
     s = std.sampling
     out: list[SamplingCheck] = []
     if s.min_samples is not None:
@@ -328,8 +397,11 @@ def _sampling(std: Standard, group: list[dict[str, Any]], hours: dict[int, int],
         out.append(SamplingCheck("min_per_environment", need, n, n >= need, environment=env))
     if s.min_spacing_s is not None:
         violations, smallest = spacing if spacing is not None else (0, None)
-        out.append(SamplingCheck("min_spacing", s.min_spacing_s, smallest, violations == 0,
-                                 violations=violations))  # fmt: skip
+        out.append(
+            SamplingCheck(
+                "min_spacing", s.min_spacing_s, smallest, violations == 0, violations=violations
+            )
+        )
     if s.min_days is not None:
         days = len({cell["_day"] for cell in group if cell["n_sampling"]})
         out.append(SamplingCheck("min_days", s.min_days, days, days >= s.min_days))
@@ -342,8 +414,9 @@ def _sampling(std: Standard, group: list[dict[str, Any]], hours: dict[int, int],
 def _probes(group: list[dict[str, Any]]) -> tuple[ProbeSummary, ...]:
     acc: dict[str | None, dict[str, Any]] = {}
     for cell in group:
-        p = acc.setdefault(cell["probe_id"], {"samples": 0, "first": None, "last": None,
-                                              "envs": defaultdict(int)})  # fmt: skip
+        p = acc.setdefault(
+            cell["probe_id"], {"samples": 0, "first": None, "last": None, "envs": defaultdict(int)}
+        )
         p["samples"] += int(cell["n_used"])
         if cell["t_min"] is not None and (p["first"] is None or cell["t_min"] < p["first"]):
             p["first"] = cell["t_min"]
@@ -370,10 +443,12 @@ def evaluate_reduced(std: Standard, reduced: Reduced, version: str) -> Evaluatio
         )
         hours = {h: n for (g, h), n in reduced.hours.items() if g == gkey}
         sampling = tuple(_sampling(std, group, hours, reduced.spacing.get(gkey)))
-        verdict = combine([*(c.verdict for c in criteria),
-                           *("PASS" if s.ok else "FAIL" for s in sampling)])  # fmt: skip
-        letter = combine([*(c.letter_verdict for c in criteria),
-                          *("PASS" if s.ok else "FAIL" for s in sampling)])  # fmt: skip
+        verdict = combine(
+            [*(c.verdict for c in criteria), *("PASS" if s.ok else "FAIL" for s in sampling)]
+        )
+        letter = combine(
+            [*(c.letter_verdict for c in criteria), *("PASS" if s.ok else "FAIL" for s in sampling)]
+        )
         excluded = {r: int(sum(cell[f"x_{r}"] for cell in group)) for r in EXCLUSION_REASONS}
         t_min = min((c["t_min"] for c in group if c["t_min"] is not None), default=None)
         t_max = max((c["t_max"] for c in group if c["t_max"] is not None), default=None)
@@ -382,28 +457,51 @@ def evaluate_reduced(std: Standard, reduced: Reduced, version: str) -> Evaluatio
         for cell in group:
             if cell["n_sampling"]:
                 days[str(cell["_day"])] += int(cell["n_sampling"])
-        groups.append(GroupResult(
-            key=json.loads(gkey), verdict=verdict, letter_verdict=letter,
-            n_samples=int(sum(cell["n_used"] for cell in group)), excluded=excluded,
-            sampling=sampling, criteria=criteria, n_probes=len(probes),
-            period_start=t_min, period_end=t_max, probes=probes,
-            hours=dict(hours), days=dict(days),
-        ))  # fmt: skip
+        groups.append(
+            GroupResult(
+                key=json.loads(gkey),
+                verdict=verdict,
+                letter_verdict=letter,
+                n_samples=int(sum(cell["n_used"] for cell in group)),
+                excluded=excluded,
+                sampling=sampling,
+                criteria=criteria,
+                n_probes=len(probes),
+                period_start=t_min,
+                period_end=t_max,
+                probes=probes,
+                hours=dict(hours),
+                days=dict(days),
+            )
+        )
     meta = std.meta
-    standard = {"id": meta.id, "title": meta.title, "sha256": std.sha256,
-                "title_vi": meta.title_vi,
-                "authority": meta.authority, "source": meta.source, "url": meta.url,
-                "technology": meta.technology, "cluster": meta.cluster,
-                "informative": meta.informative, "unverified": meta.unverified,
-                "path": std.path, "timezone": meta.timezone}  # fmt: skip
+    standard = {
+        "id": meta.id,
+        "title": meta.title,
+        "sha256": std.sha256,
+        "title_vi": meta.title_vi,
+        "authority": meta.authority,
+        "source": meta.source,
+        "url": meta.url,
+        "technology": meta.technology,
+        "cluster": meta.cluster,
+        "informative": meta.informative,
+        "unverified": meta.unverified,
+        "path": std.path,
+        "timezone": meta.timezone,
+    }
     return Evaluation(
-        netmeasure_version=version, standard=standard, confidence=meta.confidence,
+        netmeasure_version=version,
+        standard=standard,
+        confidence=meta.confidence,
         verdict=combine(g.verdict for g in groups),
         letter_verdict=combine(g.letter_verdict for g in groups),
-        groups=tuple(groups), group_by=tuple(reduced.group_columns),
+        groups=tuple(groups),
+        group_by=tuple(reduced.group_columns),
         parameters=dict(std.parameters),
-        sources=tuple(_source_info(s) for s in reduced.sources), details=reduced.details,
-    )  # fmt: skip
+        sources=tuple(_source_info(s) for s in reduced.sources),
+        details=reduced.details,
+    )
 
 
 def _source_info(src: Any) -> dict[str, Any]:

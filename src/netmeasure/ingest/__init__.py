@@ -85,8 +85,11 @@ def detect(path: Path) -> str:
         return "netmeasure-csv"
     if _SPEEDTEST_CSV_ROW.match(first):
         return "speedtest-cli-csv"
-    raise ParseError(str(path), "unknown format: for a CSV export give --format csv"
-                     " --mapping MAPPING.toml (docs/import.md)")  # fmt: skip
+    raise ParseError(
+        str(path),
+        "unknown format: for a CSV export give --format csv"
+        " --mapping MAPPING.toml (docs/import.md)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +145,13 @@ def import_files(
     return results
 
 
-def _import_one(path: Path, store: SampleStore, fmt: str | None,
-                mapping: mapped_csv.Mapping | None, o: Overrides) -> FileResult:  # fmt: skip
+def _import_one(
+    path: Path,
+    store: SampleStore,
+    fmt: str | None,
+    mapping: mapped_csv.Mapping | None,
+    o: Overrides,
+) -> FileResult:
     kind = fmt
     try:
         if kind is None:

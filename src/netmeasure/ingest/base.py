@@ -52,8 +52,15 @@ class RowBuilder:
     """Builds the samples of one record: ids derived from the record's content (so importing
     it again, from any path, adds nothing), tool ``import:<format>``, source ``file:line``."""
 
-    def __init__(self, origin: Origin, overrides: Overrides, record: str | bytes, line: int,
-                 *, default_probe: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        origin: Origin,
+        overrides: Overrides,
+        record: str | bytes,
+        line: int,
+        *,
+        default_probe: str | None = None,
+    ) -> None:
         self.origin = origin
         self.o = overrides
         self.key = digest(record)
@@ -63,25 +70,47 @@ class RowBuilder:
         self.source = f"{origin.path.name}:{line}"
         self.tool = f"import:{origin.format}"
 
-    def sample(self, metric: str, value: float | None, *, started_at: dt.datetime,
-               ok: bool = True, error: str | None = None, index: int = 0,
-               **context: object) -> Sample:  # fmt: skip
-        probe = self.o.probe_id or context.pop("probe_id", None) or self.default_probe or (
-            f"import:{self.origin.path.stem}")  # fmt: skip
+    def sample(
+        self,
+        metric: str,
+        value: float | None,
+        *,
+        started_at: dt.datetime,
+        ok: bool = True,
+        error: str | None = None,
+        index: int = 0,
+        **context: object,
+    ) -> Sample:
+        probe = (
+            self.o.probe_id
+            or context.pop("probe_id", None)
+            or self.default_probe
+            or (f"import:{self.origin.path.stem}")
+        )
         fields: dict[str, object] = {
-            "operator": self.o.operator, "environment": self.o.environment,
-            "area": self.o.area, "technology": self.o.technology, "campaign": self.o.campaign,
-        }  # fmt: skip
+            "operator": self.o.operator,
+            "environment": self.o.environment,
+            "area": self.o.area,
+            "technology": self.o.technology,
+            "campaign": self.o.campaign,
+        }
         for k, v in context.items():
             if fields.get(k) is None:
                 fields[k] = v
         try:
             return Sample(
                 sample_id=content_id(self.origin.format, self.key, metric, index),
-                test_id=self.test_id, probe_id=str(probe), started_at=started_at,
-                metric=metric, value=value, ok=ok, error=error,
-                tool=self.tool, source=self.source, **fields,  # type: ignore[arg-type]
-            )  # fmt: skip
+                test_id=self.test_id,
+                probe_id=str(probe),
+                started_at=started_at,
+                metric=metric,
+                value=value,
+                ok=ok,
+                error=error,
+                tool=self.tool,
+                source=self.source,
+                **fields,  # type: ignore[arg-type]
+            )
         except (ValueError, TypeError) as exc:
             raise ParseError(str(self.origin.path), str(exc), line=self.line) from exc
 
@@ -89,8 +118,11 @@ class RowBuilder:
 def read_document(origin: Origin) -> str:
     size = origin.path.stat().st_size
     if size > MAX_DOCUMENT_BYTES:
-        raise ParseError(str(origin.path), f"{size:,} bytes is too large for a {origin.format}"
-                         f" document (limit {MAX_DOCUMENT_BYTES:,})")  # fmt: skip
+        raise ParseError(
+            str(origin.path),
+            f"{size:,} bytes is too large for a {origin.format}"
+            f" document (limit {MAX_DOCUMENT_BYTES:,})",
+        )
     data = origin.path.read_bytes()
     if not data.strip():
         raise ParseError(str(origin.path), "empty file")
@@ -105,15 +137,17 @@ def iter_lines(origin: Origin) -> Iterator[tuple[int, str]]:
     with origin.path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             if len(raw) > MAX_LINE_BYTES:
-                raise ParseError(str(origin.path), f"line longer than {MAX_LINE_BYTES:,} bytes",
-                                 line=number)  # fmt: skip
+                raise ParseError(
+                    str(origin.path), f"line longer than {MAX_LINE_BYTES:,} bytes", line=number
+                )
             if b"\0" in raw:
                 raise ParseError(str(origin.path), "binary data (NUL byte)", line=number)
             try:
                 text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
-                raise ParseError(str(origin.path), f"not UTF-8 text (byte {exc.start})",
-                                 line=number) from exc  # fmt: skip
+                raise ParseError(
+                    str(origin.path), f"not UTF-8 text (byte {exc.start})", line=number
+                ) from exc
             yield number, text.rstrip("\r\n")
 
 
@@ -141,8 +175,9 @@ def number(value: object, what: str, origin: Origin, line: int) -> float | None:
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        raise ParseError(str(origin.path), f"{what}: expected a number, got {value!r}",
-                         line=line) from exc  # fmt: skip
+        raise ParseError(
+            str(origin.path), f"{what}: expected a number, got {value!r}", line=line
+        ) from exc
 
 
 def split_csv(text: str, origin: Origin, line: int, delimiter: str = ",") -> list[str]:

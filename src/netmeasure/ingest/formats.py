@@ -35,8 +35,9 @@ def _json(text: str, origin: Origin, line: int | None = None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ParseError(str(origin.path), f"not JSON: {exc.msg}",
-                         line=line if line is not None else exc.lineno) from exc  # fmt: skip
+        raise ParseError(
+            str(origin.path), f"not JSON: {exc.msg}", line=line if line is not None else exc.lineno
+        ) from exc
     except RecursionError as exc:
         raise ParseError(str(origin.path), "JSON nested too deeply", line=line) from exc
 
@@ -49,8 +50,9 @@ def _sub(record: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _obj(value: Any, what: str, origin: Origin, line: int | None) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ParseError(str(origin.path), f"{what}: expected an object, got"
-                         f" {type(value).__name__}", line=line)  # fmt: skip
+        raise ParseError(
+            str(origin.path), f"{what}: expected an object, got {type(value).__name__}", line=line
+        )
     return value
 
 
@@ -74,39 +76,71 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise ParseError(str(origin.path), f"unexpected iperf3 JSON: {exc}") from exc
     connecting = _sub(start, "connecting_to")
-    target = (f"{connecting.get('host')}:{connecting.get('port')}" if connecting.get("host")
-              else None)  # fmt: skip
+    target = (
+        f"{connecting.get('host')}:{connecting.get('port')}" if connecting.get("host") else None
+    )
     when = outcome.started_at or origin.mtime()
     b = RowBuilder(origin, o, text, 1)
     for i, m in enumerate(outcome.measurements):
-        yield b.sample(m.metric, m.value, ok=m.ok, error=m.error, index=i,
-                       started_at=m.started_at or when, duration_s=m.duration_s,
-                       tool_version=outcome.version, target=target,
-                       streams=outcome.streams)  # fmt: skip
+        yield b.sample(
+            m.metric,
+            m.value,
+            ok=m.ok,
+            error=m.error,
+            index=i,
+            started_at=m.started_at or when,
+            duration_s=m.duration_s,
+            tool_version=outcome.version,
+            target=target,
+            streams=outcome.streams,
+        )
 
 
 # -- speedtest-cli --json / --csv -------------------------------------------------------------
 
-SPEEDTEST_CSV_HEADER = ("Server ID", "Sponsor", "Server Name", "Timestamp", "Distance", "Ping",
-                        "Download", "Upload", "Share", "IP Address")  # fmt: skip
+SPEEDTEST_CSV_HEADER = (
+    "Server ID",
+    "Sponsor",
+    "Server Name",
+    "Timestamp",
+    "Distance",
+    "Ping",
+    "Download",
+    "Upload",
+    "Share",
+    "IP Address",
+)
 
 
-def _speedtest_rows(b: RowBuilder, when: Any, down: float | None, up: float | None,
-                    ping: float | None, target: str | None) -> Iterator[Sample]:  # fmt: skip
+def _speedtest_rows(
+    b: RowBuilder,
+    when: Any,
+    down: float | None,
+    up: float | None,
+    ping: float | None,
+    target: str | None,
+) -> Iterator[Sample]:
     """speedtest-cli: download/upload in bit/s (0 when that direction did not run or failed);
     ping is half the mean HTTP request time, recorded as the request time."""
     for i, (metric, value) in enumerate((("download", down), ("upload", up))):
         if value is None or value <= 0:
-            yield b.sample(metric, None, ok=False, error="tool_error", index=i, started_at=when,
-                           target=target)  # fmt: skip
+            yield b.sample(
+                metric, None, ok=False, error="tool_error", index=i, started_at=when, target=target
+            )
         else:
             yield b.sample(metric, value, index=i, started_at=when, target=target)
     if ping is None or ping <= 0 or ping >= 1_800_000:
-        yield b.sample("latency", None, ok=False, error="timeout", index=2, started_at=when,
-                       target=target)  # fmt: skip
+        yield b.sample(
+            "latency", None, ok=False, error="timeout", index=2, started_at=when, target=target
+        )
     else:
-        yield b.sample("latency", http_rtt_ms_from_speedtest_ping(ping), index=2,
-                       started_at=when, target=target)  # fmt: skip
+        yield b.sample(
+            "latency",
+            http_rtt_ms_from_speedtest_ping(ping),
+            index=2,
+            started_at=when,
+            target=target,
+        )
 
 
 def speedtest_json(origin: Origin, o: Overrides) -> Iterator[Sample]:
@@ -139,9 +173,12 @@ def speedtest_csv(origin: Origin, o: Overrides) -> Iterator[Sample]:
         if tuple(c.strip() for c in cells) == SPEEDTEST_CSV_HEADER:
             continue
         if len(cells) != len(SPEEDTEST_CSV_HEADER):
-            raise ParseError(str(origin.path), f"expected {len(SPEEDTEST_CSV_HEADER)} columns"
-                             f" ({', '.join(SPEEDTEST_CSV_HEADER)}), got {len(cells)}",
-                             line=line)  # fmt: skip
+            raise ParseError(
+                str(origin.path),
+                f"expected {len(SPEEDTEST_CSV_HEADER)} columns"
+                f" ({', '.join(SPEEDTEST_CSV_HEADER)}), got {len(cells)}",
+                line=line,
+            )
         row = dict(zip(SPEEDTEST_CSV_HEADER, cells, strict=True))
         when = parse_time(row["Timestamp"], origin, line)
         b = RowBuilder(origin, o, text, line)
@@ -172,22 +209,29 @@ def ookla(origin: Origin, o: Overrides) -> Iterator[Sample]:
         found = True
         when = parse_time(r.get("timestamp"), origin, line)
         server = _sub(r, "server")
-        target = (f"{server.get('host')}:{server.get('port')}" if server.get("host") else
-                  str(server.get("id")) if server.get("id") is not None else None)  # fmt: skip
+        target = (
+            f"{server.get('host')}:{server.get('port')}"
+            if server.get("host")
+            else str(server.get("id"))
+            if server.get("id") is not None
+            else None
+        )
         iface = _sub(r, "interface")
         ctx: dict[str, Any] = {"target": target, "interface": iface.get("name")}
         b = RowBuilder(origin, o, json.dumps(r, sort_keys=True), line)
         for i, metric in enumerate(("download", "upload")):
             part = r.get(metric)
             if not isinstance(part, dict):
-                yield b.sample(metric, None, ok=False, error="tool_error", index=i,
-                               started_at=when, **ctx)  # fmt: skip
+                yield b.sample(
+                    metric, None, ok=False, error="tool_error", index=i, started_at=when, **ctx
+                )
                 continue
             bw = number(part.get("bandwidth"), f"{metric}.bandwidth", origin, line)
             elapsed = number(part.get("elapsed"), f"{metric}.elapsed", origin, line)
             if bw is None or bw <= 0:
-                yield b.sample(metric, None, ok=False, error="tool_error", index=i,
-                               started_at=when, **ctx)  # fmt: skip
+                yield b.sample(
+                    metric, None, ok=False, error="tool_error", index=i, started_at=when, **ctx
+                )
             else:
                 yield b.sample(
                     metric,
@@ -201,8 +245,9 @@ def ookla(origin: Origin, o: Overrides) -> Iterator[Sample]:
         latency = number(ping.get("latency"), "ping.latency", origin, line)
         jitter = number(ping.get("jitter"), "ping.jitter", origin, line)
         if latency is None:
-            yield b.sample("latency", None, ok=False, error="timeout", index=2, started_at=when,
-                           **ctx)  # fmt: skip
+            yield b.sample(
+                "latency", None, ok=False, error="timeout", index=2, started_at=when, **ctx
+            )
         else:
             yield b.sample("latency", latency, index=2, started_at=when, **ctx)
         if jitter is not None:
@@ -217,9 +262,12 @@ def ookla(origin: Origin, o: Overrides) -> Iterator[Sample]:
 # -- M-Lab ndt7-client -format json ----------------------------------------------------------
 
 _RATE_UNITS: dict[str, Callable[[float], float]] = {
-    "mbit/s": mbps_to_bps, "kbit/s": kbps_to_bps, "bit/s": lambda v: v,
-    "bytes/s": bytes_per_s_to_bps, "byte/s": bytes_per_s_to_bps,
-}  # fmt: skip
+    "mbit/s": mbps_to_bps,
+    "kbit/s": kbps_to_bps,
+    "bit/s": lambda v: v,
+    "bytes/s": bytes_per_s_to_bps,
+    "byte/s": bytes_per_s_to_bps,
+}
 
 
 def _rate(value: float, unit: object, origin: Origin, line: int) -> float:
@@ -252,17 +300,30 @@ def ndt7(origin: Origin, o: Overrides) -> Iterator[Sample]:
         part = r.get(key)
         if not isinstance(part, dict):
             reason = errors.get(metric)
-            yield b.sample(metric, None, ok=False, error="connect" if reason else "tool_error",
-                           index=i, started_at=when, target=target)  # fmt: skip
+            yield b.sample(
+                metric,
+                None,
+                ok=False,
+                error="connect" if reason else "tool_error",
+                index=i,
+                started_at=when,
+                target=target,
+            )
             continue
         tp = _sub(part, "Throughput")
         value = number(tp.get("Value"), f"{key}.Throughput.Value", origin, line)
         if value is None:
-            yield b.sample(metric, None, ok=False, error="tool_error", index=i, started_at=when,
-                           target=target)  # fmt: skip
+            yield b.sample(
+                metric, None, ok=False, error="tool_error", index=i, started_at=when, target=target
+            )
         else:
-            yield b.sample(metric, _rate(value, tp.get("Unit"), origin, line), index=i,
-                           started_at=when, target=target)  # fmt: skip
+            yield b.sample(
+                metric,
+                _rate(value, tp.get("Unit"), origin, line),
+                index=i,
+                started_at=when,
+                target=target,
+            )
         lat = _sub(part, "Latency")
         if metric == "download":
             latency = number(lat.get("Value"), f"{key}.Latency.Value", origin, line)
@@ -287,15 +348,28 @@ def murakami(origin: Origin, o: Overrides) -> Iterator[Sample]:
         b = RowBuilder(origin, o, json.dumps(r, sort_keys=True), line, default_probe=probe)
         for i, key in enumerate(("Download", "Upload")):
             metric = key.lower()
-            value = number(r.get(f"{key}Value", r.get(f"{key}Bandwidth")), f"{key}Value",
-                           origin, line)  # fmt: skip
+            value = number(
+                r.get(f"{key}Value", r.get(f"{key}Bandwidth")), f"{key}Value", origin, line
+            )
             if r.get(f"{key}Error") or value is None:
-                yield b.sample(metric, None, ok=False, error="tool_error", index=i,
-                               started_at=when, target=target)  # fmt: skip
+                yield b.sample(
+                    metric,
+                    None,
+                    ok=False,
+                    error="tool_error",
+                    index=i,
+                    started_at=when,
+                    target=target,
+                )
             else:
                 unit = r.get(f"{key}Unit") or "Bit/s"
-                yield b.sample(metric, _rate(value, unit, origin, line), index=i,
-                               started_at=when, target=target)  # fmt: skip
+                yield b.sample(
+                    metric,
+                    _rate(value, unit, origin, line),
+                    index=i,
+                    started_at=when,
+                    target=target,
+                )
         rtt = None
         for key in ("MinRTTValue", "RTTValue", "Ping", "PingLatency"):
             if r.get(key) is not None:
@@ -335,8 +409,9 @@ def native_csv(origin: Origin, o: Overrides) -> Iterator[Sample]:
             continue
         cells = split_csv(text, origin, line)
         if len(cells) != len(header):
-            raise ParseError(str(origin.path), f"{len(cells)} cells for {len(header)} columns",
-                             line=line)  # fmt: skip
+            raise ParseError(
+                str(origin.path), f"{len(cells)} cells for {len(header)} columns", line=line
+            )
         yield _native_row(dict(zip(header, cells, strict=True)), origin, o, line)
 
 
@@ -369,13 +444,20 @@ def _native_row(r: dict[str, Any], origin: Origin, o: Overrides, line: int) -> S
     for key in ("probe_id", "test_id", "tool", "metric"):
         if not values[key]:
             raise ParseError(str(origin.path), f"missing {key}", line=line)
-    for key, override in (("probe_id", o.probe_id), ("operator", o.operator),
-                          ("environment", o.environment), ("area", o.area),
-                          ("technology", o.technology), ("campaign", o.campaign)):  # fmt: skip
+    for key, override in (
+        ("probe_id", o.probe_id),
+        ("operator", o.operator),
+        ("environment", o.environment),
+        ("area", o.area),
+        ("technology", o.technology),
+        ("campaign", o.campaign),
+    ):
         if override is not None:
             values[key] = override
-    values = {k: (str(v) if isinstance(v, (int, float)) and k in ("cell_id", "band") else v)
-              for k, v in values.items()}  # fmt: skip
+    values = {
+        k: (str(v) if isinstance(v, (int, float)) and k in ("cell_id", "band") else v)
+        for k, v in values.items()
+    }
     try:
         return Sample(**values, source=f"{origin.path.name}:{line}")
     except (TypeError, ValueError) as exc:

@@ -40,8 +40,11 @@ from netmeasure.standard import quantity_of_metric
 from netmeasure.tomlfile import check_keys, did_you_mean, load, read_toml
 from netmeasure.units import parse_quantity
 
-CONTEXT_COLUMNS = [c for c in ALL_COLUMNS if c not in (
-    "sample_id", "test_id", "started_at", "metric", "value", "ok", "tool", "source")]  # fmt: skip
+CONTEXT_COLUMNS = [
+    c
+    for c in ALL_COLUMNS
+    if c not in ("sample_id", "test_id", "started_at", "metric", "value", "ok", "tool", "source")
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +84,22 @@ def load_mapping(path: str | Path) -> Mapping:
     for table in ("columns", "constants"):
         for key in data.get(table, {}):
             if key not in CONTEXT_COLUMNS:
-                raise ConfigError(p, f"[{table}].{key}", "not a column of the sample record",
-                                  hint=did_you_mean(key, CONTEXT_COLUMNS))  # fmt: skip
+                raise ConfigError(
+                    p,
+                    f"[{table}].{key}",
+                    "not a column of the sample record",
+                    hint=did_you_mean(key, CONTEXT_COLUMNS),
+                )
     metrics = []
     for i, m in enumerate(data.get("metrics", [])):
         ms = load(MetricSection, m, p, f"metrics[{i}]")
         if ms.metric not in METRIC_UNITS:
-            raise ConfigError(p, f"metrics[{i}].metric", f"unknown metric {ms.metric!r}",
-                              hint=did_you_mean(ms.metric, METRIC_UNITS))  # fmt: skip
+            raise ConfigError(
+                p,
+                f"metrics[{i}].metric",
+                f"unknown metric {ms.metric!r}",
+                hint=did_you_mean(ms.metric, METRIC_UNITS),
+            )
         try:
             parse_quantity(f"1 {ms.unit}", quantity_of_metric(ms.metric))
         except UnitError as exc:
@@ -110,27 +121,34 @@ def parse(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Sample]:
     needed = [mapping.csv.time, *mapping.columns.values(), *(m.column for m in mapping.metrics)]
     for col in needed:
         if col not in header:
-            raise ParseError(str(origin.path), f"missing column {col!r} (mapping"
-                             f" {mapping.path.name})", line=1)  # fmt: skip
+            raise ParseError(
+                str(origin.path), f"missing column {col!r} (mapping {mapping.path.name})", line=1
+            )
     tz = ZoneInfo(mapping.csv.timezone)
     index = {h: i for i, h in enumerate(header)}
-    factors = {m.metric: parse_quantity(f"1 {m.unit}", quantity_of_metric(m.metric))
-               for m in mapping.metrics}  # fmt: skip
+    factors = {
+        m.metric: parse_quantity(f"1 {m.unit}", quantity_of_metric(m.metric))
+        for m in mapping.metrics
+    }
     rows = 0
     for line, text in lines:
         if not text.strip():
             continue
         cells = split_csv(text, origin, line, mapping.csv.delimiter)
         if len(cells) != len(header):
-            raise ParseError(str(origin.path), f"{len(cells)} cells for {len(header)} columns",
-                             line=line)  # fmt: skip
+            raise ParseError(
+                str(origin.path), f"{len(cells)} cells for {len(header)} columns", line=line
+            )
         raw_time = cells[index[mapping.csv.time]].strip()
         if mapping.csv.time_format:
             try:
                 when = dt.datetime.strptime(raw_time, mapping.csv.time_format)
             except ValueError as exc:
-                raise ParseError(str(origin.path), f"time {raw_time!r} does not match"
-                                 f" {mapping.csv.time_format!r}", line=line) from exc  # fmt: skip
+                raise ParseError(
+                    str(origin.path),
+                    f"time {raw_time!r} does not match {mapping.csv.time_format!r}",
+                    line=line,
+                ) from exc
             when = (when if when.tzinfo else when.replace(tzinfo=tz)).astimezone(dt.UTC)
         else:
             when = parse_time(raw_time, origin, line)
@@ -139,19 +157,27 @@ def parse(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Sample]:
         context: dict[str, Any] = dict(mapping.constants)
         for col, src in mapping.columns.items():
             value: Any = cells[index[src]].strip() or None
-            if value is not None and col in ("latitude", "longitude", "rsrp_dbm", "rsrq_db",
-                                             "sinr_db", "duration_s"):  # fmt: skip
+            if value is not None and col in (
+                "latitude",
+                "longitude",
+                "rsrp_dbm",
+                "rsrq_db",
+                "sinr_db",
+                "duration_s",
+            ):
                 try:
                     value = float(value)
                 except ValueError as exc:
-                    raise ParseError(str(origin.path), f"{src}: not a number: {value!r}",
-                                     line=line) from exc  # fmt: skip
+                    raise ParseError(
+                        str(origin.path), f"{src}: not a number: {value!r}", line=line
+                    ) from exc
             elif value is not None and col == "streams":
                 try:
                     value = int(float(value))
                 except ValueError as exc:
-                    raise ParseError(str(origin.path), f"{src}: not a number: {value!r}",
-                                     line=line) from exc  # fmt: skip
+                    raise ParseError(
+                        str(origin.path), f"{src}: not a number: {value!r}", line=line
+                    ) from exc
             context[col] = value
         b = RowBuilder(origin, o, text, line)
         rows += 1
@@ -160,14 +186,22 @@ def parse(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Sample]:
             if not cell:
                 if mapping.csv.empty == "reject":
                     raise ParseError(str(origin.path), f"{m.column}: empty", line=line)
-                yield b.sample(m.metric, None, ok=False, error="tool_error", index=i,
-                               started_at=when, **context)  # fmt: skip
+                yield b.sample(
+                    m.metric,
+                    None,
+                    ok=False,
+                    error="tool_error",
+                    index=i,
+                    started_at=when,
+                    **context,
+                )
                 continue
             try:
                 value = float(cell) * factors[m.metric]
             except ValueError as exc:
-                raise ParseError(str(origin.path), f"{m.column}: not a number: {cell!r}",
-                                 line=line) from exc  # fmt: skip
+                raise ParseError(
+                    str(origin.path), f"{m.column}: not a number: {cell!r}", line=line
+                ) from exc
             yield b.sample(m.metric, value, index=i, started_at=when, **context)
     if not rows:
         raise ParseError(str(origin.path), "no data rows after the header")

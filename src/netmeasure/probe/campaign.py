@@ -118,12 +118,18 @@ class Campaign:
 
     def static_context(self) -> Context:
         return Context(
-            probe_id=self.probe_id, campaign=self.name, environment=self.probe.environment,
-            area=self.probe.area, operator=self.probe.operator,
-            technology=self.probe.technology, latitude=self.probe.latitude,
-            longitude=self.probe.longitude, cell_id=self.probe.cell_id, band=self.probe.band,
+            probe_id=self.probe_id,
+            campaign=self.name,
+            environment=self.probe.environment,
+            area=self.probe.area,
+            operator=self.probe.operator,
+            technology=self.probe.technology,
+            latitude=self.probe.latitude,
+            longitude=self.probe.longitude,
+            cell_id=self.probe.cell_id,
+            band=self.probe.band,
             host=socket.gethostname(),
-        )  # fmt: skip
+        )
 
 
 def parse_window(text: str) -> tuple[dt.time, dt.time]:
@@ -164,9 +170,12 @@ def load_campaign(path: str | Path) -> Campaign:
         if kind not in TEST_TYPES:
             from netmeasure.tomlfile import did_you_mean
 
-            raise ConfigError(p, f"{where}.type",
-                              f"must be one of {', '.join(TEST_TYPES)}, got {kind!r}",
-                              hint=did_you_mean(str(kind), TEST_TYPES))  # fmt: skip
+            raise ConfigError(
+                p,
+                f"{where}.type",
+                f"must be one of {', '.join(TEST_TYPES)}, got {kind!r}",
+                hint=did_you_mean(str(kind), TEST_TYPES),
+            )
         body = {k: v for k, v in entry.items() if k != "type"}
         spec = load(TEST_TYPES[kind], body, p, where)
         _check_spec(spec, p, where)
@@ -179,11 +188,18 @@ def load_campaign(path: str | Path) -> Campaign:
             token_file = p.parent / token_file
         if not token_file.is_file():
             raise ConfigError(p, "[collector].token_file", f"{token_file}: no such file")
-        collector = CollectorSection(collector.url, str(token_file), collector.batch,
-                                     collector.insecure, collector.ca_file)  # fmt: skip
-    return Campaign(path=p, name=meta.name or p.stem, probe=probe, schedule=schedule,
-                    tests=tuple(tests), description=meta.description,
-                    collector=collector)  # fmt: skip
+        collector = CollectorSection(
+            collector.url, str(token_file), collector.batch, collector.insecure, collector.ca_file
+        )
+    return Campaign(
+        path=p,
+        name=meta.name or p.stem,
+        probe=probe,
+        schedule=schedule,
+        tests=tuple(tests),
+        description=meta.description,
+        collector=collector,
+    )
 
 
 def _check_spec(spec: TestSpec, path: Path, where: str) -> None:
@@ -227,21 +243,33 @@ class TestRecord:
 def run_test(spec: TestSpec, reader: ContextReader, stop: threading.Event) -> list[TestRecord]:
     """Run one campaign test entry (an iperf3 "both" is two runs) and build its samples."""
     if isinstance(spec, iperf3.Iperf3Spec):
-        return [_run_iperf3(spec, kind, reader, stop) for kind in spec.runs()
-                if not stop.is_set()]  # fmt: skip
+        return [_run_iperf3(spec, kind, reader, stop) for kind in spec.runs() if not stop.is_set()]
     if isinstance(spec, latency.LatencySpec):
         ctx = reader.read(spec.target)
         started = dt.datetime.now(dt.UTC)
         lat = latency.run(spec, stop=stop)
         target = spec.target if lat.tool == "icmp" else f"{spec.target}:{spec.port}"
-        samples = build_samples(list(lat.measurements), context=ctx, test_id=new_id(),
-                                tool=lat.tool, tool_version=None, target=target, streams=None,
-                                started_at=started)  # fmt: skip
-        raw = json.dumps({"tool": lat.tool, "target": target, "error": lat.error_message,
-                          "rtts_ms": [m.value for m in lat.measurements
-                                      if m.metric == "latency"]})  # fmt: skip
-        return [TestRecord(tuple(samples), lat.tool, raw, describe(spec), lat.error,
-                           lat.error_message)]  # fmt: skip
+        samples = build_samples(
+            list(lat.measurements),
+            context=ctx,
+            test_id=new_id(),
+            tool=lat.tool,
+            tool_version=None,
+            target=target,
+            streams=None,
+            started_at=started,
+        )
+        raw = json.dumps(
+            {
+                "tool": lat.tool,
+                "target": target,
+                "error": lat.error_message,
+                "rtts_ms": [m.value for m in lat.measurements if m.metric == "latency"],
+            }
+        )
+        return [
+            TestRecord(tuple(samples), lat.tool, raw, describe(spec), lat.error, lat.error_message)
+        ]
     ctx = reader.read(None)
     started = dt.datetime.now(dt.UTC)
     try:
@@ -250,15 +278,31 @@ def run_test(spec: TestSpec, reader: ContextReader, stop: threading.Event) -> li
     except Exception as exc:  # tool missing: still a failed sample
         outcome = speedtest.failed(spec, "tool_missing", str(exc), started, None)
         version = None
-    samples = build_samples(list(outcome.measurements), context=ctx, test_id=new_id(),
-                            tool="speedtest-cli", tool_version=version, target=spec.target,
-                            streams=None, started_at=started)  # fmt: skip
-    return [TestRecord(tuple(samples), "speedtest-cli", json.dumps(outcome.raw, default=str),
-                       describe(spec), outcome.error, outcome.error_message)]  # fmt: skip
+    samples = build_samples(
+        list(outcome.measurements),
+        context=ctx,
+        test_id=new_id(),
+        tool="speedtest-cli",
+        tool_version=version,
+        target=spec.target,
+        streams=None,
+        started_at=started,
+    )
+    return [
+        TestRecord(
+            tuple(samples),
+            "speedtest-cli",
+            json.dumps(outcome.raw, default=str),
+            describe(spec),
+            outcome.error,
+            outcome.error_message,
+        )
+    ]
 
 
-def _run_iperf3(spec: iperf3.Iperf3Spec, kind: str, reader: ContextReader,
-                stop: threading.Event) -> TestRecord:  # fmt: skip
+def _run_iperf3(
+    spec: iperf3.Iperf3Spec, kind: str, reader: ContextReader, stop: threading.Event
+) -> TestRecord:
     ctx = reader.read(spec.server)
     under_load = None
     if spec.latency_under_load:
@@ -275,10 +319,15 @@ def _run_iperf3(spec: iperf3.Iperf3Spec, kind: str, reader: ContextReader,
         outcome = iperf3.failed_outcome(kind, error, str(exc), None)
         raw, started, extra = json.dumps({"error": str(exc)}), dt.datetime.now(dt.UTC), ()
     samples = build_samples(
-        [*outcome.measurements, *extra], context=ctx, test_id=new_id(), tool="iperf3",
-        tool_version=outcome.version, target=spec.target,
-        streams=outcome.streams or spec.streams, started_at=started,
-    )  # fmt: skip
+        [*outcome.measurements, *extra],
+        context=ctx,
+        test_id=new_id(),
+        tool="iperf3",
+        tool_version=outcome.version,
+        target=spec.target,
+        streams=outcome.streams or spec.streams,
+        started_at=started,
+    )
     label = f"{describe(spec)} [{kind}]" if spec.direction == "both" else describe(spec)
     return TestRecord(tuple(samples), "iperf3", raw, label, outcome.error, outcome.error_message)
 
@@ -315,9 +364,9 @@ class CampaignRunner:
         self.store = store
         self.stop = stop or threading.Event()
         self.on_event = on_event or (lambda e: None)
-        self.reader = reader or ContextReader(campaign.static_context(),
-                                              gpsd=campaign.probe.gpsd,
-                                              modem=campaign.probe.modem)  # fmt: skip
+        self.reader = reader or ContextReader(
+            campaign.static_context(), gpsd=campaign.probe.gpsd, modem=campaign.probe.modem
+        )
         self.rng = rng or random.Random()
         self._pending: list[TestRecord] = []
         self._uploader = _Uploader(campaign.collector, self.rng) if campaign.collector else None
@@ -416,15 +465,21 @@ class _Uploader:
     def __init__(self, section: CollectorSection, rng: random.Random) -> None:
         from netmeasure.probe.upload import CollectorTarget, read_token
 
-        self.target = CollectorTarget(url=section.url, token=read_token(section.token_file),
-                                      verify=not section.insecure, ca_file=section.ca_file,
-                                      batch=section.batch, timeout_s=10.0)  # fmt: skip
+        self.target = CollectorTarget(
+            url=section.url,
+            token=read_token(section.token_file),
+            verify=not section.insecure,
+            ca_file=section.ca_file,
+            batch=section.batch,
+            timeout_s=10.0,
+        )
         self.rng = rng
         self.failures = 0
         self.next_try = 0.0
 
-    def maybe_upload(self, store: SampleStore, stop: threading.Event,
-                     on_event: Callable[[Event], None]) -> None:  # fmt: skip
+    def maybe_upload(
+        self, store: SampleStore, stop: threading.Event, on_event: Callable[[Event], None]
+    ) -> None:
         from netmeasure.errors import NetmeasureError
         from netmeasure.probe.upload import upload
 

@@ -135,8 +135,11 @@ def parse_mmcli_signal(text: str) -> Radio:
         block = signal.get(tech) or {}
         rsrp = _mm_float(block.get("rsrp"))
         if rsrp is not None:
-            return Radio(rsrp_dbm=rsrp, rsrq_db=_mm_float(block.get("rsrq")),
-                         sinr_db=_mm_float(block.get("snr")))  # fmt: skip
+            return Radio(
+                rsrp_dbm=rsrp,
+                rsrq_db=_mm_float(block.get("rsrq")),
+                sinr_db=_mm_float(block.get("snr")),
+            )
     return Radio()
 
 
@@ -176,8 +179,11 @@ def read_modem(modem: str | None = None, timeout_s: float = 5.0) -> Radio | None
                 return None
             modem = modems[0].rsplit("/", 1)[-1]
         parts = []
-        for extra, parser in (([], parse_mmcli_modem), (["--signal-get"], parse_mmcli_signal),
-                              (["--location-get"], parse_mmcli_location)):  # fmt: skip
+        for extra, parser in (
+            ([], parse_mmcli_modem),
+            (["--signal-get"], parse_mmcli_signal),
+            (["--location-get"], parse_mmcli_location),
+        ):
             result = run_command([mmcli, "-m", modem, "-J", *extra], timeout_s=timeout_s)
             if result.returncode == 0 and result.stdout.strip():
                 parts.append(parser(result.stdout))
@@ -209,8 +215,15 @@ def interface_towards(address: str) -> str | None:
 class ContextReader:
     """Reads a test's context: the campaign's static values, overlaid with live readings."""
 
-    def __init__(self, static: Context, *, gpsd: bool = True, modem: bool = True,
-                 gpsd_host: str = "127.0.0.1", gpsd_port: int = GPSD_PORT) -> None:  # fmt: skip
+    def __init__(
+        self,
+        static: Context,
+        *,
+        gpsd: bool = True,
+        modem: bool = True,
+        gpsd_host: str = "127.0.0.1",
+        gpsd_port: int = GPSD_PORT,
+    ) -> None:
         self.static = static
         self.use_gpsd = gpsd
         self.use_modem = modem
@@ -232,9 +245,11 @@ class ContextReader:
                         ctx,
                         technology=radio.technology or ctx.technology,
                         operator=ctx.operator or radio.operator,
-                        rsrp_dbm=radio.rsrp_dbm, rsrq_db=radio.rsrq_db,
-                        sinr_db=radio.sinr_db, cell_id=radio.cell_id or ctx.cell_id,
-                    )  # fmt: skip
+                        rsrp_dbm=radio.rsrp_dbm,
+                        rsrq_db=radio.rsrq_db,
+                        sinr_db=radio.sinr_db,
+                        cell_id=radio.cell_id or ctx.cell_id,
+                    )
             if target and ctx.interface is None:
                 ctx = replace(ctx, interface=interface_towards(target))
             return ctx

@@ -107,11 +107,19 @@ def check(binary: str = "iperf3") -> str:
 def build_command(spec: Iperf3Spec, run: str, binary: str = "iperf3") -> list[str]:
     """The iperf3 client command line for one run ("download", "upload" or "bidir")."""
     args = [
-        binary, "--client", spec.server, "--port", str(spec.port), "--json",
-        "--time", _seconds_arg(spec.duration_s),
-        "--parallel", str(spec.streams),
-        "--connect-timeout", str(int(spec.connect_timeout_s * 1000)),
-    ]  # fmt: skip
+        binary,
+        "--client",
+        spec.server,
+        "--port",
+        str(spec.port),
+        "--json",
+        "--time",
+        _seconds_arg(spec.duration_s),
+        "--parallel",
+        str(spec.streams),
+        "--connect-timeout",
+        str(int(spec.connect_timeout_s * 1000)),
+    ]
     if spec.omit_s > 0:
         args += ["--omit", _seconds_arg(spec.omit_s)]
     if spec.protocol == "udp":
@@ -182,8 +190,9 @@ def run(
             delay = spec.busy_backoff_s * 2 ** (attempts - 1) * random.uniform(1.0, 1.5)
             if wait(delay):
                 continue
-            outcome = failed_outcome(run_kind, "interrupted", "stopped while waiting to retry",
-                                     version)  # fmt: skip
+            outcome = failed_outcome(
+                run_kind, "interrupted", "stopped while waiting to retry", version
+            )
         if not outcome.ok:
             latency = []  # a failed transfer loaded nothing: its latencies are not "under load"
         return Iperf3Run(
@@ -255,13 +264,25 @@ def failed_outcome(run_kind: str, error: str, message: str, version: str | None)
 
 _ERROR_CLASSES: Final = (
     (re.compile(r"server is busy", re.I), "server_busy"),
-    (re.compile(r"resolve|name or service not known|nodename nor servname|"
-                r"temporary failure in name resolution|no address associated", re.I), "dns"),
+    (
+        re.compile(
+            r"resolve|name or service not known|nodename nor servname|"
+            r"temporary failure in name resolution|no address associated",
+            re.I,
+        ),
+        "dns",
+    ),
     (re.compile(r"timed out|timeout", re.I), "timeout"),
-    (re.compile(r"refused|unreachable|no route to host|unable to connect|"
-                r"connection reset|control socket has closed", re.I), "connect"),
+    (
+        re.compile(
+            r"refused|unreachable|no route to host|unable to connect|"
+            r"connection reset|control socket has closed",
+            re.I,
+        ),
+        "connect",
+    ),
     (re.compile(r"interrupt", re.I), "interrupted"),
-)  # fmt: skip
+)
 
 
 def classify_error(message: str) -> str:
@@ -294,9 +315,12 @@ def parse(text: str, run_kind: str, *, source: str = "<iperf3 output>") -> Iperf
         # An iperf3 stopped mid-test still prints its partial sums: they are not a result.
         out = failed_outcome(run_kind, error, message, version)
         return Iperf3Outcome(
-            measurements=out.measurements, version=version, error=error,
-            error_message=message, started_at=started_at,
-        )  # fmt: skip
+            measurements=out.measurements,
+            version=version,
+            error=error,
+            error_message=message,
+            started_at=started_at,
+        )
     end = data.get("end")
     if not isinstance(end, dict) or not end:
         raise ParseError(source, "iperf3 output has no 'end' section")

@@ -205,15 +205,25 @@ def summarise(
 ) -> list[Measurement]:
     """Rows of a latency test: one per echo, then one jitter and one packet_loss."""
     rows = [
-        Measurement(metric="latency", value=rtt, ok=rtt is not None,
-                    error=None if rtt is not None else "timeout", started_at=t)
+        Measurement(
+            metric="latency",
+            value=rtt,
+            ok=rtt is not None,
+            error=None if rtt is not None else "timeout",
+            started_at=t,
+        )
         for rtt, t in zip(rtts_ms, times, strict=True)
-    ]  # fmt: skip
+    ]
     jitter = jitter_ms(rtts_ms)
     rows.append(
-        Measurement(metric="jitter", value=jitter, ok=jitter is not None,
-                    error=None if jitter is not None else "timeout", started_at=started_at)
-    )  # fmt: skip
+        Measurement(
+            metric="jitter",
+            value=jitter,
+            ok=jitter is not None,
+            error=None if jitter is not None else "timeout",
+            started_at=started_at,
+        )
+    )
     rows.append(Measurement(metric="packet_loss", value=loss_ratio(rtts_ms), started_at=started_at))
     return rows
 
@@ -286,10 +296,16 @@ def measure_until(spec: LatencySpec, done: threading.Event) -> list[Measurement]
             if done.is_set() and rtt is None:
                 break  # the transfer ended while this echo was out: not a loss under load
             rows.append(
-                Measurement(metric="latency", value=rtt, ok=rtt is not None,
-                            error=None if rtt is not None else "timeout",
-                            started_at=at, under_load=True, tool=tool)
-            )  # fmt: skip
+                Measurement(
+                    metric="latency",
+                    value=rtt,
+                    ok=rtt is not None,
+                    error=None if rtt is not None else "timeout",
+                    started_at=at,
+                    under_load=True,
+                    tool=tool,
+                )
+            )
             seq += 1
             rest = spec.interval_s - (time.monotonic() - tick)
             if rest > 0:

@@ -40,8 +40,7 @@ def check_clock() -> CheckResult:
         return CheckResult("clock", "fail", f"system time {now:%Y-%m-%d} is wrong: set the clock")
     try:
         timedatectl = which("timedatectl")
-        result = run_command([timedatectl, "show", "-p", "NTPSynchronized", "--value"],
-                             timeout_s=5)  # fmt: skip
+        result = run_command([timedatectl, "show", "-p", "NTPSynchronized", "--value"], timeout_s=5)
         if result.stdout.strip() == "yes":
             return CheckResult("clock", "ok", f"{now:%Y-%m-%dT%H:%M:%SZ}, NTP synchronised")
         if result.returncode == 0 and result.stdout.strip() == "no":
@@ -68,8 +67,13 @@ def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
             except NetmeasureError as exc:
                 results.append(CheckResult(f"{name} iperf3", "fail", str(exc)))
             problem = _tcp_reachable(spec.server, spec.port)
-            results.append(CheckResult(f"{name} server", "fail" if problem else "ok",
-                                       f"{spec.target}: {problem or 'reachable'}"))  # fmt: skip
+            results.append(
+                CheckResult(
+                    f"{name} server",
+                    "fail" if problem else "ok",
+                    f"{spec.target}: {problem or 'reachable'}",
+                )
+            )
         elif isinstance(spec, latency.LatencySpec):
             try:
                 family, _ = latency.resolve(spec.target)
@@ -78,12 +82,15 @@ def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
                 continue
             method = latency.choose_method(spec, family)
             if spec.method == "icmp" and not latency.icmp_allowed(family):
-                results.append(CheckResult(
-                    f"{name} icmp", "fail",
-                    "unprivileged ICMP sockets are not allowed (net.ipv4.ping_group_range ="
-                    f" {latency.ping_group_range()}); allow them with sysctl, or use method ="
-                    " \"tcp\"",
-                ))  # fmt: skip
+                results.append(
+                    CheckResult(
+                        f"{name} icmp",
+                        "fail",
+                        "unprivileged ICMP sockets are not allowed (net.ipv4.ping_group_range ="
+                        f" {latency.ping_group_range()}); allow them with sysctl, or use method ="
+                        ' "tcp"',
+                    )
+                )
             elif method == "tcp":
                 problem = _tcp_reachable(spec.target, spec.port)
                 results.append(
@@ -94,8 +101,9 @@ def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
                     )
                 )
             else:
-                outcome = latency.run(latency.LatencySpec(target=spec.target, method="icmp",
-                                                          count=1, timeout_s=2.0))  # fmt: skip
+                outcome = latency.run(
+                    latency.LatencySpec(target=spec.target, method="icmp", count=1, timeout_s=2.0)
+                )
                 rtt = outcome.measurements[0].value
                 results.append(
                     CheckResult(
@@ -126,8 +134,13 @@ def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
         )
     if campaign.probe.modem:
         radio = read_modem()
-        results.append(CheckResult("radio", "ok" if radio else "warn",
-                                   f"{radio.technology} {radio.operator} RSRP {radio.rsrp_dbm} dBm"
-                                   if radio else "no modem via ModemManager: the campaign's"
-                                   " technology is used"))  # fmt: skip
+        results.append(
+            CheckResult(
+                "radio",
+                "ok" if radio else "warn",
+                f"{radio.technology} {radio.operator} RSRP {radio.rsrp_dbm} dBm"
+                if radio
+                else "no modem via ModemManager: the campaign's technology is used",
+            )
+        )
     return results

@@ -83,9 +83,13 @@ def run_command(
             # A session of its own: the terminal's Ctrl-C reaches netmeasure, which then stops
             # the tool in order and still records what it had measured.
             proc = subprocess.Popen(
-                list(args), stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                env=full_env, start_new_session=True,
-            )  # fmt: skip
+                list(args),
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                start_new_session=True,
+            )
         except FileNotFoundError as exc:
             raise ToolMissing(f"{args[0]} is not installed (not found on PATH)") from exc
         timed_out = interrupted = False

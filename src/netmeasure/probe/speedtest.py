@@ -20,16 +20,28 @@ from netmeasure.tomlfile import unit
 
 #: speedtest.net's usual client configuration; used for Mini servers, which have none.
 MINI_CONFIG: Final[dict[str, Any]] = {
-    "client": {"ip": "", "lat": "0", "lon": "0", "isp": "", "isprating": "", "rating": "",
-               "ispdlavg": "", "ispulavg": "", "loggedin": "0", "country": ""},
+    "client": {
+        "ip": "",
+        "lat": "0",
+        "lon": "0",
+        "isp": "",
+        "isprating": "",
+        "rating": "",
+        "ispdlavg": "",
+        "ispulavg": "",
+        "loggedin": "0",
+        "country": "",
+    },
     "ignore_servers": [],
-    "sizes": {"upload": [524288, 1048576, 7340032],
-              "download": [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000]},
+    "sizes": {
+        "upload": [524288, 1048576, 7340032],
+        "download": [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000],
+    },
     "counts": {"upload": 17, "download": 4},
     "threads": {"upload": 2, "download": 8},
     "length": {"upload": 10, "download": 10},
     "upload_max": 51,
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +76,9 @@ def check() -> str:
     try:
         import speedtest
     except ImportError as exc:
-        raise ToolMissing("speedtest-cli is not installed",
-                          hint="pip install speedtest-cli") from exc  # fmt: skip
+        raise ToolMissing(
+            "speedtest-cli is not installed", hint="pip install speedtest-cli"
+        ) from exc
     return str(speedtest.__version__)
 
 
@@ -103,9 +116,12 @@ def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
         client.set_mini_server(spec.mini)
         client.get_best_server(client.servers)
     else:
-        client = speedtest.Speedtest(timeout=spec.timeout_s, secure=spec.secure,
-                                     source_address=spec.source_address,
-                                     shutdown_event=shutdown)  # fmt: skip
+        client = speedtest.Speedtest(
+            timeout=spec.timeout_s,
+            secure=spec.secure,
+            source_address=spec.source_address,
+            shutdown_event=shutdown,
+        )
         client.get_servers([spec.server_id])
         client.get_best_server()
     if spec.length_s is not None:
@@ -128,9 +144,16 @@ def classify(exc: BaseException) -> str:
         return "dns"
     if "timed out" in text or "timeout" in text:
         return "timeout"
-    if name in ("SpeedtestMiniConnectFailure", "SpeedtestBestServerFailure",
-                "ConfigRetrievalError", "ServersRetrievalError", "NoMatchedServers",
-                "URLError", "ConnectionRefusedError", "HTTPError"):  # fmt: skip
+    if name in (
+        "SpeedtestMiniConnectFailure",
+        "SpeedtestBestServerFailure",
+        "ConfigRetrievalError",
+        "ServersRetrievalError",
+        "NoMatchedServers",
+        "URLError",
+        "ConnectionRefusedError",
+        "HTTPError",
+    ):
         return "connect"
     return "tool_error"
 
@@ -141,8 +164,9 @@ def expected_metrics(spec: SpeedtestSpec) -> list[str]:
     ]
 
 
-def parse(result: dict[str, Any], spec: SpeedtestSpec, started_at: dt.datetime,
-          version: str | None) -> SpeedtestOutcome:  # fmt: skip
+def parse(
+    result: dict[str, Any], spec: SpeedtestSpec, started_at: dt.datetime, version: str | None
+) -> SpeedtestOutcome:
     """Pure: speedtest-cli's ``results.dict()`` -> rows (download/upload in bit/s, latency ms)."""
     rows: list[Measurement] = []
     for metric in ("download", "upload"):
@@ -151,24 +175,42 @@ def parse(result: dict[str, Any], spec: SpeedtestSpec, started_at: dt.datetime,
             if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
                 rows.append(Measurement(metric=metric, value=float(value), started_at=started_at))
             else:
-                rows.append(Measurement(metric=metric, value=None, ok=False, error="tool_error",
-                                        started_at=started_at))  # fmt: skip
+                rows.append(
+                    Measurement(
+                        metric=metric,
+                        value=None,
+                        ok=False,
+                        error="tool_error",
+                        started_at=started_at,
+                    )
+                )
     ping = result.get("ping")
     if isinstance(ping, (int, float)) and 0 < ping < 3600 * 1000 / 2:
         rtt = http_rtt_ms_from_speedtest_ping(float(ping))
         rows.append(Measurement(metric="latency", value=rtt, started_at=started_at))
     else:
-        rows.append(Measurement(metric="latency", value=None, ok=False, error="timeout",
-                                started_at=started_at))  # fmt: skip
+        rows.append(
+            Measurement(
+                metric="latency", value=None, ok=False, error="timeout", started_at=started_at
+            )
+        )
     return SpeedtestOutcome(measurements=tuple(rows), version=version, raw=result)
 
 
-def failed(spec: SpeedtestSpec, error: str, message: str, started_at: dt.datetime,
-           version: str | None) -> SpeedtestOutcome:  # fmt: skip
-    rows = tuple(Measurement(metric=m, value=None, ok=False, error=error, started_at=started_at)
-                 for m in expected_metrics(spec))  # fmt: skip
-    return SpeedtestOutcome(measurements=rows, version=version, raw={"error": message},
-                            error=error, error_message=message)  # fmt: skip
+def failed(
+    spec: SpeedtestSpec, error: str, message: str, started_at: dt.datetime, version: str | None
+) -> SpeedtestOutcome:
+    rows = tuple(
+        Measurement(metric=m, value=None, ok=False, error=error, started_at=started_at)
+        for m in expected_metrics(spec)
+    )
+    return SpeedtestOutcome(
+        measurements=rows,
+        version=version,
+        raw={"error": message},
+        error=error,
+        error_message=message,
+    )
 
 
 def run(spec: SpeedtestSpec, *, stop: threading.Event | None = None) -> SpeedtestOutcome:
@@ -203,8 +245,7 @@ def run(spec: SpeedtestSpec, *, stop: threading.Event | None = None) -> Speedtes
         if dt.datetime.now(dt.UTC).timestamp() > deadline:
             shutdown.set()
             worker.join(timeout=5)
-            return failed(spec, "timeout", f"no result within {budget:.0f} s", started_at,
-                          version)  # fmt: skip
+            return failed(spec, "timeout", f"no result within {budget:.0f} s", started_at, version)
     if "error" in box:
         exc = box["error"]
         return failed(spec, classify(exc), f"{type(exc).__name__}: {exc}", started_at, version)

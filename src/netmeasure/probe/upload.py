@@ -85,13 +85,20 @@ class _Transient(Exception):
 def post_batch(target: CollectorTarget, rows: list[dict[str, object]]) -> dict[str, object]:
     body = gzip.compress(json.dumps({"samples": rows}, allow_nan=False).encode(), mtime=0)
     request = urllib.request.Request(
-        target.endpoint, data=body, method="POST",
-        headers={"Authorization": f"Bearer {target.token}", "Content-Type": "application/json",
-                 "Content-Encoding": "gzip", "User-Agent": f"netmeasure/{__version__}"},
-    )  # fmt: skip
+        target.endpoint,
+        data=body,
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {target.token}",
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "User-Agent": f"netmeasure/{__version__}",
+        },
+    )
     try:
-        with urllib.request.urlopen(request, timeout=target.timeout_s,
-                                    context=target.ssl_context()) as response:  # fmt: skip
+        with urllib.request.urlopen(
+            request, timeout=target.timeout_s, context=target.ssl_context()
+        ) as response:
             return dict(json.loads(response.read()))
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:2000].decode("utf-8", errors="replace")
@@ -101,14 +108,19 @@ def post_batch(target: CollectorTarget, rows: list[dict[str, object]]) -> dict[s
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, ssl.SSLCertVerificationError):
-            raise UploadError(f"{target.endpoint}: TLS certificate not trusted: {reason}"
-                              ) from exc  # fmt: skip
+            raise UploadError(f"{target.endpoint}: TLS certificate not trusted: {reason}") from exc
         raise _Transient(f"{target.endpoint}: {reason}") from exc
 
 
-def upload(store: SampleStore, target: CollectorTarget, *, max_attempts: int | None = 8,
-           stop: threading.Event | None = None, deadline_s: float | None = None,
-           rng: random.Random | None = None) -> UploadSummary:  # fmt: skip
+def upload(
+    store: SampleStore,
+    target: CollectorTarget,
+    *,
+    max_attempts: int | None = 8,
+    stop: threading.Event | None = None,
+    deadline_s: float | None = None,
+    rng: random.Random | None = None,
+) -> UploadSummary:
     """Send every pending sample; retry transient failures with backoff and jitter.
 
     Stops when nothing is pending, after ``max_attempts`` consecutive failures (None: keep

@@ -24,15 +24,17 @@ from matplotlib.figure import Figure
 
 from netmeasure.units import bps_to_mbps
 
-plt.rcParams.update({
-    "svg.hashsalt": "netmeasure",  # stable element ids: byte-identical reports
-    "svg.fonttype": "path",  # glyphs as paths: no font needed to view, Vietnamese included
-    "font.family": "DejaVu Sans",
-    "font.size": 8,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "figure.dpi": 100,
-})  # fmt: skip
+plt.rcParams.update(
+    {
+        "svg.hashsalt": "netmeasure",  # stable element ids: byte-identical reports
+        "svg.fonttype": "path",  # glyphs as paths: no font needed to view, Vietnamese included
+        "font.family": "DejaVu Sans",
+        "font.size": 8,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "figure.dpi": 100,
+    }
+)
 
 COLORS = ["#1f5aa6", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#b7950b"]
 
@@ -102,14 +104,26 @@ def ecdf_chart(
         for i, q in enumerate(mine[:8]):
             xs = [to_axis(v) for v in q["values"]]
             ys = [j / (len(xs) - 1) for j in range(len(xs))]
-            label = _group_label(q["key"], t) + (f" ({t['under_load']})" if q["under_load"]
-                                                 else "")  # fmt: skip
-            ax.plot(xs, ys, drawstyle="steps-post", color=COLORS[i % len(COLORS)],
-                    label=f"{label}, n={q['n']}", linewidth=1.2)  # fmt: skip
+            label = _group_label(q["key"], t) + (f" ({t['under_load']})" if q["under_load"] else "")
+            ax.plot(
+                xs,
+                ys,
+                drawstyle="steps-post",
+                color=COLORS[i % len(COLORS)],
+                label=f"{label}, n={q['n']}",
+                linewidth=1.2,
+            )
         for cid, value in _thresholds(evaluation, metric):
             ax.axvline(to_axis(value), color="#c0392b", linestyle="--", linewidth=0.9)
-            ax.annotate(cid, (to_axis(value), 0.02), rotation=90, fontsize=6, color="#c0392b",
-                        xytext=(2, 0), textcoords="offset points")  # fmt: skip
+            ax.annotate(
+                cid,
+                (to_axis(value), 0.02),
+                rotation=90,
+                fontsize=6,
+                color="#c0392b",
+                xytext=(2, 0),
+                textcoords="offset points",
+            )
         ax.set_title(t[metric])
         ax.set_xlabel(axis)
         ax.set_ylabel(t["share_axis"])
@@ -120,8 +134,15 @@ def ecdf_chart(
     return Chart(key, title, _svg(fig, key), artists)
 
 
-def bar_chart(key: str, title: str, labels: list[str], values: list[float], xlabel: str,
-              ylabel: str, horizontal: bool = False) -> Chart | None:  # fmt: skip
+def bar_chart(
+    key: str,
+    title: str,
+    labels: list[str],
+    values: list[float],
+    xlabel: str,
+    ylabel: str,
+    horizontal: bool = False,
+) -> Chart | None:
     if not values or not any(values):
         return None
     fig, ax = plt.subplots(figsize=(7.2, 2.4))
@@ -144,8 +165,11 @@ def groups_chart(
     evaluation: Any, t: dict[str, str], fmt_unit: Callable[[str], str]
 ) -> Chart | None:
     """Each group's estimate and bounds for every criterion measured in bit/s or ms."""
-    criteria = [c.id for c in evaluation.groups[0].criteria if c.unit in ("bit/s", "ms")] if (
-        evaluation.groups) else []  # fmt: skip
+    criteria = (
+        [c.id for c in evaluation.groups[0].criteria if c.unit in ("bit/s", "ms")]
+        if (evaluation.groups)
+        else []
+    )
     if not criteria:
         criteria = [c.id for c in evaluation.groups[0].criteria] if evaluation.groups else []
     if not criteria:
@@ -158,8 +182,13 @@ def groups_chart(
         for g in evaluation.groups:
             c = next(c for c in g.criteria if c.id == cid)
             unit = c.unit
-            scale = bps_to_mbps if unit == "bit/s" else (lambda v: v * 100) if (
-                unit == "ratio") else (lambda v: v)  # fmt: skip
+            scale = (
+                bps_to_mbps
+                if unit == "bit/s"
+                else (lambda v: v * 100)
+                if (unit == "ratio")
+                else (lambda v: v)
+            )
             thr = scale(c.threshold)
             if c.estimate is None:
                 continue
@@ -195,12 +224,21 @@ def map_chart(evaluation: Any, t: dict[str, str]) -> Chart | None:
         return None
     lats = [p[0] for p in points]
     fig, ax = plt.subplots(figsize=(7.2, 4.0))
-    for ok, color, label in ((True, COLORS[2], t["passed_sample"]),
-                             (False, COLORS[4], t["failed_sample"])):  # fmt: skip
+    for ok, color, label in (
+        (True, COLORS[2], t["passed_sample"]),
+        (False, COLORS[4], t["failed_sample"]),
+    ):
         sel = [p for p in points if p[2] is ok]
         if sel:
-            ax.scatter([p[1] for p in sel], [p[0] for p in sel], s=6, color=color,
-                       label=f"{label} ({len(sel)})", alpha=0.7, linewidths=0)  # fmt: skip
+            ax.scatter(
+                [p[1] for p in sel],
+                [p[0] for p in sel],
+                s=6,
+                color=color,
+                label=f"{label} ({len(sel)})",
+                alpha=0.7,
+                linewidths=0,
+            )
     # Equirectangular with the aspect of the mean latitude: shapes stay right locally.
     ax.set_aspect(1 / max(0.1, math.cos(math.radians(sum(lats) / len(lats)))))
     ax.set_xlabel(t["longitude"])

@@ -44,8 +44,11 @@ def fonts() -> dict[str, str]:
     import matplotlib
 
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    files = {"regular": "DejaVuSans.ttf", "bold": "DejaVuSans-Bold.ttf",
-             "mono": "DejaVuSansMono.ttf"}  # fmt: skip
+    files = {
+        "regular": "DejaVuSans.ttf",
+        "bold": "DejaVuSans-Bold.ttf",
+        "mono": "DejaVuSansMono.ttf",
+    }
     out = {}
     for key, name in files.items():
         path = folder / name
@@ -113,8 +116,9 @@ def _group_label(key: dict[str, Any], t: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in key.items()) or t["all_samples"]
 
 
-def build_context(evaluation: Any, *, lang: str, title: str | None, operator: str | None,
-                  generated: dt.datetime) -> dict[str, Any]:  # fmt: skip
+def build_context(
+    evaluation: Any, *, lang: str, title: str | None, operator: str | None, generated: dt.datetime
+) -> dict[str, Any]:
     t = texts(lang)
     f = Formatter(lang)
     std = evaluation.standard
@@ -124,47 +128,82 @@ def build_context(evaluation: Any, *, lang: str, title: str | None, operator: st
         crits = []
         for c in g.criteria:
             label = c.description_vi if lang == "vi" and c.description_vi else c.description
-            crits.append({
-                "id": c.id, "label": label or c.statistic, "n": f.integer(c.n),
-                "estimate": f.value(c.estimate, c.unit), "ci_low": f.value(c.ci_low, c.unit),
-                "ci_high": f.value(c.ci_high, c.unit), "op": c.op.replace(">=", "≥")
-                .replace("<=", "≤"), "threshold": f.value(c.threshold, c.unit),
-                "letter_verdict": c.letter_verdict, "verdict": c.verdict,
-                "samples_needed": f.integer(c.samples_needed) if c.samples_needed else "",
-            })  # fmt: skip
+            crits.append(
+                {
+                    "id": c.id,
+                    "label": label or c.statistic,
+                    "n": f.integer(c.n),
+                    "estimate": f.value(c.estimate, c.unit),
+                    "ci_low": f.value(c.ci_low, c.unit),
+                    "ci_high": f.value(c.ci_high, c.unit),
+                    "op": c.op.replace(">=", "≥").replace("<=", "≤"),
+                    "threshold": f.value(c.threshold, c.unit),
+                    "letter_verdict": c.letter_verdict,
+                    "verdict": c.verdict,
+                    "samples_needed": f.integer(c.samples_needed) if c.samples_needed else "",
+                }
+            )
         sampling = []
         for s in g.sampling:
             label = t[f"req_{s.requirement}"]
             if s.environment:
                 label += f": {t.get('env_' + s.environment, s.environment)}"
-            actual = "—" if s.actual is None else f.number(s.actual, 0 if float(
-                s.actual).is_integer() else 1)  # fmt: skip
+            actual = (
+                "—"
+                if s.actual is None
+                else f.number(s.actual, 0 if float(s.actual).is_integer() else 1)
+            )
             if s.violations:
                 actual += f" ({f.integer(s.violations)} {t['too_close']})"
-            sampling.append({"label": label, "required": f.number(s.required, 0),
-                             "actual": actual, "ok": s.ok})  # fmt: skip
-        groups.append({
-            "label": _group_label(g.key, t), "verdict": g.verdict,
-            "letter_verdict": g.letter_verdict, "n_samples": f.integer(g.n_samples),
-            "criteria": crits, "sampling": sampling,
-            "excluded": [(t.get("excl_" + r, r), f.integer(n)) for r, n in g.excluded.items()],
-        })  # fmt: skip
+            sampling.append(
+                {"label": label, "required": f.number(s.required, 0), "actual": actual, "ok": s.ok}
+            )
+        groups.append(
+            {
+                "label": _group_label(g.key, t),
+                "verdict": g.verdict,
+                "letter_verdict": g.letter_verdict,
+                "n_samples": f.integer(g.n_samples),
+                "criteria": crits,
+                "sampling": sampling,
+                "excluded": [(t.get("excl_" + r, r), f.integer(n)) for r, n in g.excluded.items()],
+            }
+        )
     starts = [g.period_start for g in evaluation.groups if g.period_start]
     ends = [g.period_end for g in evaluation.groups if g.period_end]
-    period = f"{min(starts)[:16].replace('T', ' ')} — {max(ends)[:16].replace('T', ' ')} UTC" if (
-        starts and ends) else t["none"]  # fmt: skip
-    probes = [{"group": _group_label(g.key, t), "probe_id": p.probe_id,
-               "environment": t.get("env_" + (p.environment or ""), p.environment or "—"),
-               "samples": f.integer(p.samples), "first": (p.first or "")[:19].replace("T", " "),
-               "last": (p.last or "")[:19].replace("T", " ")}
-              for g in evaluation.groups for p in g.probes]  # fmt: skip
+    period = (
+        f"{min(starts)[:16].replace('T', ' ')} — {max(ends)[:16].replace('T', ' ')} UTC"
+        if (starts and ends)
+        else t["none"]
+    )
+    probes = [
+        {
+            "group": _group_label(g.key, t),
+            "probe_id": p.probe_id,
+            "environment": t.get("env_" + (p.environment or ""), p.environment or "—"),
+            "samples": f.integer(p.samples),
+            "first": (p.first or "")[:19].replace("T", " "),
+            "last": (p.last or "")[:19].replace("T", " "),
+        }
+        for g in evaluation.groups
+        for p in g.probes
+    ]
     n_samples = sum(g.n_samples for g in evaluation.groups)
     n_probes = len({p["probe_id"] for p in probes})
     areas = ", ".join(details.get("areas", []))
-    methods = sorted({c.method.split(" ")[0] for g in evaluation.groups for c in g.criteria
-                      if c.method != "none"})  # fmt: skip
-    method_lines = [t["method_" + ("mean" if m == "t" else m)] for m in methods
-                    if ("method_" + ("mean" if m == "t" else m)) in t]  # fmt: skip
+    methods = sorted(
+        {
+            c.method.split(" ")[0]
+            for g in evaluation.groups
+            for c in g.criteria
+            if c.method != "none"
+        }
+    )
+    method_lines = [
+        t["method_" + ("mean" if m == "t" else m)]
+        for m in methods
+        if ("method_" + ("mean" if m == "t" else m)) in t
+    ]
     conf = evaluation.confidence
     cols = " × ".join(std.get("cluster") or [])
     audit = []
@@ -180,47 +219,85 @@ def build_context(evaluation: Any, *, lang: str, title: str | None, operator: st
                 metric, "ms"
             )
             vals.append(f"{t.get(metric, metric)} {f.value(v, unit)}")
-        tests.append({"started_at": (r["started_at"] or "")[:19].replace("T", " "),
-                      "probe_id": r["probe_id"], "tool": r["tool"], "target": r["target"] or "",
-                      "environment": t.get("env_" + (r["environment"] or ""), "—"),
-                      "vals": "; ".join(vals),
-                      "result": t["passed_sample"] if r["ok"] else
-                      f"{t['failed_sample']} ({r['error'] or '?'})"})  # fmt: skip
+        tests.append(
+            {
+                "started_at": (r["started_at"] or "")[:19].replace("T", " "),
+                "probe_id": r["probe_id"],
+                "tool": r["tool"],
+                "target": r["target"] or "",
+                "environment": t.get("env_" + (r["environment"] or ""), "—"),
+                "vals": "; ".join(vals),
+                "result": t["passed_sample"]
+                if r["ok"]
+                else f"{t['failed_sample']} ({r['error'] or '?'})",
+            }
+        )
     more = details.get("tests_total", 0) - len(tests)
     title_text = title or t["report_title"]
     std_title = std.get("title_vi") if lang == "vi" and std.get("title_vi") else std["title"]
     page_text = json.dumps(t["page"], ensure_ascii=False)
-    page_css = page_text.replace("{x}", '" counter(page) "').replace(
-        "{y}", '" counter(pages) "')  # fmt: skip
+    page_css = page_text.replace("{x}", '" counter(page) "').replace("{y}", '" counter(pages) "')
     return {
-        "lang": lang, "t": t, "title": title_text, "standard": std, "standard_title": std_title,
-        "operator": operator, "areas": areas, "period": period,
-        "n_samples": f.integer(n_samples), "n_probes": f.integer(n_probes),
-        "verdict": evaluation.verdict, "letter_verdict": evaluation.letter_verdict,
+        "lang": lang,
+        "t": t,
+        "title": title_text,
+        "standard": std,
+        "standard_title": std_title,
+        "operator": operator,
+        "areas": areas,
+        "period": period,
+        "n_samples": f.integer(n_samples),
+        "n_probes": f.integer(n_probes),
+        "verdict": evaluation.verdict,
+        "letter_verdict": evaluation.letter_verdict,
         "parameters": [(k, f.value(v, "bit/s")) for k, v in evaluation.parameters.items()],
-        "groups": groups, "probes": probes, "methods": method_lines,
+        "groups": groups,
+        "probes": probes,
+        "methods": method_lines,
         "method_confidence": t["method_confidence"].format(
-            c=f"{f.number(100 * conf, 0)} %", c2=f"{f.number(100 * (2 * conf - 1), 0)} %"),
-        "method_clusters": t["method_clusters"].format(cols=cols) if cols
+            c=f"{f.number(100 * conf, 0)} %", c2=f"{f.number(100 * (2 * conf - 1), 0)} %"
+        ),
+        "method_clusters": t["method_clusters"].format(cols=cols)
+        if cols
         else t["method_no_clusters"],
-        "tools": details.get("tools", []), "version": evaluation.netmeasure_version,
-        "sources": [{"name": Path(s["path"]).name, "kind": s["kind"], "sha256": s["sha256"]}
-                    for s in evaluation.sources],
-        "generated": generated.strftime("%Y-%m-%d %H:%M:%S"), "audit": audit, "tests": tests,
+        "tools": details.get("tools", []),
+        "version": evaluation.netmeasure_version,
+        "sources": [
+            {"name": Path(s["path"]).name, "kind": s["kind"], "sha256": s["sha256"]}
+            for s in evaluation.sources
+        ],
+        "generated": generated.strftime("%Y-%m-%d %H:%M:%S"),
+        "audit": audit,
+        "tests": tests,
         "tests_more": t["appendix_more"].format(n=f.integer(more)) if more > 0 else "",
-        "fonts": fonts(), "page_css": page_css,
+        "fonts": fonts(),
+        "page_css": page_css,
         "header_css": json.dumps(std["id"], ensure_ascii=False),
-    }  # fmt: skip
+    }
 
 
 def build_charts(evaluation: Any, lang: str) -> tuple[list[charts.Chart], list[str]]:
     t = texts(lang)
     made: list[charts.Chart | None] = [
-        charts.ecdf_chart(evaluation, t, ("download", "upload"), "ecdf", t["chart_ecdf"],
-                          bps_to_mbps, t["rate_axis"]),
-        charts.ecdf_chart(evaluation, t, ("latency",), "latency", t["chart_latency"],
-                          lambda v: v, t["latency_axis"]),
-    ]  # fmt: skip
+        charts.ecdf_chart(
+            evaluation,
+            t,
+            ("download", "upload"),
+            "ecdf",
+            t["chart_ecdf"],
+            bps_to_mbps,
+            t["rate_axis"],
+        ),
+        charts.ecdf_chart(
+            evaluation,
+            t,
+            ("latency",),
+            "latency",
+            t["chart_latency"],
+            lambda v: v,
+            t["latency_axis"],
+        ),
+    ]
     hours: dict[int, int] = {}
     days: dict[str, int] = {}
     for g in evaluation.groups:
@@ -228,12 +305,26 @@ def build_charts(evaluation: Any, lang: str) -> tuple[list[charts.Chart], list[s
             hours[int(h)] = hours.get(int(h), 0) + n
         for d, n in g.days.items():
             days[d] = days.get(d, 0) + n
-    made.append(charts.bar_chart("hours", t["chart_hours"], [str(h) for h in range(24)],
-                                 [hours.get(h, 0) for h in range(24)], t["hour_axis"],
-                                 t["count_axis"]))  # fmt: skip
-    made.append(charts.bar_chart("days", t["chart_days"], [d[5:] for d in sorted(days)],
-                                 [days[d] for d in sorted(days)], t["day_axis"],
-                                 t["count_axis"]))  # fmt: skip
+    made.append(
+        charts.bar_chart(
+            "hours",
+            t["chart_hours"],
+            [str(h) for h in range(24)],
+            [hours.get(h, 0) for h in range(24)],
+            t["hour_axis"],
+            t["count_axis"],
+        )
+    )
+    made.append(
+        charts.bar_chart(
+            "days",
+            t["chart_days"],
+            [d[5:] for d in sorted(days)],
+            [days[d] for d in sorted(days)],
+            t["day_axis"],
+            t["count_axis"],
+        )
+    )
     units = {"bit/s": "Mbit/s", "ms": "ms", "ratio": "%"}
     made.append(charts.groups_chart(evaluation, t, lambda u: units.get(u, u)))
     made.append(charts.map_chart(evaluation, t))
@@ -258,17 +349,27 @@ def build_charts(evaluation: Any, lang: str) -> tuple[list[charts.Chart], list[s
     return [c for c in made if c is not None], missing
 
 
-def render(evaluation: Any, *, pdf: Path | None, html: Path | None = None, lang: str = "en",
-           title: str | None = None, operator: str | None = None) -> ReportOutput:  # fmt: skip
+def render(
+    evaluation: Any,
+    *,
+    pdf: Path | None,
+    html: Path | None = None,
+    lang: str = "en",
+    title: str | None = None,
+    operator: str | None = None,
+) -> ReportOutput:
     """Write the report as PDF and/or HTML."""
     if evaluation.details is None:
         raise ReportError("the evaluation has no details: evaluate with details=True")
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                             autoescape=jinja2.select_autoescape(["j2", "html"]))  # fmt: skip
-    ctx = build_context(evaluation, lang=lang, title=title, operator=operator,
-                        generated=generation_time())  # fmt: skip
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["j2", "html"]),
+    )
+    ctx = build_context(
+        evaluation, lang=lang, title=title, operator=operator, generated=generation_time()
+    )
     chart_list, missing = build_charts(evaluation, lang)
     ctx["charts"] = chart_list
     ctx["missing_charts"] = missing
