@@ -9,6 +9,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u
 # WeasyPrint (the report's PDF).
 SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
 	pdftoppm:poppler-utils openssl:openssl runuser:util-linux
+# evaluate --engine spark (pyspark 4) needs a Java 17 runtime.
+SYSTEM_TOOLS += java:openjdk-17-jre-headless
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
 # The collector's tests run a real PostgreSQL server (Debian's postgresql; its binaries are
@@ -35,7 +37,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[analysis,report,collector,dev]'
+	$(PY) -m pip install -q -e '.[analysis,report,collector,spark,dev]'
 	touch $@
 
 venv: $(VENV)/.installed
