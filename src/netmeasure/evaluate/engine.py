@@ -15,7 +15,7 @@ It keeps no state between calls but its connection and the temporary tables the 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from netmeasure.errors import InputError
@@ -39,6 +39,14 @@ class Engine(Protocol):
     ) -> None:
         """(Re)create the temporary table ``table`` with ``columns`` (name, SQL type:
         VARCHAR, BIGINT, INTEGER) holding ``rows``."""
+        ...
+
+    def values_at_ranks(
+        self, values_sql: str, wanted: Mapping[str, tuple[int, Iterable[int]]]
+    ) -> dict[tuple[str, int], float]:
+        """The exact order statistics: for each group g of ``wanted`` (its number of values
+        n, the 1-based ranks wanted), the value at each rank of the sorted values that
+        ``values_sql`` yields as (g, value) rows."""
         ...
 
     def close(self) -> None: ...
@@ -127,7 +135,9 @@ class DuckDBEngine:
             import pyarrow as pa
 
             arrays = {
-                n: pa.array([r[i] for r in rows], type=pa.string() if t == "VARCHAR" else pa.int64())
+                n: pa.array(
+                    [r[i] for r in rows], type=pa.string() if t == "VARCHAR" else pa.int64()
+                )
                 for i, (n, t) in enumerate(columns)
             }
             self.con.register("_insert_rows", pa.table(arrays))
@@ -136,6 +146,20 @@ class DuckDBEngine:
             finally:
                 self.con.unregister("_insert_rows")
 
+    def values_at_ranks(
+        self, values_sql: str, wanted: Mapping[str, tuple[int, Iterable[int]]]
+    ) -> dict[tuple[str, int], float]:
+        # One window per group, keeping only the wanted ranks (DuckDB sorts each group,
+        # spilling to disk beyond the memory limit).
+        rows = [(g, r) for g, (_, ranks) in wanted.items() for r in sorted(set(ranks))]
+        self.insert_rows("_want", [("g", "VARCHAR"), ("r", "BIGINT")], rows)
+        found = self.fetch(f"""
+            SELECT w.g, w.r, w.value FROM (
+              SELECT g, value, row_number() OVER (PARTITION BY g ORDER BY value) AS r
+              FROM ({values_sql}) AS v WHERE g IN (SELECT g FROM _want)) AS w
+            JOIN _want AS k ON k.g = w.g AND k.r = w.r""")
+        return {(g, int(r)): float(v) for g, r, v in found}
+
     def close(self) -> None:
         self.con.close()
 
@@ -143,5 +167,3 @@ class DuckDBEngine:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-

@@ -133,4 +133,16 @@ def _start(options: SparkOptions) -> Any:
             f"--engine spark: Spark did not start on {options.master}: {first}"
         ) from exc
     session.sparkContext.setLogLevel("ERROR")
+    _quiet_python_loggers()
     return session
+
+
+def _quiet_python_loggers() -> None:
+    """PySpark logs every SQL error with its Java stack to stderr before raising it; the
+    engine turns the error into a one-line message, so the log is noise."""
+    import logging
+
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
