@@ -61,6 +61,19 @@ class Dialect(Protocol):
 
     def create_temp_view(self, name: str, select: str) -> str: ...
 
+    def quantiles(self, x: str, qs: Sequence[float]) -> str:
+        """An aggregate: the exact quantiles of ``x`` at ``qs`` (Hyndman & Fan type 7),
+        as a list."""
+        ...
+
+    def ordered_list(self, x: str, key: str) -> str:
+        """An aggregate: the values of ``x`` as a list, ordered by ``key``."""
+        ...
+
+    def sample_rows(self, n: int, seed: int) -> str:
+        """A clause ending a SELECT: a repeatable sample of at most ``n`` of its rows."""
+        ...
+
 
 class DuckDBDialect:
     """DuckDB's SQL."""
@@ -96,3 +109,12 @@ class DuckDBDialect:
 
     def create_temp_view(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {select}"
+
+    def quantiles(self, x: str, qs: Sequence[float]) -> str:
+        return f"quantile_cont({x}, [{', '.join(repr(q) for q in qs)}])"
+
+    def ordered_list(self, x: str, key: str) -> str:
+        return f"list({x} ORDER BY {key})"
+
+    def sample_rows(self, n: int, seed: int) -> str:
+        return f"USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE ({int(seed)})"

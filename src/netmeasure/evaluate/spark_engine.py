@@ -83,6 +83,19 @@ class SparkDialect:
     def create_temp_view(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMPORARY VIEW {quote(name)} AS {select}"
 
+    def quantiles(self, x: str, qs: Sequence[float]) -> str:
+        # Spark's percentile is exact and interpolates as type 7. It holds each group's
+        # distinct values in one task: fine for the report's charts up to tens of millions
+        # of samples per group (docs/spark.md); the verdicts' order statistics never use it.
+        return f"percentile({x}, array({', '.join(repr(q) for q in qs)}))"
+
+    def ordered_list(self, x: str, key: str) -> str:
+        return f"transform(array_sort(collect_list(named_struct('k', {key}, 'v', {x}))), e -> e.v)"
+
+    def sample_rows(self, n: int, seed: int) -> str:
+        # The top n rows by a seeded random key: each task keeps n, not a global sort.
+        return f"ORDER BY rand({int(seed)}) LIMIT {int(n)}"
+
 
 _CACHE: Final = re.compile(r'^\s*CACHE TABLE ("(?:[^"]|"")+")')
 
@@ -228,5 +241,9 @@ def _trace(sql: str, t0: float) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
+    """Spark's own message: the first line, past Py4J's "An error occurred while calling"."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+    while len(lines) > 1 and lines[0].startswith("An error occurred while calling"):
+        lines = lines[1:]
+    text = lines[0].lstrip(": ") if lines else type(exc).__name__
+    return re.sub(r"^(?:[\w.$]+(?:Exception|Error): )+", "", text)
