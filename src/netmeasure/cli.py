@@ -354,8 +354,9 @@ def samples_export(
     "--format",
     "fmt",
     help="The files' format (default: detected per file): "
-    "iperf3, speedtest-cli-json, speedtest-cli-csv, ookla, ndt7, murakami, "
-    "netmeasure-jsonl, netmeasure-csv, or csv with --mapping.",
+    "iperf3, speedtest-cli-json, speedtest-cli-csv, librespeed-json, librespeed-csv, ookla, "
+    "ndt7, mlab-ndt-json, mlab-ndt-csv, murakami, netmeasure-jsonl, netmeasure-csv, "
+    "or csv with --mapping.",
 )
 @click.option(
     "--mapping",
@@ -372,7 +373,12 @@ def samples_export(
 @click.option(
     "--direction",
     type=click.Choice(["download", "upload"]),
-    help="iperf3 outputs that do not say (an error before the test started).",
+    help="iperf3 outputs that do not say (an error before the test started); M-Lab NDT rows.",
+)
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Import into a Hive-partitioned Parquet dataset (a folder) instead of a store.",
 )
 def import_(
     paths: tuple[str, ...],
@@ -386,11 +392,14 @@ def import_(
     technology: str | None,
     campaign: str | None,
     direction: str | None,
+    into: Path | None,
 ) -> int:
-    """Import other tools' outputs (FILES or folders) into a sample store.
+    """Import other tools' outputs (FILES or folders) into a sample store (or, with --into,
+    a Parquet dataset).
 
-    One transaction per file: a bad file is reported (file, line, reason) and skipped whole.
-    Importing a file again adds nothing. Exit status 1 when any file was rejected.
+    One transaction per file: a bad file is reported (file, line, reason) and skipped whole;
+    the files after it are still imported. Importing a file again adds nothing. Exit status
+    1 when any file was rejected (after all the others were imported), 2 on a usage error.
     """
     from netmeasure.ingest import FORMATS, FileResult, expand, import_files
     from netmeasure.ingest.base import Overrides
@@ -407,8 +416,8 @@ def import_(
     loaded = load_mapping(mapping) if mapping else None
     if loaded is not None and fmt is None:
         fmt = "csv"
-    files = expand(list(paths))
-    if not files:
+    files, problems = expand(list(paths))
+    if not files and not problems:
         raise click.UsageError("no files to import")
     overrides = Overrides(
         probe_id=probe,
@@ -419,19 +428,34 @@ def import_(
         campaign=campaign,
         direction=direction,
     )
-    store_path = store_path or default_store_path()
 
     def progress(r: FileResult) -> None:
         if r.rejected:
             err.print(f"[red]rejected[/] {escape(r.error or '')}")
+        elif r.note:
+            err.print(f"skipped {r.skipped} record(s) of {escape(str(r.path))}: {escape(r.note)}")
 
-    with SampleStore(store_path, durable=False) as store:
-        results = import_files(
-            files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
-        )
-    table = Table(title=f"import into {escape(str(store_path))}")
-    for col in ("file", "format", "imported", "duplicates", "result"):
-        table.add_column(col, justify="right" if col in ("imported", "duplicates") else "left")
+    for problem in problems:
+        progress(problem)
+    if into is not None:
+        from netmeasure.ingest.dataset import ParquetDataset
+
+        target = str(into)
+        with ParquetDataset(into) as dataset:
+            results = import_files(
+                files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+            )
+    else:
+        store_path = store_path or default_store_path()
+        target = str(store_path)
+        with SampleStore(store_path, durable=False) as store:
+            results = import_files(
+                files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+            )
+    results = problems + results
+    table = Table(title=f"import into {escape(target)}")
+    for col in ("file", "format", "imported", "duplicates", "skipped", "result"):
+        table.add_column(col, justify="left" if col in ("file", "format", "result") else "right")
     shown = results if len(results) <= 50 else [r for r in results if r.rejected][:50]
     for r in shown:
         table.add_row(
@@ -439,14 +463,17 @@ def import_(
             r.format or "?",
             str(r.imported),
             str(r.duplicates),
+            str(r.skipped),
             "[red]rejected[/]" if r.rejected else "ok",
         )
     out.print(table)
     rejected = sum(r.rejected for r in results)
+    skipped = sum(r.skipped for r in results)
     out.print(
         f"{len(results)} file(s): {sum(r.imported for r in results)} sample(s) imported,"
-        f" {sum(r.duplicates for r in results)} already present, {rejected} file(s)"
-        " rejected"
+        f" {sum(r.duplicates for r in results)} already present,"
+        + (f" {skipped} record(s) skipped (not measurements)," if skipped else "")
+        + f" {rejected} file(s) rejected"
     )
     return ExitStatus.FAIL if rejected else ExitStatus.SUCCESS
 

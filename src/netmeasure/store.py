@@ -17,25 +17,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from netmeasure.errors import StoreError, StoreSchemaTooNew
-from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, Sample, format_ts
+from netmeasure.samples import ALL_COLUMNS, Sample, format_ts, sql_columns
 
 #: Marks a SQLite file as a netmeasure store (PRAGMA application_id); "NMS1".
 APPLICATION_ID: Final = 0x4E4D5331
 
-_SQL_TYPES = {"str": "TEXT", "ts": "TEXT", "float": "REAL", "int": "INTEGER", "bool": "INTEGER"}
-_NOT_NULL = {"sample_id", "test_id", "probe_id", "started_at", "metric", "ok", "tool", "under_load"}
-
 
 def _samples_table_sql() -> str:
-    cols = []
-    for name in ALL_COLUMNS:
-        decl = f"{name} {_SQL_TYPES[COLUMN_TYPES[name]]}"
-        if name == "sample_id":
-            decl += " PRIMARY KEY"
-        elif name in _NOT_NULL:
-            decl += " NOT NULL"
-        cols.append(decl)
-    return "CREATE TABLE samples (\n  " + ",\n  ".join(cols) + "\n)"
+    return "CREATE TABLE samples (\n  " + ",\n  ".join(sql_columns("sqlite")) + "\n)"
 
 
 # Each migration takes the schema from version i to i + 1. Never edit a released one: append.

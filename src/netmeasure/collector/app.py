@@ -15,7 +15,7 @@ import json
 import math
 import time
 import zlib
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -32,6 +32,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -40,7 +41,7 @@ from netmeasure import __version__
 from netmeasure.collector.db import CollectorDB
 from netmeasure.collector.tokens import same, token_hash
 from netmeasure.errors import StoreError
-from netmeasure.samples import ALL_COLUMNS, validate_sample_fields
+from netmeasure.samples import ALL_COLUMNS, SCHEMA, Column, validate_sample_fields
 
 #: Largest request body, compressed or not, and largest body after decompression.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -48,43 +49,18 @@ MAX_INFLATED_BYTES = 64 * 1024 * 1024
 MAX_BATCH = 10_000
 
 
-class SampleIn(BaseModel):
+class _SampleBase(BaseModel):
     """One row of the sample record (contracts.md §1). Unknown keys are ignored, so that a
-    newer probe with documented extras can still upload to an older collector."""
+    newer probe with documented extras can still upload to an older collector. The fields are
+    derived from netmeasure.samples.SCHEMA (below), the one declaration of the record."""
 
     model_config = ConfigDict(extra="ignore")
 
-    sample_id: str = Field(min_length=1, max_length=200)
-    test_id: str = Field(min_length=1, max_length=200)
-    probe_id: str = Field(min_length=1, max_length=200)
-    campaign: str | None = Field(default=None, max_length=500)
-    started_at: dt.datetime
-    duration_s: float | None = None
-    metric: str = Field(min_length=1, max_length=64)
-    value: float | None = None
-    ok: bool
-    error: str | None = Field(default=None, max_length=200)
-    tool: str = Field(min_length=1, max_length=200)
-    tool_version: str | None = Field(default=None, max_length=200)
-    target: str | None = Field(default=None, max_length=500)
-    streams: int | None = None
-    under_load: bool = False
-    environment: str | None = Field(default=None, max_length=64)
-    area: str | None = Field(default=None, max_length=500)
-    operator: str | None = Field(default=None, max_length=200)
-    technology: str | None = Field(default=None, max_length=64)
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
-    rsrp_dbm: float | None = None
-    rsrq_db: float | None = None
-    sinr_db: float | None = None
-    cell_id: str | None = Field(default=None, max_length=200)
-    band: str | None = Field(default=None, max_length=64)
-    host: str | None = Field(default=None, max_length=500)
-    interface: str | None = Field(default=None, max_length=200)
-    source: str | None = Field(default=None, max_length=1000)
+    if TYPE_CHECKING:  # the fields are derived at run time; to the type checker they are Any
 
-    @field_validator("started_at")
+        def __getattr__(self, name: str) -> Any: ...
+
+    @field_validator("started_at", check_fields=False)
     @classmethod
     def _aware(cls, v: dt.datetime) -> dt.datetime:
         if v.tzinfo is None:
@@ -95,7 +71,7 @@ class SampleIn(BaseModel):
             raise ValueError("started_at is out of range") from exc
 
     @model_validator(mode="after")
-    def _encodable(self) -> "SampleIn":
+    def _encodable(self) -> "_SampleBase":
         # JSON admits lone UTF-16 surrogates; no database can store them as text.
         for name in ALL_COLUMNS:
             value = getattr(self, name)
@@ -106,7 +82,7 @@ class SampleIn(BaseModel):
                     raise ValueError(f"{name}: not valid Unicode text") from exc
         return self
 
-    @field_validator("duration_s", "value", "rsrp_dbm", "rsrq_db", "sinr_db")
+    @field_validator("duration_s", "value", "rsrp_dbm", "rsrq_db", "sinr_db", check_fields=False)
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
         if v is not None and not math.isfinite(v):
@@ -122,6 +98,44 @@ class SampleIn(BaseModel):
             self.started_at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
         )
         return row
+
+
+_PY_TYPES: dict[str, Any] = {
+    "str": str,
+    "ts": dt.datetime,
+    "float": float,
+    "int": int,
+    "bool": bool,
+}
+
+
+def _field(column: Column) -> tuple[Any, Any]:
+    kind = _PY_TYPES[column.type]
+    limits: dict[str, Any] = {}
+    if column.max_length is not None:
+        limits["max_length"] = column.max_length
+        if column.required:
+            limits["min_length"] = 1
+    if column.ge is not None:
+        limits["ge"] = column.ge
+    if column.le is not None:
+        limits["le"] = column.le
+    if column.name == "under_load":  # required in storage, defaulted on the wire
+        return kind, Field(default=False)
+    if column.required:
+        return kind, Field(**limits)
+    return kind | None, Field(default=None, **limits)
+
+
+if TYPE_CHECKING:
+    SampleIn = _SampleBase
+else:
+    SampleIn = create_model(
+        "SampleIn",
+        __base__=_SampleBase,
+        __doc__=_SampleBase.__doc__,
+        **{c.name: _field(c) for c in SCHEMA},
+    )
 
 
 class Batch(BaseModel):

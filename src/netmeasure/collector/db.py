@@ -17,38 +17,26 @@ from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
 from netmeasure.errors import InputError, StoreError
-from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES
+from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, SQL_TYPES, sql_columns
 
 #: Marks a SQLite file as a netmeasure collector database ("NMC1").
 APPLICATION_ID: Final = 0x4E4D4331
 
-_SQLITE_TYPES = {"str": "TEXT", "ts": "TEXT", "float": "REAL", "int": "INTEGER", "bool": "INTEGER"}
-_PG_TYPES = {
-    "str": "text",
-    "ts": "timestamptz",
-    "float": "double precision",
-    "int": "bigint",
-    "bool": "boolean",
-}
-_NOT_NULL = {"sample_id", "test_id", "probe_id", "started_at", "metric", "ok", "tool", "under_load"}
+_PG_TYPES: Final = SQL_TYPES["postgresql"]
 
 
-def _samples_ddl(types: dict[str, str], ts: str) -> str:
-    cols = []
-    for name in ALL_COLUMNS:
-        decl = f"{name} {types[COLUMN_TYPES[name]]}"
-        decl += (
-            " PRIMARY KEY" if name == "sample_id" else (" NOT NULL" if name in _NOT_NULL else "")
-        )
-        cols.append(decl)
-    cols.append(f"received_at {ts} NOT NULL")
-    return "CREATE TABLE samples (" + ", ".join(cols) + ")"
+def _samples_ddl(dialect: str, ts: str) -> str:
+    return (
+        "CREATE TABLE samples ("
+        + ", ".join([*sql_columns(dialect), f"received_at {ts} NOT NULL"])
+        + ")"
+    )
 
 
-def _migrations(types: dict[str, str], ts: str) -> tuple[tuple[str, ...], ...]:
+def _migrations(dialect: str, ts: str) -> tuple[tuple[str, ...], ...]:
     return (
         (
-            _samples_ddl(types, ts),
+            _samples_ddl(dialect, ts),
             "CREATE INDEX samples_probe_started ON samples (probe_id, started_at)",
             f"CREATE TABLE probes (probe_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
             f" created_at {ts} NOT NULL, last_seen {ts}, samples BIGINT NOT NULL DEFAULT 0,"
@@ -123,7 +111,7 @@ class SqliteDB:
         if tables and app_id != APPLICATION_ID:
             raise StoreError(f"{self.path}: not a netmeasure collector database")
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        migrations = _migrations(_SQLITE_TYPES, "TEXT")
+        migrations = _migrations("sqlite", "TEXT")
         if version > len(migrations):
             raise StoreError(
                 f"{self.path}: collector schema {version} is newer than this netmeasure",
@@ -131,11 +119,16 @@ class SqliteDB:
             )
         for target in range(version, len(migrations)):
             db.execute("BEGIN IMMEDIATE")
-            for statement in migrations[target]:
-                db.execute(statement)
-            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            db.execute(f"PRAGMA user_version={target + 1}")
-            db.execute("COMMIT")
+            try:
+                for statement in migrations[target]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                db.execute(f"PRAGMA user_version={target + 1}")
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     def add_probe(self, probe_id: str, token_hash: str, *, rotate: bool = False) -> None:
         with self._lock:
@@ -251,7 +244,7 @@ class PostgresDB:
             version = row[0] if row else 0
             if row is None:
                 conn.execute("INSERT INTO netmeasure_schema VALUES (0)")
-            migrations = _migrations(_PG_TYPES, "timestamptz")
+            migrations = _migrations("postgresql", "timestamptz")
             if version > len(migrations):
                 raise StoreError(
                     f"{_redact(self.url)}: collector schema {version} is newer"
