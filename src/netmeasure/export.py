@@ -50,7 +50,9 @@ def restore_cell(text: str) -> str:
 
 
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF (RFC 4180): the csv module quotes a cell holding any character of the line
+    # terminator, so a text with a bare CR stays inside its cell.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(ALL_COLUMNS)
     n = 0
     for row in rows:

@@ -691,27 +691,45 @@ _TEXT_COLUMNS = frozenset(c for c in ALL_COLUMNS if COLUMN_TYPES[c] == "str")
 
 def native_csv(origin: Origin, o: Overrides) -> Iterator[Sample | Skipped]:
     """netmeasure samples export --format csv (the sample record, header first); text cells
-    a spreadsheet would take for formulas were quoted by the export and are restored."""
-    lines = iter_lines(origin)
+    a spreadsheet would take for formulas were quoted by the export and are restored. Read
+    as CSV records (a quoted cell may hold a line break), numbered by their first line."""
+    import csv
+
     try:
-        _, head = next(lines)
-    except StopIteration as exc:
-        raise ParseError(str(origin.path), "empty file") from exc
-    header = split_csv(head, origin, 1)
-    missing = [c for c in ("sample_id", "started_at", "metric", "value", "ok") if c not in header]
-    if missing:
-        raise ParseError(str(origin.path), f"missing column {missing[0]!r}", line=1)
-    text_at = [h in _TEXT_COLUMNS for h in header]
-    for line, text in lines:
-        if not text.strip():
-            continue
-        cells = split_csv(text, origin, line)
-        if len(cells) != len(header):
-            raise ParseError(
-                str(origin.path), f"{len(cells)} cells for {len(header)} columns", line=line
-            )
-        cells = [restore_cell(c) if t else c for c, t in zip(cells, text_at, strict=True)]
-        yield _native_row(dict(zip(header, cells, strict=True)), origin, o, line)
+        fh = origin.path.open(encoding="utf-8-sig", newline="", errors="strict")
+    except OSError as exc:
+        raise ParseError(str(origin.path), exc.strerror or str(exc)) from exc
+    with fh:
+        reader = csv.reader(fh)
+        line = 1
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise ParseError(str(origin.path), "empty file")
+            missing = [
+                c for c in ("sample_id", "started_at", "metric", "value", "ok") if c not in header
+            ]
+            if missing:
+                raise ParseError(str(origin.path), f"missing column {missing[0]!r}", line=1)
+            text_at = [h in _TEXT_COLUMNS for h in header]
+            line = reader.line_num + 1
+            for cells in reader:
+                if not any(c.strip() for c in cells):
+                    line = reader.line_num + 1
+                    continue
+                if len(cells) != len(header):
+                    raise ParseError(
+                        str(origin.path),
+                        f"{len(cells)} cells for {len(header)} columns",
+                        line=line,
+                    )
+                cells = [restore_cell(c) if t else c for c, t in zip(cells, text_at, strict=True)]
+                yield _native_row(dict(zip(header, cells, strict=True)), origin, o, line)
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            raise ParseError(str(origin.path), f"malformed CSV: {exc}", line=line) from exc
+        except UnicodeDecodeError as exc:
+            raise ParseError(str(origin.path), f"not UTF-8 text (byte {exc.start})") from exc
 
 
 def native_parquet(origin: Origin, o: Overrides) -> Iterator[Sample | Skipped]:
