@@ -7,6 +7,7 @@ Units are converted with the named helpers of netmeasure.units.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -110,7 +111,13 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
     # The ids hash what the samples come from (start, end, error): intervals are repeated in
     # the sums, and hashing them would cost more than the rest of the import.
     b = RowBuilder(origin, o, {k: data.get(k) for k in ("start", "end", "error")}, 1)
+    empty = _iperf3_empty_directions(data, kind)
     for i, m in enumerate(outcome.measurements):
+        if m.metric in empty or (m.metric in ("jitter", "packet_loss") and empty):
+            # Every byte was sent in the -O warm-up: iperf3 measured nothing, not 0 bit/s.
+            if m.metric in ("jitter", "packet_loss"):
+                continue
+            m = dataclasses.replace(m, value=None, ok=False, error="tool_error")
         yield b.sample(
             m.metric,
             m.value,
@@ -123,6 +130,21 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
             target=target,
             streams=outcome.streams,
         )
+
+
+def _iperf3_empty_directions(data: dict[str, Any], kind: str) -> set[str]:
+    """Directions whose receiver measured no data at all (no bytes, and no time to measure
+    in: a transfer shorter than -O)."""
+    end = _sub(data, "end")
+    keys = {"download": "sum_received_bidir_reverse", "upload": "sum_received"}
+    if kind != "bidir":
+        keys = {kind: "sum_received"}
+    out = set()
+    for metric, key in keys.items():
+        block = _sub(end, key)
+        if block.get("bytes") == 0 and not (block.get("seconds") or 0) > 0.01:
+            out.add(metric)
+    return out
 
 
 # -- speedtest-cli --json / --csv -------------------------------------------------------------
