@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
+from conftest import free_port, wait_for_port
 from netmeasure.ingest import detect, import_files
 from netmeasure.store import SampleStore
-
-from conftest import free_port, wait_for_port
 
 COMBINATIONS = list(
     itertools.product(
