@@ -188,3 +188,61 @@ def test_one_importer_at_a_time(tmp_path: Path) -> None:
 
     with ParquetDataset(tmp_path / "ds"), pytest.raises(StoreError, match="another import"):
         ParquetDataset(tmp_path / "ds")
+
+
+def _rows_by_path(path: Path, tmp_path: Path, **over: str) -> tuple[list[dict[str, Any]], ...]:
+    """The same mapped CSV through the row path (a store) and the bulk path (a dataset)."""
+    from netmeasure.ingest.base import Overrides
+
+    o = Overrides(**over)
+    with SampleStore(tmp_path / "row.db") as store:
+        (r,) = import_files([path], store, fmt="csv", mapping=_mapping(), overrides=o)
+        assert not r.rejected, r.error
+        row_path = sorted(store.iter_rows(), key=lambda r: r["sample_id"])
+    with ParquetDataset(tmp_path / "bulk") as ds:
+        (r,) = import_files([path], ds, fmt="csv", mapping=_mapping(), overrides=o)
+        assert not r.rejected, r.error
+    with SampleStore(tmp_path / "back.db") as store:
+        import_files(sorted((tmp_path / "bulk").rglob("*.parquet")), store)
+        bulk_path = sorted(store.iter_rows(), key=lambda r: r["sample_id"])
+    return row_path, bulk_path
+
+
+def test_bulk_path_gives_the_row_paths_samples(tmp_path: Path) -> None:
+    lines = DRIVE.read_text().splitlines()
+    # Quoted cells with the delimiter, cells padded with spaces, an empty metric cell.
+    lines.append('23/11/2026 09:00:05,"car,07", 45204 ,5G-SA,21.1,105.9,-95.5,  ,12.5,30')
+    src = tmp_path / "drive.csv"
+    src.write_text("\n".join(lines) + "\n")
+    row_path, bulk_path = _rows_by_path(src, tmp_path, operator="Viettel", campaign="c1")
+    assert len(row_path) == 3 * (len(lines) - 1)
+    from netmeasure.ingest.base import Origin, Overrides
+    from netmeasure.ingest.mapped_csv import fast_batches
+
+    bulk = fast_batches(Origin(src, "csv"), Overrides(operator="Viettel"), _mapping())
+    assert sum(b.num_rows for b in bulk) == len(row_path)  # the bulk path did take this file
+    assert bulk_path == row_path  # every column, ids and source lines included
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda t: t.replace("312.4", "3l2.4"), "not a number: '3l2.4'"),  # the row path's error
+        (lambda t: t.replace("\n23/11/2026 08:00:50", "\n\n23/11/2026 08:00:50"), None),  # blank
+        (lambda t: t.replace("312.4", "-312.4"), "negative value"),
+    ],
+)
+def test_bulk_path_gives_way_to_the_row_path(
+    tmp_path: Path,
+    edit: Any,
+    problem: str | None,
+) -> None:
+    src = tmp_path / "drive.csv"
+    src.write_text(edit(DRIVE.read_text()))
+    with ParquetDataset(tmp_path / "ds") as ds:
+        (r,) = import_files([src], ds, fmt="csv", mapping=_mapping())
+    if problem is None:
+        assert not r.rejected and r.imported == 12, r.error
+    else:
+        assert r.rejected and problem in (r.error or "") and f"{src}:2" in (r.error or ""), r.error
+        assert not list((tmp_path / "ds").rglob("*.parquet*"))

@@ -291,7 +291,15 @@ def _import_one(
                 yield r
 
     try:
-        kind, records = parse_file(path, fmt, mapping, o)
+        kind = fmt if fmt is not None else detect(path)
+        add_batches = getattr(store, "add_batches", None)
+        if kind == "csv" and mapping is not None and add_batches is not None:
+            try:  # the bulk path; it gives way to the row path for what it cannot vouch for
+                added, seen = add_batches(mapped_csv.fast_batches(Origin(path, kind), o, mapping))
+                return FileResult(path, kind, added, seen - added)
+            except mapped_csv.FastPathUnavailable:
+                pass
+        kind, records = parse_file(path, kind, mapping, o)
         added, seen = store.add_all_or_nothing(samples_of(records))
         note = f"{skipped[0].reason} (line {skipped[0].line})" if skipped else None
         if seen == 0 and not skipped:

@@ -52,12 +52,16 @@ def digest(text: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: What is trimmed from both ends of a CSV cell (the bulk path's DuckDB trims the same).
+CELL_SPACE: Final = " \t"
+
+
 def canonical(record: object) -> str:
     """The parsed content of a record as text that does not depend on how the file was
     written (line ends, indentation, key order, number spelling): what ids are derived from,
     so that the same measurement re-saved with CRLF or pretty-printed adds nothing."""
     if isinstance(record, (list, tuple)) and all(isinstance(c, str) for c in record):
-        return "\x1f".join(c.strip() for c in record)  # the cells of a CSV row
+        return "\x1f".join(c.strip(CELL_SPACE) for c in record)  # the cells of a CSV row
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 

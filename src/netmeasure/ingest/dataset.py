@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from netmeasure.errors import StoreError
-from netmeasure.samples import Sample
+from netmeasure.samples import ALL_COLUMNS, Sample
 
 BATCH: Final = 100_000
 
@@ -84,7 +84,14 @@ class ParquetDataset:
 
     def add_all_or_nothing(self, samples: Iterable[Sample]) -> tuple[int, int]:
         """Write the new samples of one file as one part; (rows added, rows seen)."""
-        import pyarrow as pa
+        from netmeasure.export import arrow_schema
+
+        schema = arrow_schema()
+        return self.add_batches(_batch(chunk, schema) for chunk in _chunks(samples, BATCH))
+
+    def add_batches(self, batches: Iterable[Any]) -> tuple[int, int]:
+        """Write the new rows of one file's Arrow batches (the sample-record schema) as one
+        part; (rows added, rows seen). If ``batches`` raises, nothing is written."""
         import pyarrow.parquet as pq
 
         from netmeasure.export import arrow_schema
@@ -94,17 +101,17 @@ class ParquetDataset:
         seen = added = 0
         writer: Any = None
         tmp: Path | None = None
-        fmt = "unknown"
         digest = hashlib.sha256()
         new_keys: list[Any] = []
         try:
-            for chunk in _chunks(samples, BATCH):
-                seen += len(chunk)
-                fmt = chunk[0].tool.removeprefix("import:")
-                keys = np.array([id_key(s.sample_id) for s in chunk], dtype="S16")
+            for batch in batches:
+                if not batch.num_rows:
+                    continue
+                seen += batch.num_rows
+                keys = _keys(batch.column(0), np)
                 # New: not in the dataset, and the first of its id within this file.
                 _, first = np.unique(keys, return_index=True)
-                fresh = np.zeros(len(chunk), dtype=bool)
+                fresh = np.zeros(len(keys), dtype=bool)
                 fresh[first] = True
                 if len(self.known):
                     at = np.searchsorted(self.known, keys)
@@ -114,18 +121,17 @@ class ParquetDataset:
                     fresh &= ~np.isin(keys, earlier)
                 if not fresh.any():
                     continue
-                rows = [s for s, f in zip(chunk, fresh, strict=True) if f]
                 new_keys.append(keys[fresh])
-                table = pa.Table.from_batches([_batch(rows, schema)])
+                rows = batch.filter(fresh)
                 if writer is None:
+                    fmt = str(rows.column(ALL_COLUMNS.index("tool"))[0]).removeprefix("import:")
                     folder = self.path / f"format={fmt}"
                     folder.mkdir(parents=True, exist_ok=True)
                     tmp = folder / f".part-{uuid.uuid4().hex}.parquet.tmp"
                     writer = pq.ParquetWriter(tmp, schema, compression="zstd")
-                writer.write_table(table)
-                for s in rows:
-                    digest.update(s.sample_id.encode("utf-8", "surrogatepass"))
-                added += len(rows)
+                writer.write_batch(rows)
+                digest.update(keys[fresh].tobytes())
+                added += rows.num_rows
             if writer is not None and tmp is not None:
                 writer.close()
                 writer = None
@@ -141,6 +147,45 @@ class ParquetDataset:
                 tmp.unlink(missing_ok=True)
             raise
         return added, seen
+
+
+def _keys(ids: Any, np: Any) -> Any:
+    """16-byte keys of an Arrow column of ids (vectorised when they are all UUID strings)."""
+    import pyarrow.compute as pc
+
+    if ids.null_count == 0 and pc.all(pc.match_substring_regex(ids, _UUID_RE)).as_py():
+        hexed = pc.replace_substring(ids, "-", "")
+        buf = np.frombuffer(hexed.buffers()[2], dtype=np.uint8)
+        offsets = np.frombuffer(hexed.buffers()[1], dtype=np.int32)
+        offsets = offsets[hexed.offset : hexed.offset + len(hexed) + 1]
+        digits = buf[offsets[0] : offsets[-1]].reshape(len(hexed), 32)
+        nibbles = _HEX[digits]
+        return (nibbles[:, 0::2] * 16 + nibbles[:, 1::2]).astype(np.uint8).view("S16").ravel()
+    return np.array([id_key(i) for i in ids.to_pylist()], dtype="S16")
+
+
+_UUID_RE: Final = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def _hex_table() -> Any:
+    import numpy as np
+
+    table = np.zeros(256, dtype=np.uint8)
+    for i, c in enumerate(b"0123456789abcdef"):
+        table[c] = i
+    return table
+
+
+class _LazyHex:
+    table: Any = None
+
+    def __getitem__(self, index: Any) -> Any:
+        if self.table is None:
+            self.table = _hex_table()
+        return self.table[index]
+
+
+_HEX: Final = _LazyHex()
 
 
 def _chunks(samples: Iterable[Sample], size: int) -> Iterable[list[Sample]]:
