@@ -61,7 +61,9 @@ def _json_signatures(r: dict[str, Any]) -> list[str]:
         found.append("speedtest-cli-json")
     if {"download", "upload", "ping", "jitter"} <= keys and "url" in server_keys:
         found.append("librespeed-json")
-    if formats.is_mlab(formats._flatten(r)):
+    if ("a" in keys or any("MeanThroughputMbps" in k for k in keys)) and formats.is_mlab(
+        formats._flatten(r)
+    ):
         found.append("mlab-ndt-json")
     return found
 
@@ -88,30 +90,36 @@ def _csv_signatures(cells: list[str]) -> list[str]:
     return found
 
 
-def _first_json_record(path: Path, text: str, complete: bool) -> Any:
-    """The first record of a JSON document or of JSON lines; None when it cannot be read
-    from the head (a document larger than the head); ParseError when it is not JSON."""
+def _first_json_record(path: Path, text: str, complete: bool) -> tuple[Any, bool]:
+    """The first record of a JSON document or of JSON lines, and whether it is the whole
+    file's document; None when it cannot be read from the head (a document larger than the
+    head); ParseError when it is not JSON."""
     body = text.strip()
     problem = None
     if complete:
         try:
-            return json.loads(body)
+            return json.loads(body), True
         except json.JSONDecodeError as exc:
             problem = f"not JSON: {exc.msg} (line {exc.lineno}; truncated?)"
         except (ValueError, RecursionError) as exc:
             problem = f"not JSON: {exc}"
     first = body.splitlines()[0]
     try:
-        return json.loads(first)
+        return json.loads(first), False
     except (ValueError, RecursionError):
         if problem:
             raise ParseError(str(path), problem) from None
-        return None
+        return None, False
 
 
 def detect(path: Path) -> str:
     """The format of ``path`` from its first 64 KiB; ParseError when it is none we know, or
     when it could be more than one (never a guess)."""
+    return _detect(path)[0]
+
+
+def _detect(path: Path) -> tuple[str, Any]:
+    """The format, and the whole file's JSON document when detection had to parse it."""
     with path.open("rb") as fh:
         head = fh.read(65536)
         complete = not fh.read(1)
@@ -129,7 +137,8 @@ def detect(path: Path) -> str:
             raise ParseError(str(path), "not UTF-8 text: not a measurement tool's output") from None
     body = text.lstrip()
     if body.startswith(("{", "[")):
-        record = _first_json_record(path, body, complete)
+        record, whole = _first_json_record(path, body, complete)
+        document = record if whole else None
         if isinstance(record, list) and record and isinstance(record[0], dict):
             record = record[0]  # librespeed-cli, BigQuery: an array of rows
         if isinstance(record, dict):
@@ -137,13 +146,13 @@ def detect(path: Path) -> str:
         else:  # a document larger than the head: only iperf3 writes those
             keys = set(re.findall(r'"(\w+)"\s*:', body))
             found = ["iperf3"] if {"start", "intervals", "connected"} <= keys else []
-        return _one(path, found, "JSON")
+        return _one(path, found, "JSON"), document
     first = next(line for line in body.splitlines() if line.strip())
     try:
         cells = next(csv.reader([first], delimiter=formats._delimiter(first)))
     except (csv.Error, StopIteration):
         cells = []
-    return _one(path, _csv_signatures(cells), "text")
+    return _one(path, _csv_signatures(cells), "text"), None
 
 
 def _one(path: Path, found: list[str], kind: str) -> str:
@@ -264,8 +273,11 @@ def parse_file(
     path: Path, fmt: str | None, mapping: mapped_csv.Mapping | None, o: Overrides
 ) -> tuple[str, Iterator[Sample | Skipped]]:
     """The format of ``path`` and its parser's records (Samples and Skipped)."""
-    kind = fmt if fmt is not None else detect(path)
-    origin = Origin(path, kind)
+    document = None
+    if fmt is None:
+        fmt, document = _detect(path)
+    kind = fmt
+    origin = Origin(path, kind, document if kind == "iperf3" else None)
     if kind == "csv":
         if mapping is None:
             raise ParseError(str(path), "--format csv needs --mapping MAPPING.toml")
@@ -291,15 +303,14 @@ def _import_one(
                 yield r
 
     try:
-        kind = fmt if fmt is not None else detect(path)
         add_batches = getattr(store, "add_batches", None)
-        if kind == "csv" and mapping is not None and add_batches is not None:
+        if fmt == "csv" and mapping is not None and add_batches is not None:
             try:  # the bulk path; it gives way to the row path for what it cannot vouch for
                 added, seen = add_batches(mapped_csv.fast_batches(Origin(path, kind), o, mapping))
                 return FileResult(path, kind, added, seen - added)
             except mapped_csv.FastPathUnavailable:
                 pass
-        kind, records = parse_file(path, kind, mapping, o)
+        kind, records = parse_file(path, fmt, mapping, o)
         added, seen = store.add_all_or_nothing(samples_of(records))
         note = f"{skipped[0].reason} (line {skipped[0].line})" if skipped else None
         if seen == 0 and not skipped:

@@ -41,6 +41,8 @@ class Overrides:
 class Origin:
     path: Path
     format: str
+    #: The file's JSON document when detection has parsed it already (iperf3: saves a parse).
+    document: object = None
 
     def mtime(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.path.stat().st_mtime, dt.UTC)

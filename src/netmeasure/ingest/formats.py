@@ -90,7 +90,8 @@ def iperf3_direction(data: dict[str, Any], o: Overrides) -> str:
 def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
     """iperf3 --json, versions 3.0 to current: TCP, UDP, -R, -P, --bidir, -n, -O, errors."""
     text = read_document(origin)
-    data = _obj(_json(text, origin), "iperf3 output", origin, 1)
+    parsed = origin.document if origin.document is not None else _json(text, origin)
+    data = _obj(parsed, "iperf3 output", origin, 1)
     start = _sub(data, "start")
     stamp = _sub(start, "timestamp")
     for key, scale in (("timemillisecs", 1000.0), ("timesecs", 1.0)):
