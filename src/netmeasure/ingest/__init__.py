@@ -126,7 +126,7 @@ def _detect(path: Path) -> tuple[str, Any]:
     if not head.strip():
         raise ParseError(str(path), "empty file")
     if head.startswith(b"PAR1"):
-        return "netmeasure-parquet"  # evaluate's own layout; other Parquet is refused by column
+        return "netmeasure-parquet", None  # the sample record's layout, checked per column
     if b"\0" in head:
         raise ParseError(str(path), "binary data: not a measurement tool's output")
     try:
@@ -306,8 +306,9 @@ def _import_one(
         add_batches = getattr(store, "add_batches", None)
         if fmt == "csv" and mapping is not None and add_batches is not None:
             try:  # the bulk path; it gives way to the row path for what it cannot vouch for
-                added, seen = add_batches(mapped_csv.fast_batches(Origin(path, kind), o, mapping))
-                return FileResult(path, kind, added, seen - added)
+                batches = mapped_csv.fast_batches(Origin(path, fmt), o, mapping)
+                added, seen = add_batches(batches)
+                return FileResult(path, fmt, added, seen - added)
             except mapped_csv.FastPathUnavailable:
                 pass
         kind, records = parse_file(path, fmt, mapping, o)
