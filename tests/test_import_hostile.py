@@ -246,3 +246,44 @@ def test_any_value_anywhere_gives_a_result_or_a_clear_error(seed: str, data: st.
                 assert "internal error" not in (r.error or ""), r.error
             else:
                 assert store.counts().total == r.imported
+
+
+def test_collector_csv_export_neutralises_formulas(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    from netmeasure.collector.db import SqliteDB
+    from netmeasure.samples import ALL_COLUMNS
+
+    row = dict.fromkeys(ALL_COLUMNS)
+    row.update(
+        sample_id="s-1",
+        test_id="t-1",
+        probe_id="p",
+        started_at="2026-01-02T03:04:05.000000Z",
+        metric="download",
+        value=1e6,
+        ok=True,
+        under_load=False,
+        tool="iperf3",
+        operator="=1+2",
+        area="@A1",
+    )
+    db = SqliteDB(tmp_path / "c.db")
+    db.add_probe("p", "hash")
+    db.insert("p", [[row[c] for c in ALL_COLUMNS]])
+    db.close()
+    out = tmp_path / "c.csv"
+    res = netmeasure(
+        "collector",
+        "export",
+        "--database",
+        f"sqlite:///{tmp_path / 'c.db'}",
+        "--format",
+        "csv",
+        "-o",
+        out,
+    )
+    assert res.exit_code == 0, res.stderr
+    with out.open(newline="") as fh:
+        (got,) = list(csv.DictReader(fh))
+    assert (got["operator"], got["area"]) == ("'=1+2", "'@A1")
