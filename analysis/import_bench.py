@@ -9,6 +9,7 @@ Writes analysis/results/import_bench.md and .json.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -17,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from evaluate_bench import MEASURE
 from machine import describe, write_results
 
 ROOT = Path(__file__).parents[1]
@@ -65,6 +65,19 @@ def drive_csv(path: Path, rows: int) -> Path:
     return path
 
 
+#: Runs a command; prints its wall time, CPU time (user + system: what the run itself costs on
+#: a machine shared with other work) and peak RSS.
+MEASURE = (
+    "import json, resource, subprocess, sys, time;"
+    "t0 = time.monotonic();"
+    "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE);"
+    "wall = time.monotonic() - t0;"
+    "ru = resource.getrusage(resource.RUSAGE_CHILDREN);"
+    "print(json.dumps({'wall': wall, 'cpu': ru.ru_utime + ru.ru_stime,"
+    " 'rss_mb': ru.ru_maxrss / 1024, 'code': p.returncode,"
+    " 'err': p.stderr.decode()[-500:], 'out': p.stdout.decode()[-200000:]}))"
+)
+
 CEILING = (
     "import duckdb, sys;"
     "duckdb.sql(f\"COPY (SELECT * FROM read_csv('{sys.argv[1]}')) TO '{sys.argv[2]}'"
@@ -85,6 +98,7 @@ def measure(cmd: list[str]) -> dict:
     lines = run["out"].strip().splitlines()
     return {
         "wall_s": run["wall"],
+        "cpu_s": run["cpu"],
         "peak_rss_mb": run["rss_mb"],
         "summary": lines[-1] if lines else "",
     }
@@ -138,20 +152,25 @@ def main() -> int:
     lines = [
         f"`netmeasure import`, each run a fresh process. Machine: {describe()}.",
         "",
-        "| input | wall | peak RSS | result |",
-        "|---|---:|---:|---|",
+        "| input | wall | CPU | peak RSS | result |",
+        "|---|---:|---:|---:|---|",
     ]
     for name in runs:
         r = result[name]
         lines.append(
-            f"| {labels[name]} | {r['wall_s']:.1f} s | {r['peak_rss_mb']:.0f} MB | {r['summary']} |"
+            f"| {labels[name]} | {r['wall_s']:.1f} s | {r['cpu_s']:.1f} s"
+            f" | {r['peak_rss_mb']:.0f} MB | {r['summary']} |"
         )
     lines += [
         "",
         f"Targets: 10,000 iperf3 files <= 5 s; the CSV ({3 * rows:,} samples) <= 30 s and"
         " <= 500 MB. The SQLite store inserts about 100,000 rows a second whatever the parser"
         " does, so bulk CSVs go to a Parquet dataset (`--into`), where DuckDB computes the"
-        " same samples as the row path, content-derived ids included.",
+        " same samples as the row path, content-derived ids included. CPU is user + system"
+        " time of the run: on a machine shared with other work (see the load below) it is"
+        " the run's own cost, and wall time is longer by the waiting.",
+        "",
+        f"Load average during the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
     ]
     write_results("import_bench", lines, result)
     return 0

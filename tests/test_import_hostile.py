@@ -287,3 +287,79 @@ def test_collector_csv_export_neutralises_formulas(tmp_path: Path, netmeasure) -
     with out.open(newline="") as fh:
         (got,) = list(csv.DictReader(fh))
     assert (got["operator"], got["area"]) == ("'=1+2", "'@A1")
+
+
+def test_ookla_jsonl_error_then_a_result(tmp_path: Path) -> None:
+    result = json.loads(OOKLA.read_text())
+    lines = [
+        {"type": "testStart", "timestamp": "2022-10-20T16:00:00Z"},
+        {
+            "type": "log",
+            "level": "error",
+            "timestamp": "2022-10-20T16:00:05Z",
+            "message": "Cannot open socket: Timeout occurred in connect.",
+        },
+        {"type": "testStart", "timestamp": "2022-10-20T16:12:00Z"},
+        {"type": "log", "level": "warning", "timestamp": "2022-10-20T16:12:01Z", "message": "x"},
+        {"type": "ping", "timestamp": "2022-10-20T16:12:02Z", "ping": {"progress": 1}},
+        result,
+    ]
+    path = tmp_path / "ookla.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    with SampleStore(tmp_path / "s.db") as store:
+        (r,) = import_files([path], store)
+        rows = list(store.iter_rows())
+    assert not r.rejected and r.imported == 3 + 5
+    failed = [x for x in rows if not x["ok"]]
+    assert {(x["metric"], x["error"]) for x in failed} == {
+        ("download", "timeout"),
+        ("upload", "timeout"),
+        ("latency", "timeout"),
+    }
+    assert {x["started_at"] for x in failed} == {"2022-10-20T16:00:05.000000Z"}
+
+
+mutation = st.lists(
+    st.tuples(
+        st.sampled_from(["flip", "cut", "insert", "delete"]),
+        st.floats(0, 1),
+        st.binary(min_size=1, max_size=8),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _mutate(data: bytes, ops: list[Any]) -> bytes:
+    for op, where, blob in ops:
+        i = int(where * len(data))
+        if op == "flip" and data:
+            i = min(i, len(data) - 1)
+            data = data[:i] + bytes([data[i] ^ blob[0]]) + data[i + 1 :]
+        elif op == "cut":
+            data = data[:i]
+        elif op == "insert":
+            data = data[:i] + blob + data[i:]
+        else:
+            data = data[:i] + data[i + len(blob) :]
+    return data
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=mutation)
+def test_mapped_csv_through_both_paths_gives_a_result_or_a_clear_error(ops: list[Any]) -> None:
+    from netmeasure.ingest.dataset import ParquetDataset
+    from netmeasure.ingest.mapped_csv import load_mapping
+
+    mapping = load_mapping(FX / "generic-csv" / "drive-test.mapping.toml")
+    data = _mutate((FX / "generic-csv" / "drive-test.csv").read_bytes(), ops)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "drive.csv"
+        path.write_bytes(data)
+        with SampleStore(Path(tmp) / "s.db") as store:
+            (row,) = import_files([path], store, fmt="csv", mapping=mapping)
+        with ParquetDataset(Path(tmp) / "ds") as ds:
+            (bulk,) = import_files([path], ds, fmt="csv", mapping=mapping)
+    for r in (row, bulk):
+        assert "internal error" not in (r.error or ""), r.error
+    assert (row.error, row.imported) == (bulk.error, bulk.imported)  # both paths agree
