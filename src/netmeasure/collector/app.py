@@ -11,7 +11,6 @@ The OpenAPI spec is served at /openapi.json (docs at /docs).
 
 import dataclasses
 import datetime as dt
-import json
 import math
 import time
 import zlib
@@ -37,8 +36,9 @@ from pydantic import (
 )
 
 from netmeasure import __version__
-from netmeasure.collector.db import CollectorDB
+from netmeasure.collector.db import CollectorDB, ConflictingSamples
 from netmeasure.collector.tokens import same, token_hash
+from netmeasure.collector.validate import BodyError, Refusal, parse_json, row_problems
 from netmeasure.errors import StoreError
 from netmeasure.samples import ALL_COLUMNS, validate_sample_fields
 
@@ -152,7 +152,14 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
     registry = CollectorRegistry()
     ingested = Counter("netmeasure_ingested_rows", "Sample rows stored", registry=registry)
     duplicates = Counter("netmeasure_duplicate_rows", "Rows already stored", registry=registry)
-    rejected = Counter("netmeasure_rejected_rows", "Rows refused (validation)", registry=registry)
+    rejected = Counter(
+        "netmeasure_rejected_rows",
+        "Rows refused for good, by reason: invalid (422), forbidden (403), conflict (409)",
+        ["reason"],
+        registry=registry,
+    )
+    for reason in ("invalid", "forbidden", "conflict"):
+        rejected.labels(reason)
     latency = Histogram(
         "netmeasure_request_seconds", "Request latency", ["path"], registry=registry
     )
@@ -189,7 +196,7 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
     @app.post(
         "/v1/samples",
         response_model=UploadResult,
-        responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 503: {}},
+        responses={401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 422: {}, 503: {}},
     )
     async def upload(
         request: Request,
@@ -198,46 +205,52 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
     ) -> UploadResult:
         body = await _read_body(request, content_encoding)
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HTTPException(
-                422, [{"loc": ["body"], "msg": f"malformed JSON: {exc}", "type": "json_invalid"}]
-            ) from exc
-        try:
-            batch = Batch.model_validate(data)
-        except ValidationError as exc:
-            n = (
-                len(data.get("samples", []))
-                if isinstance(data, dict) and isinstance(data.get("samples"), list)
-                else 0
+            samples, refused = validate_batch(parse_json(body))
+        except BodyError as exc:
+            raise HTTPException(422, [exc.refusal.as_detail()]) from exc
+        if refused:
+            rejected.labels("invalid").inc(len({r.index for r in refused}))
+            raise HTTPException(422, [r.as_detail() for r in refused])
+        foreign = [
+            Refusal(
+                i,
+                s.sample_id,
+                "probe_id",
+                f"probe_id {s.probe_id!r} is not this token's probe ({probe!r})",
+                "forbidden",
             )
-            rejected.inc(n)
-            raise HTTPException(422, _errors(exc)) from exc
-        problems = []
-        for i, s in enumerate(batch.samples):
-            problem = s.check()
-            if problem:
-                problems.append(
-                    {"loc": ["body", "samples", i, "value"], "msg": problem, "type": "value_error"}
-                )
-            elif s.probe_id != probe:
-                raise HTTPException(
-                    403,
-                    f"samples[{i}].probe_id {s.probe_id!r} is not this token's probe ({probe!r})",
-                )
-        if problems:
-            rejected.inc(len(batch.samples))
-            raise HTTPException(422, problems)
-        rows = [s.as_row() for s in batch.samples]
+            for i, s in enumerate(samples)
+            if s.probe_id != probe
+        ]
+        if foreign:
+            rejected.labels("forbidden").inc(len(foreign))
+            raise HTTPException(403, [r.as_detail() for r in foreign])
+        rows = [s.as_row() for s in samples]
         from starlette.concurrency import run_in_threadpool
 
-        added = await run_in_threadpool(db.insert, probe, rows)
+        try:
+            _same_ids_same_content(samples, rows)
+            added = await run_in_threadpool(db.insert, probe, rows)
+        except ConflictingSamples as exc:
+            clash = [
+                Refusal(
+                    i,
+                    s.sample_id,
+                    "sample_id",
+                    f"sample_id {s.sample_id!r} is stored already with different content",
+                    "conflict",
+                )
+                for i, s in enumerate(samples)
+                if s.sample_id in exc.sample_ids
+            ]
+            rejected.labels("conflict").inc(len(clash))
+            raise HTTPException(409, [r.as_detail() for r in clash]) from exc
         ingested.inc(added)
         duplicates.inc(len(rows) - added)
         return UploadResult(
             accepted=added,
             duplicates=len(rows) - added,
-            sample_ids=[s.sample_id for s in batch.samples],
+            sample_ids=[s.sample_id for s in samples],
         )
 
     @app.get("/v1/probes", response_model=list[ProbeOut], responses={401: {}, 403: {}})
@@ -279,6 +292,51 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
         return JSONResponse({"detail": _errors(exc)}, status_code=422)
 
     return app
+
+
+def validate_batch(data: Any) -> tuple[list[SampleIn], list[Refusal]]:
+    """The batch's rows, and a refusal for each row (and field) that is not acceptable."""
+    if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
+        raise BodyError(
+            Refusal(None, None, "samples", 'the body must be {"samples": [...]}', "missing")
+        )
+    rows = data["samples"]
+    if len(rows) > MAX_BATCH:
+        raise BodyError(
+            Refusal(None, None, "samples", f"more than {MAX_BATCH} rows in a batch", "too_long")
+        )
+    samples: list[SampleIn] = []
+    refused: list[Refusal] = []
+    for i, row in enumerate(rows):
+        sid = row.get("sample_id") if isinstance(row, dict) else None
+        sid = sid if isinstance(sid, str) else None
+        try:
+            s = SampleIn.model_validate(row)
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = [str(part) for part in e.get("loc", ())]
+                refused.append(
+                    Refusal(i, sid, ".".join(loc) or None, str(e.get("msg")), str(e.get("type")))
+                )
+            continue
+        problems = row_problems({c: getattr(s, c) for c in ALL_COLUMNS})
+        problem = s.check()
+        if problem:
+            problems.append(("value", problem))
+        refused.extend(Refusal(i, sid, name, msg) for name, msg in problems)
+        samples.append(s)
+    return samples, refused
+
+
+def _same_ids_same_content(samples: list[SampleIn], rows: list[list[Any]]) -> None:
+    """A batch naming one sample_id twice, with different content, is a conflict too."""
+    seen: dict[str, list[Any]] = {}
+    clash = set()
+    for s, row in zip(samples, rows, strict=True):
+        if seen.setdefault(s.sample_id, row) != row:
+            clash.add(s.sample_id)
+    if clash:
+        raise ConflictingSamples(clash)
 
 
 async def _read_body(request: Request, encoding: str | None) -> bytes:
