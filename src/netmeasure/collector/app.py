@@ -12,11 +12,12 @@ The OpenAPI spec is served at /openapi.json (docs at /docs).
 import dataclasses
 import datetime as dt
 import math
+import re
 import time
 import zlib
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import (
@@ -253,6 +254,26 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
             sample_ids=[s.sample_id for s in samples],
         )
 
+    @app.get(
+        "/v1/samples/{sample_id}",
+        response_model=dict[str, Any],
+        responses={401: {}, 404: {}, 422: {}, 503: {}},
+    )
+    def stored_sample(
+        sample_id: Annotated[str, Path(min_length=1, max_length=200)],
+        probe: Annotated[str, Depends(probe_of)],
+    ) -> dict[str, Any]:
+        """A sample as stored, for the probe that sent it (another probe's: 404)."""
+        if _CONTROL_OR_SURROGATE.search(sample_id):
+            raise HTTPException(
+                422,
+                [{"loc": ["path", "sample_id"], "msg": "not a sample_id", "type": "value_error"}],
+            )
+        row = db.get(probe, sample_id)
+        if row is None:
+            raise HTTPException(404, f"no sample {sample_id!r} from probe {probe!r}")
+        return row
+
     @app.get("/v1/probes", response_model=list[ProbeOut], responses={401: {}, 403: {}})
     def probes(authorization: Annotated[str | None, Header()] = None) -> list[ProbeOut]:
         if admin_hash is None:
@@ -278,9 +299,17 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(batch.pop("$defs", {}))
         components["Batch"] = batch
-        schema["paths"]["/v1/samples"]["post"]["requestBody"] = {
+        post = schema["paths"]["/v1/samples"]["post"]
+        post["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}},
+        }
+        # OpenAPI links: what a stateful client (schemathesis) may do with an answer.
+        post["responses"]["200"]["links"] = {
+            "GetStoredSample": {
+                "operationId": _operation_id(schema, "/v1/samples/{sample_id}", "get"),
+                "parameters": {"sample_id": "$response.body#/sample_ids/0"},
+            }
         }
         app.openapi_schema = schema
         return schema
@@ -337,6 +366,14 @@ def _same_ids_same_content(samples: list[SampleIn], rows: list[list[Any]]) -> No
             clash.add(s.sample_id)
     if clash:
         raise ConflictingSamples(clash)
+
+
+def _operation_id(schema: dict[str, Any], path: str, method: str) -> str:
+    return str(schema["paths"][path][method]["operationId"])
+
+
+#: Not in any sample_id: control characters, and lone surrogates no database stores as text.
+_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 async def _read_body(request: Request, encoding: str | None) -> bytes:

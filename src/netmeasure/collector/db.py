@@ -115,6 +115,7 @@ class CollectorDB(Protocol):
     def probe_for_token(self, token_hash: str) -> str | None: ...
     def insert(self, probe_id: str, rows: Sequence[Sequence[Any]]) -> int: ...
     def probes(self) -> list[ProbeInfo]: ...
+    def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None: ...
     def count(self) -> int: ...
     def iter_rows(self) -> Iterator[dict[str, Any]]: ...
     def close(self) -> None: ...
@@ -241,6 +242,17 @@ class SqliteDB:
                 " FROM probes ORDER BY probe_id"
             ).fetchall()
         return [ProbeInfo(*r) for r in rows]
+
+    def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            r = self._db.execute(
+                f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
+                " WHERE sample_id = ? AND probe_id = ?",
+                (sample_id, probe_id),
+            ).fetchone()
+        if r is None:
+            return None
+        return {c: _normalise(c, v) for c, v in zip(ALL_COLUMNS, r, strict=True)}
 
     def count(self) -> int:
         with self._lock:
@@ -387,6 +399,18 @@ class PostgresDB:
             ProbeInfo(str(r[0]), _iso(r[1]), _iso(r[2]) if r[2] else None, int(r[3]), int(r[4]))
             for r in rows
         ]
+
+    def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None:
+        conn = self._conn()
+        with conn.transaction():
+            r = conn.execute(
+                f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
+                " WHERE sample_id = %s AND probe_id = %s",
+                (sample_id, probe_id),
+            ).fetchone()
+        if r is None:
+            return None
+        return {c: _normalise(c, v) for c, v in zip(ALL_COLUMNS, r, strict=True)}
 
     def count(self) -> int:
         conn = self._conn()

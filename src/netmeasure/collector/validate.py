@@ -29,7 +29,7 @@ VALUE_RANGES: Final[dict[str, tuple[float, float]]] = {
 }
 FIELD_RANGES: Final[dict[str, tuple[float, float]]] = {
     "duration_s": (0.0, 86_400.0),
-    "streams": (1, 1000),
+    "streams": (0, 1000),  # 0: some tools report no connection count
     "rsrp_dbm": (-200.0, 0.0),
     "rsrq_db": (-50.0, 20.0),
     "sinr_db": (-50.0, 60.0),
