@@ -211,8 +211,21 @@ def test_latency_under_load_where_ping_sockets_are_closed(
     try:
         time.sleep(0.5)
         run = subprocess.run(
-            ["ip", "netns", "exec", closed_icmp_ns, *UNPRIVILEGED, "env", f"PATH={bin_dir}"]
-            + [sys.executable, "-m", "netmeasure", "probe", "run", str(work / "c.toml")],
+            [
+                "ip",
+                "netns",
+                "exec",
+                closed_icmp_ns,
+                *UNPRIVILEGED,
+                "env",
+                f"PATH={bin_dir}",
+                sys.executable,
+                "-m",
+                "netmeasure",
+                "probe",
+                "run",
+                str(work / "c.toml"),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
