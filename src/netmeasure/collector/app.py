@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -39,7 +39,13 @@ from pydantic import (
 from netmeasure import __version__
 from netmeasure.collector.db import CollectorDB, ConflictingSamples
 from netmeasure.collector.tokens import same, token_hash
-from netmeasure.collector.validate import BodyError, Refusal, parse_json, row_problems
+from netmeasure.collector.validate import (
+    BodyError,
+    Refusal,
+    parse_json,
+    refine_schema,
+    row_problems,
+)
 from netmeasure.errors import StoreError
 from netmeasure.samples import ALL_COLUMNS, validate_sample_fields
 
@@ -126,7 +132,7 @@ class SampleIn(BaseModel):
 
 
 class Batch(BaseModel):
-    samples: list[SampleIn] = Field(max_length=MAX_BATCH)
+    samples: list[SampleIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class UploadResult(BaseModel):
@@ -190,7 +196,11 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok", "database": db.kind, "version": __version__}
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -257,19 +267,16 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
     @app.get(
         "/v1/samples/{sample_id}",
         response_model=dict[str, Any],
-        responses={401: {}, 404: {}, 422: {}, 503: {}},
+        responses={401: {}, 404: {}, 503: {}},
     )
     def stored_sample(
         sample_id: Annotated[str, Path(min_length=1, max_length=200)],
         probe: Annotated[str, Depends(probe_of)],
     ) -> dict[str, Any]:
         """A sample as stored, for the probe that sent it (another probe's: 404)."""
-        if _CONTROL_OR_SURROGATE.search(sample_id):
-            raise HTTPException(
-                422,
-                [{"loc": ["path", "sample_id"], "msg": "not a sample_id", "type": "value_error"}],
-            )
-        row = db.get(probe, sample_id)
+        # No stored sample_id holds a control character or a lone surrogate (uploads refuse
+        # them), and PostgreSQL could not even compare one: there is no such sample.
+        row = None if _CONTROL_OR_SURROGATE.search(sample_id) else db.get(probe, sample_id)
         if row is None:
             raise HTTPException(404, f"no sample {sample_id!r} from probe {probe!r}")
         return row
@@ -298,6 +305,10 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
         batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(batch.pop("$defs", {}))
+        refine_schema(components["SampleIn"]["properties"])
+        for parameter in schema["paths"]["/v1/samples"]["post"].get("parameters", []):
+            if parameter["name"] == "content-encoding":
+                parameter["schema"] = {"anyOf": [{"enum": ["gzip", "identity"]}, {"type": "null"}]}
         components["Batch"] = batch
         post = schema["paths"]["/v1/samples"]["post"]
         post["requestBody"] = {
@@ -330,6 +341,8 @@ def validate_batch(data: Any) -> tuple[list[SampleIn], list[Refusal]]:
             Refusal(None, None, "samples", 'the body must be {"samples": [...]}', "missing")
         )
     rows = data["samples"]
+    if not rows:
+        raise BodyError(Refusal(None, None, "samples", "no samples in the batch", "too_short"))
     if len(rows) > MAX_BATCH:
         raise BodyError(
             Refusal(None, None, "samples", f"more than {MAX_BATCH} rows in a batch", "too_long")

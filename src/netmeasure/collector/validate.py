@@ -155,3 +155,27 @@ def row_problems(row: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(value, (int, float)) and not (low <= value <= high):
             problems.append((name, f"{value!r} is outside {low:g}…{high:g}"))
     return problems
+
+
+#: JSON Schema of text without control characters (what ``row_problems`` refuses).
+TEXT_PATTERN: Final = "^[^\\u0000-\\u001f\\u007f]*$"
+
+
+def refine_schema(properties: dict[str, Any]) -> None:
+    """Write the vocabulary and ranges into a row's JSON Schema (the OpenAPI spec), so that
+    the published spec says what the collector accepts."""
+    for name, prop in properties.items():
+        branches = prop.get("anyOf", [prop])
+        for branch in branches:
+            kind = branch.get("type")
+            if name in VOCABULARY and kind == "string":
+                branch.pop("maxLength", None)
+                branch.pop("minLength", None)
+                branch["enum"] = list(VOCABULARY[name])
+            elif kind == "string" and branch.get("format") != "date-time":
+                branch["pattern"] = TEXT_PATTERN
+            elif kind in ("number", "integer") and name in FIELD_RANGES:
+                branch["minimum"], branch["maximum"] = FIELD_RANGES[name]
+            elif kind == "number" and name == "value":
+                branch["minimum"] = 0
+                branch["maximum"] = max(high for _, high in VALUE_RANGES.values())
