@@ -190,6 +190,12 @@ def load_campaign(path: str | Path) -> Campaign:
         collector = CollectorSection(
             collector.url, str(token_file), collector.batch, collector.insecure, collector.ca_file
         )
+        from netmeasure.probe.upload import CollectorTarget, UploadError
+
+        try:
+            CollectorTarget(url=collector.url, token="-")
+        except UploadError as exc:
+            raise ConfigError(p, "[collector].url", str(exc)) from exc
     return Campaign(
         path=p,
         name=meta.name or p.stem,

@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,15 @@ class CollectorTarget:
     ca_file: str | None = None
     timeout_s: float = 30.0
     batch: int = 1000
+
+    def __post_init__(self) -> None:
+        parsed = urllib.parse.urlsplit(self.url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise UploadError(
+                f"collector URL {self.url!r}: give http(s)://HOST[:PORT] (https in production)"
+            )
+        if parsed.username or parsed.password:
+            raise UploadError(f"collector URL {self.url!r}: credentials go in the token file")
 
     @property
     def endpoint(self) -> str:
