@@ -72,3 +72,37 @@ count = 1
     assert "\x1b" not in res.stderr and "[/bold]" in res.stderr
     res = netmeasure("probe", "check", path)
     assert "\x1b" not in res.stdout and "[/bold]" in res.stdout
+
+
+def test_unwritable_paths_and_bad_urls_are_clear_errors(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "c.toml"
+    path.write_text("""
+[probe]
+id = "p"
+store = "/proc/netmeasure/s.db"
+gpsd = false
+modem = false
+[[tests]]
+type = "latency"
+target = "127.0.0.1"
+method = "tcp"
+count = 1
+""")
+    (tmp_path / "token").write_text("t")
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    cases = [
+        (("probe", "run", path), "/proc/netmeasure/s.db"),
+        (
+            ("collector", "export", "--database", db, "--format", "csv", "-o", "/proc/x.csv"),
+            "/proc/x.csv",
+        ),
+        (
+            ("probe", "upload", "--collector", "ftp://x", "--token-file", tmp_path / "token"),
+            "collector URL 'ftp://x'",
+        ),
+        (("collector", "serve", "--database", "sqlite:////proc/x/c.db"), "/proc/x/c.db"),
+    ]
+    for args, named in cases:
+        res = netmeasure(*args)
+        assert res.exit_code == 2 and named in res.stderr, (args, res.stderr)
+        assert "Internal error" not in res.stderr and "Traceback" not in res.stderr

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import re
 import socket
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -111,6 +113,19 @@ def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
                 self.lat_lon = (0.0, 0.0)
                 return dict(self.config)
 
+            def set_mini_server(self, server: str) -> Any:
+                # speedtest-cli drops the reason a Mini server cannot be reached; ask once
+                # first, so that a DNS failure, a busy server or a timeout keeps its class.
+                path = urllib.parse.urlsplit(server).path
+                url = server.rsplit("/", 1)[0] if os.path.splitext(path)[1] else server
+                answer, error = speedtest.catch_request(
+                    speedtest.build_request(url), opener=self._opener
+                )
+                if error:
+                    raise MiniUnreachable(f"{server}: {error}") from error
+                answer.close()
+                return super().set_mini_server(server)
+
         client = _MiniSpeedtest(
             timeout=spec.timeout_s,
             secure=spec.secure,
@@ -131,6 +146,10 @@ def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
     if spec.length_s is not None:
         client.config["length"] = {"upload": spec.length_s, "download": spec.length_s}
     return client
+
+
+class MiniUnreachable(Exception):
+    """A Speedtest Mini server could not be reached (the cause says why)."""
 
 
 def _copy(value: Any) -> Any:
@@ -187,6 +206,7 @@ def classify(exc: BaseException) -> str:
         "HTTPError",
         "RemoteDisconnected",
         "BadStatusLine",
+        "MiniUnreachable",
     }
     if any(isinstance(e, OSError) or type(e).__name__ in connect_names for e in chain):
         return "connect"
