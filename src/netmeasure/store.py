@@ -369,10 +369,21 @@ class SampleStore:
         if limit is not None:
             sql += " LIMIT ?"
             params = (limit,)
+        if not self._has_quarantine():
+            return []
         return [Quarantined(*r) for r in self._db.execute(sql, params)]
 
     def count_quarantined(self) -> int:
+        if not self._has_quarantine():
+            return 0
         return int(self._db.execute("SELECT count(*) FROM quarantined").fetchone()[0])
+
+    def _has_quarantine(self) -> bool:
+        # A store opened without migrating (read-only) may predate schema version 3.
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'quarantined'"
+        ).fetchone()
+        return row is not None
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
