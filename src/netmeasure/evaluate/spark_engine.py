@@ -122,7 +122,12 @@ def spark_sources(paths: Sequence[str]) -> tuple[Source, ...]:
 class SparkEngine:
     """The evaluation's queries on a SparkSession (spark_session.spark_session)."""
 
-    def __init__(self, paths: Sequence[str], session: Any) -> None:
+    def __init__(
+        self, paths: Sequence[str], session: Any, *, sort_limit: int | None = None
+    ) -> None:
+        #: Groups (and pieces of them) of at most this many values are sorted for their
+        #: order statistics; larger ones are cut at pivots first (spark_ranks.py).
+        self.sort_limit = sort_limit
         self.dialect: Dialect = SparkDialect()
         self.sources = spark_sources(paths)
         if not self.sources:
@@ -215,7 +220,9 @@ class SparkEngine:
 
         try:
             frame = self.spark.sql(values_sql).toDF("g", "value")
-            return dict(values_at_ranks(frame, wanted).values)
+            if self.sort_limit is None:
+                return dict(values_at_ranks(frame, wanted).values)
+            return dict(values_at_ranks(frame, wanted, sort_limit=self.sort_limit).values)
         except InputError:
             raise
         except Exception as exc:
