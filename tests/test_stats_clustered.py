@@ -166,6 +166,23 @@ def test_cr2_with_equal_clusters_is_cr1_with_g_minus_1_df() -> None:
     assert res.se == pytest.approx(float(fit.bse[0]), rel=1e-9)
 
 
+@pytest.mark.parametrize(("g", "m"), [(2, 5), (7, 25), (150, 3)])
+def test_bell_mccaffrey_df_of_equal_clusters(g: int, m: int) -> None:
+    s = mc.MeanSums.of([m] * g, [1.0] * g)
+    df = mc.bell_mccaffrey_df(s.n, s.sum_sq_sizes, s.w_sizes_sq, s.w2_sizes_4)
+    assert df == pytest.approx(g - 1, rel=1e-12) and mc.bell_mccaffrey_df_equal(g, m) == g - 1
+
+
+def test_samples_needed_mean() -> None:
+    n = mc.samples_needed_mean(0.1, 0.2, 125, 5, 0.0, 0.95)
+    assert n is not None and n % 25 == 0
+    g = n // 25
+    low, _ = mc.mean_bounds_at(0.1, 0.2, 125, g, 25, 0.95)
+    low_before, _ = mc.mean_bounds_at(0.1, 0.2, 125, g - 1, 25, 0.95)
+    assert low is not None and low > 0 and low_before is not None and low_before <= 0
+    assert mc.samples_needed_mean(0.0, 0.2, 125, 5, 0.0) is None
+
+
 def anova_icc(y: np.ndarray, cl: np.ndarray) -> float:
     groups = np.unique(cl)
     g, n = len(groups), len(y)

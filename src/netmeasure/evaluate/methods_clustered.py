@@ -66,11 +66,21 @@ def alpha_of(confidence: float) -> float:
     return float(1 - Fraction(repr(confidence)))
 
 
+#: The histogram of cluster sizes is needed only for exact count distributions (n up to
+#: EXACT_UP_TO, hence at most 632 distinct sizes, since distinct sizes sum to at most n); an
+#: engine may leave it out above this many distinct sizes.
+MAX_SIZE_HISTOGRAM = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterSizes:
-    """The histogram of cluster sizes: ((n_g, number of clusters of that size), ...)."""
+    """The clusters of one criterion in one group: n = sum n_g, G, sum n_g^2, and the
+    histogram ((n_g, number of clusters of that size), ...) (empty when not provided)."""
 
-    counts: tuple[tuple[int, int], ...]
+    n: int
+    clusters: int
+    sum_sq: int
+    counts: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def of(cls, sizes: Iterable[float]) -> ClusterSizes:
@@ -79,32 +89,26 @@ class ClusterSizes:
             mi = round(float(m))
             if mi > 0:
                 hist[mi] = hist.get(mi, 0) + 1
-        return cls(tuple(sorted(hist.items())))
+        return cls.from_histogram(hist)
 
     @classmethod
     def from_histogram(cls, hist: Mapping[int, int]) -> ClusterSizes:
-        return cls(tuple(sorted((int(m), int(c)) for m, c in hist.items() if m > 0 and c > 0)))
+        counts = tuple(sorted((int(m), int(c)) for m, c in hist.items() if m > 0 and c > 0))
+        return cls(
+            sum(m * c for m, c in counts),
+            sum(c for _, c in counts),
+            sum(m * m * c for m, c in counts),
+            counts,
+        )
 
     @classmethod
     def equal(cls, clusters: int, size: int) -> ClusterSizes:
-        return cls(((size, clusters),) if clusters > 0 else ())
+        return cls.from_histogram({size: clusters} if clusters > 0 else {})
 
-    @property
-    def n(self) -> int:
-        return sum(m * c for m, c in self.counts)
-
-    @property
-    def clusters(self) -> int:
-        return sum(c for _, c in self.counts)
-
-    @property
-    def sum_sq(self) -> int:
-        return sum(m * m * c for m, c in self.counts)
-
-    def scaled(self, clusters: int) -> ClusterSizes:
-        """``clusters`` clusters of this campaign's mean size (for samples_needed)."""
-        size = max(1, round(self.n / self.clusters))
-        return ClusterSizes.equal(clusters, size)
+    def exact_counts(self) -> tuple[tuple[int, int], ...]:
+        if not self.counts and self.n > 0:
+            raise ValueError("the cluster-size histogram is needed for an exact distribution")
+        return self.counts
 
 
 # -- the worst-case count distribution --------------------------------------------------------
@@ -132,7 +136,7 @@ def _tails(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> tuple[np.n
     r = np.asarray(rhos, dtype=float)
     nfft = spfft.next_fast_len(n + 1, real=True)
     acc = np.ones((len(r), nfft // 2 + 1), dtype=complex)
-    for m, count in sizes.counts:
+    for m, count in sizes.exact_counts():
         acc *= spfft.rfft(_bb_pmf(m, p, r), nfft, axis=1) ** count
     pmf = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
     low = np.minimum(np.cumsum(pmf, axis=1), 1.0).max(axis=0)
@@ -149,7 +153,8 @@ def _normal_tail(
     n = sizes.n
     out = 0.0
     for rho in rhos:
-        var = p * (1 - p) * sum(m * (1 + (m - 1) * rho) * c for m, c in sizes.counts)
+        # Var K = p (1 - p) sum_g n_g (1 + (n_g - 1) rho)
+        var = p * (1 - p) * (n + rho * (sizes.sum_sq - n))
         sd = math.sqrt(var) if var > 0 else 1e-300
         z = (k + 0.5 - n * p) / sd if lower else (k - 0.5 - n * p) / sd
         out = max(out, float(sps.norm.cdf(z) if lower else sps.norm.sf(z)))
@@ -291,34 +296,38 @@ def quantile_ranks(
 
 @dataclass(frozen=True, slots=True)
 class MeanSums:
-    """What the CR2 mean needs, all computable per group in SQL (w_g = 1 / (1 - n_g / n)):
-    n, total = sum x, G, and sum_g w_g S_g^2, sum_g w_g n_g S_g, sum_g w_g n_g^2 (S_g the
-    cluster's sum), plus the cluster-size histogram for the degrees of freedom."""
+    """What the CR2 mean needs, each a sum over the clusters g an SQL engine computes in its
+    second pass (when n and the mean are known), with w_g = 1 / (1 - n_g / n) and t_g the
+    cluster's total: n, total, G, cr2_ss = sum_g w_g (t_g - n_g total / n)^2, and for the
+    degrees of freedom sum n_g^2, sum w_g n_g^2 and sum w_g^2 n_g^4."""
 
     n: int
     total: float
     clusters: int
-    w_s2: float
-    w_ns: float
-    w_n2: float
-    sizes: ClusterSizes
+    cr2_ss: float
+    sum_sq_sizes: float
+    w_sizes_sq: float
+    w2_sizes_4: float
 
     @classmethod
-    def of(cls, n_g: Sequence[float], s_g: Sequence[float]) -> MeanSums:
+    def of(cls, n_g: Sequence[float], t_g: Sequence[float]) -> MeanSums:
         m = np.asarray(n_g, dtype=float)
-        s = np.asarray(s_g, dtype=float)
+        t = np.asarray(t_g, dtype=float)
         keep = m > 0
-        m, s = m[keep], s[keep]
+        m, t = m[keep], t[keep]
         n = float(m.sum())
-        w = 1.0 / (1.0 - m / n) if len(m) > 1 else np.zeros_like(m)
+        if len(m) < 2:
+            return cls(round(n), float(t.sum()), len(m), 0.0, float(np.sum(m * m)), 0.0, 0.0)
+        w = 1.0 / (1.0 - m / n)
+        resid = t - m * (t.sum() / n)
         return cls(
             round(n),
-            float(s.sum()),
+            float(t.sum()),
             len(m),
-            float(np.sum(w * s * s)),
-            float(np.sum(w * m * s)),
+            float(np.sum(w * resid**2)),
+            float(np.sum(m * m)),
             float(np.sum(w * m * m)),
-            ClusterSizes.of(m),
+            float(np.sum((w * m * m) ** 2)),
         )
 
 
@@ -333,19 +342,17 @@ class MeanBounds:
     confidence: float
 
 
-def bell_mccaffrey_df(sizes: ClusterSizes) -> float:
+def bell_mccaffrey_df(n: float, sum_sq_sizes: float, w_sizes_sq: float, w2_sizes_4: float) -> float:
     """Satterthwaite degrees of freedom of the CR2 variance of a mean under working
     independence: n^2 / (sum n_g^2 + ((sum w_g n_g^2)^2 - sum w_g^2 n_g^4) / n^2)."""
-    n = sizes.n
-    if sizes.clusters < 2:
-        return 0.0
-    s1 = s2 = s3 = 0.0
-    for m, c in sizes.counts:
-        w = 1.0 / (1.0 - m / n)
-        s1 += c * m * m
-        s2 += c * w * m * m
-        s3 += c * (w * m * m) ** 2
-    return n * n / (s1 + (s2 * s2 - s3) / (n * n))
+    return n * n / (sum_sq_sizes + (w_sizes_sq * w_sizes_sq - w2_sizes_4) / (n * n))
+
+
+def bell_mccaffrey_df_equal(clusters: int, size: int) -> float:
+    """The same for ``clusters`` clusters of one size: G - 1, whatever the size
+    (docs/statistics.md; tests/test_stats_clustered.py checks it against the formula)."""
+    del size
+    return float(clusters - 1)
 
 
 METHOD_MEAN = "t-cluster-cr2"
@@ -358,21 +365,21 @@ def mean_cr2(sums: MeanSums, confidence: float = 0.95) -> MeanBounds:
     mean = sums.total / sums.n
     if sums.clusters < 2:
         return MeanBounds(mean, math.inf, 0.0, None, None, METHOD_MEAN, confidence)
-    var_sum = sums.w_s2 - 2 * mean * sums.w_ns + mean * mean * sums.w_n2
-    se = math.sqrt(max(0.0, var_sum)) / sums.n
-    df = bell_mccaffrey_df(sums.sizes)
+    se = math.sqrt(max(0.0, sums.cr2_ss)) / sums.n
+    df = bell_mccaffrey_df(sums.n, sums.sum_sq_sizes, sums.w_sizes_sq, sums.w2_sizes_4)
     t = float(sps.t.ppf(confidence, df))
     return MeanBounds(mean, se, df, mean - t * se, mean + t * se, METHOD_MEAN, confidence)
 
 
 def mean_bounds_at(
-    estimate: float, se: float, n_now: int, sizes: ClusterSizes, confidence: float
+    estimate: float, se: float, n_now: int, clusters: int, size: int, confidence: float
 ) -> tuple[float | None, float | None]:
-    """Bounds if a campaign of ``sizes`` showed the same mean and spread (SE ~ 1/sqrt(n))."""
-    if not math.isfinite(se) or sizes.clusters < 2:
+    """Bounds if ``clusters`` clusters of ``size`` showed the same mean and spread (SE ~
+    1/sqrt(n))."""
+    if not math.isfinite(se) or clusters < 2:
         return None, None
-    se_new = se * math.sqrt(n_now / sizes.n)
-    t = float(sps.t.ppf(confidence, bell_mccaffrey_df(sizes)))
+    se_new = se * math.sqrt(n_now / (clusters * size))
+    t = float(sps.t.ppf(confidence, bell_mccaffrey_df_equal(clusters, size)))
     return estimate - t * se_new, estimate + t * se_new
 
 
@@ -480,24 +487,24 @@ def samples_needed_mean(
     estimate: float,
     se: float,
     n_now: int,
-    sizes: ClusterSizes,
+    clusters_now: int,
     threshold: float,
     confidence: float = 0.95,
 ) -> int | None:
     """The total n, in clusters of this campaign's mean size, at which the same mean and
     spread would decide ``mean vs threshold``; None at the threshold or with no spread."""
-    if not math.isfinite(se) or se <= 0 or estimate == threshold or sizes.clusters < 1:
+    if not math.isfinite(se) or se <= 0 or estimate == threshold or clusters_now < 1:
         return None
-    size = max(1, round(sizes.n / sizes.clusters))
+    size = max(1, round(n_now / clusters_now))
 
     def decides(g: int) -> bool:
-        low, high = mean_bounds_at(estimate, se, n_now, ClusterSizes.equal(g, size), confidence)
+        low, high = mean_bounds_at(estimate, se, n_now, g, size, confidence)
         if low is None or high is None:
             return False
         return low > threshold if estimate > threshold else high < threshold
 
     limit = max(2, 10**9 // size)
-    g = max(sizes.clusters, 1)
+    g = max(clusters_now, 1)
     hi = max(g + 1, 2)
     while not decides(hi):
         if hi >= limit:
