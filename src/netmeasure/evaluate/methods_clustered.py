@@ -216,7 +216,7 @@ class CountBounds:
     method: str
 
 
-METHOD_COUNT = "beta-binomial worst case (ICC <= 0.5)"
+METHOD_COUNT = "beta-binomial-worst-case"
 
 
 def proportion_bounds(k: float, sizes: ClusterSizes, confidence: float = 0.95) -> CountBounds:

@@ -157,7 +157,7 @@ class MeanResult:
     n: int
     estimate: float
     se: float
-    df: int
+    df: float
     bounds: Bounds
     method: str  # "t" or "t-cluster"
     confidence: float
