@@ -393,8 +393,10 @@ R_GS = (5, 20, 60)
 
 
 def r_subset(reps: int) -> tuple[list[dict[str, Any]], float]:
-    """R survey on the same datasets (same seeds) for G in R_GS, m = 25, ICC 0.3, truth at
-    the threshold and better: svyciprop(beta), svymean + confint(df = degf), svyquantile."""
+    """R survey on datasets drawn as in the grid (same seeds) for G in R_GS, m = 25, ICC
+    0.3, truth at the threshold and better: svyciprop(beta) and svyquantile (svymean with
+    confint(df = degf) is CR1 with G - 1 df, equal to the grid's 'survey' column: see
+    tests/test_r_survey.py)."""
     script = ROOT / "tests" / "r" / "study_survey.R"
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -494,6 +496,12 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=2000)
     ap.add_argument("--r", action="store_true", help="also run R's survey on a subset")
     ap.add_argument("--r-reps", type=int, default=2000)
+    ap.add_argument(
+        "--r-reuse",
+        type=Path,
+        help="take the R subset's rows from a previous stats_study.json (R's datasets depend"
+        " only on the seeds, not on netmeasure's code)",
+    )
     args = ap.parse_args()
     check_replicas()
     t0 = time.perf_counter()
@@ -511,7 +519,11 @@ def main() -> int:
     t1 = time.perf_counter()
     needed = samples_needed_check(args.reps)
     needed_s = time.perf_counter() - t1
-    r_rows, r_s = r_subset(args.r_reps) if args.r else ([], 0.0)
+    if args.r_reuse:
+        old = json.loads(args.r_reuse.read_text(encoding="utf-8"))
+        r_rows, r_s = old["r_survey"], old["runtime_s"]["r"]
+    else:
+        r_rows, r_s = r_subset(args.r_reps) if args.r else ([], 0.0)
     lines = report(cells, needed, r_rows, args.reps, grid_s, r_s, needed_s)
     write_results(
         "stats_study",
@@ -629,7 +641,7 @@ def report(
         lines += [
             "",
             f"**R survey itself** (Rscript, library(survey) {len(r_rows)} cells ×"
-            f" {r_rows[0]['reps']:,} datasets, the same datasets as the grid; {r_s:.0f} s):"
+            f" {r_rows[0]['reps']:,} datasets drawn as in the grid, same seeds; {r_s:.0f} s):"
             " PASS / FAIL %; m = 25, ICC 0.3.",
             "",
             "| statistic | G | truth | R survey PASS | R survey FAIL | new PASS |",
