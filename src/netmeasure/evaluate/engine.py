@@ -127,7 +127,9 @@ class DuckDBEngine:
             import pyarrow as pa
 
             arrays = {
-                n: pa.array([r[i] for r in rows], type=pa.string() if t == "VARCHAR" else pa.int64())
+                n: pa.array(
+                    [r[i] for r in rows], type=pa.string() if t == "VARCHAR" else pa.int64()
+                )
                 for i, (n, t) in enumerate(columns)
             }
             self.con.register("_insert_rows", pa.table(arrays))
@@ -143,5 +145,3 @@ class DuckDBEngine:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
