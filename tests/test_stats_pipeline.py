@@ -222,3 +222,20 @@ def test_a_share_exactly_at_the_threshold_meets_it(tmp_path: Path) -> None:
     res = run(tmp_path, rows, standard(tmp_path, "[]"))
     f = crit(res, "failures")
     assert f.estimate == pytest.approx(0.05) and f.letter_verdict == "PASS"
+
+
+def test_icc_above_the_design_assumption_is_flagged(tmp_path: Path) -> None:
+    """Clusters whose values barely vary inside (ICC near 1): the estimate is reported and
+    flagged, with a note that the error rates are not guaranteed."""
+    rows = campaign(6, [20] * 12, fail=0.0)
+    rng = np.random.default_rng(6)
+    level = {}
+    for r in rows:
+        key = (r["probe_id"], str(r["started_at"])[:10])
+        level.setdefault(key, float(rng.uniform(50e6, 400e6)))
+        r["value"] = level[key] + float(rng.normal(0, 1e6))
+    res = run(tmp_path, rows, standard(tmp_path))
+    c = crit(res, "dl-mean")
+    assert c.icc is not None and c.icc > 0.9 and c.icc_exceeds_assumption is True
+    assert c.note is not None and "exceeds the design assumption" in c.note
+    assert res.to_json()["groups"][0]["criteria"][0]["icc_exceeds_assumption"] is True
