@@ -26,6 +26,12 @@ from netmeasure.evaluate.sources import Source, discover, relation_sql
 _MEMORY: Final = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
 
 
+def _arrow_type(sql_type: str) -> Any:
+    import pyarrow as pa
+
+    return pa.string() if sql_type == "VARCHAR" else pa.int64()
+
+
 class Engine(Protocol):
     dialect: Dialect
     sources: tuple[Source, ...]
@@ -127,7 +133,9 @@ class DuckDBEngine:
             import pyarrow as pa
 
             arrays = {
-                n: pa.array([r[i] for r in rows], type=pa.string() if t == "VARCHAR" else pa.int64())
+                n: pa.array(
+                    [r[i] for r in rows], type=pa.string() if t == "VARCHAR" else pa.int64()
+                )
                 for i, (n, t) in enumerate(columns)
             }
             self.con.register("_insert_rows", pa.table(arrays))
@@ -143,5 +151,3 @@ class DuckDBEngine:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
