@@ -134,8 +134,10 @@ def crowdsourced(
     seconds = rng.integers(0, days * 86400, n_tests)
     day = seconds // 86400
     t0 = np.datetime64(start.replace("Z", ""), "us")
-    started = t0 + seconds.astype("timedelta64[s]") + rng.integers(0, 10**6, n_tests).astype(
-        "timedelta64[us]"
+    started = (
+        t0
+        + seconds.astype("timedelta64[s]")
+        + rng.integers(0, 10**6, n_tests).astype("timedelta64[us]")
     )
     effect = rng.lognormal(0.0, truth.cluster_cv, devices * days)[device * days + day]
     lte = rng.random(n_tests) >= share_5g

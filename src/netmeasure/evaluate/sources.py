@@ -8,7 +8,9 @@ file lacks is NULL, a value that does not cast is NULL (and later counted as
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -233,33 +235,40 @@ def _columns_of(rows: list[tuple[Any, ...]]) -> list[Any]:
     return out
 
 
-def open_sqlite_readonly(path: Path) -> sqlite3.Connection:
+def open_sqlite_readonly(path: Path, scratch: Path) -> sqlite3.Connection:
     """The SQLite file at ``path``, read-only, without writing anything beside it.
 
     Without a write-ahead log or journal beside it (a store no process has open), the file
     is opened immutable: no lock, no -shm file, read as it is (also on read-only media).
-    With one, a writer may be active: read-only through SQLite's locks (mode=ro), which on
-    read-only media works only when SQLite needs to create nothing.
+    With one, a writer may be active: read-only through SQLite's locks (mode=ro). Where
+    that cannot be done (read-only media without the -shm file), the store and its log are
+    copied to ``scratch`` and read there, so that the samples in the log are not lost.
     """
     target = path.resolve()
-    uri = "file:" + urllib.parse.quote(str(target))
     sidecars = [Path(f"{target}-wal"), Path(f"{target}-journal")]
     live = any(p.exists() and p.stat().st_size > 0 for p in sidecars)
     try:
         if not live:
-            return sqlite3.connect(f"{uri}?immutable=1", uri=True)
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True)
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return db
-    except sqlite3.Error as exc:
-        if live:
-            raise InputError(
-                f"{path}: cannot read the store read-only: {exc}",
-                hint="its write-ahead log holds samples not yet in the file; copy the store"
-                f" with its {path.name}-wal file to a writable folder, or let the probe"
-                " that writes it finish",
-            ) from exc
-        raise InputError(f"{path}: cannot open: {exc}") from exc
+            return sqlite3.connect(f"{_uri(target)}?immutable=1", uri=True)
+        try:
+            db = sqlite3.connect(f"{_uri(target)}?mode=ro", uri=True)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            copy = scratch / target.name
+            shutil.copyfile(target, copy)
+            for side in sidecars:
+                if side.exists():
+                    shutil.copyfile(side, Path(f"{copy}{side.name[len(target.name) :]}"))
+            db = sqlite3.connect(f"{_uri(copy)}?mode=ro", uri=True)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+    except (sqlite3.Error, OSError) as exc:
+        raise InputError(f"{path}: cannot open the store read-only: {exc}") from exc
+
+
+def _uri(path: Path) -> str:
+    return "file:" + urllib.parse.quote(str(path))
 
 
 def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
@@ -267,7 +276,8 @@ def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
     from netmeasure.store import APPLICATION_ID as STORE_ID
     from netmeasure.store import SCHEMA_VERSION
 
-    db = open_sqlite_readonly(path)
+    scratch = tempfile.TemporaryDirectory(prefix="netmeasure-store-")
+    db = open_sqlite_readonly(path, Path(scratch.name))
     try:
         try:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
@@ -297,6 +307,7 @@ def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
             ) from exc
     finally:
         db.close()
+        scratch.cleanup()
 
 
 def _postgres_batches(url: str) -> Iterator[list[Any]]:
