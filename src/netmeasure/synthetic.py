@@ -174,7 +174,7 @@ def crowdsourced(
         "metric": dict_col(metric_idx, ["download", "upload", "latency"]),
         "value": pa.array(value, from_pandas=True),
         "ok": pa.array(ok),
-        "error": pa.array(np.where(ok, None, "timeout").tolist()),
+        "error": pa.array([None if good else "timeout" for good in ok.tolist()]),
         "tool": dict_col(np.where(metric_idx == 2, 1, 0), ["speedtest", "icmp"]),
         "under_load": pa.array(np.zeros(n, dtype=bool)),
         "environment": dict_col(rep(env, 3), ["indoor", "outdoor_fixed", "outdoor_mobile"]),
