@@ -55,6 +55,11 @@ class Dialect(Protocol):
         """a = b, with NULL equal to NULL."""
         ...
 
+    def grouping_id(self, columns: Sequence[str]) -> str:
+        """In a GROUPING SETS query: a bit per column, 1 where the row's grouping does not
+        hold it, the first column the most significant."""
+        ...
+
     def create_temp_table(self, name: str, select: str) -> str:
         """A statement that (re)creates the temporary table ``name`` from ``select``."""
         ...
@@ -90,6 +95,9 @@ class DuckDBDialect:
 
     def null_safe_equal(self, a: str, b: str) -> str:
         return f"{a} IS NOT DISTINCT FROM {b}"
+
+    def grouping_id(self, columns: Sequence[str]) -> str:
+        return f"GROUPING({', '.join(columns)})"
 
     def create_temp_table(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {select}"
