@@ -60,6 +60,18 @@ class Dialect(Protocol):
         hold it, the first column the most significant."""
         ...
 
+    def quantiles(self, x: str, qs: Sequence[float]) -> str:
+        """An aggregate: the list of the (interpolated) quantiles qs of x (chart data)."""
+        ...
+
+    def ordered_list(self, x: str, by: str) -> str:
+        """An aggregate: the values of x as a list ordered by ``by``."""
+        ...
+
+    def sample(self, select: str, rows: int, seed: int) -> str:
+        """At most ``rows`` rows of ``select``, drawn reproducibly (chart data)."""
+        ...
+
     def create_temp_table(self, name: str, select: str) -> str:
         """A statement that (re)creates the temporary table ``name`` from ``select``."""
         ...
@@ -98,6 +110,15 @@ class DuckDBDialect:
 
     def grouping_id(self, columns: Sequence[str]) -> str:
         return f"GROUPING({', '.join(columns)})"
+
+    def quantiles(self, x: str, qs: Sequence[float]) -> str:
+        return f"quantile_cont({x}, [{', '.join(repr(q) for q in qs)}])"
+
+    def ordered_list(self, x: str, by: str) -> str:
+        return f"list({x} ORDER BY {by})"
+
+    def sample(self, select: str, rows: int, seed: int) -> str:
+        return f"{select} USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})"
 
     def create_temp_table(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {select}"

@@ -531,13 +531,13 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
     """Data for the report's charts and appendix (never statistics). Bounded in size:
     quantile points, counts, a sample of locations, the first tests, the busiest devices."""
     d = plan.dialect
-    qs = ", ".join(repr(i / (DETAIL_POINTS - 1)) for i in range(DETAIL_POINTS))
+    qs = [i / (DETAIL_POINTS - 1) for i in range(DETAIL_POINTS)]
     gl = plan._group_list()
     group = f"GROUP BY {gl}metric, coalesce(under_load, FALSE)"
     out: dict[str, Any] = {}
     rows = engine.fetch(f"""
         SELECT {plan.gkey()}, metric, coalesce(under_load, FALSE), count(*),
-               quantile_cont(value, [{qs}])
+               {d.quantiles("value", qs)}
         FROM s WHERE _excluded IS NULL AND ok {group} ORDER BY 1, 2, 3""")
     out["quantiles"] = [
         {
@@ -556,20 +556,23 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
         {"key": json.loads(g), "technology": t, "tests": int(n)} for g, t, n in tech
     ]
     m = literal(plan.std.sampling.metric)
-    loc = engine.fetch(f"""
-        SELECT latitude, longitude, ok, value FROM s
-        WHERE _excluded IS NULL AND metric = {m} AND latitude IS NOT NULL
-          AND longitude IS NOT NULL
-        USING SAMPLE reservoir({DETAIL_LOCATIONS} ROWS) REPEATABLE (42)""")
+    loc = engine.fetch(
+        d.sample(
+            f"""SELECT latitude, longitude, ok, value FROM s
+            WHERE _excluded IS NULL AND metric = {m} AND latitude IS NOT NULL
+              AND longitude IS NOT NULL""",
+            DETAIL_LOCATIONS,
+            42,
+        )
+    )
     out["locations"] = sorted(
         [[float(a), float(b), bool(ok), v] for a, b, ok, v in loc],
         key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1),
     )
     tests = engine.fetch(f"""
-        SELECT {d.iso_text("min(started_at)")}, probe_id, test_id, any_value(tool),
-               any_value(target),
-               list(metric ORDER BY metric), list(value ORDER BY metric),
-               bool_and(ok), any_value(error), any_value(environment), any_value(area)
+        SELECT {d.iso_text("min(started_at)")}, probe_id, test_id, min(tool), min(target),
+               {d.ordered_list("metric", "metric")}, {d.ordered_list("value", "metric")},
+               min(ok), min(error), min(environment), min(area)
         FROM s WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)
         GROUP BY probe_id, test_id ORDER BY 1, 3 LIMIT {DETAIL_TESTS}""")
     out["tests"] = [
