@@ -109,9 +109,20 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
     )
     when = outcome.started_at or origin.mtime()
     error = classify_failure(outcome.error_message or "") if outcome.error else None
-    # The ids hash what the samples come from (start, end, error): intervals are repeated in
-    # the sums, and hashing them would cost more than the rest of the import.
-    b = RowBuilder(origin, o, {k: data.get(k) for k in ("start", "end", "error")}, 1)
+    # The ids hash what the samples come from: the run's identity (start: time, cookie,
+    # version, options, server), the end sums and the error. Intervals and per-stream
+    # details repeat what the sums hold, and hashing them would cost more than the rest.
+    end = _sub(data, "end")
+    b = RowBuilder(
+        origin,
+        o,
+        {
+            "start": {k: v for k, v in start.items() if k != "connected"},
+            "end": {k: v for k, v in end.items() if k.startswith("sum")},
+            "error": data.get("error"),
+        },
+        1,
+    )
     empty = _iperf3_empty_directions(data, kind)
     for i, m in enumerate(outcome.measurements):
         if m.metric in empty or (m.metric in ("jitter", "packet_loss") and empty):
