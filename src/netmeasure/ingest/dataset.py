@@ -5,7 +5,7 @@ faster, and evaluate and report read the folder as they read a store. The guaran
 store's:
 
 - one transaction per file: a file's new samples are written to a temporary file and renamed
-  into place (``DIR/format=<format>/part-<hash>.parquet``), so a reader, or a crash, sees all
+  into place (atomically) (``DIR/format=<format>/part-<hash>.parquet``), so a reader, or a crash, sees all
   of a file or none of it;
 - content-derived ids, and importing twice adds nothing: the ids already in the dataset are
   read once (16-byte keys, sorted), and only samples with new ids are written;
@@ -135,8 +135,9 @@ class ParquetDataset:
             if writer is not None and tmp is not None:
                 writer.close()
                 writer = None
-                with tmp.open("rb") as fh:
-                    os.fsync(fh.fileno())
+                # No fsync, as the store's import mode (synchronous=NORMAL): a part is whole
+                # or absent after a crash of the process; after a power cut, run the import
+                # again (it adds only what is missing).
                 final = tmp.parent / f"part-{digest.hexdigest()[:32]}.parquet"
                 os.replace(tmp, final)  # the commit: the whole file's samples appear at once
                 self.known = np.union1d(self.known, np.concatenate(new_keys))
