@@ -5,8 +5,8 @@ faster, and evaluate and report read the folder as they read a store. The guaran
 store's:
 
 - one transaction per file: a file's new samples are written to a temporary file and renamed
-  into place (atomically) (``DIR/format=<format>/part-<hash>.parquet``), so a reader, or a crash, sees all
-  of a file or none of it;
+  into place, atomically (``DIR/format=<format>/part-<hash>.parquet``), so a reader, or a
+  crash of the process, sees all of a file or none of it;
 - content-derived ids, and importing twice adds nothing: the ids already in the dataset are
   read once (16-byte keys, sorted), and only samples with new ids are written;
 - one importer at a time (an exclusive lock on ``DIR/.netmeasure-import.lock``).
