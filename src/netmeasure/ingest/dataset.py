@@ -73,14 +73,17 @@ class ParquetDataset:
     def _existing_keys(self) -> Any:
         import pyarrow.parquet as pq
 
-        keys: list[bytes] = []
+        np = self.np
+        keys = [np.array([], dtype="S16")]
         for part in sorted(self.path.rglob("*.parquet")):
             try:
-                ids = pq.read_table(part, columns=["sample_id"]).column(0).to_pylist()
+                batches = pq.ParquetFile(part).iter_batches(
+                    columns=["sample_id"], batch_size=200_000
+                )
+                keys.extend(_keys(b.column(0), np) for b in batches)
             except Exception as exc:
                 raise StoreError(f"{part}: not a readable part of the dataset: {exc}") from exc
-            keys.extend(id_key(i) for i in ids if i is not None)
-        return self.np.unique(self.np.array(keys, dtype="S16"))
+        return np.unique(np.concatenate(keys))
 
     def add_all_or_nothing(self, samples: Iterable[Sample]) -> tuple[int, int]:
         """Write the new samples of one file as one part; (rows added, rows seen)."""
@@ -148,6 +151,58 @@ class ParquetDataset:
                 tmp.unlink(missing_ok=True)
             raise
         return added, seen
+
+    def part_path(self, fmt: str) -> Path:
+        """A temporary file for a part being written (``*.parquet.tmp``: readers skip it)."""
+        folder = self.path / f"format={fmt}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f".part-{uuid.uuid4().hex}.parquet.tmp"
+
+    def add_parquet(self, tmp: Path) -> tuple[int, int]:
+        """Commit a part written by the bulk path (``tmp``, from ``part_path``): renamed into
+        place when every sample is new, rewritten with only the new ones otherwise, removed
+        when none is. (rows added, rows seen)."""
+        import pyarrow.parquet as pq
+
+        np = self.np
+        try:
+            pf = pq.ParquetFile(tmp)
+            keys = np.concatenate(
+                [
+                    _keys(b.column(0), np)
+                    for b in pf.iter_batches(columns=["sample_id"], batch_size=200_000)
+                ]
+                or [np.array([], dtype="S16")]
+            )
+            _, first = np.unique(keys, return_index=True)
+            fresh = np.zeros(len(keys), dtype=bool)
+            fresh[first] = True
+            if len(self.known):
+                at = np.searchsorted(self.known, keys)
+                at[at == len(self.known)] = 0
+                fresh &= self.known[at] != keys
+            seen, added = len(keys), int(fresh.sum())
+            if added == 0:
+                return 0, seen
+            if added < seen:  # some were imported before: keep only the new ones
+                start = 0
+                kept = tmp.with_name(tmp.name.replace(".part-", ".kept-"))
+                with pq.ParquetWriter(kept, pf.schema_arrow, compression="zstd") as writer:
+                    for batch in pf.iter_batches(batch_size=100_000):
+                        mask = fresh[start : start + batch.num_rows]
+                        start += batch.num_rows
+                        if mask.any():
+                            writer.write_batch(batch.filter(mask))
+                os.replace(kept, tmp)
+            final = (
+                tmp.parent
+                / f"part-{hashlib.sha256(keys[fresh].tobytes()).hexdigest()[:32]}.parquet"
+            )
+            os.replace(tmp, final)  # the commit
+            self.known = np.union1d(self.known, keys[fresh])
+            return added, seen
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _keys(ids: Any, np: Any) -> Any:
