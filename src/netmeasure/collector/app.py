@@ -11,15 +11,15 @@ The OpenAPI spec is served at /openapi.json (docs at /docs).
 
 import dataclasses
 import datetime as dt
-import json
 import math
+import re
 import time
 import zlib
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -38,8 +38,15 @@ from pydantic import (
 )
 
 from netmeasure import __version__
-from netmeasure.collector.db import CollectorDB
+from netmeasure.collector.db import CollectorDB, ConflictingSamples
 from netmeasure.collector.tokens import same, token_hash
+from netmeasure.collector.validate import (
+    BodyError,
+    Refusal,
+    parse_json,
+    refine_schema,
+    row_problems,
+)
 from netmeasure.errors import StoreError
 from netmeasure.samples import ALL_COLUMNS, SCHEMA, Column, validate_sample_fields
 
@@ -139,7 +146,7 @@ else:
 
 
 class Batch(BaseModel):
-    samples: list[SampleIn] = Field(max_length=MAX_BATCH)
+    samples: list[SampleIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class UploadResult(BaseModel):
@@ -166,7 +173,14 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
     registry = CollectorRegistry()
     ingested = Counter("netmeasure_ingested_rows", "Sample rows stored", registry=registry)
     duplicates = Counter("netmeasure_duplicate_rows", "Rows already stored", registry=registry)
-    rejected = Counter("netmeasure_rejected_rows", "Rows refused (validation)", registry=registry)
+    rejected = Counter(
+        "netmeasure_rejected_rows",
+        "Rows refused for good, by reason: invalid (422), forbidden (403), conflict (409)",
+        ["reason"],
+        registry=registry,
+    )
+    for reason in ("invalid", "forbidden", "conflict"):
+        rejected.labels(reason)
     latency = Histogram(
         "netmeasure_request_seconds", "Request latency", ["path"], registry=registry
     )
@@ -196,14 +210,18 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok", "database": db.kind, "version": __version__}
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         "/v1/samples",
         response_model=UploadResult,
-        responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 503: {}},
+        responses={401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 422: {}, 503: {}},
     )
     async def upload(
         request: Request,
@@ -212,47 +230,70 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
     ) -> UploadResult:
         body = await _read_body(request, content_encoding)
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HTTPException(
-                422, [{"loc": ["body"], "msg": f"malformed JSON: {exc}", "type": "json_invalid"}]
-            ) from exc
-        try:
-            batch = Batch.model_validate(data)
-        except ValidationError as exc:
-            n = (
-                len(data.get("samples", []))
-                if isinstance(data, dict) and isinstance(data.get("samples"), list)
-                else 0
+            samples, refused = validate_batch(parse_json(body))
+        except BodyError as exc:
+            raise HTTPException(422, [exc.refusal.as_detail()]) from exc
+        if refused:
+            rejected.labels("invalid").inc(len({r.index for r in refused}))
+            raise HTTPException(422, [r.as_detail() for r in refused])
+        foreign = [
+            Refusal(
+                i,
+                s.sample_id,
+                "probe_id",
+                f"probe_id {s.probe_id!r} is not this token's probe ({probe!r})",
+                "forbidden",
             )
-            rejected.inc(n)
-            raise HTTPException(422, _errors(exc)) from exc
-        problems = []
-        for i, s in enumerate(batch.samples):
-            problem = s.check()
-            if problem:
-                problems.append(
-                    {"loc": ["body", "samples", i, "value"], "msg": problem, "type": "value_error"}
-                )
-            elif s.probe_id != probe:
-                raise HTTPException(
-                    403,
-                    f"samples[{i}].probe_id {s.probe_id!r} is not this token's probe ({probe!r})",
-                )
-        if problems:
-            rejected.inc(len(batch.samples))
-            raise HTTPException(422, problems)
-        rows = [s.as_row() for s in batch.samples]
+            for i, s in enumerate(samples)
+            if s.probe_id != probe
+        ]
+        if foreign:
+            rejected.labels("forbidden").inc(len(foreign))
+            raise HTTPException(403, [r.as_detail() for r in foreign])
+        rows = [s.as_row() for s in samples]
         from starlette.concurrency import run_in_threadpool
 
-        added = await run_in_threadpool(db.insert, probe, rows)
+        try:
+            _same_ids_same_content(samples, rows)
+            added = await run_in_threadpool(db.insert, probe, rows)
+        except ConflictingSamples as exc:
+            clash = [
+                Refusal(
+                    i,
+                    s.sample_id,
+                    "sample_id",
+                    f"sample_id {s.sample_id!r} is stored already with different content",
+                    "conflict",
+                )
+                for i, s in enumerate(samples)
+                if s.sample_id in exc.sample_ids
+            ]
+            rejected.labels("conflict").inc(len(clash))
+            raise HTTPException(409, [r.as_detail() for r in clash]) from exc
         ingested.inc(added)
         duplicates.inc(len(rows) - added)
         return UploadResult(
             accepted=added,
             duplicates=len(rows) - added,
-            sample_ids=[s.sample_id for s in batch.samples],
+            sample_ids=[s.sample_id for s in samples],
         )
+
+    @app.get(
+        "/v1/samples/{sample_id}",
+        response_model=dict[str, Any],
+        responses={401: {}, 404: {}, 503: {}},
+    )
+    def stored_sample(
+        sample_id: Annotated[str, Path(min_length=1, max_length=200)],
+        probe: Annotated[str, Depends(probe_of)],
+    ) -> dict[str, Any]:
+        """A sample as stored, for the probe that sent it (another probe's: 404)."""
+        # No stored sample_id holds a control character or a lone surrogate (uploads refuse
+        # them), and PostgreSQL could not even compare one: there is no such sample.
+        row = None if _CONTROL_OR_SURROGATE.search(sample_id) else db.get(probe, sample_id)
+        if row is None:
+            raise HTTPException(404, f"no sample {sample_id!r} from probe {probe!r}")
+        return row
 
     @app.get("/v1/probes", response_model=list[ProbeOut], responses={401: {}, 403: {}})
     def probes(authorization: Annotated[str | None, Header()] = None) -> list[ProbeOut]:
@@ -278,10 +319,22 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
         batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(batch.pop("$defs", {}))
+        refine_schema(components["SampleIn"]["properties"])
+        for parameter in schema["paths"]["/v1/samples"]["post"].get("parameters", []):
+            if parameter["name"] == "content-encoding":
+                parameter["schema"] = {"anyOf": [{"enum": ["gzip", "identity"]}, {"type": "null"}]}
         components["Batch"] = batch
-        schema["paths"]["/v1/samples"]["post"]["requestBody"] = {
+        post = schema["paths"]["/v1/samples"]["post"]
+        post["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}},
+        }
+        # OpenAPI links: what a stateful client (schemathesis) may do with an answer.
+        post["responses"]["200"]["links"] = {
+            "GetStoredSample": {
+                "operationId": _operation_id(schema, "/v1/samples/{sample_id}", "get"),
+                "parameters": {"sample_id": "$response.body#/sample_ids/0"},
+            }
         }
         app.openapi_schema = schema
         return schema
@@ -293,6 +346,61 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
         return JSONResponse({"detail": _errors(exc)}, status_code=422)
 
     return app
+
+
+def validate_batch(data: Any) -> tuple[list[SampleIn], list[Refusal]]:
+    """The batch's rows, and a refusal for each row (and field) that is not acceptable."""
+    if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
+        raise BodyError(
+            Refusal(None, None, "samples", 'the body must be {"samples": [...]}', "missing")
+        )
+    rows = data["samples"]
+    if not rows:
+        raise BodyError(Refusal(None, None, "samples", "no samples in the batch", "too_short"))
+    if len(rows) > MAX_BATCH:
+        raise BodyError(
+            Refusal(None, None, "samples", f"more than {MAX_BATCH} rows in a batch", "too_long")
+        )
+    samples: list[SampleIn] = []
+    refused: list[Refusal] = []
+    for i, row in enumerate(rows):
+        sid = row.get("sample_id") if isinstance(row, dict) else None
+        sid = sid if isinstance(sid, str) else None
+        try:
+            s = SampleIn.model_validate(row)
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = [str(part) for part in e.get("loc", ())]
+                refused.append(
+                    Refusal(i, sid, ".".join(loc) or None, str(e.get("msg")), str(e.get("type")))
+                )
+            continue
+        problems = row_problems({c: getattr(s, c) for c in ALL_COLUMNS})
+        problem = s.check()
+        if problem:
+            problems.append(("value", problem))
+        refused.extend(Refusal(i, sid, name, msg) for name, msg in problems)
+        samples.append(s)
+    return samples, refused
+
+
+def _same_ids_same_content(samples: list[SampleIn], rows: list[list[Any]]) -> None:
+    """A batch naming one sample_id twice, with different content, is a conflict too."""
+    seen: dict[str, list[Any]] = {}
+    clash = set()
+    for s, row in zip(samples, rows, strict=True):
+        if seen.setdefault(s.sample_id, row) != row:
+            clash.add(s.sample_id)
+    if clash:
+        raise ConflictingSamples(clash)
+
+
+def _operation_id(schema: dict[str, Any], path: str, method: str) -> str:
+    return str(schema["paths"][path][method]["operationId"])
+
+
+#: Not in any sample_id: control characters, and lone surrogates no database stores as text.
+_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 async def _read_body(request: Request, encoding: str | None) -> bytes:

@@ -45,6 +45,43 @@ def _migrations(dialect: str, ts: str) -> tuple[tuple[str, ...], ...]:
     )
 
 
+class ConflictingSamples(Exception):
+    """Rows whose sample_id is stored already with different content: refused (409), never
+    dropped as duplicates, so that the sender learns its sample was not stored."""
+
+    def __init__(self, sample_ids: set[str]) -> None:
+        super().__init__(", ".join(sorted(sample_ids)))
+        self.sample_ids = sample_ids
+
+
+def _conflicts(
+    rows: Sequence[Sequence[Any]], stored: Iterator[Sequence[Any]], normalise: Any
+) -> set[str]:
+    """sample_ids of ``rows`` whose stored row (``ALL_COLUMNS`` order) differs."""
+
+    def canonical(row: Sequence[Any]) -> list[Any]:
+        return [normalise(c, v) for c, v in zip(ALL_COLUMNS, row, strict=True)]
+
+    sent = {str(r[0]): canonical(r) for r in rows}
+    return {
+        str(old[0]) for old in stored if sent.get(str(old[0]), canonical(old)) != canonical(old)
+    }
+
+
+def _normalise(column: str, value: Any) -> Any:
+    """One value as both databases and the request give it: times as ISO text, flags as bool."""
+    if value is None:
+        return None
+    kind = COLUMN_TYPES[column]
+    if kind == "ts":
+        return _iso(value) if isinstance(value, dt.datetime) else str(value)
+    if kind == "bool":
+        return bool(value)
+    if kind == "float":
+        return float(value)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeInfo:
     probe_id: str
@@ -66,6 +103,7 @@ class CollectorDB(Protocol):
     def probe_for_token(self, token_hash: str) -> str | None: ...
     def insert(self, probe_id: str, rows: Sequence[Sequence[Any]]) -> int: ...
     def probes(self) -> list[ProbeInfo]: ...
+    def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None: ...
     def count(self) -> int: ...
     def iter_rows(self) -> Iterator[dict[str, Any]]: ...
     def close(self) -> None: ...
@@ -163,9 +201,19 @@ class SqliteDB:
             f" VALUES ({placeholders})"
         )
         received = _iso(now())
+        select = f"SELECT {', '.join(ALL_COLUMNS)} FROM samples WHERE sample_id IN "
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                # Under the write lock no other batch can store these ids meanwhile.
+                clash: set[str] = set()
+                for start in range(0, len(rows), 500):
+                    part = rows[start : start + 500]
+                    marks = ", ".join("?" for _ in part)
+                    stored = self._db.execute(select + f"({marks})", [r[0] for r in part])
+                    clash |= _conflicts(part, stored, _normalise)
+                if clash:
+                    raise ConflictingSamples(clash)
                 before = self._db.total_changes
                 self._db.executemany(sql, [(*r, received) for r in rows])
                 added = self._db.total_changes - before
@@ -187,6 +235,17 @@ class SqliteDB:
                 " FROM probes ORDER BY probe_id"
             ).fetchall()
         return [ProbeInfo(*r) for r in rows]
+
+    def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            r = self._db.execute(
+                f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
+                " WHERE sample_id = ? AND probe_id = ?",
+                (sample_id, probe_id),
+            ).fetchone()
+        if r is None:
+            return None
+        return {c: _normalise(c, v) for c, v in zip(ALL_COLUMNS, r, strict=True)}
 
     def count(self) -> int:
         with self._lock:
@@ -290,7 +349,7 @@ class PostgresDB:
         sql = (
             f"INSERT INTO samples ({', '.join(ALL_COLUMNS)}, received_at)"
             f" SELECT *, now() FROM unnest({casts})"
-            " ON CONFLICT (sample_id) DO NOTHING"
+            " ON CONFLICT (sample_id) DO NOTHING RETURNING sample_id"
         )
         columns = (
             [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in ALL_COLUMNS]
@@ -299,7 +358,19 @@ class PostgresDB:
         try:
             with conn.transaction():
                 cur = conn.execute(sql, columns)
-                added = max(0, int(cur.rowcount))
+                inserted = {str(r[0]) for r in cur.fetchall()}
+                added = len(inserted)
+                # Rows not inserted were stored before (ON CONFLICT waited for any concurrent
+                # writer of the same id): the same content is a duplicate, another a conflict.
+                others = [r for r in rows if str(r[0]) not in inserted]
+                if others:
+                    stored = conn.execute(
+                        f"SELECT {', '.join(ALL_COLUMNS)} FROM samples WHERE sample_id = ANY(%s)",
+                        ([str(r[0]) for r in others],),
+                    )
+                    clash = _conflicts(others, iter(stored.fetchall()), _normalise)
+                    if clash:
+                        raise ConflictingSamples(clash)
                 conn.execute(
                     "UPDATE probes SET last_seen = now(), samples = samples + %s,"
                     " batches = batches + 1 WHERE probe_id = %s",
@@ -321,6 +392,18 @@ class PostgresDB:
             ProbeInfo(str(r[0]), _iso(r[1]), _iso(r[2]) if r[2] else None, int(r[3]), int(r[4]))
             for r in rows
         ]
+
+    def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None:
+        conn = self._conn()
+        with conn.transaction():
+            r = conn.execute(
+                f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
+                " WHERE sample_id = %s AND probe_id = %s",
+                (sample_id, probe_id),
+            ).fetchone()
+        if r is None:
+            return None
+        return {c: _normalise(c, v) for c, v in zip(ALL_COLUMNS, r, strict=True)}
 
     def count(self) -> int:
         conn = self._conn()

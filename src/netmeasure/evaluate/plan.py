@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from netmeasure.errors import InputError
 from netmeasure.evaluate.dialect import Dialect, literal, quote
 from netmeasure.evaluate.engine import Engine
 from netmeasure.evaluate.results import EXCLUSION_REASONS
@@ -39,7 +40,6 @@ from netmeasure.evaluate.sums import (
     SamplingSums,
     Sums,
 )
-from netmeasure.errors import InputError
 from netmeasure.samples import ALL_COLUMNS, ENVIRONMENTS, METRIC_UNITS
 from netmeasure.standard import Criterion, Standard
 
