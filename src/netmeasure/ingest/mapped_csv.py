@@ -27,6 +27,7 @@ unit = "Mbit/s"
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,7 +298,11 @@ def fast_parquet(origin: Origin, o: Overrides, mapping: Mapping, out: Path) -> i
     # One thread: the sequence numbers rows in the file's order while the file streams
     # through (a window function would hold the whole file in memory).
     con.execute("SET threads = 1").fetchall()
-    con.execute("SET memory_limit = '96MB'").fetchall()
+    # Bounded memory; what does not fit spills next to the output (never into the working
+    # folder, DuckDB's default).
+    con.execute("SET memory_limit = '256MB'").fetchall()
+    spill = out.parent / f".{out.name}.spill"
+    con.execute(f"SET temp_directory = {_sql_str(str(spill))}").fetchall()
     con.execute("CREATE SEQUENCE line_no START 1").fetchall()
     columns = ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in header)
     reader = (
@@ -429,6 +434,7 @@ def fast_parquet(origin: Origin, o: Overrides, mapping: Mapping, out: Path) -> i
         raise FastPathUnavailable(str(exc)) from exc
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     return int(written)
 
 
