@@ -300,7 +300,7 @@ def fast_parquet(origin: Origin, o: Overrides, mapping: Mapping, out: Path) -> i
     con.execute("SET threads = 1").fetchall()
     # Bounded memory; what does not fit spills next to the output (never into the working
     # folder, DuckDB's default).
-    con.execute("SET memory_limit = '256MB'").fetchall()
+    con.execute("SET memory_limit = '128MB'").fetchall()
     spill = out.parent / f".{out.name}.spill"
     con.execute(f"SET temp_directory = {_sql_str(str(spill))}").fetchall()
     con.execute("CREATE SEQUENCE line_no START 1").fetchall()
@@ -427,7 +427,7 @@ def fast_parquet(origin: Origin, o: Overrides, mapping: Mapping, out: Path) -> i
     try:
         (written,) = con.execute(
             f"COPY ({sql}) TO {_sql_str(str(out))}"
-            " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)"
+            " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)"
         ).fetchall()[0]
     except duckdb.Error as exc:
         out.unlink(missing_ok=True)
