@@ -11,6 +11,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u
 SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
 	pdftoppm:poppler-utils openssl:openssl runuser:util-linux \
 	ping:iputils-ping setpriv:util-linux
+# R and its survey package: tests/test_r_survey.py checks the statistics against them.
+SYSTEM_TOOLS += Rscript:r-base-core
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
 # The collector's tests run a real PostgreSQL server (Debian's postgresql; its binaries are
@@ -28,6 +30,7 @@ system-deps:
 	  /sbin/ldconfig -p | grep -q "$$lib" || missing="$$missing $$pkg"; \
 	done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -d /usr/lib/R/site-library/survey ] || missing="$$missing r-cran-survey"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
