@@ -714,3 +714,29 @@ port = {free_port()}
         tmp_path / "s.db",
     )
     assert again.exit_code == 0 and "0 sample(s) sent" in again.stderr
+
+
+def test_postgres_connections_of_finished_threads_are_closed(pg: PostgresServer) -> None:
+    """The server's worker threads come and go; their connections must not pile up until
+    PostgreSQL refuses clients ("too many clients already")."""
+    url = pg.new_database("tconnleak")
+    db = connect(url)
+    try:
+        for _ in range(3):
+            threads = [threading.Thread(target=db.count) for _ in range(20)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        last = threading.Thread(target=db.count)  # its new connection prunes the dead ones'
+        last.start()
+        last.join()
+        with db._conn().transaction():  # type: ignore[attr-defined]
+            (n,) = (
+                db._conn()  # type: ignore[attr-defined]
+                .execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+                .fetchone()
+            )
+        assert n <= 2, f"{n} connections left open"  # this thread's and the last one's: not 61
+    finally:
+        db.close()
