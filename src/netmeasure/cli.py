@@ -3,6 +3,7 @@ returns an exit status; library errors become messages here and nowhere else."""
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
@@ -55,6 +56,20 @@ def cli(traceback: bool) -> None:
 @cli.group()
 def probe() -> None:
     """Measure: run a campaign of iperf3, latency and speedtest tests."""
+
+
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|[KMGT]i?B)\s*", re.IGNORECASE)
+
+
+def _memory_limit(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """DuckDB's memory limit ("1GB", "512MiB"): checked here, not by DuckDB's parser, so a
+    typo is a usage error naming the option."""
+    m = _MEMORY.fullmatch(value)
+    if m is None or float(m.group(1)) <= 0:
+        raise click.BadParameter(
+            f"{value!r} is not an amount of memory; e.g. 1GB, 512MB, 2GiB", ctx, param
+        )
+    return f"{m.group(1)}{m.group(2)}"
 
 
 def _store_option(fn: F) -> F:
@@ -617,6 +632,7 @@ _EXIT = {
     "--memory-limit",
     default="1GB",
     show_default=True,
+    callback=_memory_limit,
     help="DuckDB memory limit; larger data spills to disk.",
 )
 @click.argument("sources", nargs=-1, required=True)
@@ -721,7 +737,13 @@ def print_evaluation(result: Any) -> None:
 @click.option("--operator", help="Operator named on the cover.")
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
-@click.option("--memory-limit", default="1GB", show_default=True)
+@click.option(
+    "--memory-limit",
+    default="1GB",
+    show_default=True,
+    callback=_memory_limit,
+    help="DuckDB memory limit; larger data spills to disk.",
+)
 @click.argument("sources", nargs=-1, required=True)
 def report(
     standard: str,
@@ -742,8 +764,10 @@ def report(
     """
     from netmeasure.evaluate import evaluate as run_evaluation
     from netmeasure.report import render
+    from netmeasure.report.render import check_writable
     from netmeasure.standard import load_standard, parse_params
 
+    check_writable(pdf, html)  # before the evaluation, which may take minutes
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     result = run_evaluation(
@@ -882,9 +906,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(run(argv))
 
 
+#: The extra that brings each optional top-level module (pyproject.toml).
+EXTRA_OF_MODULE = {
+    **dict.fromkeys(("duckdb", "pyarrow", "pandas", "numpy", "scipy"), "analysis"),
+    **dict.fromkeys(("matplotlib", "weasyprint", "jinja2"), "report"),
+    **dict.fromkeys(
+        ("fastapi", "uvicorn", "psycopg", "prometheus_client", "pydantic", "starlette"),
+        "collector",
+    ),
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one-line message for a module an extra would have installed, else None."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    if extra is None:
+        return None
+    return (
+        f"this command needs the '{extra}' extra ({top} is not installed): "
+        f"pip install 'netmeasure[{extra}]'"
+    )
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit status; errors become messages (tracebacks only with
-    ``--traceback``)."""
+    ``--traceback``).
+
+    The boundary, in order: netmeasure's own errors print their message with their exit
+    status; a module of a missing extra names the extra; an OSError on a path the user gave
+    names the path; anything else is a bug, reported as "Internal error" with the hint to
+    run with --traceback.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in args
     try:
@@ -902,12 +955,40 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         err.print(f"[red]Error:[/] {escape(str(exc))}")
         return int(exc.exit_status)
-    except Exception as exc:
+    except ModuleNotFoundError as exc:
+        message = missing_extra(exc)
+        if show_traceback or message is None:
+            if show_traceback:
+                raise
+            return _internal_error(exc)
+        err.print(f"[red]Error:[/] {escape(message)}")
+        return ExitStatus.ERROR
+    except OSError as exc:
+        if show_traceback:
+            raise
+        if exc.filename is None:
+            return _internal_error(exc)
+        where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
+        err.print(f"[red]Error:[/] {escape(where)}: {escape(exc.strerror or str(exc))}")
+        return ExitStatus.ERROR
+    except MemoryError:
         if show_traceback:
             raise
         err.print(
-            f"[red]Internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-            "  This is a bug in netmeasure; run again with --traceback and report it."
+            "[red]Error:[/] out of memory\n"
+            "  hint: lower --memory-limit, or evaluate fewer sources at a time"
         )
         return ExitStatus.ERROR
+    except Exception as exc:
+        if show_traceback:
+            raise
+        return _internal_error(exc)
     return int(status) if isinstance(status, int) else ExitStatus.SUCCESS
+
+
+def _internal_error(exc: BaseException) -> int:
+    err.print(
+        f"[red]Internal error:[/] {type(exc).__name__}: {escape(str(exc)[:500])}\n"
+        "  This is a bug in netmeasure; run again with --traceback and report it."
+    )
+    return ExitStatus.ERROR

@@ -467,17 +467,17 @@ def render(
 
 
 def check_writable(*paths: Path | None) -> None:
-    """Fail before the (long) evaluation when an output cannot be written: its folder is
-    missing or not writable, or the path is a folder."""
+    """Fail before the (long) evaluation when an output cannot be written: open each for
+    appending (which changes nothing in an existing file) and remove it again if the probe
+    created it."""
     for path in paths:
         if path is None:
             continue
-        folder = path.parent if str(path.parent) else Path(".")
-        if path.is_dir():
-            raise ReportError(f"{path}: is a folder, not a file")
-        if not folder.is_dir():
-            raise ReportError(f"{path}: folder {folder} does not exist")
-        if not os.access(folder, os.W_OK | os.X_OK) or (
-            path.exists() and not os.access(path, os.W_OK)
-        ):
-            raise ReportError(f"{path}: not writable")
+        existed = path.exists()
+        try:
+            with path.open("ab"):
+                pass
+        except OSError as exc:
+            raise ReportError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
+        if not existed:
+            path.unlink(missing_ok=True)
