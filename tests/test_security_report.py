@@ -58,7 +58,7 @@ def payloads(port: int, secret: Path) -> list[str]:
         f"</style><link rel='attachment' href='file://{secret}'>",
         f"<img src='http://127.0.0.1:{port}/x'>",
         f"<link rel=stylesheet href='http://127.0.0.1:{port}/css'>",
-        f"\"; }} @import url(http://127.0.0.1:{port}/import); .x {{ content: \"",
+        f'"; }} @import url(http://127.0.0.1:{port}/import); .x {{ content: "',
         f"<object data='file://{secret}'></object><embed src='file://{secret}'>",
         "$\\x$ ^ $",
     ]

@@ -632,7 +632,6 @@ _EXIT = {
     "--memory-limit",
     default="1GB",
     show_default=True,
-    callback=_memory_limit,
     help="DuckDB memory limit; larger data spills to disk.",
 )
 @click.argument("sources", nargs=-1, required=True)

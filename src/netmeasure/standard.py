@@ -363,9 +363,7 @@ def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> C
     for name in ("description", "description_vi"):
         check_length(getattr(c, name), path, f"{where}.{name}")
     metrics = (c.metric,) if isinstance(c.metric, str) else tuple(c.metric)
-    if not metrics or len(metrics) > MAX_METRICS_PER_CRITERION or len(set(metrics)) < len(
-        metrics
-    ):
+    if not metrics or len(metrics) > MAX_METRICS_PER_CRITERION or len(set(metrics)) < len(metrics):
         raise ConfigError(
             path,
             f"{where}.metric",

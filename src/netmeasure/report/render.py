@@ -16,14 +16,15 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 from typing import Any, Final
 
 from netmeasure.errors import NetmeasureError
 from netmeasure.report import charts
 from netmeasure.report.i18n import texts
 from netmeasure.units import bps_to_mbps
+
 
 class ReportError(NetmeasureError):
     """The report could not be written."""
@@ -297,9 +298,11 @@ def build_context(
     # string; data (the standard's id, the version) reach the margins through string-set.
     if not _CSS_TEXT.fullmatch(t["page"]):
         raise ReportError(f"the translation of 'page' ({t['page']!r}) cannot go into CSS")
-    page_css = '"' + t["page"].replace("{x}", '" counter(page) "').replace(
-        "{y}", '" counter(pages) "'
-    ) + '"'
+    page_css = (
+        '"'
+        + t["page"].replace("{x}", '" counter(page) "').replace("{y}", '" counter(pages) "')
+        + '"'
+    )
     return {
         "lang": lang,
         "t": t,
@@ -460,9 +463,7 @@ def render(
         try:
             path.write_bytes(content)
         except OSError as exc:
-            raise ReportError(
-                f"{path}: cannot write the report: {exc.strerror or exc}"
-            ) from exc
+            raise ReportError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
     return ReportOutput(pdf, html, pages, tuple(c.key for c in chart_list))
 
 
