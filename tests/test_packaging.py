@@ -155,7 +155,9 @@ def venv_for(variant: str, wheel: Path) -> Path:
     pyproject.toml and Python are unchanged (then only the wheel is reinstalled)."""
     folder = WORK / "venvs" / f"{variant or 'none'}-{env_key()}"
     python = folder / "bin" / "python"
-    pip = [str(python), "-m", "pip", "install", "-q", "-c", str(LOCK)]
+    # --no-compile: bytecode is written on first import; compiling every module of scipy
+    # and pandas at install time is most of a cold install.
+    pip = [str(python), "-m", "pip", "install", "-q", "--no-compile", "-c", str(LOCK)]
     if not (folder / ".ready").exists():
         shutil.rmtree(folder, ignore_errors=True)
         run([sys.executable, "-m", "venv", str(folder)])  # no --system-site-packages
