@@ -652,8 +652,7 @@ def test_too_many_criteria_end_with_a_message_not_a_signal(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--memory-limit", "abc"], "Invalid value for '--memory-limit'"),
-        (["--memory-limit", "0GB"], "Invalid value for '--memory-limit'"),
+        (["--memory-limit", "abc"], "--memory-limit 'abc': expected a number and a unit"),
         (["-o", "/proc/no/such/report.pdf"], "/proc/no/such/report.pdf: cannot write"),
         (["-o", "{file}/report.pdf"], "report.pdf: cannot write the report: Not a directory"),
         (["-o", "{folder}/report.pdf", "--html", "/proc/x.html"], "/proc/x.html: cannot write"),

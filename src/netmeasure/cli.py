@@ -10,18 +10,32 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
 from netmeasure.errors import ExitStatus, NetmeasureError
 from netmeasure.units import format_rate
 
+if TYPE_CHECKING:
+    from netmeasure.evaluate.results import Evaluation
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Characters that must not reach a terminal as they are: C0 and C1 controls (ESC starts the
+#: sequences that clear screens or retitle windows), DEL, and bidirectional overrides.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape(text: object) -> str:
+    """Data on its way to the terminal: control characters shown as ``\\x1b`` escapes, rich
+    markup (``[/bold]``) shown as text, never interpreted."""
+    shown = _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], str(text))
+    return escape_markup(shown)
 
 
 def _console(stderr: bool) -> Console:
@@ -56,20 +70,6 @@ def cli(traceback: bool) -> None:
 @cli.group()
 def probe() -> None:
     """Measure: run a campaign of iperf3, latency and speedtest tests."""
-
-
-_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|[KMGT]i?B)\s*", re.IGNORECASE)
-
-
-def _memory_limit(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """DuckDB's memory limit ("1GB", "512MiB"): checked here, not by DuckDB's parser, so a
-    typo is a usage error naming the option."""
-    m = _MEMORY.fullmatch(value)
-    if m is None or float(m.group(1)) <= 0:
-        raise click.BadParameter(
-            f"{value!r} is not an amount of memory; e.g. 1GB, 512MB, 2GiB", ctx, param
-        )
-    return f"{m.group(1)}{m.group(2)}"
 
 
 def _store_option(fn: F) -> F:
@@ -183,17 +183,24 @@ def _print_event(event: dict[str, Any]) -> None:
         record = event["record"]
         if record.error:
             err.print(
-                f"  [red]✗[/] {escape(record.label)}: {record.error}"
+                f"  [red]✗[/] {escape(record.label)}: {escape(record.error)}"
                 f" — {escape(record.error_message or '')}"
             )
         else:
             err.print(f"  [green]✓[/] {escape(record.label)}: {_summarise_record(record)}")
+        for note in record.notes:
+            err.print(f"    [yellow]note:[/] {escape(note)}")
     elif kind == "store_error":
         err.print(f"  [red]store error:[/] {escape(event['message'])} (kept in memory, will retry)")
     elif kind == "uploaded":
         err.print(f"  uploaded {event['sent']} sample(s) to the collector")
     elif kind == "upload_error":
         err.print(f"  [yellow]upload:[/] {escape(event['message'])} (kept, will retry)")
+    elif kind == "quarantined":
+        err.print(
+            f"  [yellow]upload:[/] {event['count']} sample(s) refused by the collector,"
+            " quarantined: " + "; ".join(escape(r) for r in event["reasons"])
+        )
     elif kind == "waiting":
         err.print(f"  waiting: {escape(event['reason'])}")
 
@@ -208,7 +215,7 @@ def probe_check(campaign_file: Path, store_path: Path | None) -> int:
 
     campaign = load_campaign(campaign_file)
     results = run_checks(campaign, store_path or campaign.store_path())
-    table = Table(title=f"pre-flight: {campaign.name}", show_lines=False)
+    table = Table(title=f"pre-flight: {escape(campaign.name)}", show_lines=False)
     table.add_column("check")
     table.add_column("result")
     table.add_column("detail")
@@ -266,10 +273,19 @@ def probe_upload(
         f"{summary.sent} sample(s) sent in {summary.batches} batch(es): {summary.accepted}"
         f" stored, {summary.duplicates} already there; {summary.remaining} pending"
     )
+    if summary.failures:
+        err.print(f"{summary.failures} failed attempt(s)")
+    if summary.quarantined:
+        err.print(
+            f"[yellow]{summary.quarantined} sample(s) quarantined[/] (refused by the collector"
+            " for good; 'netmeasure samples list' shows them):"
+        )
+        for line in summary.refusals[:10]:
+            err.print(f"  {escape(line)}")
     if summary.remaining:
         err.print(f"[red]Error:[/] {escape(summary.last_error or 'upload incomplete')}")
         return ExitStatus.FAIL
-    return ExitStatus.SUCCESS
+    return ExitStatus.FAIL if summary.quarantined else ExitStatus.SUCCESS
 
 
 # -- samples ------------------------------------------------------------------------------
@@ -294,14 +310,16 @@ def samples_list(store_path: Path | None, limit: int) -> int:
     with _open_existing(store_path) as store:
         counts = store.counts()
         recent = store.recent(limit)
+        quarantined = store.quarantined(limit)
+        n_quarantined = store.count_quarantined()
     table = Table(
         title=f"{counts.total} samples in {counts.tests} tests"
-        f" ({counts.first or '—'} … {counts.last or '—'})"
+        f" ({escape(counts.first or '—')} … {escape(counts.last or '—')})"
     )
     for col in ("metric", "ok", "failed"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     for metric, (ok, failed) in counts.by_metric.items():
-        table.add_row(metric, str(ok), str(failed))
+        table.add_row(escape(metric), str(ok), str(failed))
     out.print(table)
     if recent:
         rt = Table(title=f"{len(recent)} most recent")
@@ -317,16 +335,29 @@ def samples_list(store_path: Path | None, limit: int) -> int:
                 else f"{value:.3g}"
             )
             rt.add_row(
-                r["started_at"],
-                r["probe_id"],
-                r["metric"] + (" (load)" if r["under_load"] else ""),
+                escape(r["started_at"]),
+                escape(r["probe_id"]),
+                escape(r["metric"]) + (" (load)" if r["under_load"] else ""),
                 shown,
                 "yes" if r["ok"] else "no",
-                r["error"] or "",
-                r["tool"],
-                r["target"] or "",
+                escape(r["error"] or ""),
+                escape(r["tool"]),
+                escape(r["target"] or ""),
             )
         out.print(rt)
+    if quarantined:
+        qt = Table(title=f"{n_quarantined} quarantined: refused by the collector, not uploaded")
+        for col in ("sample_id", "metric", "since", "collector", "reason"):
+            qt.add_column(col)
+        for q in quarantined:
+            qt.add_row(
+                escape(q.sample_id),
+                escape(q.metric or "?"),
+                escape(q.quarantined_at),
+                escape(q.collector),
+                escape(q.reason),
+            )
+        out.print(qt)
     return ExitStatus.SUCCESS
 
 
@@ -369,8 +400,9 @@ def samples_export(
     "--format",
     "fmt",
     help="The files' format (default: detected per file): "
-    "iperf3, speedtest-cli-json, speedtest-cli-csv, ookla, ndt7, murakami, "
-    "netmeasure-jsonl, netmeasure-csv, or csv with --mapping.",
+    "iperf3, speedtest-cli-json, speedtest-cli-csv, librespeed-json, librespeed-csv, ookla, "
+    "ndt7, mlab-ndt-json, mlab-ndt-csv, murakami, netmeasure-jsonl, netmeasure-csv, "
+    "or csv with --mapping.",
 )
 @click.option(
     "--mapping",
@@ -387,7 +419,12 @@ def samples_export(
 @click.option(
     "--direction",
     type=click.Choice(["download", "upload"]),
-    help="iperf3 outputs that do not say (an error before the test started).",
+    help="iperf3 outputs that do not say (an error before the test started); M-Lab NDT rows.",
+)
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Import into a Hive-partitioned Parquet dataset (a folder) instead of a store.",
 )
 def import_(
     paths: tuple[str, ...],
@@ -401,11 +438,14 @@ def import_(
     technology: str | None,
     campaign: str | None,
     direction: str | None,
+    into: Path | None,
 ) -> int:
-    """Import other tools' outputs (FILES or folders) into a sample store.
+    """Import other tools' outputs (FILES or folders) into a sample store (or, with --into,
+    a Parquet dataset).
 
-    One transaction per file: a bad file is reported (file, line, reason) and skipped whole.
-    Importing a file again adds nothing. Exit status 1 when any file was rejected.
+    One transaction per file: a bad file is reported (file, line, reason) and skipped whole;
+    the files after it are still imported. Importing a file again adds nothing. Exit status
+    1 when any file was rejected (after all the others were imported), 2 on a usage error.
     """
     from netmeasure.ingest import FORMATS, FileResult, expand, import_files
     from netmeasure.ingest.base import Overrides
@@ -422,8 +462,8 @@ def import_(
     loaded = load_mapping(mapping) if mapping else None
     if loaded is not None and fmt is None:
         fmt = "csv"
-    files = expand(list(paths))
-    if not files:
+    files, problems = expand(list(paths))
+    if not files and not problems:
         raise click.UsageError("no files to import")
     overrides = Overrides(
         probe_id=probe,
@@ -434,34 +474,52 @@ def import_(
         campaign=campaign,
         direction=direction,
     )
-    store_path = store_path or default_store_path()
 
     def progress(r: FileResult) -> None:
         if r.rejected:
             err.print(f"[red]rejected[/] {escape(r.error or '')}")
+        elif r.note:
+            err.print(f"skipped {r.skipped} record(s) of {escape(str(r.path))}: {escape(r.note)}")
 
-    with SampleStore(store_path, durable=False) as store:
-        results = import_files(
-            files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
-        )
-    table = Table(title=f"import into {escape(str(store_path))}")
-    for col in ("file", "format", "imported", "duplicates", "result"):
-        table.add_column(col, justify="right" if col in ("imported", "duplicates") else "left")
+    for problem in problems:
+        progress(problem)
+    if into is not None:
+        from netmeasure.ingest.dataset import ParquetDataset
+
+        target = str(into)
+        with ParquetDataset(into) as dataset:
+            results = import_files(
+                files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+            )
+    else:
+        store_path = store_path or default_store_path()
+        target = str(store_path)
+        with SampleStore(store_path, durable=False) as store:
+            results = import_files(
+                files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+            )
+    results = problems + results
+    table = Table(title=f"import into {escape(target)}")
+    for col in ("file", "format", "imported", "duplicates", "skipped", "result"):
+        table.add_column(col, justify="left" if col in ("file", "format", "result") else "right")
     shown = results if len(results) <= 50 else [r for r in results if r.rejected][:50]
     for r in shown:
         table.add_row(
             escape(str(r.path)),
-            r.format or "?",
+            escape(r.format or "?"),
             str(r.imported),
             str(r.duplicates),
+            str(r.skipped),
             "[red]rejected[/]" if r.rejected else "ok",
         )
     out.print(table)
     rejected = sum(r.rejected for r in results)
+    skipped = sum(r.skipped for r in results)
     out.print(
         f"{len(results)} file(s): {sum(r.imported for r in results)} sample(s) imported,"
-        f" {sum(r.duplicates for r in results)} already present, {rejected} file(s)"
-        " rejected"
+        f" {sum(r.duplicates for r in results)} already present,"
+        + (f" {skipped} record(s) skipped (not measurements)," if skipped else "")
+        + f" {rejected} file(s) rejected"
     )
     return ExitStatus.FAIL if rejected else ExitStatus.SUCCESS
 
@@ -492,7 +550,9 @@ def standards_list() -> int:
             notes.append(f"{len(std.meta.unverified)} unverified")
         if missing:
             notes.append(f"parameters: {', '.join(missing)}")
-        table.add_row(std_id, escape(std.meta.title), str(len(std.criteria)), ", ".join(notes))
+        table.add_row(
+            escape(std_id), escape(std.meta.title), str(len(std.criteria)), escape(", ".join(notes))
+        )
     out.print(table)
     return ExitStatus.SUCCESS
 
@@ -545,10 +605,10 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
             bar = c.at_least if c.at_least is not None else c.at_most
             stat = f"share {'≥' if c.at_least is not None else '≤'} {_fmt(bar, c.metrics[0])}"
         table.add_row(
-            c.id,
-            c.metric,
-            stat,
-            c.op,
+            escape(c.id),
+            escape(c.metric),
+            escape(stat),
+            escape(c.op),
             _fmt_threshold(c.threshold, c.unit),
             "unverified" if c.unverified else "",
         )
@@ -610,7 +670,38 @@ _EXIT = {
 }
 
 
-@cli.command()
+#: What ``evaluate --details`` adds: the report's chart data, a row per device and group.
+_DETAILS = ("charts", "probes", "all")
+
+
+class _DetailsCommand(click.Command):
+    """``--details`` alone means ``--details charts`` (as before it took a value), also
+    when a source follows it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        fixed = []
+        for i, arg in enumerate(args):
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            fixed.append("--details=charts" if arg == "--details" and nxt not in _DETAILS else arg)
+        return super().parse_args(ctx, fixed)
+
+
+def _engine_options(fn: F) -> F:
+    fn = click.option(
+        "--temp-directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where DuckDB spills what does not fit in --memory-limit (default: the"
+        " system's temporary folder).",
+    )(fn)
+    return click.option(
+        "--memory-limit",
+        default="1GB",
+        show_default=True,
+        help="DuckDB memory limit, e.g. 1GB, 512MB; larger data spill to --temp-directory.",
+    )(fn)
+
+
+@cli.command(cls=_DetailsCommand)
 @click.option(
     "--standard",
     "standard",
@@ -627,21 +718,25 @@ _EXIT = {
     help="A standard parameter, e.g. contract_down='250 Mbit/s'.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
-@click.option("--details", is_flag=True, help="With --json: add the data the report draws.")
 @click.option(
-    "--memory-limit",
-    default="1GB",
-    show_default=True,
-    help="DuckDB memory limit; larger data spills to disk.",
+    "--details",
+    "details",
+    multiple=True,
+    type=click.Choice(_DETAILS),
+    help="Add to the result: 'charts' (the data the report draws; with --json), 'probes'"
+    " (a row per device and group: grows with the number of devices), 'all'."
+    " --details alone means charts.",
 )
+@_engine_options
 @click.argument("sources", nargs=-1, required=True)
 def evaluate(
     standard: str,
     group_by: str | None,
     params: tuple[str, ...],
     as_json: bool,
-    details: bool,
+    details: tuple[str, ...],
     memory_limit: str,
+    temp_directory: Path | None,
     sources: tuple[str, ...],
 ) -> int:
     """Evaluate SOURCES (stores, Parquet, CSV, JSONL or folders) against a standard.
@@ -653,17 +748,25 @@ def evaluate(
 
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
+    charts = bool({"charts", "all"} & set(details))
+    probes = bool({"probes", "all"} & set(details))
     result = run_evaluation(
-        std, list(sources), group_by=columns, details=details, memory_limit=memory_limit
+        std,
+        list(sources),
+        group_by=columns,
+        details=charts,
+        probes=probes,
+        memory_limit=memory_limit,
+        temp_directory=str(temp_directory) if temp_directory else None,
     )
     if as_json:
-        click.echo(result.dumps(details=details))
+        click.echo(result.dumps(details=charts))
     else:
         print_evaluation(result)
     return _EXIT[result.verdict]
 
 
-def print_evaluation(result: Any) -> None:
+def print_evaluation(result: Evaluation) -> None:
     std = result.standard
     out.print(f"[bold]{escape(std['id'])}[/] — {escape(std['title'])}")
     out.print(
@@ -706,10 +809,25 @@ def print_evaluation(result: Any) -> None:
             what = s.requirement + (f" ({s.environment})" if s.environment else "")
             extra = f", {s.violations} too close" if s.violations else ""
             actual = "—" if s.actual is None else f"{s.actual:g}"
-            out.print(f"  sampling {what}: required {s.required:g}, actual {actual}{extra} {mark}")
+            out.print(
+                f"  sampling {escape(what)}: required {s.required:g}, actual {actual}{extra} {mark}"
+            )
         excluded = {k: v for k, v in g.excluded.items() if v}
         if excluded:
-            out.print("  excluded: " + ", ".join(f"{k} {v}" for k, v in excluded.items()))
+            out.print("  excluded: " + ", ".join(escape(f"{k} {v}") for k, v in excluded.items()))
+        if g.probes:
+            probes = Table(title=f"{escape(key)}: devices")
+            for col in ("probe", "environment", "samples", "first", "last"):
+                probes.add_column(col, justify="right" if col == "samples" else "left")
+            for p in g.probes:
+                probes.add_row(
+                    escape(str(p.probe_id)),
+                    escape(p.environment or "—"),
+                    str(p.samples),
+                    escape(p.first or ""),
+                    escape(p.last or ""),
+                )
+            out.print(probes)
     out.print(
         f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
     )
@@ -736,13 +854,7 @@ def print_evaluation(result: Any) -> None:
 @click.option("--operator", help="Operator named on the cover.")
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
-@click.option(
-    "--memory-limit",
-    default="1GB",
-    show_default=True,
-    callback=_memory_limit,
-    help="DuckDB memory limit; larger data spills to disk.",
-)
+@_engine_options
 @click.argument("sources", nargs=-1, required=True)
 def report(
     standard: str,
@@ -754,6 +866,7 @@ def report(
     group_by: str | None,
     params: tuple[str, ...],
     memory_limit: str,
+    temp_directory: Path | None,
     sources: tuple[str, ...],
 ) -> int:
     """Write the compliance report (PDF, optionally HTML) for SOURCES against a standard.
@@ -770,7 +883,12 @@ def report(
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     result = run_evaluation(
-        std, list(sources), group_by=columns, details=True, memory_limit=memory_limit
+        std,
+        list(sources),
+        group_by=columns,
+        details=True,
+        memory_limit=memory_limit,
+        temp_directory=str(temp_directory) if temp_directory else None,
     )
     written = render(result, pdf=pdf, html=html, lang=lang, title=title, operator=operator)
     err.print(
@@ -866,7 +984,11 @@ def collector_probes(database: str) -> int:
         table.add_column(col)
     for p in rows:
         table.add_row(
-            escape(p.probe_id), p.created_at, p.last_seen or "never", str(p.samples), str(p.batches)
+            escape(p.probe_id),
+            escape(p.created_at),
+            escape(p.last_seen or "never"),
+            str(p.samples),
+            str(p.batches),
         )
     out.print(table)
     return ExitStatus.SUCCESS
@@ -962,13 +1084,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _internal_error(exc)
         err.print(f"[red]Error:[/] {escape(message)}")
         return ExitStatus.ERROR
-    except OSError as exc:
+    except OSError as exc:  # a file given on the command line that cannot be read or written
         if show_traceback:
             raise
-        if exc.filename is None:
-            return _internal_error(exc)
-        where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
-        err.print(f"[red]Error:[/] {escape(where)}: {escape(exc.strerror or str(exc))}")
+        where = ""
+        if exc.filename:
+            where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "") + ": "
+        err.print(f"[red]Error:[/] {escape(where)}{escape(exc.strerror or str(exc))}")
         return ExitStatus.ERROR
     except MemoryError:
         if show_traceback:
