@@ -68,19 +68,24 @@ def toml_str(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def crafted_standard(path: Path, texts: list[str]) -> Path:
+def crafted_standard(path: Path, texts: list[str], port: int) -> Path:
     joined = " ".join(texts)
+    # The issue's reproduction, within the 100 characters an id may have.
+    crafted_id = (
+        "</style><link rel='attachment' href='file:///etc/passwd'>"
+        f"<img src='http://127.0.0.1:{port}/x'>"
+    )
     path.write_text(
         f"""
 [standard]
-id = {toml_str(joined)}
+id = {toml_str(crafted_id)}
 title = {toml_str(joined)}
 authority = {toml_str(texts[1])}
 source = {toml_str(texts[0])}
 unverified = [{toml_str(texts[2])}]
 
 [[criteria]]
-id = {toml_str(texts[0] + texts[5])}
+id = {toml_str(texts[1] + texts[5])}
 description = {toml_str(texts[1])}
 metric = "download"
 statistic = "median"
@@ -114,7 +119,7 @@ def test_crafted_text_is_printed_never_fetched_nor_embedded(
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT-4711")
     texts = payloads(port, secret)
-    std = crafted_standard(tmp_path / "crafted.toml", texts)
+    std = crafted_standard(tmp_path / "crafted.toml", texts, port)
     table = campaign(120, probes=3, seed=3, operators=(texts[1], texts[5]), technology=texts[0])
     data = tmp_path / "d.parquet"
     pq.write_table(table, data)
@@ -139,13 +144,14 @@ def test_crafted_text_is_printed_never_fetched_nor_embedded(
     assert hits == [], f"the renderer contacted the loopback server: {hits}"
     attachments, embedded, raw = attachments_of(pdf)
     assert attachments == {} and not embedded
-    assert b"TOP-SECRET-CONTENT-4711" not in raw
+    assert b"TOP-SECRET-CONTENT-4711" not in raw and b"root:x:0:0" not in raw
     assert b"/EmbeddedFile" not in raw and b"/URI" not in raw
     text = "".join(page.extract_text() or "" for page in PdfReader(pdf).pages)
     assert "<img src='http://127.0.0.1" in text  # printed as text, every character
-    assert "</style><link rel='attachment'" in text
+    assert "</style><link rel='attachment' href='file:///etc/passwd'>" in text
     page = re.sub(r"\s+", "", text)
     assert re.sub(r"\s+", "", texts[5]) in page  # "$" kept, no mathtext
+    assert re.sub(r"\s+", "", texts[0]) in page  # the title's file:// link, as text
 
     doc = html.read_text(encoding="utf-8")
     for t in texts[:5]:
