@@ -701,7 +701,7 @@ def test_os_errors_on_given_paths_name_the_path(
 def test_missing_extra_is_one_line_naming_it() -> None:
     from netmeasure.cli import missing_extra
 
-    msg = missing_extra(ModuleNotFoundError("No module named 'weasyprint'", name="weasyprint"))
+    msg = str(missing_extra(ModuleNotFoundError("No module named 'x'", name="weasyprint")))
     assert msg == (
         "this command needs the 'report' extra (weasyprint is not installed): "
         "pip install 'netmeasure[report]'"

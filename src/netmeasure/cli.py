@@ -18,7 +18,7 @@ from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ExitStatus, NetmeasureError
+from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
 from netmeasure.units import format_rate
 
 if TYPE_CHECKING:
@@ -874,9 +874,14 @@ def report(
     Set SOURCE_DATE_EPOCH for a reproducible generation time: the same inputs then give a
     byte-identical PDF.
     """
-    from netmeasure.evaluate import evaluate as run_evaluation
-    from netmeasure.report import render
-    from netmeasure.report.render import check_writable
+    try:  # the report extra brings analysis too: name it, whichever module is missing
+        from netmeasure.evaluate import evaluate as run_evaluation
+        from netmeasure.report import render
+        from netmeasure.report.render import check_writable
+    except ModuleNotFoundError as exc:
+        if (missing := missing_extra(exc)) is None:
+            raise
+        raise MissingExtra("report", missing.module) from exc
     from netmeasure.standard import load_standard, parse_params
 
     check_writable(pdf, html)  # before the evaluation, which may take minutes
@@ -1038,16 +1043,11 @@ EXTRA_OF_MODULE = {
 }
 
 
-def missing_extra(exc: ModuleNotFoundError) -> str | None:
-    """The one-line message for a module an extra would have installed, else None."""
+def missing_extra(exc: ModuleNotFoundError) -> MissingExtra | None:
+    """The error naming the extra that brings the missing module, else None."""
     top = (exc.name or "").split(".")[0]
     extra = EXTRA_OF_MODULE.get(top)
-    if extra is None:
-        return None
-    return (
-        f"this command needs the '{extra}' extra ({top} is not installed): "
-        f"pip install 'netmeasure[{extra}]'"
-    )
+    return None if extra is None else MissingExtra(extra, top)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -1077,13 +1077,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         err.print(f"[red]Error:[/] {escape(str(exc))}")
         return int(exc.exit_status)
     except ModuleNotFoundError as exc:
-        message = missing_extra(exc)
-        if show_traceback or message is None:
-            if show_traceback:
-                raise
+        missing = missing_extra(exc)
+        if show_traceback:
+            raise
+        if missing is None:
             return _internal_error(exc)
-        err.print(f"[red]Error:[/] {escape(message)}")
-        return ExitStatus.ERROR
+        err.print(f"[red]Error:[/] {escape(str(missing))}")
+        return int(missing.exit_status)
     except OSError as exc:  # a file given on the command line that cannot be read or written
         if show_traceback:
             raise
