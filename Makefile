@@ -11,6 +11,7 @@ SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
 	pdftoppm:poppler-utils openssl:openssl runuser:util-linux
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
+# The dashboard's tests drive Debian's headless chromium (Playwright with executable_path).
 # The collector's tests run a real PostgreSQL server (Debian's postgresql; its binaries are
 # not on PATH, so they are looked for where Debian puts them).
 
@@ -26,6 +27,7 @@ system-deps:
 	  /sbin/ldconfig -p | grep -q "$$lib" || missing="$$missing $$pkg"; \
 	done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
@@ -36,6 +38,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[analysis,report,collector,dev]'
+	$(PY) -m pip install -q -e '.[dashboard]'
 	touch $@
 
 venv: $(VENV)/.installed
