@@ -174,8 +174,8 @@ def mount_dashboard(
     @router.post("/signin")
     def signin(
         request: Request,
-        token: Annotated[str, Form(max_length=200)],
-        csrf: Annotated[str, Form(max_length=200)],
+        token: Annotated[str, Form(max_length=200)] = "",
+        csrf: Annotated[str, Form(max_length=200)] = "",
         origin: Annotated[str | None, Header()] = None,
     ) -> Response:
         if not same_origin(origin, request.headers.get("host")) or not tokens_equal(
@@ -203,7 +203,7 @@ def mount_dashboard(
     @router.post("/signout")
     def signout(
         request: Request,
-        csrf: Annotated[str, Form(max_length=200)],
+        csrf: Annotated[str, Form(max_length=200)] = "",
         origin: Annotated[str | None, Header()] = None,
     ) -> Response:
         sid = request.cookies.get(SESSION_COOKIE)

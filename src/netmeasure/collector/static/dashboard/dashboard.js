@@ -318,7 +318,7 @@
     const [x0, y0, x1, y1] = dataBounds();
     const svg = $("map-svg");
     const aspect = (svg.clientWidth || 800) / (svg.clientHeight || 500);
-    let w = Math.max(x1 - x0, 0.02) * 1.3, h = Math.max(y1 - y0, 0.02) * 1.3;
+    let w = Math.max(x1 - x0, 0.15) * 1.3, h = Math.max(y1 - y0, 0.15) * 1.3;
     if (w / h < aspect) w = h * aspect; else h = w / aspect;
     state.view = { x: (x0 + x1) / 2 - w / 2, y: (y0 + y1) / 2 - h / 2, w, h };
     applyView();
