@@ -67,12 +67,23 @@ class Served:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         (tmp / "admin.token").write_text(ADMIN + "\n")
-        self.tokens = {p: cli("collector", "add-probe", p, "--database", self.database) for p in [*PROBES, "pi-late"]}
+        self.tokens = {
+            p: cli("collector", "add-probe", p, "--database", self.database)
+            for p in [*PROBES, "pi-late"]
+        }
         self.viewer = cli("collector", "add-viewer", "wall-screen", "--database", self.database)
         self.proc = subprocess.Popen(
             netmeasure_cmd(
-                "collector", "serve", "--database", self.database, "--port", str(self.port),
-                "--admin-token-file", str(tmp / "admin.token"), "--stale-after", "1h",
+                "collector",
+                "serve",
+                "--database",
+                self.database,
+                "--port",
+                str(self.port),
+                "--admin-token-file",
+                str(tmp / "admin.token"),
+                "--stale-after",
+                "1h",
             ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -198,15 +209,20 @@ def test_sign_in_and_out_refuse_cross_site_requests(served: Served) -> None:
     for fields, extra in (
         ({"token": served.viewer, "csrf": ""}, {"Cookie": cookie}),
         ({"token": served.viewer, "csrf": "forged"}, {"Cookie": cookie}),
-        ({"token": served.viewer, "csrf": csrf}, {"Cookie": cookie, "Origin": "http://evil.example"}),
+        (
+            {"token": served.viewer, "csrf": csrf},
+            {"Cookie": cookie, "Origin": "http://evil.example"},
+        ),
         ({"token": served.viewer, "csrf": csrf}, {"Cookie": cookie, "Origin": "null"}),
     ):
         code, h = post("/dashboard/signin", fields, **extra)
         assert code == 303 and h["location"].endswith("error=csrf")
         assert "nm_session" not in h.get("set-cookie", "")
     code, h = post(
-        "/dashboard/signin", {"token": served.viewer, "csrf": csrf},
-        Cookie=cookie, Origin=served.url,
+        "/dashboard/signin",
+        {"token": served.viewer, "csrf": csrf},
+        Cookie=cookie,
+        Origin=served.url,
     )
     assert code == 303 and h["location"] == "/dashboard"
     session = h["set-cookie"]
@@ -222,11 +238,21 @@ def test_sign_in_and_out_refuse_cross_site_requests(served: Served) -> None:
 
 def test_dashboard_numbers_equal_evaluate_json(served: Served) -> None:
     code, body, _ = served.get("/dashboard/api/state?level=operator", served.viewer)
+    assert code == 200
     state = json.loads(body)
     out = subprocess.run(
-        netmeasure_cmd("evaluate", "--standard", "vn-qcvn-126-2021", "--group-by", "operator",
-                       "--json", served.database),
-        capture_output=True, text=True, timeout=300,
+        netmeasure_cmd(
+            "evaluate",
+            "--standard",
+            "vn-qcvn-126-2021",
+            "--group-by",
+            "operator",
+            "--json",
+            served.database,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     want = {json.dumps(g["key"]): g for g in json.loads(out.stdout)["groups"]}
     got = {json.dumps(g["key"]): g for g in state["groups"]}
@@ -265,7 +291,14 @@ def _one_viewport(
     requests: list[str] = []
     problems: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning")
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
     # unauthenticated: the sign-in page, no data
@@ -280,11 +313,21 @@ def _one_viewport(
     text = page.inner_text("body")
     for probe, operator in PROBES.items():
         assert probe in text and operator in text, (probe, operator)
-    for requirement in ("Samples, total", "Samples, indoor", "Samples, outdoor fixed",
-                        "Samples, outdoor mobile", "Spacing ≥ 30 s per device"):
+    for requirement in (
+        "Samples, total",
+        "Samples, indoor",
+        "Samples, outdoor fixed",
+        "Samples, outdoor mobile",
+        "Spacing ≥ 30 s per device",
+    ):
         assert requirement in text
-    for criterion in ("Mean download rate", "Mean upload rate", "Share of downloads",
-                      "Mean latency", "Service access failure ratio"):
+    for criterion in (
+        "Mean download rate",
+        "Mean upload rate",
+        "Share of downloads",
+        "Mean latency",
+        "Service access failure ratio",
+    ):
         assert criterion in text
     assert "samples still missing" in text  # 900 of 1,500: in progress, not FAIL
     verdicts = page.locator("#verdict-table tbody tr")
@@ -312,8 +355,17 @@ def _one_viewport(
         )
         reached.append(focused[0])
         outlines[focused[0]] = focused[1]
-    for control in ("standard", "campaign", "level", "map-colour", "map-operator", "zoom-in",
-                    "zoom-out", "zoom-fit", "map-svg"):
+    for control in (
+        "standard",
+        "campaign",
+        "level",
+        "map-colour",
+        "map-operator",
+        "zoom-in",
+        "zoom-out",
+        "zoom-fit",
+        "map-svg",
+    ):
         assert control in reached, (control, reached)
         assert outlines[control] != "none", control
     assert any(r.startswith("BUTTON:Sign out") for r in reached)

@@ -32,10 +32,8 @@ def fill(db: Any, rows: list[list[Any]], batch: int = 700) -> None:
     for r in rows:
         by_probe.setdefault(r[ALL_COLUMNS.index("probe_id")], []).append(r)
     for probe, rs in by_probe.items():
-        try:
+        if probe not in {p.probe_id for p in db.probes()}:
             db.add_probe(probe, f"hash-{probe}")
-        except Exception:
-            pass
         for i in range(0, len(rs), batch):
             db.insert(probe, rs[i : i + batch])
 
@@ -47,8 +45,22 @@ def strip(ev: dict[str, Any]) -> dict[str, Any]:
         "verdict": ev["verdict"],
         "letter_verdict": ev["letter_verdict"],
         "groups": [
-            {k: g[k] for k in ("key", "verdict", "letter_verdict", "n_samples", "excluded",
-                               "sampling", "criteria", "n_probes", "period", "hours", "days")}
+            {
+                k: g[k]
+                for k in (
+                    "key",
+                    "verdict",
+                    "letter_verdict",
+                    "n_samples",
+                    "excluded",
+                    "sampling",
+                    "criteria",
+                    "n_probes",
+                    "period",
+                    "hours",
+                    "days",
+                )
+            }
             for g in groups
         ],
     }
@@ -71,7 +83,7 @@ def same(a: Any, b: Any, path: str = "") -> None:
         assert a == b, path
 
 
-@pytest.mark.parametrize("std_id", ["vn-qcvn-126-2021", "fcc-5g-fund"])
+@pytest.mark.parametrize("std_id", ["vn-qcvn-126-2021", "fcc-5g-fund", "itu-r-m2410-embb"])
 def test_live_equals_evaluate_json(tmp_path: Path, std_id: str, netmeasure: Any) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     db = connect(url)
@@ -105,7 +117,10 @@ def test_campaigns_are_kept_apart(tmp_path: Path) -> None:
     fill(db, rows_of(campaign(150, probes=3, seed=2), campaign="b"))
     live = LiveEvaluation(db, load_standard("vn-qcvn-126-2021"))
     live.poll()
-    assert live.campaigns() == [{"campaign": "a", "samples": 900}, {"campaign": "b", "samples": 450}]
+    assert live.campaigns() == [
+        {"campaign": "a", "samples": 900},
+        {"campaign": "b", "samples": 450},
+    ]
     a = live.evaluation("a", "operator")
     assert sum(g["n_samples"] for g in a["groups"]) == 900
     fleet = live.fleet("b")
@@ -116,3 +131,58 @@ def test_campaigns_are_kept_apart(tmp_path: Path) -> None:
     assert sum(h["tests"] for h in hexes) == 300  # one download per test
     assert live.hexagons("a", 5) and len(live.hexagons("a", 5)) <= len(hexes)
     db.close()
+
+
+def test_add_viewer_prints_the_token_once_and_stores_its_hash(
+    tmp_path: Path, netmeasure: Any
+) -> None:
+    from netmeasure.collector.tokens import token_hash
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    res = netmeasure("collector", "add-viewer", "wall-screen", "--database", url)
+    assert res.exit_code == 0, res.stderr
+    token = res.stdout.strip()
+    assert token.startswith("nmv_") and len(token) > 40
+    assert "not shown again" in res.stderr
+    db = connect(url)
+    assert db.viewer_for_token(token_hash(token)) == "wall-screen"
+    assert db.viewer_for_token(token_hash(token + "x")) is None
+    db.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("c.db*"))
+    assert token.encode() not in raw and token_hash(token).encode() in raw
+    res = netmeasure("collector", "add-viewer", "wall-screen", "--database", url)
+    assert res.exit_code == 2 and "exists already" in res.stderr
+    res = netmeasure("collector", "add-viewer", "wall-screen", "--database", url, "--rotate")
+    assert res.exit_code == 0 and res.stdout.strip() != token
+
+
+def test_a_bad_basemap_is_a_message(tmp_path: Path, netmeasure: Any) -> None:
+    from netmeasure.collector.dashboard.basemap import load_basemap
+
+    bad = tmp_path / "provinces.geojson"
+    for text, says in (
+        ("{not json", "not JSON"),
+        ('{"type": "Topology"}', "key 'type'"),
+        ('{"type": "FeatureCollection", "features": []}', "no Polygon"),
+    ):
+        bad.write_text(text)
+        res = netmeasure("collector", "serve", "--basemap", bad, "--database", "sqlite:///x.db")
+        assert res.exit_code == 2 and str(bad) in res.stderr and says in res.stderr
+        assert "Traceback" not in res.stderr
+    good = tmp_path / "good.geojson"
+    good.write_text(
+        json.dumps(
+            {
+                "type": "Feature",
+                "properties": {"name": "Hà Nội <b>"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[105, 21], [106, 21], [105, 22], [105, 21]]],
+                },
+            }
+        )
+    )
+    doc = json.loads(load_basemap(good))
+    assert doc["features"][0]["properties"]["name"] == "Hà Nội <b>"
+    shipped = json.loads(load_basemap(None))
+    assert any(f["properties"]["name"] == "Vietnam" for f in shipped["features"])

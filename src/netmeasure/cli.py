@@ -865,9 +865,7 @@ def collector_add_viewer(name: str, database: str, rotate: bool) -> int:
     finally:
         db.close()
     click.echo(token)
-    err.print(
-        f"token for viewer {escape(name)} above: hand it over now; it is not shown again"
-    )
+    err.print(f"token for viewer {escape(name)} above: hand it over now; it is not shown again")
     return ExitStatus.SUCCESS
 
 

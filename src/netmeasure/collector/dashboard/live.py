@@ -34,7 +34,10 @@ from netmeasure.standard import Standard
 
 #: The groups the running totals are kept by; views merge them.
 FINE: Final = ("campaign", "operator", "area")
-LEVELS: Final[dict[str, tuple[str, ...]]] = {"operator": ("operator",), "area": ("operator", "area")}
+LEVELS: Final[dict[str, tuple[str, ...]]] = {
+    "operator": ("operator",),
+    "area": ("operator", "area"),
+}
 #: The columns read from the collector (the engine fills the others with NULL).
 READ_COLUMNS: Final = (
     "probe_id",
@@ -109,16 +112,12 @@ class LiveEvaluation:
         self.hours: dict[tuple[str, int], int] = defaultdict(int)
         self._probe_times: dict[Any, _ProbeTimes] = {}
         self._ranked: dict[str, dict[str, list[Any]]] = {
-            c.id: defaultdict(list)
-            for c in std.criteria
-            if c.statistic in ("median", "percentile")
+            c.id: defaultdict(list) for c in std.criteria if c.statistic in ("median", "percentile")
         }
         self.activity: dict[tuple[Any, Any], _Activity] = defaultdict(_Activity)
         # (campaign, operator, h3 cell at HEX_RESOLUTION) -> [ok tests, sum of values, failures]
         self.hexes: dict[tuple[Any, Any, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
-        self.points: dict[Any, deque[list[Any]]] = defaultdict(
-            lambda: deque(maxlen=RECENT_POINTS)
-        )
+        self.points: dict[Any, deque[list[Any]]] = defaultdict(lambda: deque(maxlen=RECENT_POINTS))
         self._views: dict[tuple[Any, str], tuple[int, dict[str, Any]]] = {}
         self.last_update_s: float | None = None  # how long the last batch took
 
@@ -432,7 +431,9 @@ class LiveEvaluation:
                 "mean": (s / n) if n else None,
                 "boundary": [[round(a, 6), round(b, 6)] for a, b in h3.cell_to_boundary(cell)],
             }
-            for (op, cell), (n, s, f) in sorted(acc.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+            for (op, cell), (n, s, f) in sorted(
+                acc.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])
+            )
         ]
 
     def recent_points(self, campaign: Any) -> list[list[Any]]:
@@ -505,4 +506,3 @@ def _lag(received: str, started: str) -> float | None:
     with contextlib.suppress(ValueError):
         return round(_parse_time(received) - _parse_time(started), 3)
     return None
-

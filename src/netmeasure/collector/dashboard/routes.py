@@ -210,9 +210,7 @@ def mount_dashboard(
         s = access.session(sid)
         if s is None or sid is None:
             return RedirectResponse("/dashboard/signin", status_code=303)
-        if not same_origin(origin, request.headers.get("host")) or not tokens_equal(
-            csrf, s.csrf
-        ):
+        if not same_origin(origin, request.headers.get("host")) or not tokens_equal(csrf, s.csrf):
             raise HTTPException(403, "cross-site request refused")
         access.close_session(sid)
         response = RedirectResponse("/dashboard/signin", status_code=303)
@@ -277,7 +275,9 @@ def mount_dashboard(
         )
 
     @router.get("/basemap.geojson")
-    def basemap(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+    def basemap(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
         need(request, authorization)
         return Response(config.basemap, media_type="application/geo+json")
 
@@ -337,11 +337,7 @@ def _state(
         criteria_verdict = combine(c["verdict"] for c in g["criteria"])
         failed = any(p["state"] == "failed" for p in progress)
         in_progress = any(p["state"] == "in_progress" for p in progress)
-        status = (
-            "FAIL"
-            if failed
-            else ("IN_PROGRESS" if in_progress else criteria_verdict)
-        )
+        status = "FAIL" if failed else ("IN_PROGRESS" if in_progress else criteria_verdict)
         groups.append(
             {
                 "key": g["key"],

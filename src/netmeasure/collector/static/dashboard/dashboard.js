@@ -242,16 +242,18 @@
     return [(lon + 180) / 360 * WORLD,
       (1 - Math.log(Math.tan(phi) + 1 / Math.cos(phi)) / Math.PI) / 2 * WORLD];
   }
-  function ringPath(ring) {
+  function ringPath(ring, digits) {
+    // 1 unit = 0.36°: two decimals (400 m) suit the outlines, not a 500 m hexagon
+    const k = digits === undefined ? 2 : digits;
     let d = "";
-    ring.forEach((pt, i) => { const [x, y] = project(pt[0], pt[1]); d += (i ? "L" : "M") + x.toFixed(2) + " " + y.toFixed(2); });
+    ring.forEach((pt, i) => { const [x, y] = project(pt[0], pt[1]); d += (i ? "L" : "M") + x.toFixed(k) + " " + y.toFixed(k); });
     return d + "Z";
   }
   function geometryPath(g) {
     if (!g) return "";
-    if (g.type === "Polygon") return g.coordinates.map(ringPath).join("");
-    if (g.type === "MultiPolygon") return g.coordinates.map((p) => p.map(ringPath).join("")).join("");
-    const line = (l) => l.map((pt, i) => { const [x, y] = project(pt[0], pt[1]); return (i ? "L" : "M") + x.toFixed(2) + " " + y.toFixed(2); }).join("");
+    if (g.type === "Polygon") return g.coordinates.map((r) => ringPath(r, 3)).join("");
+    if (g.type === "MultiPolygon") return g.coordinates.map((p) => p.map((r) => ringPath(r, 3)).join("")).join("");
+    const line = (l) => l.map((pt, i) => { const [x, y] = project(pt[0], pt[1]); return (i ? "L" : "M") + x.toFixed(3) + " " + y.toFixed(3); }).join("");
     if (g.type === "LineString") return line(g.coordinates);
     if (g.type === "MultiLineString") return g.coordinates.map(line).join("");
     return "";
@@ -363,7 +365,7 @@
       const mean = a.ok ? a.sum / a.ok : null;
       const share = a.tests ? a.failures / a.tests : 0;
       const colour = mode === "failures" ? failureColour(share) : (mean === null ? "#888" : speedColour(mean / 1e6));
-      const p = sv("path", { d: ringPath(ring), class: "hex", fill: colour, "vector-effect": "non-scaling-stroke" });
+      const p = sv("path", { d: ringPath(ring, 5), class: "hex", fill: colour, "vector-effect": "non-scaling-stroke" });
       const t = sv("title", {});
       t.textContent = a.h3 + " · " + a.ops.join(", ") + " · " + a.tests + " tests · mean " +
         (mean === null ? "—" : (mean / 1e6).toFixed(1) + " Mbit/s") + " · " + a.failures + " failed";
