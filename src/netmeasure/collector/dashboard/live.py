@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import tempfile
 import threading
@@ -119,6 +120,7 @@ class LiveEvaluation:
         self.hexes: dict[tuple[Any, Any, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
         self.points: dict[Any, deque[list[Any]]] = defaultdict(lambda: deque(maxlen=RECENT_POINTS))
         self._views: dict[tuple[Any, str], tuple[int, dict[str, Any]]] = {}
+        self._hex_views: dict[tuple[Any, int], tuple[int, list[dict[str, Any]]]] = {}
         self.last_update_s: float | None = None  # how long the last batch took
 
     # -- reading -------------------------------------------------------------------------
@@ -162,62 +164,79 @@ class LiveEvaluation:
         from netmeasure.evaluate.engine import Engine
 
         columns = list(zip(*rows, strict=True))
-        types = {
-            "value": pa.float64(),
-            "latitude": pa.float64(),
-            "longitude": pa.float64(),
-        }
+        types = {"value": pa.float64(), "latitude": pa.float64(), "longitude": pa.float64()}
         arrays = {}
         for i, name in enumerate(READ_COLUMNS):
             values = columns[i + 1]
-            if name in ("ok", "under_load"):
-                arrays[name] = pa.array(
-                    [None if v is None else bool(v) for v in values], type=pa.bool_()
-                )
+            if name in ("ok", "under_load"):  # SQLite gives 0/1, PostgreSQL booleans
+                arrays[name] = pa.array(values).cast(pa.bool_())
             else:
                 arrays[name] = pa.array(values, type=types.get(name, pa.string()))
-        received = list(columns[-1])
+        arrays["received_at"] = pa.array(columns[-1], type=pa.string())
         table = pa.table(arrays)
+        del columns
         std = self.std
+        m = _sql_str(std.sampling.metric)
         with tempfile.TemporaryDirectory(prefix="nm-dash-") as tmp:
             path = Path(tmp) / "batch.parquet"
-            pq.write_table(table, path)
+            pq.write_table(table, path, compression="none")
             engine = Engine([str(path)], memory_limit="512MB", threads=1)
             try:
                 reduced = engine.reduce(std, list(FINE))
+                con = engine.con
                 # The engine's annotated view ``s`` (exclusions decided as evaluate decides
                 # them) gives the rows the non-additive parts need.
-                m = _sql_str(std.sampling.metric)
-                sampling = engine.con.execute(f"""
-                    SELECT _gkey, probe_id, epoch_us(started_at), latitude, longitude, value,
-                           ok, strftime(started_at, '%Y-%m-%dT%H:%M:%SZ')
-                    FROM s WHERE _excluded IS NULL AND metric = {m} AND NOT _ul""").fetchall()
+                sampling = f"FROM s WHERE _excluded IS NULL AND metric = {m} AND NOT _ul"
+                times = con.execute(
+                    f"SELECT _gkey, probe_id, epoch_us(started_at) {sampling}"
+                    " ORDER BY probe_id, started_at"
+                ).fetchnumpy()
+                places = con.execute(f"""
+                    SELECT _gkey, latitude, longitude, count(*) FILTER (WHERE ok),
+                           coalesce(sum(value) FILTER (WHERE ok), 0),
+                           count(*) FILTER (WHERE NOT ok)
+                    {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
+                    GROUP BY ALL""").fetchall()
+                latest = con.execute(f"""
+                    SELECT _gkey, latitude, longitude, CASE WHEN ok THEN value END, probe_id,
+                           strftime(started_at, '%Y-%m-%dT%H:%M:%SZ')
+                    {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
+                    ORDER BY started_at DESC LIMIT {RECENT_POINTS}""").fetchall()
                 ranked: dict[str, list[tuple[str, float]]] = {}
                 for c in std.criteria:
                     if c.id not in self._ranked:
                         continue
                     metrics = ", ".join(_sql_str(x) for x in c.metrics)
-                    ranked[c.id] = engine.con.execute(f"""
+                    ranked[c.id] = con.execute(f"""
                         SELECT _gkey, value FROM s WHERE _excluded IS NULL AND ok
                           AND metric IN ({metrics})
                           AND _ul = {str(c.under_load).upper()}""").fetchall()
+                # The fleet: from the batch as stored (every row, excluded or not).
+                raw = f"read_parquet({_sql_str(str(path))})"
+                activity = con.execute(f"""
+                    SELECT campaign, probe_id, count(*), count(*) FILTER (WHERE NOT ok),
+                           max(started_at), max(received_at)
+                    FROM {raw} GROUP BY ALL""").fetchall()
+                minutes = con.execute(f"""
+                    SELECT campaign, probe_id, substr(received_at, 1, 16), count(*)
+                    FROM {raw} GROUP BY ALL""").fetchall()
             finally:
                 engine.close()
-        activity = _activity(table, received)
         with self.lock:
             self._merge_cells(reduced.cells)
             for (g, h), n in reduced.hours.items():
                 self.hours[(g, h)] += n
-            self._merge_spacing(sampling)
+            self._merge_spacing(times)
             for cid, pairs in ranked.items():
                 by_group: dict[str, list[float]] = defaultdict(list)
                 for g, v in pairs:
                     by_group[g].append(v)
                 for g, vs in by_group.items():
                     self._ranked[cid][g].append(np.asarray(vs, dtype=float))
-            self._merge_activity(activity)
-            self._merge_map(sampling)
+            self._merge_activity(activity, minutes)
+            self._merge_map(places, latest)
             self._views.clear()
+            self._hex_views.clear()
 
     def _fine_id(self, gkey: str) -> int:
         i = self._fine_index.get(gkey)
@@ -238,75 +257,74 @@ class LiveEvaluation:
             else:
                 _add_cell(have, cell)
 
-    def _merge_spacing(self, rows: list[tuple[Any, ...]]) -> None:
+    def _merge_spacing(self, times: dict[str, Any]) -> None:
+        """Gaps between consecutive sampling tests of each probe (rows sorted by probe and
+        time), attributed to the later test's group, as the engine's window computes them."""
         need = self.std.sampling.min_spacing_s
-        if need is None or not rows:
+        if need is None or not len(times["probe_id"]):
             return
-        by_probe: dict[Any, list[tuple[int, int]]] = defaultdict(list)
-        for g, probe, t, *_ in rows:
-            by_probe[probe].append((int(t), self._fine_id(g)))
-        for probe, pairs in by_probe.items():
+        gkeys = times["_gkey"]
+        probes = times["probe_id"]
+        stamps = np.asarray(times[next(k for k in times if k.startswith("epoch_us"))], np.int64)
+        fine = np.fromiter((self._fine_id(g) for g in gkeys), dtype=np.int64, count=len(gkeys))
+        # segment boundaries: where the probe changes
+        change = np.flatnonzero(probes[1:] != probes[:-1]) + 1
+        bounds = [0, *change.tolist(), len(probes)]
+        for a, b in itertools.pairwise(bounds):
+            probe = probes[a]
+            t, g = stamps[a:b], fine[a:b]
             pt = self._probe_times.setdefault(probe, _ProbeTimes())
-            pairs.sort(key=lambda p: p[0])
-            t = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
-            g = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
             if pt.last is None or t[0] >= pt.last:
-                prev = [] if pt.last is None else [pt.last]
-                gaps = np.diff(np.concatenate([np.asarray(prev, dtype=np.int64), t])) / 1e6
-                if pt.last is None:  # the probe's first test has no gap
-                    _spacing_into(pt.result, g[:1], np.array([np.nan]), need)
-                    _spacing_into(pt.result, g[1:], gaps, need)
-                else:
-                    _spacing_into(pt.result, g, gaps, need)
+                first = np.array([np.nan if pt.last is None else (t[0] - pt.last) / 1e6])
+                gaps = np.concatenate([first, np.diff(t) / 1e6])
+                _spacing_into(pt.result, g, gaps, need)
                 pt.times.append(t)
                 pt.groups.append(g)
             else:  # out of order: recompute this probe's gaps from all its tests
-                times = np.concatenate([*pt.times, t])
-                groups = np.concatenate([*pt.groups, g])
-                order = np.argsort(times, kind="stable")
-                times, groups = times[order], groups[order]
-                pt.times, pt.groups, pt.result = [times], [groups], {}
-                gaps = np.concatenate([[np.nan], np.diff(times) / 1e6])
-                _spacing_into(pt.result, groups, gaps, need)
+                all_t = np.concatenate([*pt.times, t])
+                all_g = np.concatenate([*pt.groups, g])
+                order = np.argsort(all_t, kind="stable")
+                all_t, all_g = all_t[order], all_g[order]
+                pt.times, pt.groups, pt.result = [all_t], [all_g], {}
+                gaps = np.concatenate([[np.nan], np.diff(all_t) / 1e6])
+                _spacing_into(pt.result, all_g, gaps, need)
             pt.last = int(max(pt.last or t[-1], t[-1]))
 
-    def _merge_activity(self, activity: dict[tuple[Any, Any], dict[str, Any]]) -> None:
-        for key, a in activity.items():
-            have = self.activity[key]
-            have.rows += a["rows"]
-            have.failures += a["failures"]
-            if a["last_started"] and (
-                have.last_started is None or a["last_started"] > have.last_started
-            ):
-                have.last_started = a["last_started"]
-            if a["last_received"] and (
-                have.last_received is None or a["last_received"] >= have.last_received
-            ):
-                have.last_received = a["last_received"]
-                have.lag_s = a["lag_s"]
-            for minute, n in a["per_minute"].items():
-                have.per_minute[minute] = have.per_minute.get(minute, 0) + n
-            if len(have.per_minute) > 120:  # keep the last two hours
-                for minute in sorted(have.per_minute)[:-120]:
-                    del have.per_minute[minute]
+    def _merge_activity(
+        self, activity: list[tuple[Any, ...]], minutes: list[tuple[Any, ...]]
+    ) -> None:
+        for campaign, probe, n, failures, started, received in activity:
+            have = self.activity[(campaign, probe)]
+            have.rows += int(n)
+            have.failures += int(failures)
+            if started and (have.last_started is None or started > have.last_started):
+                have.last_started = started
+            if received and (have.last_received is None or received >= have.last_received):
+                have.last_received = received
+                # the upload's time less its newest sample's start
+                have.lag_s = _lag(received, started)
+        for campaign, probe, minute, n in minutes:
+            per_minute = self.activity[(campaign, probe)].per_minute
+            per_minute[minute] = per_minute.get(minute, 0) + int(n)
+            if len(per_minute) > 180:  # the last three hours are plenty
+                for old in sorted(per_minute)[:-120]:
+                    del per_minute[old]
 
-    def _merge_map(self, rows: list[tuple[Any, ...]]) -> None:
+    def _merge_map(self, places: list[tuple[Any, ...]], latest: list[tuple[Any, ...]]) -> None:
         import h3
 
         fields = self._fine_fields
-        for g, probe, _t, lat, lon, value, ok, started in rows:
-            if lat is None or lon is None:
-                continue
+        for g, lat, lon, n_ok, total, failures in places:
             f = fields[self._fine_id(g)]
             cell = h3.latlng_to_cell(lat, lon, HEX_RESOLUTION)
             slot = self.hexes[(f["campaign"], f["operator"], cell)]
-            if ok:
-                slot[0] += 1
-                slot[1] += value
-            else:
-                slot[2] += 1
+            slot[0] += n_ok
+            slot[1] += total
+            slot[2] += failures
+        for g, lat, lon, value, probe, started in reversed(latest):
+            f = fields[self._fine_id(g)]
             self.points[f["campaign"]].append(
-                [round(lat, 6), round(lon, 6), value if ok else None, f["operator"], probe, started]
+                [round(lat, 6), round(lon, 6), value, f["operator"], probe, started]
             )
 
     # -- views -----------------------------------------------------------------------------
@@ -412,6 +430,10 @@ class LiveEvaluation:
 
         acc: dict[tuple[Any, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
         with self.lock:
+            cached = self._hex_views.get((campaign, resolution))
+            if cached and cached[0] == self.version:
+                return cached[1]
+            version = self.version
             for (c, op, cell), (n, s, f) in self.hexes.items():
                 if c != campaign:
                     continue
@@ -422,7 +444,7 @@ class LiveEvaluation:
                 slot[0] += n
                 slot[1] += s
                 slot[2] += f
-        return [
+        out = [
             {
                 "h3": cell,
                 "operator": op,
@@ -435,6 +457,9 @@ class LiveEvaluation:
                 acc.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])
             )
         ]
+        with self.lock:
+            self._hex_views[(campaign, resolution)] = (version, out)
+        return out
 
     def recent_points(self, campaign: Any) -> list[list[Any]]:
         with self.lock:
@@ -467,39 +492,6 @@ def _spacing_into(result: dict[int, list[Any]], groups: Any, gaps: Any, need: fl
             slot[0] += 1
         if slot[1] is None or gap < slot[1]:
             slot[1] = gap
-
-
-def _activity(table: Any, received: list[str]) -> dict[tuple[Any, Any], dict[str, Any]]:
-    """Per (campaign, probe): rows, failures, the newest sample and upload, rows per minute."""
-    out: dict[tuple[Any, Any], dict[str, Any]] = {}
-    campaigns = table.column("campaign").to_pylist()
-    probes = table.column("probe_id").to_pylist()
-    oks = table.column("ok").to_pylist()
-    started = table.column("started_at").to_pylist()
-    for c, p, ok, s, r in zip(campaigns, probes, oks, started, received, strict=True):
-        a = out.get((c, p))
-        if a is None:
-            a = out[(c, p)] = {
-                "rows": 0,
-                "failures": 0,
-                "last_started": s,
-                "last_received": r,
-                "lag_started": s,  # the newest sample of the newest upload
-                "per_minute": defaultdict(int),
-            }
-        a["rows"] += 1
-        if not ok:
-            a["failures"] += 1
-        if s > a["last_started"]:
-            a["last_started"] = s
-        if r > a["last_received"]:
-            a["last_received"], a["lag_started"] = r, s
-        elif r == a["last_received"] and s > a["lag_started"]:
-            a["lag_started"] = s
-        a["per_minute"][r[:16]] += 1
-    for a in out.values():
-        a["lag_s"] = _lag(a["last_received"], a.pop("lag_started"))
-    return out
 
 
 def _lag(received: str, started: str) -> float | None:

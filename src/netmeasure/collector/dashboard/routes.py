@@ -384,6 +384,7 @@ def _state(
         "version": live.version,
         "loaded": live.loaded,
         "rows_read": live.rows_read,
+        "update_s": live.last_update_s,  # how long the newest batch took to merge
         "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "standards": sorted(shipped()),
         "standard": {

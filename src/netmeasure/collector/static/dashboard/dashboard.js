@@ -443,9 +443,11 @@
 
   async function start() {
     wire();
+    // the outlines load while the numbers do; the map is drawn again once they are here
+    const outlines = loadBasemap().catch(() => { /* the samples are drawn without them */ });
     await refresh(true);
-    try { await loadBasemap(); } catch (e) { /* the samples are drawn without outlines */ }
-    await loadMap(true);
+    await outlines;
+    if (state.map) drawMap(); else await loadMap(true);
     window.setInterval(() => { refresh(false); }, POLL_MS);
   }
   document.addEventListener("DOMContentLoaded", () => { start(); });
