@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.table import Table
 from netmeasure import __version__
 from netmeasure.errors import ExitStatus, NetmeasureError
 from netmeasure.units import format_rate
+
+if TYPE_CHECKING:
+    from netmeasure.evaluate.results import Evaluation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -595,7 +598,38 @@ _EXIT = {
 }
 
 
-@cli.command()
+#: What ``evaluate --details`` adds: the report's chart data, a row per device and group.
+_DETAILS = ("charts", "probes", "all")
+
+
+class _DetailsCommand(click.Command):
+    """``--details`` alone means ``--details charts`` (as before it took a value), also
+    when a source follows it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        fixed = []
+        for i, arg in enumerate(args):
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            fixed.append("--details=charts" if arg == "--details" and nxt not in _DETAILS else arg)
+        return super().parse_args(ctx, fixed)
+
+
+def _engine_options(fn: F) -> F:
+    fn = click.option(
+        "--temp-directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where DuckDB spills what does not fit in --memory-limit (default: the"
+        " system's temporary folder).",
+    )(fn)
+    return click.option(
+        "--memory-limit",
+        default="1GB",
+        show_default=True,
+        help="DuckDB memory limit, e.g. 1GB, 512MB; larger data spill to --temp-directory.",
+    )(fn)
+
+
+@cli.command(cls=_DetailsCommand)
 @click.option(
     "--standard",
     "standard",
@@ -612,21 +646,25 @@ _EXIT = {
     help="A standard parameter, e.g. contract_down='250 Mbit/s'.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
-@click.option("--details", is_flag=True, help="With --json: add the data the report draws.")
 @click.option(
-    "--memory-limit",
-    default="1GB",
-    show_default=True,
-    help="DuckDB memory limit; larger data spills to disk.",
+    "--details",
+    "details",
+    multiple=True,
+    type=click.Choice(_DETAILS),
+    help="Add to the result: 'charts' (the data the report draws; with --json), 'probes'"
+    " (a row per device and group: grows with the number of devices), 'all'."
+    " --details alone means charts.",
 )
+@_engine_options
 @click.argument("sources", nargs=-1, required=True)
 def evaluate(
     standard: str,
     group_by: str | None,
     params: tuple[str, ...],
     as_json: bool,
-    details: bool,
+    details: tuple[str, ...],
     memory_limit: str,
+    temp_directory: Path | None,
     sources: tuple[str, ...],
 ) -> int:
     """Evaluate SOURCES (stores, Parquet, CSV, JSONL or folders) against a standard.
@@ -638,17 +676,25 @@ def evaluate(
 
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
+    charts = bool({"charts", "all"} & set(details))
+    probes = bool({"probes", "all"} & set(details))
     result = run_evaluation(
-        std, list(sources), group_by=columns, details=details, memory_limit=memory_limit
+        std,
+        list(sources),
+        group_by=columns,
+        details=charts,
+        probes=probes,
+        memory_limit=memory_limit,
+        temp_directory=str(temp_directory) if temp_directory else None,
     )
     if as_json:
-        click.echo(result.dumps(details=details))
+        click.echo(result.dumps(details=charts))
     else:
         print_evaluation(result)
     return _EXIT[result.verdict]
 
 
-def print_evaluation(result: Any) -> None:
+def print_evaluation(result: Evaluation) -> None:
     std = result.standard
     out.print(f"[bold]{escape(std['id'])}[/] — {escape(std['title'])}")
     out.print(
@@ -695,6 +741,19 @@ def print_evaluation(result: Any) -> None:
         excluded = {k: v for k, v in g.excluded.items() if v}
         if excluded:
             out.print("  excluded: " + ", ".join(f"{k} {v}" for k, v in excluded.items()))
+        if g.probes:
+            probes = Table(title=f"{escape(key)}: devices")
+            for col in ("probe", "environment", "samples", "first", "last"):
+                probes.add_column(col, justify="right" if col == "samples" else "left")
+            for p in g.probes:
+                probes.add_row(
+                    escape(str(p.probe_id)),
+                    escape(p.environment or "—"),
+                    str(p.samples),
+                    p.first or "",
+                    p.last or "",
+                )
+            out.print(probes)
     out.print(
         f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
     )
@@ -721,7 +780,7 @@ def print_evaluation(result: Any) -> None:
 @click.option("--operator", help="Operator named on the cover.")
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
-@click.option("--memory-limit", default="1GB", show_default=True)
+@_engine_options
 @click.argument("sources", nargs=-1, required=True)
 def report(
     standard: str,
@@ -733,6 +792,7 @@ def report(
     group_by: str | None,
     params: tuple[str, ...],
     memory_limit: str,
+    temp_directory: Path | None,
     sources: tuple[str, ...],
 ) -> int:
     """Write the compliance report (PDF, optionally HTML) for SOURCES against a standard.
@@ -747,7 +807,12 @@ def report(
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     result = run_evaluation(
-        std, list(sources), group_by=columns, details=True, memory_limit=memory_limit
+        std,
+        list(sources),
+        group_by=columns,
+        details=True,
+        memory_limit=memory_limit,
+        temp_directory=str(temp_directory) if temp_directory else None,
     )
     written = render(result, pdf=pdf, html=html, lang=lang, title=title, operator=operator)
     err.print(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from netmeasure.errors import NetmeasureError
+from netmeasure.evaluate.results import Evaluation
 from netmeasure.report import charts
 from netmeasure.report.i18n import texts
 from netmeasure.units import bps_to_mbps
@@ -117,7 +118,7 @@ def _group_label(key: dict[str, Any], t: dict[str, str]) -> str:
 
 
 def build_context(
-    evaluation: Any, *, lang: str, title: str | None, operator: str | None, generated: dt.datetime
+    evaluation: Evaluation, *, lang: str, title: str | None, operator: str | None, generated: dt.datetime
 ) -> dict[str, Any]:
     t = texts(lang)
     f = Formatter(lang)
@@ -176,20 +177,20 @@ def build_context(
         if (starts and ends)
         else t["none"]
     )
+    # The busiest devices only (details["probes"], bounded): a crowdsourced dataset has
+    # hundreds of thousands.
     probes = [
         {
-            "group": _group_label(g.key, t),
-            "probe_id": p.probe_id,
-            "environment": t.get("env_" + (p.environment or ""), p.environment or "—"),
-            "samples": f.integer(p.samples),
-            "first": (p.first or "")[:19].replace("T", " "),
-            "last": (p.last or "")[:19].replace("T", " "),
+            "probe_id": p["probe_id"],
+            "environment": t.get("env_" + (p["environment"] or ""), p["environment"] or "—"),
+            "samples": f.integer(p["samples"]),
+            "first": (p["first"] or "")[:19].replace("T", " "),
+            "last": (p["last"] or "")[:19].replace("T", " "),
         }
-        for g in evaluation.groups
-        for p in g.probes
+        for p in details.get("probes", [])
     ]
+    n_probes_total = int(details.get("probes_total", len(probes)))
     n_samples = sum(g.n_samples for g in evaluation.groups)
-    n_probes = len({p["probe_id"] for p in probes})
     areas = ", ".join(details.get("areas", []))
     methods = sorted(
         {
@@ -247,12 +248,15 @@ def build_context(
         "areas": areas,
         "period": period,
         "n_samples": f.integer(n_samples),
-        "n_probes": f.integer(n_probes),
+        "n_probes": f.integer(n_probes_total),
         "verdict": evaluation.verdict,
         "letter_verdict": evaluation.letter_verdict,
         "parameters": [(k, f.value(v, "bit/s")) for k, v in evaluation.parameters.items()],
         "groups": groups,
         "probes": probes,
+        "probes_more": t["probes_more"].format(n=f.integer(n_probes_total - len(probes)))
+        if n_probes_total > len(probes)
+        else "",
         "methods": method_lines,
         "method_confidence": t["method_confidence"].format(
             c=f"{f.number(100 * conf, 0)} %", c2=f"{f.number(100 * (2 * conf - 1), 0)} %"
@@ -276,7 +280,7 @@ def build_context(
     }
 
 
-def build_charts(evaluation: Any, lang: str) -> tuple[list[charts.Chart], list[str]]:
+def build_charts(evaluation: Evaluation, lang: str) -> tuple[list[charts.Chart], list[str]]:
     t = texts(lang)
     made: list[charts.Chart | None] = [
         charts.ecdf_chart(
@@ -350,7 +354,7 @@ def build_charts(evaluation: Any, lang: str) -> tuple[list[charts.Chart], list[s
 
 
 def render(
-    evaluation: Any,
+    evaluation: Evaluation,
     *,
     pdf: Path | None,
     html: Path | None = None,

@@ -1,0 +1,98 @@
+"""The SQL an engine writes differently: a few expressions and statements.
+
+plan.py writes every query of the evaluation in the SQL that DuckDB and Spark SQL share
+(FILTER clauses, windows, CTEs) and asks a Dialect for the rest. A new engine implements
+this protocol and engine.Engine (docs/evaluate.md, "What an engine provides").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final, Protocol
+
+#: ISO-8601 UTC with microseconds, as the sample record writes times.
+ISO_DUCKDB: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def quote(name: str) -> str:
+    """An identifier, double-quoted (both engines accept it; Spark with ANSI quoting)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Dialect(Protocol):
+    """Expressions and statements that differ between engines."""
+
+    def local_time(self, ts: str, timezone: str) -> str:
+        """The wall-clock time in ``timezone`` (an IANA name) of the UTC timestamp ``ts``."""
+        ...
+
+    def date_text(self, date: str) -> str:
+        """A DATE as 'YYYY-MM-DD'."""
+        ...
+
+    def iso_text(self, ts: str) -> str:
+        """A UTC timestamp as 'YYYY-MM-DDTHH:MM:SS.ffffffZ'."""
+        ...
+
+    def json_object(self, fields: Sequence[tuple[str, str]]) -> str:
+        """A JSON object as text, {"name": value, ...}, keys in the order given, no spaces."""
+        ...
+
+    def epoch_us(self, ts: str) -> str:
+        """Microseconds since 1970 of a timestamp, as an integer."""
+        ...
+
+    def is_nan(self, x: str) -> str: ...
+
+    def is_inf(self, x: str) -> str: ...
+
+    def null_safe_equal(self, a: str, b: str) -> str:
+        """a = b, with NULL equal to NULL."""
+        ...
+
+    def create_temp_table(self, name: str, select: str) -> str:
+        """A statement that (re)creates the temporary table ``name`` from ``select``."""
+        ...
+
+    def create_temp_view(self, name: str, select: str) -> str: ...
+
+
+class DuckDBDialect:
+    """DuckDB's SQL."""
+
+    def local_time(self, ts: str, timezone: str) -> str:
+        return f"timezone({literal(timezone)}, {ts})"
+
+    def date_text(self, date: str) -> str:
+        return f"strftime({date}, '%Y-%m-%d')"
+
+    def iso_text(self, ts: str) -> str:
+        return f"strftime({ts}, {literal(ISO_DUCKDB)})"
+
+    def json_object(self, fields: Sequence[tuple[str, str]]) -> str:
+        if not fields:
+            return "'{}'"
+        return "to_json(struct_pack(" + ", ".join(f"{quote(k)} := {v}" for k, v in fields) + "))"
+
+    def epoch_us(self, ts: str) -> str:
+        return f"epoch_us({ts})"
+
+    def is_nan(self, x: str) -> str:
+        return f"isnan({x})"
+
+    def is_inf(self, x: str) -> str:
+        return f"isinf({x})"
+
+    def null_safe_equal(self, a: str, b: str) -> str:
+        return f"{a} IS NOT DISTINCT FROM {b}"
+
+    def create_temp_table(self, name: str, select: str) -> str:
+        return f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {select}"
+
+    def create_temp_view(self, name: str, select: str) -> str:
+        return f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {select}"

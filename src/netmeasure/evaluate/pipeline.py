@@ -1,0 +1,108 @@
+"""The evaluation, step by step: engine → sums → statistics → verdicts → result.
+
+Each step's output is a typed, frozen value (sums.py, results.py); nothing is kept between
+calls. The engine is the only part that sees samples; everything after it works on
+O(groups × criteria) numbers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from netmeasure.errors import InputError
+from netmeasure.evaluate.engine import Engine
+from netmeasure.evaluate.plan import Plan, order_statistics, reduce
+from netmeasure.evaluate.results import Evaluation, combine
+from netmeasure.evaluate.sources import Source
+from netmeasure.evaluate.verdict import group_result, rank_requests
+from netmeasure.samples import ALL_COLUMNS
+from netmeasure.standard import DERIVED_COLUMNS, Standard
+
+
+def check_group_by(group_by: Sequence[str]) -> tuple[str, ...]:
+    allowed = [*ALL_COLUMNS, *DERIVED_COLUMNS]
+    for g in group_by:
+        if g not in allowed:
+            from netmeasure.tomlfile import did_you_mean
+
+            hint = did_you_mean(g, allowed)
+            raise InputError(f"--group-by: unknown column {g!r}" + (f" ({hint})" if hint else ""))
+    return tuple(dict.fromkeys(group_by))
+
+
+def run(
+    engine: Engine,
+    standard: Standard,
+    group_by: Sequence[str],
+    version: str,
+    *,
+    details: bool = False,
+    probes: bool = False,
+) -> Evaluation:
+    """Evaluate what ``engine`` reads against ``standard``."""
+    plan = Plan(standard, check_group_by(group_by), engine.dialect)
+    # 1. the engine: every sum that grows with samples, devices or clusters
+    sums = reduce(engine, plan, details=details, probes=probes)
+    requests = rank_requests(standard, sums)
+    ranked = order_statistics(engine, plan, sums, requests)
+    # 2. statistics and verdicts, per group, on the sums
+    per_group: dict[int, dict[int, dict[int, float]]] = defaultdict(dict)
+    for (gi, j), values in ranked.items():
+        per_group[gi][j] = values
+    groups = tuple(group_result(standard, g, per_group[i]) for i, g in enumerate(sums.groups))
+    # 3. the result
+    meta = standard.meta
+    return Evaluation(
+        netmeasure_version=version,
+        standard={
+            "id": meta.id,
+            "title": meta.title,
+            "sha256": standard.sha256,
+            "title_vi": meta.title_vi,
+            "authority": meta.authority,
+            "source": meta.source,
+            "url": meta.url,
+            "technology": meta.technology,
+            "cluster": meta.cluster,
+            "informative": meta.informative,
+            "unverified": meta.unverified,
+            "path": standard.path,
+            "timezone": meta.timezone,
+        },
+        confidence=meta.confidence,
+        verdict=combine(g.verdict for g in groups),
+        letter_verdict=combine(g.letter_verdict for g in groups),
+        groups=groups,
+        group_by=sums.group_by,
+        parameters=dict(standard.parameters),
+        sources=tuple(source_info(s) for s in engine.sources),
+        details=sums.details,
+    )
+
+
+def source_info(src: Source) -> dict[str, Any]:
+    from netmeasure.evaluate.hashing import sha256_of
+
+    # A live collector database has no file to hash: `collector export` makes one.
+    digest = None if src.url and not src.url.startswith("sqlite:///") else sha256_of(src.path)
+    return {"path": src.name, "kind": src.kind, "sha256": digest}
+
+
+def evaluate_with(
+    make_engine: Callable[[], Engine],
+    standard: Standard,
+    group_by: Sequence[str],
+    version: str,
+    *,
+    details: bool = False,
+    probes: bool = False,
+) -> Evaluation:
+    """``run`` on an engine made (and closed) here."""
+    check_group_by(group_by)
+    engine = make_engine()
+    try:
+        return run(engine, standard, group_by, version, details=details, probes=probes)
+    finally:
+        engine.close()

@@ -1,0 +1,585 @@
+"""The evaluation's queries: everything that grows with samples, devices or clusters runs
+here, in the engine; Python receives O(groups x criteria) numbers (sums.py).
+
+Steps (each a query over the previous step's small table):
+
+1. ``_dups``: sample ids seen more than once (one hash aggregate of the ids; usually
+   empty). A duplicate's first copy (lowest source index) is used, the others are counted
+   as the ``duplicate`` exclusion.
+2. ``s``: every row annotated with its local day and hour and its exclusion reason.
+3. ``_agg``: one scan of ``s`` into a table keyed by (group and cluster columns, probe, day,
+   metric, outcome, environment, exclusion) with counts, sums, sums of squares and counts
+   meeting each bar of the criteria.
+4. ``_cl``: per (group, cluster) and criterion, the trials n_g and totals t_g.
+5. Per group and criterion: n, Σ t_g, Σ x², G, the cluster-robust Σ_g (t_g − n_g t/n)²
+   (two passes: the group's mean by a window, then the squares), and the clusters holding
+   each outcome. Per group: exclusions, sampling counts, days, hours, spacing.
+6. On request, the order statistics a median or percentile needs: a window per group,
+   keeping only the requested ranks.
+
+The SQL is the part DuckDB and Spark SQL share; the rest is asked of a Dialect.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from netmeasure.evaluate.dialect import Dialect, literal, quote
+from netmeasure.evaluate.engine import Engine
+from netmeasure.evaluate.results import EXCLUSION_REASONS
+from netmeasure.evaluate.sums import (
+    CriterionSums,
+    GroupSums,
+    ProbeRow,
+    RankRequest,
+    SamplingSums,
+    Sums,
+)
+from netmeasure.errors import InputError
+from netmeasure.samples import ALL_COLUMNS, ENVIRONMENTS, METRIC_UNITS
+from netmeasure.standard import Criterion, Standard
+
+#: Values above these are not measurements but errors (counted as ``invalid_value``).
+ABSURD: Final[dict[str, float]] = {
+    "bit/s": 1e12,  # 1 Tbit/s
+    "ms": 600_000.0,  # 10 minutes
+    "ratio": 1.0,
+}
+
+#: How many rows the details (charts, appendix) carry at most.
+DETAIL_POINTS: Final = 101
+DETAIL_LOCATIONS: Final = 5000
+DETAIL_TESTS: Final = 200
+DETAIL_PROBES: Final = 100
+
+#: Derived columns of the annotated view.
+_DERIVED: Final = {"day": "_day", "hour": "_hour"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The queries of one evaluation: a standard, a grouping and a dialect. Pure text
+    building; ``reduce`` and ``order_statistics`` run them on an engine."""
+
+    std: Standard
+    group_by: tuple[str, ...]
+    dialect: Dialect
+
+    # -- columns --------------------------------------------------------------------------
+
+    @property
+    def gcols(self) -> list[str]:
+        """The group's columns as they are named in ``s`` and ``_agg``."""
+        return [_DERIVED.get(g, quote(g)) for g in self.group_by]
+
+    def _text(self, name: str) -> str:
+        """A column of ``s`` / ``_agg`` as the group key and cluster show it."""
+        if name == "day":
+            return self.dialect.date_text("_day")
+        return _DERIVED.get(name, quote(name))
+
+    def gkey(self) -> str:
+        """The group's key as JSON text, over the group columns."""
+        return self.dialect.json_object([(g, self._text(g)) for g in self.group_by])
+
+    def _cluster(self) -> str:
+        cols = self.std.meta.cluster
+        if not cols:
+            return "''"
+        return (
+            "concat_ws('|', "
+            + ", ".join(f"coalesce(CAST({self._text(c)} AS VARCHAR), '∅')" for c in cols)
+            + ")"
+        )
+
+    def _group_list(self, tail: str = "") -> str:
+        """``gcols, `` for a SELECT or GROUP BY (empty without groups)."""
+        return "".join(f"{c}, " for c in self.gcols) + tail
+
+    def _sampling(self) -> str:
+        m = literal(self.std.sampling.metric)
+        return f"_excluded IS NULL AND metric = {m} AND NOT _ul"
+
+    # -- step 1 and 2: duplicates, the annotated view --------------------------------------
+
+    def duplicates_sql(self) -> str:
+        return self.dialect.create_temp_table(
+            "_dups",
+            "SELECT sample_id FROM raw_samples WHERE sample_id IS NOT NULL"
+            " GROUP BY sample_id HAVING count(*) > 1",
+        )
+
+    def deduplicated_sql(self, any_duplicates: bool) -> str:
+        """raw_samples with ``_dup`` (a later copy of a sample id). Without duplicates (the
+        common case) no row is compared with another."""
+        cols = ", ".join(quote(c) for c in [*ALL_COLUMNS, "_source"])
+        if not any_duplicates:
+            return f"SELECT {cols}, FALSE AS _dup FROM raw_samples"
+        return (
+            f"SELECT {cols}, FALSE AS _dup FROM raw_samples WHERE sample_id IS NULL"
+            " OR sample_id NOT IN (SELECT sample_id FROM _dups)"
+            f" UNION ALL SELECT {cols}, _n > 1 AS _dup FROM ("
+            f"SELECT {cols}, row_number() OVER (PARTITION BY sample_id ORDER BY _source,"
+            " started_at, metric, value, test_id) AS _n FROM raw_samples"
+            " WHERE sample_id IN (SELECT sample_id FROM _dups))"
+        )
+
+    def annotated_sql(self, any_duplicates: bool) -> str:
+        d = self.dialect
+        meta = self.std.meta
+        local = d.local_time("started_at", meta.timezone)
+        techs = meta.technology
+        tech_ok = "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
+        absurd = " ".join(
+            f"WHEN metric = {literal(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
+        )
+        return f"""
+            SELECT *,
+              CAST({local} AS DATE) AS _day,
+              hour({local}) AS _hour,
+              coalesce(under_load, FALSE) AS _ul,
+              CASE
+                WHEN _dup THEN 'duplicate'
+                WHEN started_at IS NULL OR metric IS NULL OR ok IS NULL THEN 'invalid_value'
+                WHEN ok AND (value IS NULL OR {d.is_nan("value")} OR {d.is_inf("value")}
+                             OR value < 0
+                             OR value > (CASE {absurd} ELSE 1e300 END)) THEN 'invalid_value'
+                WHEN NOT ok AND value IS NOT NULL THEN 'invalid_value'
+                WHEN NOT ({tech_ok}) OR technology IS NULL AND {str(bool(techs)).upper()}
+                  THEN 'technology'
+                WHEN NOT ok AND error = 'interrupted' THEN 'interrupted'
+                ELSE NULL
+              END AS _excluded
+            FROM ({self.deduplicated_sql(any_duplicates)}) AS r"""
+
+    # -- step 3: one scan ------------------------------------------------------------------
+
+    def bars(self) -> list[tuple[str, float]]:
+        """(comparison, value) pairs whose counts the first aggregation keeps."""
+        bars: list[tuple[str, float]] = []
+        for c in self.std.criteria:
+            if c.statistic == "share":
+                bar = (">=", c.at_least) if c.at_least is not None else ("<=", c.at_most)
+                bars.append((bar[0], float(bar[1] or 0.0)))
+            elif c.statistic in ("median", "percentile"):
+                bars.append(("<", c.threshold))
+        return list(dict.fromkeys(bars))
+
+    def agg_sql(self) -> str:
+        keys = list(
+            dict.fromkeys(
+                _DERIVED.get(c, quote(c))
+                for c in [*self.group_by, *self.std.meta.cluster, "probe_id", "day"]
+            )
+        )
+        bar_aggs = "".join(
+            f", count(*) FILTER (WHERE value {op} {v!r}) AS b{i}"
+            for i, (op, v) in enumerate(self.bars())
+        )
+        key_list = ", ".join([*keys, "metric", "ok", "_ul", "environment", "_excluded"])
+        return self.dialect.create_temp_table(
+            "_agg",
+            f"""SELECT {key_list},
+                   count(*) AS n, sum(value) AS s, sum(value * value) AS ss,
+                   min(started_at) AS tmin, max(started_at) AS tmax{bar_aggs}
+            FROM s GROUP BY {key_list}""",
+        )
+
+    # -- step 4 and 5: clusters, then groups -----------------------------------------------
+
+    def _criterion_columns(self, j: int, c: Criterion) -> list[tuple[str, str]]:
+        """(name, aggregate over _agg) of criterion j's trials ``n{j}``, totals ``t{j}``
+        and (means) sums of squares ``q{j}``, per cluster."""
+        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
+        load = "" if c.statistic == "failure_ratio" else f" AND _ul = {str(c.under_load).upper()}"
+        base = f"_excluded IS NULL AND {metric}{load}"
+        ok = f"{base} AND ok"
+        bars = self.bars()
+
+        def bar(op: str, value: float | None) -> str:
+            return f"b{bars.index((op, float(value or 0.0)))}"
+
+        if c.statistic == "mean":
+            return [
+                (f"n{j}", f"sum(n) FILTER (WHERE {ok})"),
+                (f"t{j}", f"sum(s) FILTER (WHERE {ok})"),
+                (f"q{j}", f"sum(ss) FILTER (WHERE {ok})"),
+            ]
+        if c.statistic == "share":
+            attempts = ok if c.failed == "exclude" else base
+            col = bar(">=", c.at_least) if c.at_least is not None else bar("<=", c.at_most)
+            return [
+                (f"n{j}", f"sum(n) FILTER (WHERE {attempts})"),
+                (f"t{j}", f"sum({col}) FILTER (WHERE {ok})"),
+            ]
+        if c.statistic == "failure_ratio":
+            return [
+                (f"n{j}", f"sum(n) FILTER (WHERE {base})"),
+                (f"t{j}", f"sum(n) FILTER (WHERE {base} AND NOT ok)"),
+            ]
+        # median, percentile: the count below the threshold (Woodruff, samples_needed)
+        return [
+            (f"n{j}", f"sum(n) FILTER (WHERE {ok})"),
+            (f"t{j}", f"sum({bar('<', c.threshold)}) FILTER (WHERE {ok})"),
+        ]
+
+    def clusters_sql(self) -> str:
+        cols = [
+            f"coalesce({agg}, 0) AS {name}"
+            for j, c in enumerate(self.std.criteria)
+            for name, agg in self._criterion_columns(j, c)
+        ]
+        return self.dialect.create_temp_table(
+            "_cl",
+            f"SELECT {self._group_list()}{self._cluster()} AS _cluster, {', '.join(cols)}"
+            f" FROM _agg GROUP BY {self._group_list()}{self._cluster()}",
+        )
+
+    def criteria_sql(self) -> str:
+        """Per group, for each criterion j: n, total, Σx², G, Σ_g r_g², clusters with
+        successes, clusters with failures (r_g = t_g − n_g · total / n)."""
+        part = f"PARTITION BY {', '.join(self.gcols)}" if self.gcols else ""
+        resid = []
+        out = []
+        for j, c in enumerate(self.std.criteria):
+            # The group's mean of t per trial, then each cluster's residual: the same
+            # operations as stats.mean_t_clustered / cluster_robust_variance_of_proportion.
+            resid.append(
+                f"CASE WHEN n{j} > 0 THEN t{j} - n{j} * ((sum(t{j}) OVER w)"
+                f" / (sum(n{j}) OVER w)) END AS r{j}"
+            )
+            q = f"sum(q{j})" if c.statistic == "mean" else "0"
+            out += [
+                f"sum(n{j})",
+                f"sum(t{j})",
+                q,
+                f"count(*) FILTER (WHERE n{j} > 0)",
+                f"coalesce(sum(r{j} * r{j}), 0)",
+                f"count(*) FILTER (WHERE n{j} > 0 AND t{j} > 0)",
+                f"count(*) FILTER (WHERE n{j} > 0 AND t{j} < n{j})",
+            ]
+        inner = f"SELECT *, {', '.join(resid)} FROM _cl WINDOW w AS ({part})"
+        group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
+        return f"SELECT {self.gkey()}, {', '.join(out)} FROM ({inner}) AS c{group}"
+
+    def groups_sql(self) -> str:
+        """Per group: exclusions, used samples, sampling counts, period, devices."""
+        sampling = self._sampling()
+        cols = [f"sum(n) FILTER (WHERE _excluded = {literal(r)})" for r in EXCLUSION_REASONS]
+        cols += [f"sum(n) FILTER (WHERE {sampling})"]
+        cols += [
+            f"sum(n) FILTER (WHERE {sampling} AND environment = {literal(e)})"
+            for e in ENVIRONMENTS
+        ]
+        d = self.dialect
+        cols += [
+            "sum(n) FILTER (WHERE _excluded IS NULL)",
+            d.iso_text("min(tmin) FILTER (WHERE _excluded IS NULL)"),
+            d.iso_text("max(tmax) FILTER (WHERE _excluded IS NULL)"),
+            # devices with a used sample; rows without a probe id are one device
+            "count(DISTINCT probe_id) FILTER (WHERE _excluded IS NULL)"
+            " + max(CASE WHEN probe_id IS NULL AND _excluded IS NULL THEN 1 ELSE 0 END)",
+        ]
+        group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
+        return f"SELECT {self.gkey()}, {', '.join(cols)} FROM _agg{group}"
+
+    def days_sql(self) -> str:
+        n = f"sum(n) FILTER (WHERE {self._sampling()})"
+        return (
+            f"SELECT {self.gkey()}, {self.dialect.date_text('_day')}, {n} FROM _agg"
+            f" GROUP BY {self._group_list()}_day HAVING {n} > 0"
+        )
+
+    def hours_sql(self) -> str:
+        # Hours apart from _agg: 24 times its rows otherwise.
+        return (
+            f"SELECT {self.gkey()}, _hour, n FROM (SELECT {self._group_list()}_hour,"
+            f" count(*) AS n FROM s WHERE {self._sampling()}"
+            f" GROUP BY {self._group_list()}_hour) AS h"
+        )
+
+    def spacing_sql(self) -> str | None:
+        need = self.std.sampling.min_spacing_s
+        if need is None:
+            return None
+        d = self.dialect
+        # One row of the sampling metric is one test (a throughput run writes one download);
+        # gaps are per device, whatever group its tests fall in.
+        gap = (
+            f"({d.epoch_us('started_at')} - lag({d.epoch_us('started_at')}) OVER ("
+            "PARTITION BY probe_id ORDER BY started_at)) / 1e6"
+        )
+        group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
+        return (
+            f"SELECT {self.gkey()}, count(*) FILTER (WHERE gap < {need!r}), min(gap) FROM ("
+            f"SELECT {self._group_list()}{gap} AS gap FROM s WHERE {self._sampling()}) AS t"
+            f"{group}"
+        )
+
+    def probes_sql(self, limit: int | None) -> str:
+        """Per (group, device): used samples, first, last, most frequent environment. With
+        ``limit``: the ``limit`` devices with most samples over all groups together."""
+        grouped = limit is None
+        gl = self._group_list() if grouped else ""
+        used = "_excluded IS NULL"
+        d = self.dialect
+        env = f"""SELECT {gl}probe_id, environment, row_number() OVER (
+                    PARTITION BY {gl}probe_id ORDER BY sum(n) DESC, environment) AS k
+                  FROM _agg WHERE {used} AND environment IS NOT NULL
+                  GROUP BY {gl}probe_id, environment"""
+        on = " AND ".join(
+            d.null_safe_equal(f"p.{c}", f"e.{c}")
+            for c in [*(self.gcols if grouped else []), "probe_id"]
+        )
+        key = self._prefixed_gkey("p") if grouped else "'{}'"
+        top = "" if grouped else f" ORDER BY 3 DESC, 2 LIMIT {int(limit or 0)}"
+        return f"""
+            SELECT {key}, p.probe_id, p.samples, e.environment, {d.iso_text("p.first")},
+                   {d.iso_text("p.last")}
+            FROM (SELECT {gl}probe_id, sum(n) AS samples, min(tmin) AS first,
+                         max(tmax) AS last
+                  FROM _agg WHERE {used} GROUP BY {gl}probe_id) AS p
+            LEFT JOIN ({env}) AS e ON {on} AND e.k = 1{top}"""
+
+    def _prefixed_gkey(self, alias: str) -> str:
+        fields = []
+        for g in self.group_by:
+            col = f"{alias}.{_DERIVED.get(g, quote(g))}"
+            fields.append((g, self.dialect.date_text(col) if g == "day" else col))
+        return self.dialect.json_object(fields)
+
+    # -- step 6: order statistics ----------------------------------------------------------
+
+    def groups_table_sql(self) -> str:
+        """The groups with their JSON key, to join rows to requested ranks."""
+        cols = self._group_list()
+        return self.dialect.create_temp_table(
+            "_groups",
+            f"SELECT {cols}{self.gkey()} AS _gkey FROM (SELECT DISTINCT {cols}1 AS _one"
+            " FROM _agg) AS g",
+        )
+
+    def ranks_sql(self, j: int) -> str:
+        c = self.std.criteria[j]
+        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
+        on = " AND ".join(self.dialect.null_safe_equal(f"v.{g}", f"g.{g}") for g in self.gcols)
+        join = f"JOIN _groups AS g ON {on}" if on else "CROSS JOIN _groups AS g"
+        return f"""
+            SELECT w._gkey, w.r, w.value FROM (
+              SELECT g._gkey, v.value,
+                     row_number() OVER (PARTITION BY g._gkey ORDER BY v.value) AS r
+              FROM (SELECT {self._group_list()}value FROM s
+                    WHERE _excluded IS NULL AND ok AND {metric}
+                      AND _ul = {str(c.under_load).upper()}) AS v
+              {join}
+              WHERE g._gkey IN (SELECT g FROM _want WHERE j = {j})) AS w
+            JOIN _want AS k ON k.g = w._gkey AND k.r = w.r AND k.j = {j}"""
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+def _int(x: Any) -> int:
+    return 0 if x is None else int(x)
+
+
+def _float(x: Any) -> float:
+    return 0.0 if x is None else float(x)
+
+
+def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = False) -> Sums:
+    """Steps 1-5 on ``engine``: the sums of every group (and, on request, the report's
+    details and the per-device rows)."""
+    total = engine.fetch("SELECT count(*) FROM raw_samples")
+    if not total or not total[0][0]:
+        names = ", ".join(s.name for s in engine.sources)
+        raise InputError(f"{names}: no samples to evaluate (the dataset is empty)")
+    engine.execute(plan.duplicates_sql())
+    dups = engine.fetch("SELECT count(*) FROM _dups")[0][0]
+    engine.execute(plan.dialect.create_temp_view("s", plan.annotated_sql(bool(dups))))
+    engine.execute(plan.agg_sql())
+    engine.execute(plan.clusters_sql())
+    std = plan.std
+    ncrit = len(std.criteria)
+    criteria: dict[str, tuple[CriterionSums, ...]] = {}
+    for row in engine.fetch(plan.criteria_sql()):
+        sums = []
+        for j in range(ncrit):
+            n, t, q, g, ss, kpos, kshort = row[1 + 7 * j : 8 + 7 * j]
+            sums.append(
+                CriterionSums(
+                    n=_int(n),
+                    total=_float(t),
+                    total_sq=_float(q),
+                    clusters=_int(g),
+                    cluster_ss=_float(ss),
+                    clusters_with_success=_int(kpos),
+                    clusters_with_failure=_int(kshort),
+                )
+            )
+        criteria[row[0]] = tuple(sums)
+    days: dict[str, dict[str, int]] = {}
+    for gkey, day, n in engine.fetch(plan.days_sql()):
+        days.setdefault(gkey, {})[str(day)] = int(n)
+    hours: dict[str, dict[int, int]] = {}
+    for gkey, hour, n in engine.fetch(plan.hours_sql()):
+        hours.setdefault(gkey, {})[int(hour)] = int(n)
+    spacing: dict[str, tuple[int, float | None]] = {}
+    spacing_sql = plan.spacing_sql()
+    if spacing_sql:
+        for gkey, v, gap in engine.fetch(spacing_sql):
+            spacing[gkey] = (int(v), None if gap is None else float(gap))
+    probe_rows: dict[str, list[ProbeRow]] | None = None
+    if probes:
+        probe_rows = {}
+        for gkey, pid, n, env, first, last in engine.fetch(plan.probes_sql(None)):
+            if n:
+                probe_rows.setdefault(gkey, []).append(ProbeRow(pid, env, int(n), first, last))
+    groups = []
+    nenv = len(ENVIRONMENTS)
+    nx = len(EXCLUSION_REASONS)
+    for row in sorted(engine.fetch(plan.groups_sql()), key=lambda r: str(r[0])):
+        gkey = row[0]
+        excluded = {r: _int(v) for r, v in zip(EXCLUSION_REASONS, row[1 : 1 + nx], strict=True)}
+        tests = _int(row[1 + nx])
+        per_env = {
+            e: _int(v) for e, v in zip(ENVIRONMENTS, row[2 + nx : 2 + nx + nenv], strict=True)
+        }
+        used, first, last, n_probes = row[2 + nx + nenv :]
+        violations, gap = spacing.get(gkey, (0, None))
+        rows = None
+        if probe_rows is not None:
+            rows = tuple(sorted(probe_rows.get(gkey, []), key=lambda p: str(p.probe_id)))
+        groups.append(
+            GroupSums(
+                gkey=gkey,
+                key=json.loads(gkey),
+                criteria=criteria[gkey],
+                sampling=SamplingSums(
+                    tests=tests,
+                    per_environment=per_env,
+                    days=days.get(gkey, {}),
+                    hours=hours.get(gkey, {}),
+                    spacing_violations=violations,
+                    smallest_gap_s=gap,
+                ),
+                used=_int(used),
+                excluded=excluded,
+                probes=_int(n_probes),
+                first=first,
+                last=last,
+                probe_rows=rows,
+            )
+        )
+    det = _details(engine, plan) if details else None
+    return Sums(tuple(groups), plan.group_by, det)
+
+
+def order_statistics(
+    engine: Engine, plan: Plan, sums: Sums, requests: Sequence[RankRequest]
+) -> dict[tuple[int, int], dict[int, float]]:
+    """(group index, criterion index) -> rank -> value, for the requested ranks only."""
+    out: dict[tuple[int, int], dict[int, float]] = {
+        (r.group, r.criterion): {} for r in requests
+    }
+    rows = [
+        (sums.groups[r.group].gkey, r.criterion, rank) for r in requests for rank in r.ranks
+    ]
+    if not rows:
+        return out
+    index = {g.gkey: i for i, g in enumerate(sums.groups)}
+    engine.execute(plan.groups_table_sql())
+    engine.insert_rows("_want", [("g", "VARCHAR"), ("j", "BIGINT"), ("r", "BIGINT")], rows)
+    for j in sorted({r.criterion for r in requests}):
+        for gkey, rank, value in engine.fetch(plan.ranks_sql(j)):
+            out[(index[gkey], j)][int(rank)] = float(value)
+    return out
+
+
+def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
+    """Data for the report's charts and appendix (never statistics). Bounded in size:
+    quantile points, counts, a sample of locations, the first tests, the busiest devices."""
+    d = plan.dialect
+    qs = ", ".join(repr(i / (DETAIL_POINTS - 1)) for i in range(DETAIL_POINTS))
+    gl = plan._group_list()
+    group = f"GROUP BY {gl}metric, coalesce(under_load, FALSE)"
+    out: dict[str, Any] = {}
+    rows = engine.fetch(f"""
+        SELECT {plan.gkey()}, metric, coalesce(under_load, FALSE), count(*),
+               quantile_cont(value, [{qs}])
+        FROM s WHERE _excluded IS NULL AND ok {group} ORDER BY 1, 2, 3""")
+    out["quantiles"] = [
+        {
+            "key": json.loads(g),
+            "metric": m,
+            "under_load": bool(u),
+            "n": int(n),
+            "values": [float(v) for v in vals],
+        }
+        for g, m, u, n, vals in rows
+    ]
+    tech = engine.fetch(f"""
+        SELECT {plan.gkey()}, coalesce(technology, 'unknown'), count(DISTINCT test_id) FROM s
+        GROUP BY {gl}coalesce(technology, 'unknown') ORDER BY 1, 2""")
+    out["technology"] = [
+        {"key": json.loads(g), "technology": t, "tests": int(n)} for g, t, n in tech
+    ]
+    m = literal(plan.std.sampling.metric)
+    loc = engine.fetch(f"""
+        SELECT latitude, longitude, ok, value FROM s
+        WHERE _excluded IS NULL AND metric = {m} AND latitude IS NOT NULL
+          AND longitude IS NOT NULL
+        USING SAMPLE reservoir({DETAIL_LOCATIONS} ROWS) REPEATABLE (42)""")
+    out["locations"] = sorted(
+        [[float(a), float(b), bool(ok), v] for a, b, ok, v in loc],
+        key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1),
+    )
+    tests = engine.fetch(f"""
+        SELECT {d.iso_text("min(started_at)")}, probe_id, test_id, any_value(tool),
+               any_value(target),
+               list(metric ORDER BY metric), list(value ORDER BY metric),
+               bool_and(ok), any_value(error), any_value(environment), any_value(area)
+        FROM s WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)
+        GROUP BY probe_id, test_id ORDER BY 1, 3 LIMIT {DETAIL_TESTS}""")
+    out["tests"] = [
+        {
+            "started_at": t,
+            "probe_id": p,
+            "test_id": tid,
+            "tool": tool,
+            "target": target,
+            "values": {
+                mm: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+                for mm, v in zip(ms, vs, strict=True)
+            },
+            "ok": bool(ok),
+            "error": err,
+            "environment": env,
+            "area": area,
+        }
+        for t, p, tid, tool, target, ms, vs, ok, err, env, area in tests
+    ]
+    total = engine.fetch("""SELECT count(*) FROM (SELECT DISTINCT probe_id, test_id FROM s
+        WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)) AS t""")
+    out["tests_total"] = int(total[0][0]) if total else 0
+    versions = engine.fetch("""SELECT tool, coalesce(tool_version, '?'), count(*) FROM s
+        GROUP BY tool, coalesce(tool_version, '?') ORDER BY 1, 2""")
+    out["tools"] = [{"tool": t, "version": v, "samples": int(n)} for t, v, n in versions]
+    for col, key in (("area", "areas"), ("operator", "operators")):
+        values = engine.fetch(f"""SELECT DISTINCT {col} FROM s WHERE _excluded IS NULL
+            AND {col} IS NOT NULL ORDER BY 1 LIMIT 50""")
+        out[key] = [str(v[0]) for v in values]
+    out["probes"] = [
+        {"probe_id": pid, "environment": env, "samples": int(n), "first": first, "last": last}
+        for _, pid, n, env, first, last in engine.fetch(plan.probes_sql(DETAIL_PROBES))
+    ]
+    n_probes = engine.fetch(
+        "SELECT count(DISTINCT probe_id) + max(CASE WHEN probe_id IS NULL THEN 1 ELSE 0 END)"
+        " FROM _agg WHERE _excluded IS NULL"
+    )
+    out["probes_total"] = _int(n_probes[0][0]) if n_probes else 0
+    return out

@@ -1,0 +1,172 @@
+"""The result of an evaluation: what the terminal table, ``--json`` and the report render.
+
+Plain frozen objects, importable without DuckDB or scipy (the CLI and the report import them).
+The JSON layout is contracts.md §4 with the extensions of docs/evaluate.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal
+
+Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+VERDICT_ORDER: Final = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
+
+#: Why a row is not used, in the order the rules are applied (docs/evaluate.md).
+EXCLUSION_REASONS: Final = ("technology", "invalid_value", "interrupted", "duplicate")
+
+
+def combine(verdicts: Iterable[str]) -> Verdict:
+    """FAIL if any fails, else INCONCLUSIVE if any is, else PASS (PASS for none)."""
+    worst = max(verdicts, key=lambda v: VERDICT_ORDER[v], default="PASS")
+    return worst  # type: ignore[return-value]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionResult:
+    id: str
+    metric: str
+    statistic: str
+    op: str
+    threshold: float
+    unit: str
+    n: int
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str
+    letter_verdict: Verdict
+    verdict: Verdict
+    samples_needed: int | None
+    # extensions of the contract (docs/evaluate.md)
+    p: float | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+    n_eff: float | None = None
+    deff: float | None = None
+    clusters: int | None = None
+    description: str | None = None
+    description_vi: str | None = None
+    unverified: bool = False
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: _clean(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingCheck:
+    requirement: str
+    required: float
+    actual: float | None
+    ok: bool
+    environment: str | None = None
+    violations: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "requirement": self.requirement,
+            "required": self.required,
+            "actual": _clean(self.actual),
+            "ok": self.ok,
+        }
+        if self.environment is not None:
+            out["environment"] = self.environment
+        if self.violations is not None:
+            out["violations"] = self.violations
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSummary:
+    """One device in one group (only with ``--details probes``)."""
+
+    probe_id: str | None
+    environment: str | None
+    samples: int
+    first: str | None
+    last: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupResult:
+    key: dict[str, Any]
+    verdict: Verdict
+    letter_verdict: Verdict
+    n_samples: int
+    excluded: dict[str, int]
+    sampling: tuple[SamplingCheck, ...]
+    criteria: tuple[CriterionResult, ...]
+    n_probes: int = 0
+    period_start: str | None = None
+    period_end: str | None = None
+    #: Per-device rows: only when asked for (``--details probes``); None otherwise, so that
+    #: the result's size does not grow with the number of devices.
+    probes: tuple[ProbeSummary, ...] | None = None
+    hours: Mapping[int, int] = field(default_factory=dict)  # sampling-metric tests per hour
+    days: Mapping[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "key": self.key,
+            "verdict": self.verdict,
+            "n_samples": self.n_samples,
+            "excluded": dict(self.excluded),
+            "sampling": [s.to_json() for s in self.sampling],
+            "criteria": [c.to_json() for c in self.criteria],
+            "letter_verdict": self.letter_verdict,
+            "n_probes": self.n_probes,
+            "period": {"start": self.period_start, "end": self.period_end},
+            "hours": {str(h): n for h, n in sorted(self.hours.items())},
+            "days": dict(sorted(self.days.items())),
+        }
+        if self.probes is not None:
+            out["probes"] = [asdict(p) for p in self.probes]
+        return out
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of ``netmeasure evaluate``."""
+
+    netmeasure_version: str
+    standard: dict[str, Any]
+    confidence: float
+    verdict: Verdict
+    letter_verdict: Verdict
+    groups: tuple[GroupResult, ...]
+    group_by: tuple[str, ...]
+    parameters: dict[str, float]
+    sources: tuple[dict[str, Any], ...]
+    #: The report's chart data (bounded in size), with ``details=True``.
+    details: dict[str, Any] | None = None
+
+    def to_json(self, *, details: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "netmeasure_version": self.netmeasure_version,
+            "standard": self.standard,
+            "confidence": self.confidence,
+            "verdict": self.verdict,
+            "groups": [g.to_json() for g in self.groups],
+            "letter_verdict": self.letter_verdict,
+            "group_by": list(self.group_by),
+            "parameters": self.parameters,
+            "sources": list(self.sources),
+        }
+        if details and self.details is not None:
+            out["details"] = self.details
+        return out
+
+    def dumps(self, *, details: bool = False) -> str:
+        return json.dumps(
+            self.to_json(details=details), indent=2, ensure_ascii=False, allow_nan=False
+        )
