@@ -1,16 +1,18 @@
 """The dashboard's live evaluation: running aggregates fed by the rows newer than a cursor.
 
-Every new batch of rows is reduced by evaluate's own engine (DuckDB) exactly as
-``netmeasure evaluate`` reduces a dataset: its per-cell sums (group, probe, cluster, day) and
-its per-hour counts are additive, so they are merged into running totals. What is not
-additive is kept in the smallest form that stays exact: per probe, the times of its sampling
-tests (for ``min_spacing``; appended in order, recomputed for that probe alone when a test
-arrives out of order) and, for median / percentile criteria, the values. The statistics and
-verdicts are then computed by evaluate's verdict code (``evaluate_reduced``) on the merged
-cells: the dashboard has no statistics of its own.
+Every new batch of rows goes through evaluate's plan (netmeasure/evaluate/plan.py) on DuckDB
+exactly as ``netmeasure evaluate`` reads a dataset: the annotated view (exclusions decided as
+evaluate decides them) and the first aggregation ``_agg``, whose sums add up across batches;
+its rows are appended to a running table. What does not add up is kept in the smallest form
+that stays exact: per probe, the times of its sampling tests (``min_spacing``; appended in
+order, recomputed for that probe alone when a test arrives late), and for median / percentile
+criteria the values.
 
-The finest grouping kept is (campaign, operator, area); a view (one campaign, by operator or
-by operator and area) merges the cells of its groups, which is exact because cells add up.
+A view (one campaign, by operator or by operator and area) runs evaluate's own pipeline
+(``pipeline.run``: the plan's queries, the statistics, the verdicts) on ``LiveEngine``, an
+engine whose ``_agg`` is the running table and whose hour counts and gaps come from the
+running totals: the dashboard has no statistics of its own, and a poll costs the new rows,
+never a re-evaluation of the database.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 
 from netmeasure import __version__
 from netmeasure.collector.db import CollectorDB
+from netmeasure.evaluate.dialect import literal, quote
 from netmeasure.standard import Standard
 
 #: The groups the running totals are kept by; views merge them.
@@ -56,6 +59,7 @@ READ_COLUMNS: Final = (
     "latitude",
     "longitude",
 )
+QUANTILES: Final = ("median", "percentile")
 #: The map's hexagons are kept at this H3 resolution; coarser ones are their parents.
 HEX_RESOLUTION: Final = 8
 RECENT_POINTS: Final = 5000
@@ -109,12 +113,23 @@ class LiveEvaluation:
         self._fine: list[str] = []  # fine gkeys (index = position)
         self._fine_index: dict[str, int] = {}
         self._fine_fields: list[dict[str, Any]] = []
-        self.cells: dict[tuple[str, Any, Any, Any], dict[str, Any]] = {}
-        self.hours: dict[tuple[str, int], int] = defaultdict(int)
         self._probe_times: dict[Any, _ProbeTimes] = {}
-        self._ranked: dict[str, dict[str, list[Any]]] = {
-            c.id: defaultdict(list) for c in std.criteria if c.statistic in ("median", "percentile")
-        }
+        self._quantile_metrics = sorted(
+            {m for c in std.criteria if c.statistic in QUANTILES for m in c.metrics}
+        )
+        import duckdb
+
+        from netmeasure.evaluate.dialect import DuckDBDialect
+        from netmeasure.evaluate.plan import Plan
+
+        # The running tables live in one in-memory database; each use has its own cursor
+        # (DuckDB keeps temporary tables and views per cursor).
+        self._duck = duckdb.connect(config={"memory_limit": "1GB"})
+        self._batch_cur = _cursor(self._duck)
+        self._view_cur = _cursor(self._duck)
+        self._plan = Plan(std, FINE, DuckDBDialect())
+        self._agg_rows = 0  # rows in the running _agg table, and after its last compaction
+        self._agg_compacted = 0
         self.activity: dict[tuple[Any, Any], _Activity] = defaultdict(_Activity)
         # (campaign, operator, h3 cell at HEX_RESOLUTION) -> [ok tests, sum of values, failures]
         self.hexes: dict[tuple[Any, Any, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
@@ -161,7 +176,7 @@ class LiveEvaluation:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from netmeasure.evaluate.engine import Engine
+        from netmeasure.evaluate.sources import Source, relation_sql
 
         columns = list(zip(*rows, strict=True))
         types = {"value": pa.float64(), "latitude": pa.float64(), "longitude": pa.float64()}
@@ -175,68 +190,101 @@ class LiveEvaluation:
         arrays["received_at"] = pa.array(columns[-1], type=pa.string())
         table = pa.table(arrays)
         del columns
-        std = self.std
-        m = _sql_str(std.sampling.metric)
-        with tempfile.TemporaryDirectory(prefix="nm-dash-") as tmp:
+        plan = self._plan
+        d = plan.dialect
+        sampling = (
+            f"FROM s WHERE _excluded IS NULL AND metric = {literal(self.std.sampling.metric)}"
+        )
+        sampling += " AND NOT _ul"
+        fine = ", ".join(quote(c) for c in FINE)
+        with tempfile.TemporaryDirectory(prefix="nm-dash-") as tmp, self.lock:
             path = Path(tmp) / "batch.parquet"
             pq.write_table(table, path, compression="none")
-            engine = Engine([str(path)], memory_limit="512MB", threads=1)
-            try:
-                reduced = engine.reduce(std, list(FINE))
-                con = engine.con
-                # The engine's annotated view ``s`` (exclusions decided as evaluate decides
-                # them) gives the rows the non-additive parts need.
-                sampling = f"FROM s WHERE _excluded IS NULL AND metric = {m} AND NOT _ul"
-                times = con.execute(
-                    f"SELECT _gkey, probe_id, epoch_us(started_at) {sampling}"
-                    " ORDER BY probe_id, started_at"
-                ).fetchnumpy()
-                places = con.execute(f"""
-                    SELECT _gkey, latitude, longitude, count(*) FILTER (WHERE ok),
-                           coalesce(sum(value) FILTER (WHERE ok), 0),
-                           count(*) FILTER (WHERE NOT ok)
-                    {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
-                    GROUP BY ALL""").fetchall()
-                latest = con.execute(f"""
-                    SELECT _gkey, latitude, longitude, CASE WHEN ok THEN value END, probe_id,
-                           strftime(started_at, '%Y-%m-%dT%H:%M:%SZ')
-                    {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
-                    ORDER BY started_at DESC LIMIT {RECENT_POINTS}""").fetchall()
-                ranked: dict[str, list[tuple[str, float]]] = {}
-                for c in std.criteria:
-                    if c.id not in self._ranked:
-                        continue
-                    metrics = ", ".join(_sql_str(x) for x in c.metrics)
-                    ranked[c.id] = con.execute(f"""
-                        SELECT _gkey, value FROM s WHERE _excluded IS NULL AND ok
-                          AND metric IN ({metrics})
-                          AND _ul = {str(c.under_load).upper()}""").fetchall()
-                # The fleet: from the batch as stored (every row, excluded or not).
-                raw = f"read_parquet({_sql_str(str(path))})"
-                activity = con.execute(f"""
-                    SELECT campaign, probe_id, count(*), count(*) FILTER (WHERE NOT ok),
-                           max(started_at), max(received_at)
-                    FROM {raw} GROUP BY ALL""").fetchall()
-                minutes = con.execute(f"""
-                    SELECT campaign, probe_id, substr(received_at, 1, 16), count(*)
-                    FROM {raw} GROUP BY ALL""").fetchall()
-            finally:
-                engine.close()
-        with self.lock:
-            self._merge_cells(reduced.cells)
-            for (g, h), n in reduced.hours.items():
-                self.hours[(g, h)] += n
+            con = self._batch_cur
+            # evaluate's plan, steps 1-3, on this batch: the annotated view and _agg
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW raw_samples AS "
+                + relation_sql(con, Source(path, "parquet"), 0)
+            )
+            con.execute(plan.duplicates_sql())
+            dups = con.execute("SELECT count(*) FROM _dups").fetchone()
+            con.execute(d.create_temp_view("s", plan.annotated_sql(bool(dups and dups[0]))))
+            con.execute(plan.agg_sql())
+            if self._agg_rows == 0 and not _has_table(con, "_agg_live"):
+                con.execute("CREATE TABLE _agg_live AS SELECT * FROM _agg LIMIT 0")
+                con.execute(
+                    f"CREATE TABLE _hours_live AS SELECT {fine}, _hour, count(*) AS n"
+                    f" {sampling} AND FALSE GROUP BY ALL"
+                )
+                con.execute(
+                    f"CREATE TABLE _values_live AS SELECT {fine}, metric, _ul, value FROM s LIMIT 0"
+                )
+            con.execute("INSERT INTO _agg_live SELECT * FROM _agg")
+            added = con.execute("SELECT count(*) FROM _agg").fetchone()
+            self._agg_rows += int(added[0]) if added else 0
+            con.execute(
+                f"INSERT INTO _hours_live SELECT {fine}, _hour, count(*) {sampling} GROUP BY ALL"
+            )
+            if self._quantile_metrics:
+                metrics = ", ".join(literal(m) for m in self._quantile_metrics)
+                con.execute(
+                    f"INSERT INTO _values_live SELECT {fine}, metric, _ul, value FROM s"
+                    f" WHERE _excluded IS NULL AND ok AND metric IN ({metrics})"
+                )
+            times = con.execute(
+                f"SELECT {plan.gkey()} AS g, probe_id, epoch_us(started_at) AS t {sampling}"
+                " ORDER BY probe_id, started_at"
+            ).fetchnumpy()
+            places = con.execute(f"""
+                SELECT {plan.gkey()}, latitude, longitude, count(*) FILTER (WHERE ok),
+                       coalesce(sum(value) FILTER (WHERE ok), 0), count(*) FILTER (WHERE NOT ok)
+                {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
+                GROUP BY ALL""").fetchall()
+            latest = con.execute(f"""
+                SELECT {plan.gkey()}, latitude, longitude, CASE WHEN ok THEN value END,
+                       probe_id, strftime(started_at, '%Y-%m-%dT%H:%M:%SZ')
+                {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
+                ORDER BY started_at DESC LIMIT {RECENT_POINTS}""").fetchall()
+            # the fleet: from the batch as stored (every row, excluded or not)
+            raw = f"read_parquet({literal(str(path))})"
+            activity = con.execute(f"""
+                SELECT campaign, probe_id, count(*), count(*) FILTER (WHERE NOT ok),
+                       max(started_at), max(received_at)
+                FROM {raw} GROUP BY ALL""").fetchall()
+            minutes = con.execute(f"""
+                SELECT campaign, probe_id, substr(received_at, 1, 16), count(*)
+                FROM {raw} GROUP BY ALL""").fetchall()
+            con.execute("DROP VIEW s")
+            con.execute("DROP VIEW raw_samples")
+            if self._agg_rows > 2 * max(self._agg_compacted, 50_000):
+                self._compact()
             self._merge_spacing(times)
-            for cid, pairs in ranked.items():
-                by_group: dict[str, list[float]] = defaultdict(list)
-                for g, v in pairs:
-                    by_group[g].append(v)
-                for g, vs in by_group.items():
-                    self._ranked[cid][g].append(np.asarray(vs, dtype=float))
             self._merge_activity(activity, minutes)
             self._merge_map(places, latest)
             self._views.clear()
             self._hex_views.clear()
+
+    def _compact(self) -> None:
+        """Rows of _agg with the same key summed into one (appending is exact too: every
+        query on _agg aggregates; this only bounds its size)."""
+        con = self._batch_cur
+        cols = [r[0] for r in con.execute("DESCRIBE _agg_live").fetchall()]
+        sums = {"n", "s", "ss"} | {c for c in cols if c.startswith("b") and c[1:].isdigit()}
+        keys = [c for c in cols if c not in sums and c not in ("tmin", "tmax")]
+        select = ", ".join(
+            f"sum({quote(c)}) AS {quote(c)}"
+            if c in sums
+            else f"{'min' if c == 'tmin' else 'max'}({c}) AS {c}"
+            if c in ("tmin", "tmax")
+            else quote(c)
+            for c in cols
+        )
+        group = ", ".join(quote(k) for k in keys)
+        con.execute(
+            f"CREATE OR REPLACE TABLE _agg_live AS SELECT {select} FROM _agg_live GROUP BY {group}"
+        )
+        n = con.execute("SELECT count(*) FROM _agg_live").fetchone()
+        self._agg_rows = self._agg_compacted = int(n[0]) if n else 0
 
     def _fine_id(self, gkey: str) -> int:
         i = self._fine_index.get(gkey)
@@ -247,25 +295,15 @@ class LiveEvaluation:
             self._fine_fields.append(json.loads(gkey))
         return i
 
-    def _merge_cells(self, cells: list[dict[str, Any]]) -> None:
-        for cell in cells:
-            self._fine_id(cell["_gkey"])
-            k = (cell["_gkey"], cell["probe_id"], cell["_cluster"], cell["_day"])
-            have = self.cells.get(k)
-            if have is None:
-                self.cells[k] = dict(cell)
-            else:
-                _add_cell(have, cell)
-
     def _merge_spacing(self, times: dict[str, Any]) -> None:
         """Gaps between consecutive sampling tests of each probe (rows sorted by probe and
         time), attributed to the later test's group, as the engine's window computes them."""
         need = self.std.sampling.min_spacing_s
         if need is None or not len(times["probe_id"]):
             return
-        gkeys = times["_gkey"]
+        gkeys = times["g"]
         probes = times["probe_id"]
-        stamps = np.asarray(times[next(k for k in times if k.startswith("epoch_us"))], np.int64)
+        stamps = np.asarray(times["t"], np.int64)
         fine = np.fromiter((self._fine_id(g) for g in gkeys), dtype=np.int64, count=len(gkeys))
         # segment boundaries: where the probe changes
         change = np.flatnonzero(probes[1:] != probes[:-1]) + 1
@@ -331,76 +369,34 @@ class LiveEvaluation:
 
     def campaigns(self) -> list[dict[str, Any]]:
         with self.lock:
-            counts: dict[Any, int] = defaultdict(int)
-            for (g, *_), cell in self.cells.items():
-                counts[self._fine_fields[self._fine_index[g]]["campaign"]] += int(cell["n_rows"])
+            if not _has_table(self._view_cur, "_agg_live"):
+                return []
+            rows = self._view_cur.execute(
+                "SELECT campaign, sum(n) FROM _agg_live GROUP BY campaign"
+            ).fetchall()
         return [
-            {"campaign": c, "samples": n}
-            for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            {"campaign": c, "samples": int(n)}
+            for c, n in sorted(rows, key=lambda r: (-int(r[1]), str(r[0])))
         ]
 
     def evaluation(self, campaign: Any, level: str) -> dict[str, Any]:
         """evaluate's JSON (contracts.md §4) for one campaign, grouped by ``level``."""
-        from netmeasure.evaluate.engine import Reduced
-        from netmeasure.evaluate.verdict import evaluate_reduced, needed_ranks
+        from netmeasure.evaluate.pipeline import run
 
-        cols = LEVELS[level]
         with self.lock:
             cached = self._views.get((campaign, level))
             if cached and cached[0] == self.version:
                 return cached[1]
-            version = self.version
-            rekey: dict[str, str | None] = {}
-            for g, f in zip(self._fine, self._fine_fields, strict=True):
-                rekey[g] = _key({c: f[c] for c in cols}) if f["campaign"] == campaign else None
-            cells: dict[tuple[Any, ...], dict[str, Any]] = {}
-            for (g, probe, cluster, day), cell in self.cells.items():
-                new = rekey[g]
-                if new is None:
-                    continue
-                k = (new, probe, cluster, day)
-                have = cells.get(k)
-                if have is None:
-                    cells[k] = {**cell, "_gkey": new}
-                else:
-                    _add_cell(have, cell)
-            hours: dict[tuple[str, int], int] = defaultdict(int)
-            for (g, h), n in self.hours.items():
-                new = rekey[g]
-                if new is not None:
-                    hours[(new, h)] += n
-            spacing: dict[str, tuple[int, float | None]] = {}
+            if not _has_table(self._view_cur, "_agg_live"):
+                return {"verdict": None, "groups": []}
+            spacing = []
             for pt in self._probe_times.values():
-                for gi, (viol, gap) in pt.result.items():
-                    new = rekey[self._fine[gi]]
-                    if new is None:
-                        continue
-                    v0, g0 = spacing.get(new, (0, None))
-                    gmin = gap if g0 is None else (g0 if gap is None else min(g0, gap))
-                    spacing[new] = (v0 + viol, gmin)
-            cell_list = sorted(
-                cells.values(), key=lambda c: (c["_gkey"], str(c["probe_id"]), c["_day"])
-            )
-            ranked: dict[str, dict[str, dict[int, float]]] = {}
-            for j, c in enumerate(self.std.criteria):
-                if c.id not in self._ranked:
-                    continue
-                want = needed_ranks(self.std, j, c, cell_list)
-                values: dict[str, list[Any]] = defaultdict(list)
-                for g, chunks in self._ranked[c.id].items():
-                    new = rekey[g]
-                    if new is not None:
-                        values[new].extend(chunks)
-                ranked[c.id] = {}
-                for g, ranks in want.items():
-                    arr = np.concatenate(values[g]) if values[g] else np.array([])
-                    ks = sorted(r - 1 for r in ranks if 1 <= r <= len(arr))
-                    part = np.partition(arr, ks) if ks else arr
-                    ranked[c.id][g] = {k + 1: float(part[k]) for k in ks}
-        reduced = Reduced(cell_list, dict(hours), spacing, ranked, list(cols), [], None)
-        result = evaluate_reduced(self.std, reduced, __version__).to_json()
-        with self.lock:
-            self._views[(campaign, level)] = (version, result)
+                for gi, (violations, gap) in pt.result.items():
+                    f = self._fine_fields[gi]
+                    spacing.append((*(f[c] for c in FINE), violations, gap))
+            engine = LiveEngine(self._view_cur, self.std, LEVELS[level], campaign, spacing)
+            result = run(engine, self.std, LEVELS[level], __version__).to_json()
+            self._views[(campaign, level)] = (self.version, result)
         return result
 
     def fleet(self, campaign: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -466,8 +462,103 @@ class LiveEvaluation:
             return list(self.points.get(campaign, ()))
 
 
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+class LiveEngine:
+    """An engine (netmeasure/evaluate/engine.py) over the running tables, for evaluate's
+    pipeline: its ``_agg`` is the running first aggregation of one campaign, the hour counts
+    and the gaps between tests come from the running totals, the values for order
+    statistics from the running values. The plan's other queries run unchanged on DuckDB;
+    one that needs the samples themselves fails loudly (there is no ``raw_samples``)."""
+
+    def __init__(
+        self,
+        con: Any,
+        std: Standard,
+        group_by: tuple[str, ...],
+        campaign: Any,
+        spacing: list[tuple[Any, ...]],
+    ) -> None:
+        from netmeasure.evaluate.dialect import Dialect, DuckDBDialect
+        from netmeasure.evaluate.plan import Plan
+
+        self.con = con
+        self.dialect: Dialect = DuckDBDialect()
+        self.sources: tuple[Any, ...] = ()
+        self.plan = Plan(std, group_by, self.dialect)
+        self._where = "campaign IS NULL" if campaign is None else f"campaign = {literal(campaign)}"
+        self._spacing = spacing
+        metrics = {m for c in std.criteria if c.statistic in QUANTILES for m in c.metrics}
+        self._quantiles = bool(metrics)
+
+    def execute(self, sql: str) -> None:
+        plan, d = self.plan, self.dialect
+        if sql == plan.duplicates_sql():  # the collector stores each sample_id once
+            sql = d.create_temp_table("_dups", "SELECT CAST(NULL AS VARCHAR) AS sample_id LIMIT 0")
+        elif sql == d.create_temp_view("s", plan.annotated_sql(False)):
+            # only the order statistics read rows: the running values of used, ok samples
+            sql = d.create_temp_view(
+                "s",
+                "SELECT *, CAST(NULL AS VARCHAR) AS _excluded, TRUE AS ok FROM _values_live"
+                f" WHERE {self._where}",
+            )
+        elif sql == plan.agg_sql():
+            sql = d.create_temp_view("_agg", f"SELECT * FROM _agg_live WHERE {self._where}")
+        self.con.execute(sql)
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        plan = self.plan
+        gl = "".join(f"{c}, " for c in plan.gcols)
+        group = f" GROUP BY {', '.join(plan.gcols)}" if plan.gcols else ""
+        if sql == "SELECT count(*) FROM raw_samples":
+            sql = f"SELECT sum(n) FROM _agg_live WHERE {self._where}"
+        elif sql == plan.hours_sql():
+            sql = (
+                f"SELECT {plan.gkey()}, _hour, n FROM (SELECT {gl}_hour, sum(n) AS n"
+                f" FROM _hours_live WHERE {self._where} GROUP BY {gl}_hour) AS h"
+            )
+        elif sql == plan.spacing_sql():
+            self.insert_rows(
+                "_sp",
+                [*((c, "VARCHAR") for c in FINE), ("v", "BIGINT"), ("gap", "DOUBLE")],
+                self._spacing,
+            )
+            sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp WHERE {self._where}{group}"
+        return list(self.con.execute(sql).fetchall())
+
+    def insert_rows(self, table: str, columns: Any, rows: Any) -> None:
+        import pyarrow as pa
+
+        types = {
+            "VARCHAR": pa.string(),
+            "BIGINT": pa.int64(),
+            "INTEGER": pa.int32(),
+            "DOUBLE": pa.float64(),
+        }
+        arrays = {
+            n: pa.array([r[i] for r in rows], type=types[t]) for i, (n, t) in enumerate(columns)
+        }
+        self.con.register("_insert_rows", pa.table(arrays))
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT * FROM _insert_rows"
+            )
+        finally:
+            self.con.unregister("_insert_rows")
+
+    def close(self) -> None:
+        pass
+
+
+def _cursor(con: Any) -> Any:
+    cur = con.cursor()
+    cur.execute("SET TimeZone = 'UTC'")
+    return cur
+
+
+def _has_table(con: Any, name: str) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]
+    ).fetchone()
+    return bool(rows and rows[0])
 
 
 def _add_cell(have: dict[str, Any], cell: dict[str, Any]) -> None:

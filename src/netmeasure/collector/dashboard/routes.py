@@ -328,7 +328,7 @@ def _state(
     config: DashboardConfig,
     campaigns: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    from netmeasure.evaluate.verdict import combine
+    from netmeasure.evaluate.results import combine
 
     ev = live.evaluation(campaign, level) if level in LEVELS else {}
     groups = []
