@@ -104,6 +104,12 @@ def test_live_equals_evaluate_json(tmp_path: Path, std_id: str, netmeasure: Any)
     want = json.loads(res.stdout)
     same(strip(got), strip(want))
     assert len(got["groups"]) == 3
+    # by operator and hexagon (the samples spread over several)
+    got = live.evaluation("hanoi", "h3_8")
+    res = netmeasure("evaluate", "--standard", std_id, "--group-by", "operator,h3_8", "--json", url)
+    want = json.loads(res.stdout)
+    assert len(want["groups"]) > 3
+    same(strip(got), strip(want))
     # by operator and area too
     got = live.evaluation("hanoi", "area")
     res = netmeasure("evaluate", "--standard", std_id, "--group-by", "operator,area", "--json", url)

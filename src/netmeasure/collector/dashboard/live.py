@@ -36,11 +36,18 @@ from netmeasure.collector.db import CollectorDB
 from netmeasure.evaluate.dialect import literal, quote
 from netmeasure.standard import Standard
 
-#: The groups the running totals are kept by; views merge them.
-FINE: Final = ("campaign", "operator", "area")
+#: The groups the running totals (hours, gaps, values) are kept by; views merge them.
+FINE: Final = ("campaign", "operator", "area", "h3_8")
+#: The running first aggregations (evaluate's ``_agg``), by what they are grouped by: one
+#: for operators and areas, one for hexagons (kept apart: mobile probes make many hexagons).
+AGGREGATES: Final = {
+    "_agg_area": ("campaign", "operator", "area"),
+    "_agg_hex": ("campaign", "operator", "h3_8"),
+}
 LEVELS: Final[dict[str, tuple[str, ...]]] = {
     "operator": ("operator",),
     "area": ("operator", "area"),
+    **{f"h3_{r}": ("operator", f"h3_{r}") for r in range(4, 9)},
 }
 #: The columns read from the collector (the engine fills the others with NULL).
 READ_COLUMNS: Final = (
@@ -125,6 +132,7 @@ class LiveEvaluation:
         # The running tables live in one in-memory database; each use has its own cursor
         # (DuckDB keeps temporary tables and views per cursor).
         self._duck = duckdb.connect(config={"memory_limit": "1GB"})
+        _functions(self._duck)
         self._batch_cur = _cursor(self._duck)
         self._view_cur = _cursor(self._duck)
         self._plan = Plan(std, FINE, DuckDBDialect())
@@ -176,6 +184,7 @@ class LiveEvaluation:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from netmeasure.evaluate.plan import Plan
         from netmeasure.evaluate.sources import Source, relation_sql
 
         columns = list(zip(*rows, strict=True))
@@ -196,7 +205,7 @@ class LiveEvaluation:
             f"FROM s WHERE _excluded IS NULL AND metric = {literal(self.std.sampling.metric)}"
         )
         sampling += " AND NOT _ul"
-        fine = ", ".join(quote(c) for c in FINE)
+        fine = ", ".join(plan.gcols)  # as named in the annotated view (h3_8: _h3_8)
         with tempfile.TemporaryDirectory(prefix="nm-dash-") as tmp, self.lock:
             path = Path(tmp) / "batch.parquet"
             pq.write_table(table, path, compression="none")
@@ -207,11 +216,17 @@ class LiveEvaluation:
                 + relation_sql(con, Source(path, "parquet"), 0)
             )
             con.execute(plan.duplicates_sql())
-            dups = con.execute("SELECT count(*) FROM _dups").fetchone()
+            dups = con.execute("SELECT count(*) FROM _dups").fetchall()[0]
             con.execute(d.create_temp_view("s", plan.annotated_sql(bool(dups and dups[0]))))
-            con.execute(plan.agg_sql())
-            if self._agg_rows == 0 and not _has_table(con, "_agg_live"):
-                con.execute("CREATE TABLE _agg_live AS SELECT * FROM _agg LIMIT 0")
+            first = not _has_table(con, "_hours_live")
+            for name, groups in AGGREGATES.items():
+                con.execute(Plan(self.std, groups, d).agg_sql())
+                if first:
+                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM _agg LIMIT 0")
+                con.execute(f"INSERT INTO {name} SELECT * FROM _agg")
+                added = con.execute("SELECT count(*) FROM _agg").fetchall()[0]
+                self._agg_rows += int(added[0]) if added else 0
+            if first:
                 con.execute(
                     f"CREATE TABLE _hours_live AS SELECT {fine}, _hour, count(*) AS n"
                     f" {sampling} AND FALSE GROUP BY ALL"
@@ -219,9 +234,6 @@ class LiveEvaluation:
                 con.execute(
                     f"CREATE TABLE _values_live AS SELECT {fine}, metric, _ul, value FROM s LIMIT 0"
                 )
-            con.execute("INSERT INTO _agg_live SELECT * FROM _agg")
-            added = con.execute("SELECT count(*) FROM _agg").fetchone()
-            self._agg_rows += int(added[0]) if added else 0
             con.execute(
                 f"INSERT INTO _hours_live SELECT {fine}, _hour, count(*) {sampling} GROUP BY ALL"
             )
@@ -236,12 +248,11 @@ class LiveEvaluation:
                 " ORDER BY probe_id, started_at"
             ).fetchnumpy()
             places = con.execute(f"""
-                SELECT {plan.gkey()}, latitude, longitude, count(*) FILTER (WHERE ok),
+                SELECT campaign, operator, _h3_8, count(*) FILTER (WHERE ok),
                        coalesce(sum(value) FILTER (WHERE ok), 0), count(*) FILTER (WHERE NOT ok)
-                {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
-                GROUP BY ALL""").fetchall()
+                {sampling} AND _h3_8 IS NOT NULL GROUP BY ALL""").fetchall()
             latest = con.execute(f"""
-                SELECT {plan.gkey()}, latitude, longitude, CASE WHEN ok THEN value END,
+                SELECT campaign, operator, latitude, longitude, CASE WHEN ok THEN value END,
                        probe_id, strftime(started_at, '%Y-%m-%dT%H:%M:%SZ')
                 {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
                 ORDER BY started_at DESC LIMIT {RECENT_POINTS}""").fetchall()
@@ -256,7 +267,7 @@ class LiveEvaluation:
                 FROM {raw} GROUP BY ALL""").fetchall()
             con.execute("DROP VIEW s")
             con.execute("DROP VIEW raw_samples")
-            if self._agg_rows > 2 * max(self._agg_compacted, 50_000):
+            if self._agg_rows > 2 * max(self._agg_compacted, 100_000):
                 self._compact()
             self._merge_spacing(times)
             self._merge_activity(activity, minutes)
@@ -265,26 +276,27 @@ class LiveEvaluation:
             self._hex_views.clear()
 
     def _compact(self) -> None:
-        """Rows of _agg with the same key summed into one (appending is exact too: every
-        query on _agg aggregates; this only bounds its size)."""
+        """Rows of the running aggregations with the same key summed into one (appending is
+        exact too: every query on _agg aggregates; this only bounds their size)."""
         con = self._batch_cur
-        cols = [r[0] for r in con.execute("DESCRIBE _agg_live").fetchall()]
-        sums = {"n", "s", "ss"} | {c for c in cols if c.startswith("b") and c[1:].isdigit()}
-        keys = [c for c in cols if c not in sums and c not in ("tmin", "tmax")]
-        select = ", ".join(
-            f"sum({quote(c)}) AS {quote(c)}"
-            if c in sums
-            else f"{'min' if c == 'tmin' else 'max'}({c}) AS {c}"
-            if c in ("tmin", "tmax")
-            else quote(c)
-            for c in cols
-        )
-        group = ", ".join(quote(k) for k in keys)
-        con.execute(
-            f"CREATE OR REPLACE TABLE _agg_live AS SELECT {select} FROM _agg_live GROUP BY {group}"
-        )
-        n = con.execute("SELECT count(*) FROM _agg_live").fetchone()
-        self._agg_rows = self._agg_compacted = int(n[0]) if n else 0
+        total = 0
+        for name in AGGREGATES:
+            cols = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
+            sums = {"n", "s", "ss"} | {c for c in cols if c.startswith("b") and c[1:].isdigit()}
+            keys = [quote(c) for c in cols if c not in sums and c not in ("tmin", "tmax")]
+            select = ", ".join(
+                f"sum({quote(c)}) AS {quote(c)}"
+                if c in sums
+                else (f"{c[1:]}({c}) AS {c}" if c in ("tmin", "tmax") else quote(c))
+                for c in cols
+            )
+            con.execute(
+                f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name}"
+                f" GROUP BY {', '.join(keys)}"
+            )
+            n = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
+            total += int(n[0]) if n else 0
+        self._agg_rows = self._agg_compacted = total
 
     def _fine_id(self, gkey: str) -> int:
         i = self._fine_index.get(gkey)
@@ -349,30 +361,24 @@ class LiveEvaluation:
                     del per_minute[old]
 
     def _merge_map(self, places: list[tuple[Any, ...]], latest: list[tuple[Any, ...]]) -> None:
-        import h3
-
-        fields = self._fine_fields
-        for g, lat, lon, n_ok, total, failures in places:
-            f = fields[self._fine_id(g)]
-            cell = h3.latlng_to_cell(lat, lon, HEX_RESOLUTION)
-            slot = self.hexes[(f["campaign"], f["operator"], cell)]
+        for campaign, operator, cell, n_ok, total, failures in places:
+            slot = self.hexes[(campaign, operator, cell)]
             slot[0] += n_ok
             slot[1] += total
             slot[2] += failures
-        for g, lat, lon, value, probe, started in reversed(latest):
-            f = fields[self._fine_id(g)]
-            self.points[f["campaign"]].append(
-                [round(lat, 6), round(lon, 6), value, f["operator"], probe, started]
+        for campaign, operator, lat, lon, value, probe, started in reversed(latest):
+            self.points[campaign].append(
+                [round(lat, 6), round(lon, 6), value, operator, probe, started]
             )
 
     # -- views -----------------------------------------------------------------------------
 
     def campaigns(self) -> list[dict[str, Any]]:
         with self.lock:
-            if not _has_table(self._view_cur, "_agg_live"):
+            if not _has_table(self._view_cur, "_agg_area"):
                 return []
             rows = self._view_cur.execute(
-                "SELECT campaign, sum(n) FROM _agg_live GROUP BY campaign"
+                "SELECT campaign, sum(n) FROM _agg_area GROUP BY campaign"
             ).fetchall()
         return [
             {"campaign": c, "samples": int(n)}
@@ -387,7 +393,7 @@ class LiveEvaluation:
             cached = self._views.get((campaign, level))
             if cached and cached[0] == self.version:
                 return cached[1]
-            if not _has_table(self._view_cur, "_agg_live"):
+            if not _has_table(self._view_cur, "_agg_area"):
                 return {"verdict": None, "groups": []}
             spacing = []
             for pt in self._probe_times.values():
@@ -467,7 +473,10 @@ class LiveEngine:
     pipeline: its ``_agg`` is the running first aggregation of one campaign, the hour counts
     and the gaps between tests come from the running totals, the values for order
     statistics from the running values. The plan's other queries run unchanged on DuckDB;
-    one that needs the samples themselves fails loudly (there is no ``raw_samples``)."""
+    one that needs the samples themselves fails loudly (there is no ``raw_samples``).
+
+    Hexagons coarser than resolution 8 are the H3 parents of the resolution-8 cells (the
+    map's choice; ``evaluate --group-by h3_N`` places each sample in its own cell)."""
 
     def __init__(
         self,
@@ -484,10 +493,34 @@ class LiveEngine:
         self.dialect: Dialect = DuckDBDialect()
         self.sources: tuple[Any, ...] = ()
         self.plan = Plan(std, group_by, self.dialect)
-        self._where = "campaign IS NULL" if campaign is None else f"campaign = {literal(campaign)}"
+        where = "campaign IS NULL" if campaign is None else f"campaign = {literal(campaign)}"
+        cells = [int(g[3:]) for g in group_by if g.startswith("h3_")]
+        self._agg = "_agg_hex" if cells else "_agg_area"
+        parent = (
+            f", nm_h3_parent(_h3_8, {cells[0]}) AS _h3_{cells[0]}"
+            if cells and cells[0] != HEX_RESOLUTION
+            else ""
+        )
         self._spacing = spacing
-        metrics = {m for c in std.criteria if c.statistic in QUANTILES for m in c.metrics}
-        self._quantiles = bool(metrics)
+        # the running tables of this campaign, with the coarser cell where asked for
+        self.insert_rows(
+            "_sp",
+            [
+                *((c, "VARCHAR") for c in ("campaign", "operator", "area", "_h3_8")),
+                ("v", "BIGINT"),
+                ("gap", "DOUBLE"),
+            ],
+            spacing,
+        )
+        for view, table in (
+            ("_agg_v", self._agg),
+            ("_hours_v", "_hours_live"),
+            ("_values_v", "_values_live"),
+            ("_sp_v", "_sp"),
+        ):
+            con.execute(
+                self.dialect.create_temp_view(view, f"SELECT *{parent} FROM {table} WHERE {where}")
+            )
 
     def execute(self, sql: str) -> None:
         plan, d = self.plan, self.dialect
@@ -496,12 +529,10 @@ class LiveEngine:
         elif sql == d.create_temp_view("s", plan.annotated_sql(False)):
             # only the order statistics read rows: the running values of used, ok samples
             sql = d.create_temp_view(
-                "s",
-                "SELECT *, CAST(NULL AS VARCHAR) AS _excluded, TRUE AS ok FROM _values_live"
-                f" WHERE {self._where}",
+                "s", "SELECT *, CAST(NULL AS VARCHAR) AS _excluded, TRUE AS ok FROM _values_v"
             )
         elif sql == plan.agg_sql():
-            sql = d.create_temp_view("_agg", f"SELECT * FROM _agg_live WHERE {self._where}")
+            sql = d.create_temp_view("_agg", "SELECT * FROM _agg_v")
         self.con.execute(sql)
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
@@ -509,19 +540,14 @@ class LiveEngine:
         gl = "".join(f"{c}, " for c in plan.gcols)
         group = f" GROUP BY {', '.join(plan.gcols)}" if plan.gcols else ""
         if sql == "SELECT count(*) FROM raw_samples":
-            sql = f"SELECT sum(n) FROM _agg_live WHERE {self._where}"
+            sql = "SELECT sum(n) FROM _agg_v"
         elif sql == plan.hours_sql():
             sql = (
                 f"SELECT {plan.gkey()}, _hour, n FROM (SELECT {gl}_hour, sum(n) AS n"
-                f" FROM _hours_live WHERE {self._where} GROUP BY {gl}_hour) AS h"
+                f" FROM _hours_v GROUP BY {gl}_hour) AS h"
             )
         elif sql == plan.spacing_sql():
-            self.insert_rows(
-                "_sp",
-                [*((c, "VARCHAR") for c in FINE), ("v", "BIGINT"), ("gap", "DOUBLE")],
-                self._spacing,
-            )
-            sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp WHERE {self._where}{group}"
+            sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp_v{group}"
         return list(self.con.execute(sql).fetchall())
 
     def insert_rows(self, table: str, columns: Any, rows: Any) -> None:
@@ -554,10 +580,41 @@ def _cursor(con: Any) -> Any:
     return cur
 
 
+def _functions(con: Any) -> None:
+    """The H3 functions, once per database (its cursors share them)."""
+    from netmeasure.evaluate.engine import register_h3
+
+    register_h3(con)
+
+    def parents(cells: Any, res: Any) -> Any:
+        import h3
+        import pyarrow as pa
+
+        return pa.array(
+            [
+                None if c is None else h3.cell_to_parent(c, r)
+                for c, r in zip(cells.to_pylist(), res.to_pylist(), strict=True)
+            ],
+            type=pa.string(),
+        )
+
+    import duckdb
+
+    con.create_function(
+        "nm_h3_parent",
+        parents,
+        [duckdb.sqltype("VARCHAR"), duckdb.sqltype("INTEGER")],
+        duckdb.sqltype("VARCHAR"),
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
+    )
+
+
 def _has_table(con: Any, name: str) -> bool:
     rows = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]
-    ).fetchone()
+    ).fetchall()[0]
     return bool(rows and rows[0])
 
 
