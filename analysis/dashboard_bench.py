@@ -82,7 +82,8 @@ def make_db(path: Path, n_samples: int) -> float:
         db.execute("BEGIN")
         db.execute(
             f"""
-            WITH RECURSIVE seq(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM seq WHERE i < {hi - 1}),
+            WITH RECURSIVE seq(i) AS (
+              SELECT {lo} UNION ALL SELECT i + 1 FROM seq WHERE i < {hi - 1}),
             t AS (SELECT i, i / 3 AS test, (i / 3) % {PROBES} AS probe, i % 3 AS m,
                          (abs(random()) % 1000000) / 1e6 AS r1,
                          (abs(random()) % 1000000) / 1e6 AS r2,

@@ -389,6 +389,17 @@ def _one_viewport(
         print(f"second upload on the page after {time.monotonic() - t0:.1f} s")
         assert page.evaluate("window.__not_reloaded === true")
         page.locator("#fleet").screenshot(path=str(ARTIFACTS / f"fleet-after-upload-{tag}.png"))
+    # hexagons coloured by evaluate's verdict per (operator, hexagon)
+    page.click("#zoom-fit")
+    page.select_option("#map-colour", "verdict")
+    wait_until(
+        page,
+        "[...document.querySelectorAll('#map-svg .hex title')]"
+        ".some(t => /: (PASS|FAIL|INCONCLUSIVE)/.test(t.textContent))",
+        timeout_s=30,
+    )
+    assert "statistical verdict of the criteria" in page.inner_text("#legend")
+    page.locator("#map").screenshot(path=str(ARTIFACTS / f"map-verdict-{tag}.png"))
     # sign out: back to the sign-in page, and the session is gone
     page.click("#signout button")
     page.wait_for_url("**/dashboard/signin")

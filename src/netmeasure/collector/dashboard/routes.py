@@ -257,6 +257,7 @@ def mount_dashboard(
         standard: Annotated[str | None, Query(max_length=100)] = None,
         campaign: Annotated[str | None, Query(max_length=500)] = None,
         resolution: Annotated[int, Query(ge=4, le=8)] = 8,
+        verdicts: Annotated[bool, Query()] = False,
     ) -> Response:
         need(request, authorization)
         live = boards.get(standard or config.default_standard)
@@ -264,10 +265,27 @@ def mount_dashboard(
         if campaign is None:
             names = [c["campaign"] for c in live.campaigns()]
             chosen = names[0] if names else None
+        per_hexagon = []
+        if verdicts:  # evaluate's verdict for each (operator, hexagon)
+            from netmeasure.evaluate.results import combine
+
+            for g in live.evaluation(chosen, f"h3_{resolution}")["groups"]:
+                _, missing = _progress(g["sampling"])
+                per_hexagon.append(
+                    {
+                        "operator": g["key"]["operator"],
+                        "h3": g["key"][f"h3_{resolution}"],
+                        "verdict": g["verdict"],
+                        "criteria_verdict": combine(c["verdict"] for c in g["criteria"]),
+                        "missing": missing,
+                        "n_samples": g["n_samples"],
+                    }
+                )
         return JSONResponse(
             {
                 "version": live.version,
                 "resolution": resolution,
+                "verdicts": per_hexagon,
                 "metric": live.std.sampling.metric,
                 "hexagons": live.hexagons(chosen, resolution),
                 "points": live.recent_points(chosen),

@@ -271,6 +271,7 @@
     for (const [limit, colour] of SPEED_BINS) if (mbps < limit) return colour;
     return SPEED_BINS[SPEED_BINS.length - 1][1];
   }
+  const VERDICT_COLOURS = { PASS: "#1a9850", INCONCLUSIVE: "#fee08b", FAIL: "#d73027" };
   function failureColour(share) {
     return share === 0 ? "#1a9850" : share < 0.02 ? "#91cf60" : share < 0.05 ? "#fee08b" : share < 0.1 ? "#fc8d59" : "#d73027";
   }
@@ -290,11 +291,14 @@
 
   async function loadMap(force) {
     const res = state.view ? resolutionFor(state.view) : 8;
+    const wantVerdicts = $("map-colour").value === "verdict";
+    if (wantVerdicts && state.map && !state.map.verdicts.length && state.map.hexagons.length) force = true;
     if (!force && res === state.resolution && state.data && state.data.version === state.mapVersion) return;
     const p = new URLSearchParams();
     if ($("standard").value) p.set("standard", $("standard").value);
     if ($("campaign").dataset.ready === "1") p.set("campaign", $("campaign").value);
     p.set("resolution", String(res));
+    if ($("map-colour").value === "verdict") p.set("verdicts", "true");
     try {
       state.map = await getJSON("/dashboard/api/map?" + p.toString());
     } catch (e) { return; }
@@ -360,15 +364,31 @@
       a.tests += h.tests; a.failures += h.failures; a.ok += ok; a.sum += (h.mean || 0) * ok;
       a.ops.push(h.operator === null ? "(none)" : String(h.operator));
     }
+    const verdictOf = new Map();
+    const ORDER = { PASS: 0, INCONCLUSIVE: 1, FAIL: 2 };
+    for (const v of m.verdicts || []) {
+      if (op && String(v.operator === null ? "\u0000" : v.operator) !== op) continue;
+      const have = verdictOf.get(v.h3);
+      const text = (v.operator === null ? "(none)" : String(v.operator)) + ": " + v.criteria_verdict +
+        (v.missing ? " (sampling in progress, " + v.missing + " missing)" : "");
+      if (!have) verdictOf.set(v.h3, { verdict: v.criteria_verdict, texts: [text] });
+      else {
+        if (ORDER[v.criteria_verdict] > ORDER[have.verdict]) have.verdict = v.criteria_verdict;
+        have.texts.push(text);
+      }
+    }
     for (const a of acc.values()) {
       const ring = a.boundary.map(([lat, lon]) => [lon, lat]);
       const mean = a.ok ? a.sum / a.ok : null;
       const share = a.tests ? a.failures / a.tests : 0;
-      const colour = mode === "failures" ? failureColour(share) : (mean === null ? "#888" : speedColour(mean / 1e6));
+      const vd = verdictOf.get(a.h3);
+      const colour = mode === "verdict" ? (vd ? VERDICT_COLOURS[vd.verdict] : "#bbb")
+        : mode === "failures" ? failureColour(share) : (mean === null ? "#888" : speedColour(mean / 1e6));
       const p = sv("path", { d: ringPath(ring, 5), class: "hex", fill: colour, "vector-effect": "non-scaling-stroke" });
       const t = sv("title", {});
       t.textContent = a.h3 + " · " + a.ops.join(", ") + " · " + a.tests + " tests · mean " +
-        (mean === null ? "—" : (mean / 1e6).toFixed(1) + " Mbit/s") + " · " + a.failures + " failed";
+        (mean === null ? "—" : (mean / 1e6).toFixed(1) + " Mbit/s") + " · " + a.failures + " failed" +
+        (vd ? " · " + vd.texts.join("; ") : "");
       p.appendChild(t);
       hexes.appendChild(p);
     }
@@ -394,7 +414,11 @@
   function renderLegend(mode, hexCount, pointCount) {
     const items = [];
     const swatch = (colour) => { const s = sv("svg", { width: 14, height: 14, "aria-hidden": "true" }); s.appendChild(sv("rect", { width: 14, height: 14, fill: colour })); return s; };
-    if (mode === "failures") {
+    if (mode === "verdict") {
+      [["#1a9850", "PASS"], ["#fee08b", "INCONCLUSIVE"], ["#d73027", "FAIL"], ["#bbb", "not evaluated"]]
+        .forEach(([c, t]) => items.push(el("span", {}, swatch(c), " " + t)));
+      items.push(el("span", { class: "muted" }, "statistical verdict of the criteria in each hexagon (netmeasure evaluate --group-by operator,h3_N)"));
+    } else if (mode === "failures") {
       [["#1a9850", "no failed test"], ["#91cf60", "< 2 %"], ["#fee08b", "2–5 %"], ["#fc8d59", "5–10 %"], ["#d73027", "≥ 10 % failed"]]
         .forEach(([c, t]) => items.push(el("span", {}, swatch(c), " " + t)));
     } else {
@@ -417,7 +441,9 @@
     for (const id of ["standard", "campaign", "level"]) {
       $(id).addEventListener("change", () => { state.tag = null; state.fitted = false; state.mapVersion = -1; refresh(true); });
     }
-    $("map-colour").addEventListener("change", () => state.map && drawMap());
+    $("map-colour").addEventListener("change", () => {
+      if ($("map-colour").value === "verdict") loadMap(true); else if (state.map) drawMap();
+    });
     $("map-operator").addEventListener("change", () => state.map && drawMap());
     $("zoom-in").addEventListener("click", () => zoom(0.5));
     $("zoom-out").addEventListener("click", () => zoom(2));
