@@ -153,7 +153,7 @@
         el("h3", {}, groupName(g.key)),
         el("p", {}, status),
         el("p", {}, "statistical verdict so far: ", badge(g.criteria_verdict)),
-        el("p", { class: "muted" }, g.n_samples.toLocaleString() + " samples · " + g.n_probes + " probes"));
+        el("p", { class: "muted" }, g.n_samples.toLocaleString() + " samples · " + g.n_probes + (g.n_probes === 1 ? " probe" : " probes")));
     });
     if (!cards.length) cards.push(el("p", { class: "muted" }, d.loaded ? "No samples in this campaign yet." : "Reading the collector's database…"));
     $("cards").replaceChildren(...cards);
