@@ -192,3 +192,39 @@ def test_a_bad_basemap_is_a_message(tmp_path: Path, netmeasure: Any) -> None:
     assert doc["features"][0]["properties"]["name"] == "Hà Nội <b>"
     shipped = json.loads(load_basemap(None))
     assert any(f["properties"]["name"] == "Vietnam" for f in shipped["features"])
+
+
+def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any) -> None:
+    """The cursor on PostgreSQL is (received_at, sample_id), read once settled."""
+    import os
+    import time
+
+    from conftest import free_port
+    from netmeasure.collector.db import SETTLE_S
+    from pgserver import PostgresServer, binaries
+
+    if binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: 'make test' installs it")
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+    server = PostgresServer(free_port()).start()
+    try:
+        url = server.new_database("dashlive")
+        db = connect(url)
+        rows = rows_of(campaign(900, probes=6, interval_s=40, seed=7), campaign="hcmc")
+        fill(db, rows[: len(rows) // 2])
+        live = LiveEvaluation(db, load_standard("vn-qcvn-126-2021"), batch_rows=500)
+        time.sleep(SETTLE_S + 1)
+        assert live.poll() == len(rows) // 2
+        fill(db, rows[len(rows) // 2 :])
+        assert live.poll() == 0  # not settled yet: read next time, not lost
+        time.sleep(SETTLE_S + 1)
+        assert live.poll() == len(rows) - len(rows) // 2
+        got = live.evaluation("hcmc", "operator")
+        res = netmeasure(
+            "evaluate", "--standard", "vn-qcvn-126-2021", "--group-by", "operator", "--json", url
+        )
+        same(strip(got), strip(json.loads(res.stdout)))
+        db.close()
+    finally:
+        server.stop()
