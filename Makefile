@@ -4,11 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
-# Debian packages the tests use: the real iperf3, nft for loss in the testbed, iproute2 for
+# Debian packages the tests use: the real iperf3, iputils' ping (latency where ICMP sockets
+# are closed), nft for loss in the testbed, iproute2 for
 # namespaces and tc, poppler-utils to rasterise reports; pango and harfbuzz-subset for
 # WeasyPrint (the report's PDF).
 SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
-	pdftoppm:poppler-utils openssl:openssl runuser:util-linux
+	pdftoppm:poppler-utils openssl:openssl runuser:util-linux \
+	ping:iputils-ping setpriv:util-linux
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
 # The dashboard's tests drive Debian's headless chromium (Playwright with executable_path).

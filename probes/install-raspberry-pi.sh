@@ -21,7 +21,8 @@ python3 -m venv /opt/netmeasure/venv
 /opt/netmeasure/venv/bin/pip install -q --upgrade pip
 /opt/netmeasure/venv/bin/pip install -q "$src"
 
-# Latency by ICMP without root: allow ping sockets for every group.
+# Latency by ICMP without root: allow ping sockets for every group (where they stay shut,
+# netmeasure falls back to the system ping, package iputils-ping).
 echo "net.ipv4.ping_group_range = 0 2147483647" >/etc/sysctl.d/60-netmeasure-ping.conf
 sysctl -q --system
 

@@ -456,27 +456,43 @@ def test_network_cut_between_probe_and_collector(
 
 
 def test_fuzz_against_own_openapi_spec_finds_no_server_error(collector: Collector) -> None:
+    """Schemathesis, every phase (coverage, fuzzing, and stateful: POST a batch, then GET a
+    stored sample through the spec's OpenAPI link), every check but positive-data acceptance
+    (the record's cross-field rules, e.g. a failed row carries no value, are not expressible in
+    the schema), on SQLite and PostgreSQL."""
     token = collector.add_probe("pi-fuzz")
+    tests = Path(__file__).parent
     out = subprocess.run(
         [
             str(Path(os.sys.executable).parent / "schemathesis"),
             "run",
             f"{collector.url}/openapi.json",
             "--checks",
-            "not_a_server_error",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
             "-H",
             f"Authorization: Bearer {token}",
             "--max-examples",
-            "150",
+            "20",
             "--seed",
             "1",
         ],
         capture_output=True,
         text=True,
         timeout=600,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")]),
+            "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+            "NETMEASURE_FUZZ_PROBE": "pi-fuzz",
+        },
     )
     assert out.returncode == 0, out.stdout[-3000:]
-    assert "passed" in out.stdout and "failed" not in out.stdout.split("Test cases:")[-1]
+    summary = out.stdout.split("SUMMARY")[-1]
+    assert "Stateful" in summary and "failed" not in summary.split("Test cases:")[-1]
+    assert "API Links:    1 covered" in out.stdout  # the stateful phase reached stored samples
+    assert collector.count() > 0
 
 
 def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
@@ -531,3 +547,165 @@ def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait()
+
+
+def _metric(metrics: str, name: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def _metrics(url: str) -> str:
+    with urllib.request.urlopen(url + "/metrics") as r:
+        return r.read().decode()
+
+
+def test_hostile_inputs_are_refused_naming_the_field(collector: Collector) -> None:
+    """Every refusal is a 4xx naming the row and field, never a 500, on SQLite and PostgreSQL."""
+    token = collector.add_probe("pi-h")
+
+    def refused(raw: bytes) -> tuple[int, list[dict]]:
+        code, body = post(collector.url, raw, token)
+        assert 400 <= code < 500, (code, body)
+        return code, body["detail"]
+
+    def field_of(**over: object) -> tuple[int, list]:
+        code, detail = refused(json.dumps({"samples": [sample("pi-h", **over)]}).encode())
+        return code, [d["loc"] for d in detail]
+
+    base = json.dumps({"samples": [sample("pi-h")]})
+    huge = "9" * 5000
+    code, detail = refused(base.replace("150000000.0", huge).encode())
+    assert code == 422 and detail[0]["loc"] == ["samples", 0, "value"]
+    assert detail[0]["sample_id"] == "s1"
+    code, detail = refused(base.replace('"ok": true', f'"ok": true, "streams": {huge}').encode())
+    assert code == 422 and detail[0]["loc"] == ["samples", 0, "streams"]
+    deep = base.replace('"ok": true', '"ok": true, "area": ' + "[" * 100_000 + "]" * 100_000)
+    code, detail = refused(deep.encode())
+    assert code == 422 and detail[0]["loc"] == ["samples", 0, "area"]
+    assert "nested deeper" in detail[0]["msg"]
+    assert field_of(streams=2**70) == (422, [["samples", 0, "streams"]])
+    assert field_of(area="Hoan\x00Kiem") == (422, [["samples", 0, "area"]])
+    assert field_of(target="\x1b[2J") == (422, [["samples", 0, "target"]])
+    assert field_of(metric="throughput") == (422, [["samples", 0, "metric"]])
+    assert field_of(environment="indoors") == (422, [["samples", 0, "environment"]])
+    assert field_of(ok=False, value=None, error="oops") == (422, [["samples", 0, "error"]])
+    assert field_of(metric="latency", value=1e9) == (422, [["samples", 0, "value"]])
+    assert field_of(rsrp_dbm=50.0) == (422, [["samples", 0, "rsrp_dbm"]])
+    assert field_of(duration_s=-1.0) == (422, [["samples", 0, "duration_s"]])
+    # several bad rows: every one is named, with its sample_id; nothing of the batch is stored
+    rows = [sample("pi-h", sample_id=f"r{i}") for i in range(4)]
+    rows[1]["metric"] = "speed"
+    rows[3]["streams"] = -1
+    code, detail = refused(json.dumps({"samples": rows}).encode())
+    assert code == 422
+    assert {(d["loc"][1], d["sample_id"]) for d in detail} == {(1, "r1"), (3, "r3")}
+    assert collector.count() == 0
+    metrics = _metrics(collector.url)
+    assert _metric(metrics, 'netmeasure_rejected_rows_total{reason="invalid"}') >= 13
+
+
+def test_same_sample_id_with_other_content_is_a_conflict(collector: Collector) -> None:
+    token = collector.add_probe("pi-c")
+    first = {"samples": [sample("pi-c", sample_id="a"), sample("pi-c", sample_id="b")]}
+    assert post(collector.url, json.dumps(first).encode(), token)[0] == 200
+    # the same content again: idempotent success
+    code, body = post(collector.url, json.dumps(first).encode(), token)
+    assert code == 200 and body["duplicates"] == 2 and body["sample_ids"] == ["a", "b"]
+    # other content under a stored sample_id: 409 naming it; the batch stores nothing
+    other = {"samples": [sample("pi-c", sample_id="c"), sample("pi-c", sample_id="b", value=2e8)]}
+    code, body = post(collector.url, json.dumps(other).encode(), token)
+    assert code == 409
+    assert [(d["loc"], d["sample_id"]) for d in body["detail"]] == [
+        (["samples", 1, "sample_id"], "b")
+    ]
+    assert "different content" in body["detail"][0]["msg"]
+    # twice in one batch with different content: a conflict too
+    twice = {"samples": [sample("pi-c", sample_id="d"), sample("pi-c", sample_id="d", value=1.0)]}
+    assert post(collector.url, json.dumps(twice).encode(), token)[0] == 409
+    assert sorted(collector.ids()) == ["a", "b"]
+    assert (
+        _metric(_metrics(collector.url), 'netmeasure_rejected_rows_total{reason="conflict"}') == 3
+    )
+    # the stored sample, as its probe can read it back
+    req = urllib.request.Request(
+        collector.url + "/v1/samples/b", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req) as r:
+        assert json.loads(r.read())["value"] == 1.5e8
+
+
+def test_refused_rows_are_quarantined_and_the_rest_upload(
+    collector: Collector, tmp_path: Path, netmeasure
+) -> None:
+    """One sample the collector refuses for good never blocks the outbox: it is quarantined
+    (shown by samples list, probe check and the collector's metrics), the rest upload."""
+    token = collector.add_probe("pi-q")
+    (tmp_path / "token").write_text(token)
+    store = make_store(tmp_path / "s.db", "pi-q", 100)
+    n_good = store.counts().total
+    good = Sample.from_row(sample("pi-q", sample_id="zz-bad-env", environment="indoors"))
+    foreign = Sample.from_row(sample("pi-other", sample_id="zz-foreign"))
+    clash = Sample.from_row(sample("pi-q", sample_id="zz-clash"))
+    store.add_test([good, foreign, clash])
+    store.close()
+    # the collector holds zz-clash already, with other content
+    other = json.dumps({"samples": [sample("pi-q", sample_id="zz-clash", value=1.0)]}).encode()
+    assert post(collector.url, other, token)[0] == 200
+    res = netmeasure(
+        "probe",
+        "upload",
+        "--collector",
+        collector.url,
+        "--token-file",
+        tmp_path / "token",
+        "--store",
+        tmp_path / "s.db",
+        "--batch",
+        "50",
+    )
+    assert res.exit_code == 1, res.stderr
+    assert "\n3 sample(s) quarantined" in "\n" + res.stderr and " 0 pending" in res.stderr
+    assert collector.count() == n_good + 1  # + the clashing one sent before
+    with SampleStore(tmp_path / "s.db", create=False) as s:
+        assert s.count_pending() == 0
+        reasons = {q.sample_id: q.reason for q in s.quarantined()}
+    assert set(reasons) == {"zz-bad-env", "zz-foreign", "zz-clash"}
+    assert reasons["zz-bad-env"].startswith("HTTP 422: environment:")
+    assert reasons["zz-foreign"].startswith("HTTP 403: probe_id:")
+    assert reasons["zz-clash"].startswith("HTTP 409: sample_id:")
+    listed = netmeasure("samples", "list", "--store", tmp_path / "s.db")
+    assert listed.exit_code == 0 and "3 quarantined" in listed.stdout
+    assert "zz-bad-env" in listed.stdout
+    campaign_file = tmp_path / "c.toml"
+    campaign_file.write_text(f"""
+[probe]
+id = "pi-q"
+store = "{tmp_path / "s.db"}"
+gpsd = false
+modem = false
+[[tests]]
+type = "latency"
+target = "127.0.0.1"
+method = "tcp"
+port = {free_port()}
+""")
+    checked = netmeasure("probe", "check", campaign_file)
+    assert "3 sample(s) quarantined" in checked.stdout
+    metrics = _metrics(collector.url)
+    assert _metric(metrics, 'netmeasure_rejected_rows_total{reason="invalid"}') == 1
+    assert _metric(metrics, 'netmeasure_rejected_rows_total{reason="forbidden"}') == 1
+    assert _metric(metrics, 'netmeasure_rejected_rows_total{reason="conflict"}') == 1
+    # run again: nothing is sent twice, nothing pending, nothing new in quarantine
+    again = netmeasure(
+        "probe",
+        "upload",
+        "--collector",
+        collector.url,
+        "--token-file",
+        tmp_path / "token",
+        "--store",
+        tmp_path / "s.db",
+    )
+    assert again.exit_code == 0 and "0 sample(s) sent" in again.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,42 @@ length = "1s"
     assert sorted(r["metric"] for r in got) == ["download", "latency", "upload"]
     assert {r["tool"] for r in got} == {"speedtest-cli"} and len({r["test_id"] for r in got}) == 1
     assert all(r["ok"] for r in got)
+
+
+class _Answer(BaseHTTPRequestHandler):
+    status = 503
+
+    def do_GET(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_failures_are_classified_never_filed_as_tool_missing() -> None:
+    """Real speedtest-cli runs through the runner protocol: each failure gets its class."""
+    runner = speedtest.RUNNER
+    stop = threading.Event()
+
+    def error_of(url: str, timeout_s: float = 2.0) -> str | None:
+        (outcome,) = runner.run(speedtest.SpeedtestSpec(mini=url, timeout_s=timeout_s), stop=stop)
+        assert {m.error for m in outcome.measurements} == {outcome.error}
+        return outcome.error
+
+    assert error_of("http://no-such-host.invalid/speedtest/") == "dns"
+    assert error_of(f"http://127.0.0.1:{free_port()}/speedtest/") == "connect"
+    busy = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=busy.serve_forever, daemon=True).start()
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    try:
+        assert error_of(f"http://127.0.0.1:{busy.server_address[1]}/speedtest/") == "server_busy"
+        port = silent.getsockname()[1]
+        assert error_of(f"http://127.0.0.1:{port}/speedtest/", timeout_s=1.0) == "timeout"
+    finally:
+        busy.shutdown()
+        silent.close()
+    assert speedtest.classify(ValueError("could not parse the configuration")) == "tool_error"
+    # only a missing speedtest-cli is tool_missing, and check() finds that before any run
+    assert runner.check(speedtest.SpeedtestSpec(mini="http://x/"))[0].status == "ok"

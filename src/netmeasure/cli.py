@@ -3,6 +3,7 @@ returns an exit status; library errors become messages here and nowhere else."""
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
@@ -24,6 +25,17 @@ if TYPE_CHECKING:
     from netmeasure.evaluate.results import Evaluation
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Characters that must not reach a terminal as they are: C0 and C1 controls (ESC starts the
+#: sequences that clear screens or retitle windows), DEL, and bidirectional overrides.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape(text: object) -> str:
+    """Data on its way to the terminal: control characters shown as ``\\x1b`` escapes, rich
+    markup (``[/bold]``) shown as text, never interpreted."""
+    shown = _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], str(text))
+    return escape_markup(shown)
 
 
 def _console(stderr: bool) -> Console:
@@ -171,17 +183,24 @@ def _print_event(event: dict[str, Any]) -> None:
         record = event["record"]
         if record.error:
             err.print(
-                f"  [red]✗[/] {escape(record.label)}: {record.error}"
+                f"  [red]✗[/] {escape(record.label)}: {escape(record.error)}"
                 f" — {escape(record.error_message or '')}"
             )
         else:
             err.print(f"  [green]✓[/] {escape(record.label)}: {_summarise_record(record)}")
+        for note in record.notes:
+            err.print(f"    [yellow]note:[/] {escape(note)}")
     elif kind == "store_error":
         err.print(f"  [red]store error:[/] {escape(event['message'])} (kept in memory, will retry)")
     elif kind == "uploaded":
         err.print(f"  uploaded {event['sent']} sample(s) to the collector")
     elif kind == "upload_error":
         err.print(f"  [yellow]upload:[/] {escape(event['message'])} (kept, will retry)")
+    elif kind == "quarantined":
+        err.print(
+            f"  [yellow]upload:[/] {event['count']} sample(s) refused by the collector,"
+            " quarantined: " + "; ".join(escape(r) for r in event["reasons"])
+        )
     elif kind == "waiting":
         err.print(f"  waiting: {escape(event['reason'])}")
 
@@ -196,7 +215,7 @@ def probe_check(campaign_file: Path, store_path: Path | None) -> int:
 
     campaign = load_campaign(campaign_file)
     results = run_checks(campaign, store_path or campaign.store_path())
-    table = Table(title=f"pre-flight: {campaign.name}", show_lines=False)
+    table = Table(title=f"pre-flight: {escape(campaign.name)}", show_lines=False)
     table.add_column("check")
     table.add_column("result")
     table.add_column("detail")
@@ -254,10 +273,19 @@ def probe_upload(
         f"{summary.sent} sample(s) sent in {summary.batches} batch(es): {summary.accepted}"
         f" stored, {summary.duplicates} already there; {summary.remaining} pending"
     )
+    if summary.failures:
+        err.print(f"{summary.failures} failed attempt(s)")
+    if summary.quarantined:
+        err.print(
+            f"[yellow]{summary.quarantined} sample(s) quarantined[/] (refused by the collector"
+            " for good; 'netmeasure samples list' shows them):"
+        )
+        for line in summary.refusals[:10]:
+            err.print(f"  {escape(line)}")
     if summary.remaining:
         err.print(f"[red]Error:[/] {escape(summary.last_error or 'upload incomplete')}")
         return ExitStatus.FAIL
-    return ExitStatus.SUCCESS
+    return ExitStatus.FAIL if summary.quarantined else ExitStatus.SUCCESS
 
 
 # -- samples ------------------------------------------------------------------------------
@@ -282,14 +310,16 @@ def samples_list(store_path: Path | None, limit: int) -> int:
     with _open_existing(store_path) as store:
         counts = store.counts()
         recent = store.recent(limit)
+        quarantined = store.quarantined(limit)
+        n_quarantined = store.count_quarantined()
     table = Table(
         title=f"{counts.total} samples in {counts.tests} tests"
-        f" ({counts.first or '—'} … {counts.last or '—'})"
+        f" ({escape(counts.first or '—')} … {escape(counts.last or '—')})"
     )
     for col in ("metric", "ok", "failed"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     for metric, (ok, failed) in counts.by_metric.items():
-        table.add_row(metric, str(ok), str(failed))
+        table.add_row(escape(metric), str(ok), str(failed))
     out.print(table)
     if recent:
         rt = Table(title=f"{len(recent)} most recent")
@@ -305,16 +335,29 @@ def samples_list(store_path: Path | None, limit: int) -> int:
                 else f"{value:.3g}"
             )
             rt.add_row(
-                r["started_at"],
-                r["probe_id"],
-                r["metric"] + (" (load)" if r["under_load"] else ""),
+                escape(r["started_at"]),
+                escape(r["probe_id"]),
+                escape(r["metric"]) + (" (load)" if r["under_load"] else ""),
                 shown,
                 "yes" if r["ok"] else "no",
-                r["error"] or "",
-                r["tool"],
-                r["target"] or "",
+                escape(r["error"] or ""),
+                escape(r["tool"]),
+                escape(r["target"] or ""),
             )
         out.print(rt)
+    if quarantined:
+        qt = Table(title=f"{n_quarantined} quarantined: refused by the collector, not uploaded")
+        for col in ("sample_id", "metric", "since", "collector", "reason"):
+            qt.add_column(col)
+        for q in quarantined:
+            qt.add_row(
+                escape(q.sample_id),
+                escape(q.metric or "?"),
+                escape(q.quarantined_at),
+                escape(q.collector),
+                escape(q.reason),
+            )
+        out.print(qt)
     return ExitStatus.SUCCESS
 
 
@@ -357,8 +400,9 @@ def samples_export(
     "--format",
     "fmt",
     help="The files' format (default: detected per file): "
-    "iperf3, speedtest-cli-json, speedtest-cli-csv, ookla, ndt7, murakami, "
-    "netmeasure-jsonl, netmeasure-csv, or csv with --mapping.",
+    "iperf3, speedtest-cli-json, speedtest-cli-csv, librespeed-json, librespeed-csv, ookla, "
+    "ndt7, mlab-ndt-json, mlab-ndt-csv, murakami, netmeasure-jsonl, netmeasure-csv, "
+    "or csv with --mapping.",
 )
 @click.option(
     "--mapping",
@@ -375,7 +419,12 @@ def samples_export(
 @click.option(
     "--direction",
     type=click.Choice(["download", "upload"]),
-    help="iperf3 outputs that do not say (an error before the test started).",
+    help="iperf3 outputs that do not say (an error before the test started); M-Lab NDT rows.",
+)
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Import into a Hive-partitioned Parquet dataset (a folder) instead of a store.",
 )
 def import_(
     paths: tuple[str, ...],
@@ -389,11 +438,14 @@ def import_(
     technology: str | None,
     campaign: str | None,
     direction: str | None,
+    into: Path | None,
 ) -> int:
-    """Import other tools' outputs (FILES or folders) into a sample store.
+    """Import other tools' outputs (FILES or folders) into a sample store (or, with --into,
+    a Parquet dataset).
 
-    One transaction per file: a bad file is reported (file, line, reason) and skipped whole.
-    Importing a file again adds nothing. Exit status 1 when any file was rejected.
+    One transaction per file: a bad file is reported (file, line, reason) and skipped whole;
+    the files after it are still imported. Importing a file again adds nothing. Exit status
+    1 when any file was rejected (after all the others were imported), 2 on a usage error.
     """
     from netmeasure.ingest import FORMATS, FileResult, expand, import_files
     from netmeasure.ingest.base import Overrides
@@ -410,8 +462,8 @@ def import_(
     loaded = load_mapping(mapping) if mapping else None
     if loaded is not None and fmt is None:
         fmt = "csv"
-    files = expand(list(paths))
-    if not files:
+    files, problems = expand(list(paths))
+    if not files and not problems:
         raise click.UsageError("no files to import")
     overrides = Overrides(
         probe_id=probe,
@@ -422,34 +474,52 @@ def import_(
         campaign=campaign,
         direction=direction,
     )
-    store_path = store_path or default_store_path()
 
     def progress(r: FileResult) -> None:
         if r.rejected:
             err.print(f"[red]rejected[/] {escape(r.error or '')}")
+        elif r.note:
+            err.print(f"skipped {r.skipped} record(s) of {escape(str(r.path))}: {escape(r.note)}")
 
-    with SampleStore(store_path, durable=False) as store:
-        results = import_files(
-            files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
-        )
-    table = Table(title=f"import into {escape(str(store_path))}")
-    for col in ("file", "format", "imported", "duplicates", "result"):
-        table.add_column(col, justify="right" if col in ("imported", "duplicates") else "left")
+    for problem in problems:
+        progress(problem)
+    if into is not None:
+        from netmeasure.ingest.dataset import ParquetDataset
+
+        target = str(into)
+        with ParquetDataset(into) as dataset:
+            results = import_files(
+                files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+            )
+    else:
+        store_path = store_path or default_store_path()
+        target = str(store_path)
+        with SampleStore(store_path, durable=False) as store:
+            results = import_files(
+                files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+            )
+    results = problems + results
+    table = Table(title=f"import into {escape(target)}")
+    for col in ("file", "format", "imported", "duplicates", "skipped", "result"):
+        table.add_column(col, justify="left" if col in ("file", "format", "result") else "right")
     shown = results if len(results) <= 50 else [r for r in results if r.rejected][:50]
     for r in shown:
         table.add_row(
             escape(str(r.path)),
-            r.format or "?",
+            escape(r.format or "?"),
             str(r.imported),
             str(r.duplicates),
+            str(r.skipped),
             "[red]rejected[/]" if r.rejected else "ok",
         )
     out.print(table)
     rejected = sum(r.rejected for r in results)
+    skipped = sum(r.skipped for r in results)
     out.print(
         f"{len(results)} file(s): {sum(r.imported for r in results)} sample(s) imported,"
-        f" {sum(r.duplicates for r in results)} already present, {rejected} file(s)"
-        " rejected"
+        f" {sum(r.duplicates for r in results)} already present,"
+        + (f" {skipped} record(s) skipped (not measurements)," if skipped else "")
+        + f" {rejected} file(s) rejected"
     )
     return ExitStatus.FAIL if rejected else ExitStatus.SUCCESS
 
@@ -480,7 +550,9 @@ def standards_list() -> int:
             notes.append(f"{len(std.meta.unverified)} unverified")
         if missing:
             notes.append(f"parameters: {', '.join(missing)}")
-        table.add_row(std_id, escape(std.meta.title), str(len(std.criteria)), ", ".join(notes))
+        table.add_row(
+            escape(std_id), escape(std.meta.title), str(len(std.criteria)), escape(", ".join(notes))
+        )
     out.print(table)
     return ExitStatus.SUCCESS
 
@@ -533,10 +605,10 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
             bar = c.at_least if c.at_least is not None else c.at_most
             stat = f"share {'≥' if c.at_least is not None else '≤'} {_fmt(bar, c.metrics[0])}"
         table.add_row(
-            c.id,
-            c.metric,
-            stat,
-            c.op,
+            escape(c.id),
+            escape(c.metric),
+            escape(stat),
+            escape(c.op),
             _fmt_threshold(c.threshold, c.unit),
             "unverified" if c.unverified else "",
         )
@@ -737,10 +809,12 @@ def print_evaluation(result: Evaluation) -> None:
             what = s.requirement + (f" ({s.environment})" if s.environment else "")
             extra = f", {s.violations} too close" if s.violations else ""
             actual = "—" if s.actual is None else f"{s.actual:g}"
-            out.print(f"  sampling {what}: required {s.required:g}, actual {actual}{extra} {mark}")
+            out.print(
+                f"  sampling {escape(what)}: required {s.required:g}, actual {actual}{extra} {mark}"
+            )
         excluded = {k: v for k, v in g.excluded.items() if v}
         if excluded:
-            out.print("  excluded: " + ", ".join(f"{k} {v}" for k, v in excluded.items()))
+            out.print("  excluded: " + ", ".join(escape(f"{k} {v}") for k, v in excluded.items()))
         if g.probes:
             probes = Table(title=f"{escape(key)}: devices")
             for col in ("probe", "environment", "samples", "first", "last"):
@@ -750,8 +824,8 @@ def print_evaluation(result: Evaluation) -> None:
                     escape(str(p.probe_id)),
                     escape(p.environment or "—"),
                     str(p.samples),
-                    p.first or "",
-                    p.last or "",
+                    escape(p.first or ""),
+                    escape(p.last or ""),
                 )
             out.print(probes)
     out.print(
@@ -973,7 +1047,11 @@ def collector_probes(database: str) -> int:
         table.add_column(col)
     for p in rows:
         table.add_row(
-            escape(p.probe_id), p.created_at, p.last_seen or "never", str(p.samples), str(p.batches)
+            escape(p.probe_id),
+            escape(p.created_at),
+            escape(p.last_seen or "never"),
+            str(p.samples),
+            str(p.batches),
         )
     out.print(table)
     return ExitStatus.SUCCESS
@@ -1032,6 +1110,12 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         err.print(f"[red]Error:[/] {escape(str(exc))}")
         return int(exc.exit_status)
+    except OSError as exc:  # a file given on the command line that cannot be read or written
+        if show_traceback:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"[red]Error:[/] {escape(where)}{escape(exc.strerror or str(exc))}")
+        return ExitStatus.ERROR
     except Exception as exc:
         if show_traceback:
             raise

@@ -31,8 +31,28 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
     return n
 
 
+#: A text cell starting with one of these is a formula to a spreadsheet (OWASP "CSV
+#: injection"): exports prefix it with a single quote; a cell starting with the quote itself
+#: is prefixed too, so that importing netmeasure's own CSV gives back the original exactly.
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+_QUOTED: Final = (*FORMULA_STARTS, "'")
+_TEXT_COLUMNS: Final = frozenset(c for c in ALL_COLUMNS if COLUMN_TYPES[c] == "str")
+
+
+def neutralise_cell(text: str) -> str:
+    """A text cell made safe to open in a spreadsheet (reversed by ``restore_cell``)."""
+    return "'" + text if text.startswith(_QUOTED) else text
+
+
+def restore_cell(text: str) -> str:
+    """The original of a cell written by ``neutralise_cell``."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_QUOTED) else text
+
+
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF (RFC 4180): the csv module quotes a cell holding any character of the line
+    # terminator, so a text with a bare CR stays inside its cell.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(ALL_COLUMNS)
     n = 0
     for row in rows:
@@ -45,6 +65,8 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
                 cells.append("true" if v else "false")
             elif isinstance(v, float):
                 cells.append(repr(v))
+            elif c in _TEXT_COLUMNS:
+                cells.append(neutralise_cell(str(v)))
             else:
                 cells.append(str(v))
         writer.writerow(cells)

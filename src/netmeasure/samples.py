@@ -39,73 +39,95 @@ ERRORS: Final = (
 
 ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
 
-#: The contract's columns, in the contract's order (exports keep this order).
-COLUMNS: Final = (
-    "sample_id",
-    "test_id",
-    "probe_id",
-    "campaign",
-    "started_at",
-    "duration_s",
-    "metric",
-    "value",
-    "ok",
-    "error",
-    "tool",
-    "tool_version",
-    "target",
-    "streams",
-    "under_load",
-    "environment",
-    "area",
-    "operator",
-    "technology",
-    "latitude",
-    "longitude",
-    "rsrp_dbm",
-    "rsrq_db",
-    "sinr_db",
-    "cell_id",
-    "band",
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the sample record: the one declaration every reader and writer derives
+    from (store and collector DDL, Parquet schema, CSV header, the collector's request model).
+    """
+
+    name: str
+    type: str  # str | ts | float | int | bool ("ts": ISO-8601 UTC text in text formats)
+    required: bool = False  # NOT NULL in every database, required in the request model
+    extra: bool = False  # a documented extra after the contract's columns
+    max_length: int | None = None  # text: the collector refuses longer values
+    ge: float | None = None  # numbers: inclusive bounds the collector enforces
+    le: float | None = None
+
+
+#: The sample record, in the contract's order, then the documented extras
+#: (contracts.md §1, docs/data-format.md).
+SCHEMA: Final = (
+    Column("sample_id", "str", required=True, max_length=200),
+    Column("test_id", "str", required=True, max_length=200),
+    Column("probe_id", "str", required=True, max_length=200),
+    Column("campaign", "str", max_length=500),
+    Column("started_at", "ts", required=True),
+    Column("duration_s", "float"),
+    Column("metric", "str", required=True, max_length=64),
+    Column("value", "float"),
+    Column("ok", "bool", required=True),
+    Column("error", "str", max_length=200),
+    Column("tool", "str", required=True, max_length=200),
+    Column("tool_version", "str", max_length=200),
+    Column("target", "str", max_length=500),
+    Column("streams", "int"),
+    Column("under_load", "bool", required=True),
+    Column("environment", "str", max_length=64),
+    Column("area", "str", max_length=500),
+    Column("operator", "str", max_length=200),
+    Column("technology", "str", max_length=64),
+    Column("latitude", "float", ge=-90, le=90),
+    Column("longitude", "float", ge=-180, le=180),
+    Column("rsrp_dbm", "float"),
+    Column("rsrq_db", "float"),
+    Column("sinr_db", "float"),
+    Column("cell_id", "str", max_length=200),
+    Column("band", "str", max_length=64),
+    Column("host", "str", extra=True, max_length=500),
+    Column("interface", "str", extra=True, max_length=200),
+    Column("source", "str", extra=True, max_length=1000),
 )
 
+#: The contract's columns, in the contract's order (exports keep this order).
+COLUMNS: Final = tuple(c.name for c in SCHEMA if not c.extra)
+
 #: Documented extras, after the contract's columns (docs/data-format.md).
-EXTRA_COLUMNS: Final = ("host", "interface", "source")
+EXTRA_COLUMNS: Final = tuple(c.name for c in SCHEMA if c.extra)
 
 ALL_COLUMNS: Final = COLUMNS + EXTRA_COLUMNS
 
-#: Column types, for stores and exports. "ts" is an ISO-8601 UTC string in text formats.
-COLUMN_TYPES: Final[dict[str, str]] = {
-    "sample_id": "str",
-    "test_id": "str",
-    "probe_id": "str",
-    "campaign": "str",
-    "started_at": "ts",
-    "duration_s": "float",
-    "metric": "str",
-    "value": "float",
-    "ok": "bool",
-    "error": "str",
-    "tool": "str",
-    "tool_version": "str",
-    "target": "str",
-    "streams": "int",
-    "under_load": "bool",
-    "environment": "str",
-    "area": "str",
-    "operator": "str",
-    "technology": "str",
-    "latitude": "float",
-    "longitude": "float",
-    "rsrp_dbm": "float",
-    "rsrq_db": "float",
-    "sinr_db": "float",
-    "cell_id": "str",
-    "band": "str",
-    "host": "str",
-    "interface": "str",
-    "source": "str",
+#: Column types, for stores and exports.
+COLUMN_TYPES: Final[dict[str, str]] = {c.name: c.type for c in SCHEMA}
+
+#: Columns no row may leave empty.
+REQUIRED_COLUMNS: Final = tuple(c.name for c in SCHEMA if c.required)
+
+#: Storage types of each database dialect netmeasure writes.
+SQL_TYPES: Final[dict[str, dict[str, str]]] = {
+    "sqlite": {"str": "TEXT", "ts": "TEXT", "float": "REAL", "int": "INTEGER", "bool": "INTEGER"},
+    "postgresql": {
+        "str": "text",
+        "ts": "timestamptz",
+        "float": "double precision",
+        "int": "bigint",
+        "bool": "boolean",
+    },
 }
+
+
+def sql_columns(dialect: str) -> list[str]:
+    """The sample record's column definitions in ``dialect`` (sqlite, postgresql)."""
+    types = SQL_TYPES[dialect]
+    out = []
+    for c in SCHEMA:
+        decl = f"{c.name} {types[c.type]}"
+        if c.name == "sample_id":
+            decl += " PRIMARY KEY"
+        elif c.required:
+            decl += " NOT NULL"
+        out.append(decl)
+    return out
 
 
 def utc_now() -> dt.datetime:
@@ -130,7 +152,10 @@ def parse_ts(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:  # year 9999 with a negative offset, year 1 with a positive
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from exc
 
 
 def new_id() -> str:
@@ -228,6 +253,10 @@ class Sample:
         problem = validate_sample_fields(self.metric, self.value, self.ok, self.error)
         if problem:
             raise ValueError(f"sample {self.sample_id}: {problem}")
+
+    def to_values(self) -> tuple[Any, ...]:
+        """The values in ``ALL_COLUMNS`` order, the time as a datetime (Parquet's hot path)."""
+        return tuple(_ROW_GETTER(self))
 
     def to_sql_row(self) -> list[Any]:
         """The values in ``ALL_COLUMNS`` order, time as text (the store's hot path)."""

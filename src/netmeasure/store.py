@@ -11,31 +11,20 @@ import errno
 import gzip
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from netmeasure.errors import StoreError, StoreSchemaTooNew
-from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, Sample, format_ts
+from netmeasure.samples import ALL_COLUMNS, Sample, format_ts, sql_columns
 
 #: Marks a SQLite file as a netmeasure store (PRAGMA application_id); "NMS1".
 APPLICATION_ID: Final = 0x4E4D5331
 
-_SQL_TYPES = {"str": "TEXT", "ts": "TEXT", "float": "REAL", "int": "INTEGER", "bool": "INTEGER"}
-_NOT_NULL = {"sample_id", "test_id", "probe_id", "started_at", "metric", "ok", "tool", "under_load"}
-
 
 def _samples_table_sql() -> str:
-    cols = []
-    for name in ALL_COLUMNS:
-        decl = f"{name} {_SQL_TYPES[COLUMN_TYPES[name]]}"
-        if name == "sample_id":
-            decl += " PRIMARY KEY"
-        elif name in _NOT_NULL:
-            decl += " NOT NULL"
-        cols.append(decl)
-    return "CREATE TABLE samples (\n  " + ",\n  ".join(cols) + "\n)"
+    return "CREATE TABLE samples (\n  " + ",\n  ".join(sql_columns("sqlite")) + "\n)"
 
 
 # Each migration takes the schema from version i to i + 1. Never edit a released one: append.
@@ -53,6 +42,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # The outbox: a sample is pending upload until the collector has acknowledged it.
         "CREATE TABLE acknowledged (sample_id TEXT PRIMARY KEY, collector TEXT NOT NULL,"
         " acknowledged_at TEXT NOT NULL)",
+    ),
+    (
+        # The quarantine: samples the collector refused for good (or that cannot be sent at
+        # all), with its reason; they leave the outbox so that they never block the others.
+        "CREATE TABLE quarantined (sample_id TEXT PRIMARY KEY, collector TEXT NOT NULL,"
+        " reason TEXT NOT NULL, quarantined_at TEXT NOT NULL)",
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -82,6 +77,17 @@ def _describe_os_error(exc: BaseException, path: Path | None = None) -> str:
             return "cannot create or open the file (check the folder exists and is writable)"
         return text
     return str(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A sample taken out of the outbox: the collector refused it for good."""
+
+    sample_id: str
+    collector: str
+    reason: str
+    quarantined_at: str
+    metric: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,12 +332,57 @@ class SampleStore:
                 self._db.execute("ROLLBACK")
             raise StoreError(f"{self.path}: cannot record the upload: {exc}") from exc
 
+    def quarantine(self, refused: Mapping[str, str], collector: str) -> None:
+        """Take samples out of the outbox for good: ``refused`` maps sample_id -> reason."""
+        at = format_ts(dt.datetime.now(dt.UTC))
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO quarantined VALUES (?, ?, ?, ?)",
+                [(i, collector, reason, at) for i, reason in refused.items()],
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: cannot record the quarantine: {exc}") from exc
+
+    def quarantined(self, limit: int | None = None) -> list[Quarantined]:
+        """Quarantined samples, most recent first."""
+        sql = (
+            "SELECT q.sample_id, q.collector, q.reason, q.quarantined_at, s.metric"
+            " FROM quarantined q LEFT JOIN samples s USING (sample_id)"
+            " ORDER BY q.quarantined_at DESC, q.sample_id"
+        )
+        params: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (limit,)
+        if not self._has_quarantine():
+            return []
+        return [Quarantined(*r) for r in self._db.execute(sql, params)]
+
+    def count_quarantined(self) -> int:
+        if not self._has_quarantine():
+            return 0
+        return int(self._db.execute("SELECT count(*) FROM quarantined").fetchone()[0])
+
+    def _has_quarantine(self) -> bool:
+        # A store opened without migrating (read-only) may predate schema version 3.
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'quarantined'"
+        ).fetchone()
+        return row is not None
+
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-#: A sample the collector has not acknowledged (the outbox).
-_PENDING: Final = "NOT EXISTS (SELECT 1 FROM acknowledged a WHERE a.sample_id = s.sample_id)"
+#: A sample the collector has neither acknowledged nor refused for good (the outbox).
+_PENDING: Final = (
+    "NOT EXISTS (SELECT 1 FROM acknowledged a WHERE a.sample_id = s.sample_id)"
+    " AND NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.sample_id = s.sample_id)"
+)
 
 
 def row_dict(values: Sequence[Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Reference (tests only): the evaluate engine as it was before issue 9, kept to check that the
-sums-based pipeline gives the same results. Criteria, sampling rules and verdicts, computed from the engine's small tables.
+sums-based pipeline gives the same results.
+Criteria, sampling rules and verdicts, computed from the engine's small tables.
 
 Two verdicts per criterion (contracts.md §4): the letter of the rule (point estimate against
 the threshold) and the statistical one (PASS when the bound on the compliant side meets the
@@ -16,8 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
-from netmeasure.evaluate import stats
 from old_engine import EXCLUSION_REASONS, Reduced
+
+from netmeasure.evaluate import stats
 from netmeasure.standard import OPS, Criterion, Standard
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]

@@ -11,15 +11,15 @@ The OpenAPI spec is served at /openapi.json (docs at /docs).
 
 import dataclasses
 import datetime as dt
-import json
 import math
+import re
 import time
 import zlib
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -32,15 +32,23 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from netmeasure import __version__
-from netmeasure.collector.db import CollectorDB
+from netmeasure.collector.db import CollectorDB, ConflictingSamples
 from netmeasure.collector.tokens import same, token_hash
+from netmeasure.collector.validate import (
+    BodyError,
+    Refusal,
+    parse_json,
+    refine_schema,
+    row_problems,
+)
 from netmeasure.errors import StoreError
-from netmeasure.samples import ALL_COLUMNS, validate_sample_fields
+from netmeasure.samples import ALL_COLUMNS, SCHEMA, Column, validate_sample_fields
 
 #: Largest request body, compressed or not, and largest body after decompression.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -48,43 +56,18 @@ MAX_INFLATED_BYTES = 64 * 1024 * 1024
 MAX_BATCH = 10_000
 
 
-class SampleIn(BaseModel):
+class _SampleBase(BaseModel):
     """One row of the sample record (contracts.md §1). Unknown keys are ignored, so that a
-    newer probe with documented extras can still upload to an older collector."""
+    newer probe with documented extras can still upload to an older collector. The fields are
+    derived from netmeasure.samples.SCHEMA (below), the one declaration of the record."""
 
     model_config = ConfigDict(extra="ignore")
 
-    sample_id: str = Field(min_length=1, max_length=200)
-    test_id: str = Field(min_length=1, max_length=200)
-    probe_id: str = Field(min_length=1, max_length=200)
-    campaign: str | None = Field(default=None, max_length=500)
-    started_at: dt.datetime
-    duration_s: float | None = None
-    metric: str = Field(min_length=1, max_length=64)
-    value: float | None = None
-    ok: bool
-    error: str | None = Field(default=None, max_length=200)
-    tool: str = Field(min_length=1, max_length=200)
-    tool_version: str | None = Field(default=None, max_length=200)
-    target: str | None = Field(default=None, max_length=500)
-    streams: int | None = None
-    under_load: bool = False
-    environment: str | None = Field(default=None, max_length=64)
-    area: str | None = Field(default=None, max_length=500)
-    operator: str | None = Field(default=None, max_length=200)
-    technology: str | None = Field(default=None, max_length=64)
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
-    rsrp_dbm: float | None = None
-    rsrq_db: float | None = None
-    sinr_db: float | None = None
-    cell_id: str | None = Field(default=None, max_length=200)
-    band: str | None = Field(default=None, max_length=64)
-    host: str | None = Field(default=None, max_length=500)
-    interface: str | None = Field(default=None, max_length=200)
-    source: str | None = Field(default=None, max_length=1000)
+    if TYPE_CHECKING:  # the fields are derived at run time; to the type checker they are Any
 
-    @field_validator("started_at")
+        def __getattr__(self, name: str) -> Any: ...
+
+    @field_validator("started_at", check_fields=False)
     @classmethod
     def _aware(cls, v: dt.datetime) -> dt.datetime:
         if v.tzinfo is None:
@@ -95,7 +78,7 @@ class SampleIn(BaseModel):
             raise ValueError("started_at is out of range") from exc
 
     @model_validator(mode="after")
-    def _encodable(self) -> "SampleIn":
+    def _encodable(self) -> "_SampleBase":
         # JSON admits lone UTF-16 surrogates; no database can store them as text.
         for name in ALL_COLUMNS:
             value = getattr(self, name)
@@ -106,7 +89,7 @@ class SampleIn(BaseModel):
                     raise ValueError(f"{name}: not valid Unicode text") from exc
         return self
 
-    @field_validator("duration_s", "value", "rsrp_dbm", "rsrq_db", "sinr_db")
+    @field_validator("duration_s", "value", "rsrp_dbm", "rsrq_db", "sinr_db", check_fields=False)
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
         if v is not None and not math.isfinite(v):
@@ -124,8 +107,46 @@ class SampleIn(BaseModel):
         return row
 
 
+_PY_TYPES: dict[str, Any] = {
+    "str": str,
+    "ts": dt.datetime,
+    "float": float,
+    "int": int,
+    "bool": bool,
+}
+
+
+def _field(column: Column) -> tuple[Any, Any]:
+    kind = _PY_TYPES[column.type]
+    limits: dict[str, Any] = {}
+    if column.max_length is not None:
+        limits["max_length"] = column.max_length
+        if column.required:
+            limits["min_length"] = 1
+    if column.ge is not None:
+        limits["ge"] = column.ge
+    if column.le is not None:
+        limits["le"] = column.le
+    if column.name == "under_load":  # required in storage, defaulted on the wire
+        return kind, Field(default=False)
+    if column.required:
+        return kind, Field(**limits)
+    return kind | None, Field(default=None, **limits)
+
+
+if TYPE_CHECKING:
+    SampleIn = _SampleBase
+else:
+    SampleIn = create_model(
+        "SampleIn",
+        __base__=_SampleBase,
+        __doc__=_SampleBase.__doc__,
+        **{c.name: _field(c) for c in SCHEMA},
+    )
+
+
 class Batch(BaseModel):
-    samples: list[SampleIn] = Field(max_length=MAX_BATCH)
+    samples: list[SampleIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class UploadResult(BaseModel):
@@ -154,7 +175,14 @@ def create_app(
     registry = CollectorRegistry()
     ingested = Counter("netmeasure_ingested_rows", "Sample rows stored", registry=registry)
     duplicates = Counter("netmeasure_duplicate_rows", "Rows already stored", registry=registry)
-    rejected = Counter("netmeasure_rejected_rows", "Rows refused (validation)", registry=registry)
+    rejected = Counter(
+        "netmeasure_rejected_rows",
+        "Rows refused for good, by reason: invalid (422), forbidden (403), conflict (409)",
+        ["reason"],
+        registry=registry,
+    )
+    for reason in ("invalid", "forbidden", "conflict"):
+        rejected.labels(reason)
     latency = Histogram(
         "netmeasure_request_seconds", "Request latency", ["path"], registry=registry
     )
@@ -184,14 +212,18 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok", "database": db.kind, "version": __version__}
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         "/v1/samples",
         response_model=UploadResult,
-        responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 503: {}},
+        responses={401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 422: {}, 503: {}},
     )
     async def upload(
         request: Request,
@@ -200,47 +232,70 @@ def create_app(
     ) -> UploadResult:
         body = await _read_body(request, content_encoding)
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HTTPException(
-                422, [{"loc": ["body"], "msg": f"malformed JSON: {exc}", "type": "json_invalid"}]
-            ) from exc
-        try:
-            batch = Batch.model_validate(data)
-        except ValidationError as exc:
-            n = (
-                len(data.get("samples", []))
-                if isinstance(data, dict) and isinstance(data.get("samples"), list)
-                else 0
+            samples, refused = validate_batch(parse_json(body))
+        except BodyError as exc:
+            raise HTTPException(422, [exc.refusal.as_detail()]) from exc
+        if refused:
+            rejected.labels("invalid").inc(len({r.index for r in refused}))
+            raise HTTPException(422, [r.as_detail() for r in refused])
+        foreign = [
+            Refusal(
+                i,
+                s.sample_id,
+                "probe_id",
+                f"probe_id {s.probe_id!r} is not this token's probe ({probe!r})",
+                "forbidden",
             )
-            rejected.inc(n)
-            raise HTTPException(422, _errors(exc)) from exc
-        problems = []
-        for i, s in enumerate(batch.samples):
-            problem = s.check()
-            if problem:
-                problems.append(
-                    {"loc": ["body", "samples", i, "value"], "msg": problem, "type": "value_error"}
-                )
-            elif s.probe_id != probe:
-                raise HTTPException(
-                    403,
-                    f"samples[{i}].probe_id {s.probe_id!r} is not this token's probe ({probe!r})",
-                )
-        if problems:
-            rejected.inc(len(batch.samples))
-            raise HTTPException(422, problems)
-        rows = [s.as_row() for s in batch.samples]
+            for i, s in enumerate(samples)
+            if s.probe_id != probe
+        ]
+        if foreign:
+            rejected.labels("forbidden").inc(len(foreign))
+            raise HTTPException(403, [r.as_detail() for r in foreign])
+        rows = [s.as_row() for s in samples]
         from starlette.concurrency import run_in_threadpool
 
-        added = await run_in_threadpool(db.insert, probe, rows)
+        try:
+            _same_ids_same_content(samples, rows)
+            added = await run_in_threadpool(db.insert, probe, rows)
+        except ConflictingSamples as exc:
+            clash = [
+                Refusal(
+                    i,
+                    s.sample_id,
+                    "sample_id",
+                    f"sample_id {s.sample_id!r} is stored already with different content",
+                    "conflict",
+                )
+                for i, s in enumerate(samples)
+                if s.sample_id in exc.sample_ids
+            ]
+            rejected.labels("conflict").inc(len(clash))
+            raise HTTPException(409, [r.as_detail() for r in clash]) from exc
         ingested.inc(added)
         duplicates.inc(len(rows) - added)
         return UploadResult(
             accepted=added,
             duplicates=len(rows) - added,
-            sample_ids=[s.sample_id for s in batch.samples],
+            sample_ids=[s.sample_id for s in samples],
         )
+
+    @app.get(
+        "/v1/samples/{sample_id}",
+        response_model=dict[str, Any],
+        responses={401: {}, 404: {}, 503: {}},
+    )
+    def stored_sample(
+        sample_id: Annotated[str, Path(min_length=1, max_length=200)],
+        probe: Annotated[str, Depends(probe_of)],
+    ) -> dict[str, Any]:
+        """A sample as stored, for the probe that sent it (another probe's: 404)."""
+        # No stored sample_id holds a control character or a lone surrogate (uploads refuse
+        # them), and PostgreSQL could not even compare one: there is no such sample.
+        row = None if _CONTROL_OR_SURROGATE.search(sample_id) else db.get(probe, sample_id)
+        if row is None:
+            raise HTTPException(404, f"no sample {sample_id!r} from probe {probe!r}")
+        return row
 
     @app.get("/v1/probes", response_model=list[ProbeOut], responses={401: {}, 403: {}})
     def probes(authorization: Annotated[str | None, Header()] = None) -> list[ProbeOut]:
@@ -266,10 +321,22 @@ def create_app(
         batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(batch.pop("$defs", {}))
+        refine_schema(components["SampleIn"]["properties"])
+        for parameter in schema["paths"]["/v1/samples"]["post"].get("parameters", []):
+            if parameter["name"] == "content-encoding":
+                parameter["schema"] = {"anyOf": [{"enum": ["gzip", "identity"]}, {"type": "null"}]}
         components["Batch"] = batch
-        schema["paths"]["/v1/samples"]["post"]["requestBody"] = {
+        post = schema["paths"]["/v1/samples"]["post"]
+        post["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}},
+        }
+        # OpenAPI links: what a stateful client (schemathesis) may do with an answer.
+        post["responses"]["200"]["links"] = {
+            "GetStoredSample": {
+                "operationId": _operation_id(schema, "/v1/samples/{sample_id}", "get"),
+                "parameters": {"sample_id": "$response.body#/sample_ids/0"},
+            }
         }
         app.openapi_schema = schema
         return schema
@@ -286,6 +353,61 @@ def create_app(
         return JSONResponse({"detail": _errors(exc)}, status_code=422)
 
     return app
+
+
+def validate_batch(data: Any) -> tuple[list[SampleIn], list[Refusal]]:
+    """The batch's rows, and a refusal for each row (and field) that is not acceptable."""
+    if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
+        raise BodyError(
+            Refusal(None, None, "samples", 'the body must be {"samples": [...]}', "missing")
+        )
+    rows = data["samples"]
+    if not rows:
+        raise BodyError(Refusal(None, None, "samples", "no samples in the batch", "too_short"))
+    if len(rows) > MAX_BATCH:
+        raise BodyError(
+            Refusal(None, None, "samples", f"more than {MAX_BATCH} rows in a batch", "too_long")
+        )
+    samples: list[SampleIn] = []
+    refused: list[Refusal] = []
+    for i, row in enumerate(rows):
+        sid = row.get("sample_id") if isinstance(row, dict) else None
+        sid = sid if isinstance(sid, str) else None
+        try:
+            s = SampleIn.model_validate(row)
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = [str(part) for part in e.get("loc", ())]
+                refused.append(
+                    Refusal(i, sid, ".".join(loc) or None, str(e.get("msg")), str(e.get("type")))
+                )
+            continue
+        problems = row_problems({c: getattr(s, c) for c in ALL_COLUMNS})
+        problem = s.check()
+        if problem:
+            problems.append(("value", problem))
+        refused.extend(Refusal(i, sid, name, msg) for name, msg in problems)
+        samples.append(s)
+    return samples, refused
+
+
+def _same_ids_same_content(samples: list[SampleIn], rows: list[list[Any]]) -> None:
+    """A batch naming one sample_id twice, with different content, is a conflict too."""
+    seen: dict[str, list[Any]] = {}
+    clash = set()
+    for s, row in zip(samples, rows, strict=True):
+        if seen.setdefault(s.sample_id, row) != row:
+            clash.add(s.sample_id)
+    if clash:
+        raise ConflictingSamples(clash)
+
+
+def _operation_id(schema: dict[str, Any], path: str, method: str) -> str:
+    return str(schema["paths"][path][method]["operationId"])
+
+
+#: Not in any sample_id: control characters, and lone surrogates no database stores as text.
+_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 async def _read_body(request: Request, encoding: str | None) -> bytes:

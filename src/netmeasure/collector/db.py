@@ -17,41 +17,28 @@ from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
 from netmeasure.errors import InputError, StoreError
-from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES
+from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, SQL_TYPES, sql_columns
 
 #: Marks a SQLite file as a netmeasure collector database ("NMC1").
 APPLICATION_ID: Final = 0x4E4D4331
 
-_SQLITE_TYPES = {"str": "TEXT", "ts": "TEXT", "float": "REAL", "int": "INTEGER", "bool": "INTEGER"}
-_PG_TYPES = {
-    "str": "text",
-    "ts": "timestamptz",
-    "float": "double precision",
-    "int": "bigint",
-    "bool": "boolean",
-}
+_PG_TYPES: Final = SQL_TYPES["postgresql"]
 #: PostgreSQL: how long after its transaction began a batch is read by the dashboard.
 SETTLE_S: Final = 5
 
-_NOT_NULL = {"sample_id", "test_id", "probe_id", "started_at", "metric", "ok", "tool", "under_load"}
+
+def _samples_ddl(dialect: str, ts: str) -> str:
+    return (
+        "CREATE TABLE samples ("
+        + ", ".join([*sql_columns(dialect), f"received_at {ts} NOT NULL"])
+        + ")"
+    )
 
 
-def _samples_ddl(types: dict[str, str], ts: str) -> str:
-    cols = []
-    for name in ALL_COLUMNS:
-        decl = f"{name} {types[COLUMN_TYPES[name]]}"
-        decl += (
-            " PRIMARY KEY" if name == "sample_id" else (" NOT NULL" if name in _NOT_NULL else "")
-        )
-        cols.append(decl)
-    cols.append(f"received_at {ts} NOT NULL")
-    return "CREATE TABLE samples (" + ", ".join(cols) + ")"
-
-
-def _migrations(types: dict[str, str], ts: str) -> tuple[tuple[str, ...], ...]:
+def _migrations(dialect: str, ts: str) -> tuple[tuple[str, ...], ...]:
     return (
         (
-            _samples_ddl(types, ts),
+            _samples_ddl(dialect, ts),
             "CREATE INDEX samples_probe_started ON samples (probe_id, started_at)",
             f"CREATE TABLE probes (probe_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
             f" created_at {ts} NOT NULL, last_seen {ts}, samples BIGINT NOT NULL DEFAULT 0,"
@@ -63,6 +50,43 @@ def _migrations(types: dict[str, str], ts: str) -> tuple[tuple[str, ...], ...]:
             f" created_at {ts} NOT NULL)",
         ),
     )
+
+
+class ConflictingSamples(Exception):
+    """Rows whose sample_id is stored already with different content: refused (409), never
+    dropped as duplicates, so that the sender learns its sample was not stored."""
+
+    def __init__(self, sample_ids: set[str]) -> None:
+        super().__init__(", ".join(sorted(sample_ids)))
+        self.sample_ids = sample_ids
+
+
+def _conflicts(
+    rows: Sequence[Sequence[Any]], stored: Iterator[Sequence[Any]], normalise: Any
+) -> set[str]:
+    """sample_ids of ``rows`` whose stored row (``ALL_COLUMNS`` order) differs."""
+
+    def canonical(row: Sequence[Any]) -> list[Any]:
+        return [normalise(c, v) for c, v in zip(ALL_COLUMNS, row, strict=True)]
+
+    sent = {str(r[0]): canonical(r) for r in rows}
+    return {
+        str(old[0]) for old in stored if sent.get(str(old[0]), canonical(old)) != canonical(old)
+    }
+
+
+def _normalise(column: str, value: Any) -> Any:
+    """One value as both databases and the request give it: times as ISO text, flags as bool."""
+    if value is None:
+        return None
+    kind = COLUMN_TYPES[column]
+    if kind == "ts":
+        return _iso(value) if isinstance(value, dt.datetime) else str(value)
+    if kind == "bool":
+        return bool(value)
+    if kind == "float":
+        return float(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +110,7 @@ class CollectorDB(Protocol):
     def probe_for_token(self, token_hash: str) -> str | None: ...
     def insert(self, probe_id: str, rows: Sequence[Sequence[Any]]) -> int: ...
     def probes(self) -> list[ProbeInfo]: ...
+    def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None: ...
     def count(self) -> int: ...
     def iter_rows(self) -> Iterator[dict[str, Any]]: ...
     def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None: ...
@@ -137,7 +162,7 @@ class SqliteDB:
         if tables and app_id != APPLICATION_ID:
             raise StoreError(f"{self.path}: not a netmeasure collector database")
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        migrations = _migrations(_SQLITE_TYPES, "TEXT")
+        migrations = _migrations("sqlite", "TEXT")
         if version > len(migrations):
             raise StoreError(
                 f"{self.path}: collector schema {version} is newer than this netmeasure",
@@ -145,11 +170,16 @@ class SqliteDB:
             )
         for target in range(version, len(migrations)):
             db.execute("BEGIN IMMEDIATE")
-            for statement in migrations[target]:
-                db.execute(statement)
-            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            db.execute(f"PRAGMA user_version={target + 1}")
-            db.execute("COMMIT")
+            try:
+                for statement in migrations[target]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                db.execute(f"PRAGMA user_version={target + 1}")
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     def add_probe(self, probe_id: str, token_hash: str, *, rotate: bool = False) -> None:
         with self._lock:
@@ -184,9 +214,19 @@ class SqliteDB:
             f" VALUES ({placeholders})"
         )
         received = _iso(now())
+        select = f"SELECT {', '.join(ALL_COLUMNS)} FROM samples WHERE sample_id IN "
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                # Under the write lock no other batch can store these ids meanwhile.
+                clash: set[str] = set()
+                for start in range(0, len(rows), 500):
+                    part = rows[start : start + 500]
+                    marks = ", ".join("?" for _ in part)
+                    stored = self._db.execute(select + f"({marks})", [r[0] for r in part])
+                    clash |= _conflicts(part, stored, _normalise)
+                if clash:
+                    raise ConflictingSamples(clash)
                 before = self._db.total_changes
                 self._db.executemany(sql, [(*r, received) for r in rows])
                 added = self._db.total_changes - before
@@ -208,6 +248,17 @@ class SqliteDB:
                 " FROM probes ORDER BY probe_id"
             ).fetchall()
         return [ProbeInfo(*r) for r in rows]
+
+    def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            r = self._db.execute(
+                f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
+                " WHERE sample_id = ? AND probe_id = ?",
+                (sample_id, probe_id),
+            ).fetchone()
+        if r is None:
+            return None
+        return {c: _normalise(c, v) for c, v in zip(ALL_COLUMNS, r, strict=True)}
 
     def count(self) -> int:
         with self._lock:
@@ -313,7 +364,7 @@ class PostgresDB:
             version = row[0] if row else 0
             if row is None:
                 conn.execute("INSERT INTO netmeasure_schema VALUES (0)")
-            migrations = _migrations(_PG_TYPES, "timestamptz")
+            migrations = _migrations("postgresql", "timestamptz")
             if version > len(migrations):
                 raise StoreError(
                     f"{_redact(self.url)}: collector schema {version} is newer"
@@ -359,7 +410,7 @@ class PostgresDB:
         sql = (
             f"INSERT INTO samples ({', '.join(ALL_COLUMNS)}, received_at)"
             f" SELECT *, now() FROM unnest({casts})"
-            " ON CONFLICT (sample_id) DO NOTHING"
+            " ON CONFLICT (sample_id) DO NOTHING RETURNING sample_id"
         )
         columns = (
             [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in ALL_COLUMNS]
@@ -368,7 +419,19 @@ class PostgresDB:
         try:
             with conn.transaction():
                 cur = conn.execute(sql, columns)
-                added = max(0, int(cur.rowcount))
+                inserted = {str(r[0]) for r in cur.fetchall()}
+                added = len(inserted)
+                # Rows not inserted were stored before (ON CONFLICT waited for any concurrent
+                # writer of the same id): the same content is a duplicate, another a conflict.
+                others = [r for r in rows if str(r[0]) not in inserted]
+                if others:
+                    stored = conn.execute(
+                        f"SELECT {', '.join(ALL_COLUMNS)} FROM samples WHERE sample_id = ANY(%s)",
+                        ([str(r[0]) for r in others],),
+                    )
+                    clash = _conflicts(others, iter(stored.fetchall()), _normalise)
+                    if clash:
+                        raise ConflictingSamples(clash)
                 conn.execute(
                     "UPDATE probes SET last_seen = now(), samples = samples + %s,"
                     " batches = batches + 1 WHERE probe_id = %s",
@@ -390,6 +453,18 @@ class PostgresDB:
             ProbeInfo(str(r[0]), _iso(r[1]), _iso(r[2]) if r[2] else None, int(r[3]), int(r[4]))
             for r in rows
         ]
+
+    def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None:
+        conn = self._conn()
+        with conn.transaction():
+            r = conn.execute(
+                f"SELECT {', '.join(ALL_COLUMNS)} FROM samples"
+                " WHERE sample_id = %s AND probe_id = %s",
+                (sample_id, probe_id),
+            ).fetchone()
+        if r is None:
+            return None
+        return {c: _normalise(c, v) for c, v in zip(ALL_COLUMNS, r, strict=True)}
 
     def count(self) -> int:
         conn = self._conn()

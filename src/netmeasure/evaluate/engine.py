@@ -128,7 +128,9 @@ class DuckDBEngine:
             import pyarrow as pa
 
             arrays = {
-                n: pa.array([r[i] for r in rows], type=pa.string() if t == "VARCHAR" else pa.int64())
+                n: pa.array(
+                    [r[i] for r in rows], type=pa.string() if t == "VARCHAR" else pa.int64()
+                )
                 for i, (n, t) in enumerate(columns)
             }
             self.con.register("_insert_rows", pa.table(arrays))
@@ -174,5 +176,3 @@ def register_h3(con: Any) -> None:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from netmeasure.errors import InputError
 from netmeasure.evaluate.dialect import Dialect, literal, quote
 from netmeasure.evaluate.engine import Engine
 from netmeasure.evaluate.results import EXCLUSION_REASONS
@@ -39,7 +40,6 @@ from netmeasure.evaluate.sums import (
     SamplingSums,
     Sums,
 )
-from netmeasure.errors import InputError
 from netmeasure.samples import ALL_COLUMNS, ENVIRONMENTS, METRIC_UNITS
 from netmeasure.standard import Criterion, Standard
 
@@ -133,7 +133,9 @@ class Plan:
         meta = self.std.meta
         local = d.local_time("started_at", meta.timezone)
         techs = meta.technology
-        tech_ok = "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
+        tech_ok = (
+            "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
+        )
         absurd = " ".join(
             f"WHEN metric = {literal(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
         )
@@ -287,8 +289,7 @@ class Plan:
         cols = [f"sum(n) FILTER (WHERE _excluded = {literal(r)})" for r in EXCLUSION_REASONS]
         cols += [f"sum(n) FILTER (WHERE {sampling})"]
         cols += [
-            f"sum(n) FILTER (WHERE {sampling} AND environment = {literal(e)})"
-            for e in ENVIRONMENTS
+            f"sum(n) FILTER (WHERE {sampling} AND environment = {literal(e)})" for e in ENVIRONMENTS
         ]
         d = self.dialect
         cols += [
@@ -498,12 +499,8 @@ def order_statistics(
     engine: Engine, plan: Plan, sums: Sums, requests: Sequence[RankRequest]
 ) -> dict[tuple[int, int], dict[int, float]]:
     """(group index, criterion index) -> rank -> value, for the requested ranks only."""
-    out: dict[tuple[int, int], dict[int, float]] = {
-        (r.group, r.criterion): {} for r in requests
-    }
-    rows = [
-        (sums.groups[r.group].gkey, r.criterion, rank) for r in requests for rank in r.ranks
-    ]
+    out: dict[tuple[int, int], dict[int, float]] = {(r.group, r.criterion): {} for r in requests}
+    rows = [(sums.groups[r.group].gkey, r.criterion, rank) for r in requests for rank in r.ranks]
     if not rows:
         return out
     index = {g.gkey: i for i, g in enumerate(sums.groups)}

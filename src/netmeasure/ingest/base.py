@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +41,38 @@ class Overrides:
 class Origin:
     path: Path
     format: str
+    #: The file's JSON document when detection has parsed it already (iperf3: saves a parse).
+    document: object = None
 
     def mtime(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.path.stat().st_mtime, dt.UTC)
 
 
 def digest(text: str | bytes) -> str:
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    # surrogatepass: a lone surrogate from JSON is hashed, and refused later with a message.
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
+
+
+#: What is trimmed from both ends of a CSV cell (the bulk path's DuckDB trims the same).
+CELL_SPACE: Final = " \t"
+
+
+def canonical(record: object) -> str:
+    """The parsed content of a record as text that does not depend on how the file was
+    written (line ends, indentation, key order, number spelling): what ids are derived from,
+    so that the same measurement re-saved with CRLF or pretty-printed adds nothing."""
+    if isinstance(record, (list, tuple)) and all(isinstance(c, str) for c in record):
+        return "\x1f".join(c.strip(CELL_SPACE) for c in record)  # the cells of a CSV row
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A record that is not a measurement (a murakami ooniprobe run): counted, not stored."""
+
+    line: int
+    reason: str
 
 
 class RowBuilder:
@@ -56,14 +83,15 @@ class RowBuilder:
         self,
         origin: Origin,
         overrides: Overrides,
-        record: str | bytes,
+        record: object,
         line: int,
         *,
         default_probe: str | None = None,
     ) -> None:
+        """``record``: the parsed record (a JSON value, or a CSV row's cells)."""
         self.origin = origin
         self.o = overrides
-        self.key = digest(record)
+        self.key = digest(canonical(record))
         self.line = line
         self.test_id = content_id(origin.format, self.key)
         self.default_probe = default_probe
@@ -97,6 +125,9 @@ class RowBuilder:
         for k, v in context.items():
             if fields.get(k) is None:
                 fields[k] = v
+        for k, v in (("probe_id", probe), *fields.items()):
+            if isinstance(v, str):
+                check_text(v, k, self.origin, self.line)
         try:
             return Sample(
                 sample_id=content_id(self.origin.format, self.key, metric, index),
@@ -151,18 +182,50 @@ def iter_lines(origin: Origin) -> Iterator[tuple[int, str]]:
             yield number, text.rstrip("\r\n")
 
 
+def check_text(value: str, what: str, origin: Origin, line: int | None) -> str:
+    """``value`` when it can be stored as text; a ParseError for a lone surrogate or NUL."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ParseError(
+            str(origin.path), f"{what}: not valid Unicode text (a lone surrogate)", line=line
+        ) from exc
+    if "\0" in value:
+        raise ParseError(str(origin.path), f"{what}: NUL character in text", line=line)
+    return value
+
+
+def epoch_time(seconds: float, what: str, origin: Origin, line: int | None) -> dt.datetime:
+    """Epoch seconds as a UTC time; a ParseError outside the years 1970 to 9999."""
+    try:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ParseError(
+            str(origin.path), f"{what}: epoch time {seconds!r} is out of range", line=line
+        ) from exc
+
+
 def parse_time(text: object, origin: Origin, line: int) -> dt.datetime:
     """ISO-8601 (with Z or an offset; without one it is UTC), or epoch seconds."""
     from netmeasure.samples import parse_ts
 
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return dt.datetime.fromtimestamp(float(text), dt.UTC)
+        try:
+            seconds = float(text)
+        except OverflowError:
+            seconds = math.inf
+        return epoch_time(seconds, "time", origin, line)
     if not isinstance(text, str) or not text.strip():
         raise ParseError(str(origin.path), f"missing or empty time {text!r}", line=line)
+    raw = text.strip()
+    if raw.endswith(" UTC"):  # BigQuery's CSV and JSON exports: "2024-10-01 12:34:56.7 UTC"
+        raw = raw[:-4] + "+00:00"
     try:
-        return parse_ts(text.strip())
+        return parse_ts(raw)
     except ValueError as exc:
-        raise ParseError(str(origin.path), f"not a time: {text!r}", line=line) from exc
+        raise ParseError(str(origin.path), f"not a time: {text!r} ({exc})", line=line) from exc
 
 
 def number(value: object, what: str, origin: Origin, line: int) -> float | None:
@@ -174,6 +237,10 @@ def number(value: object, what: str, origin: Origin, line: int) -> float | None:
         raise ParseError(str(origin.path), f"{what}: expected a number, got {value!r}", line=line)
     try:
         return float(value)  # type: ignore[arg-type]
+    except OverflowError as exc:  # an integer of hundreds of digits
+        raise ParseError(
+            str(origin.path), f"{what}: number too large to be a measurement", line=line
+        ) from exc
     except (TypeError, ValueError) as exc:
         raise ParseError(
             str(origin.path), f"{what}: expected a number, got {value!r}", line=line
@@ -188,3 +255,36 @@ def split_csv(text: str, origin: Origin, line: int, delimiter: str = ",") -> lis
         return next(csv.reader([text], delimiter=delimiter))
     except (csv.Error, StopIteration) as exc:
         raise ParseError(str(origin.path), f"malformed CSV line: {exc}", line=line) from exc
+
+
+_FAILURE_CLASSES: Final = (
+    (
+        re.compile(
+            r"resolve|name resolution|no such host|name or service not known|nodename nor"
+            r" servname|host not found|no address associated|dns",
+            re.I,
+        ),
+        "dns",
+    ),
+    (re.compile(r"server is busy|too many|rate limit|limit reached", re.I), "server_busy"),
+    (re.compile(r"timed out|timeout|deadline exceeded", re.I), "timeout"),
+    (
+        re.compile(
+            r"refused|unreachable|no route to host|unable to connect|connection reset|"
+            r"control socket has closed|could not retrieve or read configuration|"
+            r"cannot read from socket|network is down",
+            re.I,
+        ),
+        "connect",
+    ),
+    (re.compile(r"interrupt", re.I), "interrupted"),
+)
+
+
+def classify_failure(message: str) -> str:
+    """A tool's error text -> the sample record's error class (docs/import.md lists the
+    patterns): dns, server_busy, timeout, connect, interrupted, else tool_error."""
+    for pattern, name in _FAILURE_CLASSES:
+        if pattern.search(message):
+            return name
+    return "tool_error"

@@ -27,6 +27,7 @@ unit = "Mbit/s"
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,16 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from netmeasure.errors import ConfigError, ParseError, UnitError
-from netmeasure.ingest.base import Origin, Overrides, RowBuilder, iter_lines, parse_time, split_csv
-from netmeasure.samples import ALL_COLUMNS, METRIC_UNITS, Sample
+from netmeasure.ingest.base import (
+    CELL_SPACE,
+    Origin,
+    Overrides,
+    RowBuilder,
+    iter_lines,
+    parse_time,
+    split_csv,
+)
+from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, METRIC_UNITS, Sample
 from netmeasure.standard import quantity_of_metric
 from netmeasure.tomlfile import check_keys, did_you_mean, load, read_toml
 from netmeasure.units import parse_quantity
@@ -139,7 +148,7 @@ def parse(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Sample]:
             raise ParseError(
                 str(origin.path), f"{len(cells)} cells for {len(header)} columns", line=line
             )
-        raw_time = cells[index[mapping.csv.time]].strip()
+        raw_time = cells[index[mapping.csv.time]].strip(CELL_SPACE)
         if mapping.csv.time_format:
             try:
                 when = dt.datetime.strptime(raw_time, mapping.csv.time_format)
@@ -156,7 +165,7 @@ def parse(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Sample]:
                 when = when.replace(tzinfo=tz).astimezone(dt.UTC)
         context: dict[str, Any] = dict(mapping.constants)
         for col, src in mapping.columns.items():
-            value: Any = cells[index[src]].strip() or None
+            value: Any = cells[index[src]].strip(CELL_SPACE) or None
             if value is not None and col in (
                 "latitude",
                 "longitude",
@@ -179,10 +188,10 @@ def parse(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Sample]:
                         str(origin.path), f"{src}: not a number: {value!r}", line=line
                     ) from exc
             context[col] = value
-        b = RowBuilder(origin, o, text, line)
+        b = RowBuilder(origin, o, cells, line)
         rows += 1
         for i, m in enumerate(mapping.metrics):
-            cell = cells[index[m.column]].strip()
+            cell = cells[index[m.column]].strip(CELL_SPACE)
             if not cell:
                 if mapping.csv.empty == "reject":
                     raise ParseError(str(origin.path), f"{m.column}: empty", line=line)
@@ -205,3 +214,235 @@ def parse(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Sample]:
             yield b.sample(m.metric, value, index=i, started_at=when, **context)
     if not rows:
         raise ParseError(str(origin.path), "no data rows after the header")
+
+
+# -- the bulk path: DuckDB reads the CSV into Arrow batches ----------------------------------
+
+
+class FastPathUnavailable(Exception):
+    """The bulk path cannot vouch for this file; the row path imports it (or names the line
+    that is wrong). Raised before anything of the file is committed."""
+
+
+_NUMERIC = ("latitude", "longitude", "rsrp_dbm", "rsrq_db", "sinr_db", "duration_s")
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _fixed_offset(zone: str) -> bool:
+    """No daylight-saving change in 1980-2050: a local time has exactly one UTC time, as the
+    row path (fold=0) and DuckDB both compute it."""
+    tz = ZoneInfo(zone)
+    offsets = {
+        dt.datetime(year, month, 1, tzinfo=tz).utcoffset()
+        for year in range(1980, 2051)
+        for month in (1, 4, 7, 10)
+    }
+    return len(offsets) == 1
+
+
+def _lines_and_nul(path: Path) -> tuple[int, bool]:
+    lines, nul, last = 0, False, b"\n"
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            lines += chunk.count(b"\n")
+            nul = nul or b"\0" in chunk
+            last = chunk[-1:]
+    return lines + (last != b"\n"), nul
+
+
+def fast_batches(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Any]:
+    """The samples of a mapped CSV as Arrow record batches in the sample-record schema, the
+    same samples (ids included) the row path gives, at about 20 times its speed.
+
+    Used by the Parquet dataset import for files it can vouch for: a ``time_format`` without
+    a zone, a zone without daylight saving, one record per line, no NUL. Anything else, or a
+    value the row path would refuse, raises FastPathUnavailable and the row path takes over.
+    """
+    from netmeasure.samples import _CONTENT_NAMESPACE
+
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise FastPathUnavailable("duckdb is not installed") from exc
+    fmt = mapping.csv.time_format
+    if not fmt or "%z" in fmt or "%Z" in fmt or not _fixed_offset(mapping.csv.timezone):
+        raise FastPathUnavailable("times need the row path")
+    for key, value in mapping.constants.items():
+        want = COLUMN_TYPES[key]
+        if not (
+            (want == "str" and isinstance(value, str))
+            or (want == "float" and isinstance(value, (int, float)) and not isinstance(value, bool))
+            or (want == "int" and isinstance(value, int) and not isinstance(value, bool))
+        ):
+            raise FastPathUnavailable(f"constant {key} needs the row path")
+    lines, nul = _lines_and_nul(origin.path)
+    if nul:
+        raise FastPathUnavailable("NUL byte")
+    try:
+        _, head = next(iter_lines(origin))
+    except (StopIteration, ParseError) as exc:
+        raise FastPathUnavailable("no header") from exc
+    header = [h.strip() for h in split_csv(head, origin, 1, mapping.csv.delimiter)]
+    needed = [mapping.csv.time, *mapping.columns.values(), *(m.column for m in mapping.metrics)]
+    if len(set(header)) != len(header) or any(c not in header for c in needed):
+        raise FastPathUnavailable("the header needs the row path")
+    con = duckdb.connect()
+    threads = int(os.environ.get("NETMEASURE_IMPORT_THREADS", "2"))
+    # row_number() OVER () numbers rows in the file's order: DuckDB keeps insertion order
+    # (tests/test_import_roundtrip.py compares every row, source included, with the row path).
+    con.execute(f"SET threads = {threads}").fetchall()
+    con.execute("SET preserve_insertion_order = true").fetchall()
+    columns = ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in header)
+    reader = (
+        f"read_csv({_sql_str(str(origin.path))}, header = true, columns = {{{columns}}},"
+        f" delim = {_sql_str(mapping.csv.delimiter)}, quote = '\"', escape = '\"',"
+        " auto_detect = false, null_padding = false, strict_mode = true)"
+    )
+    try:
+        rows = con.sql(f"SELECT count(*) FROM {reader}").fetchall()[0]
+    except duckdb.Error as exc:
+        raise FastPathUnavailable(str(exc)) from exc
+    if rows is None or rows[0] + 1 != lines:
+        raise FastPathUnavailable("the line count differs from the row path's reading")
+    cells = [f"coalesce(trim({_ident(h)}, ' \t'), '')" for h in header]
+    key = f"sha256(concat_ws(chr(31), {', '.join(cells)}))"
+    ns = "".join(f"\\x{b:02x}" for b in _CONTENT_NAMESPACE.bytes)
+
+    con.execute(
+        "CREATE MACRO uuid5(h) AS substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-5'"
+        " || substr(h, 14, 3) || '-' || substr('89ab89ab89ab89ab',"
+        " ('0x' || substr(h, 17, 1))::INT + 1, 1) || substr(h, 18, 3) || '-' || substr(h, 21, 12)"
+    ).fetchall()
+
+    def uuid5(name_sql: str) -> str:  # samples.content_id, in SQL
+        return f"uuid5(sha1('{ns}'::BLOB || encode({name_sql})))"
+
+    def text(col: str) -> str:
+        return f"nullif(trim({_ident(col)}, ' \t'), '')"
+
+    context: dict[str, str] = {}
+    for col, value in mapping.constants.items():
+        context[col] = f"CAST({_sql_str(str(value))} AS {_DUCK[COLUMN_TYPES[col]]})"
+    for col, src in mapping.columns.items():
+        kind = COLUMN_TYPES[col]
+        if col in _NUMERIC:
+            context[col] = f"CAST({text(src)} AS DOUBLE)"
+        elif kind == "int":
+            context[col] = f"CAST(CAST({text(src)} AS DOUBLE) AS BIGINT)"
+        else:
+            context[col] = text(src)
+    overrides = {
+        "operator": o.operator,
+        "environment": o.environment,
+        "area": o.area,
+        "technology": o.technology,
+        "campaign": o.campaign,
+    }
+    fmt_name = _sql_str(f"'{origin.format}'")
+    cases: dict[str, list[str]] = {"metric": [], "raw": [], "factor": []}
+    factors = {
+        m.metric: parse_quantity(f"1 {m.unit}", quantity_of_metric(m.metric))
+        for m in mapping.metrics
+    }
+    for i, m in enumerate(mapping.metrics):
+        cases["metric"].append(f"WHEN {i} THEN {_sql_str(m.metric)}")
+        cases["raw"].append(f"WHEN {i} THEN coalesce(trim({_ident(m.column)}, ' \t'), '')")
+        cases["factor"].append(f"WHEN {i} THEN {factors[m.metric]!r}::DOUBLE")
+    select: dict[str, str] = {}
+    probe = o.probe_id and _sql_str(o.probe_id)
+    for col in ALL_COLUMNS:
+        if col == "sample_id":
+            select[col] = uuid5(
+                f"{fmt_name} || chr(31) || '''' || _key || '''' || chr(31) || ''''"
+                " || metric || '''' || chr(31) || idx::VARCHAR"
+            )
+        elif col == "test_id":
+            select[col] = "_test"
+        elif col == "probe_id":
+            select[col] = probe or (
+                f"coalesce({context.get('probe_id', 'NULL')},"
+                f" {_sql_str('import:' + origin.path.stem)})"
+            )
+        elif col == "started_at":
+            select[col] = "_when"
+        elif col == "metric":
+            select[col] = "metric"
+        elif col == "value":
+            select[col] = "CASE WHEN raw = '' THEN NULL ELSE TRY_CAST(raw AS DOUBLE) * factor END"
+        elif col == "ok":
+            select[col] = "raw <> ''"
+        elif col == "error":
+            select[col] = "CASE WHEN raw = '' THEN 'tool_error' END"
+        elif col == "tool":
+            select[col] = _sql_str(f"import:{origin.format}")
+        elif col == "under_load":
+            select[col] = "false"
+        elif col == "source":
+            select[col] = f"{_sql_str(origin.path.name + ':')} || (_row + 1)::VARCHAR"
+        elif overrides.get(col) is not None:
+            select[col] = _sql_str(str(overrides[col]))
+        elif col in context:
+            select[col] = context[col]
+        else:
+            select[col] = f"CAST(NULL AS {_DUCK[COLUMN_TYPES[col]]})"
+    n = len(mapping.metrics)
+    when = f"strptime(trim({_ident(mapping.csv.time)}, ' \t'), {_sql_str(fmt)})"
+    sql = f"""
+        WITH src AS (
+            SELECT *, row_number() OVER () AS _row, {key} AS _key,
+                {uuid5(f"{fmt_name} || chr(31) || '''' || _key || ''''")} AS _test,
+                timezone({_sql_str(mapping.csv.timezone)}, {when}) AS _when
+            FROM {reader}
+        ), rows AS (
+            SELECT *, CASE idx {" ".join(cases["metric"])} END AS metric,
+                CASE idx {" ".join(cases["raw"])} END AS raw,
+                CASE idx {" ".join(cases["factor"])} END AS factor
+            FROM src, range({n}) AS t(idx)
+        )
+        SELECT {", ".join(f"{expr} AS {_ident(col)}" for col, expr in select.items())},
+            raw <> '' AND (TRY_CAST(raw AS DOUBLE) IS NULL
+                OR NOT isfinite(TRY_CAST(raw AS DOUBLE) * factor)
+                OR TRY_CAST(raw AS DOUBLE) * factor < 0
+                OR (metric = 'packet_loss' AND TRY_CAST(raw AS DOUBLE) * factor > 1)) AS _bad
+        FROM rows
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from netmeasure.export import arrow_schema
+
+    schema = arrow_schema()
+    try:
+        batches = con.sql(sql).to_arrow_reader(100_000)
+        for batch in batches:
+            if mapping.csv.empty == "reject" and not pc.all(batch.column("ok")).as_py():
+                raise FastPathUnavailable("an empty cell to reject")
+            if pc.any(batch.column("_bad")).as_py():
+                raise FastPathUnavailable("a value the row path refuses")
+            for name in ("probe_id", "started_at"):
+                if batch.column(name).null_count:
+                    raise FastPathUnavailable(f"{name} missing")
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(c).cast(schema.field(c).type) for c in ALL_COLUMNS],
+                schema=schema,
+            )
+    except duckdb.Error as exc:
+        raise FastPathUnavailable(str(exc)) from exc
+    finally:
+        con.close()
+
+
+_DUCK = {
+    "str": "VARCHAR",
+    "ts": "TIMESTAMPTZ",
+    "float": "DOUBLE",
+    "int": "BIGINT",
+    "bool": "BOOLEAN",
+}

@@ -10,7 +10,6 @@ in one transaction; a failed test is written as failed samples and the campaign 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import random
 import socket
@@ -26,18 +25,17 @@ from netmeasure.errors import ConfigError, StoreError
 from netmeasure.export import write_jsonl
 from netmeasure.probe import iperf3, latency, speedtest
 from netmeasure.probe.context import ContextReader
-from netmeasure.samples import Context, Measurement, Sample, build_samples, new_id
+from netmeasure.probe.runner import Outcome, Runner
+from netmeasure.probe.runners import RUNNERS, runner_for
+from netmeasure.samples import Context, Sample, build_samples, new_id
 from netmeasure.store import SampleStore
 from netmeasure.tomlfile import check_keys, load, read_toml, unit
 
 Environment = Literal["indoor", "outdoor_fixed", "outdoor_mobile"]
 TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec
 
-TEST_TYPES: dict[str, type[Any]] = {
-    "iperf3": iperf3.Iperf3Spec,
-    "latency": latency.LatencySpec,
-    "speedtest": speedtest.SpeedtestSpec,
-}
+#: ``[[tests]] type = ...`` -> its spec's type.
+TEST_TYPES: dict[str, type[Any]] = {kind: r.spec_type for kind, r in RUNNERS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +176,8 @@ def load_campaign(path: str | Path) -> Campaign:
             )
         body = {k: v for k, v in entry.items() if k != "type"}
         spec = load(TEST_TYPES[kind], body, p, where)
-        _check_spec(spec, p, where)
+        for key, problem in runner_for(spec).problems(spec):
+            raise ConfigError(p, f"{where}.{key}" if key else where, problem)
         tests.append(spec)
     collector = None
     if "collector" in data:
@@ -191,6 +190,12 @@ def load_campaign(path: str | Path) -> Campaign:
         collector = CollectorSection(
             collector.url, str(token_file), collector.batch, collector.insecure, collector.ca_file
         )
+        from netmeasure.probe.upload import CollectorTarget, UploadError
+
+        try:
+            CollectorTarget(url=collector.url, token="-")
+        except UploadError as exc:
+            raise ConfigError(p, "[collector].url", str(exc)) from exc
     return Campaign(
         path=p,
         name=meta.name or p.stem,
@@ -202,27 +207,8 @@ def load_campaign(path: str | Path) -> Campaign:
     )
 
 
-def _check_spec(spec: TestSpec, path: Path, where: str) -> None:
-    if isinstance(spec, iperf3.Iperf3Spec):
-        if spec.streams < 1 or spec.streams > 128:
-            raise ConfigError(path, f"{where}.streams", "must be between 1 and 128")
-        if spec.duration_s < 1:
-            raise ConfigError(path, f"{where}.duration", "must be at least 1 s")
-        if spec.protocol == "udp" and spec.direction == "bidir":
-            raise ConfigError(path, f"{where}.direction", "UDP tests take download, upload or both")
-    elif isinstance(spec, latency.LatencySpec):
-        if spec.count < 1:
-            raise ConfigError(path, f"{where}.count", "must be at least 1")
-    elif (spec.server_id is None) == (spec.mini is None):
-        raise ConfigError(path, where, "a speedtest needs exactly one of server_id or mini")
-
-
 def describe(spec: TestSpec) -> str:
-    if isinstance(spec, iperf3.Iperf3Spec):
-        return f"iperf3 {spec.protocol} {spec.direction} {spec.target} ×{spec.streams}"
-    if isinstance(spec, latency.LatencySpec):
-        return f"latency {spec.method} {spec.target} ×{spec.count}"
-    return f"speedtest {spec.target}"
+    return runner_for(spec).describe(spec)
 
 
 # -- running ------------------------------------------------------------------------------
@@ -238,98 +224,46 @@ class TestRecord:
     label: str
     error: str | None = None
     error_message: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 def run_test(spec: TestSpec, reader: ContextReader, stop: threading.Event) -> list[TestRecord]:
-    """Run one campaign test entry (an iperf3 "both" is two runs) and build its samples."""
-    if isinstance(spec, iperf3.Iperf3Spec):
-        return [_run_iperf3(spec, kind, reader, stop) for kind in spec.runs() if not stop.is_set()]
-    if isinstance(spec, latency.LatencySpec):
-        ctx = reader.read(spec.target)
-        started = dt.datetime.now(dt.UTC)
-        lat = latency.run(spec, stop=stop)
-        target = spec.target if lat.tool == "icmp" else f"{spec.target}:{spec.port}"
-        samples = build_samples(
-            list(lat.measurements),
-            context=ctx,
-            test_id=new_id(),
-            tool=lat.tool,
-            tool_version=None,
-            target=target,
-            streams=None,
-            started_at=started,
-        )
-        raw = json.dumps(
-            {
-                "tool": lat.tool,
-                "target": target,
-                "error": lat.error_message,
-                "rtts_ms": [m.value for m in lat.measurements if m.metric == "latency"],
-            }
-        )
-        return [
-            TestRecord(tuple(samples), lat.tool, raw, describe(spec), lat.error, lat.error_message)
-        ]
-    ctx = reader.read(None)
-    started = dt.datetime.now(dt.UTC)
+    """Run one campaign test entry (one or more tool runs) and build its samples."""
+    runner = runner_for(spec)
+    ctx = reader.read(runner.context_host(spec))
     try:
-        outcome = speedtest.run(spec, stop=stop)
-        version = outcome.version
-    except Exception as exc:  # tool missing: still a failed sample
-        outcome = speedtest.failed(spec, "tool_missing", str(exc), started, None)
-        version = None
+        outcomes = runner.run(spec, stop=stop)
+    except Exception as exc:  # a bug in a runner must not end months of measuring
+        outcomes = [_crashed(runner, spec, exc)]
+    return [_record(outcome, ctx) for outcome in outcomes]
+
+
+def _crashed(runner: Runner, spec: TestSpec, exc: Exception) -> Outcome:
+    """A failed test for a runner that raised instead of reporting a failure."""
+    message = f"internal error in the {runner.kind} runner: {type(exc).__name__}: {exc}"
+    return runner.failed(spec, "tool_error", message)[0]
+
+
+def _record(outcome: Outcome, ctx: Context) -> TestRecord:
     samples = build_samples(
         list(outcome.measurements),
         context=ctx,
         test_id=new_id(),
-        tool="speedtest-cli",
-        tool_version=version,
-        target=spec.target,
-        streams=None,
-        started_at=started,
+        tool=outcome.tool,
+        tool_version=outcome.tool_version,
+        target=outcome.target,
+        streams=outcome.streams,
+        started_at=outcome.started_at,
     )
-    return [
-        TestRecord(
-            tuple(samples),
-            "speedtest-cli",
-            json.dumps(outcome.raw, default=str),
-            describe(spec),
-            outcome.error,
-            outcome.error_message,
-        )
-    ]
-
-
-def _run_iperf3(
-    spec: iperf3.Iperf3Spec, kind: str, reader: ContextReader, stop: threading.Event
-) -> TestRecord:
-    ctx = reader.read(spec.server)
-    under_load = None
-    if spec.latency_under_load:
-        lspec = latency.LatencySpec(target=spec.server, method="auto", interval_s=0.2)
-        under_load = lambda done: latency.measure_until(lspec, done)  # noqa: E731
-    try:
-        result = iperf3.run(spec, kind, stop=stop, under_load=under_load)
-        outcome, raw, started = result.outcome, result.raw, result.started_at
-        extra: tuple[Measurement, ...] = result.under_load
-    except Exception as exc:  # iperf3 missing or unusable: a failed sample, not a crash
-        from netmeasure.errors import ToolMissing
-
-        error = "tool_missing" if isinstance(exc, ToolMissing) else "tool_error"
-        outcome = iperf3.failed_outcome(kind, error, str(exc), None)
-        raw, started, extra = json.dumps({"error": str(exc)}), dt.datetime.now(dt.UTC), ()
-    samples = build_samples(
-        [*outcome.measurements, *extra],
-        context=ctx,
-        test_id=new_id(),
-        tool="iperf3",
-        tool_version=outcome.version,
-        target=spec.target,
-        streams=outcome.streams or spec.streams,
-        started_at=started,
+    return TestRecord(
+        tuple(samples),
+        outcome.tool,
+        outcome.raw,
+        outcome.label,
+        outcome.error,
+        outcome.error_message,
+        outcome.notes,
     )
-    label = f"{describe(spec)} [{kind}]" if spec.direction == "both" else describe(spec)
-    return TestRecord(tuple(samples), "iperf3", raw, label, outcome.error, outcome.error_message)
 
 
 @dataclass
@@ -480,16 +414,23 @@ class _Uploader:
     def maybe_upload(
         self, store: SampleStore, stop: threading.Event, on_event: Callable[[Event], None]
     ) -> None:
-        from netmeasure.errors import NetmeasureError
         from netmeasure.probe.upload import upload
 
         if time.monotonic() < self.next_try:
             return
         try:
             result = upload(store, self.target, max_attempts=1, stop=stop, deadline_s=20)
-        except NetmeasureError as exc:  # refused for good: say so, keep measuring
+        except Exception as exc:
             result = None
-            on_event({"event": "upload_error", "message": str(exc)})
+            on_event({"event": "upload_error", "message": f"{type(exc).__name__}: {exc}"})
+        if result is not None and result.quarantined:
+            on_event(
+                {
+                    "event": "quarantined",
+                    "count": result.quarantined,
+                    "reasons": result.refusals[:3],
+                }
+            )
         if result is not None and result.remaining == 0:
             self.failures = 0
             self.next_try = 0.0

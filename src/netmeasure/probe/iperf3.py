@@ -17,14 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from netmeasure.errors import ParseError, ToolError
+from netmeasure.errors import NetmeasureError, ParseError, ToolError, ToolMissing
 from netmeasure.probe.process import ProcessResult, run_command, which
+from netmeasure.probe.runner import CheckResult, Outcome, tcp_reachable
 from netmeasure.samples import Measurement
 from netmeasure.tomlfile import unit
 from netmeasure.units import bytes_to_bits, percent_to_ratio
 
 Direction = Literal["download", "upload", "both", "bidir"]
 DIRECTIONS: Final = ("download", "upload", "both", "bidir")
+
+#: Measures latency until the event is set: (rows, why it could not measure or None).
+UnderLoad = Callable[[threading.Event], tuple[list[Measurement], str | None]]
 
 #: Extra time allowed beyond the test's own length before iperf3 is stopped.
 TIMEOUT_MARGIN_S: Final = 15.0
@@ -81,7 +85,33 @@ class Iperf3Outcome:
 
 # -- check --------------------------------------------------------------------------------
 
+#: The first iperf3 releases with the options netmeasure uses beyond 3.1's.
+CONNECT_TIMEOUT_SINCE: Final = (3, 2)  # --connect-timeout
+BIDIR_SINCE: Final = (3, 7)  # --bidir
+
 _version_cache: dict[str, str] = {}
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """ "3.12" or "3.1.3" -> (3, 12) / (3, 1); ToolError when it is no version."""
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)?(?:[-+~][\w.]*)?", version.strip())
+    if not match:
+        raise ToolError(f"{version!r} is not an iperf3 version")
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_version(text: str) -> str | None:
+    """The version in ``iperf3 --version`` output ("iperf 3.12 (cJSON 1.7.15)"), or None."""
+    match = re.search(r"iperf\s+v?(\d+\.\d+(?:\.\d+)?)", text)
+    return match.group(1) if match else None
+
+
+def has_connect_timeout(version: str | None) -> bool:
+    return version is None or version_tuple(version) >= CONNECT_TIMEOUT_SINCE
+
+
+def has_bidir(version: str | None) -> bool:
+    return version is None or version_tuple(version) >= BIDIR_SINCE
 
 
 def check(binary: str = "iperf3") -> str:
@@ -90,22 +120,33 @@ def check(binary: str = "iperf3") -> str:
     if path in _version_cache:
         return _version_cache[path]
     result = run_command([path, "--version"], timeout_s=10)
-    match = re.search(r"iperf\s+(\d+\.\d+(?:\.\d+)?)", result.stdout + result.stderr)
-    if result.timed_out or not match:
+    version = parse_version(result.stdout + result.stderr)
+    if result.timed_out or version is None:
         raise ToolError(f"{path} --version did not report an iperf3 version: {result.stdout!r}")
-    version = match.group(1)
-    major, minor = (int(x) for x in version.split(".")[:2])
-    if (major, minor) < (3, 1):
+    if version_tuple(version) < (3, 1):
         raise ToolError(f"iperf3 {version} is too old: netmeasure needs 3.1 or newer")
     _version_cache[path] = version
     return version
 
 
+def unsupported(spec: Iperf3Spec, version: str) -> str | None:
+    """Why this iperf3 cannot run ``spec`` as asked, or None."""
+    if spec.direction == "bidir" and not has_bidir(version):
+        return (
+            f"iperf3 {version} has no --bidir (it needs 3.7 or newer): use direction = "
+            '"both" (a download run, then an upload run) or upgrade iperf3'
+        )
+    return None
+
+
 # -- run ----------------------------------------------------------------------------------
 
 
-def build_command(spec: Iperf3Spec, run: str, binary: str = "iperf3") -> list[str]:
-    """The iperf3 client command line for one run ("download", "upload" or "bidir")."""
+def build_command(
+    spec: Iperf3Spec, run: str, binary: str = "iperf3", *, version: str | None = None
+) -> list[str]:
+    """The iperf3 client command line for one run ("download", "upload" or "bidir"), with
+    only the options ``version`` has (None: a current iperf3)."""
     args = [
         binary,
         "--client",
@@ -117,9 +158,10 @@ def build_command(spec: Iperf3Spec, run: str, binary: str = "iperf3") -> list[st
         _seconds_arg(spec.duration_s),
         "--parallel",
         str(spec.streams),
-        "--connect-timeout",
-        str(int(spec.connect_timeout_s * 1000)),
     ]
+    if has_connect_timeout(version):
+        # Older iperf3 waits for the kernel's connect timeout; run()'s own timeout bounds it.
+        args += ["--connect-timeout", str(int(spec.connect_timeout_s * 1000))]
     if spec.omit_s > 0:
         args += ["--omit", _seconds_arg(spec.omit_s)]
     if spec.protocol == "udp":
@@ -155,6 +197,7 @@ class Iperf3Run:
     raw: str
     attempts: int
     under_load: tuple[Measurement, ...] = ()
+    under_load_problem: str | None = None  # why latency under load could not be measured
 
 
 def run(
@@ -162,17 +205,21 @@ def run(
     run_kind: str,
     *,
     stop: threading.Event | None = None,
-    under_load: Callable[[threading.Event], list[Measurement]] | None = None,
+    under_load: UnderLoad | None = None,
     sleep: Callable[[float], bool] | None = None,
 ) -> Iperf3Run:
     """Run iperf3 once (retrying a busy server with backoff) and parse what it printed.
 
     ``under_load`` measures latency while the transfer runs: it is called in a thread with an
-    event that is set when iperf3 ends, and returns its latency measurements.
+    event that is set when iperf3 ends, and returns its latency measurements and, when it
+    could not measure, why.
     ``sleep(seconds)`` waits between retries and returns False when the wait was interrupted.
     """
     version = check()
-    command = build_command(spec, run_kind)
+    reason = unsupported(spec, version)
+    if reason is not None:
+        raise ToolError(reason)
+    command = build_command(spec, run_kind, version=version)
     stop = stop or threading.Event()
     wait = sleep or (lambda s: not stop.wait(s))
     attempts = 0
@@ -183,7 +230,7 @@ def run(
         try:
             result = run_command(command, timeout_s=spec.timeout_s(), stop=stop)
         finally:
-            latency = loaded.finish()
+            latency, problem = loaded.finish()
         outcome = outcome_of(result, run_kind, version)
         if outcome.error == "server_busy" and attempts <= spec.busy_retries:
             # Exponential backoff with jitter, so a fleet does not retry in lockstep.
@@ -194,7 +241,8 @@ def run(
                 run_kind, "interrupted", "stopped while waiting to retry", version
             )
         if not outcome.ok:
-            latency = []  # a failed transfer loaded nothing: its latencies are not "under load"
+            # A failed transfer loaded nothing: its latencies are not "under load".
+            latency, problem = [], None
         return Iperf3Run(
             run=run_kind,
             command=tuple(command),
@@ -203,17 +251,17 @@ def run(
             raw=result.stdout or result.stderr,
             attempts=attempts,
             under_load=tuple(latency),
+            under_load_problem=problem,
         )
 
 
 class _UnderLoad:
     """Measures latency in a thread while a transfer runs."""
 
-    def __init__(
-        self, measure: Callable[[threading.Event], list[Measurement]] | None, delay_s: float
-    ) -> None:
+    def __init__(self, measure: UnderLoad | None, delay_s: float) -> None:
         self.done = threading.Event()
         self.rows: list[Measurement] = []
+        self.problem: str | None = None
         self.thread: threading.Thread | None = None
         if measure is not None:
             self.thread = threading.Thread(
@@ -221,18 +269,17 @@ class _UnderLoad:
             )
             self.thread.start()
 
-    def _work(
-        self, measure: Callable[[threading.Event], list[Measurement]], delay_s: float
-    ) -> None:
+    def _work(self, measure: UnderLoad, delay_s: float) -> None:
         # Latency under load is taken once the warm-up is over and the link is loaded.
         if not self.done.wait(delay_s):
-            self.rows.extend(measure(self.done))
+            rows, self.problem = measure(self.done)
+            self.rows.extend(rows)
 
-    def finish(self) -> list[Measurement]:
+    def finish(self) -> tuple[list[Measurement], str | None]:
         self.done.set()
         if self.thread is not None:
             self.thread.join(timeout=10)
-        return self.rows
+        return self.rows, self.problem
 
 
 def outcome_of(result: ProcessResult, run_kind: str, version: str | None) -> Iperf3Outcome:
@@ -418,3 +465,120 @@ def _udp_quality(end: dict[str, Any], started_at: dt.datetime | None) -> list[Me
         ratio = min(1.0, max(0.0, lost / packets))
         out.append(Measurement(metric="packet_loss", value=ratio, started_at=started_at))
     return out
+
+
+# -- the runner protocol (probe/runner.py) ---------------------------------------------------
+
+
+class Iperf3Runner:
+    kind = "iperf3"
+    spec_type = Iperf3Spec
+
+    def problems(self, spec: Iperf3Spec) -> list[tuple[str, str]]:
+        out = []
+        if spec.streams < 1 or spec.streams > 128:
+            out.append(("streams", "must be between 1 and 128"))
+        if spec.duration_s < 1:
+            out.append(("duration", "must be at least 1 s"))
+        if spec.protocol == "udp" and spec.direction == "bidir":
+            out.append(("direction", "UDP tests take download, upload or both"))
+        return out
+
+    def describe(self, spec: Iperf3Spec) -> str:
+        return f"iperf3 {spec.protocol} {spec.direction} {spec.target} ×{spec.streams}"
+
+    def context_host(self, spec: Iperf3Spec) -> str | None:
+        return spec.server
+
+    def check(self, spec: Iperf3Spec) -> list[CheckResult]:
+        results = []
+        try:
+            version = check()
+        except NetmeasureError as exc:
+            results.append(CheckResult("iperf3", "fail", str(exc)))
+        else:
+            reason = unsupported(spec, version)
+            if reason is not None:
+                results.append(CheckResult("iperf3", "fail", reason))
+            elif not has_connect_timeout(version):
+                results.append(
+                    CheckResult(
+                        "iperf3",
+                        "warn",
+                        f"iperf3 {version} has no --connect-timeout (3.2+): an unreachable"
+                        f" server fails only after {spec.timeout_s():.0f} s",
+                    )
+                )
+            else:
+                results.append(CheckResult("iperf3", "ok", f"iperf3 {version}"))
+        problem = tcp_reachable(spec.server, spec.port)
+        results.append(
+            CheckResult(
+                "server", "fail" if problem else "ok", f"{spec.target}: {problem or 'reachable'}"
+            )
+        )
+        return results
+
+    def run(self, spec: Iperf3Spec, *, stop: threading.Event) -> list[Outcome]:
+        """One outcome per iperf3 invocation (direction "both" is two)."""
+        return [self._run_one(spec, kind, stop) for kind in spec.runs() if not stop.is_set()]
+
+    def _run_one(self, spec: Iperf3Spec, kind: str, stop: threading.Event) -> Outcome:
+        under_load = _latency_under_load(spec.server) if spec.latency_under_load else None
+        try:
+            result = run(spec, kind, stop=stop, under_load=under_load)
+        except NetmeasureError as exc:  # iperf3 missing, too old or unusable: failed rows
+            error = "tool_missing" if isinstance(exc, ToolMissing) else "tool_error"
+            return self._failed_run(spec, kind, error, str(exc))
+        outcome = result.outcome
+        notes: tuple[str, ...] = ()
+        if result.under_load_problem:
+            notes = (f"latency under load not measured: {result.under_load_problem}",)
+        return Outcome(
+            tool="iperf3",
+            tool_version=outcome.version,
+            target=spec.target,
+            label=self._label(spec, kind),
+            measurements=(*outcome.measurements, *result.under_load),
+            raw=result.raw,
+            started_at=result.started_at,
+            streams=outcome.streams or spec.streams,
+            error=outcome.error,
+            error_message=outcome.error_message,
+            notes=notes,
+        )
+
+    def failed(self, spec: Iperf3Spec, error: str, message: str) -> list[Outcome]:
+        return [self._failed_run(spec, kind, error, message) for kind in spec.runs()]
+
+    def _label(self, spec: Iperf3Spec, kind: str) -> str:
+        return self.describe(spec) + (f" [{kind}]" if spec.direction == "both" else "")
+
+    def _failed_run(self, spec: Iperf3Spec, kind: str, error: str, message: str) -> Outcome:
+        return Outcome(
+            tool="iperf3",
+            tool_version=None,
+            target=spec.target,
+            label=self._label(spec, kind),
+            measurements=failed_outcome(kind, error, message, None).measurements,
+            raw=json.dumps({"error": message}),
+            started_at=dt.datetime.now(dt.UTC),
+            streams=spec.streams,
+            error=error,
+            error_message=message,
+        )
+
+
+def _latency_under_load(server: str) -> UnderLoad:
+    from netmeasure.probe import latency
+
+    lspec = latency.LatencySpec(target=server, method="auto", interval_s=0.2)
+
+    def measure(done: threading.Event) -> tuple[list[Measurement], str | None]:
+        got = latency.measure_until(lspec, done)
+        return list(got.measurements), got.error_message
+
+    return measure
+
+
+RUNNER: Final = Iperf3Runner()

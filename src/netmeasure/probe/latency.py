@@ -1,9 +1,10 @@
-"""Latency runner: ICMP echo through unprivileged ICMP sockets where the system allows them,
-TCP connect time otherwise.
+"""Latency runner: ICMP echo, else TCP connect time.
 
-Unprivileged ICMP ("ping") sockets need the process's group inside
-``net.ipv4.ping_group_range``; systemd sets that range wide open, a bare Debian leaves it shut.
-No raw sockets: the probe runs as an ordinary user.
+ICMP echo goes through, in order of preference: an unprivileged ICMP ("ping") socket, which
+needs the process's group inside ``net.ipv4.ping_group_range`` (systemd opens that range wide, a
+bare Debian, a new network namespace and many containers leave it shut: "1 0"); a raw ICMP
+socket, which needs CAP_NET_RAW (root); the system's ``ping`` (iputils, which holds that
+capability itself), one echo per call, with a pinned locale and a timeout, its output parsed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import dataclasses
 import datetime as dt
 import errno
 import itertools
+import json
 import os
+import re
+import shutil
 import socket
 import struct
 import threading
@@ -21,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from netmeasure.probe.process import run_command
+from netmeasure.probe.runner import CheckResult, Outcome, tcp_reachable
 from netmeasure.samples import Measurement
 from netmeasure.tomlfile import unit
 from netmeasure.units import seconds_to_ms
@@ -53,6 +59,7 @@ class LatencyOutcome:
     measurements: tuple[Measurement, ...]
     error: str | None = None
     error_message: str | None = None
+    via: str | None = None  # how ICMP was sent: "icmp socket", "raw socket", "ping"
 
 
 class ResolveError(Exception):
@@ -89,7 +96,7 @@ def ping_group_range() -> str | None:
 
 def choose_method(spec: LatencySpec, family: int) -> Literal["icmp", "tcp"]:
     if spec.method == "auto":
-        return "icmp" if icmp_allowed(family) else "tcp"
+        return "icmp" if icmp_available(family) else "tcp"
     return spec.method
 
 
@@ -144,6 +151,100 @@ class IcmpPinger:
                 return seconds_to_ms(received - sent)
 
 
+class RawIcmpPinger(IcmpPinger):
+    """Echo requests over a raw ICMP socket (needs CAP_NET_RAW): this process sets the
+    identifier and skips the replies meant for others (every raw socket sees every echo)."""
+
+    def __init__(self, family: int, address: str, payload_bytes: int) -> None:
+        self.family = family
+        self.address = address
+        self.payload = os.urandom(max(0, payload_bytes))
+        proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
+        self.sock = socket.socket(family, socket.SOCK_RAW, proto)
+        self.request_type = ICMP_ECHO_REQUEST if family == socket.AF_INET else ICMP6_ECHO_REQUEST
+        self.reply_type = ICMP_ECHO_REPLY if family == socket.AF_INET else ICMP6_ECHO_REPLY
+        self.ident = int.from_bytes(os.urandom(2), "big")
+
+    def ping(self, seq: int, timeout_s: float) -> float | None:
+        seq &= 0xFFFF
+        header = struct.pack("!BBHHH", self.request_type, 0, 0, self.ident, seq)
+        # ICMPv6 checksums cover a pseudo-header: the kernel fills them in on raw sockets.
+        checksum = _checksum(header + self.payload) if self.family == socket.AF_INET else 0
+        packet = (
+            struct.pack("!BBHHH", self.request_type, 0, checksum, self.ident, seq) + self.payload
+        )
+        sent = time.perf_counter()
+        self.sock.sendto(packet, (self.address, 0))
+        deadline = sent + timeout_s
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except TimeoutError:
+                return None
+            received = time.perf_counter()
+            if self.family == socket.AF_INET:
+                data = data[(data[0] & 0x0F) * 4 :]  # IPv4 raw sockets include the IP header
+            if len(data) < 8:
+                continue
+            kind, _, _, ident, reply_seq = struct.unpack("!BBHHH", data[:8])
+            if (
+                kind == self.reply_type
+                and ident == self.ident
+                and reply_seq == seq
+                and data[8:] == self.payload
+            ):
+                return seconds_to_ms(received - sent)
+
+
+#: ``time=0.045 ms`` (or ``time<1 ms``) in a reply line of iputils' ping with LC_ALL=C.
+_PING_TIME: Final = re.compile(r"\btime[=<]\s*([0-9]+(?:\.[0-9]+)?)\s*ms\b")
+
+
+def parse_ping_rtt_ms(text: str) -> float | None:
+    """Pure: the RTT of the one echo of ``ping -c 1`` output, or None (no reply)."""
+    match = _PING_TIME.search(text)
+    return float(match.group(1)) if match else None
+
+
+class SystemPingPinger:
+    """One ``ping -c 1`` per echo: the system's ping holds CAP_NET_RAW where this process
+    does not. Its RTT is its own measurement (kernel timestamps), not the process's start."""
+
+    def __init__(self, family: int, address: str, payload_bytes: int, binary: str) -> None:
+        self.family = family
+        self.address = address
+        self.payload_bytes = payload_bytes
+        self.binary = binary
+
+    def close(self) -> None:
+        pass
+
+    def ping(self, seq: int, timeout_s: float) -> float | None:
+        args = [
+            self.binary,
+            "-6" if self.family == socket.AF_INET6 else "-4",
+            "-n",
+            "-c",
+            "1",
+            "-W",
+            f"{max(timeout_s, 0.001):.3f}",
+            "-s",
+            str(self.payload_bytes),
+            self.address,
+        ]
+        result = run_command(args, timeout_s=timeout_s + 5.0)
+        rtt = parse_ping_rtt_ms(result.stdout)
+        if rtt is None and result.returncode not in (0, 1) and not result.timed_out:
+            # 2: ping could not send at all (no route, not permitted): not a lost echo.
+            detail = (result.stderr or result.stdout).strip() or f"exit status {result.returncode}"
+            raise OSError(errno.EHOSTUNREACH, f"ping: {detail}")
+        return rtt
+
+
 class TcpConnectPinger:
     """RTT as the time a TCP connection takes to be set up (SYN -> SYN/ACK)."""
 
@@ -170,16 +271,52 @@ class TcpConnectPinger:
             return seconds_to_ms(time.perf_counter() - start)
 
 
-Pinger = IcmpPinger | TcpConnectPinger
+Pinger = IcmpPinger | SystemPingPinger | TcpConnectPinger
 
 
-def open_pinger(spec: LatencySpec) -> tuple[Pinger, str]:
-    """A pinger for ``spec`` and the tool name its samples carry."""
+class NoIcmp(OSError):
+    """No way to send ICMP echo here: closed ping sockets, no CAP_NET_RAW, no system ping."""
+
+
+def open_icmp(family: int, address: str, payload_bytes: int) -> tuple[Pinger, str]:
+    """An ICMP pinger by the first mechanism the system allows, and that mechanism's name."""
+    try:
+        return IcmpPinger(family, address, payload_bytes), "icmp socket"
+    except OSError:
+        pass
+    try:
+        return RawIcmpPinger(family, address, payload_bytes), "raw socket"
+    except OSError:
+        pass
+    binary = shutil.which("ping")
+    if binary is not None:
+        return SystemPingPinger(family, address, payload_bytes, binary), "ping"
+    raise NoIcmp(
+        errno.EPERM,
+        "cannot send ICMP echo: unprivileged ICMP sockets are not allowed"
+        f" (net.ipv4.ping_group_range = {ping_group_range()}), no CAP_NET_RAW for a raw"
+        " socket, and no system ping (Debian package iputils-ping)",
+    )
+
+
+def icmp_available(family: int = socket.AF_INET) -> str | None:
+    """The mechanism ICMP echo would use here, or None when there is none."""
+    try:
+        pinger, via = open_icmp(family, "127.0.0.1" if family == socket.AF_INET else "::1", 0)
+    except NoIcmp:
+        return None
+    pinger.close()
+    return via
+
+
+def open_pinger(spec: LatencySpec) -> tuple[Pinger, str, str | None]:
+    """A pinger for ``spec``, the tool name its samples carry, and how ICMP is sent."""
     family, address = resolve(spec.target)
     method = choose_method(spec, family)
     if method == "icmp":
-        return IcmpPinger(family, address, spec.payload_bytes), "icmp"
-    return TcpConnectPinger(family, address, spec.port), "tcp-connect"
+        pinger, via = open_icmp(family, address, spec.payload_bytes)
+        return pinger, "icmp", via
+    return TcpConnectPinger(family, address, spec.port), "tcp-connect", None
 
 
 # -- pure summaries ------------------------------------------------------------------------
@@ -245,15 +382,13 @@ def run(spec: LatencySpec, *, stop: threading.Event | None = None) -> LatencyOut
     started_at = dt.datetime.now(dt.UTC)
     tool = "icmp" if spec.method == "icmp" else "tcp-connect" if spec.method == "tcp" else "icmp"
     try:
-        pinger, tool = open_pinger(spec)
+        pinger, tool, via = open_pinger(spec)
     except ResolveError as exc:
         return failed(tool, "dns", str(exc), started_at)
+    except NoIcmp as exc:
+        return failed(tool, "tool_error", exc.strerror or str(exc), started_at)
     except OSError as exc:
-        message = (
-            f"cannot open an ICMP socket: {exc.strerror}"
-            f" (net.ipv4.ping_group_range = {ping_group_range()})"
-        )
-        return failed(tool, "tool_error", message, started_at)
+        return failed(tool, "tool_error", f"cannot open a socket: {exc.strerror}", started_at)
     rtts: list[float | None] = []
     times: list[dt.datetime] = []
     try:
@@ -271,18 +406,37 @@ def run(spec: LatencySpec, *, stop: threading.Event | None = None) -> LatencyOut
                 return failed(tool, "interrupted", "stopped by the user", started_at)
     finally:
         pinger.close()
-    return LatencyOutcome(tool=tool, measurements=tuple(summarise(rtts, times, started_at)))
+    return LatencyOutcome(
+        tool=tool, measurements=tuple(summarise(rtts, times, started_at)), via=via
+    )
 
 
-def measure_until(spec: LatencySpec, done: threading.Event) -> list[Measurement]:
+def _failed_under_load(tool: str, error: str, message: str) -> LatencyOutcome:
+    row = Measurement(
+        metric="latency",
+        value=None,
+        ok=False,
+        error=error,
+        started_at=dt.datetime.now(dt.UTC),
+        under_load=True,
+        tool=tool,
+    )
+    return LatencyOutcome(tool=tool, measurements=(row,), error=error, error_message=message)
+
+
+def measure_until(spec: LatencySpec, done: threading.Event) -> LatencyOutcome:
     """Echo every ``spec.interval_s`` until ``done`` is set: latency under load.
 
-    Only ``latency`` rows, with ``under_load = True`` (contracts.md §1).
+    Only ``latency`` rows, with ``under_load = True`` (contracts.md §1). When latency cannot
+    be measured at all, one failed row says why (its error class; the message in the outcome).
     """
+    tool = "tcp-connect" if spec.method == "tcp" else "icmp"
     try:
-        pinger, tool = open_pinger(spec)
-    except (ResolveError, OSError):
-        return []
+        pinger, tool, via = open_pinger(spec)
+    except ResolveError as exc:
+        return _failed_under_load(tool, "dns", str(exc))
+    except OSError as exc:
+        return _failed_under_load(tool, "tool_error", exc.strerror or str(exc))
     rows: list[Measurement] = []
     seq = 0
     try:
@@ -291,8 +445,10 @@ def measure_until(spec: LatencySpec, done: threading.Event) -> list[Measurement]
             tick = time.monotonic()
             try:
                 rtt = pinger.ping(seq, spec.timeout_s)
-            except OSError:
-                break  # refused or unreachable: nothing to measure here, and not a loss
+            except OSError as exc:
+                if not rows:  # refused or unreachable from the start: say so
+                    return _failed_under_load(tool, "connect", f"{spec.target}: {exc.strerror}")
+                break  # the link went away mid-transfer: what was measured stands
             if done.is_set() and rtt is None:
                 break  # the transfer ended while this echo was out: not a loss under load
             rows.append(
@@ -312,4 +468,92 @@ def measure_until(spec: LatencySpec, done: threading.Event) -> list[Measurement]
                 done.wait(rest)
     finally:
         pinger.close()
-    return rows
+    return LatencyOutcome(tool=tool, measurements=tuple(rows), via=via)
+
+
+# -- the runner protocol (probe/runner.py) ---------------------------------------------------
+
+
+def raw_output(spec: LatencySpec, outcome: LatencyOutcome, target: str) -> str:
+    """What is kept of a latency test for audit: every RTT as measured, and how."""
+    return json.dumps(
+        {
+            "tool": outcome.tool,
+            "via": outcome.via,
+            "target": target,
+            "count": spec.count,
+            "interval_s": spec.interval_s,
+            "timeout_s": spec.timeout_s,
+            "error": outcome.error_message,
+            "rtts_ms": [m.value for m in outcome.measurements if m.metric == "latency"],
+        }
+    )
+
+
+class LatencyRunner:
+    kind = "latency"
+    spec_type = LatencySpec
+
+    def problems(self, spec: LatencySpec) -> list[tuple[str, str]]:
+        return [("count", "must be at least 1")] if spec.count < 1 else []
+
+    def describe(self, spec: LatencySpec) -> str:
+        return f"latency {spec.method} {spec.target} ×{spec.count}"
+
+    def context_host(self, spec: LatencySpec) -> str | None:
+        return spec.target
+
+    def check(self, spec: LatencySpec) -> list[CheckResult]:
+        try:
+            family, _ = resolve(spec.target)
+        except ResolveError as exc:
+            return [CheckResult("target", "fail", str(exc))]
+        if choose_method(spec, family) == "tcp":
+            problem = tcp_reachable(spec.target, spec.port)
+            return [
+                CheckResult(
+                    "tcp",
+                    "fail" if problem else "ok",
+                    f"{spec.target}:{spec.port}: {problem or 'reachable'}",
+                )
+            ]
+        outcome = run(LatencySpec(target=spec.target, method="icmp", count=1, timeout_s=2.0))
+        if outcome.error == "tool_error":
+            return [CheckResult("icmp", "fail", f"{outcome.error_message}; or use method = tcp")]
+        rtt = outcome.measurements[0].value
+        shown = f"{rtt:.1f} ms" if rtt is not None else "no echo reply"
+        return [
+            CheckResult(
+                "icmp",
+                "ok" if rtt is not None else "warn",
+                f"{spec.target}: {shown} ({outcome.via})",
+            )
+        ]
+
+    def run(self, spec: LatencySpec, *, stop: threading.Event) -> list[Outcome]:
+        started_at = dt.datetime.now(dt.UTC)
+        return [self._outcome(spec, run(spec, stop=stop), started_at)]
+
+    def failed(self, spec: LatencySpec, error: str, message: str) -> list[Outcome]:
+        tool = "tcp-connect" if spec.method == "tcp" else "icmp"
+        started_at = dt.datetime.now(dt.UTC)
+        return [self._outcome(spec, failed(tool, error, message, started_at), started_at)]
+
+    def _outcome(
+        self, spec: LatencySpec, outcome: LatencyOutcome, started_at: dt.datetime
+    ) -> Outcome:
+        target = spec.target if outcome.tool == "icmp" else f"{spec.target}:{spec.port}"
+        return Outcome(
+            tool=outcome.tool,
+            tool_version=None,
+            target=target,
+            label=self.describe(spec),
+            measurements=outcome.measurements,
+            raw=raw_output(spec, outcome, target),
+            started_at=started_at,
+            error=outcome.error,
+            error_message=outcome.error_message,
+        )
+
+
+RUNNER: Final = LatencyRunner()

@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from netmeasure.errors import NetmeasureError
-from netmeasure.probe import iperf3, latency, speedtest
 from netmeasure.probe.campaign import Campaign
 from netmeasure.probe.context import read_gpsd, read_modem
 from netmeasure.probe.process import run_command, which
-from netmeasure.store import check_writable
+from netmeasure.probe.runner import CheckResult
+from netmeasure.probe.runners import runner_for
+from netmeasure.store import SampleStore, check_writable
 
-Status = Literal["ok", "warn", "fail"]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    name: str
-    status: Status
-    detail: str
-
-
-def _tcp_reachable(host: str, port: int, timeout_s: float = 3.0) -> str | None:
-    """None when a TCP connection to host:port opens, else the reason it did not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return None
-    except OSError as exc:
-        return exc.strerror or str(exc)
+__all__ = ["CheckResult", "check_clock", "run_checks"]
 
 
 def check_clock() -> CheckResult:
@@ -50,6 +32,26 @@ def check_clock() -> CheckResult:
     return CheckResult("clock", "ok", f"{now:%Y-%m-%dT%H:%M:%SZ} (synchronisation unknown)")
 
 
+def check_outbox(store_path: Path) -> CheckResult | None:
+    """Samples the collector refused for good (quarantined): an operator must look."""
+    try:
+        with SampleStore(store_path) as store:
+            quarantined = store.quarantined(limit=1)
+            n = store.count_quarantined()
+            pending = store.count_pending()
+    except NetmeasureError:
+        return None  # the store check above reports it
+    if n:
+        last = quarantined[0]
+        return CheckResult(
+            "outbox",
+            "warn",
+            f"{n} sample(s) quarantined: the collector refused them (latest"
+            f" {last.sample_id}: {last.reason}); {pending} pending upload",
+        )
+    return CheckResult("outbox", "ok", f"{pending} sample(s) pending upload, none quarantined")
+
+
 def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
     results: list[CheckResult] = []
     try:
@@ -57,70 +59,14 @@ def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
         results.append(CheckResult("store", "ok", f"{store_path} is writable"))
     except NetmeasureError as exc:
         results.append(CheckResult("store", "fail", str(exc)))
+    else:
+        outbox = check_outbox(store_path)
+        if outbox is not None:
+            results.append(outbox)
     results.append(check_clock())
     for i, spec in enumerate(campaign.tests):
-        name = f"tests[{i}]"
-        if isinstance(spec, iperf3.Iperf3Spec):
-            try:
-                version = iperf3.check()
-                results.append(CheckResult(f"{name} iperf3", "ok", f"iperf3 {version}"))
-            except NetmeasureError as exc:
-                results.append(CheckResult(f"{name} iperf3", "fail", str(exc)))
-            problem = _tcp_reachable(spec.server, spec.port)
-            results.append(
-                CheckResult(
-                    f"{name} server",
-                    "fail" if problem else "ok",
-                    f"{spec.target}: {problem or 'reachable'}",
-                )
-            )
-        elif isinstance(spec, latency.LatencySpec):
-            try:
-                family, _ = latency.resolve(spec.target)
-            except latency.ResolveError as exc:
-                results.append(CheckResult(f"{name} target", "fail", str(exc)))
-                continue
-            method = latency.choose_method(spec, family)
-            if spec.method == "icmp" and not latency.icmp_allowed(family):
-                results.append(
-                    CheckResult(
-                        f"{name} icmp",
-                        "fail",
-                        "unprivileged ICMP sockets are not allowed (net.ipv4.ping_group_range ="
-                        f" {latency.ping_group_range()}); allow them with sysctl, or use method ="
-                        ' "tcp"',
-                    )
-                )
-            elif method == "tcp":
-                problem = _tcp_reachable(spec.target, spec.port)
-                results.append(
-                    CheckResult(
-                        f"{name} tcp",
-                        "fail" if problem else "ok",
-                        f"{spec.target}:{spec.port}: {problem or 'reachable'}",
-                    )
-                )
-            else:
-                outcome = latency.run(
-                    latency.LatencySpec(target=spec.target, method="icmp", count=1, timeout_s=2.0)
-                )
-                rtt = outcome.measurements[0].value
-                results.append(
-                    CheckResult(
-                        f"{name} icmp",
-                        "ok" if rtt is not None else "warn",
-                        f"{spec.target}: "
-                        + (f"{rtt:.1f} ms" if rtt is not None else "no echo reply"),
-                    )
-                )
-        else:
-            try:
-                version = speedtest.check()
-                results.append(
-                    CheckResult(f"{name} speedtest-cli", "ok", f"speedtest-cli {version}")
-                )
-            except NetmeasureError as exc:
-                results.append(CheckResult(f"{name} speedtest-cli", "fail", str(exc)))
+        for r in runner_for(spec).check(spec):
+            results.append(CheckResult(f"tests[{i}] {r.name}", r.status, r.detail))
     if campaign.probe.gpsd:
         fix = read_gpsd(timeout_s=1.0)
         results.append(

@@ -9,12 +9,18 @@ round-trip time the other latency rows measure.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import os
+import re
+import socket
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Final
 
-from netmeasure.errors import ToolMissing
+from netmeasure.errors import NetmeasureError, ToolMissing
+from netmeasure.probe.runner import CheckResult, Outcome
 from netmeasure.samples import Measurement
 from netmeasure.tomlfile import unit
 
@@ -107,6 +113,19 @@ def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
                 self.lat_lon = (0.0, 0.0)
                 return dict(self.config)
 
+            def set_mini_server(self, server: str) -> Any:
+                # speedtest-cli drops the reason a Mini server cannot be reached; ask once
+                # first, so that a DNS failure, a busy server or a timeout keeps its class.
+                path = urllib.parse.urlsplit(server).path
+                url = server.rsplit("/", 1)[0] if os.path.splitext(path)[1] else server
+                answer, error = speedtest.catch_request(
+                    speedtest.build_request(url), opener=self._opener
+                )
+                if error:
+                    raise MiniUnreachable(f"{server}: {error}") from error
+                answer.close()
+                return super().set_mini_server(server)
+
         client = _MiniSpeedtest(
             timeout=spec.timeout_s,
             secure=spec.secure,
@@ -129,6 +148,10 @@ def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
     return client
 
 
+class MiniUnreachable(Exception):
+    """A Speedtest Mini server could not be reached (the cause says why)."""
+
+
 def _copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
@@ -137,23 +160,55 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, what caused it, and urllib's ``reason``: speedtest-cli wraps errors."""
+    out: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or e in out or len(out) > 20:
+            continue
+        out.append(e)
+        reason = getattr(e, "reason", None)
+        todo += [e.__cause__, e.__context__, reason if isinstance(reason, BaseException) else None]
+    return out
+
+
+_DNS_TEXT: Final = re.compile(
+    r"name or service not known|temporary failure in name resolution|nodename nor servname|"
+    r"no address associated|getaddrinfo|name resolution",
+    re.I,
+)
+
+
 def classify(exc: BaseException) -> str:
-    name = type(exc).__name__
-    text = str(exc).lower()
-    if "name or service" in text or "resolution" in text or "getaddrinfo" in text:
+    """An exception of a speedtest run -> the contract's error class (never tool_missing:
+    a missing speedtest-cli is found by ``check`` before the run)."""
+    chain = _chain(exc)
+    text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
+    if any(isinstance(e, socket.gaierror) for e in chain) or _DNS_TEXT.search(text):
         return "dns"
-    if "timed out" in text or "timeout" in text:
+    if any(isinstance(e, (TimeoutError, socket.timeout)) for e in chain) or re.search(
+        r"timed out|timeout", text, re.I
+    ):
         return "timeout"
-    if name in (
+    codes = {getattr(e, "code", None) for e in chain}
+    if codes & {429, 503} or re.search(r"\bbusy\b|too many", text, re.I):
+        return "server_busy"
+    connect_names = {
         "SpeedtestMiniConnectFailure",
         "SpeedtestBestServerFailure",
         "ConfigRetrievalError",
         "ServersRetrievalError",
         "NoMatchedServers",
+        "SpeedtestHTTPError",
         "URLError",
-        "ConnectionRefusedError",
         "HTTPError",
-    ):
+        "RemoteDisconnected",
+        "BadStatusLine",
+        "MiniUnreachable",
+    }
+    if any(isinstance(e, OSError) or type(e).__name__ in connect_names for e in chain):
         return "connect"
     return "tool_error"
 
@@ -250,3 +305,60 @@ def run(spec: SpeedtestSpec, *, stop: threading.Event | None = None) -> Speedtes
         exc = box["error"]
         return failed(spec, classify(exc), f"{type(exc).__name__}: {exc}", started_at, version)
     return parse(box["result"], spec, started_at, version)
+
+
+# -- the runner protocol (probe/runner.py) ---------------------------------------------------
+
+
+class SpeedtestRunner:
+    kind = "speedtest"
+    spec_type = SpeedtestSpec
+
+    def problems(self, spec: SpeedtestSpec) -> list[tuple[str, str]]:
+        if (spec.server_id is None) == (spec.mini is None):
+            return [("", "a speedtest needs exactly one of server_id or mini")]
+        return []
+
+    def describe(self, spec: SpeedtestSpec) -> str:
+        return f"speedtest {spec.target}"
+
+    def context_host(self, spec: SpeedtestSpec) -> str | None:
+        return None
+
+    def check(self, spec: SpeedtestSpec) -> list[CheckResult]:
+        try:
+            return [CheckResult("speedtest-cli", "ok", f"speedtest-cli {check()}")]
+        except NetmeasureError as exc:
+            return [CheckResult("speedtest-cli", "fail", str(exc))]
+
+    def run(self, spec: SpeedtestSpec, *, stop: threading.Event) -> list[Outcome]:
+        started = dt.datetime.now(dt.UTC)
+        try:
+            outcome = run(spec, stop=stop)
+        except ToolMissing as exc:
+            outcome = failed(spec, "tool_missing", str(exc), started, None)
+        except NetmeasureError as exc:
+            outcome = failed(spec, "tool_error", str(exc), started, None)
+        return [self._outcome(spec, outcome, started)]
+
+    def failed(self, spec: SpeedtestSpec, error: str, message: str) -> list[Outcome]:
+        started = dt.datetime.now(dt.UTC)
+        return [self._outcome(spec, failed(spec, error, message, started, None), started)]
+
+    def _outcome(
+        self, spec: SpeedtestSpec, outcome: SpeedtestOutcome, started: dt.datetime
+    ) -> Outcome:
+        return Outcome(
+            tool="speedtest-cli",
+            tool_version=outcome.version,
+            target=spec.target,
+            label=self.describe(spec),
+            measurements=outcome.measurements,
+            raw=json.dumps(outcome.raw, default=str),
+            started_at=started,
+            error=outcome.error,
+            error_message=outcome.error_message,
+        )
+
+
+RUNNER: Final = SpeedtestRunner()

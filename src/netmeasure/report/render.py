@@ -118,7 +118,12 @@ def _group_label(key: dict[str, Any], t: dict[str, str]) -> str:
 
 
 def build_context(
-    evaluation: Evaluation, *, lang: str, title: str | None, operator: str | None, generated: dt.datetime
+    evaluation: Evaluation,
+    *,
+    lang: str,
+    title: str | None,
+    operator: str | None,
+    generated: dt.datetime,
 ) -> dict[str, Any]:
     t = texts(lang)
     f = Formatter(lang)

@@ -1,0 +1,209 @@
+"""Import into a Hive-partitioned Parquet dataset (``netmeasure import --into DIR``).
+
+The SQLite store inserts about 100,000 rows a second; a Parquet part is written ten times
+faster, and evaluate and report read the folder as they read a store. The guarantees are the
+store's:
+
+- one transaction per file: a file's new samples are written to a temporary file and renamed
+  into place (``DIR/format=<format>/part-<hash>.parquet``), so a reader, or a crash, sees all
+  of a file or none of it;
+- content-derived ids, and importing twice adds nothing: the ids already in the dataset are
+  read once (16-byte keys, sorted), and only samples with new ids are written;
+- one importer at a time (an exclusive lock on ``DIR/.netmeasure-import.lock``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Final
+
+from netmeasure.errors import StoreError
+from netmeasure.samples import ALL_COLUMNS, Sample
+
+BATCH: Final = 100_000
+
+
+def id_key(sample_id: str) -> bytes:
+    """16 bytes per id: a UUID's own bytes, else the first 16 bytes of its SHA-256."""
+    try:
+        return uuid.UUID(sample_id).bytes if len(sample_id) == 36 else _hashed(sample_id)
+    except ValueError:
+        return _hashed(sample_id)
+
+
+def _hashed(sample_id: str) -> bytes:
+    return hashlib.sha256(sample_id.encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+class ParquetDataset:
+    """A sink for ``import_files``: ``add_all_or_nothing`` writes one part per file."""
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            import numpy as np
+            import pyarrow  # noqa: F401
+        except ImportError as exc:
+            raise StoreError("--into needs pyarrow: pip install 'netmeasure[analysis]'") from exc
+        self.np = np
+        self.path = Path(path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = (self.path / ".netmeasure-import.lock").open("a")
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StoreError(f"{self.path}: another import is writing this dataset") from exc
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot write the dataset: {exc.strerror}") from exc
+        self.known = self._existing_keys()
+
+    def __enter__(self) -> ParquetDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._lock.close()
+
+    def _existing_keys(self) -> Any:
+        import pyarrow.parquet as pq
+
+        keys: list[bytes] = []
+        for part in sorted(self.path.rglob("*.parquet")):
+            try:
+                ids = pq.read_table(part, columns=["sample_id"]).column(0).to_pylist()
+            except Exception as exc:
+                raise StoreError(f"{part}: not a readable part of the dataset: {exc}") from exc
+            keys.extend(id_key(i) for i in ids if i is not None)
+        return self.np.unique(self.np.array(keys, dtype="S16"))
+
+    def add_all_or_nothing(self, samples: Iterable[Sample]) -> tuple[int, int]:
+        """Write the new samples of one file as one part; (rows added, rows seen)."""
+        from netmeasure.export import arrow_schema
+
+        schema = arrow_schema()
+        return self.add_batches(_batch(chunk, schema) for chunk in _chunks(samples, BATCH))
+
+    def add_batches(self, batches: Iterable[Any]) -> tuple[int, int]:
+        """Write the new rows of one file's Arrow batches (the sample-record schema) as one
+        part; (rows added, rows seen). If ``batches`` raises, nothing is written."""
+        import pyarrow.parquet as pq
+
+        from netmeasure.export import arrow_schema
+
+        np = self.np
+        schema = arrow_schema()
+        seen = added = 0
+        writer: Any = None
+        tmp: Path | None = None
+        digest = hashlib.sha256()
+        new_keys: list[Any] = []
+        try:
+            for batch in batches:
+                if not batch.num_rows:
+                    continue
+                seen += batch.num_rows
+                keys = _keys(batch.column(0), np)
+                # New: not in the dataset, and the first of its id within this file.
+                _, first = np.unique(keys, return_index=True)
+                fresh = np.zeros(len(keys), dtype=bool)
+                fresh[first] = True
+                if len(self.known):
+                    at = np.searchsorted(self.known, keys)
+                    at[at == len(self.known)] = 0
+                    fresh &= self.known[at] != keys
+                for earlier in new_keys:
+                    fresh &= ~np.isin(keys, earlier)
+                if not fresh.any():
+                    continue
+                new_keys.append(keys[fresh])
+                rows = batch.filter(fresh)
+                if writer is None:
+                    fmt = str(rows.column(ALL_COLUMNS.index("tool"))[0]).removeprefix("import:")
+                    folder = self.path / f"format={fmt}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    tmp = folder / f".part-{uuid.uuid4().hex}.parquet.tmp"
+                    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+                writer.write_batch(rows)
+                digest.update(keys[fresh].tobytes())
+                added += rows.num_rows
+            if writer is not None and tmp is not None:
+                writer.close()
+                writer = None
+                with tmp.open("rb") as fh:
+                    os.fsync(fh.fileno())
+                final = tmp.parent / f"part-{digest.hexdigest()[:32]}.parquet"
+                os.replace(tmp, final)  # the commit: the whole file's samples appear at once
+                self.known = np.union1d(self.known, np.concatenate(new_keys))
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise
+        return added, seen
+
+
+def _keys(ids: Any, np: Any) -> Any:
+    """16-byte keys of an Arrow column of ids (vectorised when they are all UUID strings)."""
+    import pyarrow.compute as pc
+
+    if ids.null_count == 0 and pc.all(pc.match_substring_regex(ids, _UUID_RE)).as_py():
+        hexed = pc.replace_substring(ids, "-", "")
+        buf = np.frombuffer(hexed.buffers()[2], dtype=np.uint8)
+        offsets = np.frombuffer(hexed.buffers()[1], dtype=np.int32)
+        offsets = offsets[hexed.offset : hexed.offset + len(hexed) + 1]
+        digits = buf[offsets[0] : offsets[-1]].reshape(len(hexed), 32)
+        nibbles = _HEX[digits]
+        return (nibbles[:, 0::2] * 16 + nibbles[:, 1::2]).astype(np.uint8).view("S16").ravel()
+    return np.array([id_key(i) for i in ids.to_pylist()], dtype="S16")
+
+
+_UUID_RE: Final = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def _hex_table() -> Any:
+    import numpy as np
+
+    table = np.zeros(256, dtype=np.uint8)
+    for i, c in enumerate(b"0123456789abcdef"):
+        table[c] = i
+    return table
+
+
+class _LazyHex:
+    table: Any = None
+
+    def __getitem__(self, index: Any) -> Any:
+        if self.table is None:
+            self.table = _hex_table()
+        return self.table[index]
+
+
+_HEX: Final = _LazyHex()
+
+
+def _chunks(samples: Iterable[Sample], size: int) -> Iterable[list[Sample]]:
+    chunk: list[Sample] = []
+    for s in samples:
+        chunk.append(s)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _batch(rows: list[Sample], schema: Any) -> Any:
+    import pyarrow as pa
+
+    columns = list(zip(*(s.to_values() for s in rows), strict=True))
+    return pa.RecordBatch.from_arrays(
+        [pa.array(col, type=schema.field(i).type) for i, col in enumerate(columns)],
+        schema=schema,
+    )
