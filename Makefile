@@ -15,6 +15,7 @@ SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
 SYSTEM_TOOLS += Rscript:r-base-core
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
+# The dashboard's tests drive Debian's headless chromium (Playwright with executable_path).
 # The collector's tests run a real PostgreSQL server (Debian's postgresql; its binaries are
 # not on PATH, so they are looked for where Debian puts them).
 
@@ -31,6 +32,7 @@ system-deps:
 	done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -d /usr/lib/R/site-library/survey ] || missing="$$missing r-cran-survey"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
@@ -42,7 +44,7 @@ LOCK := constraints.txt
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c $(LOCK) -e '.[analysis,report,collector,dev]'
+	$(PY) -m pip install -q -c $(LOCK) -e '.[analysis,report,collector,dashboard,dev]'
 	touch $@
 
 venv: $(VENV)/.installed

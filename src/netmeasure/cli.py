@@ -927,26 +927,91 @@ def _database_option(fn: F) -> F:
 @click.option(
     "--admin-token-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A file holding the token that may list probes (GET /v1/probes).",
+    help="A file holding the token that may list probes (GET /v1/probes) and see the dashboard.",
 )
-def collector_serve(database: str, host: str, port: int, admin_token_file: Path | None) -> int:
-    """Serve the collector API (put a TLS reverse proxy in front: probes/COLLECTOR.md)."""
+@click.option(
+    "--basemap",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A GeoJSON file the dashboard's map draws (default: the shipped country outlines).",
+)
+@click.option(
+    "--dashboard-standard",
+    default="vn-qcvn-126-2021",
+    show_default=True,
+    help="The standard /dashboard shows first (others on request).",
+)
+@click.option(
+    "--stale-after",
+    default="15min",
+    show_default=True,
+    help="A probe not heard from for this long stands out as stale.",
+)
+@click.option("--no-dashboard", is_flag=True, help="Serve the API only (no /dashboard).")
+def collector_serve(
+    database: str,
+    host: str,
+    port: int,
+    admin_token_file: Path | None,
+    basemap: Path | None,
+    dashboard_standard: str,
+    stale_after: str,
+    no_dashboard: bool,
+) -> int:
+    """Serve the collector API and the live /dashboard (put a TLS reverse proxy in front:
+    probes/COLLECTOR.md)."""
     import uvicorn
 
     from netmeasure.collector.app import create_app
     from netmeasure.collector.db import connect
+    from netmeasure.units import parse_duration_s
 
     admin = admin_token_file.read_text().strip() if admin_token_file else None
+    board = None
+    if not no_dashboard:
+        from netmeasure.collector.dashboard.basemap import load_basemap
+        from netmeasure.collector.dashboard.routes import DashboardConfig
+        from netmeasure.standard import load_standard
+
+        load_standard(dashboard_standard)  # a bad id is a message now, not on first view
+        board = DashboardConfig(
+            basemap=load_basemap(basemap),
+            default_standard=dashboard_standard,
+            stale_after_s=parse_duration_s(stale_after),
+        )
     db = connect(database)
-    err.print(f"collector on http://{host}:{port} · database {db.kind}")
+    err.print(
+        f"collector on http://{host}:{port} · database {db.kind}"
+        + ("" if no_dashboard else f" · dashboard http://{host}:{port}/dashboard")
+    )
     uvicorn.run(
-        create_app(db, admin_token=admin),
+        create_app(db, admin_token=admin, dashboard=board),
         host=host,
         port=port,
         log_level="warning",
         access_log=False,
     )
     db.close()
+    return ExitStatus.SUCCESS
+
+
+@collector.command("add-viewer")
+@click.argument("name")
+@_database_option
+@click.option("--rotate", is_flag=True, help="Give an existing viewer a new token.")
+def collector_add_viewer(name: str, database: str, rotate: bool) -> int:
+    """Register a read-only dashboard viewer NAME and print its token, once (only its hash
+    is stored)."""
+    from netmeasure.collector.db import connect
+    from netmeasure.collector.tokens import VIEWER_PREFIX, new_token, token_hash
+
+    token = new_token(VIEWER_PREFIX)
+    db = connect(database)
+    try:
+        db.add_viewer(name, token_hash(token), rotate=rotate)
+    finally:
+        db.close()
+    click.echo(token)
+    err.print(f"token for viewer {escape(name)} above: hand it over now; it is not shown again")
     return ExitStatus.SUCCESS
 
 

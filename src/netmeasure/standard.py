@@ -29,8 +29,10 @@ Statistic = Literal["mean", "median", "percentile", "share", "failure_ratio"]
 Op = Literal[">=", "<=", ">", "<"]
 STATISTICS: Final = ("mean", "median", "percentile", "share", "failure_ratio")
 
-#: Columns a standard may cluster or group by, beyond the sample record's own.
-DERIVED_COLUMNS: Final = ("day", "hour")
+#: Columns a standard may cluster or group by, beyond the sample record's own: the local day
+#: and hour, and the H3 cell (resolution N, 0-15) of the sample's latitude and longitude.
+H3_COLUMNS: Final = tuple(f"h3_{n}" for n in range(16))
+DERIVED_COLUMNS: Final = ("day", "hour", *H3_COLUMNS)
 
 OPS: Final = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 

@@ -418,6 +418,9 @@ def build_charts(evaluation: Evaluation, lang: str) -> tuple[list[charts.Chart],
             horizontal=True,
         )
     )
+    from netmeasure.report.hexmap import hexagon_chart
+
+    made.append(hexagon_chart(evaluation, lang))  # grouped by h3_N: the verdict per hexagon
     missing = []
     if made[5] is None:
         missing.append(t["no_locations"])
