@@ -26,6 +26,12 @@ from netmeasure.evaluate.sources import Source, discover, relation_sql
 _MEMORY: Final = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
 
 
+def _arrow_type(sql_type: str) -> Any:
+    import pyarrow as pa
+
+    return pa.string() if sql_type == "VARCHAR" else pa.int64()
+
+
 class Engine(Protocol):
     dialect: Dialect
     sources: tuple[Source, ...]
@@ -96,6 +102,7 @@ class DuckDBEngine:
             self.con.execute("SET preserve_insertion_order = false")
             if threads:
                 self.con.execute(f"SET threads = {int(threads)}")
+            register_h3(self.con)
             parts = [relation_sql(self.con, src, i) for i, src in enumerate(self.sources)]
             self.con.execute("CREATE TEMP VIEW raw_samples AS " + " UNION ALL ".join(parts))
         except BaseException:
@@ -149,19 +156,55 @@ class DuckDBEngine:
     def values_at_ranks(
         self, values_sql: str, wanted: Mapping[str, tuple[int, Iterable[int]]]
     ) -> dict[tuple[str, int], float]:
-        # One window per group, keeping only the wanted ranks (DuckDB sorts each group,
-        # spilling to disk beyond the memory limit).
-        rows = [(g, r) for g, (_, ranks) in wanted.items() for r in sorted(set(ranks))]
-        self.insert_rows("_want", [("g", "VARCHAR"), ("r", "BIGINT")], rows)
-        found = self.fetch(f"""
-            SELECT w.g, w.r, w.value FROM (
-              SELECT g, value, row_number() OVER (PARTITION BY g ORDER BY value) AS r
-              FROM ({values_sql}) AS v WHERE g IN (SELECT g FROM _want)) AS w
-            JOIN _want AS k ON k.g = w.g AND k.r = w.r""")
-        return {(g, int(r)): float(v) for g, r, v in found}
+        return sorted_ranks(self, values_sql, wanted)
 
     def close(self) -> None:
         self.con.close()
+
+
+def register_h3(con: Any) -> None:
+    """``nm_h3(lat, lon, resolution)``: the H3 cell of a point as hex text (NULL without a
+    valid point), vectorised over Arrow batches; the h3 package is imported on first use."""
+    import duckdb
+
+    double, integer, varchar = (duckdb.sqltype(n) for n in ("DOUBLE", "INTEGER", "VARCHAR"))
+
+    def cells(lat: Any, lon: Any, res: Any) -> Any:
+        import h3
+        import pyarrow as pa
+
+        out = []
+        for a, b, r in zip(lat.to_pylist(), lon.to_pylist(), res.to_pylist(), strict=True):
+            try:
+                out.append(None if a is None or b is None else h3.latlng_to_cell(a, b, r))
+            except (ValueError, h3.H3BaseException):  # out of range, NaN
+                out.append(None)
+        return pa.array(out, type=pa.string())
+
+    con.create_function(
+        "nm_h3",
+        cells,
+        [double, double, integer],
+        varchar,
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
+    )
+
+
+def sorted_ranks(
+    engine: Engine, values_sql: str, wanted: Mapping[str, tuple[int, Iterable[int]]]
+) -> dict[tuple[str, int], float]:
+    """Engine.values_at_ranks by one window per group, keeping only the wanted ranks (DuckDB
+    sorts each group, spilling to disk beyond its memory limit)."""
+    rows = [(g, r) for g, (_, ranks) in wanted.items() for r in sorted(set(ranks))]
+    engine.insert_rows("_want", [("g", "VARCHAR"), ("r", "BIGINT")], rows)
+    found = engine.fetch(f"""
+        SELECT w.g, w.r, w.value FROM (
+          SELECT g, value, row_number() OVER (PARTITION BY g ORDER BY value) AS r
+          FROM ({values_sql}) AS v WHERE g IN (SELECT g FROM _want)) AS w
+        JOIN _want AS k ON k.g = w.g AND k.r = w.r""")
+    return {(g, int(r)): float(v) for g, r, v in found}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -92,9 +92,12 @@ class SparkDialect:
     def ordered_list(self, x: str, key: str) -> str:
         return f"transform(array_sort(collect_list(named_struct('k', {key}, 'v', {x}))), e -> e.v)"
 
-    def sample_rows(self, n: int, seed: int) -> str:
-        # The top n rows by a seeded random key: each task keeps n, not a global sort.
-        return f"ORDER BY rand({int(seed)}) LIMIT {int(n)}"
+    def sample(self, select: str, rows: int, seed: int) -> str:
+        # The top rows by a seeded random key: each task keeps that many, not a global sort.
+        return f"SELECT * FROM ({select}) AS _s ORDER BY rand({int(seed)}) LIMIT {int(rows)}"
+
+    def grouping_id(self, columns: Sequence[str]) -> str:
+        return f"grouping_id({', '.join(columns)})"
 
 
 _CACHE: Final = re.compile(r'^\s*CACHE TABLE ("(?:[^"]|"")+")')
