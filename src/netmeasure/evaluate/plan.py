@@ -59,7 +59,7 @@ DETAIL_TESTS: Final = 200
 DETAIL_PROBES: Final = 100
 
 #: Derived columns of the annotated view.
-_DERIVED: Final = {"day": "_day", "hour": "_hour"}
+_DERIVED: Final = {"day": "_day", "hour": "_hour", **{f"h3_{n}": f"_h3_{n}" for n in range(16)}}
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class Plan:
         return f"""
             SELECT *,
               CAST({local} AS DATE) AS _day,
-              hour({local}) AS _hour,
+              hour({local}) AS _hour,{self._h3_columns()}
               coalesce(under_load, FALSE) AS _ul,
               CASE
                 WHEN _dup THEN 'duplicate'
@@ -149,6 +149,21 @@ class Plan:
                 ELSE NULL
               END AS _excluded
             FROM ({self.deduplicated_sql(any_duplicates)}) AS r"""
+
+    def _h3_columns(self) -> str:
+        """The H3 cells the grouping or clustering uses (h3_N: resolution N), derived by
+        the engine's function (DuckDB: a vectorised Python UDF over the h3 package)."""
+        used = [c for c in dict.fromkeys([*self.group_by, *self.std.meta.cluster])]
+        cells = [c for c in used if c.startswith("h3_")]
+        if not cells:
+            return ""
+        h3_cell = getattr(self.dialect, "h3_cell", None)
+        if h3_cell is None:
+            raise InputError(f"--group-by {cells[0]}: this engine cannot derive H3 cells")
+        return "".join(
+            f"\n              {h3_cell('latitude', 'longitude', int(c[3:]))} AS _h3_{c[3:]},"
+            for c in cells
+        )
 
     # -- step 3: one scan ------------------------------------------------------------------
 
