@@ -1012,8 +1012,13 @@ def collector_serve(
     admin = admin_token_file.read_text().strip() if admin_token_file else None
     board = None
     if not no_dashboard:
-        from netmeasure.collector.dashboard.basemap import load_basemap
-        from netmeasure.collector.dashboard.routes import DashboardConfig
+        try:  # the dashboard's own extra (it brings analysis); --no-dashboard serves the API
+            from netmeasure.collector.dashboard.basemap import load_basemap
+            from netmeasure.collector.dashboard.routes import DashboardConfig
+        except ModuleNotFoundError as exc:
+            if (missing := missing_extra(exc)) is None:
+                raise
+            raise MissingExtra("dashboard", missing.module) from exc
         from netmeasure.standard import load_standard
 
         load_standard(dashboard_standard)  # a bad id is a message now, not on first view
@@ -1149,6 +1154,7 @@ EXTRA_OF_MODULE = {
         ("fastapi", "uvicorn", "psycopg", "prometheus_client", "pydantic", "starlette"),
         "collector",
     ),
+    **dict.fromkeys(("h3", "multipart", "python_multipart"), "dashboard"),
 }
 
 
