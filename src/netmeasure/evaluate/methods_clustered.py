@@ -135,24 +135,73 @@ def _bb_pmf(m: int, p: float, rhos: np.ndarray) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=64)
+def _ones_only(sizes: ClusterSizes) -> bool:
+    """Every cluster holds one trial: BB(1, p, rho) is Bernoulli(p) whatever rho, so K is
+    Binomial(n, p) exactly and the supremum over rho is the binomial tail itself."""
+    return sizes.n > 0 and sizes.counts == ((1, sizes.clusters),)
+
+
+@lru_cache(maxsize=256)
 def _tails(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> tuple[np.ndarray, ...]:
-    """(P(K <= k), P(K >= k)) for k = 0..n, each maximised over ``rhos``."""
+    """(P(K <= k), P(K >= k)) for k = 0..n, each maximised over ``rhos``.
+
+    Shortcuts that give the general convolution's values (to rounding): clusters of one
+    trial are the same Bernoulli for every rho, so their factor is transformed once, not once
+    per rho; at rho = 0 every cluster is binomial and K is Binomial(n, p) (no convolution);
+    with clusters of one trial only, K is Binomial(n, p) for every rho."""
     n = sizes.n
+    counts = sizes.exact_counts()
+    if 0 < p < 1 and _ones_only(sizes):
+        k = np.arange(n + 1)
+        low, high = sps.binom.cdf(k, n, p), sps.binom.sf(k - 1, n, p)
+        low.setflags(write=False)
+        high.setflags(write=False)
+        return low, high
     r = np.asarray(rhos, dtype=float)
-    nfft = spfft.next_fast_len(n + 1, real=True)
-    acc = np.ones((len(r), nfft // 2 + 1), dtype=complex)
-    for m, count in sizes.exact_counts():
-        f = spfft.rfft(_bb_pmf(m, p, r), nfft, axis=1)
-        if count > 1:  # F^count in polar form: far cheaper than complex power
-            f = np.abs(f) ** count * np.exp(1j * count * np.angle(f))
-        acc *= f
-    pmf = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
+    general = r > 0 if 0 < p < 1 else np.ones(len(r), dtype=bool)
+    rows = []
+    if general.any():
+        rg = r[general]
+        nfft = spfft.next_fast_len(n + 1, real=True)
+        acc = np.ones((len(rg), nfft // 2 + 1), dtype=complex)
+        for m, count in counts:
+            if m == 1 and 0 < p < 1:  # the same Bernoulli factor for every rho: one row
+                f = spfft.rfft(_bb_pmf(1, p, rg[:1]), nfft, axis=1)
+            else:
+                f = spfft.rfft(_bb_pmf(m, p, rg), nfft, axis=1)
+            if count > 1:  # F^count in polar form: far cheaper than complex power
+                f = np.abs(f) ** count * np.exp(1j * count * np.angle(f))
+            acc *= f
+        rows.append(np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None))
+    if not general.all():
+        rows.append(sps.binom.pmf(np.arange(n + 1), n, p)[None, :])
+    pmf = np.concatenate(rows, axis=0)
     low = np.minimum(np.cumsum(pmf, axis=1), 1.0).max(axis=0)
     high = np.minimum(np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1], 1.0).max(axis=0)
     low.setflags(write=False)
     high.setflags(write=False)
     return low, high
+
+
+def _tail_none(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> float:
+    """sup over rho of P(K = 0) = prod_g P(BB(n_g, p, rho) = 0), in closed form (no
+    convolution): log P(BB(m) = 0) = betaln(a, m + b) - betaln(a, b), m log(1 - p) at rho 0."""
+    if p <= 0:
+        return 1.0
+    if p >= 1:
+        return 0.0
+    best = -math.inf
+    for rho in rhos:
+        log = 0.0
+        for m, count in sizes.exact_counts():
+            if rho <= 0 or m == 1:
+                log += count * m * math.log1p(-p)
+            else:
+                s = (1 - rho) / rho
+                a, b = p * s, (1 - p) * s
+                log += count * float(special.betaln(a, m + b) - special.betaln(a, b))
+        best = max(best, log)
+    return min(1.0, math.exp(best))
 
 
 def _normal_tail(
@@ -185,6 +234,10 @@ def tail_at_most(
         return 1.0
     if sizes.n > exact_up_to:
         return _normal_tail(k, p, sizes, rhos, lower=True)
+    if _ones_only(sizes):
+        return float(special.bdtr(k, sizes.n, p))
+    if k == 0:
+        return _tail_none(float(p), sizes, tuple(rhos))
     return float(_tails(float(p), sizes, tuple(rhos))[0][k])
 
 
@@ -202,6 +255,10 @@ def tail_at_least(
         return 0.0
     if sizes.n > exact_up_to:
         return _normal_tail(k, p, sizes, rhos, lower=False)
+    if _ones_only(sizes):
+        return float(special.bdtrc(k - 1, sizes.n, p))
+    if k == sizes.n:  # P(K = n): the count of the other outcome is 0, at 1 - p
+        return _tail_none(1.0 - float(p), sizes, tuple(rhos))
     return float(_tails(float(p), sizes, tuple(rhos))[1][k])
 
 
@@ -220,6 +277,7 @@ class CountBounds:
 METHOD_COUNT = "beta-binomial-worst-case"
 
 
+@lru_cache(maxsize=4096)  # pure; groups with the same sizes and count repeat it
 def proportion_bounds(k: float, sizes: ClusterSizes, confidence: float = 0.95) -> CountBounds:
     """Bounds on p from k of n outcomes in clusters: low is the p at which the worst-case
     P(K >= k) is 1 - c, high the p at which the worst-case P(K <= k) is 1 - c."""
@@ -291,6 +349,7 @@ def falls_short(
     return tail <= alpha_of(confidence)
 
 
+@lru_cache(maxsize=4096)  # pure; groups with the same sizes and count repeat it
 def pass_region(
     sizes: ClusterSizes, p0: float, confidence: float = 0.95
 ) -> tuple[int | None, int | None]:
@@ -493,6 +552,7 @@ def _median_count(p: float, sizes: ClusterSizes) -> int:
 # -- samples needed -------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # pure; groups with the same sizes and count repeat it
 def samples_needed_count(
     k: float, sizes: ClusterSizes, p0: float, confidence: float = 0.95
 ) -> int | None:
