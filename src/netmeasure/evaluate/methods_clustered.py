@@ -153,7 +153,8 @@ def _tails(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> tuple[np.n
     counts = sizes.exact_counts()
     if 0 < p < 1 and _ones_only(sizes):
         k = np.arange(n + 1)
-        low, high = sps.binom.cdf(k, n, p), sps.binom.sf(k - 1, n, p)
+        low = special.bdtr(k, n, p)
+        high = np.concatenate(([1.0], special.bdtrc(k[1:] - 1, n, p)))
         low.setflags(write=False)
         high.setflags(write=False)
         return low, high
@@ -174,7 +175,7 @@ def _tails(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> tuple[np.n
             acc *= f
         rows.append(np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None))
     if not general.all():
-        rows.append(sps.binom.pmf(np.arange(n + 1), n, p)[None, :])
+        rows.append(_bb_pmf(n, p, np.zeros(1)))
     pmf = np.concatenate(rows, axis=0)
     low = np.minimum(np.cumsum(pmf, axis=1), 1.0).max(axis=0)
     high = np.minimum(np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1], 1.0).max(axis=0)
