@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe, write_results  # noqa: E402
+from machine import describe, write_results
 
-from netmeasure.evaluate import estimates, verdict  # noqa: E402
-from netmeasure.evaluate import methods_clustered as mc_new  # noqa: E402
-from netmeasure.evaluate.sums import CriterionSums  # noqa: E402
-from netmeasure.standard import load_standard  # noqa: E402
+from netmeasure.evaluate import estimates, verdict
+from netmeasure.evaluate import methods_clustered as mc_new
+from netmeasure.evaluate.sums import CriterionSums
+from netmeasure.standard import load_standard
 
 BASELINE = "c249e3d"
 PATH = "src/netmeasure/evaluate/methods_clustered.py"
@@ -113,9 +113,7 @@ def groups(shape: str, count: int) -> list[list[CriterionSums]]:
     out = []
     for _ in range(count):
         sizes = SHAPES[shape](rng)
-        out.append(
-            [sums_of(sizes, counts(rng, sizes, p, 0.1)) for p in (0.965, 0.035, 0.05, 0.5)]
-        )
+        out.append([sums_of(sizes, counts(rng, sizes, p, 0.1)) for p in (0.965, 0.035, 0.05, 0.5)])
     return out
 
 
@@ -173,7 +171,8 @@ def main() -> None:
     verdict.mc = mc_new  # type: ignore[attr-defined]
     estimates.mc = mc_new  # type: ignore[attr-defined]
     lines = [
-        f"Statistics per group (vn-qcvn-126-2021's 5 criteria + a clustered p5's ranks); {describe()}",
+        "Statistics per group (vn-qcvn-126-2021's 5 criteria + a clustered p5's ranks);"
+        f" {describe()}",
         "",
         "| shape | groups timed | before (ms/group) | after (ms/group) | speed-up"
         " | 100,000 groups after | largest bound difference |",

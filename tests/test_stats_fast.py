@@ -125,3 +125,44 @@ def test_huge_n_of_single_trials_is_the_binomial(k: int) -> None:
         assert mc.tail_at_least(k, p0, cs) == pytest.approx(
             float(sps.binom.sf(k - 1, n, p0)), rel=1e-9, abs=1e-300
         )
+
+
+def full_tails(p: float, hist: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The untruncated distribution: scipy's pmfs convolved directly, for every rho."""
+    lows, highs = [], []
+    for rho in mc.RHO_GRID:
+        pmf = np.array([1.0])
+        for m, count in hist.items():
+            if rho == 0 or m == 1:
+                part = sps.binom.pmf(np.arange(m * count + 1), m * count, p)
+                pmf = np.convolve(pmf, part)
+                continue
+            s = (1 - rho) / rho
+            part = sps.betabinom.pmf(np.arange(m + 1), m, p * s, (1 - p) * s)
+            for _ in range(count):
+                pmf = np.convolve(pmf, part)
+        lows.append(np.cumsum(pmf))
+        highs.append(np.cumsum(pmf[::-1])[::-1])
+    return np.max(lows, axis=0), np.max(highs, axis=0)
+
+
+@pytest.mark.parametrize("p", [0.035, 0.5, 0.965])
+@pytest.mark.parametrize(
+    "hist", [{1: 3000, 2: 250, 3: 20}, {150: 3, 220: 2, 390: 4}, {7: 1, 1: 1}, {12: 40}]
+)
+def test_truncated_convolution_is_the_full_one(p: float, hist: dict[int, int]) -> None:
+    """The transform is cut where a Chernoff bound puts less than 1e-20 of the mass beyond
+    (and p > 0.5 is computed as the mirror image): every tail (to the transform's rounding,
+    1e-12), verdict and rank as the full
+    convolution's."""
+    cs = mc.ClusterSizes.from_histogram(hist)
+    lows, highs = full_tails(p, hist)
+    for k in range(cs.n + 1):
+        assert mc.tail_at_most(k, p, cs) == pytest.approx(lows[k], rel=1e-9, abs=1e-12)
+        assert mc.tail_at_least(k, p, cs) == pytest.approx(highs[k], rel=1e-9, abs=1e-12)
+    above = np.nonzero(highs <= 0.05)[0]
+    below = np.nonzero(lows <= 0.05)[0]
+    assert mc.pass_region(cs, p) == (
+        int(above.min()) if len(above) else None,
+        int(below.max()) if len(below) else None,
+    )

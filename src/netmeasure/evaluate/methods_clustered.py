@@ -158,30 +158,58 @@ def _tails(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> tuple[np.n
         low.setflags(write=False)
         high.setflags(write=False)
         return low, high
+    if p > 0.5:  # the mirror image: the count of the other outcome, whose mass is near 0
+        low_other, high_other = _tails(1.0 - p, sizes, rhos)
+        return high_other[::-1], low_other[::-1]
     r = np.asarray(rhos, dtype=float)
     general = r > 0 if 0 < p < 1 else np.ones(len(r), dtype=bool)
-    rows = []
+    pmf = np.zeros((len(r), n + 1))
     if general.any():
         rg = r[general]
-        nfft = spfft.next_fast_len(n + 1, real=True)
+        # clusters of one trial: the same Bernoulli factor for every rho, one row
+        factors = [
+            (_bb_pmf(m, p, rg[:1] if m == 1 and 0 < p < 1 else rg), count) for m, count in counts
+        ]
+        nfft = spfft.next_fast_len(_support(factors, n), real=True)
         acc = np.ones((len(rg), nfft // 2 + 1), dtype=complex)
-        for m, count in counts:
-            if m == 1 and 0 < p < 1:  # the same Bernoulli factor for every rho: one row
-                f = spfft.rfft(_bb_pmf(1, p, rg[:1]), nfft, axis=1)
-            else:
-                f = spfft.rfft(_bb_pmf(m, p, rg), nfft, axis=1)
+        for f_pmf, count in factors:
+            f = spfft.rfft(f_pmf, nfft, axis=1)
             if count > 1:  # F^count in polar form: far cheaper than complex power
                 f = np.abs(f) ** count * np.exp(1j * count * np.angle(f))
             acc *= f
-        rows.append(np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None))
+        part = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
+        pmf[np.nonzero(general)[0], : part.shape[1]] = part
     if not general.all():
-        rows.append(_bb_pmf(n, p, np.zeros(1)))
-    pmf = np.concatenate(rows, axis=0)
+        pmf[~general] = _bb_pmf(n, p, np.zeros(1))
     low = np.minimum(np.cumsum(pmf, axis=1), 1.0).max(axis=0)
     high = np.minimum(np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1], 1.0).max(axis=0)
     low.setflags(write=False)
     high.setflags(write=False)
     return low, high
+
+
+#: The convolution is computed on counts below L, where P(K >= L) <= TRUNCATION_MASS for
+#: every rho (a Chernoff bound): the mass beyond, which would wrap around or be cut off,
+#: changes no tail by more than this.
+TRUNCATION_MASS = 1e-20
+_THETAS = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
+
+
+def _support(factors: Sequence[tuple[np.ndarray, int]], n: int) -> int:
+    """The smallest L <= n + 1 with P(K >= L) <= TRUNCATION_MASS for every row, from
+    P(K >= L) <= exp(-theta L) prod_g E exp(theta K_g) minimised over a grid of theta."""
+    log_mgf = np.zeros((1, len(_THETAS)))
+    for f_pmf, count in factors:
+        k = np.arange(f_pmf.shape[1])
+        with np.errstate(divide="ignore"):
+            log_pmf = np.log(f_pmf)
+        terms = log_pmf[:, :, None] + _THETAS[None, None, :] * k[None, :, None]
+        log_mgf = log_mgf + count * special.logsumexp(terms, axis=1)
+    need = (log_mgf - math.log(TRUNCATION_MASS)) / _THETAS[None, :]
+    worst = float(np.max(np.min(need, axis=1)))
+    if not math.isfinite(worst) or worst >= n:
+        return n + 1
+    return max(1, math.ceil(worst) + 1)
 
 
 def _tail_none(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> float:
