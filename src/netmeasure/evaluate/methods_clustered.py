@@ -200,11 +200,13 @@ def _support(factors: Sequence[tuple[np.ndarray, int]], n: int) -> int:
     P(K >= L) <= exp(-theta L) prod_g E exp(theta K_g) minimised over a grid of theta."""
     log_mgf = np.zeros((1, len(_THETAS)))
     for f_pmf, count in factors:
-        k = np.arange(f_pmf.shape[1])
+        m = f_pmf.shape[1] - 1
+        # E exp(theta K_g) = exp(theta m) sum_k pmf_k exp(theta (k - m)): no overflow; a
+        # theta whose scaled sum is so small that underflowed terms could matter is not used
+        scaled = f_pmf @ np.exp(np.outer(np.arange(m + 1) - m, _THETAS))
         with np.errstate(divide="ignore"):
-            log_pmf = np.log(f_pmf)
-        terms = log_pmf[:, :, None] + _THETAS[None, None, :] * k[None, :, None]
-        log_mgf = log_mgf + count * special.logsumexp(terms, axis=1)
+            log_sum = np.where(scaled > 1e-250, np.log(np.maximum(scaled, 1e-300)), np.inf)
+        log_mgf = log_mgf + count * (log_sum + _THETAS[None, :] * m)
     need = (log_mgf - math.log(TRUNCATION_MASS)) / _THETAS[None, :]
     worst = float(np.max(np.min(need, axis=1)))
     if not math.isfinite(worst) or worst >= n:
