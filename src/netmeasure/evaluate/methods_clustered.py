@@ -135,24 +135,104 @@ def _bb_pmf(m: int, p: float, rhos: np.ndarray) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=64)
+def _ones_only(sizes: ClusterSizes) -> bool:
+    """Every cluster holds one trial: BB(1, p, rho) is Bernoulli(p) whatever rho, so K is
+    Binomial(n, p) exactly and the supremum over rho is the binomial tail itself."""
+    return sizes.n > 0 and sizes.counts == ((1, sizes.clusters),)
+
+
+@lru_cache(maxsize=256)
 def _tails(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> tuple[np.ndarray, ...]:
-    """(P(K <= k), P(K >= k)) for k = 0..n, each maximised over ``rhos``."""
+    """(P(K <= k), P(K >= k)) for k = 0..n, each maximised over ``rhos``.
+
+    Shortcuts that give the general convolution's values (to rounding): clusters of one
+    trial are the same Bernoulli for every rho, so their factor is transformed once, not once
+    per rho; at rho = 0 every cluster is binomial and K is Binomial(n, p) (no convolution);
+    with clusters of one trial only, K is Binomial(n, p) for every rho."""
     n = sizes.n
+    counts = sizes.exact_counts()
+    if 0 < p < 1 and _ones_only(sizes):
+        k = np.arange(n + 1)
+        low = special.bdtr(k, n, p)
+        high = np.concatenate(([1.0], special.bdtrc(k[1:] - 1, n, p)))
+        low.setflags(write=False)
+        high.setflags(write=False)
+        return low, high
+    if p > 0.5:  # the mirror image: the count of the other outcome, whose mass is near 0
+        low_other, high_other = _tails(1.0 - p, sizes, rhos)
+        return high_other[::-1], low_other[::-1]
     r = np.asarray(rhos, dtype=float)
-    nfft = spfft.next_fast_len(n + 1, real=True)
-    acc = np.ones((len(r), nfft // 2 + 1), dtype=complex)
-    for m, count in sizes.exact_counts():
-        f = spfft.rfft(_bb_pmf(m, p, r), nfft, axis=1)
-        if count > 1:  # F^count in polar form: far cheaper than complex power
-            f = np.abs(f) ** count * np.exp(1j * count * np.angle(f))
-        acc *= f
-    pmf = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
+    general = r > 0 if 0 < p < 1 else np.ones(len(r), dtype=bool)
+    pmf = np.zeros((len(r), n + 1))
+    if general.any():
+        rg = r[general]
+        # clusters of one trial: the same Bernoulli factor for every rho, one row
+        factors = [
+            (_bb_pmf(m, p, rg[:1] if m == 1 and 0 < p < 1 else rg), count) for m, count in counts
+        ]
+        nfft = spfft.next_fast_len(_support(factors, n), real=True)
+        acc = np.ones((len(rg), nfft // 2 + 1), dtype=complex)
+        for f_pmf, count in factors:
+            f = spfft.rfft(f_pmf, nfft, axis=1)
+            if count > 1:  # F^count in polar form: far cheaper than complex power
+                f = np.abs(f) ** count * np.exp(1j * count * np.angle(f))
+            acc *= f
+        part = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
+        pmf[np.nonzero(general)[0], : part.shape[1]] = part
+    if not general.all():
+        pmf[~general] = _bb_pmf(n, p, np.zeros(1))
     low = np.minimum(np.cumsum(pmf, axis=1), 1.0).max(axis=0)
     high = np.minimum(np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1], 1.0).max(axis=0)
     low.setflags(write=False)
     high.setflags(write=False)
     return low, high
+
+
+#: The convolution is computed on counts below L, where P(K >= L) <= TRUNCATION_MASS for
+#: every rho (a Chernoff bound): the mass beyond, which would wrap around or be cut off,
+#: changes no tail by more than this.
+TRUNCATION_MASS = 1e-20
+_THETAS = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
+
+
+def _support(factors: Sequence[tuple[np.ndarray, int]], n: int) -> int:
+    """The smallest L <= n + 1 with P(K >= L) <= TRUNCATION_MASS for every row, from
+    P(K >= L) <= exp(-theta L) prod_g E exp(theta K_g) minimised over a grid of theta."""
+    log_mgf = np.zeros((1, len(_THETAS)))
+    for f_pmf, count in factors:
+        m = f_pmf.shape[1] - 1
+        # E exp(theta K_g) = exp(theta m) sum_k pmf_k exp(theta (k - m)): no overflow; a
+        # theta whose scaled sum is so small that underflowed terms could matter is not used
+        scaled = f_pmf @ np.exp(np.outer(np.arange(m + 1) - m, _THETAS))
+        with np.errstate(divide="ignore"):
+            log_sum = np.where(scaled > 1e-250, np.log(np.maximum(scaled, 1e-300)), np.inf)
+        log_mgf = log_mgf + count * (log_sum + _THETAS[None, :] * m)
+    need = (log_mgf - math.log(TRUNCATION_MASS)) / _THETAS[None, :]
+    worst = float(np.max(np.min(need, axis=1)))
+    if not math.isfinite(worst) or worst >= n:
+        return n + 1
+    return max(1, math.ceil(worst) + 1)
+
+
+def _tail_none(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> float:
+    """sup over rho of P(K = 0) = prod_g P(BB(n_g, p, rho) = 0), in closed form (no
+    convolution): log P(BB(m) = 0) = betaln(a, m + b) - betaln(a, b), m log(1 - p) at rho 0."""
+    if p <= 0:
+        return 1.0
+    if p >= 1:
+        return 0.0
+    best = -math.inf
+    for rho in rhos:
+        log = 0.0
+        for m, count in sizes.exact_counts():
+            if rho <= 0 or m == 1:
+                log += count * m * math.log1p(-p)
+            else:
+                s = (1 - rho) / rho
+                a, b = p * s, (1 - p) * s
+                log += count * float(special.betaln(a, m + b) - special.betaln(a, b))
+        best = max(best, log)
+    return min(1.0, math.exp(best))
 
 
 def _normal_tail(
@@ -185,6 +265,10 @@ def tail_at_most(
         return 1.0
     if sizes.n > exact_up_to:
         return _normal_tail(k, p, sizes, rhos, lower=True)
+    if _ones_only(sizes):
+        return float(special.bdtr(k, sizes.n, p))
+    if k == 0:
+        return _tail_none(float(p), sizes, tuple(rhos))
     return float(_tails(float(p), sizes, tuple(rhos))[0][k])
 
 
@@ -202,6 +286,10 @@ def tail_at_least(
         return 0.0
     if sizes.n > exact_up_to:
         return _normal_tail(k, p, sizes, rhos, lower=False)
+    if _ones_only(sizes):
+        return float(special.bdtrc(k - 1, sizes.n, p))
+    if k == sizes.n:  # P(K = n): the count of the other outcome is 0, at 1 - p
+        return _tail_none(1.0 - float(p), sizes, tuple(rhos))
     return float(_tails(float(p), sizes, tuple(rhos))[1][k])
 
 
@@ -220,6 +308,7 @@ class CountBounds:
 METHOD_COUNT = "beta-binomial-worst-case"
 
 
+@lru_cache(maxsize=4096)  # pure; groups with the same sizes and count repeat it
 def proportion_bounds(k: float, sizes: ClusterSizes, confidence: float = 0.95) -> CountBounds:
     """Bounds on p from k of n outcomes in clusters: low is the p at which the worst-case
     P(K >= k) is 1 - c, high the p at which the worst-case P(K <= k) is 1 - c."""
@@ -291,6 +380,7 @@ def falls_short(
     return tail <= alpha_of(confidence)
 
 
+@lru_cache(maxsize=4096)  # pure; groups with the same sizes and count repeat it
 def pass_region(
     sizes: ClusterSizes, p0: float, confidence: float = 0.95
 ) -> tuple[int | None, int | None]:
@@ -493,6 +583,7 @@ def _median_count(p: float, sizes: ClusterSizes) -> int:
 # -- samples needed -------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # pure; groups with the same sizes and count repeat it
 def samples_needed_count(
     k: float, sizes: ClusterSizes, p0: float, confidence: float = 0.95
 ) -> int | None:
