@@ -15,6 +15,8 @@ It keeps no state between calls but its connection and the temporary tables the 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
@@ -60,8 +62,8 @@ def check_memory_limit(value: str) -> str:
 
 class DuckDBEngine:
     """DuckDB in this process. Memory is bounded by ``memory_limit``; what does not fit
-    spills to ``temp_directory`` (DuckDB's default: a folder beside the database, here
-    ``.tmp`` under the system's temporary folder)."""
+    spills to ``temp_directory`` (default: a private folder in the system's temporary
+    folder)."""
 
     def __init__(
         self,
@@ -81,11 +83,15 @@ class DuckDBEngine:
         if not self.sources:
             raise InputError("no sources given")
         config: dict[str, Any] = {"memory_limit": check_memory_limit(memory_limit)}
-        if temp_directory:
-            config["temp_directory"] = temp_directory
+        # DuckDB's own default is ./.tmp: the caller's folder, perhaps read-only or a
+        # repository. Without a folder given, a private one in the system's temporary
+        # folder, removed on close.
+        self._own_temp = None if temp_directory else tempfile.mkdtemp(prefix="netmeasure-duckdb-")
+        config["temp_directory"] = temp_directory or self._own_temp
         try:
             self.con = duckdb.connect(config=config)
         except duckdb.Error as exc:
+            self._remove_temp()
             raise InputError(f"cannot start DuckDB: {_first_line(exc)}") from exc
         try:
             self.con.execute("SET TimeZone = 'UTC'")
@@ -97,7 +103,7 @@ class DuckDBEngine:
             parts = [relation_sql(self.con, src, i) for i, src in enumerate(self.sources)]
             self.con.execute("CREATE TEMP VIEW raw_samples AS " + " UNION ALL ".join(parts))
         except BaseException:
-            self.con.close()
+            self.close()
             raise
 
     def _names(self) -> str:
@@ -146,6 +152,11 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
+        self._remove_temp()
+
+    def _remove_temp(self) -> None:
+        if self._own_temp:
+            shutil.rmtree(self._own_temp, ignore_errors=True)
 
 
 def _first_line(exc: BaseException) -> str:
