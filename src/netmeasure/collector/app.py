@@ -163,7 +163,9 @@ class ProbeOut(BaseModel):
     batches: int
 
 
-def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
+def create_app(
+    db: CollectorDB, *, admin_token: str | None = None, dashboard: Any | None = None
+) -> FastAPI:
     app = FastAPI(
         title="netmeasure collector",
         version=__version__,
@@ -340,6 +342,11 @@ def create_app(db: CollectorDB, *, admin_token: str | None = None) -> FastAPI:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    if dashboard is not None:  # a DashboardConfig (docs/dashboard.md)
+        from netmeasure.collector.dashboard.routes import mount_dashboard
+
+        mount_dashboard(app, db, admin_token=admin_token, config=dashboard)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -23,6 +23,8 @@ from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, SQL_TYPES, sql_columns
 APPLICATION_ID: Final = 0x4E4D4331
 
 _PG_TYPES: Final = SQL_TYPES["postgresql"]
+#: PostgreSQL: how long after its transaction began a batch is read by the dashboard.
+SETTLE_S: Final = 5
 
 
 def _samples_ddl(dialect: str, ts: str) -> str:
@@ -41,6 +43,11 @@ def _migrations(dialect: str, ts: str) -> tuple[tuple[str, ...], ...]:
             f"CREATE TABLE probes (probe_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
             f" created_at {ts} NOT NULL, last_seen {ts}, samples BIGINT NOT NULL DEFAULT 0,"
             f" batches BIGINT NOT NULL DEFAULT 0)",
+        ),
+        # Read-only viewers of the dashboard (docs/dashboard.md): a name and a token hash.
+        (
+            f"CREATE TABLE viewers (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
+            f" created_at {ts} NOT NULL)",
         ),
     )
 
@@ -106,6 +113,11 @@ class CollectorDB(Protocol):
     def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None: ...
     def count(self) -> int: ...
     def iter_rows(self) -> Iterator[dict[str, Any]]: ...
+    def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None: ...
+    def viewer_for_token(self, token_hash: str) -> str | None: ...
+    def rows_after(
+        self, cursor: Any, columns: Sequence[str], limit: int
+    ) -> tuple[list[tuple[Any, ...]], Any]: ...
     def close(self) -> None: ...
 
 
@@ -131,6 +143,7 @@ class SqliteDB:
         self.path = path
         self.url = f"sqlite:///{path}"
         self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -261,7 +274,55 @@ class SqliteDB:
             row["under_load"] = bool(row["under_load"])
             yield row
 
+    def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None:
+        with self._lock:
+            exists = self._db.execute("SELECT 1 FROM viewers WHERE name = ?", (name,)).fetchone()
+            if exists and not rotate:
+                raise InputError(f"viewer {name!r} exists already (--rotate gives a new token)")
+            self._db.execute(
+                "INSERT INTO viewers (name, token_hash, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
+                (name, token_hash, _iso(now())),
+            )
+
+    def viewer_for_token(self, token_hash: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT name FROM viewers WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def rows_after(
+        self, cursor: Any, columns: Sequence[str], limit: int
+    ) -> tuple[list[tuple[Any, ...]], Any]:
+        """Rows stored after ``cursor`` (a rowid; None: from the start), oldest first, and the
+        new cursor. Rows are only ever appended, so their rowids only grow: nothing is missed.
+        A connection of its own, so that the dashboard's reads never wait on the writer's
+        lock (WAL: readers and the writer do not block each other)."""
+        if self._reader is None:
+            self._reader = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        sql = (
+            f"SELECT rowid, {', '.join(columns)}, received_at FROM samples"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        rows = self._reader.execute(sql, (cursor or 0, limit)).fetchall()
+        return rows, (rows[-1][0] if rows else cursor)
+
+    def quarantined_by_probe(self) -> dict[str, int] | None:
+        """Rows held back per probe, when the database keeps such a table (None: it does
+        not)."""
+        with self._lock:
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(quarantined)")}
+            if "probe_id" not in cols:
+                return None
+            rows = self._db.execute(
+                "SELECT probe_id, count(*) FROM quarantined GROUP BY probe_id"
+            ).fetchall()
+        return {str(p): int(n) for p, n in rows}
+
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self._db.close()
 
 
@@ -278,7 +339,10 @@ class PostgresDB:
         self.url = url
         self._psycopg = psycopg
         self._local = threading.local()
-        self._all: list[Any] = []
+        # Each thread's connection, by thread: the server's worker threads come and go
+        # (idle ones exit), and a dead thread's connection must be closed, not leaked until
+        # PostgreSQL refuses new clients.
+        self._all: dict[threading.Thread, Any] = {}
         self._all_lock = threading.Lock()
         self._migrate()
 
@@ -291,7 +355,14 @@ class PostgresDB:
                 raise StoreError(f"{_redact(self.url)}: cannot connect: {exc}") from exc
             self._local.conn = conn
             with self._all_lock:
-                self._all.append(conn)
+                for thread, old in list(self._all.items()):
+                    if not thread.is_alive():
+                        old.close()
+                        del self._all[thread]
+                stale = self._all.pop(threading.current_thread(), None)
+                if stale is not None:
+                    stale.close()
+                self._all[threading.current_thread()] = conn
         return conn
 
     def _migrate(self) -> None:
@@ -426,9 +497,57 @@ class PostgresDB:
         finally:
             conn.close()
 
+    def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None:
+        conn = self._conn()
+        with conn.transaction():
+            exists = conn.execute("SELECT 1 FROM viewers WHERE name = %s", (name,)).fetchone()
+            if exists and not rotate:
+                raise InputError(f"viewer {name!r} exists already (--rotate gives a new token)")
+            conn.execute(
+                "INSERT INTO viewers (name, token_hash, created_at) VALUES (%s, %s, now())"
+                " ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
+                (name, token_hash),
+            )
+
+    def viewer_for_token(self, token_hash: str) -> str | None:
+        conn = self._conn()
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT name FROM viewers WHERE token_hash = %s", (token_hash,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def rows_after(
+        self, cursor: Any, columns: Sequence[str], limit: int
+    ) -> tuple[list[tuple[Any, ...]], Any]:
+        """Rows received after ``cursor`` ((received_at, sample_id); None: from the start).
+
+        ``received_at`` is the inserting transaction's start; a transaction still open may
+        commit rows older than ones already read, so only rows received more than
+        ``SETTLE_S`` seconds ago are read (a batch commits within that in practice)."""
+        conn = self._conn()
+        t, sid = cursor if cursor else (dt.datetime(1, 1, 1, tzinfo=dt.UTC), "")
+        with conn.transaction():
+            rows = conn.execute(
+                f"SELECT {', '.join(columns)}, received_at, sample_id FROM samples"
+                " WHERE (received_at, sample_id) > (%s, %s)"
+                f" AND received_at < now() - interval '{SETTLE_S} seconds'"
+                " ORDER BY received_at, sample_id LIMIT %s",
+                (t, sid, limit),
+            ).fetchall()
+        out = []
+        for r in rows:
+            row = list(r[:-1])
+            for i, c in enumerate(columns):
+                if c == "started_at" and row[i] is not None:
+                    row[i] = _iso(row[i])
+            row[-1] = _iso(row[-1])
+            out.append((None, *row))
+        return out, ((rows[-1][-2], rows[-1][-1]) if rows else cursor)
+
     def close(self) -> None:
         with self._all_lock:
-            for conn in self._all:
+            for conn in self._all.values():
                 conn.close()
             self._all.clear()
 

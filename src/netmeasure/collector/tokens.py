@@ -11,10 +11,11 @@ import hmac
 import secrets
 
 PREFIX = "nmp_"
+VIEWER_PREFIX = "nmv_"  # a read-only viewer of the dashboard
 
 
-def new_token() -> str:
-    return PREFIX + secrets.token_urlsafe(32)
+def new_token(prefix: str = PREFIX) -> str:
+    return prefix + secrets.token_urlsafe(32)
 
 
 def token_hash(token: str) -> str:

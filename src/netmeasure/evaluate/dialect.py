@@ -125,3 +125,7 @@ class DuckDBDialect:
 
     def create_temp_view(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {select}"
+
+    def h3_cell(self, lat: str, lon: str, resolution: int) -> str:
+        """The H3 cell (hex text) of a point: DuckDBEngine's UDF ``nm_h3``."""
+        return f"nm_h3({lat}, {lon}, {int(resolution)})"

@@ -100,6 +100,7 @@ class DuckDBEngine:
             self.con.execute("SET preserve_insertion_order = false")
             if threads:
                 self.con.execute(f"SET threads = {int(threads)}")
+            register_h3(self.con)
             parts = [relation_sql(self.con, src, i) for i, src in enumerate(self.sources)]
             self.con.execute("CREATE TEMP VIEW raw_samples AS " + " UNION ALL ".join(parts))
         except BaseException:
@@ -157,6 +158,36 @@ class DuckDBEngine:
     def _remove_temp(self) -> None:
         if self._own_temp:
             shutil.rmtree(self._own_temp, ignore_errors=True)
+
+
+def register_h3(con: Any) -> None:
+    """``nm_h3(lat, lon, resolution)``: the H3 cell of a point as hex text (NULL without a
+    valid point), vectorised over Arrow batches; the h3 package is imported on first use."""
+    import duckdb
+
+    double, integer, varchar = (duckdb.sqltype(n) for n in ("DOUBLE", "INTEGER", "VARCHAR"))
+
+    def cells(lat: Any, lon: Any, res: Any) -> Any:
+        import h3
+        import pyarrow as pa
+
+        out = []
+        for a, b, r in zip(lat.to_pylist(), lon.to_pylist(), res.to_pylist(), strict=True):
+            try:
+                out.append(None if a is None or b is None else h3.latlng_to_cell(a, b, r))
+            except (ValueError, h3.H3BaseException):  # out of range, NaN
+                out.append(None)
+        return pa.array(out, type=pa.string())
+
+    con.create_function(
+        "nm_h3",
+        cells,
+        [double, double, integer],
+        varchar,
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -29,6 +29,14 @@ def check_group_by(group_by: Sequence[str]) -> tuple[str, ...]:
 
             hint = did_you_mean(g, allowed)
             raise InputError(f"--group-by: unknown column {g!r}" + (f" ({hint})" if hint else ""))
+        if g.startswith("h3_"):
+            try:
+                import h3  # noqa: F401
+            except ImportError as exc:
+                raise InputError(
+                    f"--group-by {g}: H3 cells need the h3 package:"
+                    " pip install 'netmeasure[dashboard]'"
+                ) from exc
     return tuple(dict.fromkeys(group_by))
 
 

@@ -59,7 +59,7 @@ DETAIL_TESTS: Final = 200
 DETAIL_PROBES: Final = 100
 
 #: Derived columns of the annotated view.
-_DERIVED: Final = {"day": "_day", "hour": "_hour"}
+_DERIVED: Final = {"day": "_day", "hour": "_hour", **{f"h3_{n}": f"_h3_{n}" for n in range(16)}}
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class Plan:
         return f"""
             SELECT *,
               CAST({local} AS DATE) AS _day,
-              hour({local}) AS _hour,
+              hour({local}) AS _hour,{self._h3_columns()}
               coalesce(under_load, FALSE) AS _ul,
               CASE
                 WHEN _dup THEN 'duplicate'
@@ -149,6 +149,21 @@ class Plan:
                 ELSE NULL
               END AS _excluded
             FROM ({self.deduplicated_sql(any_duplicates)}) AS r"""
+
+    def _h3_columns(self) -> str:
+        """The H3 cells the grouping or clustering uses (h3_N: resolution N), derived by
+        the engine's function (DuckDB: a vectorised Python UDF over the h3 package)."""
+        used = [c for c in dict.fromkeys([*self.group_by, *self.std.meta.cluster])]
+        cells = [c for c in used if c.startswith("h3_")]
+        if not cells:
+            return ""
+        h3_cell = getattr(self.dialect, "h3_cell", None)
+        if h3_cell is None:
+            raise InputError(f"--group-by {cells[0]}: this engine cannot derive H3 cells")
+        return "".join(
+            f"\n              {h3_cell('latitude', 'longitude', int(c[3:]))} AS _h3_{c[3:]},"
+            for c in cells
+        )
 
     # -- step 3: one scan ------------------------------------------------------------------
 
@@ -300,9 +315,28 @@ class Plan:
                 f"count(*) FILTER (WHERE n{j} > 0 AND t{j} > 0)",
                 f"count(*) FILTER (WHERE n{j} > 0 AND t{j} < n{j})",
             ]
+            # methods_clustered's sums, in doubles (n_g^4 overflows 64-bit integers):
+            # w_g = 1 / (1 - n_g / n), 0 for a single cluster
+            m = f"(1.0 * n{j})"
+            w = f"CASE WHEN n{j} > 0 AND n{j} < ntot{j} THEN 1.0 / (1.0 - {m} / ntot{j}) ELSE 0 END"
+            out += [
+                f"coalesce(sum({m} * {m}), 0)",
+                f"coalesce(sum(CASE WHEN n{j} > 0 THEN (1.0 * t{j}) * t{j} / {m} END), 0)",
+                f"coalesce(sum(({w}) * r{j} * r{j}), 0)",
+                f"coalesce(sum(({w}) * {m} * {m}), 0)",
+                f"coalesce(sum(({w}) * ({w}) * {m} * {m} * {m} * {m}), 0)",
+            ]
+            resid.append(f"sum(n{j}) OVER w AS ntot{j}")
         inner = f"SELECT *, {', '.join(resid)} FROM {self._rows('cluster')} WINDOW w AS ({part})"
         group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
         return f"SELECT {self.gkey()}, {', '.join(out)} FROM ({inner}) AS c{group}"
+
+    def sizes_sql(self, j: int) -> str:
+        """Per group: the histogram of criterion j's cluster sizes (n_g, clusters)."""
+        return (
+            f"SELECT {self.gkey()}, n{j}, count(*) FROM {self._rows('cluster')} WHERE n{j} > 0"
+            f" GROUP BY {self._group_list()}n{j}"
+        )
 
     def groups_sql(self) -> str:
         """Per group: exclusions, used samples, sampling counts, period; and devices with
@@ -437,10 +471,17 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
     std = plan.std
     ncrit = len(std.criteria)
     criteria: dict[str, tuple[CriterionSums, ...]] = {}
+    sizes: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for j in range(ncrit):
+        for gkey, m, count in engine.fetch(plan.sizes_sql(j)):
+            sizes.setdefault((gkey, j), []).append((_int(m), _int(count)))
+    width = 12
     for row in engine.fetch(plan.criteria_sql()):
         sums = []
         for j in range(ncrit):
-            n, t, q, g, ss, kpos, kshort = row[1 + 7 * j : 8 + 7 * j]
+            n, t, q, g, ss, kpos, kshort, s2, t2n, cr2, wn2, w2n4 = row[
+                1 + width * j : 1 + width * (j + 1)
+            ]
             sums.append(
                 CriterionSums(
                     n=_int(n),
@@ -450,6 +491,12 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
                     cluster_ss=_float(ss),
                     clusters_with_success=_int(kpos),
                     clusters_with_failure=_int(kshort),
+                    sum_sq_sizes=_float(s2),
+                    sum_sq_over_size=_float(t2n),
+                    cr2_ss=_float(cr2),
+                    w_sizes_sq=_float(wn2),
+                    w2_sizes_4=_float(w2n4),
+                    sizes=tuple(sorted(sizes.get((row[0], j), []))),
                 )
             )
         criteria[row[0]] = tuple(sums)

@@ -1,0 +1,1 @@
+"""The live campaign dashboard served by the collector (docs/dashboard.md)."""

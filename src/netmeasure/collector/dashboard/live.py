@@ -1,0 +1,648 @@
+"""The dashboard's live evaluation: running aggregates fed by the rows newer than a cursor.
+
+Every new batch of rows goes through evaluate's plan (netmeasure/evaluate/plan.py) on DuckDB
+exactly as ``netmeasure evaluate`` reads a dataset: the annotated view (exclusions decided as
+evaluate decides them) and the first aggregation ``_agg``, whose sums add up across batches;
+its rows are appended to a running table. What does not add up is kept in the smallest form
+that stays exact: per probe, the times of its sampling tests (``min_spacing``; appended in
+order, recomputed for that probe alone when a test arrives late), and for median / percentile
+criteria the values.
+
+A view (one campaign, by operator or by operator and area) runs evaluate's own pipeline
+(``pipeline.run``: the plan's queries, the statistics, the verdicts) on ``LiveEngine``, an
+engine whose ``_agg`` is the running table and whose hour counts and gaps come from the
+running totals: the dashboard has no statistics of its own, and a poll costs the new rows,
+never a re-evaluation of the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import json
+import tempfile
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from netmeasure import __version__
+from netmeasure.collector.db import CollectorDB
+from netmeasure.evaluate.dialect import literal, quote
+from netmeasure.standard import Standard
+
+#: The groups the running totals (hours, gaps, values) are kept by; views merge them.
+FINE: Final = ("campaign", "operator", "area", "h3_8")
+#: The running first aggregations (evaluate's ``_agg``), by what they are grouped by: one
+#: for operators and areas, one for hexagons (kept apart: mobile probes make many hexagons).
+AGGREGATES: Final = {
+    "_agg_area": ("campaign", "operator", "area"),
+    "_agg_hex": ("campaign", "operator", "h3_8"),
+}
+LEVELS: Final[dict[str, tuple[str, ...]]] = {
+    "operator": ("operator",),
+    "area": ("operator", "area"),
+    **{f"h3_{r}": ("operator", f"h3_{r}") for r in range(4, 9)},
+}
+#: The columns read from the collector (the engine fills the others with NULL).
+READ_COLUMNS: Final = (
+    "probe_id",
+    "campaign",
+    "started_at",
+    "metric",
+    "value",
+    "ok",
+    "error",
+    "under_load",
+    "environment",
+    "area",
+    "operator",
+    "technology",
+    "latitude",
+    "longitude",
+)
+QUANTILES: Final = ("median", "percentile")
+#: The map's hexagons are kept at this H3 resolution; coarser ones are their parents.
+HEX_RESOLUTION: Final = 8
+RECENT_POINTS: Final = 5000
+BATCH_ROWS: Final = 250_000
+
+_ADDITIVE_PREFIXES: Final = ("n_", "s_", "ss_", "k_", "ke_", "x_", "env_")
+
+
+def _key(fields: dict[str, Any]) -> str:
+    """A group's key as the engine writes it (DuckDB's to_json of a struct)."""
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def _parse_time(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass
+class _ProbeTimes:
+    """One probe's sampling tests (µs since the epoch, fine group index), in time order."""
+
+    times: list[Any] = field(default_factory=list)  # numpy chunks
+    groups: list[Any] = field(default_factory=list)
+    last: int | None = None
+    # fine group -> [violations, smallest gap s or None]
+    result: dict[int, list[Any]] = field(default_factory=dict)
+
+
+@dataclass
+class _Activity:
+    rows: int = 0
+    failures: int = 0
+    last_started: str | None = None
+    last_received: str | None = None
+    lag_s: float | None = None
+    per_minute: dict[str, int] = field(default_factory=dict)  # received minute -> rows
+
+
+class LiveEvaluation:
+    """Running aggregates of one standard over a collector database."""
+
+    def __init__(self, db: CollectorDB, std: Standard, *, batch_rows: int = BATCH_ROWS) -> None:
+        self.db = db
+        self.std = std
+        self.batch_rows = batch_rows
+        self.cursor: Any = None
+        self.version = 0
+        self.rows_read = 0
+        self.loaded = False  # caught up with the database once
+        self.lock = threading.RLock()
+        self._fine: list[str] = []  # fine gkeys (index = position)
+        self._fine_index: dict[str, int] = {}
+        self._fine_fields: list[dict[str, Any]] = []
+        self._probe_times: dict[Any, _ProbeTimes] = {}
+        self._quantile_metrics = sorted(
+            {m for c in std.criteria if c.statistic in QUANTILES for m in c.metrics}
+        )
+        import duckdb
+
+        from netmeasure.evaluate.dialect import DuckDBDialect
+        from netmeasure.evaluate.plan import Plan
+
+        # The running tables live in one in-memory database; each use has its own cursor
+        # (DuckDB keeps temporary tables and views per cursor).
+        self._duck = duckdb.connect(config={"memory_limit": "1GB"})
+        _functions(self._duck)
+        self._batch_cur = _cursor(self._duck)
+        self._view_cur = _cursor(self._duck)
+        self._plan = Plan(std, FINE, DuckDBDialect())
+        self._agg_rows = 0  # rows in the running _agg table, and after its last compaction
+        self._agg_compacted = 0
+        self.activity: dict[tuple[Any, Any], _Activity] = defaultdict(_Activity)
+        # (campaign, operator, h3 cell at HEX_RESOLUTION) -> [ok tests, sum of values, failures]
+        self.hexes: dict[tuple[Any, Any, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
+        self.points: dict[Any, deque[list[Any]]] = defaultdict(lambda: deque(maxlen=RECENT_POINTS))
+        self._views: dict[tuple[Any, str], tuple[int, dict[str, Any]]] = {}
+        self._hex_views: dict[tuple[Any, int], tuple[int, list[dict[str, Any]]]] = {}
+        self.last_update_s: float | None = None  # how long the last batch took
+
+    # -- reading -------------------------------------------------------------------------
+
+    def poll(self) -> int:
+        """Read and merge every row newer than the cursor; return how many were read."""
+        total = 0
+        while True:
+            rows, cursor = self.db.rows_after(self.cursor, READ_COLUMNS, self.batch_rows)
+            if not rows:
+                break
+            start = time.perf_counter()
+            self._merge_batch(rows)
+            with self.lock:
+                self.cursor = cursor
+                self.rows_read += len(rows)
+                self.version += 1
+            self.last_update_s = time.perf_counter() - start
+            total += len(rows)
+            if len(rows) < self.batch_rows:
+                break
+        self.loaded = True
+        return total
+
+    def run(self, stop: threading.Event, interval_s: float = 1.0) -> None:
+        """Poll until ``stop`` is set (the collector's background thread)."""
+        while not stop.is_set():
+            try:
+                n = self.poll()
+            except Exception:  # a transient database error: try again next time
+                n = 0
+            if not n:
+                stop.wait(interval_s)
+
+    # -- one batch through the engine ------------------------------------------------------
+
+    def _merge_batch(self, rows: list[tuple[Any, ...]]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from netmeasure.evaluate.plan import Plan
+        from netmeasure.evaluate.sources import Source, relation_sql
+
+        columns = list(zip(*rows, strict=True))
+        types = {"value": pa.float64(), "latitude": pa.float64(), "longitude": pa.float64()}
+        arrays = {}
+        for i, name in enumerate(READ_COLUMNS):
+            values = columns[i + 1]
+            if name in ("ok", "under_load"):  # SQLite gives 0/1, PostgreSQL booleans
+                arrays[name] = pa.array(values).cast(pa.bool_())
+            else:
+                arrays[name] = pa.array(values, type=types.get(name, pa.string()))
+        arrays["received_at"] = pa.array(columns[-1], type=pa.string())
+        table = pa.table(arrays)
+        del columns
+        plan = self._plan
+        d = plan.dialect
+        sampling = (
+            f"FROM s WHERE _excluded IS NULL AND metric = {literal(self.std.sampling.metric)}"
+        )
+        sampling += " AND NOT _ul"
+        fine = ", ".join(plan.gcols)  # as named in the annotated view (h3_8: _h3_8)
+        with tempfile.TemporaryDirectory(prefix="nm-dash-") as tmp, self.lock:
+            path = Path(tmp) / "batch.parquet"
+            pq.write_table(table, path, compression="none")
+            con = self._batch_cur
+            # evaluate's plan, steps 1-3, on this batch: the annotated view and _agg
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW raw_samples AS "
+                + relation_sql(con, Source(path, "parquet"), 0)
+            )
+            con.execute(plan.duplicates_sql())
+            dups = con.execute("SELECT count(*) FROM _dups").fetchall()[0]
+            con.execute(d.create_temp_view("s", plan.annotated_sql(bool(dups and dups[0]))))
+            first = not _has_table(con, "_hours_live")
+            for name, groups in AGGREGATES.items():
+                con.execute(Plan(self.std, groups, d).agg_sql())
+                if first:
+                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM _agg LIMIT 0")
+                con.execute(f"INSERT INTO {name} SELECT * FROM _agg")
+                added = con.execute("SELECT count(*) FROM _agg").fetchall()[0]
+                self._agg_rows += int(added[0]) if added else 0
+            if first:
+                con.execute(
+                    f"CREATE TABLE _hours_live AS SELECT {fine}, _hour, count(*) AS n"
+                    f" {sampling} AND FALSE GROUP BY ALL"
+                )
+                con.execute(
+                    f"CREATE TABLE _values_live AS SELECT {fine}, metric, _ul, value FROM s LIMIT 0"
+                )
+            con.execute(
+                f"INSERT INTO _hours_live SELECT {fine}, _hour, count(*) {sampling} GROUP BY ALL"
+            )
+            if self._quantile_metrics:
+                metrics = ", ".join(literal(m) for m in self._quantile_metrics)
+                con.execute(
+                    f"INSERT INTO _values_live SELECT {fine}, metric, _ul, value FROM s"
+                    f" WHERE _excluded IS NULL AND ok AND metric IN ({metrics})"
+                )
+            times = con.execute(
+                f"SELECT {plan.gkey()} AS g, probe_id, epoch_us(started_at) AS t {sampling}"
+                " ORDER BY probe_id, started_at"
+            ).fetchnumpy()
+            places = con.execute(f"""
+                SELECT campaign, operator, _h3_8, count(*) FILTER (WHERE ok),
+                       coalesce(sum(value) FILTER (WHERE ok), 0), count(*) FILTER (WHERE NOT ok)
+                {sampling} AND _h3_8 IS NOT NULL GROUP BY ALL""").fetchall()
+            latest = con.execute(f"""
+                SELECT campaign, operator, latitude, longitude, CASE WHEN ok THEN value END,
+                       probe_id, strftime(started_at, '%Y-%m-%dT%H:%M:%SZ')
+                {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
+                ORDER BY started_at DESC LIMIT {RECENT_POINTS}""").fetchall()
+            # the fleet: from the batch as stored (every row, excluded or not)
+            raw = f"read_parquet({literal(str(path))})"
+            activity = con.execute(f"""
+                SELECT campaign, probe_id, count(*), count(*) FILTER (WHERE NOT ok),
+                       max(started_at), max(received_at)
+                FROM {raw} GROUP BY ALL""").fetchall()
+            minutes = con.execute(f"""
+                SELECT campaign, probe_id, substr(received_at, 1, 16), count(*)
+                FROM {raw} GROUP BY ALL""").fetchall()
+            con.execute("DROP VIEW s")
+            con.execute("DROP VIEW raw_samples")
+            if self._agg_rows > 2 * max(self._agg_compacted, 100_000):
+                self._compact()
+            self._merge_spacing(times)
+            self._merge_activity(activity, minutes)
+            self._merge_map(places, latest)
+            self._views.clear()
+            self._hex_views.clear()
+
+    def _compact(self) -> None:
+        """Rows of the running aggregations with the same key summed into one (appending is
+        exact too: every query on _agg aggregates; this only bounds their size)."""
+        con = self._batch_cur
+        total = 0
+        for name in AGGREGATES:
+            cols = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
+            sums = {"n", "s", "ss"} | {c for c in cols if c.startswith("b") and c[1:].isdigit()}
+            keys = [quote(c) for c in cols if c not in sums and c not in ("tmin", "tmax")]
+            select = ", ".join(
+                f"sum({quote(c)}) AS {quote(c)}"
+                if c in sums
+                else (f"{c[1:]}({c}) AS {c}" if c in ("tmin", "tmax") else quote(c))
+                for c in cols
+            )
+            con.execute(
+                f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name}"
+                f" GROUP BY {', '.join(keys)}"
+            )
+            n = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
+            total += int(n[0]) if n else 0
+        self._agg_rows = self._agg_compacted = total
+
+    def _fine_id(self, gkey: str) -> int:
+        i = self._fine_index.get(gkey)
+        if i is None:
+            i = len(self._fine)
+            self._fine.append(gkey)
+            self._fine_index[gkey] = i
+            self._fine_fields.append(json.loads(gkey))
+        return i
+
+    def _merge_spacing(self, times: dict[str, Any]) -> None:
+        """Gaps between consecutive sampling tests of each probe (rows sorted by probe and
+        time), attributed to the later test's group, as the engine's window computes them."""
+        need = self.std.sampling.min_spacing_s
+        if need is None or not len(times["probe_id"]):
+            return
+        gkeys = times["g"]
+        probes = times["probe_id"]
+        stamps = np.asarray(times["t"], np.int64)
+        fine = np.fromiter((self._fine_id(g) for g in gkeys), dtype=np.int64, count=len(gkeys))
+        # segment boundaries: where the probe changes
+        change = np.flatnonzero(probes[1:] != probes[:-1]) + 1
+        bounds = [0, *change.tolist(), len(probes)]
+        for a, b in itertools.pairwise(bounds):
+            probe = probes[a]
+            t, g = stamps[a:b], fine[a:b]
+            pt = self._probe_times.setdefault(probe, _ProbeTimes())
+            if pt.last is None or t[0] >= pt.last:
+                first = np.array([np.nan if pt.last is None else (t[0] - pt.last) / 1e6])
+                gaps = np.concatenate([first, np.diff(t) / 1e6])
+                _spacing_into(pt.result, g, gaps, need)
+                pt.times.append(t)
+                pt.groups.append(g)
+            else:  # out of order: recompute this probe's gaps from all its tests
+                all_t = np.concatenate([*pt.times, t])
+                all_g = np.concatenate([*pt.groups, g])
+                order = np.argsort(all_t, kind="stable")
+                all_t, all_g = all_t[order], all_g[order]
+                pt.times, pt.groups, pt.result = [all_t], [all_g], {}
+                gaps = np.concatenate([[np.nan], np.diff(all_t) / 1e6])
+                _spacing_into(pt.result, all_g, gaps, need)
+            pt.last = int(max(pt.last or t[-1], t[-1]))
+
+    def _merge_activity(
+        self, activity: list[tuple[Any, ...]], minutes: list[tuple[Any, ...]]
+    ) -> None:
+        for campaign, probe, n, failures, started, received in activity:
+            have = self.activity[(campaign, probe)]
+            have.rows += int(n)
+            have.failures += int(failures)
+            if started and (have.last_started is None or started > have.last_started):
+                have.last_started = started
+            if received and (have.last_received is None or received >= have.last_received):
+                have.last_received = received
+                # the upload's time less its newest sample's start
+                have.lag_s = _lag(received, started)
+        for campaign, probe, minute, n in minutes:
+            per_minute = self.activity[(campaign, probe)].per_minute
+            per_minute[minute] = per_minute.get(minute, 0) + int(n)
+            if len(per_minute) > 180:  # the last three hours are plenty
+                for old in sorted(per_minute)[:-120]:
+                    del per_minute[old]
+
+    def _merge_map(self, places: list[tuple[Any, ...]], latest: list[tuple[Any, ...]]) -> None:
+        for campaign, operator, cell, n_ok, total, failures in places:
+            slot = self.hexes[(campaign, operator, cell)]
+            slot[0] += n_ok
+            slot[1] += total
+            slot[2] += failures
+        for campaign, operator, lat, lon, value, probe, started in reversed(latest):
+            self.points[campaign].append(
+                [round(lat, 6), round(lon, 6), value, operator, probe, started]
+            )
+
+    # -- views -----------------------------------------------------------------------------
+
+    def campaigns(self) -> list[dict[str, Any]]:
+        with self.lock:
+            if not _has_table(self._view_cur, "_agg_area"):
+                return []
+            rows = self._view_cur.execute(
+                "SELECT campaign, sum(n) FROM _agg_area GROUP BY campaign"
+            ).fetchall()
+        return [
+            {"campaign": c, "samples": int(n)}
+            for c, n in sorted(rows, key=lambda r: (-int(r[1]), str(r[0])))
+        ]
+
+    def evaluation(self, campaign: Any, level: str) -> dict[str, Any]:
+        """evaluate's JSON (contracts.md §4) for one campaign, grouped by ``level``."""
+        from netmeasure.evaluate.pipeline import run
+
+        with self.lock:
+            cached = self._views.get((campaign, level))
+            if cached and cached[0] == self.version:
+                return cached[1]
+            if not _has_table(self._view_cur, "_agg_area"):
+                return {"verdict": None, "groups": []}
+            spacing = []
+            for pt in self._probe_times.values():
+                for gi, (violations, gap) in pt.result.items():
+                    f = self._fine_fields[gi]
+                    spacing.append((*(f[c] for c in FINE), violations, gap))
+            engine = LiveEngine(self._view_cur, self.std, LEVELS[level], campaign, spacing)
+            result = run(engine, self.std, LEVELS[level], __version__).to_json()
+            self._views[(campaign, level)] = (self.version, result)
+        return result
+
+    def fleet(self, campaign: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+        now = now or dt.datetime.now(dt.UTC)
+        hour_ago = (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+        with self.lock:
+            out = []
+            for (c, probe), a in self.activity.items():
+                if c != campaign:
+                    continue
+                recent = sum(n for m, n in a.per_minute.items() if m >= hour_ago)
+                out.append(
+                    {
+                        "probe_id": probe,
+                        "samples": a.rows,
+                        "failures": a.failures,
+                        "samples_per_hour": recent,
+                        "last_sample": a.last_started,
+                        "last_received": a.last_received,
+                        "upload_lag_s": a.lag_s,
+                    }
+                )
+        return sorted(out, key=lambda p: str(p["probe_id"]))
+
+    def hexagons(self, campaign: Any, resolution: int) -> list[dict[str, Any]]:
+        import h3
+
+        acc: dict[tuple[Any, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
+        with self.lock:
+            cached = self._hex_views.get((campaign, resolution))
+            if cached and cached[0] == self.version:
+                return cached[1]
+            version = self.version
+            for (c, op, cell), (n, s, f) in self.hexes.items():
+                if c != campaign:
+                    continue
+                parent = (
+                    cell if resolution >= HEX_RESOLUTION else h3.cell_to_parent(cell, resolution)
+                )
+                slot = acc[(op, parent)]
+                slot[0] += n
+                slot[1] += s
+                slot[2] += f
+        out = [
+            {
+                "h3": cell,
+                "operator": op,
+                "tests": int(n + f),
+                "failures": int(f),
+                "mean": (s / n) if n else None,
+                "boundary": [[round(a, 6), round(b, 6)] for a, b in h3.cell_to_boundary(cell)],
+            }
+            for (op, cell), (n, s, f) in sorted(
+                acc.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])
+            )
+        ]
+        with self.lock:
+            self._hex_views[(campaign, resolution)] = (version, out)
+        return out
+
+    def recent_points(self, campaign: Any) -> list[list[Any]]:
+        with self.lock:
+            return list(self.points.get(campaign, ()))
+
+
+class LiveEngine:
+    """An engine (netmeasure/evaluate/engine.py) over the running tables, for evaluate's
+    pipeline: its ``_agg`` is the running first aggregation of one campaign, the hour counts
+    and the gaps between tests come from the running totals, the values for order
+    statistics from the running values. The plan's other queries run unchanged on DuckDB;
+    one that needs the samples themselves fails loudly (there is no ``raw_samples``).
+
+    Hexagons coarser than resolution 8 are the H3 parents of the resolution-8 cells (the
+    map's choice; ``evaluate --group-by h3_N`` places each sample in its own cell)."""
+
+    def __init__(
+        self,
+        con: Any,
+        std: Standard,
+        group_by: tuple[str, ...],
+        campaign: Any,
+        spacing: list[tuple[Any, ...]],
+    ) -> None:
+        from netmeasure.evaluate.dialect import Dialect, DuckDBDialect
+        from netmeasure.evaluate.plan import Plan
+
+        self.con = con
+        self.dialect: Dialect = DuckDBDialect()
+        self.sources: tuple[Any, ...] = ()
+        self.plan = Plan(std, group_by, self.dialect)
+        where = "campaign IS NULL" if campaign is None else f"campaign = {literal(campaign)}"
+        cells = [int(g[3:]) for g in group_by if g.startswith("h3_")]
+        self._agg = "_agg_hex" if cells else "_agg_area"
+        parent = (
+            f", nm_h3_parent(_h3_8, {cells[0]}) AS _h3_{cells[0]}"
+            if cells and cells[0] != HEX_RESOLUTION
+            else ""
+        )
+        self._spacing = spacing
+        # the running tables of this campaign, with the coarser cell where asked for
+        self.insert_rows(
+            "_sp",
+            [
+                *((c, "VARCHAR") for c in ("campaign", "operator", "area", "_h3_8")),
+                ("v", "BIGINT"),
+                ("gap", "DOUBLE"),
+            ],
+            spacing,
+        )
+        for view, table in (
+            ("_agg_v", self._agg),
+            ("_hours_v", "_hours_live"),
+            ("_values_v", "_values_live"),
+            ("_sp_v", "_sp"),
+        ):
+            con.execute(
+                self.dialect.create_temp_view(view, f"SELECT *{parent} FROM {table} WHERE {where}")
+            )
+
+    def execute(self, sql: str) -> None:
+        plan, d = self.plan, self.dialect
+        if sql == plan.duplicates_sql():  # the collector stores each sample_id once
+            sql = d.create_temp_table("_dups", "SELECT CAST(NULL AS VARCHAR) AS sample_id LIMIT 0")
+        elif sql == d.create_temp_view("s", plan.annotated_sql(False)):
+            # only the order statistics read rows: the running values of used, ok samples
+            sql = d.create_temp_view(
+                "s", "SELECT *, CAST(NULL AS VARCHAR) AS _excluded, TRUE AS ok FROM _values_v"
+            )
+        elif sql == plan.agg_sql():
+            sql = d.create_temp_view("_agg", "SELECT * FROM _agg_v")
+        self.con.execute(sql)
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        plan = self.plan
+        gl = "".join(f"{c}, " for c in plan.gcols)
+        group = f" GROUP BY {', '.join(plan.gcols)}" if plan.gcols else ""
+        if sql == "SELECT count(*) FROM raw_samples":
+            sql = "SELECT sum(n) FROM _agg_v"
+        elif sql == plan.hours_sql():
+            sql = (
+                f"SELECT {plan.gkey()}, _hour, n FROM (SELECT {gl}_hour, sum(n) AS n"
+                f" FROM _hours_v GROUP BY {gl}_hour) AS h"
+            )
+        elif sql == plan.spacing_sql():
+            sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp_v{group}"
+        return list(self.con.execute(sql).fetchall())
+
+    def insert_rows(self, table: str, columns: Any, rows: Any) -> None:
+        import pyarrow as pa
+
+        types = {
+            "VARCHAR": pa.string(),
+            "BIGINT": pa.int64(),
+            "INTEGER": pa.int32(),
+            "DOUBLE": pa.float64(),
+        }
+        arrays = {
+            n: pa.array([r[i] for r in rows], type=types[t]) for i, (n, t) in enumerate(columns)
+        }
+        self.con.register("_insert_rows", pa.table(arrays))
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT * FROM _insert_rows"
+            )
+        finally:
+            self.con.unregister("_insert_rows")
+
+    def close(self) -> None:
+        pass
+
+
+def _cursor(con: Any) -> Any:
+    cur = con.cursor()
+    cur.execute("SET TimeZone = 'UTC'")
+    return cur
+
+
+def _functions(con: Any) -> None:
+    """The H3 functions, once per database (its cursors share them)."""
+    from netmeasure.evaluate.engine import register_h3
+
+    register_h3(con)
+
+    def parents(cells: Any, res: Any) -> Any:
+        import h3
+        import pyarrow as pa
+
+        return pa.array(
+            [
+                None if c is None else h3.cell_to_parent(c, r)
+                for c, r in zip(cells.to_pylist(), res.to_pylist(), strict=True)
+            ],
+            type=pa.string(),
+        )
+
+    import duckdb
+
+    con.create_function(
+        "nm_h3_parent",
+        parents,
+        [duckdb.sqltype("VARCHAR"), duckdb.sqltype("INTEGER")],
+        duckdb.sqltype("VARCHAR"),
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
+    )
+
+
+def _has_table(con: Any, name: str) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]
+    ).fetchall()[0]
+    return bool(rows and rows[0])
+
+
+def _add_cell(have: dict[str, Any], cell: dict[str, Any]) -> None:
+    for k, v in cell.items():
+        if k.startswith(_ADDITIVE_PREFIXES) or k in ("n_sampling", "n_used", "n_rows"):
+            have[k] = (have[k] or 0) + (v or 0)
+    if cell["t_min"] is not None and (have["t_min"] is None or cell["t_min"] < have["t_min"]):
+        have["t_min"] = cell["t_min"]
+    if cell["t_max"] is not None and (have["t_max"] is None or cell["t_max"] > have["t_max"]):
+        have["t_max"] = cell["t_max"]
+    if have["environment"] is None:
+        have["environment"] = cell["environment"]
+
+
+def _spacing_into(result: dict[int, list[Any]], groups: Any, gaps: Any, need: float) -> None:
+    """Count gaps below ``need`` and the smallest gap per fine group (a NaN gap: none)."""
+    for gi, gap in zip(groups.tolist(), gaps.tolist(), strict=True):
+        slot = result.setdefault(gi, [0, None])
+        if gap != gap:  # NaN: the probe's first test
+            continue
+        if gap < need:
+            slot[0] += 1
+        if slot[1] is None or gap < slot[1]:
+            slot[1] = gap
+
+
+def _lag(received: str, started: str) -> float | None:
+    with contextlib.suppress(ValueError):
+        return round(_parse_time(received) - _parse_time(started), 3)
+    return None

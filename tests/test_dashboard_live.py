@@ -1,0 +1,230 @@
+"""The dashboard's running aggregates give exactly evaluate's numbers (same engine, same
+verdict code), however the rows arrive: in many small batches, out of order, in campaigns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netmeasure.collector.dashboard.live import LiveEvaluation
+from netmeasure.collector.db import connect
+from netmeasure.samples import ALL_COLUMNS
+from netmeasure.standard import load_standard
+from netmeasure.synthetic import campaign
+
+
+def rows_of(table: Any, **over: Any) -> list[list[Any]]:
+    out = []
+    for r in table.to_pylist():
+        r = {**r, **over}
+        r["started_at"] = r["started_at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if r["value"] is not None and r["value"] != r["value"]:
+            r["value"] = None
+        out.append([r[c] for c in ALL_COLUMNS])
+    return out
+
+
+def fill(db: Any, rows: list[list[Any]], batch: int = 700) -> None:
+    by_probe: dict[str, list[list[Any]]] = {}
+    for r in rows:
+        by_probe.setdefault(r[ALL_COLUMNS.index("probe_id")], []).append(r)
+    for probe, rs in by_probe.items():
+        if probe not in {p.probe_id for p in db.probes()}:
+            db.add_probe(probe, f"hash-{probe}")
+        for i in range(0, len(rs), batch):
+            db.insert(probe, rs[i : i + batch])
+
+
+def strip(ev: dict[str, Any]) -> dict[str, Any]:
+    """What both must agree on: every group's verdicts, criteria, sampling, counts."""
+    groups = sorted(ev["groups"], key=lambda g: json.dumps(g["key"]))
+    return {
+        "verdict": ev["verdict"],
+        "letter_verdict": ev["letter_verdict"],
+        "groups": [
+            {
+                k: g[k]
+                for k in (
+                    "key",
+                    "verdict",
+                    "letter_verdict",
+                    "n_samples",
+                    "excluded",
+                    "sampling",
+                    "criteria",
+                    "n_probes",
+                    "period",
+                    "hours",
+                    "days",
+                )
+            }
+            for g in groups
+        ],
+    }
+
+
+def same(a: Any, b: Any, path: str = "") -> None:
+    """Equal, floats to 1e-9 relative: sums of many values differ in their last bits with
+    the order they were added in (batches here, one scan there)."""
+    if isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("std_id", ["vn-qcvn-126-2021", "fcc-5g-fund", "itu-r-m2410-embb"])
+def test_live_equals_evaluate_json(tmp_path: Path, std_id: str, netmeasure: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    db = connect(url)
+    rows = rows_of(campaign(2400, probes=12, interval_s=40, seed=3), campaign="hanoi")
+    # out of order for one probe: its late tests arrive after newer ones were read
+    late = [r for r in rows if r[2] == "probe-004"][-300:]
+    first = [r for r in rows if r not in late]
+    fill(db, first[: len(first) // 2])
+    std = load_standard(std_id)
+    live = LiveEvaluation(db, std, batch_rows=1500)
+    live.poll()
+    fill(db, first[len(first) // 2 :])
+    live.poll()
+    fill(db, late)
+    assert live.poll() == len(late)
+    got = live.evaluation("hanoi", "operator")
+    res = netmeasure("evaluate", "--standard", std_id, "--group-by", "operator", "--json", url)
+    want = json.loads(res.stdout)
+    same(strip(got), strip(want))
+    assert len(got["groups"]) == 3
+    # by operator and hexagon (the samples spread over several)
+    got = live.evaluation("hanoi", "h3_8")
+    res = netmeasure("evaluate", "--standard", std_id, "--group-by", "operator,h3_8", "--json", url)
+    want = json.loads(res.stdout)
+    assert len(want["groups"]) > 3
+    same(strip(got), strip(want))
+    # by operator and area too
+    got = live.evaluation("hanoi", "area")
+    res = netmeasure("evaluate", "--standard", std_id, "--group-by", "operator,area", "--json", url)
+    same(strip(got), strip(json.loads(res.stdout)))
+    db.close()
+
+
+def test_campaigns_are_kept_apart(tmp_path: Path) -> None:
+    db = connect(f"sqlite:///{tmp_path / 'c.db'}")
+    fill(db, rows_of(campaign(300, probes=3, seed=1), campaign="a"))
+    fill(db, rows_of(campaign(150, probes=3, seed=2), campaign="b"))
+    live = LiveEvaluation(db, load_standard("vn-qcvn-126-2021"))
+    live.poll()
+    assert live.campaigns() == [
+        {"campaign": "a", "samples": 900},
+        {"campaign": "b", "samples": 450},
+    ]
+    a = live.evaluation("a", "operator")
+    assert sum(g["n_samples"] for g in a["groups"]) == 900
+    fleet = live.fleet("b")
+    assert [p["probe_id"] for p in fleet] == ["probe-000", "probe-001", "probe-002"]
+    assert sum(p["samples"] for p in fleet) == 450
+    assert all(p["upload_lag_s"] is not None for p in fleet)
+    hexes = live.hexagons("a", 8)
+    assert sum(h["tests"] for h in hexes) == 300  # one download per test
+    assert live.hexagons("a", 5) and len(live.hexagons("a", 5)) <= len(hexes)
+    db.close()
+
+
+def test_add_viewer_prints_the_token_once_and_stores_its_hash(
+    tmp_path: Path, netmeasure: Any
+) -> None:
+    from netmeasure.collector.tokens import token_hash
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    res = netmeasure("collector", "add-viewer", "wall-screen", "--database", url)
+    assert res.exit_code == 0, res.stderr
+    token = res.stdout.strip()
+    assert token.startswith("nmv_") and len(token) > 40
+    assert "not shown again" in res.stderr
+    db = connect(url)
+    assert db.viewer_for_token(token_hash(token)) == "wall-screen"
+    assert db.viewer_for_token(token_hash(token + "x")) is None
+    db.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("c.db*"))
+    assert token.encode() not in raw and token_hash(token).encode() in raw
+    res = netmeasure("collector", "add-viewer", "wall-screen", "--database", url)
+    assert res.exit_code == 2 and "exists already" in res.stderr
+    res = netmeasure("collector", "add-viewer", "wall-screen", "--database", url, "--rotate")
+    assert res.exit_code == 0 and res.stdout.strip() != token
+
+
+def test_a_bad_basemap_is_a_message(tmp_path: Path, netmeasure: Any) -> None:
+    from netmeasure.collector.dashboard.basemap import load_basemap
+
+    bad = tmp_path / "provinces.geojson"
+    for text, says in (
+        ("{not json", "not JSON"),
+        ('{"type": "Topology"}', "key 'type'"),
+        ('{"type": "FeatureCollection", "features": []}', "no Polygon"),
+    ):
+        bad.write_text(text)
+        res = netmeasure("collector", "serve", "--basemap", bad, "--database", "sqlite:///x.db")
+        assert res.exit_code == 2 and str(bad) in res.stderr and says in res.stderr
+        assert "Traceback" not in res.stderr
+    good = tmp_path / "good.geojson"
+    good.write_text(
+        json.dumps(
+            {
+                "type": "Feature",
+                "properties": {"name": "Hà Nội <b>"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[105, 21], [106, 21], [105, 22], [105, 21]]],
+                },
+            }
+        )
+    )
+    doc = json.loads(load_basemap(good))
+    assert doc["features"][0]["properties"]["name"] == "Hà Nội <b>"
+    shipped = json.loads(load_basemap(None))
+    assert any(f["properties"]["name"] == "Vietnam" for f in shipped["features"])
+
+
+def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any) -> None:
+    """The cursor on PostgreSQL is (received_at, sample_id), read once settled."""
+    import os
+    import time
+
+    from conftest import free_port
+    from netmeasure.collector.db import SETTLE_S
+    from pgserver import PostgresServer, binaries
+
+    if binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: 'make test' installs it")
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+    server = PostgresServer(free_port()).start()
+    try:
+        url = server.new_database("dashlive")
+        db = connect(url)
+        rows = rows_of(campaign(900, probes=6, interval_s=40, seed=7), campaign="hcmc")
+        fill(db, rows[: len(rows) // 2])
+        live = LiveEvaluation(db, load_standard("vn-qcvn-126-2021"), batch_rows=500)
+        time.sleep(SETTLE_S + 1)
+        assert live.poll() == len(rows) // 2
+        fill(db, rows[len(rows) // 2 :])
+        assert live.poll() == 0  # not settled yet: read next time, not lost
+        time.sleep(SETTLE_S + 1)
+        assert live.poll() == len(rows) - len(rows) // 2
+        got = live.evaluation("hcmc", "operator")
+        res = netmeasure(
+            "evaluate", "--standard", "vn-qcvn-126-2021", "--group-by", "operator", "--json", url
+        )
+        same(strip(got), strip(json.loads(res.stdout)))
+        db.close()
+    finally:
+        server.stop()
