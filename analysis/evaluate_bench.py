@@ -174,7 +174,9 @@ def agreement(nm_out: str, pandas_out: str) -> float:
     for g in nm["groups"]:
         want = ref[(g["key"]["operator"], g["key"]["area"])]
         for c in g["criteria"]:
-            for a, b in zip([c["estimate"], c["ci_low"], c["ci_high"]], want[c["id"]], strict=True):
+            # the estimates (the clustered bounds' methods are issue 10's, pandas' script
+            # uses stats.py's older ones)
+            for a, b in zip([c["estimate"]], want[c["id"]][:1], strict=True):
                 if a is None or b is None:
                     assert a is None and b is None
                     continue
@@ -316,7 +318,7 @@ def lines(result: dict[str, Any]) -> list[str]:
         "Ratios are netmeasure's time over the baseline's (targets at crowdsourced 10 M:"
         " ≤ 0.3 × pandas, ≤ 2 × the one query, JSON ≤ 2 MB, peak RSS ≤ 1.5 GB; at 100 M:"
         " RSS < 2 GB; report on 1 M ≤ 20 s). 'agree': the largest relative difference"
-        " between netmeasure's and pandas' estimates and bounds.",
+        " between netmeasure's and pandas' estimates.",
     ]
     return out
 

@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 from netmeasure.errors import InputError
@@ -83,13 +84,17 @@ class DuckDBEngine:
         if not self.sources:
             raise InputError("no sources given")
         config: dict[str, Any] = {"memory_limit": check_memory_limit(memory_limit)}
-        # DuckDB's own default is ./.tmp: the caller's folder, perhaps read-only or a
-        # repository. Without a folder given, a private one in the system's temporary
-        # folder, removed on close.
-        self._own_temp = None if temp_directory else tempfile.mkdtemp(prefix="netmeasure-duckdb-")
-        config["temp_directory"] = temp_directory or self._own_temp
+        # A private folder (in --temp-directory, or the system's temporary folder; DuckDB's
+        # own default, ./.tmp, is the caller's folder) holds the spill files and the
+        # database file, removed on close. A database in a file, not in memory: its tables
+        # (the cluster table of a crowdsourced dataset) can then be evicted to disk, where
+        # an in-memory database's cannot, and --memory-limit holds.
+        self._own_temp: str | None = tempfile.mkdtemp(
+            prefix="netmeasure-duckdb-", dir=temp_directory or None
+        )
+        config["temp_directory"] = self._own_temp
         try:
-            self.con = duckdb.connect(config=config)
+            self.con = duckdb.connect(str(Path(self._own_temp) / "evaluate.duckdb"), config=config)
         except duckdb.Error as exc:
             self._remove_temp()
             raise InputError(f"cannot start DuckDB: {_first_line(exc)}") from exc
