@@ -482,7 +482,7 @@ def test_memory_limit_is_checked(tmp_path: Path, crowd: tuple[Path, pa.Table], n
         "--standard",
         QCVN,
         "--memory-limit",
-        "64MB",
+        "200MB",
         "--temp-directory",
         spill,
         "--group-by",

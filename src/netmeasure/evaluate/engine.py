@@ -89,9 +89,17 @@ class DuckDBEngine:
         # database file, removed on close. A database in a file, not in memory: its tables
         # (the cluster table of a crowdsourced dataset) can then be evicted to disk, where
         # an in-memory database's cannot, and --memory-limit holds.
-        self._own_temp: str | None = tempfile.mkdtemp(
-            prefix="netmeasure-duckdb-", dir=temp_directory or None
-        )
+        try:
+            if temp_directory:
+                Path(temp_directory).mkdir(parents=True, exist_ok=True)
+            self._own_temp: str | None = tempfile.mkdtemp(
+                prefix="netmeasure-duckdb-", dir=temp_directory or None
+            )
+        except OSError as exc:
+            raise InputError(
+                f"--temp-directory {temp_directory or tempfile.gettempdir()}: cannot create a"
+                f" folder there: {exc.strerror or exc}"
+            ) from exc
         config["temp_directory"] = self._own_temp
         try:
             self.con = duckdb.connect(str(Path(self._own_temp) / "evaluate.duckdb"), config=config)
