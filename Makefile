@@ -11,6 +11,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u
 SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
 	pdftoppm:poppler-utils openssl:openssl runuser:util-linux \
 	ping:iputils-ping setpriv:util-linux
+# evaluate --engine spark (pyspark 4) needs a Java 17 runtime.
+SYSTEM_TOOLS += java:openjdk-17-jre-headless
 # R and its survey package: tests/test_r_survey.py checks the statistics against them.
 SYSTEM_TOOLS += Rscript:r-base-core
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
@@ -44,7 +46,7 @@ LOCK := constraints.txt
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c $(LOCK) -e '.[analysis,report,collector,dashboard,dev]'
+	$(PY) -m pip install -q -c $(LOCK) -e '.[analysis,report,collector,dashboard,spark,dev]'
 	touch $@
 
 venv: $(VENV)/.installed

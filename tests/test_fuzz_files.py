@@ -629,6 +629,18 @@ def test_regression_inputs_give_a_clear_error(tmp_path: Path, name: str, netmeas
     assert "Internal error" not in res.stderr and "Traceback" not in res.stderr
 
 
+def test_campaign_with_an_overflowing_duration(tmp_path: Path, netmeasure) -> None:
+    """Found by the campaign fuzzer: a whole-number duration beyond a float (10**400)."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        "[schedule]\ninterval = " + "1" + "0" * 400 + '\n[[tests]]\ntype = "latency"\n'
+        'target = "127.0.0.1"\n'
+    )
+    res = netmeasure("probe", "check", path)
+    assert res.exit_code == 2 and "c.toml: [schedule].interval: number too large" in res.stderr
+    assert "Internal error" not in res.stderr
+
+
 def test_too_many_criteria_end_with_a_message_not_a_signal(tmp_path: Path) -> None:
     """In a separate process: a signal (the SIGFPE of issue 12) would show as a negative
     return code. Just below the file-size limit, the criteria limit speaks."""

@@ -345,13 +345,25 @@ def test_every_command_runs_from_the_installed_wheel(
     res = netmeasure(venv, work, "collector", "serve", "--help")
     clean_exit(res)
     assert "--database" in res.stdout
-    check_collector_serves(venv, work, "collector" in have)
+    check_collector_serves(venv, work, have)
 
 
-def check_collector_serves(venv: Path, work: Path, has_collector: bool) -> None:
-    """With the collector extra the server answers /health; without, one line names it."""
+def check_collector_serves(venv: Path, work: Path, have: set[str]) -> None:
+    """With the collector extra the server answers /health (and, with the dashboard extra,
+    serves the dashboard's static files from the wheel); without, one line names it. The
+    dashboard is on by default: without its extra, serve names it, --no-dashboard serves."""
+    if "collector" in have and "dashboard" not in have:
+        res = netmeasure(venv, work, "collector", "serve", "--port", "1")
+        needs(res, "dashboard")
+        serve(venv, work, have, ["--no-dashboard"])
+    else:
+        serve(venv, work, have, [])
+
+
+def serve(venv: Path, work: Path, have: set[str], options: list[str]) -> None:
     import socket
 
+    has_collector = "collector" in have
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -364,6 +376,7 @@ def check_collector_serves(venv: Path, work: Path, has_collector: bool) -> None:
             f"sqlite:///{work / 'collector.db'}",
             "--port",
             str(port),
+            *options,
         ],
         cwd=work,
         env=PIP_ENV,
@@ -381,13 +394,17 @@ def check_collector_serves(venv: Path, work: Path, has_collector: bool) -> None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
                     assert r.status == 200
-                    break
+                break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(
                         f"collector did not serve: {proc.stderr.read() if proc.stderr else ''}"
                     ) from None
                 time.sleep(0.3)
+        if "dashboard" in have:
+            url = f"http://127.0.0.1:{port}/dashboard/static/dashboard.css"
+            with urllib.request.urlopen(url, timeout=10) as r:
+                assert r.status == 200 and r.read()
     finally:
         if proc.poll() is None:
             proc.terminate()

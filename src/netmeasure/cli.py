@@ -701,6 +701,40 @@ def _engine_options(fn: F) -> F:
     )(fn)
 
 
+def _spark_options(fn: F) -> F:
+    """--engine spark and where it runs (docs/spark.md)."""
+    fn = click.option(
+        "--spark-conf",
+        "spark_conf",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A Spark setting (repeatable), e.g. spark.executor.memory=4g.",
+    )(fn)
+    fn = click.option(
+        "--spark-master",
+        default="local[2]",
+        show_default=True,
+        metavar="URL",
+        help="With --engine spark: local[N], spark://HOST:7077, yarn, k8s://...",
+    )(fn)
+    return click.option(
+        "--engine",
+        type=click.Choice(["duckdb", "spark"]),
+        default="duckdb",
+        show_default=True,
+        help="Where the reduction runs: DuckDB in this process, or Apache Spark over"
+        " Parquet datasets (local, hdfs://, s3a://).",
+    )(fn)
+
+
+def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str, Any]:
+    from netmeasure.evaluate.spark_session import SparkOptions, parse_conf
+
+    if engine != "spark":
+        return {}
+    return {"engine": "spark", "spark": SparkOptions(master, parse_conf(conf))}
+
+
 @cli.command(cls=_DetailsCommand)
 @click.option(
     "--standard",
@@ -728,6 +762,7 @@ def _engine_options(fn: F) -> F:
     " --details alone means charts.",
 )
 @_engine_options
+@_spark_options
 @click.argument("sources", nargs=-1, required=True)
 def evaluate(
     standard: str,
@@ -737,6 +772,9 @@ def evaluate(
     details: tuple[str, ...],
     memory_limit: str,
     temp_directory: Path | None,
+    engine: str,
+    spark_master: str,
+    spark_conf: tuple[str, ...],
     sources: tuple[str, ...],
 ) -> int:
     """Evaluate SOURCES (stores, Parquet, CSV, JSONL or folders) against a standard.
@@ -758,6 +796,7 @@ def evaluate(
         probes=probes,
         memory_limit=memory_limit,
         temp_directory=str(temp_directory) if temp_directory else None,
+        **_engine_kwargs(engine, spark_master, spark_conf),
     )
     if as_json:
         click.echo(result.dumps(details=charts))
@@ -855,6 +894,7 @@ def print_evaluation(result: Evaluation) -> None:
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
 @_engine_options
+@_spark_options
 @click.argument("sources", nargs=-1, required=True)
 def report(
     standard: str,
@@ -867,6 +907,9 @@ def report(
     params: tuple[str, ...],
     memory_limit: str,
     temp_directory: Path | None,
+    engine: str,
+    spark_master: str,
+    spark_conf: tuple[str, ...],
     sources: tuple[str, ...],
 ) -> int:
     """Write the compliance report (PDF, optionally HTML) for SOURCES against a standard.
@@ -894,6 +937,7 @@ def report(
         details=True,
         memory_limit=memory_limit,
         temp_directory=str(temp_directory) if temp_directory else None,
+        **_engine_kwargs(engine, spark_master, spark_conf),
     )
     written = render(result, pdf=pdf, html=html, lang=lang, title=title, operator=operator)
     err.print(
@@ -968,8 +1012,13 @@ def collector_serve(
     admin = admin_token_file.read_text().strip() if admin_token_file else None
     board = None
     if not no_dashboard:
-        from netmeasure.collector.dashboard.basemap import load_basemap
-        from netmeasure.collector.dashboard.routes import DashboardConfig
+        try:  # the dashboard's own extra (it brings analysis); --no-dashboard serves the API
+            from netmeasure.collector.dashboard.basemap import load_basemap
+            from netmeasure.collector.dashboard.routes import DashboardConfig
+        except ModuleNotFoundError as exc:
+            if (missing := missing_extra(exc)) is None:
+                raise
+            raise MissingExtra("dashboard", missing.module) from exc
         from netmeasure.standard import load_standard
 
         load_standard(dashboard_standard)  # a bad id is a message now, not on first view
@@ -1105,6 +1154,7 @@ EXTRA_OF_MODULE = {
         ("fastapi", "uvicorn", "psycopg", "prometheus_client", "pydantic", "starlette"),
         "collector",
     ),
+    **dict.fromkeys(("h3", "multipart", "python_multipart"), "dashboard"),
 }
 
 

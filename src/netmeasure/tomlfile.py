@@ -137,6 +137,8 @@ def load(
                 value = parse_quantity(value, quantity)
             except UnitError as exc:
                 raise ConfigError(path, key, str(exc)) from exc
+            except OverflowError as exc:  # a whole number beyond a float: 10**400
+                raise ConfigError(path, key, "number too large") from exc
         values[field.name] = coerce(value, hints[field.name], path, key)
     for name, field in fields.items():
         if (

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -48,6 +48,14 @@ class Engine(Protocol):
     ) -> None:
         """(Re)create the temporary table ``table`` with ``columns`` (name, SQL type:
         VARCHAR, BIGINT, INTEGER) holding ``rows``."""
+        ...
+
+    def values_at_ranks(
+        self, values_sql: str, wanted: Mapping[str, tuple[int, Iterable[int]]]
+    ) -> dict[tuple[str, int], float]:
+        """The exact order statistics: for each group g of ``wanted`` (its number of values
+        n, the 1-based ranks wanted), the value at each rank of the sorted values that
+        ``values_sql`` yields as (g, value) rows."""
         ...
 
     def close(self) -> None: ...
@@ -164,6 +172,11 @@ class DuckDBEngine:
             finally:
                 self.con.unregister("_insert_rows")
 
+    def values_at_ranks(
+        self, values_sql: str, wanted: Mapping[str, tuple[int, Iterable[int]]]
+    ) -> dict[tuple[str, int], float]:
+        return sorted_ranks(self, values_sql, wanted)
+
     def close(self) -> None:
         self.con.close()
         self._remove_temp()
@@ -201,6 +214,21 @@ def register_h3(con: Any) -> None:
         null_handling="special",
         side_effects=False,
     )
+
+
+def sorted_ranks(
+    engine: Engine, values_sql: str, wanted: Mapping[str, tuple[int, Iterable[int]]]
+) -> dict[tuple[str, int], float]:
+    """Engine.values_at_ranks by one window per group, keeping only the wanted ranks (DuckDB
+    sorts each group, spilling to disk beyond its memory limit)."""
+    rows = [(g, r) for g, (_, ranks) in wanted.items() for r in sorted(set(ranks))]
+    engine.insert_rows("_want", [("g", "VARCHAR"), ("r", "BIGINT")], rows)
+    found = engine.fetch(f"""
+        SELECT w.g, w.r, w.value FROM (
+          SELECT g, value, row_number() OVER (PARTITION BY g ORDER BY value) AS r
+          FROM ({values_sql}) AS v WHERE g IN (SELECT g FROM _want)) AS w
+        JOIN _want AS k ON k.g = w.g AND k.r = w.r""")
+    return {(g, int(r)): float(v) for g, r, v in found}
 
 
 def _first_line(exc: BaseException) -> str:

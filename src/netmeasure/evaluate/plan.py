@@ -456,21 +456,19 @@ class Plan:
             f"SELECT DISTINCT {cols}{self.gkey()} AS _gkey FROM {self._rows('cluster')}",
         )
 
-    def ranks_sql(self, j: int) -> str:
+    def values_sql(self, j: int) -> str:
+        """(g, value): the group's JSON key and each value criterion j's order statistics
+        rank, for the groups that requested ranks."""
         c = self.std.criteria[j]
         metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
         on = " AND ".join(self.dialect.null_safe_equal(f"v.{g}", f"g.{g}") for g in self.gcols)
         join = f"JOIN _groups AS g ON {on}" if on else "CROSS JOIN _groups AS g"
         return f"""
-            SELECT w._gkey, w.r, w.value FROM (
-              SELECT g._gkey, v.value,
-                     row_number() OVER (PARTITION BY g._gkey ORDER BY v.value) AS r
-              FROM (SELECT {self._group_list()}value FROM s
-                    WHERE _excluded IS NULL AND ok AND {metric}
-                      AND _ul = {str(c.under_load).upper()}) AS v
-              {join}
-              WHERE g._gkey IN (SELECT g FROM _want WHERE j = {j})) AS w
-            JOIN _want AS k ON k.g = w._gkey AND k.r = w.r AND k.j = {j}"""
+            SELECT g._gkey AS g, v.value AS value
+            FROM (SELECT {self._group_list()}value FROM s
+                  WHERE _excluded IS NULL AND ok AND {metric}
+                    AND _ul = {str(c.under_load).upper()}) AS v
+            {join}"""
 
 
 def _is_alias(expr: str, rows: list[tuple[str, str, str]]) -> bool:
@@ -593,15 +591,18 @@ def order_statistics(
 ) -> dict[tuple[int, int], dict[int, float]]:
     """(group index, criterion index) -> rank -> value, for the requested ranks only."""
     out: dict[tuple[int, int], dict[int, float]] = {(r.group, r.criterion): {} for r in requests}
-    rows = [(sums.groups[r.group].gkey, r.criterion, rank) for r in requests for rank in r.ranks]
-    if not rows:
+    if not requests:
         return out
-    index = {g.gkey: i for i, g in enumerate(sums.groups)}
     engine.execute(plan.groups_table_sql())
-    engine.insert_rows("_want", [("g", "VARCHAR"), ("j", "BIGINT"), ("r", "BIGINT")], rows)
     for j in sorted({r.criterion for r in requests}):
-        for gkey, rank, value in engine.fetch(plan.ranks_sql(j)):
-            out[(index[gkey], j)][int(rank)] = float(value)
+        wanted = {
+            sums.groups[r.group].gkey: (sums.groups[r.group].criteria[j].n, r.ranks)
+            for r in requests
+            if r.criterion == j
+        }
+        index = {sums.groups[r.group].gkey: r.group for r in requests if r.criterion == j}
+        for (gkey, rank), value in engine.values_at_ranks(plan.values_sql(j), wanted).items():
+            out[(index[gkey], j)][rank] = value
     return out
 
 

@@ -101,7 +101,7 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
     kind = iperf3_direction(data, o)
     end = _sub(data, "end")
     try:
-        outcome = iperf3_runner.parse(text, kind, source=str(origin.path))
+        outcome = iperf3_runner.parse_document(data, kind, source=str(origin.path))
     except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
         raise ParseError(str(origin.path), f"unexpected iperf3 JSON: {exc}") from exc
     connecting = _sub(start, "connecting_to")

@@ -350,6 +350,13 @@ def parse(text: str, run_kind: str, *, source: str = "<iperf3 output>") -> Iperf
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ParseError(source, f"not JSON ({exc.msg})", line=exc.lineno) from exc
+    return parse_document(data, run_kind, source=source)
+
+
+def parse_document(
+    data: object, run_kind: str, *, source: str = "<iperf3 output>"
+) -> Iperf3Outcome:
+    """``parse`` of an already decoded document (import decodes each file once)."""
     if not isinstance(data, dict):
         raise ParseError(source, "not an iperf3 JSON object")
     raw_start = data.get("start")

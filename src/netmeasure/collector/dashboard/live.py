@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -569,6 +570,13 @@ class LiveEngine:
             )
         finally:
             self.con.unregister("_insert_rows")
+
+    def values_at_ranks(
+        self, values_sql: str, wanted: Mapping[str, tuple[int, Iterable[int]]]
+    ) -> dict[tuple[str, int], float]:
+        from netmeasure.evaluate.engine import sorted_ranks
+
+        return sorted_ranks(self, values_sql, wanted)
 
     def close(self) -> None:
         pass
