@@ -121,7 +121,9 @@ class DuckDBDialect:
         return f"{select} USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})"
 
     def create_temp_table(self, name: str, select: str) -> str:
-        return f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {select}"
+        # A table of the engine's private, throw-away database file (engine.py): unlike a
+        # TEMP table, its blocks can be evicted to disk under --memory-limit.
+        return f"CREATE OR REPLACE TABLE {quote(name)} AS {select}"
 
     def create_temp_view(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {select}"

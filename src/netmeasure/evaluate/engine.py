@@ -15,7 +15,10 @@ It keeps no state between calls but its connection and the temporary tables the 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 from netmeasure.errors import InputError
@@ -68,8 +71,8 @@ def check_memory_limit(value: str) -> str:
 
 class DuckDBEngine:
     """DuckDB in this process. Memory is bounded by ``memory_limit``; what does not fit
-    spills to ``temp_directory`` (DuckDB's default: a folder beside the database, here
-    ``.tmp`` under the system's temporary folder)."""
+    spills to ``temp_directory`` (default: a private folder in the system's temporary
+    folder)."""
 
     def __init__(
         self,
@@ -89,11 +92,27 @@ class DuckDBEngine:
         if not self.sources:
             raise InputError("no sources given")
         config: dict[str, Any] = {"memory_limit": check_memory_limit(memory_limit)}
-        if temp_directory:
-            config["temp_directory"] = temp_directory
+        # A private folder (in --temp-directory, or the system's temporary folder; DuckDB's
+        # own default, ./.tmp, is the caller's folder) holds the spill files and the
+        # database file, removed on close. A database in a file, not in memory: its tables
+        # (the cluster table of a crowdsourced dataset) can then be evicted to disk, where
+        # an in-memory database's cannot, and --memory-limit holds.
         try:
-            self.con = duckdb.connect(config=config)
+            if temp_directory:
+                Path(temp_directory).mkdir(parents=True, exist_ok=True)
+            self._own_temp: str | None = tempfile.mkdtemp(
+                prefix="netmeasure-duckdb-", dir=temp_directory or None
+            )
+        except OSError as exc:
+            raise InputError(
+                f"--temp-directory {temp_directory or tempfile.gettempdir()}: cannot create a"
+                f" folder there: {exc.strerror or exc}"
+            ) from exc
+        config["temp_directory"] = self._own_temp
+        try:
+            self.con = duckdb.connect(str(Path(self._own_temp) / "evaluate.duckdb"), config=config)
         except duckdb.Error as exc:
+            self._remove_temp()
             raise InputError(f"cannot start DuckDB: {_first_line(exc)}") from exc
         try:
             self.con.execute("SET TimeZone = 'UTC'")
@@ -106,7 +125,7 @@ class DuckDBEngine:
             parts = [relation_sql(self.con, src, i) for i, src in enumerate(self.sources)]
             self.con.execute("CREATE TEMP VIEW raw_samples AS " + " UNION ALL ".join(parts))
         except BaseException:
-            self.con.close()
+            self.close()
             raise
 
     def _names(self) -> str:
@@ -160,6 +179,11 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
+        self._remove_temp()
+
+    def _remove_temp(self) -> None:
+        if self._own_temp:
+            shutil.rmtree(self._own_temp, ignore_errors=True)
 
 
 def register_h3(con: Any) -> None:
