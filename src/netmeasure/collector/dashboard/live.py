@@ -38,12 +38,14 @@ from netmeasure.standard import Standard
 
 #: The groups the running totals (hours, gaps, values) are kept by; views merge them.
 FINE: Final = ("campaign", "operator", "area", "h3_8")
-#: The running first aggregations (evaluate's ``_agg``), by what they are grouped by: one
-#: for operators and areas, one for hexagons (kept apart: mobile probes make many hexagons).
-AGGREGATES: Final = {
-    "_agg_area": ("campaign", "operator", "area"),
-    "_agg_hex": ("campaign", "operator", "h3_8"),
+#: The running first aggregations (evaluate's ``_agg``), hour counts and gaps, by what they
+#: are grouped by: one for operators and areas, one for hexagons (kept apart: mobile probes
+#: make many hexagons, which the views by operator need not read).
+KINDS: Final = {
+    "area": ("campaign", "operator", "area"),
+    "hex": ("campaign", "operator", "h3_8"),
 }
+AGGREGATES: Final = {f"_agg_{k}": groups for k, groups in KINDS.items()}
 LEVELS: Final[dict[str, tuple[str, ...]]] = {
     "operator": ("operator",),
     "area": ("operator", "area"),
@@ -91,8 +93,8 @@ class _ProbeTimes:
     times: list[Any] = field(default_factory=list)  # numpy chunks
     groups: list[Any] = field(default_factory=list)
     last: int | None = None
-    # fine group -> [violations, smallest gap s or None]
-    result: dict[int, list[Any]] = field(default_factory=dict)
+    # kind ("area", "hex") -> its group -> [violations, smallest gap s or None]
+    result: dict[str, dict[int, list[Any]]] = field(default_factory=lambda: {k: {} for k in KINDS})
 
 
 @dataclass
@@ -120,6 +122,10 @@ class LiveEvaluation:
         self._fine: list[str] = []  # fine gkeys (index = position)
         self._fine_index: dict[str, int] = {}
         self._fine_fields: list[dict[str, Any]] = []
+        # per kind: fine group -> the kind's group, and the kind's groups' fields
+        self._to_kind: dict[str, list[int]] = {k: [] for k in KINDS}
+        self._kind_index: dict[str, dict[tuple[Any, ...], int]] = {k: {} for k in KINDS}
+        self._kind_fields: dict[str, list[tuple[Any, ...]]] = {k: [] for k in KINDS}
         self._probe_times: dict[Any, _ProbeTimes] = {}
         self._quantile_metrics = sorted(
             {m for c in std.criteria if c.statistic in QUANTILES for m in c.metrics}
@@ -218,25 +224,28 @@ class LiveEvaluation:
             con.execute(plan.duplicates_sql())
             dups = con.execute("SELECT count(*) FROM _dups").fetchall()[0]
             con.execute(d.create_temp_view("s", plan.annotated_sql(bool(dups and dups[0]))))
-            first = not _has_table(con, "_hours_live")
-            for name, groups in AGGREGATES.items():
-                con.execute(Plan(self.std, groups, d).agg_sql())
+            first = not _has_table(con, "_values_live")
+            for kind, groups in KINDS.items():
+                kplan = Plan(self.std, groups, d)
+                con.execute(kplan.agg_sql())
+                kcols = ", ".join(kplan.gcols)
                 if first:
-                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM _agg LIMIT 0")
-                con.execute(f"INSERT INTO {name} SELECT * FROM _agg")
+                    con.execute(f"CREATE TABLE _agg_{kind} AS SELECT * FROM _agg LIMIT 0")
+                    con.execute(
+                        f"CREATE TABLE _hours_{kind} AS SELECT {kcols}, _hour, count(*) AS n"
+                        f" {sampling} AND FALSE GROUP BY ALL"
+                    )
+                con.execute(f"INSERT INTO _agg_{kind} SELECT * FROM _agg")
                 added = con.execute("SELECT count(*) FROM _agg").fetchall()[0]
                 self._agg_rows += int(added[0]) if added else 0
-            if first:
                 con.execute(
-                    f"CREATE TABLE _hours_live AS SELECT {fine}, _hour, count(*) AS n"
-                    f" {sampling} AND FALSE GROUP BY ALL"
+                    f"INSERT INTO _hours_{kind} SELECT {kcols}, _hour, count(*) {sampling}"
+                    " GROUP BY ALL"
                 )
+            if first:
                 con.execute(
                     f"CREATE TABLE _values_live AS SELECT {fine}, metric, _ul, value FROM s LIMIT 0"
                 )
-            con.execute(
-                f"INSERT INTO _hours_live SELECT {fine}, _hour, count(*) {sampling} GROUP BY ALL"
-            )
             if self._quantile_metrics:
                 metrics = ", ".join(literal(m) for m in self._quantile_metrics)
                 con.execute(
@@ -304,7 +313,14 @@ class LiveEvaluation:
             i = len(self._fine)
             self._fine.append(gkey)
             self._fine_index[gkey] = i
-            self._fine_fields.append(json.loads(gkey))
+            fields = json.loads(gkey)
+            self._fine_fields.append(fields)
+            for kind, cols in KINDS.items():
+                key = tuple(fields[c] for c in cols)
+                k = self._kind_index[kind].setdefault(key, len(self._kind_fields[kind]))
+                if k == len(self._kind_fields[kind]):
+                    self._kind_fields[kind].append(key)
+                self._to_kind[kind].append(k)
         return i
 
     def _merge_spacing(self, times: dict[str, Any]) -> None:
@@ -327,7 +343,7 @@ class LiveEvaluation:
             if pt.last is None or t[0] >= pt.last:
                 first = np.array([np.nan if pt.last is None else (t[0] - pt.last) / 1e6])
                 gaps = np.concatenate([first, np.diff(t) / 1e6])
-                _spacing_into(pt.result, g, gaps, need)
+                self._spacing_kinds(pt, g, gaps, need)
                 pt.times.append(t)
                 pt.groups.append(g)
             else:  # out of order: recompute this probe's gaps from all its tests
@@ -335,10 +351,16 @@ class LiveEvaluation:
                 all_g = np.concatenate([*pt.groups, g])
                 order = np.argsort(all_t, kind="stable")
                 all_t, all_g = all_t[order], all_g[order]
-                pt.times, pt.groups, pt.result = [all_t], [all_g], {}
+                pt.times, pt.groups = [all_t], [all_g]
+                pt.result = {k: {} for k in KINDS}
                 gaps = np.concatenate([[np.nan], np.diff(all_t) / 1e6])
-                _spacing_into(pt.result, all_g, gaps, need)
+                self._spacing_kinds(pt, all_g, gaps, need)
             pt.last = int(max(pt.last or t[-1], t[-1]))
+
+    def _spacing_kinds(self, pt: _ProbeTimes, fine: Any, gaps: Any, need: float) -> None:
+        for kind in KINDS:
+            groups = np.asarray(self._to_kind[kind], dtype=np.int64)[fine]
+            _spacing_into(pt.result[kind], groups, gaps, need)
 
     def _merge_activity(
         self, activity: list[tuple[Any, ...]], minutes: list[tuple[Any, ...]]
@@ -395,11 +417,14 @@ class LiveEvaluation:
                 return cached[1]
             if not _has_table(self._view_cur, "_agg_area"):
                 return {"verdict": None, "groups": []}
-            spacing = []
-            for pt in self._probe_times.values():
-                for gi, (violations, gap) in pt.result.items():
-                    f = self._fine_fields[gi]
-                    spacing.append((*(f[c] for c in FINE), violations, gap))
+            kind = "hex" if level.startswith("h3_") else "area"
+            fields = self._kind_fields[kind]
+            spacing = [
+                (*fields[gi], violations, gap)
+                for pt in self._probe_times.values()
+                for gi, (violations, gap) in pt.result[kind].items()
+                if fields[gi][0] == campaign
+            ]
             engine = LiveEngine(self._view_cur, self.std, LEVELS[level], campaign, spacing)
             result = run(engine, self.std, LEVELS[level], __version__).to_json()
             self._views[(campaign, level)] = (self.version, result)
@@ -495,7 +520,7 @@ class LiveEngine:
         self.plan = Plan(std, group_by, self.dialect)
         where = "campaign IS NULL" if campaign is None else f"campaign = {literal(campaign)}"
         cells = [int(g[3:]) for g in group_by if g.startswith("h3_")]
-        self._agg = "_agg_hex" if cells else "_agg_area"
+        kind = "hex" if cells else "area"
         parent = (
             f", nm_h3_parent(_h3_8, {cells[0]}) AS _h3_{cells[0]}"
             if cells and cells[0] != HEX_RESOLUTION
@@ -506,15 +531,15 @@ class LiveEngine:
         self.insert_rows(
             "_sp",
             [
-                *((c, "VARCHAR") for c in ("campaign", "operator", "area", "_h3_8")),
+                *((f"_{c}" if c.startswith("h3_") else c, "VARCHAR") for c in KINDS[kind]),
                 ("v", "BIGINT"),
                 ("gap", "DOUBLE"),
             ],
             spacing,
         )
         for view, table in (
-            ("_agg_v", self._agg),
-            ("_hours_v", "_hours_live"),
+            ("_agg_v", f"_agg_{kind}"),
+            ("_hours_v", f"_hours_{kind}"),
             ("_values_v", "_values_live"),
             ("_sp_v", "_sp"),
         ):
