@@ -12,7 +12,7 @@ written straight into the database (not through HTTP). Measured in one run:
   dashboard and then to one with the dashboard open in chromium (polling every 3 s).
 
 Run: .venv/bin/python analysis/dashboard_bench.py [--samples 10000000]
-Writes analysis/results/dashboard_bench.md and .json.
+Writes analysis/results/dashboard_bench_<N>m.md and .json.
 """
 
 from __future__ import annotations
@@ -363,7 +363,7 @@ def main() -> int:
         f" | {w0:,.0f} samples/s | — |",
         f"| ingest, dashboard open in chromium | {w1:,.0f} samples/s | ≥ 20,000 |",
     ]
-    write_results("dashboard_bench", lines, result)
+    write_results(f"dashboard_bench_{args.samples // 1_000_000}m", lines, result)
     return 0
 
 
