@@ -11,13 +11,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u
 SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
 	pdftoppm:poppler-utils openssl:openssl runuser:util-linux \
 	ping:iputils-ping setpriv:util-linux
+# R and its survey package: tests/test_r_survey.py checks the statistics against them.
+SYSTEM_TOOLS += Rscript:r-base-core
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
 # The dashboard's tests drive Debian's headless chromium (Playwright with executable_path).
 # The collector's tests run a real PostgreSQL server (Debian's postgresql; its binaries are
 # not on PATH, so they are looked for where Debian puts them).
 
-.PHONY: test demo lint typecheck bench system-deps venv clean
+.PHONY: test demo lint typecheck bench system-deps venv clean lock
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
@@ -29,6 +31,7 @@ system-deps:
 	  /sbin/ldconfig -p | grep -q "$$lib" || missing="$$missing $$pkg"; \
 	done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -d /usr/lib/R/site-library/survey ] || missing="$$missing r-cran-survey"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -36,17 +39,26 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt is the lock file: CI installs what users install (README, Install).
+LOCK := constraints.txt
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[analysis,report,collector,dev]'
-	$(PY) -m pip install -q -e '.[dashboard]'
+	$(PY) -m pip install -q -c $(LOCK) -e '.[analysis,report,collector,dashboard,dev]'
 	touch $@
 
 venv: $(VENV)/.installed
 
+# tests/test_packaging.py builds the sdist and wheel and runs every command from the wheel
+# installed with each extra in clean environments (kept in build/packaging).
 test: system-deps venv
 	$(PY) -m pytest
+
+# Re-resolve the lock file with pip's own resolver (after a change of pyproject.toml).
+lock: venv
+	mkdir -p build
+	$(PY) -m pip install -q --dry-run --ignore-installed --report build/lock.json '.[all,dev]'
+	$(PY) tests/lockfile.py build/lock.json > $(LOCK)
 
 lint: venv
 	$(VENV)/bin/ruff check src tests analysis
@@ -62,4 +74,4 @@ bench: system-deps venv
 	$(PY) analysis/probe_overhead.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_DIR) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -375,14 +375,19 @@ omit = "0s"
     res = netmeasure("probe", "run", campaign_file)
     assert res.exit_code == 0, res.stderr
     assert "uploaded" in res.stderr
+    # two downloads, and the latency echoes measured under their load (as many as fitted)
     with SampleStore(tmp_path / "s.db", create=False) as s:
-        assert s.count_pending() == 0 and collector.count() == s.counts().total == 2
+        first = s.counts()
+        assert first.by_metric["download"] == (2, 0)
+        assert s.count_pending() == 0 and collector.count() == first.total
     # the collector down: measuring goes on, the outbox keeps the samples for later
     collector.stop()
     res = netmeasure("probe", "run", campaign_file)
     assert res.exit_code == 0 and "kept, will retry" in res.stderr
     with SampleStore(tmp_path / "s.db", create=False) as s:
-        assert s.count_pending() == 2
+        second = s.counts()
+        assert second.by_metric["download"] == (4, 0)
+        assert s.count_pending() == second.total - first.total > 0
     collector.start()
     res = netmeasure(
         "probe",
@@ -394,7 +399,7 @@ omit = "0s"
         "--store",
         tmp_path / "s.db",
     )
-    assert res.exit_code == 0 and collector.count() == 4
+    assert res.exit_code == 0 and collector.count() == second.total
 
 
 @pytest.mark.testbed
@@ -709,3 +714,37 @@ port = {free_port()}
         tmp_path / "s.db",
     )
     assert again.exit_code == 0 and "0 sample(s) sent" in again.stderr
+
+
+def test_postgres_connections_of_finished_threads_are_closed(pg: PostgresServer) -> None:
+    """The server's worker threads come and go; their connections must not pile up until
+    PostgreSQL refuses clients ("too many clients already")."""
+    url = pg.new_database("tconnleak")
+    db = connect(url)
+    try:
+        for _ in range(3):
+            threads = [threading.Thread(target=db.count) for _ in range(20)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        last = threading.Thread(target=db.count)  # its new connection prunes the dead ones'
+        last.start()
+        last.join()
+        # A closed connection's server process ends a moment later: give it a few seconds.
+        deadline = time.monotonic() + 15
+        while True:
+            with db._conn().transaction():  # type: ignore[attr-defined]
+                (n,) = (
+                    db._conn()  # type: ignore[attr-defined]
+                    .execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    )
+                    .fetchone()
+                )
+            if n <= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert n <= 2, f"{n} connections left open"  # this thread's and the last one's: not 61
+    finally:
+        db.close()

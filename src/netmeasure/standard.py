@@ -10,8 +10,10 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import math
 import operator
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -33,6 +35,22 @@ H3_COLUMNS: Final = tuple(f"h3_{n}" for n in range(16))
 DERIVED_COLUMNS: Final = ("day", "hour", *H3_COLUMNS)
 
 OPS: Final = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+
+# Resource limits (docs/evaluate.md "Limits"): evaluate's cost grows with the number of
+# criteria (each is its own aggregation over every sample), so a standard with thousands of
+# them exhausts memory or crashes the engine instead of failing with a message. The shipped
+# standards have at most 6 criteria; these limits leave wide room for real rules.
+MAX_CRITERIA: Final = 100
+MAX_METRICS_PER_CRITERION: Final = 8
+MAX_PARAMETERS: Final = 32
+MAX_ID_CHARS: Final = 100
+MAX_TEXT_CHARS: Final = 2000
+MAX_LIST_ITEMS: Final = 100
+#: A threshold expression: "{contract_down} * 0.9" is 21 characters and 3 nodes deep.
+MAX_EXPRESSION_CHARS: Final = 200
+MAX_EXPRESSION_DEPTH: Final = 12
+#: Sampling counts (samples, days, hours) above this are no rule anyone can meet.
+MAX_COUNT: Final = 10**9
 
 _QUANTITY_OF_UNIT: Final[dict[str, Quantity]] = {"bit/s": "rate", "ms": "time_ms", "ratio": "ratio"}
 
@@ -187,16 +205,31 @@ _EXPR_OPS: Final = {
 }
 
 
-def _eval_expr(node: ast.AST) -> float:
+def _eval_expr(node: ast.AST, depth: int = 0) -> float:
+    if depth > MAX_EXPRESSION_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_EXPRESSION_DEPTH} levels")
     if isinstance(node, ast.Expression):
-        return _eval_expr(node.body)
+        return _eval_expr(node.body, depth + 1)
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
         return float(node.value)
     if isinstance(node, ast.BinOp) and type(node.op) in _EXPR_OPS:
-        return float(_EXPR_OPS[type(node.op)](_eval_expr(node.left), _eval_expr(node.right)))
+        left = _eval_expr(node.left, depth + 1)
+        right = _eval_expr(node.right, depth + 1)
+        return float(_EXPR_OPS[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_eval_expr(node.operand)
+        return -_eval_expr(node.operand, depth + 1)
     raise ValueError("only numbers, parameters and + - * / are allowed")
+
+
+def _finite(value: float, path: str | Path, key: str, text: object) -> float:
+    if not math.isfinite(value):
+        raise ConfigError(path, key, f"{_shown(text)} is not a finite number")
+    return value
+
+
+def _shown(text: object) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def resolve_value(
@@ -207,6 +240,10 @@ def resolve_value(
     key: str,
 ) -> float:
     """A threshold: a number, a number with a unit, or an expression over {parameters}."""
+    if isinstance(text, str) and len(text) > MAX_EXPRESSION_CHARS:
+        raise ConfigError(
+            path, key, f"longer than {MAX_EXPRESSION_CHARS} characters ({len(text):,})"
+        )
     if isinstance(text, str) and "{" in text:
         names = re.findall(r"\{(\w+)\}", text)
         for name in names:
@@ -219,13 +256,23 @@ def resolve_value(
                 )
         expr = re.sub(r"\{(\w+)\}", lambda m: repr(params[m.group(1)]), text)
         try:
-            return _eval_expr(ast.parse(expr, mode="eval"))
-        except (SyntaxError, ValueError, ZeroDivisionError) as exc:
+            value = _eval_expr(ast.parse(expr, mode="eval"))
+        except (
+            SyntaxError,
+            ValueError,
+            ZeroDivisionError,
+            OverflowError,
+            RecursionError,
+            MemoryError,
+        ) as exc:
             raise ConfigError(path, key, f"cannot compute {text!r}: {exc}") from exc
+        return _finite(value, path, key, text)
     try:
-        return parse_quantity(text, quantity)
+        return _finite(parse_quantity(text, quantity), path, key, text)
     except UnitError as exc:
         raise ConfigError(path, key, str(exc)) from exc
+    except (OverflowError, ValueError) as exc:
+        raise ConfigError(path, key, f"{_shown(text)} is not a usable number") from exc
 
 
 def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> Standard:
@@ -235,6 +282,7 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
     data = read_toml(path)
     check_keys(data, ("standard", "sampling", "parameters", "criteria"), path, "")
     meta = load(StandardSection, data.get("standard", {}), path, "[standard]")
+    _check_meta(meta, path)
     unknown_cluster = [c for c in meta.cluster if c not in _groupable()]
     if unknown_cluster:
         raise ConfigError(
@@ -243,10 +291,24 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
             f"unknown column {unknown_cluster[0]!r}",
             hint=did_you_mean(unknown_cluster[0], _groupable()),
         )
+    raw_specs = data.get("parameters") or {}
+    if not isinstance(raw_specs, dict):
+        raise ConfigError(path, "[parameters]", "must be a table")
+    if len(raw_specs) > MAX_PARAMETERS:
+        raise ConfigError(
+            path, "[parameters]", f"{len(raw_specs):,} parameters; at most {MAX_PARAMETERS}"
+        )
     specs = {
         name: load(ParameterSpec, spec, path, f"[parameters].{name}")
-        for name, spec in (data.get("parameters") or {}).items()
+        for name, spec in raw_specs.items()
     }
+    for name in specs:
+        if not re.fullmatch(r"\w{1,64}", name, flags=re.ASCII):
+            raise ConfigError(
+                path,
+                f"[parameters].{_shown(name)}",
+                "a parameter's name is 1 to 64 letters, digits or _",
+            )
     values: dict[str, float] = {}
     given = dict(params or {})
     for name in given:
@@ -267,6 +329,13 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
     raw_criteria = data.get("criteria")
     if not isinstance(raw_criteria, list) or not raw_criteria:
         raise ConfigError(path, "[[criteria]]", "a standard needs at least one [[criteria]]")
+    if len(raw_criteria) > MAX_CRITERIA:
+        raise ConfigError(
+            path,
+            "[[criteria]]",
+            f"{len(raw_criteria):,} criteria; a standard may have at most {MAX_CRITERIA}",
+            hint="split the rule into several standards (docs/evaluate.md, Limits)",
+        )
     criteria = tuple(_criterion(c, i, path, values) for i, c in enumerate(raw_criteria))
     ids = [c.id for c in criteria]
     if len(set(ids)) != len(ids):
@@ -292,7 +361,16 @@ def _groupable() -> list[str]:
 def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> Criterion:
     where = f"criteria[{i}]"
     c = load(CriterionSection, table, path, where)
+    check_id(c.id, path, f"{where}.id")
+    for name in ("description", "description_vi"):
+        check_length(getattr(c, name), path, f"{where}.{name}")
     metrics = (c.metric,) if isinstance(c.metric, str) else tuple(c.metric)
+    if not metrics or len(metrics) > MAX_METRICS_PER_CRITERION or len(set(metrics)) < len(metrics):
+        raise ConfigError(
+            path,
+            f"{where}.metric",
+            f"1 to {MAX_METRICS_PER_CRITERION} different metrics, got {len(metrics)}",
+        )
     for m in metrics:
         if m not in METRIC_UNITS:
             raise ConfigError(
@@ -351,8 +429,47 @@ def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> C
     )
 
 
+def check_id(value: str, path: str | Path, key: str) -> None:
+    """An id is printed in reports, terminals and file names: one line of visible text."""
+    if not value.strip() or len(value) > MAX_ID_CHARS:
+        raise ConfigError(path, key, f"must be 1 to {MAX_ID_CHARS} characters, not blank")
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            raise ConfigError(
+                path, key, f"holds the invisible or control character U+{ord(ch):04X}"
+            )
+
+
+def check_length(value: str | None, path: str | Path, key: str) -> None:
+    if value is not None and len(value) > MAX_TEXT_CHARS:
+        raise ConfigError(path, key, f"longer than {MAX_TEXT_CHARS:,} characters")
+
+
+def _check_meta(meta: StandardSection, path: Path) -> None:
+    check_id(meta.id, path, "[standard].id")
+    for name in ("title", "title_vi", "authority", "source", "url", "notes"):
+        check_length(getattr(meta, name), path, f"[standard].{name}")
+    for name in ("technology", "cluster", "unverified"):
+        items = getattr(meta, name) or []
+        if len(items) > MAX_LIST_ITEMS:
+            raise ConfigError(
+                path, f"[standard].{name}", f"{len(items):,} items; at most {MAX_LIST_ITEMS}"
+            )
+        for i, item in enumerate(items):
+            check_length(item, path, f"[standard].{name}[{i}]")
+
+
 def _sampling(table: Any, path: Path, criteria: tuple[Criterion, ...]) -> Sampling:
     s = load(SamplingSection, table, path, "[sampling]")
+    counts = {
+        "min_samples": s.min_samples,
+        "min_days": s.min_days,
+        "min_hours": s.min_hours,
+        **{f"min_per_environment.{k}": v for k, v in (s.min_per_environment or {}).items()},
+    }
+    for name, count in counts.items():
+        if count is not None and not 0 <= count <= MAX_COUNT:
+            raise ConfigError(path, f"[sampling].{name}", f"must be 0 to {MAX_COUNT:,}")
     metric = s.metric or criteria[0].metrics[0]
     if metric not in METRIC_UNITS:
         raise ConfigError(

@@ -106,3 +106,84 @@ def campaign(
     schema = arrow_schema()
     arrays = [cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def crowdsourced(
+    n_tests: int,
+    *,
+    devices: int = 3000,
+    operators: tuple[str, ...] = ("Viettel", "VNPT", "MobiFone"),
+    areas: int = 60,
+    days: int = 30,
+    share_5g: float = 0.7,
+    truth: Truth = Truth(),
+    seed: int = 0,
+    start: str = "2026-10-01T00:00:00Z",
+) -> Any:
+    """Crowdsourced-shape data: ``devices`` phones, each on one operator, each test's area
+    drawn from ``areas`` and its time from ``days`` days, 5G and LTE mixed per test; a
+    download, an upload and a latency per test (~3 x n_tests rows). Device-day effects make
+    the data clustered as real crowdsourced data are."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from netmeasure.export import arrow_schema
+
+    rng = np.random.default_rng(seed)
+    device = rng.integers(0, devices, n_tests)
+    seconds = rng.integers(0, days * 86400, n_tests)
+    day = seconds // 86400
+    t0 = np.datetime64(start.replace("Z", ""), "us")
+    started = (
+        t0
+        + seconds.astype("timedelta64[s]")
+        + rng.integers(0, 10**6, n_tests).astype("timedelta64[us]")
+    )
+    effect = rng.lognormal(0.0, truth.cluster_cv, devices * days)[device * days + day]
+    lte = rng.random(n_tests) >= share_5g
+    speed = np.where(lte, 0.3, 1.0) * effect
+    shape = 1.0 / truth.cv**2
+    dl = rng.gamma(shape, truth.dl_mean_bps * speed / shape)
+    ul = rng.gamma(shape, truth.ul_mean_bps * speed / shape)
+    lat = rng.gamma(4.0, truth.latency_mean_ms / effect / 4.0)
+    failed = rng.random(n_tests) < truth.failure_ratio
+    n = n_tests * 3
+    rep = np.repeat
+    metric_idx = np.tile(np.array([0, 1, 2], dtype=np.int8), n_tests)
+    value = np.empty(n)
+    value[0::3], value[1::3], value[2::3] = dl, ul, lat
+    ok = rep(~failed, 3)
+    value[~ok] = np.nan
+
+    def dict_col(codes: Any, names: Any) -> Any:
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes, type=pa.int32()), pa.array(list(names))
+        ).cast(pa.string())
+
+    area = rng.integers(0, areas, n_tests)
+    env = rng.integers(0, 3, n_tests)
+    ids = pa.array(np.arange(n, dtype=np.int64))
+    test_ids = pa.array(rep(np.arange(n_tests, dtype=np.int64), 3))
+    cols: dict[str, Any] = {
+        "sample_id": pc.binary_join_element_wise(f"c{seed}-", pc.cast(ids, pa.string()), ""),
+        "test_id": pc.binary_join_element_wise(f"u{seed}-", pc.cast(test_ids, pa.string()), ""),
+        "probe_id": dict_col(rep(device, 3), [f"dev-{i:06d}" for i in range(devices)]),
+        "campaign": pa.array(["crowd"] * n),
+        "started_at": pa.array(rep(started, 3)).cast(pa.timestamp("us", tz="UTC")),
+        "duration_s": pa.array(np.where(metric_idx == 2, np.nan, 10.0), from_pandas=True),
+        "metric": dict_col(metric_idx, ["download", "upload", "latency"]),
+        "value": pa.array(value, from_pandas=True),
+        "ok": pa.array(ok),
+        "error": pa.array([None if good else "timeout" for good in ok.tolist()]),
+        "tool": dict_col(np.where(metric_idx == 2, 1, 0), ["speedtest", "icmp"]),
+        "under_load": pa.array(np.zeros(n, dtype=bool)),
+        "environment": dict_col(rep(env, 3), ["indoor", "outdoor_fixed", "outdoor_mobile"]),
+        "area": dict_col(rep(area, 3), [f"area-{i:02d}" for i in range(areas)]),
+        "operator": dict_col(rep(device % len(operators), 3), operators),
+        "technology": dict_col(rep(lte.astype(np.int32), 3), ["5G-NSA", "LTE"]),
+        "latitude": pa.array(rep(10.0 + area * 0.1, 3)),
+        "longitude": pa.array(rep(105.0 + area * 0.05, 3)),
+    }
+    schema = arrow_schema()
+    arrays = [cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from netmeasure.errors import ConfigError, UnitError
 from netmeasure.units import Quantity, parse_quantity
@@ -21,18 +23,52 @@ from netmeasure.units import Quantity, parse_quantity
 T = TypeVar("T")
 
 
+#: Campaign, standard and mapping files are written by hand: a few kB. Anything far larger
+#: or deeper is a mistake or an attack, refused before it can exhaust memory or the stack.
+MAX_FILE_BYTES: Final = 1024 * 1024
+MAX_DEPTH: Final = 16
+#: The largest whole number a file may hold (SQLite's and DuckDB's 64-bit integers).
+MAX_INT: Final = 2**63 - 1
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError as exc:
         raise ConfigError(p, None, "file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(p, None, f"cannot read: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(p, None, f"cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(p, None, f"larger than {MAX_FILE_BYTES // 1024} KiB: not a config file")
     try:
-        return tomllib.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(p, None, f"not UTF-8 text: {exc}") from exc
+    try:
+        table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(p, None, f"not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(p, None, f"nested deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:  # Python refuses integers of more than 4,300 digits
+        raise ConfigError(p, None, "a number has more than 4,300 digits") from exc
+    check_depth(table, p)
+    return table
+
+
+def check_depth(value: Any, path: str | Path | None) -> None:
+    """Refuse tables and arrays nested deeper than MAX_DEPTH (iteratively: no recursion)."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, key, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigError(path, key[:80] or None, f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((v, _join(key, str(k)), depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{key}[{i}]", depth + 1) for i, v in enumerate(item))
 
 
 def unit(quantity: Quantity, default: Any = dataclasses.MISSING, *, key: str | None = None) -> Any:
@@ -64,9 +100,10 @@ def check_keys(
     allowed = list(allowed)
     for key in table:
         if key not in allowed:
+            shown = key if key.isprintable() and len(key) <= 80 else repr(key[:80])
             raise ConfigError(
                 path,
-                _join(section, key),
+                _join(section, shown),
                 "unknown key",
                 hint=did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}",
             )
@@ -129,9 +166,13 @@ def coerce(value: Any, hint: Any, path: str | Path | None, key: str) -> Any:
                 return coerce(value, arg, path, key)
             except ConfigError as exc:
                 errors.append(exc)
+        # A value of the right type but a wrong value says so, without the other types.
+        wrong_value = [e for e in errors if not isinstance(e, _TypeMismatch)]
+        if wrong_value:
+            raise wrong_value[0]
         if len(errors) == 1:
             raise errors[0]
-        raise ConfigError(path, key, "; ".join(e.problem for e in errors))
+        raise _TypeMismatch(path, key, "; ".join(e.problem for e in errors))
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(
@@ -143,34 +184,62 @@ def coerce(value: Any, hint: Any, path: str | Path | None, key: str) -> Any:
         return value
     if origin in (list, tuple):
         if not isinstance(value, list):
-            raise ConfigError(path, key, f"must be a list, got {_tname(value)}")
+            raise _TypeMismatch(path, key, f"must be a list, got {_tname(value)}")
         item = args[0] if args else Any
         items = [coerce(v, item, path, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(path, key, f"must be a table, got {_tname(value)}")
+            raise _TypeMismatch(path, key, f"must be a table, got {_tname(value)}")
         vt = args[1] if len(args) == 2 else Any
         return {str(k): coerce(v, vt, path, f"{key}.{k}") for k, v in value.items()}
     if hint is Any:
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, key, f"must be a number, got {_tname(value)} {value!r}")
-        return float(value)
+            raise _TypeMismatch(path, key, f"must be a number, got {_tname(value)} {_short(value)}")
+        try:
+            number = float(value)
+        except OverflowError as exc:
+            raise ConfigError(path, key, "number too large") from exc
+        if not math.isfinite(number):
+            raise ConfigError(path, key, f"must be a finite number, got {value!r}")
+        return number
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, key, f"must be a whole number, got {_tname(value)} {value!r}")
+            raise _TypeMismatch(
+                path, key, f"must be a whole number, got {_tname(value)} {_short(value)}"
+            )
+        if abs(value) > MAX_INT:
+            raise ConfigError(path, key, f"number too large (at most {MAX_INT:,})")
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(path, key, f"must be true or false, got {_tname(value)} {value!r}")
+            raise _TypeMismatch(path, key, f"must be true or false, got {_tname(value)} {value!r}")
         return value
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(path, key, f"must be a string, got {_tname(value)} {value!r}")
+            raise _TypeMismatch(path, key, f"must be a string, got {_tname(value)} {_short(value)}")
+        check_text(value, path, key)
         return value
     return value
+
+
+def check_text(value: str, path: str | Path | None, key: str) -> None:
+    """Refuse control characters (escape sequences would reach terminals and reports);
+    tab and line breaks are text."""
+    for ch in value:
+        if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r":
+            raise ConfigError(path, key, f"holds the control character U+{ord(ch):04X}")
+
+
+class _TypeMismatch(ConfigError):
+    """The value is of another type than the key takes."""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _tname(value: Any) -> str:

@@ -1,5 +1,6 @@
-"""Reference (tests only): the evaluate engine as it was before issue 9, kept to check that the
+"""Reference (tests only): evaluate as it was before issue 9, kept to check that the
 sums-based pipeline gives the same results.
+
 The engine: DuckDB reduces any number of samples to small per-cell sufficient statistics.
 
 A cell is (group, probe, cluster, day, hour). For each criterion a cell holds counts, sums,

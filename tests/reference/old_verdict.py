@@ -1,5 +1,6 @@
-"""Reference (tests only): the evaluate engine as it was before issue 9, kept to check that the
+"""Reference (tests only): evaluate as it was before issue 9, kept to check that the
 sums-based pipeline gives the same results.
+
 Criteria, sampling rules and verdicts, computed from the engine's small tables.
 
 Two verdicts per criterion (contracts.md §4): the letter of the rule (point estimate against

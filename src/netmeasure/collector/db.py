@@ -339,7 +339,10 @@ class PostgresDB:
         self.url = url
         self._psycopg = psycopg
         self._local = threading.local()
-        self._all: list[Any] = []
+        # Each thread's connection, by thread: the server's worker threads come and go
+        # (idle ones exit), and a dead thread's connection must be closed, not leaked until
+        # PostgreSQL refuses new clients.
+        self._all: dict[threading.Thread, Any] = {}
         self._all_lock = threading.Lock()
         self._migrate()
 
@@ -352,7 +355,14 @@ class PostgresDB:
                 raise StoreError(f"{_redact(self.url)}: cannot connect: {exc}") from exc
             self._local.conn = conn
             with self._all_lock:
-                self._all.append(conn)
+                for thread, old in list(self._all.items()):
+                    if not thread.is_alive():
+                        old.close()
+                        del self._all[thread]
+                stale = self._all.pop(threading.current_thread(), None)
+                if stale is not None:
+                    stale.close()
+                self._all[threading.current_thread()] = conn
         return conn
 
     def _migrate(self) -> None:
@@ -537,7 +547,7 @@ class PostgresDB:
 
     def close(self) -> None:
         with self._all_lock:
-            for conn in self._all:
+            for conn in self._all.values():
                 conn.close()
             self._all.clear()
 

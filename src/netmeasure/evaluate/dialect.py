@@ -55,6 +55,23 @@ class Dialect(Protocol):
         """a = b, with NULL equal to NULL."""
         ...
 
+    def grouping_id(self, columns: Sequence[str]) -> str:
+        """In a GROUPING SETS query: a bit per column, 1 where the row's grouping does not
+        hold it, the first column the most significant."""
+        ...
+
+    def quantiles(self, x: str, qs: Sequence[float]) -> str:
+        """An aggregate: the list of the (interpolated) quantiles qs of x (chart data)."""
+        ...
+
+    def ordered_list(self, x: str, by: str) -> str:
+        """An aggregate: the values of x as a list ordered by ``by``."""
+        ...
+
+    def sample(self, select: str, rows: int, seed: int) -> str:
+        """At most ``rows`` rows of ``select``, drawn reproducibly (chart data)."""
+        ...
+
     def create_temp_table(self, name: str, select: str) -> str:
         """A statement that (re)creates the temporary table ``name`` from ``select``."""
         ...
@@ -90,6 +107,18 @@ class DuckDBDialect:
 
     def null_safe_equal(self, a: str, b: str) -> str:
         return f"{a} IS NOT DISTINCT FROM {b}"
+
+    def grouping_id(self, columns: Sequence[str]) -> str:
+        return f"GROUPING({', '.join(columns)})"
+
+    def quantiles(self, x: str, qs: Sequence[float]) -> str:
+        return f"quantile_cont({x}, [{', '.join(repr(q) for q in qs)}])"
+
+    def ordered_list(self, x: str, by: str) -> str:
+        return f"list({x} ORDER BY {by})"
+
+    def sample(self, select: str, rows: int, seed: int) -> str:
+        return f"{select} USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})"
 
     def create_temp_table(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {select}"

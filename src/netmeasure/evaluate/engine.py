@@ -26,6 +26,12 @@ from netmeasure.evaluate.sources import Source, discover, relation_sql
 _MEMORY: Final = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
 
 
+def _arrow_type(sql_type: str) -> Any:
+    import pyarrow as pa
+
+    return pa.string() if sql_type == "VARCHAR" else pa.int64()
+
+
 class Engine(Protocol):
     dialect: Dialect
     sources: tuple[Source, ...]

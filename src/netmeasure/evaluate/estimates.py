@@ -1,42 +1,52 @@
 """Statistics of one criterion in one group, from its sums (sums.CriterionSums).
 
-The methods are stats.py's; where a stats.py function takes per-cluster values
-(``mean_t_clustered``, ``proportion_clustered``), the same operations are done here on the
-sums the engine computed from those values (the cluster-robust sum of squares and the
-clusters holding each outcome), and their results are stats.py's result types.
-tests/test_evaluate_sums.py checks each against the stats.py function on the per-cluster
-values, to 1e-12 relative.
+Without clusters the methods are stats.py's; with clusters, methods_clustered's (docs/
+statistics.md), on the sums the engine computed per cluster, with stats.py's result types.
 """
 
 from __future__ import annotations
 
 import math
 
-from scipy import stats as sps
-
+from netmeasure.evaluate import methods_clustered as mc
 from netmeasure.evaluate import stats
 from netmeasure.evaluate.sums import CriterionSums
 
 
+def cluster_sizes(s: CriterionSums) -> mc.ClusterSizes:
+    """The clusters of one criterion, as methods_clustered takes them."""
+    return mc.ClusterSizes(s.n, s.clusters, round(s.sum_sq_sizes), s.sizes)
+
+
+def icc(s: CriterionSums, *, values: bool) -> float | None:
+    """The estimated intra-cluster correlation of the criterion's outcome: of the value
+    (means) or of the 0/1 outcome counted in ``total`` (shares, failure ratios, quantiles)."""
+    if values:
+        return mc.icc_values(
+            s.n, s.total, s.total_sq, s.clusters, s.sum_sq_sizes, s.sum_sq_over_size
+        )
+    return mc.icc_binary(s.total, s.n, s.clusters, s.sum_sq_sizes, s.sum_sq_over_size)
+
+
 def mean(s: CriterionSums, confidence: float, *, clustered: bool) -> stats.MeanResult:
-    """Student t (independent samples) or cluster-robust t (stats.mean_t_clustered)."""
+    """Student t (independent samples) or CR2 with Bell-McCaffrey df (methods_clustered)."""
     if not clustered:
         return stats.mean_t(s.n, s.total, s.total_sq, confidence)
-    if not 0.5 <= confidence < 1:
-        raise ValueError(f"confidence ({confidence}) must be in [0.5, 1)")
-    n = s.n
-    if n <= 0:
+    if s.n <= 0:
         raise ValueError("no samples")
-    est = float(s.total / n)
-    g = s.clusters
-    if g < 2:
-        return stats.MeanResult(
-            n, est, math.inf, 0, stats.Bounds(None, None), "t-cluster", confidence, g
-        )
-    se = math.sqrt(g / (g - 1) * s.cluster_ss) / n
-    t = float(sps.t.ppf(confidence, g - 1))
+    res = mc.mean_cr2(
+        mc.MeanSums(s.n, s.total, s.clusters, s.cr2_ss, s.sum_sq_sizes, s.w_sizes_sq, s.w2_sizes_4),
+        confidence,
+    )
     return stats.MeanResult(
-        n, est, se, g - 1, stats.Bounds(est - t * se, est + t * se), "t-cluster", confidence, g
+        s.n,
+        res.estimate,
+        res.se,
+        res.df,
+        stats.Bounds(res.low, res.high),
+        res.method,
+        confidence,
+        s.clusters,
     )
 
 
@@ -48,40 +58,29 @@ def proportion(s: CriterionSums, confidence: float, *, clustered: bool) -> stats
 
 
 def proportion_clustered(s: CriterionSums, confidence: float) -> stats.ProportionResult:
-    """stats.proportion_clustered on the sums of its per-cluster values."""
+    """The worst-case beta-binomial bounds (methods_clustered.proportion_bounds). deff and
+    n_eff are reported from the estimated ICC (Kish: 1 + (Σn_g²/n - 1) ICC), for reading
+    only: the bounds do not use them."""
     n = s.n
-    k = float(s.total)
     if n <= 0:
         raise ValueError("no trials")
-    p = k / n
-    g = s.clusters
-    minority = min(s.clusters_with_success, s.clusters_with_failure)
-    if minority < 2:
-        n_eff = float(g)
-        bounds = stats.clopper_pearson(p * n_eff, n_eff, confidence)
-        return stats.ProportionResult(
-            k, n, p, bounds, n_eff, n / n_eff, "korn-graubard (n_eff = clusters)", confidence
-        )
-    var = g / (g - 1) * s.cluster_ss / float(n) ** 2 if g >= 2 else math.nan
-    deff = max(1.0, var / (p * (1 - p) / n))
-    df = max(1, min(g, minority) - 1)
-    factor = min(1.0, (float(sps.t.ppf(confidence, n - 1)) / float(sps.t.ppf(confidence, df))) ** 2)
-    n_eff = n / deff * factor
-    bounds = stats.clopper_pearson(p * n_eff, n_eff, confidence)
-    return stats.ProportionResult(k, n, p, bounds, n_eff, deff, "korn-graubard", confidence)
+    k = float(s.total)
+    b = mc.proportion_bounds(k, cluster_sizes(s), confidence)
+    rho = icc(s, values=False)
+    deff = max(1.0, 1.0 + (s.sum_sq_sizes / n - 1.0) * rho) if rho is not None else math.nan
+    return stats.ProportionResult(
+        k, n, k / n, stats.Bounds(b.low, b.high), n / deff, deff, b.method, confidence
+    )
 
 
 def quantile_bound_ranks(
     s: CriterionSums, q: float, confidence: float, *, clustered: bool
 ) -> tuple[int | None, int | None]:
-    """Ranks of the order statistics bounding the q-quantile: binomial ranks, or Woodruff's
-    with the design effect of the share below the threshold (one cluster: deff = 1)."""
+    """Ranks of the order statistics bounding the q-quantile: binomial ranks, or with clusters
+    the worst-case beta-binomial ranks (methods_clustered.quantile_ranks; one cluster: none)."""
     if not clustered:
         return stats.order_statistic_ranks(s.n, q, confidence)
-    deff = 1.0
-    if s.clusters >= 2:
-        deff = proportion_clustered(s, confidence).deff
-    return stats.woodruff_ranks(s.n, q, deff, confidence)
+    return mc.quantile_ranks(cluster_sizes(s), q, confidence)
 
 
 def needed_ranks(s: CriterionSums, q: float, confidence: float, *, clustered: bool) -> set[int]:

@@ -7,13 +7,15 @@ Steps (each a query over the previous step's small table):
    empty). A duplicate's first copy (lowest source index) is used, the others are counted
    as the ``duplicate`` exclusion.
 2. ``s``: every row annotated with its local day and hour and its exclusion reason.
-3. ``_agg``: one scan of ``s`` into a table keyed by (group and cluster columns, probe, day,
-   metric, outcome, environment, exclusion) with counts, sums, sums of squares and counts
-   meeting each bar of the criteria.
-4. ``_cl``: per (group, cluster) and criterion, the trials n_g and totals t_g.
-5. Per group and criterion: n, Σ t_g, Σ x², G, the cluster-robust Σ_g (t_g − n_g t/n)²
-   (two passes: the group's mean by a window, then the squares), and the clusters holding
-   each outcome. Per group: exclusions, sampling counts, days, hours, spacing.
+3. ``_sets``: one scan of ``s`` with several groupings (GROUPING SETS): per (group,
+   cluster), (group, device), (group, day) and (group, hour), each criterion's trials n_g,
+   totals t_g (sums, or counts meeting its bar) and squares, the exclusions and the
+   sampling counts. It grows with clusters and devices, and stays in the engine.
+4. Per group and criterion, from the cluster rows: n, Σ t_g, Σ x², G, the cluster-robust
+   Σ_g (t_g − n_g t/n)² (two passes: the group's mean by a window, then the squares), and
+   the clusters holding each outcome.
+5. Per group: exclusions, sampling counts, period, devices, days, hours; the spacing of
+   each device's tests (a window per device).
 6. On request, the order statistics a median or percentile needs: a window per group,
    keeping only the requested ranks.
 
@@ -73,11 +75,11 @@ class Plan:
 
     @property
     def gcols(self) -> list[str]:
-        """The group's columns as they are named in ``s`` and ``_agg``."""
+        """The group's columns as they are named in ``s`` and ``_sets``."""
         return [_DERIVED.get(g, quote(g)) for g in self.group_by]
 
     def _text(self, name: str) -> str:
-        """A column of ``s`` / ``_agg`` as the group key and cluster show it."""
+        """A column of ``s`` / ``_sets`` as the group key shows it."""
         if name == "day":
             return self.dialect.date_text("_day")
         return _DERIVED.get(name, quote(name))
@@ -85,16 +87,6 @@ class Plan:
     def gkey(self) -> str:
         """The group's key as JSON text, over the group columns."""
         return self.dialect.json_object([(g, self._text(g)) for g in self.group_by])
-
-    def _cluster(self) -> str:
-        cols = self.std.meta.cluster
-        if not cols:
-            return "''"
-        return (
-            "concat_ws('|', "
-            + ", ".join(f"coalesce(CAST({self._text(c)} AS VARCHAR), '∅')" for c in cols)
-            + ")"
-        )
 
     def _group_list(self, tail: str = "") -> str:
         """``gcols, `` for a SELECT or GROUP BY (empty without groups)."""
@@ -175,86 +167,130 @@ class Plan:
 
     # -- step 3: one scan ------------------------------------------------------------------
 
-    def bars(self) -> list[tuple[str, float]]:
-        """(comparison, value) pairs whose counts the first aggregation keeps."""
-        bars: list[tuple[str, float]] = []
-        for c in self.std.criteria:
-            if c.statistic == "share":
-                bar = (">=", c.at_least) if c.at_least is not None else ("<=", c.at_most)
-                bars.append((bar[0], float(bar[1] or 0.0)))
-            elif c.statistic in ("median", "percentile"):
-                bars.append(("<", c.threshold))
-        return list(dict.fromkeys(bars))
+    # -- step 3: one scan, several groupings -----------------------------------------------
 
-    def agg_sql(self) -> str:
-        keys = list(
-            dict.fromkeys(
-                _DERIVED.get(c, quote(c))
-                for c in [*self.group_by, *self.std.meta.cluster, "probe_id", "day"]
+    def _cluster_cols(self) -> list[str]:
+        return [_DERIVED.get(c, quote(c)) for c in self.std.meta.cluster]
+
+    def sets(self) -> dict[str, tuple[str, ...]]:
+        """The groupings of the one scan, by role: clusters, devices, days, hours (each
+        within a group). Roles may share a grouping (cluster = probe_id)."""
+        g = self.gcols
+        return {
+            role: tuple(dict.fromkeys([*g, *extra]))
+            for role, extra in (
+                ("cluster", self._cluster_cols()),
+                ("probe", [quote("probe_id")]),
+                ("day", ["_day"]),
+                ("hour", ["_hour"]),
             )
-        )
-        bar_aggs = "".join(
-            f", count(*) FILTER (WHERE value {op} {v!r}) AS b{i}"
-            for i, (op, v) in enumerate(self.bars())
-        )
-        key_list = ", ".join([*keys, "metric", "ok", "_ul", "environment", "_excluded"])
-        return self.dialect.create_temp_table(
-            "_agg",
-            f"""SELECT {key_list},
-                   count(*) AS n, sum(value) AS s, sum(value * value) AS ss,
-                   min(started_at) AS tmin, max(started_at) AS tmax{bar_aggs}
-            FROM s GROUP BY {key_list}""",
-        )
+        }
 
-    # -- step 4 and 5: clusters, then groups -----------------------------------------------
+    def _all_set_columns(self) -> list[str]:
+        return list(dict.fromkeys(c for cols in self.sets().values() for c in cols))
 
-    def _criterion_columns(self, j: int, c: Criterion) -> list[tuple[str, str]]:
-        """(name, aggregate over _agg) of criterion j's trials ``n{j}``, totals ``t{j}``
-        and (means) sums of squares ``q{j}``, per cluster."""
+    def set_id(self, role: str) -> int:
+        """The grouping id (a bit per column of ``_all_set_columns``, 1 = not grouped;
+        the first column the most significant) of a role's rows."""
+        cols = self._all_set_columns()
+        grouped = set(self.sets()[role])
+        out = 0
+        for c in cols:
+            out = out * 2 + (0 if c in grouped else 1)
+        return out
+
+    def _criterion_columns(self, j: int, c: Criterion) -> list[tuple[str, str, str]]:
+        """(name, per-row expression, aggregate of it) of criterion j's trials ``n{j}``,
+        totals ``t{j}`` and (means) sums of squares ``q{j}``. Each row's conditions are
+        evaluated once, whatever the number of groupings."""
         metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
         load = "" if c.statistic == "failure_ratio" else f" AND _ul = {str(c.under_load).upper()}"
         base = f"_excluded IS NULL AND {metric}{load}"
         ok = f"{base} AND ok"
-        bars = self.bars()
 
-        def bar(op: str, value: float | None) -> str:
-            return f"b{bars.index((op, float(value or 0.0)))}"
+        def flag(cond: str) -> str:
+            return f"coalesce({cond}, FALSE)"
 
         if c.statistic == "mean":
             return [
-                (f"n{j}", f"sum(n) FILTER (WHERE {ok})"),
-                (f"t{j}", f"sum(s) FILTER (WHERE {ok})"),
-                (f"q{j}", f"sum(ss) FILTER (WHERE {ok})"),
+                (f"n{j}", flag(ok), f"count_if(n{j})"),
+                (f"t{j}", f"CASE WHEN {ok} THEN value END", f"sum(t{j})"),
+                (f"q{j}", f"t{j}", f"sum(t{j} * t{j})"),
             ]
         if c.statistic == "share":
             attempts = ok if c.failed == "exclude" else base
-            col = bar(">=", c.at_least) if c.at_least is not None else bar("<=", c.at_most)
+            bar = (
+                f"value >= {float(c.at_least)!r}"
+                if c.at_least is not None
+                else f"value <= {float(c.at_most or 0.0)!r}"
+            )
             return [
-                (f"n{j}", f"sum(n) FILTER (WHERE {attempts})"),
-                (f"t{j}", f"sum({col}) FILTER (WHERE {ok})"),
+                (f"n{j}", flag(attempts), f"count_if(n{j})"),
+                (f"t{j}", flag(f"{ok} AND {bar}"), f"count_if(t{j})"),
             ]
         if c.statistic == "failure_ratio":
             return [
-                (f"n{j}", f"sum(n) FILTER (WHERE {base})"),
-                (f"t{j}", f"sum(n) FILTER (WHERE {base} AND NOT ok)"),
+                (f"n{j}", flag(base), f"count_if(n{j})"),
+                (f"t{j}", flag(f"{base} AND NOT ok"), f"count_if(t{j})"),
             ]
         # median, percentile: the count below the threshold (Woodruff, samples_needed)
         return [
-            (f"n{j}", f"sum(n) FILTER (WHERE {ok})"),
-            (f"t{j}", f"sum({bar('<', c.threshold)}) FILTER (WHERE {ok})"),
+            (f"n{j}", flag(ok), f"count_if(n{j})"),
+            (f"t{j}", flag(f"{ok} AND value < {float(c.threshold)!r}"), f"count_if(t{j})"),
         ]
 
-    def clusters_sql(self) -> str:
-        cols = [
-            f"coalesce({agg}, 0) AS {name}"
-            for j, c in enumerate(self.std.criteria)
-            for name, agg in self._criterion_columns(j, c)
+    def sets_sql(self) -> str:
+        """One scan of ``s`` into ``_sets``: per (group, cluster), (group, device),
+        (group, day) and (group, hour) the criteria's trials, totals and squares, the
+        exclusions and the sampling counts. Its size grows with clusters and devices; it
+        stays in the engine."""
+        sampling = self._sampling()
+
+        def flag(cond: str) -> str:
+            return f"coalesce({cond}, FALSE)"
+
+        rows: list[tuple[str, str, str]] = [
+            col for j, c in enumerate(self.std.criteria) for col in self._criterion_columns(j, c)
         ]
-        return self.dialect.create_temp_table(
-            "_cl",
-            f"SELECT {self._group_list()}{self._cluster()} AS _cluster, {', '.join(cols)}"
-            f" FROM _agg GROUP BY {self._group_list()}{self._cluster()}",
+        rows += [
+            (f"x_{r}", flag(f"_excluded = {literal(r)}"), f"count_if(x_{r})")
+            for r in EXCLUSION_REASONS
+        ]
+        rows.append(("sampling", flag(sampling), "count_if(sampling)"))
+        rows += [
+            (
+                f"env_{e}",
+                flag(f"{sampling} AND environment = {literal(e)}"),
+                f"count_if(env_{e})",
+            )
+            for e in ENVIRONMENTS
+        ]
+        rows += [
+            ("used", flag("_excluded IS NULL"), "count_if(used)"),
+            ("tmin", "CASE WHEN _excluded IS NULL THEN started_at END", "min(tmin)"),
+            ("tmax", "tmin", "max(tmax)"),
+        ]
+        cols = self._all_set_columns()
+        # a row expression may reuse an earlier one (q from t, tmax from tmin): one level
+        # of nesting gives each its own name
+        first = [(n, e) for n, e, _ in rows if not _is_alias(e, rows)]
+        second = [(n, e) for n, e, _ in rows if _is_alias(e, rows)]
+        inner = (
+            f"SELECT {', '.join(cols)}, " + ", ".join(f"{e} AS {n}" for n, e in first) + " FROM s"
         )
+        middle = f"SELECT *{''.join(f', {e} AS {n}' for n, e in second)} FROM ({inner}) AS i"
+        sets = ", ".join("(" + ", ".join(s) + ")" for s in dict.fromkeys(self.sets().values()))
+        aggs = ", ".join(f"{agg} AS {n}" for n, _, agg in rows)
+        return self.dialect.create_temp_table(
+            "_sets",
+            f"SELECT {', '.join(cols)}, {self.dialect.grouping_id(cols)} AS _set, {aggs}"
+            f" FROM ({middle}) AS m GROUP BY GROUPING SETS ({sets})",
+        )
+
+    # -- step 4 and 5: clusters, then groups -----------------------------------------------
+
+    def _rows(self, role: str) -> str:
+        return f"(SELECT * FROM _sets WHERE _set = {self.set_id(role)}) AS r"
 
     def criteria_sql(self) -> str:
         """Per group, for each criterion j: n, total, Σx², G, Σ_g r_g², clusters with
@@ -279,44 +315,55 @@ class Plan:
                 f"count(*) FILTER (WHERE n{j} > 0 AND t{j} > 0)",
                 f"count(*) FILTER (WHERE n{j} > 0 AND t{j} < n{j})",
             ]
-        inner = f"SELECT *, {', '.join(resid)} FROM _cl WINDOW w AS ({part})"
+            # methods_clustered's sums, in doubles (n_g^4 overflows 64-bit integers):
+            # w_g = 1 / (1 - n_g / n), 0 for a single cluster
+            m = f"(1.0 * n{j})"
+            w = f"CASE WHEN n{j} > 0 AND n{j} < ntot{j} THEN 1.0 / (1.0 - {m} / ntot{j}) ELSE 0 END"
+            out += [
+                f"coalesce(sum({m} * {m}), 0)",
+                f"coalesce(sum(CASE WHEN n{j} > 0 THEN (1.0 * t{j}) * t{j} / {m} END), 0)",
+                f"coalesce(sum(({w}) * r{j} * r{j}), 0)",
+                f"coalesce(sum(({w}) * {m} * {m}), 0)",
+                f"coalesce(sum(({w}) * ({w}) * {m} * {m} * {m} * {m}), 0)",
+            ]
+            resid.append(f"sum(n{j}) OVER w AS ntot{j}")
+        inner = f"SELECT *, {', '.join(resid)} FROM {self._rows('cluster')} WINDOW w AS ({part})"
         group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
         return f"SELECT {self.gkey()}, {', '.join(out)} FROM ({inner}) AS c{group}"
 
+    def sizes_sql(self, j: int) -> str:
+        """Per group: the histogram of criterion j's cluster sizes (n_g, clusters)."""
+        return (
+            f"SELECT {self.gkey()}, n{j}, count(*) FROM {self._rows('cluster')} WHERE n{j} > 0"
+            f" GROUP BY {self._group_list()}n{j}"
+        )
+
     def groups_sql(self) -> str:
-        """Per group: exclusions, used samples, sampling counts, period, devices."""
-        sampling = self._sampling()
-        cols = [f"sum(n) FILTER (WHERE _excluded = {literal(r)})" for r in EXCLUSION_REASONS]
-        cols += [f"sum(n) FILTER (WHERE {sampling})"]
-        cols += [
-            f"sum(n) FILTER (WHERE {sampling} AND environment = {literal(e)})" for e in ENVIRONMENTS
-        ]
+        """Per group: exclusions, used samples, sampling counts, period; and devices with
+        a used sample (rows without a probe id are one device)."""
         d = self.dialect
-        cols += [
-            "sum(n) FILTER (WHERE _excluded IS NULL)",
-            d.iso_text("min(tmin) FILTER (WHERE _excluded IS NULL)"),
-            d.iso_text("max(tmax) FILTER (WHERE _excluded IS NULL)"),
-            # devices with a used sample; rows without a probe id are one device
-            "count(DISTINCT probe_id) FILTER (WHERE _excluded IS NULL)"
-            " + max(CASE WHEN probe_id IS NULL AND _excluded IS NULL THEN 1 ELSE 0 END)",
-        ]
+        cols = [f"sum(x_{r})" for r in EXCLUSION_REASONS]
+        cols += ["sum(sampling)", *(f"sum(env_{e})" for e in ENVIRONMENTS)]
+        cols += ["sum(used)", d.iso_text("min(tmin)"), d.iso_text("max(tmax)")]
         group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
-        return f"SELECT {self.gkey()}, {', '.join(cols)} FROM _agg{group}"
+        devices = (
+            f"SELECT {self.gkey()} AS _gkey, count(*) FILTER (WHERE used > 0) AS devices"
+            f" FROM {self._rows('probe')}{group}"
+        )
+        totals = f"SELECT {self.gkey()} AS _gkey, {', '.join(cols)} FROM {self._rows('cluster')}"
+        return (
+            f"SELECT t.*, p.devices FROM ({totals}{group}) AS t"
+            f" JOIN ({devices}) AS p ON t._gkey = p._gkey"
+        )
 
     def days_sql(self) -> str:
-        n = f"sum(n) FILTER (WHERE {self._sampling()})"
         return (
-            f"SELECT {self.gkey()}, {self.dialect.date_text('_day')}, {n} FROM _agg"
-            f" GROUP BY {self._group_list()}_day HAVING {n} > 0"
+            f"SELECT {self.gkey()}, {self.dialect.date_text('_day')}, sampling"
+            f" FROM {self._rows('day')} WHERE sampling > 0"
         )
 
     def hours_sql(self) -> str:
-        # Hours apart from _agg: 24 times its rows otherwise.
-        return (
-            f"SELECT {self.gkey()}, _hour, n FROM (SELECT {self._group_list()}_hour,"
-            f" count(*) AS n FROM s WHERE {self._sampling()}"
-            f" GROUP BY {self._group_list()}_hour) AS h"
-        )
+        return f"SELECT {self.gkey()}, _hour, sampling FROM {self._rows('hour')} WHERE sampling > 0"
 
     def spacing_sql(self) -> str | None:
         need = self.std.sampling.min_spacing_s
@@ -344,8 +391,8 @@ class Plan:
         used = "_excluded IS NULL"
         d = self.dialect
         env = f"""SELECT {gl}probe_id, environment, row_number() OVER (
-                    PARTITION BY {gl}probe_id ORDER BY sum(n) DESC, environment) AS k
-                  FROM _agg WHERE {used} AND environment IS NOT NULL
+                    PARTITION BY {gl}probe_id ORDER BY count(*) DESC, environment) AS k
+                  FROM s WHERE {used} AND environment IS NOT NULL
                   GROUP BY {gl}probe_id, environment"""
         on = " AND ".join(
             d.null_safe_equal(f"p.{c}", f"e.{c}")
@@ -356,9 +403,9 @@ class Plan:
         return f"""
             SELECT {key}, p.probe_id, p.samples, e.environment, {d.iso_text("p.first")},
                    {d.iso_text("p.last")}
-            FROM (SELECT {gl}probe_id, sum(n) AS samples, min(tmin) AS first,
-                         max(tmax) AS last
-                  FROM _agg WHERE {used} GROUP BY {gl}probe_id) AS p
+            FROM (SELECT {gl}probe_id, count(*) AS samples, min(started_at) AS first,
+                         max(started_at) AS last
+                  FROM s WHERE {used} GROUP BY {gl}probe_id) AS p
             LEFT JOIN ({env}) AS e ON {on} AND e.k = 1{top}"""
 
     def _prefixed_gkey(self, alias: str) -> str:
@@ -375,8 +422,7 @@ class Plan:
         cols = self._group_list()
         return self.dialect.create_temp_table(
             "_groups",
-            f"SELECT {cols}{self.gkey()} AS _gkey FROM (SELECT DISTINCT {cols}1 AS _one"
-            " FROM _agg) AS g",
+            f"SELECT DISTINCT {cols}{self.gkey()} AS _gkey FROM {self._rows('cluster')}",
         )
 
     def ranks_sql(self, j: int) -> str:
@@ -394,6 +440,10 @@ class Plan:
               {join}
               WHERE g._gkey IN (SELECT g FROM _want WHERE j = {j})) AS w
             JOIN _want AS k ON k.g = w._gkey AND k.r = w.r AND k.j = {j}"""
+
+
+def _is_alias(expr: str, rows: list[tuple[str, str, str]]) -> bool:
+    return any(expr == name for name, _, _ in rows)
 
 
 # -- running ------------------------------------------------------------------------------
@@ -417,15 +467,21 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
     engine.execute(plan.duplicates_sql())
     dups = engine.fetch("SELECT count(*) FROM _dups")[0][0]
     engine.execute(plan.dialect.create_temp_view("s", plan.annotated_sql(bool(dups))))
-    engine.execute(plan.agg_sql())
-    engine.execute(plan.clusters_sql())
+    engine.execute(plan.sets_sql())
     std = plan.std
     ncrit = len(std.criteria)
     criteria: dict[str, tuple[CriterionSums, ...]] = {}
+    sizes: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for j in range(ncrit):
+        for gkey, m, count in engine.fetch(plan.sizes_sql(j)):
+            sizes.setdefault((gkey, j), []).append((_int(m), _int(count)))
+    width = 12
     for row in engine.fetch(plan.criteria_sql()):
         sums = []
         for j in range(ncrit):
-            n, t, q, g, ss, kpos, kshort = row[1 + 7 * j : 8 + 7 * j]
+            n, t, q, g, ss, kpos, kshort, s2, t2n, cr2, wn2, w2n4 = row[
+                1 + width * j : 1 + width * (j + 1)
+            ]
             sums.append(
                 CriterionSums(
                     n=_int(n),
@@ -435,6 +491,12 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
                     cluster_ss=_float(ss),
                     clusters_with_success=_int(kpos),
                     clusters_with_failure=_int(kshort),
+                    sum_sq_sizes=_float(s2),
+                    sum_sq_over_size=_float(t2n),
+                    cr2_ss=_float(cr2),
+                    w_sizes_sq=_float(wn2),
+                    w2_sizes_4=_float(w2n4),
+                    sizes=tuple(sorted(sizes.get((row[0], j), []))),
                 )
             )
         criteria[row[0]] = tuple(sums)
@@ -516,13 +578,13 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
     """Data for the report's charts and appendix (never statistics). Bounded in size:
     quantile points, counts, a sample of locations, the first tests, the busiest devices."""
     d = plan.dialect
-    qs = ", ".join(repr(i / (DETAIL_POINTS - 1)) for i in range(DETAIL_POINTS))
+    qs = [i / (DETAIL_POINTS - 1) for i in range(DETAIL_POINTS)]
     gl = plan._group_list()
     group = f"GROUP BY {gl}metric, coalesce(under_load, FALSE)"
     out: dict[str, Any] = {}
     rows = engine.fetch(f"""
         SELECT {plan.gkey()}, metric, coalesce(under_load, FALSE), count(*),
-               quantile_cont(value, [{qs}])
+               {d.quantiles("value", qs)}
         FROM s WHERE _excluded IS NULL AND ok {group} ORDER BY 1, 2, 3""")
     out["quantiles"] = [
         {
@@ -541,20 +603,23 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
         {"key": json.loads(g), "technology": t, "tests": int(n)} for g, t, n in tech
     ]
     m = literal(plan.std.sampling.metric)
-    loc = engine.fetch(f"""
-        SELECT latitude, longitude, ok, value FROM s
-        WHERE _excluded IS NULL AND metric = {m} AND latitude IS NOT NULL
-          AND longitude IS NOT NULL
-        USING SAMPLE reservoir({DETAIL_LOCATIONS} ROWS) REPEATABLE (42)""")
+    loc = engine.fetch(
+        d.sample(
+            f"""SELECT latitude, longitude, ok, value FROM s
+            WHERE _excluded IS NULL AND metric = {m} AND latitude IS NOT NULL
+              AND longitude IS NOT NULL""",
+            DETAIL_LOCATIONS,
+            42,
+        )
+    )
     out["locations"] = sorted(
         [[float(a), float(b), bool(ok), v] for a, b, ok, v in loc],
         key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1),
     )
     tests = engine.fetch(f"""
-        SELECT {d.iso_text("min(started_at)")}, probe_id, test_id, any_value(tool),
-               any_value(target),
-               list(metric ORDER BY metric), list(value ORDER BY metric),
-               bool_and(ok), any_value(error), any_value(environment), any_value(area)
+        SELECT {d.iso_text("min(started_at)")}, probe_id, test_id, min(tool), min(target),
+               {d.ordered_list("metric", "metric")}, {d.ordered_list("value", "metric")},
+               min(ok), min(error), min(environment), min(area)
         FROM s WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)
         GROUP BY probe_id, test_id ORDER BY 1, 3 LIMIT {DETAIL_TESTS}""")
     out["tests"] = [
@@ -591,7 +656,7 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
     ]
     n_probes = engine.fetch(
         "SELECT count(DISTINCT probe_id) + max(CASE WHEN probe_id IS NULL THEN 1 ELSE 0 END)"
-        " FROM _agg WHERE _excluded IS NULL"
+        " FROM s WHERE _excluded IS NULL"
     )
     out["probes_total"] = _int(n_probes[0][0]) if n_probes else 0
     return out

@@ -58,6 +58,10 @@ class CriterionResult:
     description_vi: str | None = None
     unverified: bool = False
     note: str | None = None
+    #: With clusters: the estimated intra-cluster correlation of the criterion's outcome and
+    #: whether it exceeds the design assumption (docs/statistics.md).
+    icc: float | None = None
+    icc_exceeds_assumption: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: _clean(v) for k, v in asdict(self).items()}

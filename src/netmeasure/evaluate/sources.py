@@ -8,6 +8,11 @@ file lacks is NULL, a value that does not cast is NULL (and later counted as
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import tempfile
+import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -168,52 +173,164 @@ def _redact(url: str) -> str:
 def _register_rows(con: Any, src: Source, view: str) -> None:
     """A probe's store or a collector's database, read in batches into a DuckDB table.
 
+    Read-only and as given: never migrated, no journal mode changed, nothing checkpointed,
+    so that the SHA-256 printed is the file's and a store on read-only media can be read.
     DuckDB's SQLite and PostgreSQL scanners are extensions that would be downloaded at run
     time; large datasets travel as Parquet (`collector export`).
     """
-    import contextlib
-
     import pyarrow as pa
 
-    from netmeasure.export import arrow_schema
-    from netmeasure.store import SampleStore
-
-    schema = arrow_schema()
-    with contextlib.ExitStack() as stack:
-        if src.kind == "collector":
-            from netmeasure.collector.db import connect
-
-            db = connect(src.url or "")
-            stack.callback(db.close)
-            rows = db.iter_rows()
-        else:
-            rows = stack.enter_context(SampleStore(src.path, create=False)).iter_rows()
-
-        # Read here, in this thread: SQLite connections belong to the thread that made them,
-        # and DuckDB may consume a registered stream from a worker thread.
-        batches = []
-        chunk: list[dict[str, Any]] = []
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) >= 50_000:
-                batches.append(_batch(chunk, schema))
-                chunk = []
-        if chunk:
-            batches.append(_batch(chunk, schema))
-        table = pa.Table.from_batches(batches, schema=schema)
-        con.register(f"{view}_table", table)
-        con.execute(f'CREATE TEMP TABLE "{view}" AS SELECT * FROM "{view}_table"')
-        con.unregister(f"{view}_table")
+    if src.url and not src.url.startswith("sqlite:///"):
+        batches = _postgres_batches(src.url)
+    else:
+        batches = _sqlite_batches(src.path)
+    # Times stay text here: relation_sql casts them (a time that does not parse becomes
+    # NULL and is counted as invalid_value, as in a CSV).
+    types = _arrow_types()
+    schema = pa.schema([(c, types[COLUMN_TYPES[c]]) for c in ALL_COLUMNS])
+    table = pa.Table.from_batches(
+        [pa.RecordBatch.from_arrays(b, schema=schema) for b in batches], schema=schema
+    )
+    con.register(f"{view}_table", table)
+    con.execute(f'CREATE TEMP TABLE "{view}" AS SELECT * FROM "{view}_table"')
+    con.unregister(f"{view}_table")
 
 
-def _batch(chunk: list[dict[str, Any]], schema: Any) -> Any:
+def _arrow_types() -> dict[str, Any]:
     import pyarrow as pa
 
-    from netmeasure.samples import parse_ts
+    return {
+        "str": pa.string(),
+        "ts": pa.string(),
+        "float": pa.float64(),
+        "int": pa.int64(),
+        "bool": pa.bool_(),
+    }
 
-    cols: dict[str, list[Any]] = {c: [] for c in ALL_COLUMNS}
-    for row in chunk:
-        for c in ALL_COLUMNS:
-            v = row[c]
-            cols[c].append(parse_ts(v) if c == "started_at" and isinstance(v, str) else v)
-    return pa.RecordBatch.from_pydict(cols, schema=schema)
+
+#: Per column, an SQLite expression of one definite type: a value of another type (text in
+#: a number column, a number in a flag) becomes NULL, never SQLite's silent 0.
+_SQLITE_SELECT: Final = {
+    "str": "CAST({c} AS TEXT)",
+    "ts": "CAST({c} AS TEXT)",
+    "float": "CASE WHEN typeof({c}) IN ('real', 'integer') THEN CAST({c} AS REAL) END",
+    "int": "CASE WHEN typeof({c}) = 'integer' THEN {c} END",
+    "bool": "CASE WHEN {c} IN (0, 1) THEN {c} END",
+}
+
+_BATCH: Final = 50_000
+
+
+def _columns_of(rows: list[tuple[Any, ...]]) -> list[Any]:
+    import pyarrow as pa
+
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in ALL_COLUMNS]
+    types = _arrow_types()
+    out = []
+    for name, values in zip(ALL_COLUMNS, cols, strict=True):
+        kind = COLUMN_TYPES[name]
+        if kind == "bool":
+            values = tuple(None if v is None else bool(v) for v in values)
+        out.append(pa.array(values, type=types[kind]))
+    return out
+
+
+def open_sqlite_readonly(path: Path, scratch: Path) -> sqlite3.Connection:
+    """The SQLite file at ``path``, read-only, without writing anything beside it.
+
+    Without a write-ahead log or journal beside it (a store no process has open), the file
+    is opened immutable: no lock, no -shm file, read as it is (also on read-only media).
+    With one, a writer may be active: read-only through SQLite's locks (mode=ro). Where
+    that cannot be done (read-only media without the -shm file), the store and its log are
+    copied to ``scratch`` and read there, so that the samples in the log are not lost.
+    """
+    target = path.resolve()
+    sidecars = [Path(f"{target}-wal"), Path(f"{target}-journal")]
+    live = any(p.exists() and p.stat().st_size > 0 for p in sidecars)
+    try:
+        if not live:
+            return sqlite3.connect(f"{_uri(target)}?immutable=1", uri=True)
+        try:
+            db = sqlite3.connect(f"{_uri(target)}?mode=ro", uri=True)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            copy = scratch / target.name
+            shutil.copyfile(target, copy)
+            for side in sidecars:
+                if side.exists():
+                    shutil.copyfile(side, Path(f"{copy}{side.name[len(target.name) :]}"))
+            db = sqlite3.connect(f"{_uri(copy)}?mode=ro", uri=True)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+    except (sqlite3.Error, OSError) as exc:
+        raise InputError(f"{path}: cannot open the store read-only: {exc}") from exc
+
+
+def _uri(path: Path) -> str:
+    return "file:" + urllib.parse.quote(str(path))
+
+
+def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
+    from netmeasure.collector.db import APPLICATION_ID as COLLECTOR_ID
+    from netmeasure.store import APPLICATION_ID as STORE_ID
+    from netmeasure.store import SCHEMA_VERSION
+
+    scratch = tempfile.TemporaryDirectory(prefix="netmeasure-store-")
+    db = open_sqlite_readonly(path, Path(scratch.name))
+    try:
+        try:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if app_id not in (STORE_ID, COLLECTOR_ID):
+                raise InputError(f"{path}: not a netmeasure sample store (another SQLite file)")
+            if app_id == STORE_ID and version > SCHEMA_VERSION:
+                raise InputError(
+                    f"{path}: store schema version {version} is newer than this netmeasure"
+                    f" understands ({SCHEMA_VERSION})",
+                    hint="upgrade netmeasure to read this store",
+                )
+            present = {r[1] for r in db.execute("PRAGMA table_info(samples)")}
+            missing = [c for c in ALL_COLUMNS if c not in present]
+            if missing:
+                raise InputError(f"{path}: the samples table has no column {missing[0]!r}")
+            select = ", ".join(_SQLITE_SELECT[COLUMN_TYPES[c]].format(c=c) for c in ALL_COLUMNS)
+            cur = db.execute(f"SELECT {select} FROM samples")
+            batches = []
+            while rows := cur.fetchmany(_BATCH):
+                batches.append(_columns_of(rows))
+            return iter(batches)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(
+                f"{path}: cannot read the store: {exc}",
+                hint=f"a damaged store: `sqlite3 {path} .recover` may save its samples",
+            ) from exc
+    finally:
+        db.close()
+        scratch.cleanup()
+
+
+def _postgres_batches(url: str) -> Iterator[list[Any]]:
+    """A collector's PostgreSQL database, in a read-only transaction."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise InputError("PostgreSQL needs psycopg: pip install 'netmeasure[collector]'") from exc
+    cols = ", ".join(
+        f"to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        if COLUMN_TYPES[c] == "ts"
+        else c
+        for c in ALL_COLUMNS
+    )
+    batches = []
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            conn.read_only = True
+            with conn.cursor(name="evaluate") as cur:
+                cur.itersize = _BATCH
+                cur.execute(f"SELECT {cols} FROM samples")
+                while rows := cur.fetchmany(_BATCH):
+                    batches.append(_columns_of(rows))
+    except psycopg.Error as exc:
+        raise InputError(f"{_redact(url)}: cannot read: {_short(exc)}") from exc
+    return iter(batches)

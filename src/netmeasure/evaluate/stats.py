@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from scipy import stats as sps
@@ -156,7 +157,7 @@ class MeanResult:
     n: int
     estimate: float
     se: float
-    df: int
+    df: float
     bounds: Bounds
     method: str  # "t" or "t-cluster"
     confidence: float
@@ -249,10 +250,13 @@ def quantile_type7(sorted_values: Sequence[float], q: float) -> float:
 
 
 def type7_ranks(n: int, q: float) -> tuple[int, int, float]:
-    """1-based ranks (a, b) and weight w with estimate = X_(a) + w (X_(b) - X_(a))."""
-    h = (n - 1) * q
+    """1-based ranks (a, b) and weight w with estimate = X_(a) + w (X_(b) - X_(a)).
+
+    h = (n - 1) q in exact rationals (q as its decimal): in floats 100 * 0.29 is
+    28.999999999999996 and would pick the wrong rank."""
+    h = (n - 1) * Fraction(repr(q))
     lo = math.floor(h)
-    return lo + 1, min(lo + 2, n), h - lo
+    return lo + 1, min(lo + 2, n), float(h - lo)
 
 
 def woodruff_ranks(
@@ -291,3 +295,26 @@ def smallest_n(decides: object, n_now: int) -> int | None:
         else:
             lo = mid
     return hi
+
+
+def samples_needed_quantile_independent(
+    k_below: float, n: int, q: float, confidence: float = 0.95
+) -> int | None:
+    """samples_needed for a quantile of independent samples, by duality: xi_q >= t exactly
+    when the share below t is <= q, so the n at which the same share below t would have a
+    Clopper-Pearson bound on the far side of q (the order-statistic bound's own criterion)."""
+    p_hat = Fraction(k_below).limit_denominator(10**12) / n
+    target = Fraction(repr(q))
+    if p_hat == target:
+        return None
+    above = p_hat > target
+
+    def decides(m: int) -> bool:
+        # the median campaign's count (a binomial median is the mean rounded either way),
+        # rounded towards q so that at least half of campaigns of this size decide
+        kk = p_hat * m
+        k = math.floor(kk) if above else math.ceil(kk)
+        b = clopper_pearson(k, m, confidence)
+        return b.low is not None and b.low > q if above else b.high is not None and b.high < q
+
+    return smallest_n(decides, n)

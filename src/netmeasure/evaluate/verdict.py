@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 from typing import Any
 
 from netmeasure.evaluate import estimates, stats
+from netmeasure.evaluate import methods_clustered as mc
 from netmeasure.evaluate.results import (
     CriterionResult,
     GroupResult,
@@ -40,6 +42,39 @@ def decide(
         passes = high is not None and meets(high, threshold)
         fails = low is not None and not meets(low, threshold)
     return letter, ("PASS" if passes else "FAIL" if fails else "INCONCLUSIVE")
+
+
+def exact_letter(op: str, k: float, n: int, threshold: float) -> Verdict:
+    """The letter verdict of a share k / n in exact rationals (the threshold as the decimal
+    it was written as): 1 - 0.95 > 0.05 in floating point, not here."""
+    est = Fraction(k).limit_denominator(10**12) / n
+    return "PASS" if OPS[op](est, Fraction(repr(threshold))) else "FAIL"
+
+
+def count_verdict(op: str, k: float, sizes: mc.ClusterSizes, p0: float, conf: float) -> Verdict:
+    """The clustered count's statistical verdict: its test at the threshold (the bounds are
+    this test inverted, so they agree, without a root-finder's last digit deciding)."""
+    above = mc.exceeds(k, sizes, p0, conf)  # the lower bound clears p0
+    below = mc.falls_short(k, sizes, p0, conf)  # the upper bound is under p0
+    if op in (">=", ">"):
+        return "PASS" if above else "FAIL" if below else "INCONCLUSIVE"
+    return "PASS" if below else "FAIL" if above else "INCONCLUSIVE"
+
+
+def _icc_fields(rho: float | None, clustered: bool) -> dict[str, Any]:
+    if not clustered:
+        return {}
+    return {"icc": rho, "icc_exceeds_assumption": rho is not None and rho > mc.ICC_MAX}
+
+
+def _with_icc_note(note: str | None, rho: float | None) -> str | None:
+    if rho is None or rho <= mc.ICC_MAX:
+        return note
+    flag = (
+        f"estimated ICC {rho:.2f} exceeds the design assumption {mc.ICC_MAX}:"
+        " error rates not guaranteed"
+    )
+    return f"{note}; {flag}" if note else flag
 
 
 def _decides(op: str, threshold: float, estimate: float) -> Callable[[stats.Bounds], bool]:
@@ -107,12 +142,17 @@ def criterion_result(
         letter, verdict = decide(c.op, c.threshold, est, b.low, b.high)
         needed = None
         if verdict == "INCONCLUSIVE" and est != c.threshold and math.isfinite(res.se):
-            needed = stats.smallest_n(lambda m: _decides(c.op, c.threshold, est)(res.with_n(m)), n)
+            if clustered:
+                needed = mc.samples_needed_mean(est, res.se, n, s.clusters, c.threshold, conf)
+            else:
+                dec = _decides(c.op, c.threshold, est)
+                needed = stats.smallest_n(lambda m: dec(res.with_n(m)), n)
         note = (
             "one sample: no bound"
             if n == 1
             else ("one cluster: no bound" if clustered and res.clusters < 2 else None)
         )
+        rho = estimates.icc(s, values=True) if clustered else None
         return CriterionResult(
             **base,
             estimate=est,
@@ -123,16 +163,29 @@ def criterion_result(
             verdict=verdict,
             samples_needed=needed,
             clusters=res.clusters,
-            note=note,
+            note=_with_icc_note(note, rho),
+            **_icc_fields(rho, clustered),
         )
     if c.statistic in ("share", "failure_ratio"):
         pres = estimates.proportion(s, conf, clustered=clustered)
         b = pres.bounds
-        letter, verdict = decide(c.op, c.threshold, pres.estimate, b.low, b.high)
+        letter = exact_letter(c.op, s.total, n, c.threshold)
         needed = None
-        if verdict == "INCONCLUSIVE" and pres.estimate != c.threshold:
-            dec = _decides(c.op, c.threshold, pres.estimate)
-            needed = stats.smallest_n(lambda m: dec(pres.with_n(m)), n)
+        note = None
+        rho = None
+        at_threshold = Fraction(pres.k).limit_denominator(10**12) / n == Fraction(repr(c.threshold))
+        if clustered:
+            sizes = estimates.cluster_sizes(s)
+            verdict = count_verdict(c.op, s.total, sizes, c.threshold, conf)
+            if verdict == "INCONCLUSIVE" and not at_threshold:
+                needed = mc.samples_needed_count(s.total, sizes, c.threshold, conf)
+            rho = estimates.icc(s, values=False)
+            note = "one cluster: no bound" if s.clusters < 2 else None
+        else:
+            verdict = decide(c.op, c.threshold, pres.estimate, b.low, b.high)[1]
+            if verdict == "INCONCLUSIVE" and not at_threshold:
+                dec = _decides(c.op, c.threshold, pres.estimate)
+                needed = stats.smallest_n(lambda m: dec(pres.with_n(m)), n)
         return CriterionResult(
             **base,
             estimate=pres.estimate,
@@ -142,11 +195,13 @@ def criterion_result(
             letter_verdict=letter,
             verdict=verdict,
             samples_needed=needed,
-            n_eff=pres.n_eff,
-            deff=pres.deff,
+            n_eff=pres.n_eff if math.isfinite(pres.n_eff) else None,
+            deff=pres.deff if math.isfinite(pres.deff) else None,
             clusters=s.clusters if clustered else None,
+            note=_with_icc_note(note, rho),
+            **_icc_fields(rho, clustered),
         )
-    # median / percentile: order statistics (binomial ranks), Woodruff with clusters
+    # median / percentile: order statistics (binomial ranks; worst-case ranks with clusters)
     q = _q(c)
     a, bb, w = stats.type7_ranks(n, q)
     est = ranked[a] + w * (ranked[bb] - ranked[a])
@@ -157,23 +212,29 @@ def criterion_result(
     needed = None
     if verdict == "INCONCLUSIVE":
         # By duality: xi_q >= t exactly when the share below t is <= q.
-        below = estimates.proportion_clustered(s, conf)
-        if below.estimate != q:
-            flipped = {">=": "<=", ">": "<", "<=": ">=", "<": ">"}[c.op]
-            dec = _decides(flipped, q, below.estimate)
-            needed = stats.smallest_n(lambda m: dec(below.with_n(m)), n)
-    note = None if (low is not None and high is not None) else "too few samples for a rank bound"
+        if clustered:
+            needed = mc.samples_needed_count(s.total, estimates.cluster_sizes(s), q, conf)
+        else:
+            needed = stats.samples_needed_quantile_independent(s.total, n, q, conf)
+    if clustered and s.clusters < 2:
+        note = "one cluster: no bound"
+    elif low is None or high is None:
+        note = "too few samples for a rank bound"
+    else:
+        note = None
+    rho = estimates.icc(s, values=False) if clustered else None
     return CriterionResult(
         **base,
         estimate=est,
         ci_low=low,
         ci_high=high,
-        method="woodruff" if clustered else "order-statistic",
+        method="order-statistic-worst-case" if clustered else "order-statistic",
         letter_verdict=letter,
         verdict=verdict,
         samples_needed=needed,
         clusters=s.clusters if clustered else None,
-        note=note,
+        note=_with_icc_note(note, rho),
+        **_icc_fields(rho, clustered),
     )
 
 

@@ -303,14 +303,15 @@ def _import_one(
                 yield r
 
     try:
-        add_batches = getattr(store, "add_batches", None)
-        if fmt == "csv" and mapping is not None and add_batches is not None:
+        part_path = getattr(store, "part_path", None)
+        if fmt == "csv" and mapping is not None and part_path is not None:
+            tmp = part_path(fmt)
             try:  # the bulk path; it gives way to the row path for what it cannot vouch for
-                batches = mapped_csv.fast_batches(Origin(path, fmt), o, mapping)
-                added, seen = add_batches(batches)
+                mapped_csv.fast_parquet(Origin(path, fmt), o, mapping, tmp)
+                added, seen = store.add_parquet(tmp)  # type: ignore[attr-defined]
                 return FileResult(path, fmt, added, seen - added)
             except mapped_csv.FastPathUnavailable:
-                pass
+                tmp.unlink(missing_ok=True)
         kind, records = parse_file(path, fmt, mapping, o)
         added, seen = store.add_all_or_nothing(samples_of(records))
         note = f"{skipped[0].reason} (line {skipped[0].line})" if skipped else None

@@ -5,8 +5,8 @@ faster, and evaluate and report read the folder as they read a store. The guaran
 store's:
 
 - one transaction per file: a file's new samples are written to a temporary file and renamed
-  into place (``DIR/format=<format>/part-<hash>.parquet``), so a reader, or a crash, sees all
-  of a file or none of it;
+  into place, atomically (``DIR/format=<format>/part-<hash>.parquet``), so a reader, or a
+  crash of the process, sees all of a file or none of it;
 - content-derived ids, and importing twice adds nothing: the ids already in the dataset are
   read once (16-byte keys, sorted), and only samples with new ids are written;
 - one importer at a time (an exclusive lock on ``DIR/.netmeasure-import.lock``).
@@ -73,14 +73,17 @@ class ParquetDataset:
     def _existing_keys(self) -> Any:
         import pyarrow.parquet as pq
 
-        keys: list[bytes] = []
+        np = self.np
+        keys = [np.array([], dtype="S16")]
         for part in sorted(self.path.rglob("*.parquet")):
             try:
-                ids = pq.read_table(part, columns=["sample_id"]).column(0).to_pylist()
+                batches = pq.ParquetFile(part).iter_batches(
+                    columns=["sample_id"], batch_size=200_000
+                )
+                keys.extend(_keys(b.column(0), np) for b in batches)
             except Exception as exc:
                 raise StoreError(f"{part}: not a readable part of the dataset: {exc}") from exc
-            keys.extend(id_key(i) for i in ids if i is not None)
-        return self.np.unique(self.np.array(keys, dtype="S16"))
+        return np.unique(np.concatenate(keys))
 
     def add_all_or_nothing(self, samples: Iterable[Sample]) -> tuple[int, int]:
         """Write the new samples of one file as one part; (rows added, rows seen)."""
@@ -135,8 +138,9 @@ class ParquetDataset:
             if writer is not None and tmp is not None:
                 writer.close()
                 writer = None
-                with tmp.open("rb") as fh:
-                    os.fsync(fh.fileno())
+                # No fsync, as the store's import mode (synchronous=NORMAL): a part is whole
+                # or absent after a crash of the process; after a power cut, run the import
+                # again (it adds only what is missing).
                 final = tmp.parent / f"part-{digest.hexdigest()[:32]}.parquet"
                 os.replace(tmp, final)  # the commit: the whole file's samples appear at once
                 self.known = np.union1d(self.known, np.concatenate(new_keys))
@@ -147,6 +151,71 @@ class ParquetDataset:
                 tmp.unlink(missing_ok=True)
             raise
         return added, seen
+
+    def part_path(self, fmt: str) -> Path:
+        """A temporary file for a part being written (``*.parquet.tmp``: readers skip it)."""
+        folder = self.path / f"format={fmt}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f".part-{uuid.uuid4().hex}.parquet.tmp"
+
+    def add_parquet(self, tmp: Path) -> tuple[int, int]:
+        """Commit a part written by the bulk path (``tmp``, from ``part_path``): renamed into
+        place when every sample is new, rewritten with only the new ones otherwise, removed
+        when none is. (rows added, rows seen)."""
+        import pyarrow.parquet as pq
+
+        np = self.np
+        try:
+            pf = pq.ParquetFile(tmp)
+            keys = np.concatenate(
+                [
+                    _keys(b.column(0), np)
+                    for b in pf.iter_batches(columns=["sample_id"], batch_size=200_000)
+                ]
+                or [np.array([], dtype="S16")]
+            )
+            seen = len(keys)
+            ordered = np.sort(keys)
+            clash = bool((ordered[1:] == ordered[:-1]).any())
+            if len(self.known) and not clash:
+                at = np.searchsorted(self.known, ordered)
+                at[at == len(self.known)] = 0
+                clash = bool((self.known[at] == ordered).any())
+            if not clash:  # the common case: every sample is new (memory: two key arrays)
+                name = hashlib.sha256(memoryview(ordered)).hexdigest()[:32]
+                os.replace(tmp, tmp.parent / f"part-{name}.parquet")  # the commit
+                self.known = np.union1d(self.known, ordered) if len(self.known) else ordered
+                return seen, seen
+            del ordered
+            _, first = np.unique(keys, return_index=True)
+            fresh = np.zeros(len(keys), dtype=bool)
+            fresh[first] = True
+            if len(self.known):
+                at = np.searchsorted(self.known, keys)
+                at[at == len(self.known)] = 0
+                fresh &= self.known[at] != keys
+            added = int(fresh.sum())
+            if added == 0:
+                return 0, seen
+            if added < seen:  # some were imported before: keep only the new ones
+                start = 0
+                kept = tmp.with_name(tmp.name.replace(".part-", ".kept-"))
+                with pq.ParquetWriter(kept, pf.schema_arrow, compression="zstd") as writer:
+                    for batch in pf.iter_batches(batch_size=100_000):
+                        mask = fresh[start : start + batch.num_rows]
+                        start += batch.num_rows
+                        if mask.any():
+                            writer.write_batch(batch.filter(mask))
+                os.replace(kept, tmp)
+            final = (
+                tmp.parent
+                / f"part-{hashlib.sha256(keys[fresh].tobytes()).hexdigest()[:32]}.parquet"
+            )
+            os.replace(tmp, final)  # the commit
+            self.known = np.union1d(self.known, keys[fresh])
+            return added, seen
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _keys(ids: Any, np: Any) -> Any:

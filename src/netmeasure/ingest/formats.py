@@ -99,6 +99,7 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             epoch_time(float(value) / scale, f"start.timestamp.{key}", origin, None)
     kind = iperf3_direction(data, o)
+    end = _sub(data, "end")
     try:
         outcome = iperf3_runner.parse(text, kind, source=str(origin.path))
     except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
@@ -109,15 +110,29 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
     )
     when = outcome.started_at or origin.mtime()
     error = classify_failure(outcome.error_message or "") if outcome.error else None
-    # The ids hash what the samples come from (start, end, error): intervals are repeated in
-    # the sums, and hashing them would cost more than the rest of the import.
-    b = RowBuilder(origin, o, {k: data.get(k) for k in ("start", "end", "error")}, 1)
+    # The ids hash what the samples come from: the run's identity (start: time, cookie,
+    # version, options, server), the end sums and the error. Intervals and per-stream
+    # details repeat what the sums hold, and hashing them would cost more than the rest.
+    b = RowBuilder(
+        origin,
+        o,
+        {
+            "start": {k: v for k, v in start.items() if k != "connected"},
+            "end": {k: v for k, v in end.items() if k.startswith("sum")},
+            "error": data.get("error"),
+        },
+        1,
+    )
     empty = _iperf3_empty_directions(data, kind)
+    # UDP jitter and loss come from end.sum_received: the upload's receiver under --bidir.
+    quality = "upload" if kind == "bidir" else kind
+    no_packets = _sub(end, "sum_received").get("packets") == 0
     for i, m in enumerate(outcome.measurements):
-        if m.metric in empty or (m.metric in ("jitter", "packet_loss") and empty):
+        if m.metric in ("jitter", "packet_loss"):
+            if quality in empty or no_packets:
+                continue  # no packet arrived in the measured interval: nothing to say
+        elif m.metric in empty:
             # Every byte was sent in the -O warm-up: iperf3 measured nothing, not 0 bit/s.
-            if m.metric in ("jitter", "packet_loss"):
-                continue
             m = dataclasses.replace(m, value=None, ok=False, error="tool_error")
         yield b.sample(
             m.metric,
@@ -134,16 +149,20 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
 
 
 def _iperf3_empty_directions(data: dict[str, Any], kind: str) -> set[str]:
-    """Directions whose receiver measured no data at all (no bytes, and no time to measure
-    in: a transfer shorter than -O)."""
+    """Directions whose receiver measured no data at all: no bytes, and no time to measure
+    in, or a transfer of a set size (-n, -k) that ended inside the -O warm-up."""
     end = _sub(data, "end")
+    test_start = _sub(_sub(data, "start"), "test_start")
+    sized = bool(test_start.get("omit")) and bool(
+        test_start.get("bytes") or test_start.get("blocks")
+    )
     keys = {"download": "sum_received_bidir_reverse", "upload": "sum_received"}
     if kind != "bidir":
         keys = {kind: "sum_received"}
     out = set()
     for metric, key in keys.items():
         block = _sub(end, key)
-        if block.get("bytes") == 0 and not (block.get("seconds") or 0) > 0.01:
+        if block.get("bytes") == 0 and (sized or not (block.get("seconds") or 0) > 0.01):
             out.add(metric)
     return out
 

@@ -27,7 +27,7 @@ unit = "Mbit/s"
 from __future__ import annotations
 
 import datetime as dt
-import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,9 +257,10 @@ def _lines_and_nul(path: Path) -> tuple[int, bool]:
     return lines + (last != b"\n"), nul
 
 
-def fast_batches(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Any]:
-    """The samples of a mapped CSV as Arrow record batches in the sample-record schema, the
-    same samples (ids included) the row path gives, at about 20 times its speed.
+def fast_parquet(origin: Origin, o: Overrides, mapping: Mapping, out: Path) -> int:
+    """Write the samples of a mapped CSV to the Parquet file ``out`` (DuckDB streams the CSV
+    through: memory does not grow with the file), the same samples (ids included) the row
+    path gives, at about 20 times its speed; returns the number of samples.
 
     Used by the Parquet dataset import for files it can vouch for: a ``time_format`` without
     a zone, a zone without daylight saving, one record per line, no NUL. Anything else, or a
@@ -294,11 +295,15 @@ def fast_batches(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Any
     if len(set(header)) != len(header) or any(c not in header for c in needed):
         raise FastPathUnavailable("the header needs the row path")
     con = duckdb.connect()
-    threads = int(os.environ.get("NETMEASURE_IMPORT_THREADS", "2"))
-    # row_number() OVER () numbers rows in the file's order: DuckDB keeps insertion order
-    # (tests/test_import_roundtrip.py compares every row, source included, with the row path).
-    con.execute(f"SET threads = {threads}").fetchall()
-    con.execute("SET preserve_insertion_order = true").fetchall()
+    # One thread: the sequence numbers rows in the file's order while the file streams
+    # through (a window function would hold the whole file in memory).
+    con.execute("SET threads = 1").fetchall()
+    # Bounded memory; what does not fit spills next to the output (never into the working
+    # folder, DuckDB's default).
+    con.execute("SET memory_limit = '128MB'").fetchall()
+    spill = out.parent / f".{out.name}.spill"
+    con.execute(f"SET temp_directory = {_sql_str(str(spill))}").fetchall()
+    con.execute("CREATE SEQUENCE line_no START 1").fetchall()
     columns = ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in header)
     reader = (
         f"read_csv({_sql_str(str(origin.path))}, header = true, columns = {{{columns}}},"
@@ -394,9 +399,10 @@ def fast_batches(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Any
             select[col] = f"CAST(NULL AS {_DUCK[COLUMN_TYPES[col]]})"
     n = len(mapping.metrics)
     when = f"strptime(trim({_ident(mapping.csv.time)}, ' \t'), {_sql_str(fmt)})"
+    reject_empty = "true" if mapping.csv.empty == "reject" else "false"
     sql = f"""
         WITH src AS (
-            SELECT *, row_number() OVER () AS _row, {key} AS _key,
+            SELECT *, nextval('line_no') AS _row, {key} AS _key,
                 {uuid5(f"{fmt_name} || chr(31) || '''' || _key || ''''")} AS _test,
                 timezone({_sql_str(mapping.csv.timezone)}, {when}) AS _when
             FROM {reader}
@@ -404,41 +410,35 @@ def fast_batches(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Any
             SELECT *, CASE idx {" ".join(cases["metric"])} END AS metric,
                 CASE idx {" ".join(cases["raw"])} END AS raw,
                 CASE idx {" ".join(cases["factor"])} END AS factor
-            FROM src, range({n}) AS t(idx)
+            FROM (SELECT *, unnest(range({n})) AS idx FROM src)
         )
-        SELECT {", ".join(f"{expr} AS {_ident(col)}" for col, expr in select.items())},
-            raw <> '' AND (TRY_CAST(raw AS DOUBLE) IS NULL
+        SELECT {", ".join(f"{expr} AS {_ident(col)}" for col, expr in select.items())}
+        FROM rows
+        WHERE CASE
+            WHEN raw <> '' AND (TRY_CAST(raw AS DOUBLE) IS NULL
                 OR NOT isfinite(TRY_CAST(raw AS DOUBLE) * factor)
                 OR TRY_CAST(raw AS DOUBLE) * factor < 0
-                OR (metric = 'packet_loss' AND TRY_CAST(raw AS DOUBLE) * factor > 1)) AS _bad
-        FROM rows
+                OR (metric = 'packet_loss' AND TRY_CAST(raw AS DOUBLE) * factor > 1))
+                THEN error('{_REFUSED} a value')
+            WHEN {reject_empty} AND raw = '' THEN error('{_REFUSED} an empty cell')
+            WHEN _when IS NULL THEN error('{_REFUSED} a time')
+            ELSE true END
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from netmeasure.export import arrow_schema
-
-    schema = arrow_schema()
     try:
-        batches = con.sql(sql).to_arrow_reader(100_000)
-        for batch in batches:
-            if mapping.csv.empty == "reject" and not pc.all(batch.column("ok")).as_py():
-                raise FastPathUnavailable("an empty cell to reject")
-            if pc.any(batch.column("_bad")).as_py():
-                raise FastPathUnavailable("a value the row path refuses")
-            for name in ("probe_id", "started_at"):
-                if batch.column(name).null_count:
-                    raise FastPathUnavailable(f"{name} missing")
-            yield pa.RecordBatch.from_arrays(
-                [batch.column(c).cast(schema.field(c).type) for c in ALL_COLUMNS],
-                schema=schema,
-            )
+        (written,) = con.execute(
+            f"COPY ({sql}) TO {_sql_str(str(out))}"
+            " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)"
+        ).fetchall()[0]
     except duckdb.Error as exc:
+        out.unlink(missing_ok=True)
         raise FastPathUnavailable(str(exc)) from exc
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+    return int(written)
 
 
+_REFUSED = "netmeasure bulk path refuses"
 _DUCK = {
     "str": "VARCHAR",
     "ts": "TIMESTAMPTZ",

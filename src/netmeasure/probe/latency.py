@@ -241,6 +241,8 @@ class SystemPingPinger:
         if rtt is None and result.returncode not in (0, 1) and not result.timed_out:
             # 2: ping could not send at all (no route, not permitted): not a lost echo.
             detail = (result.stderr or result.stdout).strip() or f"exit status {result.returncode}"
+            if "permitted" in detail or "denied" in detail:
+                raise PermissionError(errno.EPERM, f"ping: {detail}")
             raise OSError(errno.EHOSTUNREACH, f"ping: {detail}")
         return rtt
 
@@ -399,6 +401,8 @@ def run(spec: LatencySpec, *, stop: threading.Event | None = None) -> LatencyOut
             tick = time.monotonic()
             try:
                 rtts.append(pinger.ping(seq, spec.timeout_s))
+            except PermissionError as exc:  # the system ping may not send either
+                return failed(tool, "tool_error", f"{spec.target}: {exc.strerror}", started_at)
             except OSError as exc:
                 return failed(tool, "connect", f"{spec.target}: {exc.strerror}", started_at)
             rest = spec.interval_s - (time.monotonic() - tick)
@@ -446,8 +450,9 @@ def measure_until(spec: LatencySpec, done: threading.Event) -> LatencyOutcome:
             try:
                 rtt = pinger.ping(seq, spec.timeout_s)
             except OSError as exc:
-                if not rows:  # refused or unreachable from the start: say so
-                    return _failed_under_load(tool, "connect", f"{spec.target}: {exc.strerror}")
+                if not rows:  # refused, unreachable or not permitted from the start: say so
+                    error = "tool_error" if isinstance(exc, PermissionError) else "connect"
+                    return _failed_under_load(tool, error, f"{spec.target}: {exc.strerror}")
                 break  # the link went away mid-transfer: what was measured stands
             if done.is_set() and rtt is None:
                 break  # the transfer ended while this echo was out: not a loss under load

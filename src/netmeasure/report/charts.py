@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import matplotlib
 import numpy as np
@@ -33,6 +33,10 @@ plt.rcParams.update(
         "axes.grid": True,
         "grid.alpha": 0.3,
         "figure.dpi": 100,
+        # Labels are data (operator, technology, criterion ids): a "$" must print as "$",
+        # never start mathtext (which raises on "$\\x$" and would let data typeset).
+        "text.parse_math": False,
+        "text.usetex": False,
     }
 )
 
@@ -48,6 +52,7 @@ class Chart:
 
 
 _ID = re.compile(r'(id="|href="#|url\(#)([^")]+)')
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 def _svg(fig: Figure, key: str) -> str:
@@ -55,7 +60,40 @@ def _svg(fig: Figure, key: str) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     # Several SVGs share one HTML document: give each chart's element ids its own prefix.
-    return _ID.sub(lambda m: f"{m.group(1)}{key}-{m.group(2)}", buf.getvalue())
+    text = _ID.sub(lambda m: f"{m.group(1)}{key}-{m.group(2)}", buf.getvalue())
+    # matplotlib repeats each label (data) in an XML comment beside its glyph paths: drop
+    # them, the report holds the labels as text elsewhere. It escapes "--" in comments, so
+    # the first "-->" ends each one.
+    text = _COMMENT.sub("", text)
+    check_svg(text)
+    return text
+
+
+#: Elements an SVG chart may not hold: the report inserts charts as markup, so these would
+#: load, run or embed something.
+_FORBIDDEN_ELEMENTS: Final = {"script", "image", "foreignObject", "a", "iframe", "embed", "object"}
+
+
+def check_svg(text: str) -> None:
+    """Raise ValueError unless ``text`` is an SVG whose references are all internal.
+
+    matplotlib escapes labels (text becomes paths with an escaped comment); this check makes
+    that a property of the report rather than of a matplotlib version.
+    """
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(text)
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
+        if tag in _FORBIDDEN_ELEMENTS:
+            raise ValueError(f"chart SVG holds a <{tag}> element")
+        for name, value in el.attrib.items():
+            if name.rsplit("}", 1)[-1] == "href" and not value.startswith("#"):
+                raise ValueError(f"chart SVG links to {value[:80]!r}")
+            if "url(" in value.replace("url(#", ""):
+                raise ValueError(f"chart SVG loads {value[:80]!r}")
+        if tag == "style" and el.text and ("@import" in el.text or "url(" in el.text):
+            raise ValueError("chart SVG style loads a resource")
 
 
 def count_artists(fig: Figure) -> int:

@@ -127,6 +127,13 @@ EN: Final[dict[str, str]] = {
     "method_order-statistic": "Medians and percentiles: distribution-free bounds from order"
     " statistics (binomial ranks).",
     "method_woodruff": "Medians and percentiles with clusters: Woodruff's method (1952).",
+    "method_t-cluster-cr2": "Means with clusters: CR2 cluster-robust standard error with"
+    " Bell-McCaffrey degrees of freedom (Bell & McCaffrey 2002).",
+    "method_beta-binomial-worst-case": "Shares and failure ratios with clusters: an exact"
+    " test of the count for every intra-cluster correlation up to 0.5 (beta-binomial,"
+    " worst case), inverted into bounds.",
+    "method_order-statistic-worst-case": "Medians and percentiles with clusters: order"
+    " statistics whose ranks hold for every intra-cluster correlation up to 0.5.",
     "method_samples_needed": "Samples needed: the total number of samples at which the same"
     " estimate and spread would decide an inconclusive criterion.",
     "method_exclusions": "Samples of technologies the standard does not cover, invalid values"
@@ -266,6 +273,13 @@ VI: Final[dict[str, str]] = {
     "method_order-statistic": "Trung vị và phân vị: cận phi tham số theo thống kê thứ tự"
     " (hạng nhị thức).",
     "method_woodruff": "Trung vị và phân vị khi có cụm: phương pháp Woodruff (1952).",
+    "method_t-cluster-cr2": "Giá trị trung bình khi có cụm: sai số chuẩn vững theo cụm CR2"
+    " với bậc tự do Bell-McCaffrey (Bell & McCaffrey 2002).",
+    "method_beta-binomial-worst-case": "Tỷ lệ khi có cụm: kiểm định chính xác trên số đếm,"
+    " đúng với mọi hệ số tương quan nội cụm đến 0,5 (beta-nhị thức, trường hợp xấu nhất),"
+    " đảo ngược thành các cận.",
+    "method_order-statistic-worst-case": "Trung vị và phân vị khi có cụm: thống kê thứ tự"
+    " với hạng đúng cho mọi hệ số tương quan nội cụm đến 0,5.",
     "method_samples_needed": "Số mẫu cần có: tổng số mẫu mà với cùng giá trị ước lượng và độ"
     " phân tán sẽ đủ để kết luận một chỉ tiêu chưa kết luận được.",
     "method_exclusions": "Mẫu của công nghệ không thuộc phạm vi quy chuẩn, giá trị không hợp"

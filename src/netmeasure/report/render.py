@@ -14,17 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from netmeasure.errors import NetmeasureError
 from netmeasure.evaluate.results import Evaluation
 from netmeasure.report import charts
 from netmeasure.report.i18n import texts
 from netmeasure.units import bps_to_mbps
-
-TEMPLATES = Path(__file__).parent / "templates"
 
 
 class ReportError(NetmeasureError):
@@ -39,24 +39,74 @@ class ReportOutput:
     charts: tuple[str, ...]
 
 
+#: The fonts the report uses, by the URL the template names them with. DejaVu covers
+#: Vietnamese; the files are matplotlib's own copy (same extra): the same file everywhere
+#: matplotlib is installed, so reports are identical across machines.
+FONT_FILES: Final = {
+    "regular": "DejaVuSans.ttf",
+    "bold": "DejaVuSans-Bold.ttf",
+    "mono": "DejaVuSansMono.ttf",
+}
+#: The scheme of every URL the report may load. Nothing else is fetched (see PackageFetcher).
+SCHEME: Final = "netmeasure-resource"
+
+
 def fonts() -> dict[str, str]:
-    """DejaVu, which covers Vietnamese, from matplotlib's own copy: the same file everywhere
-    matplotlib is installed, so reports are identical across machines."""
+    """The font URLs the template uses (served by :class:`PackageFetcher`)."""
+    return {key: f"{SCHEME}:fonts/{name}" for key, name in FONT_FILES.items()}
+
+
+def _resources() -> dict[str, tuple[Path, str]]:
+    """Every URL the report may load -> (file, media type): the fonts, and whatever the
+    package ships under ``report/static`` (found through importlib.resources, so it works
+    from a wheel as from a checkout)."""
     import matplotlib
 
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    files = {
-        "regular": "DejaVuSans.ttf",
-        "bold": "DejaVuSans-Bold.ttf",
-        "mono": "DejaVuSansMono.ttf",
-    }
-    out = {}
-    for key, name in files.items():
+    out: dict[str, tuple[Path, str]] = {}
+    for name in FONT_FILES.values():
         path = folder / name
         if not path.exists():
             raise ReportError(f"font {path} not found (matplotlib's DejaVu fonts are needed)")
-        out[key] = path.as_uri()
+        out[f"{SCHEME}:fonts/{name}"] = (path, "font/ttf")
+    static = resources.files("netmeasure.report") / "static"
+    if static.is_dir():
+        for item in static.iterdir():
+            kind = _MEDIA_TYPES.get(Path(item.name).suffix.lower())
+            if item.is_file() and kind:
+                out[f"{SCHEME}:static/{item.name}"] = (Path(str(item)), kind)
     return out
+
+
+_MEDIA_TYPES: Final = {".png": "image/png", ".svg": "image/svg+xml", ".ttf": "font/ttf"}
+
+
+def package_fetcher() -> Any:
+    """A WeasyPrint URL fetcher that serves only the package's own resources.
+
+    Every other URL (file://, http(s)://, data:, relative paths) is refused and remembered in
+    ``refused``: text from a standard or a data file must never make the renderer read a
+    local file or contact a host, whatever slips through escaping.
+    """
+    import weasyprint.urls
+
+    allowed = _resources()
+
+    class PackageFetcher(weasyprint.urls.URLFetcher):  # type: ignore[misc]
+        refused: list[str]
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if url in allowed:
+                path, kind = allowed[url]
+                return weasyprint.urls.URLFetcherResponse(
+                    url, path.read_bytes(), {"Content-Type": kind}
+                )
+            self.refused.append(url[:200])
+            raise ValueError(f"the report loads only its own resources, not {url[:200]!r}")
+
+    fetcher = PackageFetcher(allow_redirects=False, allowed_protocols=(SCHEME,))
+    fetcher.refused = []
+    return fetcher
 
 
 def generation_time() -> dt.datetime:
@@ -95,6 +145,14 @@ class Formatter:
     def integer(self, n: int | None) -> str:
         return "—" if n is None else self.number(n, 0)
 
+
+#: The HTML report loads nothing: styles are inline (the SVG charts carry style attributes),
+#: fonts fall back to the reader's DejaVu Sans or sans-serif, charts are inline SVG.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+_CSS_TEXT: Final = re.compile(r"[\w {}/.,:-]+")
 
 #: The result fields the audit section prints exactly as ``evaluate --json`` does.
 AUDIT_FIELDS = (
@@ -241,8 +299,16 @@ def build_context(
     more = details.get("tests_total", 0) - len(tests)
     title_text = title or t["report_title"]
     std_title = std.get("title_vi") if lang == "vi" and std.get("title_vi") else std["title"]
-    page_text = json.dumps(t["page"], ensure_ascii=False)
-    page_css = page_text.replace("{x}", '" counter(page) "').replace("{y}", '" counter(pages) "')
+    # The footer's fixed text is the only text inside <style>: it is the package's own
+    # translation, checked against a narrow alphabet so that no quote or brace can end the
+    # string; data (the standard's id, the version) reach the margins through string-set.
+    if not _CSS_TEXT.fullmatch(t["page"]):
+        raise ReportError(f"the translation of 'page' ({t['page']!r}) cannot go into CSS")
+    page_css = (
+        '"'
+        + t["page"].replace("{x}", '" counter(page) "').replace("{y}", '" counter(pages) "')
+        + '"'
+    )
     return {
         "lang": lang,
         "t": t,
@@ -281,7 +347,7 @@ def build_context(
         "tests_more": t["appendix_more"].format(n=f.integer(more)) if more > 0 else "",
         "fonts": fonts(),
         "page_css": page_css,
-        "header_css": json.dumps(std["id"], ensure_ascii=False),
+        "csp": CONTENT_SECURITY_POLICY,
     }
 
 
@@ -375,9 +441,11 @@ def render(
         raise ReportError("the evaluation has no details: evaluate with details=True")
     import jinja2
 
+    # Autoescape for every template, whatever its name: all data are text, never markup.
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["j2", "html"]),
+        loader=jinja2.PackageLoader("netmeasure.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
     )
     ctx = build_context(
         evaluation, lang=lang, title=title, operator=operator, generated=generation_time()
@@ -387,16 +455,42 @@ def render(
     ctx["missing_charts"] = missing
     text = env.get_template("report.html.j2").render(**ctx)
     pages = None
-    try:
-        if html is not None:
-            html.write_text(text, encoding="utf-8")
-        if pdf is not None:
-            import weasyprint
+    pdf_bytes = None
+    if pdf is not None:
+        import weasyprint
 
-            document = weasyprint.HTML(string=text, base_url=str(TEMPLATES)).render()
-            pages = len(document.pages)
-            document.write_pdf(pdf)
-    except OSError as exc:
-        where = pdf if pdf is not None else html
-        raise ReportError(f"{where}: cannot write the report: {exc.strerror or exc}") from exc
+        fetcher = package_fetcher()
+        document = weasyprint.HTML(string=text, base_url=f"{SCHEME}:", url_fetcher=fetcher)
+        rendered = document.render()
+        pages = len(rendered.pages)
+        pdf_bytes = rendered.write_pdf()
+        if fetcher.refused:  # a bug in the template, or crafted text that escaped escaping
+            raise ReportError(
+                "the report tried to load " + ", ".join(fetcher.refused[:3]) + "; refused, "
+                "no report written"
+            )
+    for path, content in ((html, text.encode("utf-8")), (pdf, pdf_bytes)):
+        if path is None or content is None:
+            continue
+        try:
+            path.write_bytes(content)
+        except OSError as exc:
+            raise ReportError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
     return ReportOutput(pdf, html, pages, tuple(c.key for c in chart_list))
+
+
+def check_writable(*paths: Path | None) -> None:
+    """Fail before the (long) evaluation when an output cannot be written: open each for
+    appending (which changes nothing in an existing file) and remove it again if the probe
+    created it."""
+    for path in paths:
+        if path is None:
+            continue
+        existed = path.exists()
+        try:
+            with path.open("ab"):
+                pass
+        except OSError as exc:
+            raise ReportError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
+        if not existed:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,604 @@
+"""Bounds for clustered samples that hold for every intra-cluster correlation up to a design
+assumption, from sums an SQL engine computes per group and criterion.
+
+netmeasure's design assumption: the intra-cluster correlation (ICC) of a criterion's
+outcomes is at most ``ICC_MAX`` = 0.5 (docs/statistics.md; the study in
+analysis/stats_study.py checks every method on a grid of ICC 0-0.5).
+
+Methods and sources
+-------------------
+- Counts (shares, failure ratios, and the share below a quantile): the count K of one outcome
+  over G clusters of sizes n_g is modelled as a sum of independent beta-binomials,
+  BB(n_g, p, rho) (Skellam 1948, "A probability distribution derived from the binomial
+  distribution by regarding the probability of success as variable between the sets of
+  trials", JRSS B 10:257-261; rho = 1 / (a + b + 1) is the ICC). Its exact distribution is
+  the convolution of the G pmfs (by FFT). The nuisance rho is eliminated by taking the
+  supremum of the tail probability over rho in [0, ICC_MAX] (the maximised p-value: Berger &
+  Boos 1994, "P values maximized over a confidence set for the nuisance parameter", JASA
+  89(427):1012-1016, here with the whole assumed range as the set, so no gamma is spent).
+  The test is exact for every rho in the range, needs only (K, the histogram of cluster
+  sizes), and its bounds are found by inverting it (Clopper & Pearson 1934's construction).
+  With rho = 0 only, it is Clopper-Pearson.
+- Quantiles: by duality, X_(r) <= xi_q exactly when fewer than r samples lie below xi_q, and
+  that count is the count above with p = q: the ranks of the sorted sample that bound a
+  quantile come from the same worst-case distribution (David & Nagaraja 2003, "Order
+  Statistics", §7.1, with the binomial replaced by the beta-binomial sum). No design effect
+  is estimated, so neither Woodruff's (1952) deff at the quantile nor its degrees of freedom
+  are needed, and a criterion's verdict is the same test at its threshold.
+- Means: cluster-robust variance with the CR2 bias reduction and Bell-McCaffrey degrees of
+  freedom (Bell & McCaffrey 2002, "Bias reduction in standard errors for linear regression
+  with multi-stage samples", Survey Methodology 28(2):169-181; Imbens & Kolesár 2016,
+  "Robust standard errors in small samples: some practical advice", REStat 98(4):701-712).
+  For an intercept-only model both have closed forms in per-cluster sums (derived in
+  docs/statistics.md); with equal cluster sizes they equal CR1 with G - 1 df.
+- ICC estimates (reported, and flagged above ICC_MAX): the one-way ANOVA estimator (Fisher
+  1925; for binary outcomes Ridout, Demétrio & Firth 1999, "Estimating intraclass
+  correlation for binary data", Biometrics 55:137-148).
+
+A single cluster gives no bound for any statistic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+from scipy import fft as spfft
+from scipy import optimize, special
+from scipy import stats as sps
+
+#: The design assumption: intra-cluster correlation of any criterion's outcomes at most this.
+ICC_MAX = 0.5
+#: The correlations over which the tail probabilities are maximised (the supremum over the
+#: interval is attained at its ends in every case the tests check; the grid guards the rest).
+RHO_GRID: tuple[float, ...] = tuple(ICC_MAX * i / 5 for i in range(6))
+#: Above this many samples the count's distribution is taken as normal (mean and variance of
+#: the beta-binomial sum): an approximation, close when the clusters are many (docs/
+#: statistics.md); up to it, the exact convolution (about 0.1 s per criterion at 10,000).
+EXACT_UP_TO = 50_000
+#: samples_needed is a planning figure: beyond this many samples it uses the normal tails.
+PLANNING_EXACT_UP_TO = 20_000
+
+
+def alpha_of(confidence: float) -> float:
+    """1 - c as the nearest double to the exact decimal difference (1 - 0.95 is 0.05)."""
+    return float(1 - Fraction(repr(confidence)))
+
+
+#: The histogram of cluster sizes is needed only for exact count distributions (n up to
+#: EXACT_UP_TO, hence at most 632 distinct sizes, since distinct sizes sum to at most n); an
+#: engine may leave it out above this many distinct sizes.
+MAX_SIZE_HISTOGRAM = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSizes:
+    """The clusters of one criterion in one group: n = sum n_g, G, sum n_g^2, and the
+    histogram ((n_g, number of clusters of that size), ...) (empty when not provided)."""
+
+    n: int
+    clusters: int
+    sum_sq: int
+    counts: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def of(cls, sizes: Iterable[float]) -> ClusterSizes:
+        hist: dict[int, int] = {}
+        for m in sizes:
+            mi = round(float(m))
+            if mi > 0:
+                hist[mi] = hist.get(mi, 0) + 1
+        return cls.from_histogram(hist)
+
+    @classmethod
+    def from_histogram(cls, hist: Mapping[int, int]) -> ClusterSizes:
+        counts = tuple(sorted((int(m), int(c)) for m, c in hist.items() if m > 0 and c > 0))
+        return cls(
+            sum(m * c for m, c in counts),
+            sum(c for _, c in counts),
+            sum(m * m * c for m, c in counts),
+            counts,
+        )
+
+    @classmethod
+    def equal(cls, clusters: int, size: int) -> ClusterSizes:
+        return cls.from_histogram({size: clusters} if clusters > 0 else {})
+
+    def exact_counts(self) -> tuple[tuple[int, int], ...]:
+        if not self.counts and self.n > 0:
+            raise ValueError("the cluster-size histogram is needed for an exact distribution")
+        return self.counts
+
+
+# -- the worst-case count distribution --------------------------------------------------------
+
+
+def _bb_pmf(m: int, p: float, rhos: np.ndarray) -> np.ndarray:
+    """pmf of BB(m, p, rho) for each rho (rows); rho = 0 is the binomial."""
+    k = np.arange(m + 1)
+    out = np.empty((len(rhos), m + 1))
+    log_choose = special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
+    for i, rho in enumerate(rhos):
+        if p <= 0 or p >= 1:
+            out[i] = (k == 0) if p <= 0 else (k == m)
+            continue
+        if rho <= 0:
+            out[i] = np.exp(log_choose + k * math.log(p) + (m - k) * math.log1p(-p))
+            continue
+        s = (1 - rho) / rho
+        a, b = p * s, (1 - p) * s
+        out[i] = np.exp(log_choose + special.betaln(k + a, m - k + b) - special.betaln(a, b))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _tails(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> tuple[np.ndarray, ...]:
+    """(P(K <= k), P(K >= k)) for k = 0..n, each maximised over ``rhos``."""
+    n = sizes.n
+    r = np.asarray(rhos, dtype=float)
+    nfft = spfft.next_fast_len(n + 1, real=True)
+    acc = np.ones((len(r), nfft // 2 + 1), dtype=complex)
+    for m, count in sizes.exact_counts():
+        f = spfft.rfft(_bb_pmf(m, p, r), nfft, axis=1)
+        if count > 1:  # F^count in polar form: far cheaper than complex power
+            f = np.abs(f) ** count * np.exp(1j * count * np.angle(f))
+        acc *= f
+    pmf = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
+    low = np.minimum(np.cumsum(pmf, axis=1), 1.0).max(axis=0)
+    high = np.minimum(np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1], 1.0).max(axis=0)
+    low.setflags(write=False)
+    high.setflags(write=False)
+    return low, high
+
+
+def _normal_tail(
+    k: int, p: float, sizes: ClusterSizes, rhos: Sequence[float], lower: bool
+) -> float:
+    """sup over rho of the continuity-corrected normal P(K <= k) (or P(K >= k)), with
+    Var K = p (1 - p) sum_g n_g (1 + (n_g - 1) rho). The normal tail is monotone in the
+    variance on either side of the mean, so the supremum is at the smallest or largest rho."""
+    n = sizes.n
+    out = 0.0
+    for rho in (min(rhos), max(rhos)):
+        var = p * (1 - p) * (n + rho * (sizes.sum_sq - n))
+        sd = math.sqrt(var) if var > 0 else 1e-300
+        z = (k + 0.5 - n * p) / sd if lower else (n * p - (k - 0.5)) / sd
+        out = max(out, 0.5 * math.erfc(-z / math.sqrt(2)))
+    return out
+
+
+def tail_at_most(
+    k: int,
+    p: float,
+    sizes: ClusterSizes,
+    rhos: Sequence[float] = RHO_GRID,
+    exact_up_to: int = EXACT_UP_TO,
+) -> float:
+    """sup over rho of P(K <= k) when each cluster's count is BB(n_g, p, rho)."""
+    if k < 0:
+        return 0.0
+    if k >= sizes.n:
+        return 1.0
+    if sizes.n > exact_up_to:
+        return _normal_tail(k, p, sizes, rhos, lower=True)
+    return float(_tails(float(p), sizes, tuple(rhos))[0][k])
+
+
+def tail_at_least(
+    k: int,
+    p: float,
+    sizes: ClusterSizes,
+    rhos: Sequence[float] = RHO_GRID,
+    exact_up_to: int = EXACT_UP_TO,
+) -> float:
+    """sup over rho of P(K >= k)."""
+    if k <= 0:
+        return 1.0
+    if k > sizes.n:
+        return 0.0
+    if sizes.n > exact_up_to:
+        return _normal_tail(k, p, sizes, rhos, lower=False)
+    return float(_tails(float(p), sizes, tuple(rhos))[1][k])
+
+
+# -- counts: tests and bounds ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CountBounds:
+    """One-sided bounds on a clustered proportion (None: no bound, e.g. one cluster)."""
+
+    low: float | None
+    high: float | None
+    method: str
+
+
+METHOD_COUNT = "beta-binomial-worst-case"
+
+
+def proportion_bounds(k: float, sizes: ClusterSizes, confidence: float = 0.95) -> CountBounds:
+    """Bounds on p from k of n outcomes in clusters: low is the p at which the worst-case
+    P(K >= k) is 1 - c, high the p at which the worst-case P(K <= k) is 1 - c."""
+    if sizes.clusters < 2:
+        return CountBounds(None, None, METHOD_COUNT)
+    alpha = alpha_of(confidence)
+    kk = round(k)
+    n = sizes.n
+    if not 0 <= kk <= n:
+        raise ValueError(f"k ({k}) must be between 0 and n ({n})")
+    low = high = None
+    if kk == 0:
+        low = 0.0
+    if kk == n:
+        high = 1.0
+    if low is None:
+        guess = _root(lambda p: tail_at_least(kk, p, sizes, exact_up_to=0) - alpha)
+        low = _root(lambda p: tail_at_least(kk, p, sizes) - alpha, guess)
+    if high is None:
+        guess = _root(lambda p: alpha - tail_at_most(kk, p, sizes, exact_up_to=0))
+        high = _root(lambda p: alpha - tail_at_most(kk, p, sizes), guess)
+    return CountBounds(low, high, METHOD_COUNT)
+
+
+def _root(f: Callable[[float], float], guess: float | None = None) -> float:
+    """The p in (0, 1) where the increasing function f crosses 0 (to 1e-10), bracketed from
+    ``guess`` (the normal approximation's root) outwards when one is given."""
+    lo, hi = 1e-12, 1 - 1e-12
+    if guess is not None:
+        width = 0.01
+        a, b = max(lo, guess - width), min(hi, guess + width)
+        while f(a) > 0 and a > lo:
+            a, width = max(lo, a - 4 * width), width * 4
+        while f(b) < 0 and b < hi:
+            b, width = min(hi, b + 4 * width), width * 4
+        lo, hi = a, b
+    if f(lo) >= 0:
+        return lo
+    if f(hi) <= 0:
+        return hi
+    return float(optimize.brentq(f, lo, hi, xtol=1e-10, rtol=1e-9))
+
+
+def exceeds(
+    k: float,
+    sizes: ClusterSizes,
+    p0: float,
+    confidence: float = 0.95,
+    exact_up_to: int = EXACT_UP_TO,
+) -> bool:
+    """The test behind ``low >= p0``: sup_rho P_{p0}(K >= k) <= 1 - c."""
+    if sizes.clusters < 2:
+        return False
+    tail = tail_at_least(round(k), p0, sizes, exact_up_to=exact_up_to)
+    return tail <= alpha_of(confidence)
+
+
+def falls_short(
+    k: float,
+    sizes: ClusterSizes,
+    p0: float,
+    confidence: float = 0.95,
+    exact_up_to: int = EXACT_UP_TO,
+) -> bool:
+    """The test behind ``high <= p0``: sup_rho P_{p0}(K <= k) <= 1 - c."""
+    if sizes.clusters < 2:
+        return False
+    tail = tail_at_most(round(k), p0, sizes, exact_up_to=exact_up_to)
+    return tail <= alpha_of(confidence)
+
+
+def pass_region(
+    sizes: ClusterSizes, p0: float, confidence: float = 0.95
+) -> tuple[int | None, int | None]:
+    """(smallest k with sup P_{p0}(K >= k) <= 1-c, largest k with sup P_{p0}(K <= k) <= 1-c):
+    the counts at which the bounds clear p0 from above / below (None: no such count)."""
+    if sizes.clusters < 2:
+        return None, None
+    alpha = alpha_of(confidence)
+    if sizes.n > EXACT_UP_TO:
+        return _pass_region_search(sizes, p0, alpha)
+    low, high = _tails(float(p0), sizes, RHO_GRID)
+    above = np.nonzero(high <= alpha)[0]
+    below = np.nonzero(low <= alpha)[0]
+    return (int(above.min()) if len(above) else None), (int(below.max()) if len(below) else None)
+
+
+def _pass_region_search(
+    sizes: ClusterSizes, p0: float, alpha: float
+) -> tuple[int | None, int | None]:
+    n = sizes.n
+
+    def first(pred: object) -> int:  # smallest k in [0, n + 1] with pred(k) (pred monotone)
+        assert callable(pred)
+        lo, hi = -1, n + 1
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if pred(mid) else (mid, hi)
+        return hi
+
+    above = first(lambda k: tail_at_least(k, p0, sizes) <= alpha)
+    below = first(lambda k: tail_at_most(k, p0, sizes) > alpha) - 1
+    return (above if above <= n else None), (below if below >= 0 else None)
+
+
+# -- quantiles ------------------------------------------------------------------------------
+
+
+def quantile_ranks(
+    sizes: ClusterSizes, q: float, confidence: float = 0.95
+) -> tuple[int | None, int | None]:
+    """1-based ranks (r, s) with P(X_(r) <= xi_q) >= c and P(X_(s) >= xi_q) >= c for every
+    ICC up to ICC_MAX. P(X_(r) > xi_q) = P(K <= r - 1) and P(X_(s) < xi_q) = P(K >= s), K
+    the count below xi_q (continuous data). One cluster: no ranks."""
+    if not 0 < q < 1:
+        raise ValueError(f"q ({q}) must be in (0, 1)")
+    if sizes.clusters < 2:
+        return None, None
+    first_above, last_below = pass_region(sizes, q, confidence)
+    r = last_below + 1 if last_below is not None else None
+    s = first_above if first_above is not None and first_above <= sizes.n else None
+    return r, s
+
+
+# -- means ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MeanSums:
+    """What the CR2 mean needs, each a sum over the clusters g an SQL engine computes in its
+    second pass (when n and the mean are known), with w_g = 1 / (1 - n_g / n) and t_g the
+    cluster's total: n, total, G, cr2_ss = sum_g w_g (t_g - n_g total / n)^2, and for the
+    degrees of freedom sum n_g^2, sum w_g n_g^2 and sum w_g^2 n_g^4."""
+
+    n: int
+    total: float
+    clusters: int
+    cr2_ss: float
+    sum_sq_sizes: float
+    w_sizes_sq: float
+    w2_sizes_4: float
+
+    @classmethod
+    def of(cls, n_g: Sequence[float], t_g: Sequence[float]) -> MeanSums:
+        m = np.asarray(n_g, dtype=float)
+        t = np.asarray(t_g, dtype=float)
+        keep = m > 0
+        m, t = m[keep], t[keep]
+        n = float(m.sum())
+        if len(m) < 2:
+            return cls(round(n), float(t.sum()), len(m), 0.0, float(np.sum(m * m)), 0.0, 0.0)
+        w = 1.0 / (1.0 - m / n)
+        resid = t - m * (t.sum() / n)
+        return cls(
+            round(n),
+            float(t.sum()),
+            len(m),
+            float(np.sum(w * resid**2)),
+            float(np.sum(m * m)),
+            float(np.sum(w * m * m)),
+            float(np.sum((w * m * m) ** 2)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MeanBounds:
+    estimate: float
+    se: float
+    df: float
+    low: float | None
+    high: float | None
+    method: str
+    confidence: float
+
+
+def bell_mccaffrey_df(n: float, sum_sq_sizes: float, w_sizes_sq: float, w2_sizes_4: float) -> float:
+    """Satterthwaite degrees of freedom of the CR2 variance of a mean under working
+    independence: n^2 / (sum n_g^2 + ((sum w_g n_g^2)^2 - sum w_g^2 n_g^4) / n^2)."""
+    return n * n / (sum_sq_sizes + (w_sizes_sq * w_sizes_sq - w2_sizes_4) / (n * n))
+
+
+def bell_mccaffrey_df_equal(clusters: int, size: int) -> float:
+    """The same for ``clusters`` clusters of one size: G - 1, whatever the size
+    (docs/statistics.md; tests/test_stats_clustered.py checks it against the formula)."""
+    del size
+    return float(clusters - 1)
+
+
+METHOD_MEAN = "t-cluster-cr2"
+
+
+def mean_cr2(sums: MeanSums, confidence: float = 0.95) -> MeanBounds:
+    """CR2 standard error sqrt(sum_g w_g (S_g - n_g xbar)^2) / n with Bell-McCaffrey df."""
+    if sums.n <= 0:
+        raise ValueError("no samples")
+    mean = sums.total / sums.n
+    if sums.clusters < 2:
+        return MeanBounds(mean, math.inf, 0.0, None, None, METHOD_MEAN, confidence)
+    se = math.sqrt(max(0.0, sums.cr2_ss)) / sums.n
+    df = bell_mccaffrey_df(sums.n, sums.sum_sq_sizes, sums.w_sizes_sq, sums.w2_sizes_4)
+    t = float(sps.t.ppf(confidence, df))
+    return MeanBounds(mean, se, df, mean - t * se, mean + t * se, METHOD_MEAN, confidence)
+
+
+def mean_bounds_at(
+    estimate: float, se: float, n_now: int, clusters: int, size: int, confidence: float
+) -> tuple[float | None, float | None]:
+    """Bounds if ``clusters`` clusters of ``size`` showed the same mean and spread (SE ~
+    1/sqrt(n))."""
+    if not math.isfinite(se) or clusters < 2:
+        return None, None
+    se_new = se * math.sqrt(n_now / (clusters * size))
+    t = float(sps.t.ppf(confidence, bell_mccaffrey_df_equal(clusters, size)))
+    return estimate - t * se_new, estimate + t * se_new
+
+
+# -- intra-cluster correlation --------------------------------------------------------------
+
+
+def icc_anova(
+    n: float, clusters: int, sum_sq_sizes: float, ss_between: float, ss_within: float
+) -> float | None:
+    """One-way ANOVA estimator (MSB - MSW) / (MSB + (m0 - 1) MSW), m0 = (n - sum n_g^2 / n) /
+    (G - 1). None where it cannot be estimated (fewer than 2 clusters, or no spread)."""
+    if clusters < 2 or n - clusters <= 0:
+        return None
+    msb = ss_between / (clusters - 1)
+    msw = ss_within / (n - clusters)
+    m0 = (n - sum_sq_sizes / n) / (clusters - 1)
+    denom = msb + (m0 - 1) * msw
+    if denom <= 0:
+        return None
+    return (msb - msw) / denom
+
+
+def icc_binary(
+    k: float, n: float, clusters: int, sum_sq_sizes: float, sum_k2_over_n: float
+) -> float | None:
+    """ICC of a 0/1 outcome from k, n, G, sum n_g^2 and sum_g k_g^2 / n_g."""
+    if n <= 0:
+        return None
+    ssb = sum_k2_over_n - k * k / n
+    ssw = k - sum_k2_over_n
+    return icc_anova(n, clusters, sum_sq_sizes, ssb, ssw)
+
+
+def icc_values(
+    n: float,
+    total: float,
+    total_sq: float,
+    clusters: int,
+    sum_sq_sizes: float,
+    sum_s2_over_n: float,
+) -> float | None:
+    """ICC of a measured value from n, sum x, sum x^2, G, sum n_g^2 and sum_g S_g^2 / n_g."""
+    if n <= 0:
+        return None
+    ssb = sum_s2_over_n - total * total / n
+    ssw = total_sq - sum_s2_over_n
+    return icc_anova(n, clusters, sum_sq_sizes, ssb, ssw)
+
+
+def _median_count(p: float, sizes: ClusterSizes) -> int:
+    """The median of the count at ICC_MAX (the mean's nearest integer above EXACT_UP_TO)."""
+    if sizes.n > PLANNING_EXACT_UP_TO or p <= 0 or p >= 1:
+        return round(p * sizes.n)
+    cdf = _tails(p, sizes, (ICC_MAX,))[0]
+    return int(np.searchsorted(cdf, 0.5))
+
+
+# -- samples needed -------------------------------------------------------------------------
+
+
+def samples_needed_count(
+    k: float, sizes: ClusterSizes, p0: float, confidence: float = 0.95
+) -> int | None:
+    """The total n, in clusters of this campaign's mean size, at which the same share k / n
+    would decide ``p vs p0`` (PASS or FAIL, whichever side the estimate is on); None when the
+    estimate is p0 or no realistic campaign would decide it. The count is rounded towards
+    p0, so that at the reported n the median campaign decides (checked in the study)."""
+    n = sizes.n
+    if n <= 0 or sizes.clusters < 1:
+        return None
+    p_hat = Fraction(k).limit_denominator(10**12) / n
+    target = Fraction(repr(p0))
+    if p_hat == target:
+        return None
+    above = p_hat > target
+    size = max(1, round(n / sizes.clusters))
+
+    def decides(g: int) -> bool:
+        s = ClusterSizes.equal(g, size)
+        kk = p_hat * s.n
+        # the median campaign's count: the mean rounded towards p0, or further where the
+        # most dispersed count distribution allowed is skewed towards p0
+        med = _median_count(float(p_hat), s)
+        if above:
+            return exceeds(min(math.floor(kk), med), s, p0, confidence, PLANNING_EXACT_UP_TO)
+        return falls_short(max(math.ceil(kk), med), s, p0, confidence, PLANNING_EXACT_UP_TO)
+
+    limit = max(2, 10**9 // size)
+    g = max(sizes.clusters, 1)
+    if decides(g):
+        return g * size
+
+    def approx_decides(h: int) -> bool:
+        # the same test with the normal tails: cheap, and close enough to start from
+        s = ClusterSizes.equal(h, size)
+        kk = float(p_hat) * s.n
+        if above:
+            return exceeds(math.floor(kk), s, p0, confidence, exact_up_to=0)
+        return falls_short(math.ceil(kk), s, p0, confidence, exact_up_to=0)
+
+    guess = _smallest(approx_decides, g, limit)
+    if guess is None:
+        return None
+    # from the approximation, walk to the exact boundary (decides is monotone in g)
+    h = max(guess, g + 1)
+    step = 1
+    if decides(h):
+        while h - step > g and decides(h - step):
+            h -= step
+            step *= 2
+        lo, hi = max(g, h - step), h
+    else:
+        while not decides(h + step):
+            if h + step >= limit:
+                return None
+            step *= 2
+        lo, hi = h + step // 2, h + step
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if decides(mid) else (mid, hi)
+    return hi * size
+
+
+def _smallest(decides: Callable[[int], bool], now: int, limit: int) -> int | None:
+    """The smallest g > now with decides(g) (monotone), by doubling then bisection."""
+    hi = max(now + 1, 2)
+    while not decides(hi):
+        if hi >= limit:
+            return None
+        hi = min(hi * 2, limit)
+    lo = now
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if decides(mid) else (mid, hi)
+    return hi
+
+
+def samples_needed_mean(
+    estimate: float,
+    se: float,
+    n_now: int,
+    clusters_now: int,
+    threshold: float,
+    confidence: float = 0.95,
+) -> int | None:
+    """The total n, in clusters of this campaign's mean size, at which the same mean and
+    spread would decide ``mean vs threshold``; None at the threshold or with no spread."""
+    if not math.isfinite(se) or se <= 0 or estimate == threshold or clusters_now < 1:
+        return None
+    size = max(1, round(n_now / clusters_now))
+
+    def decides(g: int) -> bool:
+        low, high = mean_bounds_at(estimate, se, n_now, g, size, confidence)
+        if low is None or high is None:
+            return False
+        return low > threshold if estimate > threshold else high < threshold
+
+    limit = max(2, 10**9 // size)
+    g = max(clusters_now, 1)
+    hi = max(g + 1, 2)
+    while not decides(hi):
+        if hi >= limit:
+            return None
+        hi = min(hi * 2, limit)
+    lo = g
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if decides(mid) else (mid, hi)
+    return hi * size

@@ -1,0 +1,183 @@
+"""evaluate's inputs (issue 12): a sample counted once whatever holds it, stores read
+read-only and as given, damaged stores with a clear message."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from netmeasure.evaluate import evaluate
+from netmeasure.samples import Sample
+from netmeasure.standard import load_standard
+from netmeasure.store import SampleStore
+from netmeasure.synthetic import campaign
+
+QCVN = "vn-qcvn-126-2021"
+
+
+def make_store(path: Path, tests: int = 400, seed: int = 4) -> list[dict]:
+    rows = campaign(tests, probes=4, seed=seed).to_pylist()
+    for r in rows:
+        r["started_at"] = r["started_at"].isoformat().replace("+00:00", "Z")
+    with SampleStore(path) as store:
+        store.add_many(Sample.from_row(r) for r in rows)
+    return rows
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_store_and_its_export_in_one_folder_count_once(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    rows = make_store(folder / "samples.db")
+    res = netmeasure(
+        "samples",
+        "export",
+        "--store",
+        folder / "samples.db",
+        "--format",
+        "csv",
+        "-o",
+        folder / "samples.csv",
+    )
+    assert res.exit_code == 0, res.stderr
+    std = load_standard(QCVN)
+    alone = evaluate(std, [str(folder / "samples.db")]).to_json()
+    both = evaluate(std, [str(folder)])
+    group = both.groups[0]
+    assert group.n_samples == alone["groups"][0]["n_samples"] == len(rows)
+    assert group.excluded["duplicate"] == len(rows)
+    pairs = zip(
+        both.to_json()["groups"][0]["criteria"], alone["groups"][0]["criteria"], strict=True
+    )
+    for mine, ref in pairs:
+        assert mine["n"] == ref["n"] and mine["estimate"] == pytest.approx(ref["estimate"])
+    # the same file twice within one folder, and a Parquet copy given as a second argument
+    pq.write_table(campaign(400, probes=4, seed=4), tmp_path / "copy.parquet")
+    again = evaluate(std, [str(folder), str(tmp_path / "copy.parquet")]).groups[0]
+    assert again.n_samples == len(rows) and again.excluded["duplicate"] == 2 * len(rows)
+
+
+def test_duplicates_within_one_file(tmp_path: Path) -> None:
+    table = campaign(100, probes=2, seed=1)
+    import pyarrow as pa
+
+    doubled = pa.concat_tables([table, table.slice(0, 30)])
+    pq.write_table(doubled, tmp_path / "x.parquet")
+    g = evaluate(load_standard(QCVN), [str(tmp_path / "x.parquet")]).groups[0]
+    assert g.n_samples == table.num_rows and g.excluded["duplicate"] == 30
+
+
+def test_evaluate_and_report_do_not_modify_the_store(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    store = tmp_path / "samples.db"
+    make_store(store)
+    # as a probe leaves it: schema version 1 (before the outbox), journal mode WAL
+    db = sqlite3.connect(store)
+    db.execute("DROP TABLE acknowledged")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    before = sha256(store)
+    stat = store.stat()
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    res = netmeasure("evaluate", "--standard", QCVN, "--json", store)
+    assert res.exit_code in (0, 1, 3), res.stderr
+    assert json.loads(res.stdout)["sources"][0]["sha256"] == before
+    res = netmeasure("report", "--standard", QCVN, "-o", tmp_path / "r.pdf", store)
+    assert res.exit_code == 0, res.stderr
+    assert sha256(store) == before and store.stat().st_mtime_ns == stat.st_mtime_ns
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*listing, "r.pdf"])
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1  # never migrated
+    db.close()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A folder on a tmpfs remounted read-only (as a CD, a write-protected USB stick or a
+    read-only network share presents itself)."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("needs root to mount a tmpfs")
+    mnt = tmp_path / "media"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mnt, tmp_path
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_store_on_read_only_media(read_only_folder: tuple[Path, Path], netmeasure) -> None:  # type: ignore[no-untyped-def]
+    mnt, scratch = read_only_folder
+    make_store(scratch / "s.db")
+    shutil.copy(scratch / "s.db", mnt / "s.db")
+    digest = sha256(mnt / "s.db")
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+    with pytest.raises(OSError):
+        (mnt / "probe").write_text("x")  # really read-only
+    res = netmeasure("evaluate", "--standard", QCVN, "--json", mnt / "s.db")
+    assert res.exit_code in (0, 1, 3), res.stderr
+    data = json.loads(res.stdout)
+    assert data["sources"][0]["sha256"] == digest
+    assert data["groups"][0]["n_samples"] == 1200
+    # a store whose write-ahead log holds changes (a probe that lost power, no -shm file):
+    # read through the log (from a private copy), without writing anything there
+    subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True)
+    live = sqlite3.connect(mnt / "s.db")
+    live.execute("PRAGMA journal_mode=WAL")
+    live.execute("PRAGMA wal_autocheckpoint=0")
+    live.execute("DELETE FROM samples WHERE rowid <= 30")
+    live.commit()
+    shutil.copy(mnt / "s.db-wal", scratch / "wal")
+    live.close()  # checkpoints and removes the log: put it back as a crash would leave it
+    shutil.copy(scratch / "wal", mnt / "s.db-wal")
+    (mnt / "s.db-shm").unlink(missing_ok=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+    hashes = {p.name: sha256(p) for p in mnt.iterdir()}
+    res = netmeasure("evaluate", "--standard", QCVN, "--json", mnt / "s.db")
+    assert res.exit_code in (0, 1, 3), res.stderr
+    assert json.loads(res.stdout)["groups"][0]["n_samples"] == 1200 - 30
+    assert {p.name: sha256(p) for p in mnt.iterdir()} == hashes
+
+
+def test_damaged_store_and_bad_times(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    store = tmp_path / "s.db"
+    make_store(store, tests=2000)
+    bad = tmp_path / "times.db"
+    shutil.copy(store, bad)
+    db = sqlite3.connect(bad)
+    db.execute("UPDATE samples SET started_at = 'yesterday' WHERE rowid <= 3")
+    db.execute("UPDATE samples SET started_at = '2026-13-45T99:00:00Z' WHERE rowid = 4")
+    db.execute("UPDATE samples SET value = 'fast' WHERE rowid = 5 AND ok = 1")
+    db.commit()
+    db.close()
+    g = evaluate(load_standard(QCVN), [str(bad)]).groups[0]
+    assert g.excluded["invalid_value"] >= 4 and g.n_samples + g.excluded["invalid_value"] == 6000
+    # a damaged page in the middle of the samples table
+    damaged = tmp_path / "damaged.db"
+    data = bytearray(store.read_bytes())
+    page = 4096
+    for at in range(page * 2, len(data) // 2):
+        data[at] = 0xA5
+    damaged.write_bytes(bytes(data))
+    res = netmeasure("evaluate", "--standard", QCVN, damaged)
+    assert res.exit_code == 2, res.stderr
+    assert str(damaged) in res.stderr and "Internal error" not in res.stderr
+    assert "Traceback" not in res.stderr
+    # not a store at all
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    res = netmeasure("evaluate", "--standard", QCVN, other)
+    assert res.exit_code == 2 and "not a netmeasure sample store" in res.stderr
