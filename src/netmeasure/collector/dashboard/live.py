@@ -34,6 +34,7 @@ import numpy as np
 from netmeasure import __version__
 from netmeasure.collector.db import CollectorDB
 from netmeasure.evaluate.dialect import literal, quote
+from netmeasure.evaluate.results import EXCLUSION_REASONS
 from netmeasure.standard import Standard
 
 #: The groups the running totals (hours, gaps, values) are kept by; views merge them.
@@ -45,11 +46,13 @@ KINDS: Final = {
     "area": ("campaign", "operator", "area"),
     "hex": ("campaign", "operator", "h3_8"),
 }
-AGGREGATES: Final = {f"_agg_{k}": groups for k, groups in KINDS.items()}
+#: Aggregated columns of evaluate's ``_sets`` (the rest are keys): min, max, else sums.
+_SET_MIN: Final = ("tmin",)
+_SET_MAX: Final = ("tmax",)
 LEVELS: Final[dict[str, tuple[str, ...]]] = {
     "operator": ("operator",),
     "area": ("operator", "area"),
-    **{f"h3_{r}": ("operator", f"h3_{r}") for r in range(4, 9)},
+    "h3_8": ("operator", "h3_8"),
 }
 #: The columns read from the collector (the engine fills the others with NULL).
 READ_COLUMNS: Final = (
@@ -225,23 +228,15 @@ class LiveEvaluation:
             dups = con.execute("SELECT count(*) FROM _dups").fetchall()[0]
             con.execute(d.create_temp_view("s", plan.annotated_sql(bool(dups and dups[0]))))
             first = not _has_table(con, "_values_live")
-            for kind, groups in KINDS.items():
-                kplan = Plan(self.std, groups, d)
-                con.execute(kplan.agg_sql())
-                kcols = ", ".join(kplan.gcols)
+            for level, groups in LEVELS.items():
+                # evaluate's one scan (grouping sets) for this level, per campaign: the
+                # campaign is the first grouped column, so the set ids are the level's own
+                con.execute(Plan(self.std, ("campaign", *groups), d).sets_sql())
                 if first:
-                    con.execute(f"CREATE TABLE _agg_{kind} AS SELECT * FROM _agg LIMIT 0")
-                    con.execute(
-                        f"CREATE TABLE _hours_{kind} AS SELECT {kcols}, _hour, count(*) AS n"
-                        f" {sampling} AND FALSE GROUP BY ALL"
-                    )
-                con.execute(f"INSERT INTO _agg_{kind} SELECT * FROM _agg")
-                added = con.execute("SELECT count(*) FROM _agg").fetchall()[0]
+                    con.execute(f"CREATE TABLE _sets_{level} AS SELECT * FROM _sets LIMIT 0")
+                con.execute(f"INSERT INTO _sets_{level} SELECT * FROM _sets")
+                added = con.execute("SELECT count(*) FROM _sets").fetchall()[0]
                 self._agg_rows += int(added[0]) if added else 0
-                con.execute(
-                    f"INSERT INTO _hours_{kind} SELECT {kcols}, _hour, count(*) {sampling}"
-                    " GROUP BY ALL"
-                )
             if first:
                 con.execute(
                     f"CREATE TABLE _values_live AS SELECT {fine}, metric, _ul, value FROM s LIMIT 0"
@@ -285,23 +280,15 @@ class LiveEvaluation:
             self._hex_views.clear()
 
     def _compact(self) -> None:
-        """Rows of the running aggregations with the same key summed into one (appending is
-        exact too: every query on _agg aggregates; this only bounds their size)."""
+        """Rows of the running tables with the same key summed into one (this only bounds
+        their size: a view sums them anyway)."""
         con = self._batch_cur
         total = 0
-        for name in AGGREGATES:
-            cols = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
-            sums = {"n", "s", "ss"} | {c for c in cols if c.startswith("b") and c[1:].isdigit()}
-            keys = [quote(c) for c in cols if c not in sums and c not in ("tmin", "tmax")]
-            select = ", ".join(
-                f"sum({quote(c)}) AS {quote(c)}"
-                if c in sums
-                else (f"{c[1:]}({c}) AS {c}" if c in ("tmin", "tmax") else quote(c))
-                for c in cols
-            )
+        for level in LEVELS:
+            name = f"_sets_{level}"
+            select, keys = _set_aggregates(con, name, keep_campaign=True)
             con.execute(
-                f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name}"
-                f" GROUP BY {', '.join(keys)}"
+                f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name} GROUP BY {keys}"
             )
             n = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
             total += int(n[0]) if n else 0
@@ -397,15 +384,25 @@ class LiveEvaluation:
 
     def campaigns(self) -> list[dict[str, Any]]:
         with self.lock:
-            if not _has_table(self._view_cur, "_agg_area"):
+            if not _has_table(self._view_cur, "_sets_operator"):
                 return []
+            # every row once: the per-device set of the operator level
             rows = self._view_cur.execute(
-                "SELECT campaign, sum(n) FROM _agg_area GROUP BY campaign"
+                "SELECT campaign, sum(used"
+                + "".join(f" + x_{r}" for r in EXCLUSION_REASONS)
+                + ") FROM _sets_operator WHERE _set = "
+                + str(self._plan_for("operator").set_id("probe"))
+                + " GROUP BY campaign"
             ).fetchall()
         return [
             {"campaign": c, "samples": int(n)}
             for c, n in sorted(rows, key=lambda r: (-int(r[1]), str(r[0])))
         ]
+
+    def _plan_for(self, level: str) -> Any:
+        from netmeasure.evaluate.plan import Plan
+
+        return Plan(self.std, ("campaign", *LEVELS[level]), self._plan.dialect)
 
     def evaluation(self, campaign: Any, level: str) -> dict[str, Any]:
         """evaluate's JSON (contracts.md §4) for one campaign, grouped by ``level``."""
@@ -415,7 +412,7 @@ class LiveEvaluation:
             cached = self._views.get((campaign, level))
             if cached and cached[0] == self.version:
                 return cached[1]
-            if not _has_table(self._view_cur, "_agg_area"):
+            if not _has_table(self._view_cur, "_sets_operator"):
                 return {"verdict": None, "groups": []}
             kind = "hex" if level.startswith("h3_") else "area"
             fields = self._kind_fields[kind]
@@ -519,15 +516,9 @@ class LiveEngine:
         self.sources: tuple[Any, ...] = ()
         self.plan = Plan(std, group_by, self.dialect)
         where = "campaign IS NULL" if campaign is None else f"campaign = {literal(campaign)}"
-        cells = [int(g[3:]) for g in group_by if g.startswith("h3_")]
-        kind = "hex" if cells else "area"
-        parent = (
-            f", nm_h3_parent(_h3_8, {cells[0]}) AS _h3_{cells[0]}"
-            if cells and cells[0] != HEX_RESOLUTION
-            else ""
-        )
+        kind = "hex" if any(g.startswith("h3_") for g in group_by) else "area"
+        level = "h3_8" if kind == "hex" else ("area" if "area" in group_by else "operator")
         self._spacing = spacing
-        # the running tables of this campaign, with the coarser cell where asked for
         self.insert_rows(
             "_sp",
             [
@@ -537,15 +528,11 @@ class LiveEngine:
             ],
             spacing,
         )
-        for view, table in (
-            ("_agg_v", f"_agg_{kind}"),
-            ("_hours_v", f"_hours_{kind}"),
-            ("_values_v", "_values_live"),
-            ("_sp_v", "_sp"),
-        ):
-            con.execute(
-                self.dialect.create_temp_view(view, f"SELECT *{parent} FROM {table} WHERE {where}")
-            )
+        select, keys = _set_aggregates(con, f"_sets_{level}", keep_campaign=False)
+        self._sets = f"SELECT {select} FROM _sets_{level} WHERE {where} GROUP BY {keys}"
+        self._count = f"SELECT count(*) FROM _sets_{level} WHERE {where}"
+        for view, table in (("_values_v", "_values_live"), ("_sp_v", "_sp")):
+            con.execute(self.dialect.create_temp_view(view, f"SELECT * FROM {table} WHERE {where}"))
 
     def execute(self, sql: str) -> None:
         plan, d = self.plan, self.dialect
@@ -556,21 +543,15 @@ class LiveEngine:
             sql = d.create_temp_view(
                 "s", "SELECT *, CAST(NULL AS VARCHAR) AS _excluded, TRUE AS ok FROM _values_v"
             )
-        elif sql == plan.agg_sql():
-            sql = d.create_temp_view("_agg", "SELECT * FROM _agg_v")
+        elif sql == plan.sets_sql():
+            sql = d.create_temp_table("_sets", self._sets)
         self.con.execute(sql)
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         plan = self.plan
-        gl = "".join(f"{c}, " for c in plan.gcols)
         group = f" GROUP BY {', '.join(plan.gcols)}" if plan.gcols else ""
         if sql == "SELECT count(*) FROM raw_samples":
-            sql = "SELECT sum(n) FROM _agg_v"
-        elif sql == plan.hours_sql():
-            sql = (
-                f"SELECT {plan.gkey()}, _hour, n FROM (SELECT {gl}_hour, sum(n) AS n"
-                f" FROM _hours_v GROUP BY {gl}_hour) AS h"
-            )
+            sql = self._count
         elif sql == plan.spacing_sql():
             sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp_v{group}"
         return list(self.con.execute(sql).fetchall())
@@ -597,6 +578,21 @@ class LiveEngine:
 
     def close(self) -> None:
         pass
+
+
+def _set_aggregates(con: Any, table: str, *, keep_campaign: bool) -> tuple[str, str]:
+    """The select list summing a running ``_sets`` table's rows by key, and its keys."""
+    import re
+
+    cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    summed = re.compile(r"^([ntq]\d+|x_.*|env_.*|sampling|used|tmin|tmax)$")
+    aggregated = [c for c in cols if summed.match(c)]
+    keys = [c for c in cols if c not in aggregated and (keep_campaign or c != "campaign")]
+    out = [quote(k) for k in keys]
+    for c in aggregated:
+        fn = "min" if c in _SET_MIN else "max" if c in _SET_MAX else "sum"
+        out.append(f"{fn}({quote(c)}) AS {quote(c)}")
+    return ", ".join(out), ", ".join(quote(k) for k in keys)
 
 
 def _cursor(con: Any) -> Any:
