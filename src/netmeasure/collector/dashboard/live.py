@@ -2,7 +2,7 @@
 
 Every new batch of rows goes through evaluate's plan (netmeasure/evaluate/plan.py) on DuckDB
 exactly as ``netmeasure evaluate`` reads a dataset: the annotated view (exclusions decided as
-evaluate decides them) and the first aggregation ``_agg``, whose sums add up across batches;
+evaluate decides them) and the one scan into ``_sets``, whose sums add up across batches;
 its rows are appended to a running table. What does not add up is kept in the smallest form
 that stays exact: per probe, the times of its sampling tests (``min_spacing``; appended in
 order, recomputed for that probe alone when a test arrives late), and for median / percentile
@@ -10,7 +10,7 @@ criteria the values.
 
 A view (one campaign, by operator or by operator and area) runs evaluate's own pipeline
 (``pipeline.run``: the plan's queries, the statistics, the verdicts) on ``LiveEngine``, an
-engine whose ``_agg`` is the running table and whose hour counts and gaps come from the
+engine whose ``_sets`` is the running table of the campaign and whose gaps come from the
 running totals: the dashboard has no statistics of its own, and a poll costs the new rows,
 never a re-evaluation of the database.
 """
@@ -39,7 +39,7 @@ from netmeasure.standard import Standard
 
 #: The groups the running totals (hours, gaps, values) are kept by; views merge them.
 FINE: Final = ("campaign", "operator", "area", "h3_8")
-#: The running first aggregations (evaluate's ``_agg``), hour counts and gaps, by what they
+#: The running gaps between tests (``min_spacing``), by what they
 #: are grouped by: one for operators and areas, one for hexagons (kept apart: mobile probes
 #: make many hexagons, which the views by operator need not read).
 KINDS: Final = {
@@ -219,7 +219,7 @@ class LiveEvaluation:
             path = Path(tmp) / "batch.parquet"
             pq.write_table(table, path, compression="none")
             con = self._batch_cur
-            # evaluate's plan, steps 1-3, on this batch: the annotated view and _agg
+            # evaluate's plan, steps 1-3, on this batch: the annotated view and _sets
             con.execute(
                 "CREATE OR REPLACE TEMP VIEW raw_samples AS "
                 + relation_sql(con, Source(path, "parquet"), 0)
