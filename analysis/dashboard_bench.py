@@ -12,7 +12,7 @@ written straight into the database (not through HTTP). Measured in one run:
   dashboard and then to one with the dashboard open in chromium (polling every 3 s).
 
 Run: .venv/bin/python analysis/dashboard_bench.py [--samples 10000000]
-Writes analysis/results/dashboard_bench.md and .json.
+Writes analysis/results/dashboard_bench_<N>m.md and .json.
 """
 
 from __future__ import annotations
@@ -260,6 +260,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=10_000_000)
     ap.add_argument("--dir", help="Where the database goes (default: a temporary folder)")
+    ap.add_argument("--ingest-batches", type=int, default=INGEST_BATCHES)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -273,8 +274,8 @@ def main() -> int:
         print(f"database of {args.samples:,} samples in {result['generate_s']:.0f} s", flush=True)
         token = add_probe(database, "bench-ingest")
         late = add_probe(database, "bench-late")
-        base_payloads = bodies("bench-ingest", INGEST_BATCHES, seed=1)
-        dash_payloads = bodies("bench-ingest", INGEST_BATCHES, seed=2)
+        base_payloads = bodies("bench-ingest", args.ingest_batches, seed=1)
+        dash_payloads = bodies("bench-ingest", args.ingest_batches, seed=2)
 
         # 1. ingest without the dashboard
         server = Server(database, admin, dashboard=False)
@@ -362,7 +363,7 @@ def main() -> int:
         f" | {w0:,.0f} samples/s | — |",
         f"| ingest, dashboard open in chromium | {w1:,.0f} samples/s | ≥ 20,000 |",
     ]
-    write_results("dashboard_bench", lines, result)
+    write_results(f"dashboard_bench_{args.samples // 1_000_000}m", lines, result)
     return 0
 
 

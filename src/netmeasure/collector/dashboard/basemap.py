@@ -110,12 +110,10 @@ def topojson_to_geojson(topo: dict[str, Any], obj: str, digits: int = 2) -> dict
     return {"type": "FeatureCollection", "features": features}
 
 
-def main(argv: list[str]) -> int:
-    src, dst = Path(argv[0]), Path(argv[1])
+def convert(src: Path, dst: Path) -> None:
     geo = topojson_to_geojson(json.loads(src.read_text()), "countries")
     dst.write_text(json.dumps(geo, separators=(",", ":")))
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # development time only (the module docstring)
+    convert(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -2,7 +2,7 @@
 
 Every new batch of rows goes through evaluate's plan (netmeasure/evaluate/plan.py) on DuckDB
 exactly as ``netmeasure evaluate`` reads a dataset: the annotated view (exclusions decided as
-evaluate decides them) and the first aggregation ``_agg``, whose sums add up across batches;
+evaluate decides them) and the one scan into ``_sets``, whose sums add up across batches;
 its rows are appended to a running table. What does not add up is kept in the smallest form
 that stays exact: per probe, the times of its sampling tests (``min_spacing``; appended in
 order, recomputed for that probe alone when a test arrives late), and for median / percentile
@@ -10,7 +10,7 @@ criteria the values.
 
 A view (one campaign, by operator or by operator and area) runs evaluate's own pipeline
 (``pipeline.run``: the plan's queries, the statistics, the verdicts) on ``LiveEngine``, an
-engine whose ``_agg`` is the running table and whose hour counts and gaps come from the
+engine whose ``_sets`` is the running table of the campaign and whose gaps come from the
 running totals: the dashboard has no statistics of its own, and a poll costs the new rows,
 never a re-evaluation of the database.
 """
@@ -35,20 +35,25 @@ import numpy as np
 from netmeasure import __version__
 from netmeasure.collector.db import CollectorDB
 from netmeasure.evaluate.dialect import literal, quote
+from netmeasure.evaluate.results import EXCLUSION_REASONS
 from netmeasure.standard import Standard
 
 #: The groups the running totals (hours, gaps, values) are kept by; views merge them.
 FINE: Final = ("campaign", "operator", "area", "h3_8")
-#: The running first aggregations (evaluate's ``_agg``), by what they are grouped by: one
-#: for operators and areas, one for hexagons (kept apart: mobile probes make many hexagons).
-AGGREGATES: Final = {
-    "_agg_area": ("campaign", "operator", "area"),
-    "_agg_hex": ("campaign", "operator", "h3_8"),
+#: The running gaps between tests (``min_spacing``), by what they
+#: are grouped by: one for operators and areas, one for hexagons (kept apart: mobile probes
+#: make many hexagons, which the views by operator need not read).
+KINDS: Final = {
+    "area": ("campaign", "operator", "area"),
+    "hex": ("campaign", "operator", "h3_8"),
 }
+#: Aggregated columns of evaluate's ``_sets`` (the rest are keys): min, max, else sums.
+_SET_MIN: Final = ("tmin",)
+_SET_MAX: Final = ("tmax",)
 LEVELS: Final[dict[str, tuple[str, ...]]] = {
     "operator": ("operator",),
     "area": ("operator", "area"),
-    **{f"h3_{r}": ("operator", f"h3_{r}") for r in range(4, 9)},
+    "h3_8": ("operator", "h3_8"),
 }
 #: The columns read from the collector (the engine fills the others with NULL).
 READ_COLUMNS: Final = (
@@ -92,8 +97,8 @@ class _ProbeTimes:
     times: list[Any] = field(default_factory=list)  # numpy chunks
     groups: list[Any] = field(default_factory=list)
     last: int | None = None
-    # fine group -> [violations, smallest gap s or None]
-    result: dict[int, list[Any]] = field(default_factory=dict)
+    # kind ("area", "hex") -> its group -> [violations, smallest gap s or None]
+    result: dict[str, dict[int, list[Any]]] = field(default_factory=lambda: {k: {} for k in KINDS})
 
 
 @dataclass
@@ -121,6 +126,10 @@ class LiveEvaluation:
         self._fine: list[str] = []  # fine gkeys (index = position)
         self._fine_index: dict[str, int] = {}
         self._fine_fields: list[dict[str, Any]] = []
+        # per kind: fine group -> the kind's group, and the kind's groups' fields
+        self._to_kind: dict[str, list[int]] = {k: [] for k in KINDS}
+        self._kind_index: dict[str, dict[tuple[Any, ...], int]] = {k: {} for k in KINDS}
+        self._kind_fields: dict[str, list[tuple[Any, ...]]] = {k: [] for k in KINDS}
         self._probe_times: dict[Any, _ProbeTimes] = {}
         self._quantile_metrics = sorted(
             {m for c in std.criteria if c.statistic in QUANTILES for m in c.metrics}
@@ -211,7 +220,7 @@ class LiveEvaluation:
             path = Path(tmp) / "batch.parquet"
             pq.write_table(table, path, compression="none")
             con = self._batch_cur
-            # evaluate's plan, steps 1-3, on this batch: the annotated view and _agg
+            # evaluate's plan, steps 1-3, on this batch: the annotated view and _sets
             con.execute(
                 "CREATE OR REPLACE TEMP VIEW raw_samples AS "
                 + relation_sql(con, Source(path, "parquet"), 0)
@@ -219,25 +228,20 @@ class LiveEvaluation:
             con.execute(plan.duplicates_sql())
             dups = con.execute("SELECT count(*) FROM _dups").fetchall()[0]
             con.execute(d.create_temp_view("s", plan.annotated_sql(bool(dups and dups[0]))))
-            first = not _has_table(con, "_hours_live")
-            for name, groups in AGGREGATES.items():
-                con.execute(Plan(self.std, groups, d).agg_sql())
+            first = not _has_table(con, "_values_live")
+            for level, groups in LEVELS.items():
+                # evaluate's one scan (grouping sets) for this level, per campaign: the
+                # campaign is the first grouped column, so the set ids are the level's own
+                con.execute(Plan(self.std, ("campaign", *groups), d).sets_sql())
                 if first:
-                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM _agg LIMIT 0")
-                con.execute(f"INSERT INTO {name} SELECT * FROM _agg")
-                added = con.execute("SELECT count(*) FROM _agg").fetchall()[0]
+                    con.execute(f"CREATE TABLE _sets_{level} AS SELECT * FROM _sets LIMIT 0")
+                con.execute(f"INSERT INTO _sets_{level} SELECT * FROM _sets")
+                added = con.execute("SELECT count(*) FROM _sets").fetchall()[0]
                 self._agg_rows += int(added[0]) if added else 0
             if first:
                 con.execute(
-                    f"CREATE TABLE _hours_live AS SELECT {fine}, _hour, count(*) AS n"
-                    f" {sampling} AND FALSE GROUP BY ALL"
-                )
-                con.execute(
                     f"CREATE TABLE _values_live AS SELECT {fine}, metric, _ul, value FROM s LIMIT 0"
                 )
-            con.execute(
-                f"INSERT INTO _hours_live SELECT {fine}, _hour, count(*) {sampling} GROUP BY ALL"
-            )
             if self._quantile_metrics:
                 metrics = ", ".join(literal(m) for m in self._quantile_metrics)
                 con.execute(
@@ -277,23 +281,15 @@ class LiveEvaluation:
             self._hex_views.clear()
 
     def _compact(self) -> None:
-        """Rows of the running aggregations with the same key summed into one (appending is
-        exact too: every query on _agg aggregates; this only bounds their size)."""
+        """Rows of the running tables with the same key summed into one (this only bounds
+        their size: a view sums them anyway)."""
         con = self._batch_cur
         total = 0
-        for name in AGGREGATES:
-            cols = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
-            sums = {"n", "s", "ss"} | {c for c in cols if c.startswith("b") and c[1:].isdigit()}
-            keys = [quote(c) for c in cols if c not in sums and c not in ("tmin", "tmax")]
-            select = ", ".join(
-                f"sum({quote(c)}) AS {quote(c)}"
-                if c in sums
-                else (f"{c[1:]}({c}) AS {c}" if c in ("tmin", "tmax") else quote(c))
-                for c in cols
-            )
+        for level in LEVELS:
+            name = f"_sets_{level}"
+            select, keys = _set_aggregates(con, name, keep_campaign=True)
             con.execute(
-                f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name}"
-                f" GROUP BY {', '.join(keys)}"
+                f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name} GROUP BY {keys}"
             )
             n = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
             total += int(n[0]) if n else 0
@@ -305,7 +301,14 @@ class LiveEvaluation:
             i = len(self._fine)
             self._fine.append(gkey)
             self._fine_index[gkey] = i
-            self._fine_fields.append(json.loads(gkey))
+            fields = json.loads(gkey)
+            self._fine_fields.append(fields)
+            for kind, cols in KINDS.items():
+                key = tuple(fields[c] for c in cols)
+                k = self._kind_index[kind].setdefault(key, len(self._kind_fields[kind]))
+                if k == len(self._kind_fields[kind]):
+                    self._kind_fields[kind].append(key)
+                self._to_kind[kind].append(k)
         return i
 
     def _merge_spacing(self, times: dict[str, Any]) -> None:
@@ -328,7 +331,7 @@ class LiveEvaluation:
             if pt.last is None or t[0] >= pt.last:
                 first = np.array([np.nan if pt.last is None else (t[0] - pt.last) / 1e6])
                 gaps = np.concatenate([first, np.diff(t) / 1e6])
-                _spacing_into(pt.result, g, gaps, need)
+                self._spacing_kinds(pt, g, gaps, need)
                 pt.times.append(t)
                 pt.groups.append(g)
             else:  # out of order: recompute this probe's gaps from all its tests
@@ -336,10 +339,16 @@ class LiveEvaluation:
                 all_g = np.concatenate([*pt.groups, g])
                 order = np.argsort(all_t, kind="stable")
                 all_t, all_g = all_t[order], all_g[order]
-                pt.times, pt.groups, pt.result = [all_t], [all_g], {}
+                pt.times, pt.groups = [all_t], [all_g]
+                pt.result = {k: {} for k in KINDS}
                 gaps = np.concatenate([[np.nan], np.diff(all_t) / 1e6])
-                _spacing_into(pt.result, all_g, gaps, need)
+                self._spacing_kinds(pt, all_g, gaps, need)
             pt.last = int(max(pt.last or t[-1], t[-1]))
+
+    def _spacing_kinds(self, pt: _ProbeTimes, fine: Any, gaps: Any, need: float) -> None:
+        for kind in KINDS:
+            groups = np.asarray(self._to_kind[kind], dtype=np.int64)[fine]
+            _spacing_into(pt.result[kind], groups, gaps, need)
 
     def _merge_activity(
         self, activity: list[tuple[Any, ...]], minutes: list[tuple[Any, ...]]
@@ -376,15 +385,25 @@ class LiveEvaluation:
 
     def campaigns(self) -> list[dict[str, Any]]:
         with self.lock:
-            if not _has_table(self._view_cur, "_agg_area"):
+            if not _has_table(self._view_cur, "_sets_operator"):
                 return []
+            # every row once: the per-device set of the operator level
             rows = self._view_cur.execute(
-                "SELECT campaign, sum(n) FROM _agg_area GROUP BY campaign"
+                "SELECT campaign, sum(used"
+                + "".join(f" + x_{r}" for r in EXCLUSION_REASONS)
+                + ") FROM _sets_operator WHERE _set = "
+                + str(self._plan_for("operator").set_id("probe"))
+                + " GROUP BY campaign"
             ).fetchall()
         return [
             {"campaign": c, "samples": int(n)}
             for c, n in sorted(rows, key=lambda r: (-int(r[1]), str(r[0])))
         ]
+
+    def _plan_for(self, level: str) -> Any:
+        from netmeasure.evaluate.plan import Plan
+
+        return Plan(self.std, ("campaign", *LEVELS[level]), self._plan.dialect)
 
     def evaluation(self, campaign: Any, level: str) -> dict[str, Any]:
         """evaluate's JSON (contracts.md §4) for one campaign, grouped by ``level``."""
@@ -394,13 +413,16 @@ class LiveEvaluation:
             cached = self._views.get((campaign, level))
             if cached and cached[0] == self.version:
                 return cached[1]
-            if not _has_table(self._view_cur, "_agg_area"):
+            if not _has_table(self._view_cur, "_sets_operator"):
                 return {"verdict": None, "groups": []}
-            spacing = []
-            for pt in self._probe_times.values():
-                for gi, (violations, gap) in pt.result.items():
-                    f = self._fine_fields[gi]
-                    spacing.append((*(f[c] for c in FINE), violations, gap))
+            kind = "hex" if level.startswith("h3_") else "area"
+            fields = self._kind_fields[kind]
+            spacing = [
+                (*fields[gi], violations, gap)
+                for pt in self._probe_times.values()
+                for gi, (violations, gap) in pt.result[kind].items()
+                if fields[gi][0] == campaign
+            ]
             engine = LiveEngine(self._view_cur, self.std, LEVELS[level], campaign, spacing)
             result = run(engine, self.std, LEVELS[level], __version__).to_json()
             self._views[(campaign, level)] = (self.version, result)
@@ -495,33 +517,23 @@ class LiveEngine:
         self.sources: tuple[Any, ...] = ()
         self.plan = Plan(std, group_by, self.dialect)
         where = "campaign IS NULL" if campaign is None else f"campaign = {literal(campaign)}"
-        cells = [int(g[3:]) for g in group_by if g.startswith("h3_")]
-        self._agg = "_agg_hex" if cells else "_agg_area"
-        parent = (
-            f", nm_h3_parent(_h3_8, {cells[0]}) AS _h3_{cells[0]}"
-            if cells and cells[0] != HEX_RESOLUTION
-            else ""
-        )
+        kind = "hex" if any(g.startswith("h3_") for g in group_by) else "area"
+        level = "h3_8" if kind == "hex" else ("area" if "area" in group_by else "operator")
         self._spacing = spacing
-        # the running tables of this campaign, with the coarser cell where asked for
         self.insert_rows(
             "_sp",
             [
-                *((c, "VARCHAR") for c in ("campaign", "operator", "area", "_h3_8")),
+                *((f"_{c}" if c.startswith("h3_") else c, "VARCHAR") for c in KINDS[kind]),
                 ("v", "BIGINT"),
                 ("gap", "DOUBLE"),
             ],
             spacing,
         )
-        for view, table in (
-            ("_agg_v", self._agg),
-            ("_hours_v", "_hours_live"),
-            ("_values_v", "_values_live"),
-            ("_sp_v", "_sp"),
-        ):
-            con.execute(
-                self.dialect.create_temp_view(view, f"SELECT *{parent} FROM {table} WHERE {where}")
-            )
+        select, keys = _set_aggregates(con, f"_sets_{level}", keep_campaign=False)
+        self._sets = f"SELECT {select} FROM _sets_{level} WHERE {where} GROUP BY {keys}"
+        self._count = f"SELECT count(*) FROM _sets_{level} WHERE {where}"
+        for view, table in (("_values_v", "_values_live"), ("_sp_v", "_sp")):
+            con.execute(self.dialect.create_temp_view(view, f"SELECT * FROM {table} WHERE {where}"))
 
     def execute(self, sql: str) -> None:
         plan, d = self.plan, self.dialect
@@ -532,21 +544,15 @@ class LiveEngine:
             sql = d.create_temp_view(
                 "s", "SELECT *, CAST(NULL AS VARCHAR) AS _excluded, TRUE AS ok FROM _values_v"
             )
-        elif sql == plan.agg_sql():
-            sql = d.create_temp_view("_agg", "SELECT * FROM _agg_v")
+        elif sql == plan.sets_sql():
+            sql = d.create_temp_table("_sets", self._sets)
         self.con.execute(sql)
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         plan = self.plan
-        gl = "".join(f"{c}, " for c in plan.gcols)
         group = f" GROUP BY {', '.join(plan.gcols)}" if plan.gcols else ""
         if sql == "SELECT count(*) FROM raw_samples":
-            sql = "SELECT sum(n) FROM _agg_v"
-        elif sql == plan.hours_sql():
-            sql = (
-                f"SELECT {plan.gkey()}, _hour, n FROM (SELECT {gl}_hour, sum(n) AS n"
-                f" FROM _hours_v GROUP BY {gl}_hour) AS h"
-            )
+            sql = self._count
         elif sql == plan.spacing_sql():
             sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp_v{group}"
         return list(self.con.execute(sql).fetchall())
@@ -580,6 +586,21 @@ class LiveEngine:
 
     def close(self) -> None:
         pass
+
+
+def _set_aggregates(con: Any, table: str, *, keep_campaign: bool) -> tuple[str, str]:
+    """The select list summing a running ``_sets`` table's rows by key, and its keys."""
+    import re
+
+    cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    summed = re.compile(r"^([ntq]\d+|x_.*|env_.*|sampling|used|tmin|tmax)$")
+    aggregated = [c for c in cols if summed.match(c)]
+    keys = [c for c in cols if c not in aggregated and (keep_campaign or c != "campaign")]
+    out = [quote(k) for k in keys]
+    for c in aggregated:
+        fn = "min" if c in _SET_MIN else "max" if c in _SET_MAX else "sum"
+        out.append(f"{fn}({quote(c)}) AS {quote(c)}")
+    return ", ".join(out), ", ".join(quote(k) for k in keys)
 
 
 def _cursor(con: Any) -> Any:

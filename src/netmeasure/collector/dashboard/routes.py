@@ -269,12 +269,12 @@ def mount_dashboard(
         if verdicts:  # evaluate's verdict for each (operator, hexagon)
             from netmeasure.evaluate.results import combine
 
-            for g in live.evaluation(chosen, f"h3_{resolution}")["groups"]:
+            for g in live.evaluation(chosen, "h3_8")["groups"]:
                 _, missing = _progress(g["sampling"])
                 per_hexagon.append(
                     {
                         "operator": g["key"]["operator"],
-                        "h3": g["key"][f"h3_{resolution}"],
+                        "h3": g["key"]["h3_8"],
                         "verdict": g["verdict"],
                         "criteria_verdict": combine(c["verdict"] for c in g["criteria"]),
                         "missing": missing,

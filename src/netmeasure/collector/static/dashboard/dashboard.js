@@ -290,7 +290,8 @@
   }
 
   async function loadMap(force) {
-    const res = state.view ? resolutionFor(state.view) : 8;
+    // verdicts are evaluated per resolution-8 hexagon, whatever the zoom
+    const res = $("map-colour").value === "verdict" ? 8 : (state.view ? resolutionFor(state.view) : 8);
     const wantVerdicts = $("map-colour").value === "verdict";
     if (wantVerdicts && state.map && !state.map.verdicts.length && state.map.hexagons.length) force = true;
     if (!force && res === state.resolution && state.data && state.data.version === state.mapVersion) return;
@@ -306,7 +307,7 @@
     state.mapVersion = state.map.version;
     if (!state.fitted) { fit(); state.fitted = true; }
     drawMap();
-    if (resolutionFor(state.view) !== res) await loadMap(false);
+    if ($("map-colour").value !== "verdict" && resolutionFor(state.view) !== res) await loadMap(false);
   }
 
   function dataBounds() {
