@@ -499,16 +499,7 @@ STORE_EDITS = st.lists(
 )
 
 
-STORE_XFAIL = pytest.mark.xfail(
-    strict=False,
-    reason="issue 12, stores (the store/evaluate side, not this file's owner): a bad time"
-    " in a store ('not a time') ends evaluate in ValueError, a corrupt page in"
-    " sqlite3.OperationalError; to be fixed by opening stores read-only and checking rows",
-)
-
-
-@STORE_XFAIL
-@fuzz(25, shrink=False)  # while expected to fail: no time spent shrinking
+@fuzz(25)
 @given(edits=STORE_EDITS)
 def test_stores_with_odd_values_never_crash(
     tmp_path: Path, good_store: Path, edits: list[tuple[str, Any]], netmeasure
@@ -530,8 +521,7 @@ def test_stores_with_odd_values_never_crash(
     no_internal_error(netmeasure("evaluate", "--standard", "malaysia-5g", store), (0, 1, 2, 3))
 
 
-@STORE_XFAIL
-@fuzz(25, shrink=False)  # while expected to fail: no time spent shrinking
+@fuzz(25)
 @given(
     flips=st.lists(st.tuples(st.integers(0, 2**20), st.integers(0, 255)), min_size=1, max_size=6)
 )

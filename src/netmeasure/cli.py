@@ -307,11 +307,22 @@ def _open_existing(store_path: Path | None) -> Any:
 @click.option("-n", "--limit", default=20, show_default=True, help="How many recent samples.")
 def samples_list(store_path: Path | None, limit: int) -> int:
     """Recent samples and counts by metric and outcome."""
+    import sqlite3
+
+    from netmeasure.errors import StoreError
+
     with _open_existing(store_path) as store:
-        counts = store.counts()
-        recent = store.recent(limit)
-        quarantined = store.quarantined(limit)
-        n_quarantined = store.count_quarantined()
+        try:
+            counts = store.counts()
+            recent = store.recent(limit)
+            quarantined = store.quarantined(limit)
+            n_quarantined = store.count_quarantined()
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            # a damaged page found only when its rows are read
+            raise StoreError(
+                f"{store.path}: cannot read the store: {exc}",
+                hint=f"a damaged store: `sqlite3 {store.path} .recover` may save its samples",
+            ) from exc
     table = Table(
         title=f"{counts.total} samples in {counts.tests} tests"
         f" ({escape(counts.first or '—')} … {escape(counts.last or '—')})"
@@ -330,6 +341,9 @@ def samples_list(store_path: Path | None, limit: int) -> int:
             shown = (
                 ""
                 if value is None
+                # SQLite keeps whatever a damaged or edited row holds: shown as stored
+                else escape(repr(value))
+                if not isinstance(value, (int, float))
                 else format_rate(value)
                 if r["metric"] in ("download", "upload")
                 else f"{value:.3g}"

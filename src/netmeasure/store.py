@@ -126,7 +126,8 @@ class SampleStore:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self._db.row_factory = sqlite3.Row
             self._check_and_migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            # UnicodeDecodeError: text that is not UTF-8 where a page was damaged
             raise StoreError(f"{self.path}: {_describe_os_error(exc, self.path)}") from exc
 
     # -- set-up ---------------------------------------------------------------------------

@@ -300,7 +300,7 @@ def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
             while rows := cur.fetchmany(_BATCH):
                 batches.append(_columns_of(rows))
             return iter(batches)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise InputError(
                 f"{path}: cannot read the store: {exc}",
                 hint=f"a damaged store: `sqlite3 {path} .recover` may save its samples",
