@@ -287,39 +287,6 @@ class Plan:
             f" FROM ({middle}) AS m GROUP BY GROUPING SETS ({sets})",
         )
 
-    def agg_sql(self) -> str:
-        """``_agg``: the rows keyed by (group and cluster columns, device, day, metric,
-        outcome, environment, exclusion) with counts, sums, squares and per-bar counts.
-        Additive across batches of rows; the collector's live dashboard keeps it running.
-        (evaluate itself reads ``_sets``.)"""
-        keys = list(
-            dict.fromkeys(
-                _DERIVED.get(c, quote(c))
-                for c in [*self.group_by, *self.std.meta.cluster, "probe_id", "day"]
-            )
-        )
-        bars: list[tuple[str, float]] = []
-        for c in self.std.criteria:
-            if c.statistic == "share":
-                bar = (">=", c.at_least) if c.at_least is not None else ("<=", c.at_most)
-                bars.append((bar[0], float(bar[1] or 0.0)))
-            elif c.statistic in ("median", "percentile"):
-                bars += [("<", c.threshold), ("<=", c.threshold)]
-        bar_aggs = "".join(
-            f", count(*) FILTER (WHERE value {op} {v!r}) AS b{i}"
-            for i, (op, v) in enumerate(dict.fromkeys(bars))
-        )
-        key_list = ", ".join([*keys, "metric", "ok", "_ul", "environment", "_excluded"])
-        return self.dialect.create_temp_table(
-            "_agg",
-            f"""SELECT {key_list},
-                   count(*) AS n, sum(value) AS s, sum(value * value) AS ss,
-                   min(started_at) AS tmin, max(started_at) AS tmax{bar_aggs}
-            FROM s GROUP BY {key_list}""",
-        )
-
-    # -- step 4 and 5: clusters, then groups -----------------------------------------------
-
     def _rows(self, role: str) -> str:
         return f"(SELECT * FROM _sets WHERE _set = {self.set_id(role)}) AS r"
 
