@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from netmeasure.errors import ParseError
-from netmeasure.samples import Sample, content_id
+from netmeasure.samples import COLUMN_TYPES, Sample, content_id
 
 #: Whole-document formats (one JSON value per file) are read into memory: above this they are
 #: refused rather than parsed. Line formats (CSV, JSONL) stream and have no file limit.
@@ -128,6 +128,13 @@ class RowBuilder:
         for k, v in (("probe_id", probe), *fields.items()):
             if isinstance(v, str):
                 check_text(v, k, self.origin, self.line)
+            elif v is not None and COLUMN_TYPES.get(k) == "str" and not isinstance(v, int | float):
+                # another tool's field of the wrong shape (a list where a name belongs)
+                raise ParseError(
+                    str(self.origin.path),
+                    f"{k}: expected text, not {type(v).__name__}",
+                    line=self.line,
+                )
         try:
             return Sample(
                 sample_id=content_id(self.origin.format, self.key, metric, index),
