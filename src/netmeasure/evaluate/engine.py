@@ -116,6 +116,9 @@ class DuckDBEngine:
             raise InputError(f"cannot start DuckDB: {_first_line(exc)}") from exc
         try:
             self.con.execute("SET TimeZone = 'UTC'")
+            # DuckDB draws a progress bar on stdout for queries over 2 s: it would corrupt
+            # `evaluate --json` (and any caller's stdout).
+            self.con.execute("SET enable_progress_bar = false")
             # Order is not needed anywhere (every result is sorted or keyed): let DuckDB
             # stream and spill without keeping insertion order.
             self.con.execute("SET preserve_insertion_order = false")

@@ -295,6 +295,7 @@ def fast_parquet(origin: Origin, o: Overrides, mapping: Mapping, out: Path) -> i
     if len(set(header)) != len(header) or any(c not in header for c in needed):
         raise FastPathUnavailable("the header needs the row path")
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # stdout is the user's
     # One thread: the sequence numbers rows in the file's order while the file streams
     # through (a window function would hold the whole file in memory).
     con.execute("SET threads = 1").fetchall()

@@ -142,6 +142,7 @@ class LiveEvaluation:
         # The running tables live in one in-memory database; each use has its own cursor
         # (DuckDB keeps temporary tables and views per cursor).
         self._duck = duckdb.connect(config={"memory_limit": "1GB"})
+        self._duck.execute("SET enable_progress_bar = false")
         _functions(self._duck)
         self._batch_cur = _cursor(self._duck)
         self._view_cur = _cursor(self._duck)
