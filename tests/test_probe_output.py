@@ -53,12 +53,14 @@ def test_collector_probes_table_escapes(tmp_path: Path, netmeasure) -> None:  # 
 
 
 def test_probe_run_output_escapes_campaign_values(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    """Markup in a campaign's values is shown as text; control characters never get that
+    far: a campaign file holding one is refused, naming the key (tomlfile.py)."""
     path = tmp_path / "c.toml"
-    path.write_text(f"""
+    campaign = f"""
 [campaign]
-name = "[/bold]\\u001b[2J"
+name = "[/bold]NAME"
 [probe]
-id = {json.dumps(HOSTILE)}
+id = "[/bold][red]x"
 store = "{tmp_path / "s.db"}"
 gpsd = false
 modem = false
@@ -66,12 +68,17 @@ modem = false
 type = "latency"
 target = "no-such-host.invalid"
 count = 1
-""")
+"""
+    path.write_text(campaign.replace("NAME", ""))
     res = netmeasure("probe", "run", path)
     assert res.exit_code == 0, res.stderr
-    assert "\x1b" not in res.stderr and "[/bold]" in res.stderr
+    assert "[/bold]" in res.stderr
     res = netmeasure("probe", "check", path)
-    assert "\x1b" not in res.stdout and "[/bold]" in res.stdout
+    assert "[/bold]" in res.stdout
+    path.write_text(campaign.replace("NAME", "\\u001b[2J"))
+    res = netmeasure("probe", "run", path)
+    assert res.exit_code == 2 and "\x1b" not in res.stderr
+    assert "[campaign].name" in res.stderr and "U+001B" in res.stderr
 
 
 def test_unwritable_paths_and_bad_urls_are_clear_errors(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
