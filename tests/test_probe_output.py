@@ -3,7 +3,6 @@ does not crash), and control sequences are neutralised in every table the CLI pr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from netmeasure.samples import Sample
