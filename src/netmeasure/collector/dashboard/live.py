@@ -388,12 +388,12 @@ class LiveEvaluation:
         with self.lock:
             if not _has_table(self._view_cur, "_sets_operator"):
                 return []
-            # every row once: the per-device set of the operator level
+            # every row once: the (group, day, hour) cells of the operator level
             rows = self._view_cur.execute(
                 "SELECT campaign, sum(used"
                 + "".join(f" + x_{r}" for r in EXCLUSION_REASONS)
                 + ") FROM _sets_operator WHERE _set = "
-                + str(self._plan_for("operator").set_id("probe"))
+                + str(self._plan_for("operator").set_id("cell"))
                 + " GROUP BY campaign"
             ).fetchall()
         return [
