@@ -7,10 +7,11 @@ Steps (each a query over the previous step's small table):
    empty). A duplicate's first copy (lowest source index) is used, the others are counted
    as the ``duplicate`` exclusion.
 2. ``s``: every row annotated with its local day and hour and its exclusion reason.
-3. ``_sets``: one scan of ``s`` with several groupings (GROUPING SETS): per (group,
-   cluster), (group, device), (group, day) and (group, hour), each criterion's trials n_g,
-   totals t_g (sums, or counts meeting its bar) and squares, the exclusions and the
-   sampling counts. It grows with clusters and devices, and stays in the engine.
+3. ``_sets``: per (group, cluster), each criterion's trials n_g, totals t_g (sums, or
+   counts meeting its bar) and squares, over the rows evaluate uses; per (group, local day,
+   hour), the exclusions, the sampling counts and the period, over every row (and per
+   (group, device) when the clusters do not hold the device). It grows with clusters and
+   stays in the engine.
 4. Per group and criterion, from the cluster rows: n, Σ t_g, Σ x², G, the cluster-robust
    Σ_g (t_g − n_g t/n)² (two passes: the group's mean by a window, then the squares), and
    the clusters holding each outcome.
@@ -165,9 +166,7 @@ class Plan:
             for c in cells
         )
 
-    # -- step 3: one scan ------------------------------------------------------------------
-
-    # -- step 3: one scan, several groupings -----------------------------------------------
+    # -- step 3: the groupings -------------------------------------------------------------
 
     def _cluster_cols(self) -> list[str]:
         return [_DERIVED.get(c, quote(c)) for c in self.std.meta.cluster]
