@@ -195,53 +195,55 @@ class ParquetDataset:
         try:
             keys = bulk_keys(tmp, np)
             seen = len(keys)
-            ordered = np.sort(keys)
-            clash = bool((ordered[1:] == ordered[:-1]).any())
-            if len(self.known) and not clash:
+            # In sorted order (the lookups in the dataset's sorted keys are then four times
+            # faster): a sample is new when it is the first of its id in the file (a stable
+            # sort keeps the file's order among equal ids) and not in the dataset.
+            order = np.argsort(keys, kind="stable")
+            ordered = keys[order]
+            first = np.ones(seen, dtype=bool)
+            first[1:] = ordered[1:] != ordered[:-1]
+            new_sorted = first.copy()
+            if len(self.known):
                 at = np.searchsorted(self.known, ordered)
                 at[at == len(self.known)] = 0
-                clash = bool((self.known[at] == ordered).any())
-            if not clash:  # the common case: every sample is new (memory: two key arrays)
-                del keys
+                new_sorted &= self.known[at] != ordered
+                del at
+            added = int(new_sorted.sum())
+            if added == seen:  # the common case: every sample is new; the part as written
+                del keys, order, first, new_sorted
                 final = tmp.parent / f"part-{hashlib.sha256(memoryview(ordered)).hexdigest()[:32]}"
                 write_keys(keys_path(final.with_suffix(".parquet")), ordered, seen)
                 os.replace(tmp, final.with_suffix(".parquet"))  # the commit
-                self.known = np.union1d(self.known, ordered) if len(self.known) else ordered
+                self.known = _merge(self.known, ordered, np)
                 self._remember(fingerprint, ordered, seen)
                 return seen, seen
-            del ordered
-            _, first = np.unique(keys, return_index=True)
-            fresh = np.zeros(len(keys), dtype=bool)
-            fresh[first] = True
-            if len(self.known):
-                at = np.searchsorted(self.known, keys)
-                at[at == len(self.known)] = 0
-                fresh &= self.known[at] != keys
-                del at
-            added = int(fresh.sum())
+            file_keys = ordered[first]
+            del first
             if added == 0:
-                self._remember(fingerprint, np.unique(keys), seen)
+                self._remember(fingerprint, file_keys, seen)
                 return 0, seen
-            if added < seen:  # some were imported before: keep only the new ones
-                start = 0
-                kept = tmp.with_name(tmp.name.replace(".part-", ".kept-"))
-                pf = pq.ParquetFile(tmp)
-                with pq.ParquetWriter(kept, pf.schema_arrow, compression="zstd") as writer:
-                    for batch in pf.iter_batches(batch_size=100_000):
-                        mask = fresh[start : start + batch.num_rows]
-                        start += batch.num_rows
-                        if mask.any():
-                            writer.write_batch(batch.filter(mask))
-                os.replace(kept, tmp)
+            fresh = np.empty(seen, dtype=bool)
+            fresh[order] = new_sorted
+            new = ordered[new_sorted]
+            del order, ordered, new_sorted
+            start = 0
+            kept = tmp.with_name(tmp.name.replace(".part-", ".kept-"))
+            pf = pq.ParquetFile(tmp)
+            with pq.ParquetWriter(kept, pf.schema_arrow, compression="zstd") as writer:
+                for batch in pf.iter_batches(batch_size=100_000):
+                    mask = fresh[start : start + batch.num_rows]
+                    start += batch.num_rows
+                    if mask.any():
+                        writer.write_batch(batch.filter(mask))
+            os.replace(kept, tmp)
             final = (
                 tmp.parent
                 / f"part-{hashlib.sha256(keys[fresh].tobytes()).hexdigest()[:32]}.parquet"
             )
-            new = np.unique(keys[fresh])
             write_keys(keys_path(final), new, len(new))
             os.replace(tmp, final)  # the commit
-            self.known = np.union1d(self.known, new)
-            self._remember(fingerprint, np.unique(keys), seen)
+            self.known = _merge(self.known, new, np)
+            self._remember(fingerprint, file_keys, seen)
             return added, seen
         finally:
             tmp.unlink(missing_ok=True)
@@ -305,29 +307,42 @@ def bulk_keys(part: Path, np: Any) -> Any:
     try:
         con.execute("SET threads = 1").fetchall()
         con.execute("SET enable_progress_bar = false").fetchall()
-        table = con.execute(
-            # id_key's bytes for a 36-character UUID; anything else is NULL: the general way
+        # id_key's bytes for a 36-character UUID; anything else is NULL: the general way
+        table = con.sql(
             "SELECT CASE WHEN length(sample_id) = 36 THEN unhex(replace(sample_id, '-', ''))"
-            " END AS k FROM read_parquet(?)",
-            [str(part)],
+            " END AS k FROM read_parquet($part)",
+            params={"part": str(part)},
         ).to_arrow_table()
     except duckdb.Error:
         return parquet_keys(part, np)
     finally:
         con.close()
-    column = table.column(0).combine_chunks()
-    del table
-    if len(column) == 0:
-        return np.array([], dtype="S16")
-    if str(column.type) != "binary" or column.null_count:
-        return parquet_keys(part, np)
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[
-        column.offset : column.offset + len(column) + 1
-    ]
-    if not (np.diff(offsets) == 16).all():
-        return parquet_keys(part, np)  # not all UUIDs after all: the general way
-    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return data.copy().view("S16")
+    out = np.empty(table.num_rows, dtype="S16")
+    at = 0
+    for chunk in table.column(0).chunks:
+        if str(chunk.type) != "binary" or chunk.null_count:
+            return parquet_keys(part, np)
+        n = len(chunk)
+        if not n:
+            continue
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[
+            chunk.offset : chunk.offset + n + 1
+        ]
+        if not (np.diff(offsets) == 16).all():
+            return parquet_keys(part, np)
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        out[at : at + n] = data.view("S16")
+        at += n
+    return out
+
+
+def _merge(known: Any, new: Any, np: Any) -> Any:
+    """The sorted union of two sorted arrays of distinct keys (none in both)."""
+    if not len(known):
+        return new
+    merged = np.concatenate([known, new])
+    merged.sort(kind="stable")  # two sorted runs: timsort merges them in linear time
+    return merged
 
 
 def _keys(ids: Any, np: Any) -> Any:
