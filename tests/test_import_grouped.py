@@ -183,3 +183,94 @@ def test_bulk_path_counts_rows_present_and_doubled_as_the_store_does(tmp_path: P
         back = {row["sample_id"]: row for row in store.iter_rows()}
     assert back == stored  # the first occurrence kept (source line 6, not 7)
     assert {r["source"] for r in back.values() if r["probe_id"] == "car-07"} == {"more.csv:6"}
+
+
+MURAKAMI = FX / "murakami" / "murakami-ndt7.jsonl"
+
+
+def _count_rows(target: Path, into: bool) -> dict[str, int]:
+    if into:
+        import duckdb
+
+        rows = duckdb.sql(
+            f"SELECT tool, count(*) FROM read_parquet('{target}/**/*.parquet') GROUP BY tool"
+        ).fetchall()
+        return {str(tool): int(n) for tool, n in rows}
+    with SampleStore(target, create=False) as store:
+        counts: dict[str, int] = {}
+        for row in store.iter_rows():
+            counts[row["tool"]] = counts.get(row["tool"], 0) + 1
+        return counts
+
+
+@pytest.mark.parametrize("into", [False, True], ids=["store", "dataset"])
+def test_truncated_and_garbage_files_beside_good_ones(
+    tmp_path: Path,
+    into: bool,
+    netmeasure,  # type: ignore[no-untyped-def]
+) -> None:
+    import random
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-good-ookla.json").write_bytes(OOKLA.read_bytes())
+    iperf3 = IPERF3[0].read_bytes()
+    (folder / "b-truncated-iperf3.json").write_bytes(iperf3[: len(iperf3) // 2])
+    murakami = MURAKAMI.read_bytes().rstrip(b"\n")
+    two = murakami + b"\n" + murakami.replace(b"2021", b"2022") + b"\n"
+    (folder / "c-truncated-murakami.jsonl").write_bytes(two[: len(two) - 40])
+    (folder / "d-garbage.bin").write_bytes(random.Random(7).randbytes(3000))
+    (folder / "e-empty.json").write_bytes(b"")
+    (folder / "f-text.txt").write_bytes(b"hello, this is not a measurement\n")
+    (folder / "g-good-iperf3.json").write_bytes(iperf3)
+    (folder / "h-good-murakami.jsonl").write_bytes(MURAKAMI.read_bytes())
+    target = tmp_path / ("ds" if into else "s.db")
+    res = netmeasure("import", folder, "--into" if into else "--store", target)
+    assert res.exit_code == 1, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr and "internal error" not in res.stderr
+    said = {
+        "b-truncated-iperf3.json": "not JSON",
+        "c-truncated-murakami.jsonl": "c-truncated-murakami.jsonl:2",
+        "d-garbage.bin": "binary",
+        "e-empty.json": "empty file",
+        "f-text.txt": "unknown format",
+    }
+    stderr = res.stderr.replace("\n", " ")
+    for name, reason in said.items():
+        assert name in stderr, name
+        line = next(ln for ln in res.stderr.splitlines() if name in ln)
+        assert reason in line, line
+    assert "5 file(s) rejected" in res.stdout
+    alone = tmp_path / ("alone-ds" if into else "alone.db")
+    good = [
+        folder / n for n in ("a-good-ookla.json", "g-good-iperf3.json", "h-good-murakami.jsonl")
+    ]
+    res = netmeasure("import", *good, "--into" if into else "--store", alone)
+    assert res.exit_code == 0, res.stderr
+    # Exactly the good files' samples: none of the bad ones, none lost, none doubled.
+    assert _count_rows(target, into) == _count_rows(alone, into)
+    assert set(_count_rows(target, into)) == {"import:ookla", "import:iperf3", "import:murakami"}
+
+
+@pytest.mark.parametrize("into", [False, True], ids=["store", "dataset"])
+def test_a_truncated_mapped_csv_beside_a_good_one(
+    tmp_path: Path,
+    into: bool,
+    netmeasure,  # type: ignore[no-untyped-def]
+) -> None:
+    text = DRIVE.read_bytes()
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(text[: len(text) - 30])  # the last row loses its last cells
+    res = netmeasure(
+        "import",
+        cut,
+        DRIVE,
+        "--mapping",
+        MAPPING,
+        "--into" if into else "--store",
+        tmp_path / "t",
+    )
+    assert res.exit_code == 1, res.stdout + res.stderr
+    line = next(ln for ln in res.stderr.splitlines() if "cut.csv" in ln)
+    assert "cut.csv:5" in line and "cells for 10 columns" in line, line
+    assert "12 sample(s) imported" in res.stdout and "1 file(s) rejected" in res.stdout
