@@ -196,8 +196,25 @@ class ParquetDataset:
             keys = bulk_keys(tmp, np)
             seen = len(keys)
             # In sorted order (the lookups in the dataset's sorted keys are then four times
-            # faster): a sample is new when it is the first of its id in the file (a stable
-            # sort keeps the file's order among equal ids) and not in the dataset.
+            # faster). The common case first: every sample new, the part kept as written.
+            ordered = np.sort(keys)
+            doubled = bool((ordered[1:] == ordered[:-1]).any())
+            present = False
+            if len(self.known) and not doubled:
+                at = np.searchsorted(self.known, ordered)
+                at[at == len(self.known)] = 0
+                present = bool((self.known[at] == ordered).any())
+                del at
+            if not doubled and not present:
+                del keys
+                final = tmp.parent / f"part-{hashlib.sha256(memoryview(ordered)).hexdigest()[:32]}"
+                write_keys(keys_path(final.with_suffix(".parquet")), ordered, seen)
+                os.replace(tmp, final.with_suffix(".parquet"))  # the commit
+                self.known = _merge(self.known, ordered, np)
+                self._remember(fingerprint, ordered, seen)
+                return seen, seen
+            # Else a sample is new when it is the first of its id in the file (a stable sort
+            # keeps the file's order among equal ids) and not in the dataset.
             order = np.argsort(keys, kind="stable")
             ordered = keys[order]
             first = np.ones(seen, dtype=bool)
@@ -209,14 +226,6 @@ class ParquetDataset:
                 new_sorted &= self.known[at] != ordered
                 del at
             added = int(new_sorted.sum())
-            if added == seen:  # the common case: every sample is new; the part as written
-                del keys, order, first, new_sorted
-                final = tmp.parent / f"part-{hashlib.sha256(memoryview(ordered)).hexdigest()[:32]}"
-                write_keys(keys_path(final.with_suffix(".parquet")), ordered, seen)
-                os.replace(tmp, final.with_suffix(".parquet"))  # the commit
-                self.known = _merge(self.known, ordered, np)
-                self._remember(fingerprint, ordered, seen)
-                return seen, seen
             file_keys = ordered[first]
             del first
             if added == 0:
