@@ -14,6 +14,7 @@ It keeps no state between calls but its connection and the temporary tables the 
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -24,7 +25,7 @@ from typing import Any, Final, Protocol
 
 from netmeasure.errors import InputError
 from netmeasure.evaluate.dialect import Dialect, DuckDBDialect, quote
-from netmeasure.evaluate.sources import Source, discover, relation_sql
+from netmeasure.evaluate.sources import Source, discover, parquet_files_sql, relation_sql
 
 #: What --memory-limit accepts: a number and a unit (DuckDB's units).
 _MEMORY: Final = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
@@ -131,11 +132,25 @@ class DuckDBEngine:
             if threads:
                 self.con.execute(f"SET threads = {int(threads)}")
             register_h3(self.con)
-            parts = [relation_sql(self.con, src, i) for i, src in enumerate(self.sources)]
-            self.con.execute("CREATE TEMP VIEW raw_samples AS " + " UNION ALL ".join(parts))
+            self.con.execute("CREATE TEMP VIEW raw_samples AS " + " UNION ALL ".join(self._parts()))
         except BaseException:
             self.close()
             raise
+
+    def _parts(self) -> list[str]:
+        """A SELECT per source, the Parquet files of one command-line source (a folder's)
+        read together."""
+        parts = []
+        runs = itertools.groupby(
+            enumerate(self.sources), key=lambda e: (e[1].kind == "parquet", e[1].argument)
+        )
+        for (parquet, _), run in runs:
+            run_list = list(run)
+            if parquet and len(run_list) > 1:
+                parts.append(parquet_files_sql(self.con, [src for _, src in run_list]))
+            else:
+                parts += [relation_sql(self.con, src, i) for i, src in run_list]
+        return parts
 
     def _names(self) -> str:
         return ", ".join(s.name for s in self.sources)

@@ -327,16 +327,14 @@ class Plan:
     def criteria_sql(self) -> str:
         """Per group, for each criterion j: n, total, Σx², G, Σ_g r_g², clusters with
         successes, clusters with failures (r_g = t_g − n_g · total / n)."""
-        part = f"PARTITION BY {', '.join(self.gcols)}" if self.gcols else ""
         resid = []
+        totals = []
         out = []
         for j, c in enumerate(self.std.criteria):
             # The group's mean of t per trial, then each cluster's residual: the same
             # operations as stats.mean_t_clustered / cluster_robust_variance_of_proportion.
-            resid.append(
-                f"CASE WHEN n{j} > 0 THEN t{j} - n{j} * ((sum(t{j}) OVER w)"
-                f" / (sum(n{j}) OVER w)) END AS r{j}"
-            )
+            resid.append(f"CASE WHEN n{j} > 0 THEN t{j} - n{j} * (tt{j} / ntot{j}) END AS r{j}")
+            totals += [f"sum(t{j}) AS tt{j}", f"sum(n{j}) AS ntot{j}"]
             q = f"sum(q{j})" if c.statistic == "mean" else "0"
             out += [
                 f"sum(n{j})",
@@ -358,9 +356,16 @@ class Plan:
                 f"coalesce(sum(({w}) * {m} * {m}), 0)",
                 f"coalesce(sum(({w}) * ({w}) * {m} * {m} * {m} * {m}), 0)",
             ]
-            resid.append(f"sum(n{j}) OVER w AS ntot{j}")
-        inner = f"SELECT *, {', '.join(resid)} FROM {self._rows('cluster')} WINDOW w AS ({part})"
+        # the group's totals joined to its clusters (a join streams and spills; a window
+        # over tens of millions of clusters held them in memory)
         group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
+        keys = self._group_list()
+        by_group = f"SELECT {keys}{', '.join(totals)} FROM {self._rows('cluster')}{group}"
+        on = " AND ".join(self.dialect.null_safe_equal(f"r.{g}", f"tot.{g}") for g in self.gcols)
+        names = ", ".join(f"tot.{t.split(' AS ')[1]}" for t in totals)
+        join = f"JOIN ({by_group}) AS tot ON {on}" if on else f"CROSS JOIN ({by_group}) AS tot"
+        inner = f"SELECT r.*, {names} FROM {self._rows('cluster')} {join}"
+        inner = f"SELECT *, {', '.join(resid)} FROM ({inner}) AS j"
         return f"SELECT {self.gkey()}, {', '.join(out)} FROM ({inner}) AS c{group}"
 
     def sizes_sql(self, j: int) -> str:

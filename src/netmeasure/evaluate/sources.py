@@ -12,7 +12,7 @@ import shutil
 import sqlite3
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -146,6 +146,38 @@ def relation_sql(con: Any, src: Source, index: int) -> str:
             f" {', '.join(REQUIRED)}; see docs/data-format.md)"
         )
     return f"SELECT {_typed_projection(present, src.argument)} FROM {reader}"
+
+
+def parquet_files_sql(con: Any, srcs: Sequence[Source]) -> str:
+    """One SELECT over Parquet files of one command-line source (a folder's files): one
+    reader for all of them, whose aggregates spill to disk within the memory limit where a
+    UNION ALL of one reader per file ran out of memory (100 files of 1 M samples at 1 GB).
+    Each file is checked for the required columns first, so that an error names it."""
+    import duckdb
+
+    schemas = []
+    for src in srcs:
+        try:
+            described = con.execute(
+                f"DESCRIBE SELECT * FROM read_parquet({_sql_str(src.name)})"
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise InputError(f"{src.name}: cannot read as parquet: {_short(exc)}") from exc
+        present = tuple(row[:2] for row in described)
+        names = {name for name, _ in present}
+        missing = [c for c in REQUIRED if c not in names]
+        if missing:
+            raise InputError(
+                f"{src.name}: missing column {missing[0]!r} (the sample record needs"
+                f" {', '.join(REQUIRED)}; see docs/data-format.md)"
+            )
+        schemas.append(present)
+    files = ", ".join(_sql_str(src.name) for src in srcs)
+    # the same columns and types in every file (the usual case) need no reconciling
+    union = "" if len(set(schemas)) == 1 else ", union_by_name = true"
+    every = {name for schema in schemas for name, _ in schema}
+    reader = f"read_parquet([{files}]{union})"
+    return f"SELECT {_typed_projection(every, srcs[0].argument)} FROM {reader}"
 
 
 def _short(exc: BaseException) -> str:
