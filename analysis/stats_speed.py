@@ -93,6 +93,11 @@ def crowd(rng: np.random.Generator) -> np.ndarray:
     return 1 + rng.poisson(0.25, int(rng.integers(3500, 5000)))
 
 
+def crowd10m(rng: np.random.Generator) -> np.ndarray:
+    # a group of the 10 M crowd: ~18,000 samples in ~15,000 probe-day clusters of 1-3
+    return rng.choice([1, 2, 3], int(rng.integers(14000, 16000)), p=[0.83, 0.14, 0.03])
+
+
 def fleet(rng: np.random.Generator) -> np.ndarray:
     return rng.integers(150, 400, int(rng.integers(20, 60)))
 
@@ -103,6 +108,7 @@ def device(rng: np.random.Generator) -> np.ndarray:
 
 SHAPES: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
     "crowd": crowd,
+    "crowd10m": crowd10m,
     "fleet": fleet,
     "device": device,
 }

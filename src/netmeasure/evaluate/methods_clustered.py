@@ -117,21 +117,31 @@ class ClusterSizes:
 # -- the worst-case count distribution --------------------------------------------------------
 
 
-def _bb_pmf(m: int, p: float, rhos: np.ndarray) -> np.ndarray:
-    """pmf of BB(m, p, rho) for each rho (rows); rho = 0 is the binomial."""
-    k = np.arange(m + 1)
-    out = np.empty((len(rhos), m + 1))
-    log_choose = special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
-    for i, rho in enumerate(rhos):
-        if p <= 0 or p >= 1:
-            out[i] = (k == 0) if p <= 0 else (k == m)
-            continue
-        if rho <= 0:
-            out[i] = np.exp(log_choose + k * math.log(p) + (m - k) * math.log1p(-p))
-            continue
-        s = (1 - rho) / rho
-        a, b = p * s, (1 - p) * s
-        out[i] = np.exp(log_choose + special.betaln(k + a, m - k + b) - special.betaln(a, b))
+def _bb_pmfs(m: np.ndarray, p: float, rhos: np.ndarray) -> np.ndarray:
+    """pmfs of BB(m_s, p, rho_r) for every size m_s and every rho_r > 0 at once, shape
+    (rhos, sizes, max m + 1), zero beyond m_s, for 0 < p < 1. From P(0) = prod_{j<m} (b + j)
+    / (a + b + j) and P(k + 1) / P(k) = (m - k)(k + a) / ((k + 1)(m - k - 1 + b)), summed in
+    logs (no underflow for large m): one vectorised pass instead of gammaln/betaln per size."""
+    s = (1 - rhos) / rhos
+    a = (p * s)[:, None]
+    b = ((1 - p) * s)[:, None]
+    top = int(m.max())
+    j = np.arange(top)
+    # log P(0) for every m: the cumulative sums of log((b + j) / (a + b + j)) up to j = m - 1
+    log0 = np.zeros((len(rhos), top + 1))
+    np.cumsum(np.log((b + j) / (a + b + j)), axis=1, out=log0[:, 1:])
+    log_p0 = log0[:, m][:, :, None]
+    mm = m[None, :, None].astype(float)
+    jj = j[None, None, :]
+    valid = jj < mm
+    with np.errstate(divide="ignore", invalid="ignore"):  # only where masked out
+        ratio = (mm - jj) * (jj + a[:, :, None]) / ((jj + 1) * (mm - jj - 1 + b[:, :, None]))
+    logs = np.empty((len(rhos), len(m), top + 1))
+    logs[:, :, :1] = log_p0
+    np.cumsum(np.log(np.where(valid, ratio, 1.0)), axis=2, out=logs[:, :, 1:])
+    logs[:, :, 1:] += log_p0
+    out = np.exp(logs)
+    out[:, :, 1:][np.broadcast_to(~valid, out[:, :, 1:].shape)] = 0.0
     return out
 
 
@@ -141,51 +151,53 @@ def _ones_only(sizes: ClusterSizes) -> bool:
     return sizes.n > 0 and sizes.counts == ((1, sizes.clusters),)
 
 
-@lru_cache(maxsize=256)
-def _tails(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> tuple[np.ndarray, ...]:
-    """(P(K <= k), P(K >= k)) for k = 0..n, each maximised over ``rhos``.
+@lru_cache(maxsize=512)
+def _truncated_pmf(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> np.ndarray:
+    """The pmf of K for each rho > 0 in ``rhos`` (rows), for 0 < p < 1, on counts 0..L' - 1
+    where L' = min(nfft, n + 1) >= L from _support: P(K >= L) <= TRUNCATION_MASS for every
+    rho, so the mass that wraps around or is cut off is below it. Rows are empty (shape
+    (0, L')) when no rho > 0 is asked.
 
-    Shortcuts that give the general convolution's values (to rounding): clusters of one
-    trial are the same Bernoulli for every rho, so their factor is transformed once, not once
-    per rho; at rho = 0 every cluster is binomial and K is Binomial(n, p) (no convolution);
-    with clusters of one trial only, K is Binomial(n, p) for every rho."""
+    Clusters of one trial are the same Bernoulli for every rho: their transform is taken once
+    and raised to their count once. Every other size is one row per rho of a single batched
+    transform; the product of the powers F^count is formed in polar form."""
     n = sizes.n
+    r = np.asarray([x for x in rhos if x > 0], dtype=float)
     counts = sizes.exact_counts()
-    if 0 < p < 1 and _ones_only(sizes):
-        k = np.arange(n + 1)
-        low = special.bdtr(k, n, p)
-        high = np.concatenate(([1.0], special.bdtrc(k[1:] - 1, n, p)))
-        low.setflags(write=False)
-        high.setflags(write=False)
-        return low, high
-    if p > 0.5:  # the mirror image: the count of the other outcome, whose mass is near 0
-        low_other, high_other = _tails(1.0 - p, sizes, rhos)
-        return high_other[::-1], low_other[::-1]
-    r = np.asarray(rhos, dtype=float)
-    general = r > 0 if 0 < p < 1 else np.ones(len(r), dtype=bool)
-    pmf = np.zeros((len(r), n + 1))
-    if general.any():
-        rg = r[general]
-        # clusters of one trial: the same Bernoulli factor for every rho, one row
-        factors = [
-            (_bb_pmf(m, p, rg[:1] if m == 1 and 0 < p < 1 else rg), count) for m, count in counts
-        ]
-        nfft = spfft.next_fast_len(_support(factors, n), real=True)
-        acc = np.ones((len(rg), nfft // 2 + 1), dtype=complex)
-        for f_pmf, count in factors:
-            f = spfft.rfft(f_pmf, nfft, axis=1)
-            if count > 1:  # F^count in polar form: far cheaper than complex power
-                f = np.abs(f) ** count * np.exp(1j * count * np.angle(f))
-            acc *= f
-        part = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
-        pmf[np.nonzero(general)[0], : part.shape[1]] = part
-    if not general.all():
-        pmf[~general] = _bb_pmf(n, p, np.zeros(1))
-    low = np.minimum(np.cumsum(pmf, axis=1), 1.0).max(axis=0)
-    high = np.minimum(np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1], 1.0).max(axis=0)
-    low.setflags(write=False)
-    high.setflags(write=False)
-    return low, high
+    ones = sum(c for m, c in counts if m == 1)
+    big = [(m, c) for m, c in counts if m > 1]
+    if not len(r):
+        return np.zeros((0, n + 1))
+    m_arr = np.array([m for m, _ in big], dtype=np.int64)
+    c_arr = np.array([c for _, c in big], dtype=float)
+    pmfs = _bb_pmfs(m_arr, p, r) if big else np.zeros((len(r), 0, 1))
+    nfft = spfft.next_fast_len(_support(pmfs, m_arr, c_arr, ones, p, n), real=True)
+    # every factor in polar form: log|F| and arg F, weighted by the factor's count and summed
+    # over the sizes, then one exp per coefficient; arguments only where the product's
+    # magnitude is above e^-80 (its coefficients beyond are below the pmf's rounding)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    if big:
+        parts.append((spfft.rfft(pmfs, nfft, axis=2), c_arr[None, :, None]))
+    if ones:
+        f1 = spfft.rfft(np.array([1.0 - p, p]), nfft)[None, None, :]
+        parts.append((f1, np.full((1, 1, 1), float(ones))))
+    with np.errstate(divide="ignore"):
+        log_mag = sum((c * 0.5 * np.log(f.real**2 + f.imag**2)).sum(axis=1) for f, c in parts)
+    log_mag = np.broadcast_to(log_mag, (len(r), nfft // 2 + 1))
+    keep = np.nonzero(log_mag.max(axis=0) > _LOG_NEGLIGIBLE)[0]
+    phase = sum(
+        (c * np.arctan2(f.imag[..., keep], f.real[..., keep])).sum(axis=1) for f, c in parts
+    )
+    acc = np.zeros((len(r), nfft // 2 + 1), dtype=complex)
+    acc[:, keep] = np.exp(log_mag[:, keep] + 1j * phase)
+    out: np.ndarray = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
+    out.setflags(write=False)
+    return out
+
+
+#: Transform coefficients of the product smaller than e^this are left out (0): each moves
+#: every pmf value by less than 2 e^-80 (about 4e-35).
+_LOG_NEGLIGIBLE = -80.0
 
 
 #: The convolution is computed on counts below L, where P(K >= L) <= TRUNCATION_MASS for
@@ -195,23 +207,74 @@ TRUNCATION_MASS = 1e-20
 _THETAS = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
 
 
-def _support(factors: Sequence[tuple[np.ndarray, int]], n: int) -> int:
-    """The smallest L <= n + 1 with P(K >= L) <= TRUNCATION_MASS for every row, from
-    P(K >= L) <= exp(-theta L) prod_g E exp(theta K_g) minimised over a grid of theta."""
-    log_mgf = np.zeros((1, len(_THETAS)))
-    for f_pmf, count in factors:
-        m = f_pmf.shape[1] - 1
+def _support(
+    pmfs: np.ndarray, m: np.ndarray, counts: np.ndarray, ones: int, p: float, n: int
+) -> int:
+    """The smallest L <= n + 1 with P(K >= L) <= TRUNCATION_MASS for every rho, from
+    P(K >= L) <= exp(-theta L) prod_g E exp(theta K_g) minimised over a grid of theta
+    (``pmfs`` as _bb_pmfs gives them for sizes ``m`` held by ``counts`` clusters, plus
+    ``ones`` clusters of one trial)."""
+    log_mgf = np.zeros((max(pmfs.shape[0], 1), len(_THETAS)))
+    if len(m):
         # E exp(theta K_g) = exp(theta m) sum_k pmf_k exp(theta (k - m)): no overflow; a
         # theta whose scaled sum is so small that underflowed terms could matter is not used
-        scaled = f_pmf @ np.exp(np.outer(np.arange(m + 1) - m, _THETAS))
+        k = np.arange(pmfs.shape[2])
+        shift = k[None, :] - m[:, None]  # (sizes, k)
+        w = np.exp(np.minimum(shift, 0)[:, :, None] * _THETAS[None, None, :])
+        scaled = np.einsum("rsk,skt->rst", pmfs, w)
         with np.errstate(divide="ignore"):
             log_sum = np.where(scaled > 1e-250, np.log(np.maximum(scaled, 1e-300)), np.inf)
-        log_mgf = log_mgf + count * (log_sum + _THETAS[None, :] * m)
+        log_mgf = log_mgf + np.einsum(
+            "s,rst->rt", counts, log_sum + _THETAS[None, None, :] * m[None, :, None]
+        )
+    if ones:
+        scaled1 = (1 - p) * np.exp(-_THETAS) + p
+        with np.errstate(divide="ignore"):
+            log1 = np.where(scaled1 > 1e-250, np.log(np.maximum(scaled1, 1e-300)), np.inf)
+        log_mgf = log_mgf + ones * (log1 + _THETAS)[None, :]
     need = (log_mgf - math.log(TRUNCATION_MASS)) / _THETAS[None, :]
     worst = float(np.max(np.min(need, axis=1)))
     if not math.isfinite(worst) or worst >= n:
         return n + 1
     return max(1, math.ceil(worst) + 1)
+
+
+def _degenerate(p: float, n: int) -> np.ndarray | None:
+    """The pmf of K when p is 0 or 1 (K = 0 or K = n surely), else None."""
+    if 0 < p < 1:
+        return None
+    pmf = np.zeros((1, n + 1))
+    pmf[0, 0 if p <= 0 else n] = 1.0
+    return pmf
+
+
+def _tail_low(k: int, p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> float:
+    """sup over rho of P(K <= k), 0 <= k < n, by a sum over the truncated pmf (no cumulative
+    sums); rho = 0 is the binomial tail (bdtr)."""
+    n = sizes.n
+    if p > 0.5:  # the mirror image: P(K <= k) = P(K' >= n - k), K' the other outcome's count
+        return _tail_high(n - k, 1.0 - p, sizes, rhos)
+    rows = _degenerate(p, n)
+    if rows is None:
+        rows = _truncated_pmf(p, sizes, rhos)
+    best = float(rows[:, : k + 1].sum(axis=1).max()) if len(rows) else 0.0
+    if 0 < p < 1 and min(rhos) <= 0:
+        best = max(best, float(special.bdtr(k, n, p)))
+    return min(best, 1.0)
+
+
+def _tail_high(k: int, p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> float:
+    """sup over rho of P(K >= k), 0 < k <= n, as _tail_low (a direct sum: no 1 - x)."""
+    n = sizes.n
+    if p > 0.5:
+        return _tail_low(n - k, 1.0 - p, sizes, rhos)
+    rows = _degenerate(p, n)
+    if rows is None:
+        rows = _truncated_pmf(p, sizes, rhos)
+    best = float(rows[:, k:].sum(axis=1).max()) if len(rows) and k < rows.shape[1] else 0.0
+    if 0 < p < 1 and min(rhos) <= 0:
+        best = max(best, float(special.bdtrc(k - 1, n, p)))
+    return min(best, 1.0)
 
 
 def _tail_none(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> float:
@@ -269,7 +332,7 @@ def tail_at_most(
         return float(special.bdtr(k, sizes.n, p))
     if k == 0:
         return _tail_none(float(p), sizes, tuple(rhos))
-    return float(_tails(float(p), sizes, tuple(rhos))[0][k])
+    return _tail_low(k, float(p), sizes, tuple(rhos))
 
 
 def tail_at_least(
@@ -290,7 +353,7 @@ def tail_at_least(
         return float(special.bdtrc(k - 1, sizes.n, p))
     if k == sizes.n:  # P(K = n): the count of the other outcome is 0, at 1 - p
         return _tail_none(1.0 - float(p), sizes, tuple(rhos))
-    return float(_tails(float(p), sizes, tuple(rhos))[1][k])
+    return _tail_high(k, float(p), sizes, tuple(rhos))
 
 
 # -- counts: tests and bounds ---------------------------------------------------------------
@@ -324,21 +387,45 @@ def proportion_bounds(k: float, sizes: ClusterSizes, confidence: float = 0.95) -
         low = 0.0
     if kk == n:
         high = 1.0
+    z_alpha = float(special.ndtri(alpha))
     if low is None:
-        guess = _root(lambda p: tail_at_least(kk, p, sizes, exact_up_to=0) - alpha)
-        low = _root(lambda p: tail_at_least(kk, p, sizes) - alpha, guess)
+        guess = _root(lambda p: tail_at_least(kk, p, sizes, exact_up_to=0) - alpha, xtol=1e-7)
+        low = _root(
+            lambda p: _z(tail_at_least(kk, p, sizes)) - z_alpha, guess, _spread(guess, sizes)
+        )
     if high is None:
-        guess = _root(lambda p: alpha - tail_at_most(kk, p, sizes, exact_up_to=0))
-        high = _root(lambda p: alpha - tail_at_most(kk, p, sizes), guess)
+        guess = _root(lambda p: alpha - tail_at_most(kk, p, sizes, exact_up_to=0), xtol=1e-7)
+        high = _root(
+            lambda p: z_alpha - _z(tail_at_most(kk, p, sizes)), guess, _spread(guess, sizes)
+        )
     return CountBounds(low, high, METHOD_COUNT)
 
 
-def _root(f: Callable[[float], float], guess: float | None = None) -> float:
-    """The p in (0, 1) where the increasing function f crosses 0 (to 1e-10), bracketed from
-    ``guess`` (the normal approximation's root) outwards when one is given."""
+def _z(tail: float) -> float:
+    """The normal quantile of a tail probability (finite: the tail is clipped to (0, 1)). The
+    root-finder works on z(tail) - z(1 - c), which has the sign of tail - (1 - c) and is
+    nearly linear in p, so it converges in a few steps where tail - (1 - c) takes many."""
+    return float(special.ndtri(min(max(tail, 1e-300), 1.0 - 2.0**-53)))
+
+
+def _spread(p: float, sizes: ClusterSizes) -> float:
+    """A tenth of the standard error of K / n at p and ICC_MAX: the first bracket's half-width
+    around the normal approximation's root (the exact root is usually well inside)."""
+    var = p * (1 - p) * (sizes.n + ICC_MAX * (sizes.sum_sq - sizes.n))
+    return max(0.1 * math.sqrt(max(var, 0.0)) / sizes.n, 1e-9)
+
+
+def _root(
+    f: Callable[[float], float],
+    guess: float | None = None,
+    width: float = 0.01,
+    xtol: float = 1e-10,
+) -> float:
+    """The p in (0, 1) where the increasing function f crosses 0 (to ``xtol``, rtol 1e-9),
+    bracketed from ``guess`` (the normal approximation's root) outwards, starting at
+    +- ``width``, when one is given."""
     lo, hi = 1e-12, 1 - 1e-12
     if guess is not None:
-        width = 0.01
         a, b = max(lo, guess - width), min(hi, guess + width)
         while f(a) > 0 and a > lo:
             a, width = max(lo, a - 4 * width), width * 4
@@ -349,7 +436,7 @@ def _root(f: Callable[[float], float], guess: float | None = None) -> float:
         return lo
     if f(hi) <= 0:
         return hi
-    return float(optimize.brentq(f, lo, hi, xtol=1e-10, rtol=1e-9))
+    return float(optimize.brentq(f, lo, hi, xtol=xtol, rtol=1e-9))
 
 
 def exceeds(
@@ -389,30 +476,20 @@ def pass_region(
     if sizes.clusters < 2:
         return None, None
     alpha = alpha_of(confidence)
-    if sizes.n > EXACT_UP_TO:
-        return _pass_region_search(sizes, p0, alpha)
-    low, high = _tails(float(p0), sizes, RHO_GRID)
-    above = np.nonzero(high <= alpha)[0]
-    below = np.nonzero(low <= alpha)[0]
-    return (int(above.min()) if len(above) else None), (int(below.max()) if len(below) else None)
-
-
-def _pass_region_search(
-    sizes: ClusterSizes, p0: float, alpha: float
-) -> tuple[int | None, int | None]:
+    # both tails are monotone in k: bisection, each step one sum over the (cached) pmf
     n = sizes.n
-
-    def first(pred: object) -> int:  # smallest k in [0, n + 1] with pred(k) (pred monotone)
-        assert callable(pred)
-        lo, hi = -1, n + 1
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if pred(mid) else (mid, hi)
-        return hi
-
-    above = first(lambda k: tail_at_least(k, p0, sizes) <= alpha)
-    below = first(lambda k: tail_at_most(k, p0, sizes) > alpha) - 1
+    above = _first(lambda k: tail_at_least(k, p0, sizes) <= alpha, n)
+    below = _first(lambda k: tail_at_most(k, p0, sizes) > alpha, n) - 1
     return (above if above <= n else None), (below if below >= 0 else None)
+
+
+def _first(pred: Callable[[int], bool], n: int) -> int:
+    """The smallest k in [0, n + 1] with pred(k), pred monotone (false, then true)."""
+    lo, hi = -1, n + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if pred(mid) else (mid, hi)
+    return hi
 
 
 # -- quantiles ------------------------------------------------------------------------------
@@ -576,8 +653,8 @@ def _median_count(p: float, sizes: ClusterSizes) -> int:
     """The median of the count at ICC_MAX (the mean's nearest integer above EXACT_UP_TO)."""
     if sizes.n > PLANNING_EXACT_UP_TO or p <= 0 or p >= 1:
         return round(p * sizes.n)
-    cdf = _tails(p, sizes, (ICC_MAX,))[0]
-    return int(np.searchsorted(cdf, 0.5))
+    # the smallest k with P(K <= k) >= 1/2 (the cdf is monotone: bisection)
+    return min(_first(lambda k: tail_at_most(k, p, sizes, (ICC_MAX,)) >= 0.5, sizes.n), sizes.n)
 
 
 # -- samples needed -------------------------------------------------------------------------
