@@ -117,7 +117,44 @@ class ClusterSizes:
 # -- the worst-case count distribution --------------------------------------------------------
 
 
-def _bb_pmfs(m: np.ndarray, p: float, rhos: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class _SizeGrid:
+    """What _bb_pmfs and _support need of a set of cluster sizes m_s, whatever p: the
+    counts j = 0..max m - 1, m - j, j + 1, m - j - 1 (each (1, sizes, max m)), where k <= m_s
+    (k = 1..max m), and exp(theta (k - m_s)) for k <= m_s (sizes, max m + 1, thetas)."""
+
+    m: np.ndarray
+    j: np.ndarray
+    m_minus_j: np.ndarray
+    j_plus_1: np.ndarray
+    m_minus_j_1: np.ndarray
+    beyond: np.ndarray
+    mgf_weights: np.ndarray
+    theta_m: np.ndarray
+
+
+@lru_cache(maxsize=256)
+def _size_grid(sizes: tuple[int, ...]) -> _SizeGrid:
+    m = np.array(sizes, dtype=np.int64)
+    top = int(m.max())
+    j = np.arange(top)
+    mm = m[None, :, None].astype(float)
+    jj = j[None, None, :].astype(float)
+    valid = jj < mm
+    shift = np.arange(top + 1)[None, :] - m[:, None]  # (sizes, k)
+    return _SizeGrid(
+        m=m,
+        j=j.astype(float),
+        m_minus_j=np.where(valid, mm - jj, 1.0),
+        j_plus_1=jj + 1,
+        m_minus_j_1=np.where(valid, mm - jj - 1, 1.0),
+        beyond=~valid,
+        mgf_weights=np.exp(np.minimum(shift, 0)[:, :, None] * _THETAS[None, None, :]),
+        theta_m=_THETAS[None, None, :] * m[None, :, None],
+    )
+
+
+def _bb_pmfs(grid: _SizeGrid, p: float, rhos: np.ndarray) -> np.ndarray:
     """pmfs of BB(m_s, p, rho_r) for every size m_s and every rho_r > 0 at once, shape
     (rhos, sizes, max m + 1), zero beyond m_s, for 0 < p < 1. From P(0) = prod_{j<m} (b + j)
     / (a + b + j) and P(k + 1) / P(k) = (m - k)(k + a) / ((k + 1)(m - k - 1 + b)), summed in
@@ -125,23 +162,21 @@ def _bb_pmfs(m: np.ndarray, p: float, rhos: np.ndarray) -> np.ndarray:
     s = (1 - rhos) / rhos
     a = (p * s)[:, None]
     b = ((1 - p) * s)[:, None]
-    top = int(m.max())
-    j = np.arange(top)
+    j = grid.j
     # log P(0) for every m: the cumulative sums of log((b + j) / (a + b + j)) up to j = m - 1
-    log0 = np.zeros((len(rhos), top + 1))
+    log0 = np.zeros((len(rhos), len(j) + 1))
     np.cumsum(np.log((b + j) / (a + b + j)), axis=1, out=log0[:, 1:])
-    log_p0 = log0[:, m][:, :, None]
-    mm = m[None, :, None].astype(float)
-    jj = j[None, None, :]
-    valid = jj < mm
-    with np.errstate(divide="ignore", invalid="ignore"):  # only where masked out
-        ratio = (mm - jj) * (jj + a[:, :, None]) / ((jj + 1) * (mm - jj - 1 + b[:, :, None]))
-    logs = np.empty((len(rhos), len(m), top + 1))
+    log_p0 = log0[:, grid.m][:, :, None]
+    # the ratios (1 where k > m: masked below)
+    ratio = (grid.m_minus_j * (j + a[:, :, None])) / (
+        grid.j_plus_1 * (grid.m_minus_j_1 + b[:, :, None])
+    )
+    logs = np.empty((len(rhos), len(grid.m), len(j) + 1))
     logs[:, :, :1] = log_p0
-    np.cumsum(np.log(np.where(valid, ratio, 1.0)), axis=2, out=logs[:, :, 1:])
+    np.cumsum(np.log(ratio), axis=2, out=logs[:, :, 1:])
     logs[:, :, 1:] += log_p0
     out = np.exp(logs)
-    out[:, :, 1:][np.broadcast_to(~valid, out[:, :, 1:].shape)] = 0.0
+    out[:, :, 1:][np.broadcast_to(grid.beyond, out[:, :, 1:].shape)] = 0.0
     return out
 
 
@@ -168,33 +203,46 @@ def _truncated_pmf(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> np
     big = [(m, c) for m, c in counts if m > 1]
     if not len(r):
         return np.zeros((0, n + 1))
-    m_arr = np.array([m for m, _ in big], dtype=np.int64)
+    grid = _size_grid(tuple(m for m, _ in big)) if big else None
     c_arr = np.array([c for _, c in big], dtype=float)
-    pmfs = _bb_pmfs(m_arr, p, r) if big else np.zeros((len(r), 0, 1))
-    nfft = spfft.next_fast_len(_support(pmfs, m_arr, c_arr, ones, p, n), real=True)
-    # every factor in polar form: log|F| and arg F, weighted by the factor's count and summed
-    # over the sizes, then one exp per coefficient; arguments only where the product's
-    # magnitude is above e^-80 (its coefficients beyond are below the pmf's rounding)
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    pmfs = _bb_pmfs(grid, p, r) if grid is not None else np.zeros((len(r), 0, 1))
+    nfft = spfft.next_fast_len(_support(pmfs, grid, c_arr, ones, p, n), real=True)
+    factors: list[tuple[np.ndarray, np.ndarray]] = []  # (transforms, their counts)
     if big:
-        parts.append((spfft.rfft(pmfs, nfft, axis=2), c_arr[None, :, None]))
+        factors.append((spfft.rfft(pmfs, nfft, axis=2), c_arr))
     if ones:
-        f1 = spfft.rfft(np.array([1.0 - p, p]), nfft)[None, None, :]
-        parts.append((f1, np.full((1, 1, 1), float(ones))))
-    with np.errstate(divide="ignore"):
-        log_mag = sum((c * 0.5 * np.log(f.real**2 + f.imag**2)).sum(axis=1) for f, c in parts)
-    log_mag = np.broadcast_to(log_mag, (len(r), nfft // 2 + 1))
-    keep = np.nonzero(log_mag.max(axis=0) > _LOG_NEGLIGIBLE)[0]
-    phase = sum(
-        (c * np.arctan2(f.imag[..., keep], f.real[..., keep])).sum(axis=1) for f, c in parts
-    )
-    acc = np.zeros((len(r), nfft // 2 + 1), dtype=complex)
-    acc[:, keep] = np.exp(log_mag[:, keep] + 1j * phase)
+        factors.append((spfft.rfft(np.array([1.0 - p, p]), nfft)[None, None, :], np.full(1, ones)))
+    acc = np.ones((len(r), nfft // 2 + 1), dtype=complex)
+    polar = []
+    for f, c in factors:
+        few = c < _POLAR_FROM
+        if few.any():  # small powers exactly (numpy multiplies for integer powers below 100)
+            g = f[:, few] if not few.all() else f
+            acc *= np.prod(np.power(g, c[few][None, :, None]), axis=1)
+        if not few.all():
+            polar.append((f[:, ~few], c[~few][None, :, None]))
+    if polar:
+        # large powers in polar form: log|F| and arg F weighted by the counts and summed, then
+        # one exp per coefficient; arguments only where the product of the magnitudes is above
+        # e^-80 (the other coefficients are below the pmf's rounding: 0)
+        with np.errstate(divide="ignore"):
+            log_mag = sum((c * 0.5 * np.log(f.real**2 + f.imag**2)).sum(axis=1) for f, c in polar)
+        log_mag = np.broadcast_to(log_mag, acc.shape)
+        keep = np.nonzero(log_mag.max(axis=0) > _LOG_NEGLIGIBLE)[0]
+        phase = sum(
+            (c * np.arctan2(f.imag[..., keep], f.real[..., keep])).sum(axis=1) for f, c in polar
+        )
+        powers = np.zeros_like(acc)
+        powers[:, keep] = np.exp(log_mag[:, keep] + 1j * phase)
+        acc *= powers
     out: np.ndarray = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
     out.setflags(write=False)
     return out
 
 
+#: Clusters of one size at least this many: their transform is raised to the count in polar
+#: form (exp(count log F)); fewer: by numpy's exact integer power (repeated multiplication).
+_POLAR_FROM = 64
 #: Transform coefficients of the product smaller than e^this are left out (0): each moves
 #: every pmf value by less than 2 e^-80 (about 4e-35).
 _LOG_NEGLIGIBLE = -80.0
@@ -208,25 +256,20 @@ _THETAS = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
 
 
 def _support(
-    pmfs: np.ndarray, m: np.ndarray, counts: np.ndarray, ones: int, p: float, n: int
+    pmfs: np.ndarray, grid: _SizeGrid | None, counts: np.ndarray, ones: int, p: float, n: int
 ) -> int:
     """The smallest L <= n + 1 with P(K >= L) <= TRUNCATION_MASS for every rho, from
     P(K >= L) <= exp(-theta L) prod_g E exp(theta K_g) minimised over a grid of theta
-    (``pmfs`` as _bb_pmfs gives them for sizes ``m`` held by ``counts`` clusters, plus
+    (``pmfs`` as _bb_pmfs gives them for the sizes of ``grid`` held by ``counts`` clusters, plus
     ``ones`` clusters of one trial)."""
     log_mgf = np.zeros((max(pmfs.shape[0], 1), len(_THETAS)))
-    if len(m):
+    if grid is not None:
         # E exp(theta K_g) = exp(theta m) sum_k pmf_k exp(theta (k - m)): no overflow; a
         # theta whose scaled sum is so small that underflowed terms could matter is not used
-        k = np.arange(pmfs.shape[2])
-        shift = k[None, :] - m[:, None]  # (sizes, k)
-        w = np.exp(np.minimum(shift, 0)[:, :, None] * _THETAS[None, None, :])
-        scaled = np.einsum("rsk,skt->rst", pmfs, w)
+        scaled = np.einsum("rsk,skt->rst", pmfs, grid.mgf_weights)
         with np.errstate(divide="ignore"):
             log_sum = np.where(scaled > 1e-250, np.log(np.maximum(scaled, 1e-300)), np.inf)
-        log_mgf = log_mgf + np.einsum(
-            "s,rst->rt", counts, log_sum + _THETAS[None, None, :] * m[None, :, None]
-        )
+        log_mgf = log_mgf + np.einsum("s,rst->rt", counts, log_sum + grid.theta_m)
     if ones:
         scaled1 = (1 - p) * np.exp(-_THETAS) + p
         with np.errstate(divide="ignore"):
@@ -409,10 +452,10 @@ def _z(tail: float) -> float:
 
 
 def _spread(p: float, sizes: ClusterSizes) -> float:
-    """A tenth of the standard error of K / n at p and ICC_MAX: the first bracket's half-width
+    """A twentieth of the standard error of K / n at p and ICC_MAX: the first bracket's half-width
     around the normal approximation's root (the exact root is usually well inside)."""
     var = p * (1 - p) * (sizes.n + ICC_MAX * (sizes.sum_sq - sizes.n))
-    return max(0.1 * math.sqrt(max(var, 0.0)) / sizes.n, 1e-9)
+    return max(0.05 * math.sqrt(max(var, 0.0)) / sizes.n, 1e-9)
 
 
 def _root(
