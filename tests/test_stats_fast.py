@@ -232,7 +232,8 @@ def single_rho_cdf(p: float, hist: dict[int, int], rho: float) -> np.ndarray:
         part = sps.betabinom.pmf(np.arange(m + 1), m, p * s, (1 - p) * s)
         for _ in range(count):
             pmf = np.convolve(pmf, part)
-    return np.minimum(np.cumsum(pmf), 1.0)
+    cdf: np.ndarray = np.minimum(np.cumsum(pmf), 1.0)
+    return cdf
 
 
 @pytest.mark.parametrize(
