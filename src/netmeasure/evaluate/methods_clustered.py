@@ -464,7 +464,8 @@ def _root(
     width: float = 0.01,
     xtol: float = 1e-10,
 ) -> float:
-    """The p in (0, 1) where the increasing function f crosses 0 (to ``xtol``, rtol 1e-9),
+    """The p in (0, 1) where the increasing function f crosses 0 (to ``xtol`` absolute: the
+    relative tolerance is brentq's least, 4 eps, so bounds near 1 are as exact as near 0),
     bracketed from ``guess`` (the normal approximation's root) outwards, starting at
     +- ``width``, when one is given."""
     lo, hi = 1e-12, 1 - 1e-12
@@ -479,7 +480,7 @@ def _root(
         return lo
     if f(hi) <= 0:
         return hi
-    return float(optimize.brentq(f, lo, hi, xtol=xtol, rtol=1e-9))
+    return float(optimize.brentq(f, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps))
 
 
 def exceeds(
