@@ -195,7 +195,7 @@ def _truncated_pmf(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> np
 
     Clusters of one trial are the same Bernoulli for every rho: their transform is taken once
     and raised to their count once. Every other size is one row per rho of a single batched
-    transform; the product of the powers F^count is formed in polar form."""
+    transform. Powers F^count: below _POLAR_FROM clusters exactly, the others in polar form."""
     n = sizes.n
     r = np.asarray([x for x in rhos if x > 0], dtype=float)
     counts = sizes.exact_counts()
