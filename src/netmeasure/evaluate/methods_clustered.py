@@ -471,10 +471,21 @@ def _root(
     lo, hi = 1e-12, 1 - 1e-12
     if guess is not None:
         a, b = max(lo, guess - width), min(hi, guess + width)
-        while f(a) > 0 and a > lo:
-            a, width = max(lo, a - 4 * width), width * 4
-        while f(b) < 0 and b < hi:
-            b, width = min(hi, b + 4 * width), width * 4
+        fa, fb = f(a), f(b)
+        step = width
+        # widen towards the root: at least a step (growing fourfold), or a quarter beyond the
+        # secant's estimate from the last two points (f is nearly linear on the z scale);
+        # the end left behind closes the bracket on the other side
+        while fa > 0 and a > lo:
+            est = a - fa * (a - b) / (fa - fb) if fb > fa else -math.inf
+            b, fb = a, fa
+            a = max(lo, min(a - step, est - 0.25 * (b - est)))
+            fa, step = f(a), step * 4
+        while fb < 0 and b < hi:
+            est = b - fb * (b - a) / (fb - fa) if fb > fa else math.inf
+            a, fa = b, fb
+            b = min(hi, max(b + step, est + 0.25 * (est - a)))
+            fb, step = f(b), step * 4
         lo, hi = a, b
     if f(lo) >= 0:
         return lo
