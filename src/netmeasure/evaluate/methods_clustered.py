@@ -216,9 +216,12 @@ def _truncated_pmf(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> np
     polar = []
     for f, c in factors:
         few = c < _POLAR_FROM
-        if few.any():  # small powers exactly (numpy multiplies for integer powers below 100)
-            g = f[:, few] if not few.all() else f
-            acc *= np.prod(np.power(g, c[few][None, :, None]), axis=1)
+        # small powers exactly: the sizes held by the same number v of clusters multiplied
+        # first, then raised to v once (numpy multiplies for integer powers below 100)
+        for v in np.unique(c[few]):
+            same = f[:, c == v] if len(c) > 1 else f
+            part = np.prod(same, axis=1) if same.shape[1] > 1 else same[:, 0]
+            acc *= part if v == 1 else np.power(part, int(v))
         if not few.all():
             polar.append((f[:, ~few], c[~few][None, :, None]))
     if polar:
