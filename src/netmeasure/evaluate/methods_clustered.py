@@ -133,7 +133,7 @@ class _SizeGrid:
     theta_m: np.ndarray
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=16)  # a group's few histograms (each up to sizes x max m x 9 doubles)
 def _size_grid(sizes: tuple[int, ...]) -> _SizeGrid:
     m = np.array(sizes, dtype=np.int64)
     top = int(m.max())
@@ -186,7 +186,9 @@ def _ones_only(sizes: ClusterSizes) -> bool:
     return sizes.n > 0 and sizes.counts == ((1, sizes.clusters),)
 
 
-@lru_cache(maxsize=512)
+#: few entries (each up to rhos x (n + 1) doubles: 2 MB at EXACT_UP_TO): the hits are the
+#: root-finder's bracket ends, a verdict's two tails at p0 and a bisection over k at one p
+@lru_cache(maxsize=32)
 def _truncated_pmf(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> np.ndarray:
     """The pmf of K for each rho > 0 in ``rhos`` (rows), for 0 < p < 1, on counts 0..L' - 1
     where L' = min(nfft, n + 1) >= L from _support: P(K >= L) <= TRUNCATION_MASS for every
