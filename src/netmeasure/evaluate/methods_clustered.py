@@ -195,58 +195,46 @@ def _truncated_pmf(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> np
     rho, so the mass that wraps around or is cut off is below it. Rows are empty (shape
     (0, L')) when no rho > 0 is asked.
 
-    Clusters of one trial are the same Bernoulli for every rho: their transform is taken once
-    and raised to their count once. Every other size is one row per rho of a single batched
-    transform. Powers F^count: below _POLAR_FROM clusters exactly, the others in polar form."""
+    Every size (clusters of one trial too: BB(1) is Bernoulli(p) whatever rho) is one row
+    per rho of a single batched transform. Powers F^count: when every size is held by fewer
+    than _POLAR_FROM clusters, exactly (numpy's integer power); otherwise all in polar form."""
     n = sizes.n
     r = np.asarray([x for x in rhos if x > 0], dtype=float)
     counts = sizes.exact_counts()
-    ones = sum(c for m, c in counts if m == 1)
-    big = [(m, c) for m, c in counts if m > 1]
     if not len(r):
         return np.zeros((0, n + 1))
-    grid = _size_grid(tuple(m for m, _ in big)) if big else None
-    c_arr = np.array([c for _, c in big], dtype=float)
-    pmfs = _bb_pmfs(grid, p, r) if grid is not None else np.zeros((len(r), 0, 1))
-    nfft = spfft.next_fast_len(_support(pmfs, grid, c_arr, ones, p, n), real=True)
-    factors: list[tuple[np.ndarray, np.ndarray]] = []  # (transforms, their counts)
-    if big:
-        factors.append((spfft.rfft(pmfs, nfft, axis=2), c_arr))
-    if ones:
-        factors.append((spfft.rfft(np.array([1.0 - p, p]), nfft)[None, None, :], np.full(1, ones)))
-    acc = np.ones((len(r), nfft // 2 + 1), dtype=complex)
-    polar = []
-    for f, c in factors:
-        few = c < _POLAR_FROM
-        # small powers exactly: the sizes held by the same number v of clusters multiplied
-        # first, then raised to v once (numpy multiplies for integer powers below 100)
-        for v in np.unique(c[few]):
-            same = f[:, c == v] if len(c) > 1 else f
+    grid = _size_grid(tuple(m for m, _ in counts))
+    c_list = [c for _, c in counts]
+    c_arr = np.array(c_list, dtype=float)
+    pmfs = _bb_pmfs(grid, p, r)
+    nfft = spfft.next_fast_len(_support(pmfs, grid, c_arr, n), real=True)
+    f = spfft.rfft(pmfs, nfft, axis=2)
+    if max(c_list) < _POLAR_FROM:
+        # exactly: the sizes held by the same number v of clusters multiplied first, then
+        # raised to v once (numpy multiplies for integer powers below 100)
+        acc = np.ones((len(r), nfft // 2 + 1), dtype=complex)
+        for v in sorted(set(c_list)):
+            same = f[:, c_arr == v] if len(c_list) > 1 else f
             part = np.prod(same, axis=1) if same.shape[1] > 1 else same[:, 0]
-            acc *= part if v == 1 else np.power(part, int(v))
-        if not few.all():
-            polar.append((f[:, ~few], c[~few][None, :, None]))
-    if polar:
-        # large powers in polar form: log|F| and arg F weighted by the counts and summed, then
-        # one exp per coefficient; arguments only where the product of the magnitudes is above
+            acc *= part if v == 1 else np.power(part, v)
+    else:
+        # polar form: log|F| and arg F weighted by the counts and summed over the sizes, then
+        # one exp per coefficient; arguments only where the product's magnitude is above
         # e^-80 (the other coefficients are below the pmf's rounding: 0)
         with np.errstate(divide="ignore"):
-            log_mag = sum((c * 0.5 * np.log(f.real**2 + f.imag**2)).sum(axis=1) for f, c in polar)
-        log_mag = np.broadcast_to(log_mag, acc.shape)
+            log_mag = np.einsum("s,rsj->rj", c_arr, 0.5 * np.log(f.real**2 + f.imag**2))
         keep = np.nonzero(log_mag.max(axis=0) > _LOG_NEGLIGIBLE)[0]
-        phase = sum(
-            (c * np.arctan2(f.imag[..., keep], f.real[..., keep])).sum(axis=1) for f, c in polar
-        )
-        powers = np.zeros_like(acc)
-        powers[:, keep] = np.exp(log_mag[:, keep] + 1j * phase)
-        acc *= powers
+        phase = np.einsum("s,rsj->rj", c_arr, np.arctan2(f.imag[..., keep], f.real[..., keep]))
+        acc = np.zeros((len(r), nfft // 2 + 1), dtype=complex)
+        acc[:, keep] = np.exp(log_mag[:, keep] + 1j * phase)
     out: np.ndarray = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
     out.setflags(write=False)
     return out
 
 
-#: Clusters of one size at least this many: their transform is raised to the count in polar
-#: form (exp(count log F)); fewer: by numpy's exact integer power (repeated multiplication).
+#: When some size is held by at least this many clusters, every transform is raised to its
+#: count in polar form (exp(count log F)); else by numpy's exact integer power (repeated
+#: multiplication: below 100).
 _POLAR_FROM = 64
 #: Transform coefficients of the product smaller than e^this are left out (0): each moves
 #: every pmf value by less than 2 e^-80 (about 4e-35).
@@ -260,26 +248,16 @@ TRUNCATION_MASS = 1e-20
 _THETAS = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
 
 
-def _support(
-    pmfs: np.ndarray, grid: _SizeGrid | None, counts: np.ndarray, ones: int, p: float, n: int
-) -> int:
+def _support(pmfs: np.ndarray, grid: _SizeGrid, counts: np.ndarray, n: int) -> int:
     """The smallest L <= n + 1 with P(K >= L) <= TRUNCATION_MASS for every rho, from
     P(K >= L) <= exp(-theta L) prod_g E exp(theta K_g) minimised over a grid of theta
-    (``pmfs`` as _bb_pmfs gives them for the sizes of ``grid`` held by ``counts`` clusters, plus
-    ``ones`` clusters of one trial)."""
-    log_mgf = np.zeros((max(pmfs.shape[0], 1), len(_THETAS)))
-    if grid is not None:
-        # E exp(theta K_g) = exp(theta m) sum_k pmf_k exp(theta (k - m)): no overflow; a
-        # theta whose scaled sum is so small that underflowed terms could matter is not used
-        scaled = np.einsum("rsk,skt->rst", pmfs, grid.mgf_weights)
-        with np.errstate(divide="ignore"):
-            log_sum = np.where(scaled > 1e-250, np.log(np.maximum(scaled, 1e-300)), np.inf)
-        log_mgf = log_mgf + np.einsum("s,rst->rt", counts, log_sum + grid.theta_m)
-    if ones:
-        scaled1 = (1 - p) * np.exp(-_THETAS) + p
-        with np.errstate(divide="ignore"):
-            log1 = np.where(scaled1 > 1e-250, np.log(np.maximum(scaled1, 1e-300)), np.inf)
-        log_mgf = log_mgf + ones * (log1 + _THETAS)[None, :]
+    (``pmfs`` as _bb_pmfs gives them for the sizes of ``grid``, held by ``counts`` clusters)."""
+    # E exp(theta K_g) = exp(theta m) sum_k pmf_k exp(theta (k - m)): no overflow; a theta
+    # whose scaled sum is so small that underflowed terms could matter is not used
+    scaled = np.einsum("rsk,skt->rst", pmfs, grid.mgf_weights)
+    with np.errstate(divide="ignore"):
+        log_sum = np.where(scaled > 1e-250, np.log(np.maximum(scaled, 1e-300)), np.inf)
+    log_mgf = np.einsum("s,rst->rt", counts, log_sum + grid.theta_m)
     need = (log_mgf - math.log(TRUNCATION_MASS)) / _THETAS[None, :]
     worst = float(np.max(np.min(need, axis=1)))
     if not math.isfinite(worst) or worst >= n:
