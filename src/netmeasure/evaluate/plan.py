@@ -100,10 +100,19 @@ class Plan:
     # -- step 1 and 2: duplicates, the annotated view --------------------------------------
 
     def duplicates_sql(self) -> str:
+        """``_dups``: the sample ids seen more than once. First the 64-bit hashes seen more
+        than once (fixed-size keys: the aggregate spills to disk within --memory-limit where
+        one of 100 million texts does not), then the ids behind those hashes only (usually
+        none: the second scan then reads nothing)."""
+        h = self.dialect.hash64("sample_id")
+        twice = (
+            f"SELECT {h} AS _h FROM raw_samples WHERE sample_id IS NOT NULL"
+            " GROUP BY 1 HAVING count(*) > 1"
+        )
         return self.dialect.create_temp_table(
             "_dups",
-            "SELECT sample_id FROM raw_samples WHERE sample_id IS NOT NULL"
-            " GROUP BY sample_id HAVING count(*) > 1",
+            f"SELECT sample_id FROM raw_samples WHERE sample_id IS NOT NULL"
+            f" AND {h} IN ({twice}) GROUP BY sample_id HAVING count(*) > 1",
         )
 
     def deduplicated_sql(self, any_duplicates: bool) -> str:
