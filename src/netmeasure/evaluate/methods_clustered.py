@@ -117,21 +117,66 @@ class ClusterSizes:
 # -- the worst-case count distribution --------------------------------------------------------
 
 
-def _bb_pmf(m: int, p: float, rhos: np.ndarray) -> np.ndarray:
-    """pmf of BB(m, p, rho) for each rho (rows); rho = 0 is the binomial."""
-    k = np.arange(m + 1)
-    out = np.empty((len(rhos), m + 1))
-    log_choose = special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
-    for i, rho in enumerate(rhos):
-        if p <= 0 or p >= 1:
-            out[i] = (k == 0) if p <= 0 else (k == m)
-            continue
-        if rho <= 0:
-            out[i] = np.exp(log_choose + k * math.log(p) + (m - k) * math.log1p(-p))
-            continue
-        s = (1 - rho) / rho
-        a, b = p * s, (1 - p) * s
-        out[i] = np.exp(log_choose + special.betaln(k + a, m - k + b) - special.betaln(a, b))
+@dataclass(frozen=True, eq=False)
+class _SizeGrid:
+    """What _bb_pmfs and _support need of a set of cluster sizes m_s, whatever p: the
+    counts j = 0..max m - 1, m - j, j + 1, m - j - 1 (each (1, sizes, max m)), where k <= m_s
+    (k = 1..max m), and exp(theta (k - m_s)) for k <= m_s (sizes, max m + 1, thetas)."""
+
+    m: np.ndarray
+    j: np.ndarray
+    m_minus_j: np.ndarray
+    j_plus_1: np.ndarray
+    m_minus_j_1: np.ndarray
+    beyond: np.ndarray
+    mgf_weights: np.ndarray
+    theta_m: np.ndarray
+
+
+@lru_cache(maxsize=16)  # a group's few histograms (each up to sizes x max m x 9 doubles)
+def _size_grid(sizes: tuple[int, ...]) -> _SizeGrid:
+    m = np.array(sizes, dtype=np.int64)
+    top = int(m.max())
+    j = np.arange(top)
+    mm = m[None, :, None].astype(float)
+    jj = j[None, None, :].astype(float)
+    valid = jj < mm
+    shift = np.arange(top + 1)[None, :] - m[:, None]  # (sizes, k)
+    return _SizeGrid(
+        m=m,
+        j=j.astype(float),
+        m_minus_j=np.where(valid, mm - jj, 1.0),
+        j_plus_1=jj + 1,
+        m_minus_j_1=np.where(valid, mm - jj - 1, 1.0),
+        beyond=~valid,
+        mgf_weights=np.exp(np.minimum(shift, 0)[:, :, None] * _THETAS[None, None, :]),
+        theta_m=_THETAS[None, None, :] * m[None, :, None],
+    )
+
+
+def _bb_pmfs(grid: _SizeGrid, p: float, rhos: np.ndarray) -> np.ndarray:
+    """pmfs of BB(m_s, p, rho_r) for every size m_s and every rho_r > 0 at once, shape
+    (rhos, sizes, max m + 1), zero beyond m_s, for 0 < p < 1. From P(0) = prod_{j<m} (b + j)
+    / (a + b + j) and P(k + 1) / P(k) = (m - k)(k + a) / ((k + 1)(m - k - 1 + b)), summed in
+    logs (no underflow for large m): one vectorised pass instead of gammaln/betaln per size."""
+    s = (1 - rhos) / rhos
+    a = (p * s)[:, None]
+    b = ((1 - p) * s)[:, None]
+    j = grid.j
+    # log P(0) for every m: the cumulative sums of log((b + j) / (a + b + j)) up to j = m - 1
+    log0 = np.zeros((len(rhos), len(j) + 1))
+    np.cumsum(np.log((b + j) / (a + b + j)), axis=1, out=log0[:, 1:])
+    log_p0 = log0[:, grid.m][:, :, None]
+    # the ratios (1 where k > m: masked below)
+    ratio = (grid.m_minus_j * (j + a[:, :, None])) / (
+        grid.j_plus_1 * (grid.m_minus_j_1 + b[:, :, None])
+    )
+    logs = np.empty((len(rhos), len(grid.m), len(j) + 1))
+    logs[:, :, :1] = log_p0
+    np.cumsum(np.log(ratio), axis=2, out=logs[:, :, 1:])
+    logs[:, :, 1:] += log_p0
+    out = np.exp(logs)
+    out[:, :, 1:][np.broadcast_to(grid.beyond, out[:, :, 1:].shape)] = 0.0
     return out
 
 
@@ -141,51 +186,59 @@ def _ones_only(sizes: ClusterSizes) -> bool:
     return sizes.n > 0 and sizes.counts == ((1, sizes.clusters),)
 
 
-@lru_cache(maxsize=256)
-def _tails(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> tuple[np.ndarray, ...]:
-    """(P(K <= k), P(K >= k)) for k = 0..n, each maximised over ``rhos``.
+#: few entries (each up to rhos x (n + 1) doubles: 2 MB at EXACT_UP_TO): the hits are the
+#: root-finder's bracket ends, a verdict's two tails at p0 and a bisection over k at one p
+@lru_cache(maxsize=32)
+def _truncated_pmf(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> np.ndarray:
+    """The pmf of K for each rho > 0 in ``rhos`` (rows), for 0 < p < 1, on counts 0..L' - 1
+    where L' = min(nfft, n + 1) >= L from _support: P(K >= L) <= TRUNCATION_MASS for every
+    rho, so the mass that wraps around or is cut off is below it. Rows are empty (shape
+    (0, L')) when no rho > 0 is asked.
 
-    Shortcuts that give the general convolution's values (to rounding): clusters of one
-    trial are the same Bernoulli for every rho, so their factor is transformed once, not once
-    per rho; at rho = 0 every cluster is binomial and K is Binomial(n, p) (no convolution);
-    with clusters of one trial only, K is Binomial(n, p) for every rho."""
+    Every size (clusters of one trial too: BB(1) is Bernoulli(p) whatever rho) is one row
+    per rho of a single batched transform. Powers F^count: when every size is held by fewer
+    than _POLAR_FROM clusters, exactly (numpy's integer power); otherwise all in polar form."""
     n = sizes.n
+    r = np.asarray([x for x in rhos if x > 0], dtype=float)
     counts = sizes.exact_counts()
-    if 0 < p < 1 and _ones_only(sizes):
-        k = np.arange(n + 1)
-        low = special.bdtr(k, n, p)
-        high = np.concatenate(([1.0], special.bdtrc(k[1:] - 1, n, p)))
-        low.setflags(write=False)
-        high.setflags(write=False)
-        return low, high
-    if p > 0.5:  # the mirror image: the count of the other outcome, whose mass is near 0
-        low_other, high_other = _tails(1.0 - p, sizes, rhos)
-        return high_other[::-1], low_other[::-1]
-    r = np.asarray(rhos, dtype=float)
-    general = r > 0 if 0 < p < 1 else np.ones(len(r), dtype=bool)
-    pmf = np.zeros((len(r), n + 1))
-    if general.any():
-        rg = r[general]
-        # clusters of one trial: the same Bernoulli factor for every rho, one row
-        factors = [
-            (_bb_pmf(m, p, rg[:1] if m == 1 and 0 < p < 1 else rg), count) for m, count in counts
-        ]
-        nfft = spfft.next_fast_len(_support(factors, n), real=True)
-        acc = np.ones((len(rg), nfft // 2 + 1), dtype=complex)
-        for f_pmf, count in factors:
-            f = spfft.rfft(f_pmf, nfft, axis=1)
-            if count > 1:  # F^count in polar form: far cheaper than complex power
-                f = np.abs(f) ** count * np.exp(1j * count * np.angle(f))
-            acc *= f
-        part = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
-        pmf[np.nonzero(general)[0], : part.shape[1]] = part
-    if not general.all():
-        pmf[~general] = _bb_pmf(n, p, np.zeros(1))
-    low = np.minimum(np.cumsum(pmf, axis=1), 1.0).max(axis=0)
-    high = np.minimum(np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1], 1.0).max(axis=0)
-    low.setflags(write=False)
-    high.setflags(write=False)
-    return low, high
+    if not len(r):
+        return np.zeros((0, n + 1))
+    grid = _size_grid(tuple(m for m, _ in counts))
+    c_list = [c for _, c in counts]
+    c_arr = np.array(c_list, dtype=float)
+    pmfs = _bb_pmfs(grid, p, r)
+    nfft = spfft.next_fast_len(_support(pmfs, grid, c_arr, n), real=True)
+    f = spfft.rfft(pmfs, nfft, axis=2)
+    if max(c_list) < _POLAR_FROM:
+        # exactly: the sizes held by the same number v of clusters multiplied first, then
+        # raised to v once (numpy multiplies for integer powers below 100)
+        acc = np.ones((len(r), nfft // 2 + 1), dtype=complex)
+        for v in sorted(set(c_list)):
+            same = f[:, c_arr == v] if len(c_list) > 1 else f
+            part = np.prod(same, axis=1) if same.shape[1] > 1 else same[:, 0]
+            acc *= part if v == 1 else np.power(part, v)
+    else:
+        # polar form: log|F| and arg F weighted by the counts and summed over the sizes, then
+        # one exp per coefficient; arguments only where the product's magnitude is above
+        # e^-80 (the other coefficients are below the pmf's rounding: 0)
+        with np.errstate(divide="ignore"):
+            log_mag = np.einsum("s,rsj->rj", c_arr, 0.5 * np.log(f.real**2 + f.imag**2))
+        keep = np.nonzero(log_mag.max(axis=0) > _LOG_NEGLIGIBLE)[0]
+        phase = np.einsum("s,rsj->rj", c_arr, np.arctan2(f.imag[..., keep], f.real[..., keep]))
+        acc = np.zeros((len(r), nfft // 2 + 1), dtype=complex)
+        acc[:, keep] = np.exp(log_mag[:, keep] + 1j * phase)
+    out: np.ndarray = np.clip(spfft.irfft(acc, nfft, axis=1)[:, : n + 1], 0.0, None)
+    out.setflags(write=False)
+    return out
+
+
+#: When some size is held by at least this many clusters, every transform is raised to its
+#: count in polar form (exp(count log F)); else by numpy's exact integer power (repeated
+#: multiplication: below 100).
+_POLAR_FROM = 64
+#: Transform coefficients of the product smaller than e^this are left out (0): each moves
+#: every pmf value by less than 2 e^-80 (about 4e-35).
+_LOG_NEGLIGIBLE = -80.0
 
 
 #: The convolution is computed on counts below L, where P(K >= L) <= TRUNCATION_MASS for
@@ -195,23 +248,59 @@ TRUNCATION_MASS = 1e-20
 _THETAS = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
 
 
-def _support(factors: Sequence[tuple[np.ndarray, int]], n: int) -> int:
-    """The smallest L <= n + 1 with P(K >= L) <= TRUNCATION_MASS for every row, from
-    P(K >= L) <= exp(-theta L) prod_g E exp(theta K_g) minimised over a grid of theta."""
-    log_mgf = np.zeros((1, len(_THETAS)))
-    for f_pmf, count in factors:
-        m = f_pmf.shape[1] - 1
-        # E exp(theta K_g) = exp(theta m) sum_k pmf_k exp(theta (k - m)): no overflow; a
-        # theta whose scaled sum is so small that underflowed terms could matter is not used
-        scaled = f_pmf @ np.exp(np.outer(np.arange(m + 1) - m, _THETAS))
-        with np.errstate(divide="ignore"):
-            log_sum = np.where(scaled > 1e-250, np.log(np.maximum(scaled, 1e-300)), np.inf)
-        log_mgf = log_mgf + count * (log_sum + _THETAS[None, :] * m)
+def _support(pmfs: np.ndarray, grid: _SizeGrid, counts: np.ndarray, n: int) -> int:
+    """The smallest L <= n + 1 with P(K >= L) <= TRUNCATION_MASS for every rho, from
+    P(K >= L) <= exp(-theta L) prod_g E exp(theta K_g) minimised over a grid of theta
+    (``pmfs`` as _bb_pmfs gives them for the sizes of ``grid``, held by ``counts`` clusters)."""
+    # E exp(theta K_g) = exp(theta m) sum_k pmf_k exp(theta (k - m)): no overflow; a theta
+    # whose scaled sum is so small that underflowed terms could matter is not used
+    scaled = np.einsum("rsk,skt->rst", pmfs, grid.mgf_weights)
+    with np.errstate(divide="ignore"):
+        log_sum = np.where(scaled > 1e-250, np.log(np.maximum(scaled, 1e-300)), np.inf)
+    log_mgf = np.einsum("s,rst->rt", counts, log_sum + grid.theta_m)
     need = (log_mgf - math.log(TRUNCATION_MASS)) / _THETAS[None, :]
     worst = float(np.max(np.min(need, axis=1)))
     if not math.isfinite(worst) or worst >= n:
         return n + 1
     return max(1, math.ceil(worst) + 1)
+
+
+def _degenerate(p: float, n: int) -> np.ndarray | None:
+    """The pmf of K when p is 0 or 1 (K = 0 or K = n surely), else None."""
+    if 0 < p < 1:
+        return None
+    pmf = np.zeros((1, n + 1))
+    pmf[0, 0 if p <= 0 else n] = 1.0
+    return pmf
+
+
+def _tail_low(k: int, p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> float:
+    """sup over rho of P(K <= k), 0 <= k < n, by a sum over the truncated pmf (no cumulative
+    sums); rho = 0 is the binomial tail (bdtr)."""
+    n = sizes.n
+    if p > 0.5:  # the mirror image: P(K <= k) = P(K' >= n - k), K' the other outcome's count
+        return _tail_high(n - k, 1.0 - p, sizes, rhos)
+    rows = _degenerate(p, n)
+    if rows is None:
+        rows = _truncated_pmf(p, sizes, rhos)
+    best = float(rows[:, : k + 1].sum(axis=1).max()) if len(rows) else 0.0
+    if 0 < p < 1 and min(rhos) <= 0:
+        best = max(best, float(special.bdtr(k, n, p)))
+    return min(best, 1.0)
+
+
+def _tail_high(k: int, p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> float:
+    """sup over rho of P(K >= k), 0 < k <= n, as _tail_low (a direct sum: no 1 - x)."""
+    n = sizes.n
+    if p > 0.5:
+        return _tail_low(n - k, 1.0 - p, sizes, rhos)
+    rows = _degenerate(p, n)
+    if rows is None:
+        rows = _truncated_pmf(p, sizes, rhos)
+    best = float(rows[:, k:].sum(axis=1).max()) if len(rows) and k < rows.shape[1] else 0.0
+    if 0 < p < 1 and min(rhos) <= 0:
+        best = max(best, float(special.bdtrc(k - 1, n, p)))
+    return min(best, 1.0)
 
 
 def _tail_none(p: float, sizes: ClusterSizes, rhos: tuple[float, ...]) -> float:
@@ -269,7 +358,7 @@ def tail_at_most(
         return float(special.bdtr(k, sizes.n, p))
     if k == 0:
         return _tail_none(float(p), sizes, tuple(rhos))
-    return float(_tails(float(p), sizes, tuple(rhos))[0][k])
+    return _tail_low(k, float(p), sizes, tuple(rhos))
 
 
 def tail_at_least(
@@ -290,7 +379,7 @@ def tail_at_least(
         return float(special.bdtrc(k - 1, sizes.n, p))
     if k == sizes.n:  # P(K = n): the count of the other outcome is 0, at 1 - p
         return _tail_none(1.0 - float(p), sizes, tuple(rhos))
-    return float(_tails(float(p), sizes, tuple(rhos))[1][k])
+    return _tail_high(k, float(p), sizes, tuple(rhos))
 
 
 # -- counts: tests and bounds ---------------------------------------------------------------
@@ -324,32 +413,68 @@ def proportion_bounds(k: float, sizes: ClusterSizes, confidence: float = 0.95) -
         low = 0.0
     if kk == n:
         high = 1.0
+    z_alpha = float(special.ndtri(alpha))
     if low is None:
-        guess = _root(lambda p: tail_at_least(kk, p, sizes, exact_up_to=0) - alpha)
-        low = _root(lambda p: tail_at_least(kk, p, sizes) - alpha, guess)
+        guess = _root(lambda p: tail_at_least(kk, p, sizes, exact_up_to=0) - alpha, xtol=1e-7)
+        low = _root(
+            lambda p: _z(tail_at_least(kk, p, sizes)) - z_alpha, guess, _spread(guess, sizes)
+        )
     if high is None:
-        guess = _root(lambda p: alpha - tail_at_most(kk, p, sizes, exact_up_to=0))
-        high = _root(lambda p: alpha - tail_at_most(kk, p, sizes), guess)
+        guess = _root(lambda p: alpha - tail_at_most(kk, p, sizes, exact_up_to=0), xtol=1e-7)
+        high = _root(
+            lambda p: z_alpha - _z(tail_at_most(kk, p, sizes)), guess, _spread(guess, sizes)
+        )
     return CountBounds(low, high, METHOD_COUNT)
 
 
-def _root(f: Callable[[float], float], guess: float | None = None) -> float:
-    """The p in (0, 1) where the increasing function f crosses 0 (to 1e-10), bracketed from
-    ``guess`` (the normal approximation's root) outwards when one is given."""
+def _z(tail: float) -> float:
+    """The normal quantile of a tail probability (finite: the tail is clipped to (0, 1)). The
+    root-finder works on z(tail) - z(1 - c), which has the sign of tail - (1 - c) and is
+    nearly linear in p, so it converges in a few steps where tail - (1 - c) takes many."""
+    return float(special.ndtri(min(max(tail, 1e-300), 1.0 - 2.0**-53)))
+
+
+def _spread(p: float, sizes: ClusterSizes) -> float:
+    """A twentieth of the standard error of K / n at p and ICC_MAX: the first bracket's half-width
+    around the normal approximation's root (the exact root is usually well inside)."""
+    var = p * (1 - p) * (sizes.n + ICC_MAX * (sizes.sum_sq - sizes.n))
+    return max(0.05 * math.sqrt(max(var, 0.0)) / sizes.n, 1e-9)
+
+
+def _root(
+    f: Callable[[float], float],
+    guess: float | None = None,
+    width: float = 0.01,
+    xtol: float = 1e-10,
+) -> float:
+    """The p in (0, 1) where the increasing function f crosses 0 (to ``xtol`` absolute: the
+    relative tolerance is brentq's least, 4 eps, so bounds near 1 are as exact as near 0),
+    bracketed from ``guess`` (the normal approximation's root) outwards, starting at
+    +- ``width``, when one is given."""
     lo, hi = 1e-12, 1 - 1e-12
     if guess is not None:
-        width = 0.01
         a, b = max(lo, guess - width), min(hi, guess + width)
-        while f(a) > 0 and a > lo:
-            a, width = max(lo, a - 4 * width), width * 4
-        while f(b) < 0 and b < hi:
-            b, width = min(hi, b + 4 * width), width * 4
+        fa, fb = f(a), f(b)
+        step = width
+        # widen towards the root: at least a step (growing fourfold), or a quarter beyond the
+        # secant's estimate from the last two points (f is nearly linear on the z scale);
+        # the end left behind closes the bracket on the other side
+        while fa > 0 and a > lo:
+            est = a - fa * (a - b) / (fa - fb) if fb > fa else -math.inf
+            b, fb = a, fa
+            a = max(lo, min(a - step, est - 0.25 * (b - est)))
+            fa, step = f(a), step * 4
+        while fb < 0 and b < hi:
+            est = b - fb * (b - a) / (fb - fa) if fb > fa else math.inf
+            a, fa = b, fb
+            b = min(hi, max(b + step, est + 0.25 * (est - a)))
+            fb, step = f(b), step * 4
         lo, hi = a, b
     if f(lo) >= 0:
         return lo
     if f(hi) <= 0:
         return hi
-    return float(optimize.brentq(f, lo, hi, xtol=1e-10, rtol=1e-9))
+    return float(optimize.brentq(f, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps))
 
 
 def exceeds(
@@ -389,30 +514,20 @@ def pass_region(
     if sizes.clusters < 2:
         return None, None
     alpha = alpha_of(confidence)
-    if sizes.n > EXACT_UP_TO:
-        return _pass_region_search(sizes, p0, alpha)
-    low, high = _tails(float(p0), sizes, RHO_GRID)
-    above = np.nonzero(high <= alpha)[0]
-    below = np.nonzero(low <= alpha)[0]
-    return (int(above.min()) if len(above) else None), (int(below.max()) if len(below) else None)
-
-
-def _pass_region_search(
-    sizes: ClusterSizes, p0: float, alpha: float
-) -> tuple[int | None, int | None]:
+    # both tails are monotone in k: bisection, each step one sum over the (cached) pmf
     n = sizes.n
-
-    def first(pred: object) -> int:  # smallest k in [0, n + 1] with pred(k) (pred monotone)
-        assert callable(pred)
-        lo, hi = -1, n + 1
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if pred(mid) else (mid, hi)
-        return hi
-
-    above = first(lambda k: tail_at_least(k, p0, sizes) <= alpha)
-    below = first(lambda k: tail_at_most(k, p0, sizes) > alpha) - 1
+    above = _first(lambda k: tail_at_least(k, p0, sizes) <= alpha, n)
+    below = _first(lambda k: tail_at_most(k, p0, sizes) > alpha, n) - 1
     return (above if above <= n else None), (below if below >= 0 else None)
+
+
+def _first(pred: Callable[[int], bool], n: int) -> int:
+    """The smallest k in [0, n + 1] with pred(k), pred monotone (false, then true)."""
+    lo, hi = -1, n + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if pred(mid) else (mid, hi)
+    return hi
 
 
 # -- quantiles ------------------------------------------------------------------------------
@@ -576,8 +691,8 @@ def _median_count(p: float, sizes: ClusterSizes) -> int:
     """The median of the count at ICC_MAX (the mean's nearest integer above EXACT_UP_TO)."""
     if sizes.n > PLANNING_EXACT_UP_TO or p <= 0 or p >= 1:
         return round(p * sizes.n)
-    cdf = _tails(p, sizes, (ICC_MAX,))[0]
-    return int(np.searchsorted(cdf, 0.5))
+    # the smallest k with P(K <= k) >= 1/2 (the cdf is monotone: bisection)
+    return min(_first(lambda k: tail_at_most(k, p, sizes, (ICC_MAX,)) >= 0.5, sizes.n), sizes.n)
 
 
 # -- samples needed -------------------------------------------------------------------------
