@@ -200,6 +200,7 @@ def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any
     import time
 
     from conftest import free_port
+    from netmeasure.collector.dashboard.aggregator import load_state, save_state
     from netmeasure.collector.db import SETTLE_S
     from pgserver import PostgresServer, binaries
 
@@ -213,18 +214,32 @@ def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any
         db = connect(url)
         rows = rows_of(campaign(900, probes=6, interval_s=40, seed=7), campaign="hcmc")
         fill(db, rows[: len(rows) // 2])
-        live = LiveEvaluation(db, load_standard("vn-qcvn-126-2021"), batch_rows=500)
+        std = load_standard("vn-qcvn-126-2021")
+        reader = CountingReader(url)  # the aggregator's reader
+        live = LiveEvaluation(reader, std, batch_rows=500)
         time.sleep(SETTLE_S + 1)
         assert live.poll() == len(rows) // 2
+        state = tmp_path / "pg.state"
+        save_state(state, live, reader)
         fill(db, rows[len(rows) // 2 :])
         assert live.poll() == 0  # not settled yet: read next time, not lost
         time.sleep(SETTLE_S + 1)
-        assert live.poll() == len(rows) - len(rows) // 2
+        rest = len(rows) - len(rows) // 2
+        assert live.poll() == rest
         got = live.evaluation("hcmc", "operator")
         res = netmeasure(
             "evaluate", "--standard", "vn-qcvn-126-2021", "--group-by", "operator", "--json", url
         )
-        same(strip(got), strip(json.loads(res.stdout)))
+        want = strip(json.loads(res.stdout))
+        same(strip(got), want)
+        # a restart resumes after the (received_at, sample_id) cursor
+        again = CountingReader(url)
+        resumed = LiveEvaluation(again, std, batch_rows=500)
+        assert "resumed after" in load_state(state, resumed, again)
+        assert resumed.poll() == rest and again.rows == rest
+        same(strip(resumed.evaluation("hcmc", "operator")), want)
+        reader.close()
+        again.close()
         db.close()
     finally:
         server.stop()

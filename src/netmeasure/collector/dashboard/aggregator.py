@@ -39,6 +39,8 @@ STATE_FORMAT: Final = 1
 CHECKPOINT_S: Final = 60.0
 #: How long a request waits for the aggregator (it answers between two batches).
 ASK_TIMEOUT_S: Final = 600.0
+#: After a merge, the aggregator rests this many times as long as the merge took.
+DUTY: Final = 3.0
 #: Views asked for within this long are recomputed after a merge, before the new version is
 #: published: the page's next poll finds its answer ready.
 WARM_S: Final = 120.0
@@ -371,6 +373,7 @@ def serve(
         while not stop.is_set():
             if parent is not None and not parent.is_alive():
                 break
+            started, catching_up = time.monotonic(), not live.loaded
             try:
                 n = live.poll(progress=None if live.loaded else publish)
             except Exception as exc:  # a transient database error: try again next time
@@ -379,6 +382,7 @@ def serve(
             if n and live.loaded:
                 warm()
             publish()
+            spent = time.monotonic() - started
             due = saved == -1 or time.monotonic() - last_save >= checkpoint_s
             if state_file is not None and live.loaded and live.version != saved and due:
                 try:
@@ -386,8 +390,11 @@ def serve(
                 except Exception as exc:  # the aggregates stay right; only a restart is slower
                     print(f"dashboard: {state_file}: not written: {exc}", file=sys.stderr)
                 saved, last_save = live.version, time.monotonic()
-            if not n:
-                stop.wait(poll_interval_s)
+            # Rest at least DUTY times as long as the merge took: while uploads pour in, the
+            # rows gather into fewer, larger merges (a merge costs mostly per merge, not per
+            # row) and the aggregator takes at most 1 / (1 + DUTY) of a core from ingest.
+            # (Not after the catch-up: that was one long read, not a stream of merges.)
+            stop.wait(poll_interval_s if catching_up else max(poll_interval_s, DUTY * spent))
     finally:
         stop.set()
         if state_file is not None and live.loaded and live.version != saved:

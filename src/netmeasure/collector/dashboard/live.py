@@ -25,15 +25,14 @@ import tempfile
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
 from netmeasure import __version__
-from netmeasure.collector.db import CollectorDB
 from netmeasure.evaluate.dialect import literal, quote
 from netmeasure.evaluate.results import EXCLUSION_REASONS
 from netmeasure.standard import Standard
@@ -111,10 +110,19 @@ class _Activity:
     per_minute: dict[str, int] = field(default_factory=dict)  # received minute -> rows
 
 
+class RowSource(Protocol):
+    """Where the rows come from: the collector's database (``CollectorDB``) or the
+    aggregator's read-only reader of it."""
+
+    def rows_after(
+        self, cursor: Any, columns: Sequence[str], limit: int
+    ) -> tuple[list[tuple[Any, ...]], Any]: ...
+
+
 class LiveEvaluation:
     """Running aggregates of one standard over a collector database."""
 
-    def __init__(self, db: CollectorDB, std: Standard, *, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(self, db: RowSource, std: Standard, *, batch_rows: int = BATCH_ROWS) -> None:
         self.db = db
         self.std = std
         self.batch_rows = batch_rows
