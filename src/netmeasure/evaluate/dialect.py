@@ -55,11 +55,6 @@ class Dialect(Protocol):
         """a = b, with NULL equal to NULL."""
         ...
 
-    def grouping_id(self, columns: Sequence[str]) -> str:
-        """In a GROUPING SETS query: a bit per column, 1 where the row's grouping does not
-        hold it, the first column the most significant."""
-        ...
-
     def quantiles(self, x: str, qs: Sequence[float]) -> str:
         """An aggregate: the list of the (interpolated) quantiles qs of x (chart data)."""
         ...
@@ -107,9 +102,6 @@ class DuckDBDialect:
 
     def null_safe_equal(self, a: str, b: str) -> str:
         return f"{a} IS NOT DISTINCT FROM {b}"
-
-    def grouping_id(self, columns: Sequence[str]) -> str:
-        return f"GROUPING({', '.join(columns)})"
 
     def quantiles(self, x: str, qs: Sequence[float]) -> str:
         return f"quantile_cont({x}, [{', '.join(repr(q) for q in qs)}])"

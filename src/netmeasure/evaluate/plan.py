@@ -7,10 +7,11 @@ Steps (each a query over the previous step's small table):
    empty). A duplicate's first copy (lowest source index) is used, the others are counted
    as the ``duplicate`` exclusion.
 2. ``s``: every row annotated with its local day and hour and its exclusion reason.
-3. ``_sets``: one scan of ``s`` with several groupings (GROUPING SETS): per (group,
-   cluster), (group, device), (group, day) and (group, hour), each criterion's trials n_g,
-   totals t_g (sums, or counts meeting its bar) and squares, the exclusions and the
-   sampling counts. It grows with clusters and devices, and stays in the engine.
+3. ``_sets``: per (group, cluster), each criterion's trials n_g, totals t_g (sums, or
+   counts meeting its bar) and squares, over the rows evaluate uses; per (group, local day,
+   hour), the exclusions, the sampling counts and the period, over every row (and per
+   (group, device) when the clusters do not hold the device). It grows with clusters and
+   stays in the engine.
 4. Per group and criterion, from the cluster rows: n, Σ t_g, Σ x², G, the cluster-robust
    Σ_g (t_g − n_g t/n)² (two passes: the group's mean by a window, then the squares), and
    the clusters holding each outcome.
@@ -165,26 +166,27 @@ class Plan:
             for c in cells
         )
 
-    # -- step 3: one scan ------------------------------------------------------------------
-
-    # -- step 3: one scan, several groupings -----------------------------------------------
+    # -- step 3: the groupings -------------------------------------------------------------
 
     def _cluster_cols(self) -> list[str]:
         return [_DERIVED.get(c, quote(c)) for c in self.std.meta.cluster]
 
     def sets(self) -> dict[str, tuple[str, ...]]:
-        """The groupings of the one scan, by role: clusters, devices, days, hours (each
-        within a group). Roles may share a grouping (cluster = probe_id)."""
+        """The groupings of ``_sets``, by role: ``cluster`` (the criteria's sums, over the
+        rows evaluate uses), ``cell`` (group, local day and hour: exclusions, sampling
+        counts, period, over every row) and, when the clusters do not hold the device,
+        ``probe`` (group and device: the devices with a used sample)."""
         g = self.gcols
-        return {
-            role: tuple(dict.fromkeys([*g, *extra]))
-            for role, extra in (
-                ("cluster", self._cluster_cols()),
-                ("probe", [quote("probe_id")]),
-                ("day", ["_day"]),
-                ("hour", ["_hour"]),
-            )
+        out = {
+            "cluster": tuple(dict.fromkeys([*g, *self._cluster_cols()])),
+            "cell": tuple(dict.fromkeys([*g, "_day", "_hour"])),
         }
+        if not self._devices_in_clusters():
+            out["probe"] = tuple(dict.fromkeys([*g, quote("probe_id")]))
+        return out
+
+    def _devices_in_clusters(self) -> bool:
+        return quote("probe_id") in self._cluster_cols()
 
     def _all_set_columns(self) -> list[str]:
         return list(dict.fromkeys(c for cols in self.sets().values() for c in cols))
@@ -240,24 +242,30 @@ class Plan:
         ]
 
     def sets_sql(self) -> str:
-        """One scan of ``s`` into ``_sets``: per (group, cluster), (group, device),
-        (group, day) and (group, hour) the criteria's trials, totals and squares, the
-        exclusions and the sampling counts. Its size grows with clusters and devices; it
-        stays in the engine."""
+        """Two scans of ``s`` into ``_sets``: per (group, cluster) the criteria's trials,
+        totals and squares, from the rows evaluate uses; per (group, device), (group, day)
+        and (group, hour) the exclusions, the sampling counts and the period, from every
+        row. The cluster rows grow with clusters and stay in the engine.
+
+        The criteria's sums are not computed for the other groupings, nor the exclusions
+        for the clusters: each aggregate is kept only where it is read (a hash aggregate's
+        cost grows with groups x aggregates, and the clusters are nearly as many as the
+        samples in crowdsourced data). A row's columns that its grouping does not compute
+        are NULL."""
         sampling = self._sampling()
 
         def flag(cond: str) -> str:
             return f"coalesce({cond}, FALSE)"
 
-        rows: list[tuple[str, str, str]] = [
+        per_cluster: list[tuple[str, str, str]] = [
             col for j, c in enumerate(self.std.criteria) for col in self._criterion_columns(j, c)
         ]
-        rows += [
+        per_group: list[tuple[str, str, str]] = [
             (f"x_{r}", flag(f"_excluded = {literal(r)}"), f"count_if(x_{r})")
             for r in EXCLUSION_REASONS
         ]
-        rows.append(("sampling", flag(sampling), "count_if(sampling)"))
-        rows += [
+        per_group.append(("sampling", flag(sampling), "count_if(sampling)"))
+        per_group += [
             (
                 f"env_{e}",
                 flag(f"{sampling} AND environment = {literal(e)}"),
@@ -265,27 +273,44 @@ class Plan:
             )
             for e in ENVIRONMENTS
         ]
-        rows += [
+        per_group += [
             ("used", flag("_excluded IS NULL"), "count_if(used)"),
             ("tmin", "CASE WHEN _excluded IS NULL THEN started_at END", "min(tmin)"),
             ("tmax", "tmin", "max(tmax)"),
         ]
         cols = self._all_set_columns()
-        # a row expression may reuse an earlier one (q from t, tmax from tmin): one level
-        # of nesting gives each its own name
-        first = [(n, e) for n, e, _ in rows if not _is_alias(e, rows)]
-        second = [(n, e) for n, e, _ in rows if _is_alias(e, rows)]
-        inner = (
-            f"SELECT {', '.join(cols)}, " + ", ".join(f"{e} AS {n}" for n, e in first) + " FROM s"
+        sets = self.sets()
+        clusters = sets["cluster"]
+        # the criteria's sums: one grouping, over the rows no exclusion removed (every
+        # criterion's trials are among them)
+        keys = ", ".join(c if c in clusters else f"NULL AS {c}" for c in cols)
+        nulls = "".join(f", NULL AS {n}" for n, _, _ in per_group)
+        by_cluster = (
+            f"SELECT {keys}, {self.set_id('cluster')} AS _set, "
+            + ", ".join(f"{agg} AS {n}" for n, _, agg in per_cluster)
+            + f"{nulls} FROM ({_projection(per_cluster, cols, '_excluded IS NULL')}) AS m"
+            + (f" GROUP BY {', '.join(clusters)}" if clusters else "")
         )
-        middle = f"SELECT *{''.join(f', {e} AS {n}' for n, e in second)} FROM ({inner}) AS i"
-        sets = ", ".join("(" + ", ".join(s) + ")" for s in dict.fromkeys(self.sets().values()))
-        aggs = ", ".join(f"{agg} AS {n}" for n, _, agg in rows)
-        return self.dialect.create_temp_table(
-            "_sets",
-            f"SELECT {', '.join(cols)}, {self.dialect.grouping_id(cols)} AS _set, {aggs}"
-            f" FROM ({middle}) AS m GROUP BY GROUPING SETS ({sets})",
+        # the rest, over every row: one grouping (group, day, hour), whose rows add up to
+        # the group's and the days' and hours' figures
+        cells = sets["cell"]
+        keys = ", ".join(c if c in cells else f"NULL AS {c}" for c in cols)
+        nulls = "".join(f"NULL AS {n}, " for n, _, _ in per_cluster)
+        by_cell = (
+            f"SELECT {keys}, {self.set_id('cell')} AS _set, {nulls}"
+            + ", ".join(f"{agg} AS {n}" for n, _, agg in per_group)
+            + f" FROM ({_projection(per_group, cols, None)}) AS m GROUP BY {', '.join(cells)}"
         )
+        parts = [by_cluster, by_cell]
+        if "probe" in sets:  # the devices, when the clusters do not tell them
+            probes = sets["probe"]
+            keys = ", ".join(c if c in probes else f"NULL AS {c}" for c in cols)
+            nulls = "".join(f", NULL AS {n}" for n, _, _ in [*per_cluster, *per_group])
+            parts.append(
+                f"SELECT {keys}, {self.set_id('probe')} AS _set{nulls} FROM s"
+                f" WHERE _excluded IS NULL GROUP BY {', '.join(probes)}"
+            )
+        return self.dialect.create_temp_table("_sets", " UNION ALL ".join(parts))
 
     def _rows(self, role: str) -> str:
         return f"(SELECT * FROM _sets WHERE _set = {self.set_id(role)}) AS r"
@@ -338,30 +363,38 @@ class Plan:
 
     def groups_sql(self) -> str:
         """Per group: exclusions, used samples, sampling counts, period; and devices with
-        a used sample (rows without a probe id are one device)."""
+        a used sample (rows without a probe id are one device). Every row of ``s`` is in
+        one cell; every used row in one cluster (and one device row)."""
         d = self.dialect
         cols = [f"sum(x_{r})" for r in EXCLUSION_REASONS]
         cols += ["sum(sampling)", *(f"sum(env_{e})" for e in ENVIRONMENTS)]
         cols += ["sum(used)", d.iso_text("min(tmin)"), d.iso_text("max(tmax)")]
         group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
+        role = "cluster" if self._devices_in_clusters() else "probe"
+        pid = quote("probe_id")
         devices = (
-            f"SELECT {self.gkey()} AS _gkey, count(*) FILTER (WHERE used > 0) AS devices"
-            f" FROM {self._rows('probe')}{group}"
+            f"SELECT {self.gkey()} AS _gkey, count(DISTINCT {pid})"
+            f" + max(CASE WHEN {pid} IS NULL THEN 1 ELSE 0 END) AS devices"
+            f" FROM {self._rows(role)}{group}"
         )
-        totals = f"SELECT {self.gkey()} AS _gkey, {', '.join(cols)} FROM {self._rows('cluster')}"
+        totals = f"SELECT {self.gkey()} AS _gkey, {', '.join(cols)} FROM {self._rows('cell')}"
         return (
-            f"SELECT t.*, p.devices FROM ({totals}{group}) AS t"
-            f" JOIN ({devices}) AS p ON t._gkey = p._gkey"
+            f"SELECT t.*, coalesce(p.devices, 0) FROM ({totals}{group}) AS t"
+            f" LEFT JOIN ({devices}) AS p ON t._gkey = p._gkey"
         )
 
     def days_sql(self) -> str:
+        group = self._group_list("_day")
         return (
-            f"SELECT {self.gkey()}, {self.dialect.date_text('_day')}, sampling"
-            f" FROM {self._rows('day')} WHERE sampling > 0"
+            f"SELECT {self.gkey()}, {self.dialect.date_text('_day')}, sum(sampling)"
+            f" FROM {self._rows('cell')} GROUP BY {group} HAVING sum(sampling) > 0"
         )
 
     def hours_sql(self) -> str:
-        return f"SELECT {self.gkey()}, _hour, sampling FROM {self._rows('hour')} WHERE sampling > 0"
+        return (
+            f"SELECT {self.gkey()}, _hour, sum(sampling) FROM {self._rows('cell')}"
+            f" GROUP BY {self._group_list('_hour')} HAVING sum(sampling) > 0"
+        )
 
     def spacing_sql(self) -> str | None:
         need = self.std.sampling.min_spacing_s
@@ -420,7 +453,7 @@ class Plan:
         cols = self._group_list()
         return self.dialect.create_temp_table(
             "_groups",
-            f"SELECT DISTINCT {cols}{self.gkey()} AS _gkey FROM {self._rows('cluster')}",
+            f"SELECT DISTINCT {cols}{self.gkey()} AS _gkey FROM {self._rows('cell')}",
         )
 
     def values_sql(self, j: int) -> str:
@@ -440,6 +473,21 @@ class Plan:
 
 def _is_alias(expr: str, rows: list[tuple[str, str, str]]) -> bool:
     return any(expr == name for name, _, _ in rows)
+
+
+def _projection(rows: list[tuple[str, str, str]], keys: list[str], where: str | None) -> str:
+    """The rows of ``s`` (those meeting ``where``) with ``keys`` and each (name, expression,
+    aggregate) of ``rows`` as a column. An expression may reuse an earlier one (q from t,
+    tmax from tmin): one level of nesting gives each its own name."""
+    first = [(n, e) for n, e, _ in rows if not _is_alias(e, rows)]
+    second = [(n, e) for n, e, _ in rows if _is_alias(e, rows)]
+    inner = (
+        f"SELECT {', '.join(keys)}, "
+        + ", ".join(f"{e} AS {n}" for n, e in first)
+        + " FROM s"
+        + (f" WHERE {where}" if where else "")
+    )
+    return f"SELECT *{''.join(f', {e} AS {n}' for n, e in second)} FROM ({inner}) AS i"
 
 
 # -- running ------------------------------------------------------------------------------
@@ -496,6 +544,8 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
                 )
             )
         criteria[row[0]] = tuple(sums)
+    # a group whose every row is excluded has no cluster rows
+    nothing = tuple(CriterionSums() for _ in range(ncrit))
     days: dict[str, dict[str, int]] = {}
     for gkey, day, n in engine.fetch(plan.days_sql()):
         days.setdefault(gkey, {})[str(day)] = int(n)
@@ -532,7 +582,7 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
             GroupSums(
                 gkey=gkey,
                 key=json.loads(gkey),
-                criteria=criteria[gkey],
+                criteria=criteria.get(gkey, nothing),
                 sampling=SamplingSums(
                     tests=tests,
                     per_environment=per_env,

@@ -96,9 +96,6 @@ class SparkDialect:
         # The top rows by a seeded random key: each task keeps that many, not a global sort.
         return f"SELECT * FROM ({select}) AS _s ORDER BY rand({int(seed)}) LIMIT {int(rows)}"
 
-    def grouping_id(self, columns: Sequence[str]) -> str:
-        return f"grouping_id({', '.join(columns)})"
-
 
 _CACHE: Final = re.compile(r'^\s*CACHE TABLE ("(?:[^"]|"")+")')
 

@@ -243,7 +243,7 @@ class LiveEvaluation:
             con.execute(d.create_temp_view("s", plan.annotated_sql(bool(dups and dups[0]))))
             first = not _has_table(con, "_values_live")
             for level, groups in LEVELS.items():
-                # evaluate's one scan (grouping sets) for this level, per campaign: the
+                # evaluate's scans into _sets for this level, per campaign: the
                 # campaign is the first grouped column, so the set ids are the level's own
                 con.execute(Plan(self.std, ("campaign", *groups), d).sets_sql())
                 if first:
@@ -468,12 +468,12 @@ class LiveEvaluation:
         with self.lock:
             if not _has_table(self._view_cur, "_sets_operator"):
                 return []
-            # every row once: the per-device set of the operator level
+            # every row once: the (group, day, hour) cells of the operator level
             rows = self._view_cur.execute(
                 "SELECT campaign, sum(used"
                 + "".join(f" + x_{r}" for r in EXCLUSION_REASONS)
                 + ") FROM _sets_operator WHERE _set = "
-                + str(self._plan_for("operator").set_id("probe"))
+                + str(self._plan_for("operator").set_id("cell"))
                 + " GROUP BY campaign"
             ).fetchall()
         return [
