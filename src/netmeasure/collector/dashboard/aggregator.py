@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import logging
 import multiprocessing as mp
 import os
 import pickle
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlparse
 
+log = logging.getLogger("netmeasure.dashboard")
 STATE_FORMAT: Final = 1
 #: How often (at most) the aggregator rewrites its state file while rows keep arriving.
 CHECKPOINT_S: Final = 60.0
@@ -306,10 +308,12 @@ def serve(
     from netmeasure.standard import load_standard
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the web process stops us (Ctrl-C)
+    # this process is ours: its messages go to the collector's stderr
+    logging.basicConfig(level=logging.INFO, format="dashboard: %(message)s", stream=sys.stderr)
     reader = open_reader(url)
     live = LiveEvaluation(reader, load_standard(standard_id), batch_rows=batch_rows)
     if state_file is not None:
-        print(f"dashboard: {load_state(state_file, live, reader)}", file=sys.stderr, flush=True)
+        log.info("%s", load_state(state_file, live, reader))
     asked: dict[tuple[Any, ...], float] = {}
     asked_lock = threading.Lock()
 
@@ -377,7 +381,7 @@ def serve(
             try:
                 n = live.poll(progress=None if live.loaded else publish)
             except Exception as exc:  # a transient database error: try again next time
-                print(f"dashboard: reading the database: {exc}", file=sys.stderr, flush=True)
+                log.warning("reading the database: %s", exc)
                 n = 0
             if n and live.loaded:
                 warm()
@@ -388,7 +392,7 @@ def serve(
                 try:
                     save_state(state_file, live, reader)
                 except Exception as exc:  # the aggregates stay right; only a restart is slower
-                    print(f"dashboard: {state_file}: not written: {exc}", file=sys.stderr)
+                    log.warning("%s: not written: %s", state_file, exc)
                 saved, last_save = live.version, time.monotonic()
             # Rest at least DUTY times as long as the merge took: while uploads pour in, the
             # rows gather into fewer, larger merges (a merge costs mostly per merge, not per
