@@ -36,7 +36,7 @@ from typing import Any, Final
 from urllib.parse import urlparse
 
 log = logging.getLogger("netmeasure.dashboard")
-STATE_FORMAT: Final = 1
+STATE_FORMAT: Final = 2  # 2: tables as zstd Arrow IPC
 #: How often (at most) the aggregator rewrites its state file while rows keep arriving.
 CHECKPOINT_S: Final = 60.0
 #: How long a request waits for the aggregator (it answers between two batches).
