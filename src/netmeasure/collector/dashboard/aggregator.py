@@ -38,7 +38,7 @@ from urllib.parse import urlparse
 log = logging.getLogger("netmeasure.dashboard")
 STATE_FORMAT: Final = 2  # 2: tables as zstd Arrow IPC
 #: How often (at most) the aggregator rewrites its state file while rows keep arriving.
-CHECKPOINT_S: Final = 60.0
+CHECKPOINT_S: Final = 300.0
 #: How long a request waits for the aggregator (it answers between two batches).
 ASK_TIMEOUT_S: Final = 600.0
 #: After a merge, the aggregator rests this many times as long as the merge took.
