@@ -1,8 +1,10 @@
 """The live dashboard on a large collector database (SQLite): N samples from 1,000 probes,
 written straight into the database (not through HTTP). Measured in one run:
 
-- catch-up: how long the collector's dashboard thread takes to read the database once at
-  start (the API serves probes meanwhile; the page says "reading the database");
+- catch-up: how long the dashboard's aggregator process takes to read the database once at
+  the collector's first start (the API serves probes meanwhile; the page says "reading the
+  database"), and the restart: how long until it is caught up again when the collector is
+  restarted (it takes up its state file and reads only the rows after its cursor);
 - first paint: sign-in done, a fresh load of /dashboard in Debian's headless chromium until
   the operators' cards and the map's hexagons are drawn (median of 5);
 - refresh: after an upload of 1,000 samples, the server's work for the page's next poll: the
@@ -11,7 +13,12 @@ written straight into the database (not through HTTP). Measured in one run:
 - ingest: 8 clients posting gzipped batches of 1,000 samples, to a collector without the
   dashboard and then to one with the dashboard open in chromium (polling every 3 s).
 
-Run: .venv/bin/python analysis/dashboard_bench.py [--samples 10000000]
+Every figure is given with the CPU time (user + system) of the collector's processes (web
+and aggregator) and the load average of the machine while it was measured.
+
+Run: .venv/bin/python analysis/dashboard_bench.py [--samples 10000000] [--database PATH]
+(--database: a generated database kept between runs, e.g. /work/bench-data/dash-10m.sqlite;
+it is generated there when missing; each run adds its ingest rows to it).
 Writes analysis/results/dashboard_bench_<N>m.md and .json.
 """
 
@@ -21,6 +28,7 @@ import argparse
 import datetime as dt
 import gzip
 import json
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -47,6 +55,31 @@ BATCH = 1000
 INGEST_BATCHES = 300
 ADMIN = "bench-admin-token"
 CHROMIUM = "/usr/bin/chromium"
+RUN = f"{time.time():.0f}"  # sample ids of this run (a kept database already has others)
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live children (the aggregator)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def load() -> float:
+    import os
+
+    return round(os.getloadavg()[0], 2)
 
 
 def free_port() -> int:
@@ -153,7 +186,7 @@ def bodies(probe: str, n: int, seed: int) -> list[bytes]:
             }
             r["probe_id"] = probe
             r["campaign"] = "hanoi-2026"
-            r["sample_id"] = f"{probe}-{seed}-{i}-{j}"
+            r["sample_id"] = f"{probe}-{RUN}-{seed}-{i}-{j}"
             r["started_at"] = r["started_at"].isoformat()
             chunk.append(r)
         out.append(gzip.compress(json.dumps({"samples": chunk}).encode()))
@@ -207,9 +240,12 @@ class Server:
         with urllib.request.urlopen(req, timeout=300) as r:
             r.read()
 
+    def cpu_s(self) -> float:
+        return cpu_s(self.proc.pid)
+
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=60)
+        self.proc.wait(timeout=300)
 
 
 def ingest(server: Server, token: str, payloads: list[bytes]) -> dict[str, float]:
@@ -225,6 +261,7 @@ def ingest(server: Server, token: str, payloads: list[bytes]) -> dict[str, float
             server.post(token, body)
 
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    c0 = server.cpu_s()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -234,6 +271,8 @@ def ingest(server: Server, token: str, payloads: list[bytes]) -> dict[str, float
     return {
         "samples": BATCH * len(payloads),
         "wall_s": wall,
+        "cpu_s": server.cpu_s() - c0,
+        "load": load(),
         "samples_per_s": BATCH * len(payloads) / wall,
     }
 
@@ -260,22 +299,31 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=10_000_000)
     ap.add_argument("--dir", help="Where the database goes (default: a temporary folder)")
+    ap.add_argument("--database", help="A generated database to keep and reuse (a path)")
     ap.add_argument("--ingest-batches", type=int, default=INGEST_BATCHES)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
     result: dict[str, Any] = {"machine": describe(), "samples": args.samples, "probes": PROBES}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        path = Path(tmp) / "collector.db"
+        path = Path(args.database) if args.database else Path(tmp) / "collector.db"
         database = f"sqlite:///{path}"
         admin = Path(tmp) / "admin.token"
         admin.write_text(ADMIN)
-        result["generate_s"] = make_db(path, args.samples)
-        print(f"database of {args.samples:,} samples in {result['generate_s']:.0f} s", flush=True)
-        token = add_probe(database, "bench-ingest")
-        late = add_probe(database, "bench-late")
-        base_payloads = bodies("bench-ingest", args.ingest_batches, seed=1)
-        dash_payloads = bodies("bench-ingest", args.ingest_batches, seed=2)
+        if path.exists():
+            result["generate_s"] = None
+        else:
+            result["generate_s"] = make_db(path, args.samples)
+            print(f"database of {args.samples:,} samples in {result['generate_s']:.0f} s")
+        with sqlite3.connect(path) as con:
+            result["rows_at_start"] = con.execute("SELECT max(rowid) FROM samples").fetchone()[0]
+        state_dir = Path(str(path) + "-dashboard")
+        if state_dir.exists():  # the first start below is a cold one: a full catch-up
+            shutil.rmtree(state_dir)
+        token = add_probe(database, f"bench-ingest-{RUN}")
+        late = add_probe(database, f"bench-late-{RUN}")
+        base_payloads = bodies(f"bench-ingest-{RUN}", args.ingest_batches, seed=1)
+        dash_payloads = bodies(f"bench-ingest-{RUN}", args.ingest_batches, seed=2)
 
         # 1. ingest without the dashboard
         server = Server(database, admin, dashboard=False)
@@ -289,10 +337,33 @@ def main() -> int:
         t0 = time.perf_counter()
         server = Server(database, admin, dashboard=True)
         try:
+            health = []
             while not server.get("/dashboard/api/state")["loaded"]:
+                t = time.perf_counter()
+                urllib.request.urlopen(server.url + "/health", timeout=60).close()
+                health.append(time.perf_counter() - t)
                 time.sleep(0.5)
             result["catch_up_s"] = time.perf_counter() - t0
-            print(f"catch-up {result['catch_up_s']:.1f} s", flush=True)
+            result["catch_up_cpu_s"] = server.cpu_s()
+            result["catch_up_load"] = load()
+            result["health_during_catch_up_s"] = {
+                "n": len(health),
+                "median": statistics.median(health) if health else None,
+                "max": max(health, default=None),
+            }
+            print(f"catch-up {result['catch_up_s']:.1f} s", result, flush=True)
+        finally:
+            server.stop()
+        # the restart: the aggregator takes up its state file
+        t0 = time.perf_counter()
+        server = Server(database, admin, dashboard=True)
+        try:
+            while not server.get("/dashboard/api/state")["loaded"]:
+                time.sleep(0.1)
+            result["restart_s"] = time.perf_counter() - t0
+            result["restart_cpu_s"] = server.cpu_s()
+            result["restart_load"] = load()
+            print(f"restart {result['restart_s']:.1f} s", flush=True)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -301,6 +372,7 @@ def main() -> int:
                 page.click("button[type=submit]")
                 page.wait_for_selector("#cards .card", timeout=120_000)
                 paints = []
+                c0 = server.cpu_s()
                 for _ in range(5):
                     t = time.perf_counter()
                     page.goto(server.url + "/dashboard")
@@ -308,11 +380,14 @@ def main() -> int:
                     page.wait_for_selector("#map-svg .hex", timeout=120_000)
                     paints.append(time.perf_counter() - t)
                 result["first_paint_s"] = paints
+                result["first_paint_server_cpu_s"] = (server.cpu_s() - c0) / 5
+                result["first_paint_load"] = load()
                 print("first paint", paints, flush=True)
                 # refresh: one upload, then the next poll's work
-                merges, states, maps = [], [], []
-                for i, body in enumerate(bodies("bench-late", 5, seed=3)):
+                merges, states, maps, cpus = [], [], [], []
+                for i, body in enumerate(bodies(f"bench-late-{RUN}", 5, seed=3)):
                     before = server.get("/dashboard/api/state")["version"]
+                    c0 = server.cpu_s()
                     server.post(late, body)
                     while True:
                         t = time.perf_counter()
@@ -326,8 +401,15 @@ def main() -> int:
                     maps.append(time.perf_counter() - t)
                     states.append(dt_state)
                     merges.append(state["update_s"])
+                    cpus.append(server.cpu_s() - c0)
                     del i
-                result["refresh"] = {"merge_s": merges, "state_s": states, "map_s": maps}
+                result["refresh"] = {
+                    "merge_s": merges,
+                    "state_s": states,
+                    "map_s": maps,
+                    "server_cpu_s": cpus,
+                    "load": load(),
+                }
                 print("refresh", result["refresh"], flush=True)
                 # ingest with the page open (it polls every 3 s)
                 result["ingest_with"] = ingest(server, token, dash_payloads)
@@ -344,24 +426,41 @@ def main() -> int:
     refresh = [a + b + c for a, b, c in zip(r["merge_s"], r["state_s"], r["map_s"], strict=True)]
     result["refresh_s"] = refresh
     w0, w1 = result["ingest_without"]["samples_per_s"], result["ingest_with"]["samples_per_s"]
+    i0, i1 = result["ingest_without"], result["ingest_with"]
+    generated = (
+        f"generated directly in {result['generate_s']:.0f} s"
+        if result["generate_s"] is not None
+        else f"generated earlier ({result['rows_at_start']:,} rows at the start of this run)"
+    )
     lines = [
         f"A collector database (SQLite) of {args.samples:,} samples from {PROBES:,} probes,"
-        f" one campaign, 3 operators; generated directly in {result['generate_s']:.0f} s."
-        f" Machine: {describe()}.",
+        f" one campaign, 3 operators; {generated}. Machine: {describe()}."
+        " CPU: user + system seconds of the collector's processes (web + aggregator);"
+        " load: the 1-minute load average when measured.",
         "",
-        "| measure | result | target |",
-        "|---|---:|---:|",
-        f"| catch-up at collector start (reads every row once)"
-        f" | {result['catch_up_s']:.1f} s | — |",
-        f"| first paint (chromium, cards and map drawn; median of 5) | {paint:.2f} s | ≤ 2 s |",
+        "| measure | result | CPU | load | target |",
+        "|---|---:|---:|---:|---:|",
+        f"| catch-up at the first start (the aggregator reads every row once)"
+        f" | {result['catch_up_s']:.1f} s | {result['catch_up_cpu_s']:.1f} s"
+        f" | {result['catch_up_load']} | — |",
+        f"|   /health during it (max of {result['health_during_catch_up_s']['n']})"
+        f" | {result['health_during_catch_up_s']['max'] or 0:.3f} s | | | |",
+        f"| restart (state file taken up, rows after the cursor read)"
+        f" | {result['restart_s']:.1f} s | {result['restart_cpu_s']:.1f} s"
+        f" | {result['restart_load']} | — |",
+        f"| first paint (chromium, cards and map drawn; median of 5) | {paint:.2f} s"
+        f" | {result['first_paint_server_cpu_s']:.2f} s | {result['first_paint_load']} | ≤ 2 s |",
         f"| refresh after an upload of 1,000 samples (merge + state + map; median of 5)"
-        f" | {statistics.median(refresh):.2f} s | ≤ 1 s |",
-        f"|   of which: merge into the aggregates | {statistics.median(r['merge_s']):.2f} s | |",
-        f"|   /dashboard/api/state | {statistics.median(r['state_s']):.2f} s | |",
-        f"|   /dashboard/api/map | {statistics.median(r['map_s']):.2f} s | |",
+        f" | {statistics.median(refresh):.2f} s | {statistics.median(r['server_cpu_s']):.2f} s"
+        f" | {r['load']} | ≤ 1 s |",
+        f"|   of which: merge into the aggregates | {statistics.median(r['merge_s']):.2f} s"
+        " | | | |",
+        f"|   /dashboard/api/state | {statistics.median(r['state_s']):.2f} s | | | |",
+        f"|   /dashboard/api/map | {statistics.median(r['map_s']):.2f} s | | | |",
         f"| ingest, no dashboard ({CLIENTS} clients, batches of {BATCH:,})"
-        f" | {w0:,.0f} samples/s | — |",
-        f"| ingest, dashboard open in chromium | {w1:,.0f} samples/s | ≥ 20,000 |",
+        f" | {w0:,.0f} samples/s | {i0['cpu_s']:.1f} s | {i0['load']} | — |",
+        f"| ingest, dashboard open in chromium | {w1:,.0f} samples/s | {i1['cpu_s']:.1f} s"
+        f" | {i1['load']} | ≥ 20,000 |",
     ]
     write_results(f"dashboard_bench_{args.samples // 1_000_000}m", lines, result)
     return 0

@@ -200,6 +200,7 @@ def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any
     import time
 
     from conftest import free_port
+    from netmeasure.collector.dashboard.aggregator import load_state, save_state
     from netmeasure.collector.db import SETTLE_S
     from pgserver import PostgresServer, binaries
 
@@ -213,18 +214,128 @@ def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any
         db = connect(url)
         rows = rows_of(campaign(900, probes=6, interval_s=40, seed=7), campaign="hcmc")
         fill(db, rows[: len(rows) // 2])
-        live = LiveEvaluation(db, load_standard("vn-qcvn-126-2021"), batch_rows=500)
+        std = load_standard("vn-qcvn-126-2021")
+        reader = CountingReader(url)  # the aggregator's reader
+        live = LiveEvaluation(reader, std, batch_rows=500)
         time.sleep(SETTLE_S + 1)
         assert live.poll() == len(rows) // 2
+        state = tmp_path / "pg.state"
+        save_state(state, live, reader)
         fill(db, rows[len(rows) // 2 :])
         assert live.poll() == 0  # not settled yet: read next time, not lost
         time.sleep(SETTLE_S + 1)
-        assert live.poll() == len(rows) - len(rows) // 2
+        rest = len(rows) - len(rows) // 2
+        assert live.poll() == rest
         got = live.evaluation("hcmc", "operator")
         res = netmeasure(
             "evaluate", "--standard", "vn-qcvn-126-2021", "--group-by", "operator", "--json", url
         )
-        same(strip(got), strip(json.loads(res.stdout)))
+        want = strip(json.loads(res.stdout))
+        same(strip(got), want)
+        # a restart resumes after the (received_at, sample_id) cursor
+        again = CountingReader(url)
+        resumed = LiveEvaluation(again, std, batch_rows=500)
+        assert "resumed after" in load_state(state, resumed, again)
+        assert resumed.poll() == rest and again.rows == rest
+        same(strip(resumed.evaluation("hcmc", "operator")), want)
+        reader.close()
+        again.close()
         db.close()
     finally:
         server.stop()
+
+
+class CountingReader:
+    """The aggregator's read-only reader, counting the rows it hands out."""
+
+    def __init__(self, url: str) -> None:
+        from netmeasure.collector.dashboard.aggregator import open_reader
+
+        self.inner = open_reader(url)
+        self.rows = 0
+
+    def rows_after(self, cursor: Any, columns: Any, limit: int) -> Any:
+        rows, after = self.inner.rows_after(cursor, columns, limit)
+        self.rows += len(rows)
+        return rows, after
+
+    def anchor(self, cursor: Any) -> Any:
+        return self.inner.anchor(cursor)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_restart_resumes_from_the_state_file(tmp_path: Path, netmeasure: Any) -> None:
+    import datetime as dt
+
+    from netmeasure.collector.dashboard.aggregator import load_state, save_state
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    db = connect(url)
+    rows = rows_of(campaign(1800, probes=9, interval_s=40, seed=5), campaign="hanoi")
+    half = len(rows) // 2
+    fill(db, rows[:half])
+    std = load_standard("vn-qcvn-126-2021")
+    state = tmp_path / "state" / "vn-qcvn-126-2021.state"
+    before = CountingReader(url)
+    live = LiveEvaluation(before, std, batch_rows=1000)
+    assert live.poll() == half
+    save_state(state, live, before)
+    assert state.stat().st_mode & 0o777 == 0o600
+    fill(db, rows[half:])  # arrive while the collector is down
+
+    reader = CountingReader(url)
+    resumed = LiveEvaluation(reader, std, batch_rows=1000)
+    assert "resumed after" in load_state(state, resumed, reader)
+    assert reader.rows == 0
+    assert resumed.poll() == len(rows) - half
+    assert reader.rows == len(rows) - half  # nothing before the cursor was read again
+    assert resumed.rows_read == len(rows)
+
+    fresh = LiveEvaluation(CountingReader(url), std, batch_rows=1000)
+    assert fresh.poll() == len(rows)
+    for level in ("operator", "area", "h3_8"):
+        same(strip(resumed.evaluation("hanoi", level)), strip(fresh.evaluation("hanoi", level)))
+    now = dt.datetime.now(dt.UTC)
+    assert resumed.fleet("hanoi", now) == fresh.fleet("hanoi", now)
+    same(resumed.hexagons("hanoi", 8), fresh.hexagons("hanoi", 8))
+    # the same points (their order is the order of arrival, batch by batch)
+    assert sorted(map(str, resumed.recent_points("hanoi"))) == sorted(
+        map(str, fresh.recent_points("hanoi"))
+    )
+    assert len(fresh.recent_points("hanoi")) == 1800
+    res = netmeasure("evaluate", "--standard", std.meta.id, "--group-by", "operator", "--json", url)
+    same(strip(resumed.evaluation("hanoi", "operator")), strip(json.loads(res.stdout)))
+    db.close()
+
+
+def test_a_state_file_of_another_database_or_standard_is_not_taken(tmp_path: Path) -> None:
+    from netmeasure.collector.dashboard.aggregator import load_state, save_state
+
+    urls = [f"sqlite:///{tmp_path / f'{name}.db'}" for name in ("a", "b")]
+    for url, seed in zip(urls, (1, 2), strict=True):
+        db = connect(url)
+        fill(db, rows_of(campaign(300, probes=3, seed=seed), campaign="c"))
+        db.close()
+    std = load_standard("vn-qcvn-126-2021")
+    state = tmp_path / "a.state"
+    reader = CountingReader(urls[0])
+    live = LiveEvaluation(reader, std)
+    live.poll()
+    save_state(state, live, reader)
+    # another database (its row at the cursor has another sample_id): read from the start
+    other = CountingReader(urls[1])
+    live_b = LiveEvaluation(other, std)
+    assert "another database" in load_state(state, live_b, other)
+    assert live_b.poll() == 900
+    # another standard
+    again = CountingReader(urls[0])
+    live_c = LiveEvaluation(again, load_standard("fcc-5g-fund"))
+    assert "another version or standard" in load_state(state, live_c, again)
+    assert live_c.poll() == 900
+    # a damaged file
+    state.write_bytes(b"not a pickle")
+    live_d = LiveEvaluation(CountingReader(urls[0]), std)
+    assert "unreadable" in load_state(state, live_d, CountingReader(urls[0]))
+    assert live_d.poll() == 900

@@ -25,15 +25,14 @@ import tempfile
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
 from netmeasure import __version__
-from netmeasure.collector.db import CollectorDB
 from netmeasure.evaluate.dialect import literal, quote
 from netmeasure.evaluate.results import EXCLUSION_REASONS
 from netmeasure.standard import Standard
@@ -111,10 +110,19 @@ class _Activity:
     per_minute: dict[str, int] = field(default_factory=dict)  # received minute -> rows
 
 
+class RowSource(Protocol):
+    """Where the rows come from: the collector's database (``CollectorDB``) or the
+    aggregator's read-only reader of it."""
+
+    def rows_after(
+        self, cursor: Any, columns: Sequence[str], limit: int
+    ) -> tuple[list[tuple[Any, ...]], Any]: ...
+
+
 class LiveEvaluation:
     """Running aggregates of one standard over a collector database."""
 
-    def __init__(self, db: CollectorDB, std: Standard, *, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(self, db: RowSource, std: Standard, *, batch_rows: int = BATCH_ROWS) -> None:
         self.db = db
         self.std = std
         self.batch_rows = batch_rows
@@ -156,11 +164,13 @@ class LiveEvaluation:
         self._views: dict[tuple[Any, str], tuple[int, dict[str, Any]]] = {}
         self._hex_views: dict[tuple[Any, int], tuple[int, list[dict[str, Any]]]] = {}
         self.last_update_s: float | None = None  # how long the last batch took
+        self._boundaries: dict[str, list[list[float]]] = {}  # H3 cell -> its outline
 
     # -- reading -------------------------------------------------------------------------
 
-    def poll(self) -> int:
-        """Read and merge every row newer than the cursor; return how many were read."""
+    def poll(self, progress: Callable[[], None] | None = None) -> int:
+        """Read and merge every row newer than the cursor; return how many were read.
+        ``progress`` is called after each batch (the aggregator publishes its catch-up)."""
         total = 0
         while True:
             rows, cursor = self.db.rows_after(self.cursor, READ_COLUMNS, self.batch_rows)
@@ -174,6 +184,8 @@ class LiveEvaluation:
                 self.version += 1
             self.last_update_s = time.perf_counter() - start
             total += len(rows)
+            if progress is not None:
+                progress()
             if len(rows) < self.batch_rows:
                 break
         self.loaded = True
@@ -321,7 +333,10 @@ class LiveEvaluation:
         gkeys = times["g"]
         probes = times["probe_id"]
         stamps = np.asarray(times["t"], np.int64)
-        fine = np.fromiter((self._fine_id(g) for g in gkeys), dtype=np.int64, count=len(gkeys))
+        # one dictionary look-up per distinct group, not per test
+        distinct, where = np.unique(np.asarray(gkeys, dtype=object), return_inverse=True)
+        ids = np.fromiter((self._fine_id(g) for g in distinct), dtype=np.int64, count=len(distinct))
+        fine = ids[where.reshape(-1)]
         # segment boundaries: where the probe changes
         change = np.flatnonzero(probes[1:] != probes[:-1]) + 1
         bounds = [0, *change.tolist(), len(probes)]
@@ -381,6 +396,72 @@ class LiveEvaluation:
             self.points[campaign].append(
                 [round(lat, 6), round(lon, 6), value, operator, probe, started]
             )
+
+    # -- a snapshot, so that a restart resumes -------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the running aggregates are, with the cursor they stand at (one
+        consistent point: taken under the lock, between batches)."""
+        with self.lock:
+            if _has_table(self._batch_cur, "_sets_operator"):
+                self._compact()  # one row per key: the smallest file
+            tables = {}
+            for name in (*(f"_sets_{lv}" for lv in LEVELS), "_values_live"):
+                if _has_table(self._batch_cur, name):
+                    schema = self._batch_cur.execute(f"DESCRIBE {name}").fetchall()
+                    arrow = self._batch_cur.sql(f"SELECT * FROM {name}").to_arrow_table()
+                    tables[name] = ([(r[0], r[1]) for r in schema], _ipc_bytes(arrow))
+            probes = {
+                p: (
+                    np.concatenate(pt.times) if pt.times else np.zeros(0, np.int64),
+                    np.concatenate(pt.groups) if pt.groups else np.zeros(0, np.int64),
+                    pt.last,
+                    pt.result,
+                )
+                for p, pt in self._probe_times.items()
+            }
+            return {
+                "cursor": self.cursor,
+                "rows_read": self.rows_read,
+                "version": self.version,
+                "fine": list(self._fine),
+                "probes": probes,
+                "agg_rows": (self._agg_rows, self._agg_compacted),
+                "activity": dict(self.activity),
+                "hexes": dict(self.hexes),
+                "points": {c: list(d) for c, d in self.points.items()},
+                "tables": tables,
+            }
+
+    def restore(self, snap: Mapping[str, Any]) -> None:
+        """Take up a snapshot (on a fresh instance): the next poll reads after its cursor."""
+        with self.lock:
+            if self._fine or self.rows_read:
+                raise ValueError("restore() needs a fresh LiveEvaluation")
+            for gkey in snap["fine"]:
+                self._fine_id(gkey)
+            for p, (times, groups, last, result) in snap["probes"].items():
+                self._probe_times[p] = _ProbeTimes([times], [groups], last, result)
+            self._agg_rows, self._agg_compacted = snap["agg_rows"]
+            self.activity.update(snap["activity"])
+            for key, slot in snap["hexes"].items():
+                self.hexes[key] = slot
+            for c, pts in snap["points"].items():
+                self.points[c].extend(pts)
+            con = self._batch_cur
+            for name, (schema, data) in snap["tables"].items():
+                arrow = _ipc_table(data)
+                cols = ", ".join(f"{quote(c)} {t}" for c, t in schema)
+                con.execute(f"CREATE TABLE {name} ({cols})")
+                con.register("_restore", arrow)
+                try:  # the declared types again (Arrow has no HUGEINT: sums come back exact)
+                    con.execute(f"INSERT INTO {name} SELECT * FROM _restore")
+                finally:
+                    con.unregister("_restore")
+            self.cursor = snap["cursor"]
+            self.rows_read = int(snap["rows_read"])
+            self.version = int(snap["version"]) + 1
+            self.loaded = False
 
     # -- views -----------------------------------------------------------------------------
 
@@ -477,7 +558,7 @@ class LiveEvaluation:
                 "tests": int(n + f),
                 "failures": int(f),
                 "mean": (s / n) if n else None,
-                "boundary": [[round(a, 6), round(b, 6)] for a, b in h3.cell_to_boundary(cell)],
+                "boundary": self._boundary(cell),
             }
             for (op, cell), (n, s, f) in sorted(
                 acc.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])
@@ -485,6 +566,15 @@ class LiveEvaluation:
         ]
         with self.lock:
             self._hex_views[(campaign, resolution)] = (version, out)
+        return out
+
+    def _boundary(self, cell: str) -> list[list[float]]:
+        import h3
+
+        out = self._boundaries.get(cell)
+        if out is None:
+            out = [[round(a, 6), round(b, 6)] for a, b in h3.cell_to_boundary(cell)]
+            self._boundaries[cell] = out
         return out
 
     def recent_points(self, campaign: Any) -> list[list[Any]]:
@@ -604,6 +694,23 @@ def _set_aggregates(con: Any, table: str, *, keep_campaign: bool) -> tuple[str, 
     return ", ".join(out), ", ".join(quote(k) for k in keys)
 
 
+def _ipc_bytes(table: Any) -> bytes:
+    """A table as Arrow IPC, zstd-compressed (the keys repeat: a tenth of the size)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
+
+
+def _ipc_table(data: bytes) -> Any:
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
 def _cursor(con: Any) -> Any:
     cur = con.cursor()
     cur.execute("SET TimeZone = 'UTC'")
@@ -661,14 +768,21 @@ def _add_cell(have: dict[str, Any], cell: dict[str, Any]) -> None:
 
 
 def _spacing_into(result: dict[int, list[Any]], groups: Any, gaps: Any, need: float) -> None:
-    """Count gaps below ``need`` and the smallest gap per fine group (a NaN gap: none)."""
-    for gi, gap in zip(groups.tolist(), gaps.tolist(), strict=True):
+    """Count gaps below ``need`` and the smallest gap per group (a NaN gap: none), with numpy
+    (a catch-up feeds millions of tests: no Python per test)."""
+    if not len(groups):
+        return
+    distinct, where = np.unique(groups, return_inverse=True)
+    where = where.reshape(-1)
+    have = ~np.isnan(gaps)
+    short = np.zeros(len(distinct), dtype=np.int64)
+    np.add.at(short, where[have], (gaps[have] < need).astype(np.int64))
+    smallest = np.full(len(distinct), np.inf)
+    np.minimum.at(smallest, where[have], gaps[have])
+    for gi, n, gap in zip(distinct.tolist(), short.tolist(), smallest.tolist(), strict=True):
         slot = result.setdefault(gi, [0, None])
-        if gap != gap:  # NaN: the probe's first test
-            continue
-        if gap < need:
-            slot[0] += 1
-        if slot[1] is None or gap < slot[1]:
+        slot[0] += n
+        if gap != np.inf and (slot[1] is None or gap < slot[1]):
             slot[1] = gap
 
 

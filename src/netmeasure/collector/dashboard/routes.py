@@ -16,7 +16,9 @@ carries a strict Content-Security-Policy (no inline script or style, nothing fro
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +28,11 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, FastAPI, Form, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
+from netmeasure.collector.dashboard.aggregator import (
+    Aggregator,
+    AggregatorError,
+    default_state_dir,
+)
 from netmeasure.collector.dashboard.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -35,9 +42,9 @@ from netmeasure.collector.dashboard.auth import (
     same_origin,
     tokens_equal,
 )
-from netmeasure.collector.dashboard.live import LEVELS, LiveEvaluation
+from netmeasure.collector.dashboard.views import compose_state
 from netmeasure.collector.db import CollectorDB
-from netmeasure.standard import Standard, load_standard, shipped
+from netmeasure.standard import shipped
 
 STATIC: Final = Path(__file__).parent.parent / "static" / "dashboard"
 DEFAULT_STANDARD: Final = "vn-qcvn-126-2021"
@@ -45,7 +52,6 @@ CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-COUNT_RULES: Final = ("min_samples", "min_per_environment", "min_days", "min_hours")
 
 
 @dataclass(frozen=True)
@@ -55,42 +61,63 @@ class DashboardConfig:
     stale_after_s: float = 900.0
     poll_interval_s: float = 1.0
     batch_rows: int = 250_000
+    #: where the aggregates are kept between runs (None: beside an SQLite database, else in
+    #: the user's state directory; aggregator.default_state_dir)
+    state_dir: Path | None = None
 
 
 class Dashboards:
-    """One live evaluation per standard asked for, each fed by its own polling thread."""
+    """One aggregator process per standard asked for (aggregator.py), and the answers
+    already given, by what was asked and the aggregates' version: a poll when nothing
+    changed costs neither the aggregator nor JSON encoding."""
 
     def __init__(self, db: CollectorDB, config: DashboardConfig) -> None:
         self.db = db
         self.config = config
-        self._live: dict[str, LiveEvaluation] = {}
+        self.state_dir = config.state_dir or default_state_dir(db.url)
+        self._aggregators: dict[str, Aggregator] = {}
         self._lock = threading.Lock()
-        self.stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._answers: dict[tuple[Any, ...], tuple[str, bytes]] = {}
+        self._answers_lock = threading.Lock()
 
-    def get(self, standard_id: str) -> LiveEvaluation:
+    def get(self, standard_id: str) -> Aggregator:
         with self._lock:
-            live = self._live.get(standard_id)
-            if live is None:
+            agg = self._aggregators.get(standard_id)
+            if agg is None:
                 if standard_id not in shipped():
                     raise HTTPException(404, "unknown standard")
-                std: Standard = load_standard(standard_id)
-                live = LiveEvaluation(self.db, std, batch_rows=self.config.batch_rows)
-                self._live[standard_id] = live
-                t = threading.Thread(
-                    target=live.run,
-                    args=(self.stop, self.config.poll_interval_s),
-                    name=f"dashboard-{standard_id}",
-                    daemon=True,
+                agg = Aggregator(
+                    self.db.url,
+                    standard_id,
+                    self.state_dir,
+                    batch_rows=self.config.batch_rows,
+                    poll_interval_s=self.config.poll_interval_s,
                 )
-                t.start()
-                self._threads.append(t)
-        return live
+                agg.start()
+                self._aggregators[standard_id] = agg
+        return agg
+
+    def answer(self, key: tuple[Any, ...], tag: str, build: Any) -> tuple[str, bytes]:
+        """The answer to ``key`` at ``tag`` (built once), with its ETag."""
+        with self._answers_lock:
+            have = self._answers.get(key)
+        if have is not None and have[0] == tag:
+            return have
+        body = build()
+        tag = body.pop("_tag", tag)  # the version the aggregator answered at
+        body["tag"] = tag
+        data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        with self._answers_lock:
+            if len(self._answers) > 256:
+                self._answers.clear()
+            self._answers[key] = (tag, data)
+        return tag, data
 
     def close(self) -> None:
-        self.stop.set()
-        for t in self._threads:
-            t.join(timeout=10)
+        with self._lock:
+            for agg in self._aggregators.values():
+                agg.close()
+            self._aggregators.clear()
 
 
 def mount_dashboard(
@@ -223,6 +250,21 @@ def mount_dashboard(
             probes_cache["t"] = time.monotonic()
         return list(probes_cache["rows"])
 
+    def cached(request: Request, key: tuple[Any, ...], tag: str, build: Any) -> Response:
+        """The answer with an ETag; If-None-Match with it: 304 and nothing else."""
+        try:
+            tag, data = boards.answer(key, tag, build)
+        except AggregatorError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        etag = '"' + hashlib.sha256(repr((key, tag)).encode()).hexdigest()[:20] + '"'
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(data, media_type="application/json", headers={"ETag": etag})
+
+    def tag_of(version: int, loaded: bool) -> str:
+        # Staleness ages with the clock: the state changes every 30 s even without new rows.
+        return f"{version}.{int(time.time() // 30)}.{int(loaded)}"
+
     @router.get("/api/state")
     def state(
         request: Request,
@@ -233,22 +275,30 @@ def mount_dashboard(
         since: Annotated[str | None, Query(max_length=100)] = None,
     ) -> Response:
         need(request, authorization)
-        live = boards.get(standard or config.default_standard)
-        # The page asks every few seconds; "unchanged" costs nothing. Staleness ages with the
-        # clock, so the answer changes every 30 s even without new rows.
-        tag = f"{live.version}.{int(time.time() // 30)}.{int(live.loaded)}"
-        if since == tag:
+        standard_id = standard or config.default_standard
+        agg = boards.get(standard_id)
+        info = agg.info()
+        tag = tag_of(info.version, info.loaded)
+        # The page asks every few seconds; "unchanged" costs nothing (no aggregator).
+        if since is not None and since == tag:
             return JSONResponse({"tag": tag, "unchanged": True})
-        campaigns = live.campaigns()
-        names = [c["campaign"] for c in campaigns]
-        chosen: Any = campaign
-        if campaign is None:
-            chosen = names[0] if names else None
-        elif campaign == "" and None in names:
-            chosen = None
-        body = _state(live, chosen, level, registered(), config, campaigns)
-        body["tag"] = tag
-        return JSONResponse(body)
+
+        def build() -> dict[str, Any]:
+            now = dt.datetime.now(dt.UTC)
+            part = agg.ask("state", campaign=campaign, level=level, now=now.timestamp())
+            counter = getattr(db, "quarantined_by_probe", None)
+            body = compose_state(
+                part,
+                registered(),
+                counter() if counter else None,
+                config.stale_after_s,
+                sorted(shipped()),
+                now,
+            )
+            body["_tag"] = tag_of(part["version"], part["loaded"])
+            return body
+
+        return cached(request, ("state", standard_id, campaign, level), tag, build)
 
     @router.get("/api/map")
     def map_data(
@@ -260,37 +310,19 @@ def mount_dashboard(
         verdicts: Annotated[bool, Query()] = False,
     ) -> Response:
         need(request, authorization)
-        live = boards.get(standard or config.default_standard)
-        chosen = campaign if campaign else None
-        if campaign is None:
-            names = [c["campaign"] for c in live.campaigns()]
-            chosen = names[0] if names else None
-        per_hexagon = []
-        if verdicts:  # evaluate's verdict for each (operator, hexagon)
-            from netmeasure.evaluate.results import combine
+        standard_id = standard or config.default_standard
+        agg = boards.get(standard_id)
+        info = agg.info()
 
-            for g in live.evaluation(chosen, "h3_8")["groups"]:
-                _, missing = _progress(g["sampling"])
-                per_hexagon.append(
-                    {
-                        "operator": g["key"]["operator"],
-                        "h3": g["key"]["h3_8"],
-                        "verdict": g["verdict"],
-                        "criteria_verdict": combine(c["verdict"] for c in g["criteria"]),
-                        "missing": missing,
-                        "n_samples": g["n_samples"],
-                    }
-                )
-        return JSONResponse(
-            {
-                "version": live.version,
-                "resolution": resolution,
-                "verdicts": per_hexagon,
-                "metric": live.std.sampling.metric,
-                "hexagons": live.hexagons(chosen, resolution),
-                "points": live.recent_points(chosen),
-            }
-        )
+        def build() -> dict[str, Any]:
+            body: dict[str, Any] = agg.ask(
+                "map", campaign=campaign, resolution=resolution, verdicts=verdicts
+            )
+            body["_tag"] = str(body["version"])
+            return body
+
+        key = ("map", standard_id, campaign, resolution, verdicts)
+        return cached(request, key, str(info.version), build)
 
     @router.get("/basemap.geojson")
     def basemap(
@@ -314,120 +346,3 @@ def _new_csrf() -> str:
     import secrets
 
     return secrets.token_urlsafe(24)
-
-
-def _progress(sampling: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """Each sampling requirement as met, in progress (n still missing) or failed."""
-    out = []
-    missing = 0
-    for s in sampling:
-        entry = dict(s)
-        if s["ok"]:
-            entry["state"] = "met"
-        elif s["requirement"] in COUNT_RULES:
-            entry["state"] = "in_progress"
-            entry["missing"] = max(0, int(s["required"] - (s["actual"] or 0)))
-            if s["requirement"] in ("min_samples", "min_per_environment"):
-                missing = max(missing, entry["missing"])
-        else:
-            entry["state"] = "failed"  # e.g. tests closer than min_spacing: more cannot fix it
-        out.append(entry)
-    # min_samples counts everything; an environment's shortfall adds only where it exceeds it
-    per_env = sum(e.get("missing", 0) for e in out if e["requirement"] == "min_per_environment")
-    total = next((e.get("missing", 0) for e in out if e["requirement"] == "min_samples"), 0)
-    return out, max(missing, per_env, total)
-
-
-def _state(
-    live: LiveEvaluation,
-    campaign: Any,
-    level: str,
-    probes: list[Any],
-    config: DashboardConfig,
-    campaigns: list[dict[str, Any]],
-) -> dict[str, Any]:
-    from netmeasure.evaluate.results import combine
-
-    ev = live.evaluation(campaign, level) if level in LEVELS else {}
-    groups = []
-    for g in ev.get("groups", []):
-        progress, missing = _progress(g["sampling"])
-        criteria_verdict = combine(c["verdict"] for c in g["criteria"])
-        failed = any(p["state"] == "failed" for p in progress)
-        in_progress = any(p["state"] == "in_progress" for p in progress)
-        status = "FAIL" if failed else ("IN_PROGRESS" if in_progress else criteria_verdict)
-        groups.append(
-            {
-                "key": g["key"],
-                "status": status,
-                "missing": missing,
-                "verdict": g["verdict"],
-                "letter_verdict": g["letter_verdict"],
-                "criteria_verdict": criteria_verdict,
-                "n_samples": g["n_samples"],
-                "n_probes": g["n_probes"],
-                "excluded": g["excluded"],
-                "progress": progress,
-                "criteria": g["criteria"],
-                "hours": g["hours"],
-            }
-        )
-    now = dt.datetime.now(dt.UTC)
-    fleet = {p["probe_id"]: p for p in live.fleet(campaign, now)}
-    counter = getattr(live.db, "quarantined_by_probe", None)
-    quarantined: dict[str, int] | None = counter() if counter else None
-    rows = []
-    seen = {p.probe_id: p for p in probes}
-    for pid in sorted(set(fleet) | {p.probe_id for p in probes if p.samples == 0}, key=str):
-        f = fleet.get(pid, {})
-        reg = seen.get(pid)
-        last_seen = reg.last_seen if reg else f.get("last_received")
-        age = _age_s(last_seen, now)
-        rows.append(
-            {
-                "probe_id": pid,
-                "last_seen": last_seen,
-                "age_s": age,
-                "stale": age is None or age > config.stale_after_s,
-                "samples": f.get("samples", 0),
-                "samples_per_hour": f.get("samples_per_hour", 0),
-                "failures": f.get("failures", 0),
-                "quarantined": None if quarantined is None else quarantined.get(pid, 0),
-                "upload_lag_s": f.get("upload_lag_s"),
-                "last_sample": f.get("last_sample"),
-            }
-        )
-    std = live.std
-    return {
-        "version": live.version,
-        "loaded": live.loaded,
-        "rows_read": live.rows_read,
-        "update_s": live.last_update_s,  # how long the newest batch took to merge
-        "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "standards": sorted(shipped()),
-        "standard": {
-            "id": std.meta.id,
-            "title": std.meta.title,
-            "confidence": std.meta.confidence,
-            "sampling_metric": std.sampling.metric,
-        },
-        "campaigns": campaigns,
-        "campaign": campaign,
-        "level": level,
-        "verdict": ev.get("verdict"),
-        "groups": groups,
-        "fleet": rows,
-        "stale_after_s": config.stale_after_s,
-    }
-
-
-def _age_s(t: str | None, now: dt.datetime) -> float | None:
-    if not t:
-        return None
-    try:
-        then = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=dt.UTC)
-    return max(0.0, (now - then).total_seconds())
