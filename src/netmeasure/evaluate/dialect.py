@@ -47,6 +47,10 @@ class Dialect(Protocol):
         """Microseconds since 1970 of a timestamp, as an integer."""
         ...
 
+    def hash64(self, x: str) -> str:
+        """A 64-bit hash of a text (equal texts, equal hashes)."""
+        ...
+
     def is_nan(self, x: str) -> str: ...
 
     def is_inf(self, x: str) -> str: ...
@@ -93,6 +97,9 @@ class DuckDBDialect:
 
     def epoch_us(self, ts: str) -> str:
         return f"epoch_us({ts})"
+
+    def hash64(self, x: str) -> str:
+        return f"hash({x})"
 
     def is_nan(self, x: str) -> str:
         return f"isnan({x})"

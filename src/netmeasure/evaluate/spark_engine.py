@@ -66,6 +66,9 @@ class SparkDialect:
     def epoch_us(self, ts: str) -> str:
         return f"unix_micros({ts})"
 
+    def hash64(self, x: str) -> str:
+        return f"xxhash64({x})"
+
     def is_nan(self, x: str) -> str:
         return f"isnan({x})"
 
