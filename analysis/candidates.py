@@ -21,9 +21,10 @@ assume"); study code only, the library's methods are imported read-only.
   parameter", JASA 89(427):1012-1016): p = sup_{ρ ∈ C_γ} P_{p0,ρ}(tail) + γ, where C_γ is a
   1 − γ confidence set for the ICC under the null, here {ρ ≤ 0.5 : P_{p0,ρ}(D ≤ d) > γ} from
   the dispersion D = Σ_g (k_g − n_g p0)² (Tarone 1979's statistic, Biometrika 66:585-590,
-  centred at the null p0), whose exact distribution is computed by FFT convolution. Valid
-  for every ρ ≤ 0.5 and every p in the null (D centred at p0 only grows when p is further
-  from p0, which widens C_γ).
+  centred at the null p0), whose exact distribution is computed by FFT convolution. At
+  p = p0 the level holds for every ρ <= 0.5 under the beta-binomial model; further into the
+  null E D grows (a wider set), but D is not stochastically monotone in p for small counts,
+  so the study checks the boundary.
 
 All functions here work on equal cluster sizes m (the study's designs) unless said.
 """
