@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ import numpy as np
 from scipy import stats as sps
 
 sys.path.insert(0, str(Path(__file__).parent))
+import candidates as cand
 from machine import describe, write_results
 
 from netmeasure.evaluate import methods_clustered as mc
@@ -529,7 +531,15 @@ def main() -> int:
         help="take the R subset's rows from a previous stats_study.json (R's datasets depend"
         " only on the seeds, not on netmeasure's code)",
     )
+    ap.add_argument(
+        "--candidates",
+        action="store_true",
+        help="study the candidate methods (analysis/candidates.py) on a subset instead",
+    )
+    ap.add_argument("--boot", type=int, default=399, help="bootstrap draws (--candidates)")
     args = ap.parse_args()
+    if args.candidates:
+        return run_candidates(args.reps, args.boot, ROOT / "analysis/results/stats_study.json")
     check_replicas()
     t0 = time.perf_counter()
     cells = [
@@ -696,6 +706,362 @@ def report(
                 + " | ".join(rates_)
                 + " |"
             )
+    return lines
+
+
+# -- candidates (issue 10: "study the candidates rather than assume") --------------------------
+
+C_GS = (5, 10, 20, 60)
+C_TRUTHS = ("at", "better")
+C_STATS = ("mean", "share", "median", "p5")
+GAMMAS = (0.001, 0.01)
+
+
+def c_seed(stat: str, g: int, m: int, icc: float, truth: str) -> int:
+    return 50_000_000 + seed_of(stat if stat in STATISTICS else "share", g, m, icc, truth)
+
+
+def candidate_mean_cell(
+    g: int, m: int, icc: float, truth: str, reps: int, boot: int
+) -> dict[str, Any]:
+    """new (CR2-BM = CR1 with G - 1 df at equal sizes, = survey), naive t, and the WCR wild
+    cluster bootstrap with Webb weights (fresh weights per 50 datasets; all 6^G when
+    6^G <= 10,000, i.e. G <= 5)."""
+    rng = np.random.default_rng(c_seed("mean", g, m, icc, truth))
+    mu = {"at": 0.0, "better": SHIFT}[truth]
+    n = g * m
+    xbar_g = (
+        mu
+        + rng.normal(0, math.sqrt(icc), (reps, g))
+        + rng.normal(0, math.sqrt((1 - icc) / m), (reps, g))
+    )
+    within = (1 - icc) * rng.chisquare(m - 1, (reps, g))
+    mean = xbar_g.mean(1)
+    ss = (m * (xbar_g - mean[:, None]) ** 2).sum(1) + within.sum(1)
+    naive = mean - sps.t.ppf(CONF, n - 1) * np.sqrt(ss / (n - 1) / n) >= 0
+    u = m * xbar_g
+    n_g = np.full(g, float(m))
+    t_cr1 = cand.cluster_t(u, n_g) * math.sqrt((g - 1) / g)
+    new = t_cr1 >= sps.t.ppf(CONF, mc.bell_mccaffrey_df_equal(g, m))
+    p_wild = np.empty(reps)
+    enumerate_all = 6**g <= 10_000
+    weights = cand.webb_weights(g, 10_000 if enumerate_all else boot, rng)
+    for start in range(0, reps, 50):
+        if not enumerate_all:
+            weights = cand.webb_weights(g, boot, rng)
+        p_wild[start : start + 50] = cand.wild_pvalues(u[start : start + 50], n_g, weights)
+    return {
+        "new": float(new.mean()),
+        "naive": float(naive.mean()),
+        "wild": float((p_wild <= ALPHA).mean()),
+        "wild_draws": len(weights),
+    }
+
+
+SKEW_GS = (3, 5, 10, 20)
+
+
+def skewed_mean_cell(g: int, icc: float, reps: int, boot: int) -> dict[str, Any]:
+    """Both one-sided error rates at the truth for skewed data (gamma rates, mean 150, SD
+    60, cluster-mean share of the variance ICC, as analysis/coverage_study.py) on G clusters of
+    unequal sizes 5-15: CR2-BM (the library's mean_cr2) vs the WCR wild bootstrap (CR1 t).
+    'low' = the lower bound above the truth (false PASS of "mean >= t"), 'high' = the upper
+    bound below it (false PASS of "mean <= t", e.g. a latency criterion)."""
+    rng = np.random.default_rng(60_000_000 + 1000 * g + round(100 * icc))
+    n_g = rng.integers(5, 16, size=g)
+    groups = np.repeat(np.arange(g), n_g)
+    mu, sd = 150.0, 60.0
+    shape_b = mu**2 / (icc * sd**2)
+    centre = rng.gamma(shape_b, mu / shape_b, (reps, g))[:, groups]
+    shape_w = centre**2 / ((1 - icc) * sd**2)
+    x = rng.gamma(shape_w, centre / shape_w)
+    t_g = np.stack([np.bincount(groups, weights=row) for row in x])
+    low = np.empty(reps)
+    high = np.empty(reps)
+    for i in range(reps):
+        r = mc.mean_cr2(mc.MeanSums.of(n_g, t_g[i]), CONF)
+        low[i], high[i] = (
+            r.low if r.low is not None else -math.inf,
+            (r.high if r.high is not None else math.inf),
+        )
+    u = t_g - n_g * mu
+    sizes = n_g.astype(float)
+    p_up = np.empty(reps)
+    p_down = np.empty(reps)
+    enumerate_all = 6**g <= 10_000
+    weights = cand.webb_weights(g, 10_000 if enumerate_all else boot, rng)
+    for start in range(0, reps, 50):
+        if not enumerate_all:
+            weights = cand.webb_weights(g, boot, rng)
+        block = u[start : start + 50]
+        p_up[start : start + 50] = cand.wild_pvalues(block, sizes, weights)
+        p_down[start : start + 50] = cand.wild_pvalues(-block, sizes, weights)
+    return {
+        "clusters": g,
+        "icc": icc,
+        "reps": reps,
+        "n": int(n_g.sum()),
+        "new_low": float(np.mean(low > mu)),
+        "new_high": float(np.mean(high < mu)),
+        "wild_low": float(np.mean(p_up <= ALPHA)),
+        "wild_high": float(np.mean(p_down <= ALPHA)),
+    }
+
+
+def count_data(stat: str, g: int, m: int, icc: float, truth: str, reps: int) -> np.ndarray:
+    """(reps, G) counts of the rare outcome: failures (share >= 0.95, i.e. failure ratio <=
+    0.05: the same test) or values below a quantile's threshold (normal data, normal cluster
+    effect of variance ICC, as in the grid)."""
+    rng = np.random.default_rng(c_seed(stat, g, m, icc, truth))
+    if stat == "share":
+        return counts(rng, reps, g, m, FAIL_RATIO[truth], icc)
+    thr = 0.0 if stat == "median" else Z05
+    mu = {"at": 0.0, "better": SHIFT}[truth]
+    u = rng.normal(0, math.sqrt(icc), (reps, g))
+    below = sps.norm.cdf((thr - mu - u) / math.sqrt(1 - icc))
+    return rng.binomial(m, below)
+
+
+class CountTools:
+    """Per (G, m, p0): the library's pass region, the dispersion's exact cdf, the worst-case
+    tails up to each ρ, and (p0 = 0.05) the likelihood grid with its bootstrap tables."""
+
+    def __init__(self, boot: int) -> None:
+        self.boot = boot
+        self.cache: dict[tuple[int, int, float], dict[str, Any]] = {}
+        self.grids: dict[int, cand.LikelihoodGrid] = {}
+
+    def get(self, g: int, m: int, p0: float, lrt: bool) -> dict[str, Any]:
+        key = (g, m, p0)
+        if key not in self.cache:
+            sizes = mc.ClusterSizes.equal(g, m)
+            self.cache[key] = {
+                "last_below": mc.pass_region(sizes, p0, CONF)[1],
+                "disp": cand.Dispersion.build(g, m, p0),
+                "tails": cand.worst_tails_upto(sizes, p0),
+            }
+        tools = self.cache[key]
+        if lrt and "table" not in tools:
+            if m not in self.grids:
+                self.grids[m] = cand.LikelihoodGrid.build(m, p0)
+            rng = np.random.default_rng(900_000 + 1000 * g + m)
+            tools["table"] = cand.lrt_null_table(self.grids[m], g, self.boot, rng)
+        return tools
+
+
+def candidate_count_cell(
+    stat: str, g: int, m: int, icc: float, truth: str, reps: int, tools: CountTools
+) -> dict[str, Any]:
+    q = 0.5 if stat == "median" else 0.05
+    lrt = stat != "median"  # the LRT's tables are built for p0 = 0.05 (share and p5)
+    t = tools.get(g, m, q, lrt)
+    f_g = count_data(stat, g, m, icc, truth, reps)
+    f = f_g.sum(1)
+    n = g * m
+    out: dict[str, Any] = {}
+    out["new"] = float((f <= t["last_below"]).mean()) if t["last_below"] is not None else 0.0
+    naive_last = int(np.nonzero(sps.binom.cdf(np.arange(n + 1), n, q) <= ALPHA)[0].max(initial=-1))
+    out["naive"] = float((f <= naive_last).mean())
+    if stat == "share":
+        low, _ = kg_survey(m - f_g, m)
+        with np.errstate(invalid="ignore"):
+            out["survey"] = float(np.mean(low >= SHARE["at"]))
+    for gamma in GAMMAS:
+        p = cand.berger_boos_pvalues(f_g, t["disp"], t["tails"], gamma)
+        out[f"bb_{gamma:g}"] = float((p <= ALPHA).mean())
+    if lrt:
+        r, idx = tools.grids[m].fit(cand.histograms(f_g, m))
+        out["lrt"] = float((cand.lrt_pvalues(r, idx, t["table"]) <= ALPHA).mean())
+    return out
+
+
+def candidate_costs(boot: int) -> dict[str, float]:
+    """CPU seconds per group of 60 clusters x 25 (the design-dependent tables built from
+    scratch, as a library would per distinct design and threshold)."""
+    rng = np.random.default_rng(3)
+    g, m = 60, 25
+    sizes = mc.ClusterSizes.equal(g, m)
+    f_g = counts(rng, 1, g, m, 0.02, 0.1)
+    t0 = time.process_time()
+    disp = cand.Dispersion.build(g, m, 0.04)  # a p0 not cached by the run
+    tails = cand.worst_tails_upto(sizes, 0.04)
+    cand.berger_boos_pvalues(f_g, disp, tails, 0.01)
+    t1 = time.process_time()
+    grid = cand.LikelihoodGrid.build(m, 0.04)
+    r, idx = grid.fit(cand.histograms(f_g, m))
+    k_star = cand.bb_draws(rng, boot, g, m, 0.04, float(grid.rhos[idx[0]]))
+    row = np.sort(grid.fit(cand.histograms(k_star, m))[0])[None, :]
+    cand.lrt_pvalues(r, np.zeros_like(idx), row)
+    t2 = time.process_time()
+    u = rng.normal(size=(1, g))
+    cand.wild_pvalues(u, np.full(g, float(m)), cand.webb_weights(g, boot, rng))
+    t3 = time.process_time()
+    mc.pass_region(mc.ClusterSizes.equal(g, m), 0.04, CONF)
+    t4 = time.process_time()
+    return {
+        "berger_boos_s": t1 - t0,
+        "lrt_s": t2 - t1,
+        "wild_s": t3 - t2,
+        "new_count_s": t4 - t3,
+        "boot": boot,
+    }
+
+
+def run_candidates(reps: int, boot: int, grid_json: Path) -> int:
+    t_cpu = time.process_time()
+    t_wall = time.perf_counter()
+    tools = CountTools(boot)
+    cells = []
+    for stat in C_STATS:
+        for g in C_GS:
+            for m in SIZES:
+                for icc in ICCS:
+                    for truth in C_TRUTHS:
+                        if stat == "mean":
+                            res = candidate_mean_cell(g, m, icc, truth, reps, boot)
+                        else:
+                            res = candidate_count_cell(stat, g, m, icc, truth, reps, tools)
+                        cells.append(
+                            {
+                                "statistic": stat,
+                                "clusters": g,
+                                "m": m,
+                                "icc": icc,
+                                "truth": truth,
+                                "reps": reps,
+                                **res,
+                            }
+                        )
+    skewed = [skewed_mean_cell(g, icc, reps, boot) for g in SKEW_GS for icc in (0.1, 0.3)]
+    cpu_s = time.process_time() - t_cpu
+    wall_s = time.perf_counter() - t_wall
+    costs = candidate_costs(boot)
+    grid = json.loads(grid_json.read_text(encoding="utf-8"))["cells"] if grid_json.exists() else []
+    lines = candidates_report(cells, grid, reps, boot, cpu_s, wall_s, costs)
+    lines += [
+        "",
+        "**Means on skewed data** (gamma rates, unequal clusters of 5-15; analysis/"
+        "coverage_study.py's design): false PASS (%) at the truth of a lower bound (criterion"
+        " mean ≥ t) / of an upper bound (mean ≤ t, e.g. latency), new (CR2-BM) vs wild.",
+        "",
+        "| G | n | ICC | new: ≥ / ≤ | wild: ≥ / ≤ |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for c in skewed:
+        lines.append(
+            f"| {c['clusters']} | {c['n']} | {c['icc']:g} | {pct(c['new_low'])} /"
+            f" {pct(c['new_high'])} | {pct(c['wild_low'])} / {pct(c['wild_high'])} |"
+        )
+    write_results(
+        "stats_study_candidates",
+        lines,
+        {
+            "cells": cells,
+            "skewed_means": skewed,
+            "costs_cpu_s_per_group": costs,
+            "runtime": {"cpu_s": cpu_s, "wall_s": wall_s, "loadavg": list(os.getloadavg())},
+            "machine": describe(),
+        },
+    )
+    return 0
+
+
+def candidates_report(
+    cells: list[dict[str, Any]],
+    grid: list[dict[str, Any]],
+    reps: int,
+    boot: int,
+    cpu_s: float,
+    wall_s: float,
+    costs: dict[str, float],
+) -> list[str]:
+    mc_err = 100 * math.sqrt(0.05 * 0.95 / reps)
+    methods = {
+        "mean": ("new", "wild", "naive"),
+        "share": ("new", "bb_0.001", "bb_0.01", "lrt", "survey", "naive"),
+        "median": ("new", "bb_0.001", "bb_0.01", "naive"),
+        "p5": ("new", "bb_0.001", "bb_0.01", "lrt", "naive"),
+    }
+    lines = [
+        f"Candidate methods beside netmeasure's (analysis/candidates.py; `stats_study.py"
+        f" --candidates`): {len(cells)} cells × {reps:,} datasets (fixed seeds), G ∈"
+        f" {{{', '.join(map(str, C_GS))}}}, m ∈ {{5, 25}}, ICC ∈ {{0, 0.1, 0.3, 0.5}}, truth at"
+        f" the boundary and better; bootstrap B = {boot}. Monte-Carlo SE of a 5 % rate:"
+        f" {mc_err:.2f} points. {cpu_s:.0f} s CPU ({wall_s:.0f} s wall, load"
+        f" {os.getloadavg()[0]:.1f} on 2 cores). Machine: {describe()}.",
+        "",
+        "Methods: new = netmeasure's (worst case over ICC ≤ 0.5 / CR2-BM); wild = WCR wild"
+        " cluster bootstrap, Webb 6-point weights (all 6^G vectors at G = 5); bb_γ = Berger-Boos"
+        " p maximised over a 1 − γ confidence set for the ICC from the dispersion Σ(k_g − m"
+        " p₀)², plus γ; lrt = beta-binomial signed likelihood root, parametric bootstrap at the"
+        " restricted fit; survey = svyciprop(beta) emulated; naive = clusters ignored. 'share'"
+        " is also the failure ratio (the same test on the failure count).",
+        "",
+        "**Size**: the largest false PASS (%) at the boundary over the subset (target ≤ 5.5),"
+        " and where it occurs.",
+        "",
+        "| statistic | " + " | ".join(sorted({k for v in methods.values() for k in v})) + " |",
+    ]
+    all_methods = sorted({k for v in methods.values() for k in v})
+    lines.append("|---|" + "---:|" * len(all_methods))
+    for stat, ms in methods.items():
+        at = [c for c in cells if c["statistic"] == stat and c["truth"] == "at"]
+        row = []
+        for k in all_methods:
+            if k not in ms:
+                row.append("–")
+                continue
+            worst = max(at, key=lambda c, k=k: c[k])
+            row.append(f"{pct(worst[k])} ({worst['clusters']}×{worst['m']}, ICC {worst['icc']:g})")
+        lines.append(f"| {stat} | " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "**Power**: PASS (%) at the better truth (share 0.99 vs ≥ 0.95; mean and quantiles"
+        " +0.25 SD), false PASS at the boundary in brackets, m = 25 (m = 5 in the JSON).",
+        "",
+    ]
+    for stat, ms in methods.items():
+        extra = " before (Woodruff, main grid)" if stat in ("median", "p5") else ""
+        lines += [
+            f"*{stat}*: " + r" \| ".join(ms) + extra,
+            "",
+            "| G | ICC 0 | ICC 0.1 | ICC 0.3 | ICC 0.5 |",
+            "|---:|---|---|---|---|",
+        ]
+        for g in C_GS:
+            row = [f"| {g} "]
+            for icc in ICCS:
+                key = (stat, g, 25, icc)
+                b = next(
+                    c
+                    for c in cells
+                    if (c["statistic"], c["clusters"], c["m"], c["icc"], c["truth"])
+                    == (*key, "better")
+                )
+                a = next(
+                    c
+                    for c in cells
+                    if (c["statistic"], c["clusters"], c["m"], c["icc"], c["truth"]) == (*key, "at")
+                )
+                parts = [f"{pct(b[k])} ({pct(a[k])})" for k in ms]
+                if extra:
+                    old = {
+                        c["truth"]: c["before"]["pass"]
+                        for c in grid
+                        if (c["statistic"], c["clusters"], c["m"], c["icc"]) == key
+                    }
+                    if old:
+                        parts.append(f"{pct(old['better'])} ({pct(old['at'])})")
+                row.append("| " + " \\| ".join(parts) + " ")
+            lines.append("".join(row) + "|")
+        lines.append("")
+    lines += [
+        f"**Cost per group** (CPU s, 60 × 25, tables built from scratch, B = {boot}):"
+        f" Berger-Boos {costs['berger_boos_s']:.2f} (dispersion cdf by FFT for 51 ICC values"
+        f" + worst-case tails), LRT {costs['lrt_s']:.2f} (likelihood grid + {boot} bootstrap"
+        f" fits), wild bootstrap {costs['wild_s']:.3f}, current count test"
+        f" {costs['new_count_s']:.3f}.",
+    ]
     return lines
 
 
