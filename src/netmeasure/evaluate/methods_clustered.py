@@ -49,7 +49,6 @@ from functools import lru_cache
 import numpy as np
 from scipy import fft as spfft
 from scipy import optimize, special
-from scipy import stats as sps
 
 #: The design assumption: intra-cluster correlation of any criterion's outcomes at most this.
 ICC_MAX = 0.5
@@ -64,6 +63,7 @@ EXACT_UP_TO = 50_000
 PLANNING_EXACT_UP_TO = 20_000
 
 
+@lru_cache(maxsize=64)
 def alpha_of(confidence: float) -> float:
     """1 - c as the nearest double to the exact decimal difference (1 - 0.95 is 0.05)."""
     return float(1 - Fraction(repr(confidence)))
@@ -625,7 +625,7 @@ def mean_cr2(sums: MeanSums, confidence: float = 0.95) -> MeanBounds:
         return MeanBounds(mean, math.inf, 0.0, None, None, METHOD_MEAN, confidence)
     se = math.sqrt(max(0.0, sums.cr2_ss)) / sums.n
     df = bell_mccaffrey_df(sums.n, sums.sum_sq_sizes, sums.w_sizes_sq, sums.w2_sizes_4)
-    t = float(sps.t.ppf(confidence, df))
+    t = float(special.stdtrit(df, confidence))
     return MeanBounds(mean, se, df, mean - t * se, mean + t * se, METHOD_MEAN, confidence)
 
 
@@ -637,7 +637,7 @@ def mean_bounds_at(
     if not math.isfinite(se) or clusters < 2:
         return None, None
     se_new = se * math.sqrt(n_now / (clusters * size))
-    t = float(sps.t.ppf(confidence, bell_mccaffrey_df_equal(clusters, size)))
+    t = float(special.stdtrit(bell_mccaffrey_df_equal(clusters, size), confidence))
     return estimate - t * se_new, estimate + t * se_new
 
 
