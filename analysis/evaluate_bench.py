@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,6 +41,7 @@ MEASURE = (
     "wall = time.monotonic() - t0;"
     "ru = resource.getrusage(resource.RUSAGE_CHILDREN);"
     "print(json.dumps({'wall': wall, 'rss_mb': ru.ru_maxrss / 1024, 'code': p.returncode,"
+    " 'cpu': ru.ru_utime + ru.ru_stime,"
     " 'err': p.stderr.decode()[-2000:], 'out_bytes': len(p.stdout),"
     " 'out': p.stdout.decode()[-3000000:]}))"
 )
@@ -146,11 +148,17 @@ def ensure(path: Path, rows: int, shape: str, files: int = 1) -> Path:
     return path
 
 
+#: The 1-minute load averages seen before and after every measured run.
+LOADS: list[float] = []
+
+
 def run(cmd: list[str]) -> dict[str, Any]:
+    LOADS.append(os.getloadavg()[0])
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, check=True
     )
     result: dict[str, Any] = json.loads(out.stdout)
+    LOADS.append(os.getloadavg()[0])
     if result["code"] not in (0, 1, 3):
         raise SystemExit(f"{cmd}: exit {result['code']}: {result['err']}")
     return result
@@ -194,10 +202,12 @@ def case(name: str, source: Path, runs: int, with_pandas: bool) -> dict[str, Any
         "groups": len(json.loads(nm[0]["out"])["groups"]),
         "wall_s": [r["wall"] for r in nm],
         "median_wall_s": statistics.median(r["wall"] for r in nm),
+        "median_cpu_s": statistics.median(r["cpu"] for r in nm),
         "peak_rss_mb": max(r["rss_mb"] for r in nm),
         "json_bytes": nm[0]["out_bytes"],
         "query_wall_s": [r["wall"] for r in query],
         "query_median_wall_s": statistics.median(r["wall"] for r in query),
+        "query_median_cpu_s": statistics.median(r["cpu"] for r in query),
         "query_peak_rss_mb": max(r["rss_mb"] for r in query),
     }
     if with_pandas:
@@ -205,6 +215,7 @@ def case(name: str, source: Path, runs: int, with_pandas: bool) -> dict[str, Any
         out |= {
             "pandas_wall_s": [r["wall"] for r in pdr],
             "pandas_median_wall_s": statistics.median(r["wall"] for r in pdr),
+            "pandas_median_cpu_s": statistics.median(r["cpu"] for r in pdr),
             "pandas_peak_rss_mb": max(r["rss_mb"] for r in pdr),
             "max_relative_difference": agreement(nm[0]["out"], pdr[0]["out"]),
         }
@@ -212,12 +223,12 @@ def case(name: str, source: Path, runs: int, with_pandas: bool) -> dict[str, Any
     return out
 
 
-def report_case(source: Path, runs: int) -> dict[str, Any]:
-    print("== report", file=sys.stderr, flush=True)
+def report_case(source: Path, runs: int, group_by: str) -> dict[str, Any]:
+    print(f"== report --group-by {group_by}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             *(sys.executable, "-m", "netmeasure", "report", "--standard", STANDARD),
-            *("--group-by", "operator", "-o", f"{tmp}/r.pdf", str(source)),
+            *("--group-by", group_by, "-o", f"{tmp}/r.pdf", str(source)),
         ]
         done = [run(cmd) for _ in range(runs)]
         from pypdf import PdfReader
@@ -226,6 +237,7 @@ def report_case(source: Path, runs: int) -> dict[str, Any]:
     return {
         "wall_s": [r["wall"] for r in done],
         "median_wall_s": statistics.median(r["wall"] for r in done),
+        "median_cpu_s": statistics.median(r["cpu"] for r in done),
         "peak_rss_mb": max(r["rss_mb"] for r in done),
         "pages": pages,
     }
@@ -265,20 +277,38 @@ def main() -> int:
     if "report" in cases:
         if not crowd1.exists():
             ensure(crowd1, 1_000_000, "crowd")
-        result["report"] = report_case(crowd1, args.runs)
+        result["report"] = report_case(crowd1, args.runs, "operator")
+        result["report_area"] = report_case(crowd1, args.runs, "operator,area")
     if "crowd100" in cases:
         ensure(crowd100, 100_000_000, "crowd", files=10)
         result["crowd100"] = case("crowdsourced 100M", crowd100, 1, False)
+    result["load_average"] = {"min": min(LOADS), "max": max(LOADS)} if LOADS else None
     write_results("evaluate_bench", lines(result), result)
     return 0
+
+
+def _cpu(t: dict[str, Any], key: str) -> str:
+    return f" (CPU {t[key]:.1f} s)" if key in t else ""
+
+
+def _load_text(result: dict[str, Any]) -> str:
+    load = result.get("load_average")
+    if not load:
+        return "load not recorded"
+    shared = load["max"] > 2.5
+    return f"1-minute load average {load['min']:.1f}-{load['max']:.1f} around the runs" + (
+        " (**shared with other jobs**: wall times are inflated; CPU times less so)"
+        if shared
+        else " (idle apart from the runs)"
+    )
 
 
 def lines(result: dict[str, Any]) -> list[str]:
     out = [
         f"`netmeasure evaluate --standard {STANDARD} --group-by operator,area --json` on"
-        f" synthetic Parquet data. Machine: {result['machine']}; **shared with other jobs"
-        " during the run** (load average well above its 2 cores), so absolute times are"
-        f" inflated and noisy; medians of {result['runs']} runs, each a fresh process.",
+        f" synthetic Parquet data. Machine: {result['machine']}; {_load_text(result)};"
+        f" medians of {result['runs']} runs, each a fresh process (wall time, and CPU time:"
+        " user + system, all threads).",
         "",
         "| shape | groups | netmeasure (median) | peak RSS | JSON | one DuckDB query |"
         " ratio | pandas | ratio | agree |",
@@ -297,20 +327,24 @@ def lines(result: dict[str, Any]) -> list[str]:
         if "pandas_median_wall_s" in t:
             ratio = t["median_wall_s"] / t["pandas_median_wall_s"]
             pandas = (
-                f"{t['pandas_median_wall_s']:.1f} s | {ratio:.2f}×"
-                f" | {t['max_relative_difference']:.0e}"
+                f"{t['pandas_median_wall_s']:.1f} s{_cpu(t, 'pandas_median_cpu_s')}"
+                f" | {ratio:.2f}× | {t['max_relative_difference']:.0e}"
             )
         out.append(
-            f"| {label} | {t['groups']} | {t['median_wall_s']:.1f} s | {t['peak_rss_mb']:.0f} MB |"
-            f" {t['json_bytes'] / 1e6:.2f} MB | {t['query_median_wall_s']:.1f} s |"
+            f"| {label} | {t['groups']} | {t['median_wall_s']:.1f} s{_cpu(t, 'median_cpu_s')} |"
+            f" {t['peak_rss_mb']:.0f} MB | {t['json_bytes'] / 1e6:.2f} MB |"
+            f" {t['query_median_wall_s']:.1f} s{_cpu(t, 'query_median_cpu_s')} |"
             f" {t['median_wall_s'] / t['query_median_wall_s']:.2f}× | {pandas} |"
         )
-    r = result.get("report")
-    if r:
+    for key, by in (("report", "operator"), ("report_area", "operator,area")):
+        r = result.get(key)
+        if not r:
+            continue
         out += [
             "",
-            f"`netmeasure report --group-by operator` on 1 M crowdsourced samples:"
-            f" {r['median_wall_s']:.1f} s median, {r['peak_rss_mb']:.0f} MB peak RSS,"
+            f"`netmeasure report --group-by {by}` on 1 M crowdsourced samples:"
+            f" {r['median_wall_s']:.1f} s median{_cpu(r, 'median_cpu_s')},"
+            f" {r['peak_rss_mb']:.0f} MB peak RSS,"
             f" {r['pages']} pages.",
         ]
     out += [

@@ -86,6 +86,7 @@ CEILING = (
 
 
 def measure(cmd: list[str]) -> dict:
+    load_before = os.getloadavg()[0]
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, *cmd],
         capture_output=True,
@@ -101,6 +102,10 @@ def measure(cmd: list[str]) -> dict:
         "cpu_s": run["cpu"],
         "peak_rss_mb": run["rss_mb"],
         "summary": lines[-1] if lines else "",
+        # `uptime`'s 1-minute load average before and after the run: on a shared machine,
+        # how much the wall time waited for other work
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
     }
 
 
@@ -113,6 +118,11 @@ def main() -> int:
     files = iperf3_files(DATA / "iperf3-10k", 10_000)
     rows = 100_000 if quick else 1_000_000
     csv_path = drive_csv(DATA / f"drive-{rows // 1000}k.csv", rows)
+    crlf_path = DATA / f"drive-{rows // 1000}k-crlf.csv"
+    if not crlf_path.exists():  # the same rows, other bytes: not found by its fingerprint
+        with csv_path.open("rb") as src, crlf_path.open("wb") as dst:
+            for line in src:
+                dst.write(line.replace(b"\n", b"\r\n"))
     mapping = FIXTURES / "generic-csv" / "drive-test.mapping.toml"
     nm = [sys.executable, "-m", "netmeasure", "import"]
     result: dict = {"machine": describe(), "csv_rows": rows}
@@ -123,6 +133,14 @@ def main() -> int:
             "csv_dataset_again": [
                 *nm,
                 str(csv_path),
+                "--mapping",
+                str(mapping),
+                "--into",
+                f"{tmp}/ds",
+            ],
+            "csv_dataset_copy": [
+                *nm,
+                str(crlf_path),
                 "--mapping",
                 str(mapping),
                 "--into",
@@ -153,21 +171,25 @@ def report(result: dict, names: list[str]) -> int:
         "iperf3_10k_store": "10,000 iperf3 JSON files into a store",
         "csv_dataset": f"{n}-row drive-test CSV with a mapping, into a Parquet dataset",
         "csv_dataset_again": "the same CSV again into the same dataset (adds nothing)",
+        "csv_dataset_copy": "a copy of the CSV with CRLF line ends, into the same dataset"
+        " (computed again; adds nothing)",
         "csv_ceiling_duckdb": "ceiling: DuckDB reads the same CSV into Parquet (no ids, no checks)",
         "csv_store": f"{n}-row drive-test CSV into a store (the row path)",
     }
     lines = [
         f"`netmeasure import`, each run a fresh process. Machine: {describe()}.",
         "",
-        "| input | wall | CPU | peak RSS | result |",
-        "|---|---:|---:|---:|---|",
+        "| input | wall | CPU (user + sys) | peak RSS | load before → after | result |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for name in names:
         r = result[name]
         summary = "DuckDB COPY, one thread per core" if name.endswith("duckdb") else r["summary"]
         lines.append(
             f"| {labels[name]} | {r['wall_s']:.1f} s | {r['cpu_s']:.1f} s"
-            f" | {r['peak_rss_mb']:.0f} MB | {summary} |"
+            f" | {r['peak_rss_mb']:.0f} MB"
+            f" | {r.get('load_before', float('nan')):.1f} → {r.get('load_after', float('nan')):.1f}"
+            f" | {summary} |"
         )
     lines += [
         "",
@@ -177,7 +199,11 @@ def report(result: dict, names: list[str]) -> int:
         " same samples as the row path, content-derived ids included (a dataset writes one"
         " Parquet part per file: many small files go faster into a store). CPU is user + system"
         " time of the run: on a machine shared with other work (see the load below) it is"
-        " the run's own cost, and wall time is longer by the waiting.",
+        " the run's own cost, and wall time is longer by the waiting. The load column is"
+        " `uptime`'s 1-minute load average before and after each run: the machine is shared"
+        f" ({os.cpu_count()} cores) with other work, so wall times above the CPU times are"
+        " waiting, not import. A re-import of the CSV is found by its fingerprint and not"
+        " recomputed (docs/import.md); a copy with other bytes is computed again.",
         "",
         f"Load average at the end of the runs: {result.get('load_average', 0):.1f} on"
         f" {os.cpu_count()} cores.",

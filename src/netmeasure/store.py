@@ -12,6 +12,7 @@ import gzip
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -112,6 +113,7 @@ class SampleStore:
         which can be run again, use ``durable=False`` (WAL still keeps the file sound)."""
         self.path = Path(path)
         self.durable = durable
+        self._grouped = False
         if not create and not self.path.exists():
             raise StoreError(f"{self.path}: no such sample store")
         if create:
@@ -234,8 +236,17 @@ class SampleStore:
         placeholders = ", ".join("?" for _ in ALL_COLUMNS)
         sql = f"INSERT OR IGNORE INTO samples ({', '.join(ALL_COLUMNS)}) VALUES ({placeholders})"
         seen = 0
+        # Inside group(): this file's own savepoint, rolled back alone if it fails.
+        grouped = self._grouped
+        if grouped and not self._db.in_transaction:
+            # SQLite ends the whole transaction on some errors (disk full, I/O): the group's
+            # earlier files are gone with it, and the group is reported rejected.
+            raise StoreError(f"{self.path}: this group of files was rolled back by an error")
+        begin, commit = ("SAVEPOINT one_file", "RELEASE one_file")
+        if not grouped:
+            begin, commit = ("BEGIN IMMEDIATE", "COMMIT")
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(begin)
             try:
                 before = self._db.total_changes
                 chunk: list[list[Any]] = []
@@ -249,9 +260,12 @@ class SampleStore:
                     self._db.executemany(sql, chunk)
                     seen += len(chunk)
                 added = self._db.total_changes - before
-                self._db.execute("COMMIT")
+                self._db.execute(commit)
             except BaseException:
-                if self._db.in_transaction:
+                if grouped and self._db.in_transaction:
+                    self._db.execute("ROLLBACK TO one_file")
+                    self._db.execute("RELEASE one_file")
+                elif self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
         except sqlite3.DatabaseError as exc:
@@ -259,6 +273,36 @@ class SampleStore:
                 f"{self.path}: cannot write: {_describe_os_error(exc, self.path)}"
             ) from exc
         return added, seen
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Several ``add_all_or_nothing`` calls (one per imported file) committed together: each
+        file in its own savepoint, so a file that fails is rolled back alone and the others
+        stay; after a crash each file is whole or absent (importing again adds what is
+        missing). It saves a commit per file, which costs more than a small file's rows. If
+        the commit itself fails, StoreError, and none of the group is stored."""
+        if self._db.in_transaction:
+            raise StoreError(f"{self.path}: a transaction is already open")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path}: cannot write: {_describe_os_error(exc, self.path)}"
+            ) from exc
+        self._grouped = True
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(
+                    f"{self.path}: cannot write: {_describe_os_error(exc, self.path)}"
+                ) from exc
+            raise
+        finally:
+            self._grouped = False
 
     def add_many(self, samples: Iterable[Sample], *, batch: int = 10_000) -> int:
         """Write samples in batches, each batch one transaction (for imports)."""

@@ -47,17 +47,16 @@ class Dialect(Protocol):
         """Microseconds since 1970 of a timestamp, as an integer."""
         ...
 
+    def hash64(self, x: str) -> str:
+        """A 64-bit hash of a text (equal texts, equal hashes)."""
+        ...
+
     def is_nan(self, x: str) -> str: ...
 
     def is_inf(self, x: str) -> str: ...
 
     def null_safe_equal(self, a: str, b: str) -> str:
         """a = b, with NULL equal to NULL."""
-        ...
-
-    def grouping_id(self, columns: Sequence[str]) -> str:
-        """In a GROUPING SETS query: a bit per column, 1 where the row's grouping does not
-        hold it, the first column the most significant."""
         ...
 
     def quantiles(self, x: str, qs: Sequence[float]) -> str:
@@ -99,6 +98,9 @@ class DuckDBDialect:
     def epoch_us(self, ts: str) -> str:
         return f"epoch_us({ts})"
 
+    def hash64(self, x: str) -> str:
+        return f"hash({x})"
+
     def is_nan(self, x: str) -> str:
         return f"isnan({x})"
 
@@ -107,9 +109,6 @@ class DuckDBDialect:
 
     def null_safe_equal(self, a: str, b: str) -> str:
         return f"{a} IS NOT DISTINCT FROM {b}"
-
-    def grouping_id(self, columns: Sequence[str]) -> str:
-        return f"GROUPING({', '.join(columns)})"
 
     def quantiles(self, x: str, qs: Sequence[float]) -> str:
         return f"quantile_cont({x}, [{', '.join(repr(q) for q in qs)}])"

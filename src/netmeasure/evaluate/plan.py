@@ -7,10 +7,11 @@ Steps (each a query over the previous step's small table):
    empty). A duplicate's first copy (lowest source index) is used, the others are counted
    as the ``duplicate`` exclusion.
 2. ``s``: every row annotated with its local day and hour and its exclusion reason.
-3. ``_sets``: one scan of ``s`` with several groupings (GROUPING SETS): per (group,
-   cluster), (group, device), (group, day) and (group, hour), each criterion's trials n_g,
-   totals t_g (sums, or counts meeting its bar) and squares, the exclusions and the
-   sampling counts. It grows with clusters and devices, and stays in the engine.
+3. ``_sets``: per (group, cluster), each criterion's trials n_g, totals t_g (sums, or
+   counts meeting its bar) and squares, over the rows evaluate uses; per (group, local day,
+   hour), the exclusions, the sampling counts and the period, over every row (and per
+   (group, device) when the clusters do not hold the device). It grows with clusters and
+   stays in the engine.
 4. Per group and criterion, from the cluster rows: n, Σ t_g, Σ x², G, the cluster-robust
    Σ_g (t_g − n_g t/n)² (two passes: the group's mean by a window, then the squares), and
    the clusters holding each outcome.
@@ -99,10 +100,19 @@ class Plan:
     # -- step 1 and 2: duplicates, the annotated view --------------------------------------
 
     def duplicates_sql(self) -> str:
+        """``_dups``: the sample ids seen more than once. First the 64-bit hashes seen more
+        than once (fixed-size keys: the aggregate spills to disk within --memory-limit where
+        one of 100 million texts does not), then the ids behind those hashes only (usually
+        none: the second scan then reads nothing)."""
+        h = self.dialect.hash64("sample_id")
+        twice = (
+            f"SELECT {h} AS _h FROM raw_samples WHERE sample_id IS NOT NULL"
+            " GROUP BY 1 HAVING count(*) > 1"
+        )
         return self.dialect.create_temp_table(
             "_dups",
-            "SELECT sample_id FROM raw_samples WHERE sample_id IS NOT NULL"
-            " GROUP BY sample_id HAVING count(*) > 1",
+            f"SELECT sample_id FROM raw_samples WHERE sample_id IS NOT NULL"
+            f" AND {h} IN ({twice}) GROUP BY sample_id HAVING count(*) > 1",
         )
 
     def deduplicated_sql(self, any_duplicates: bool) -> str:
@@ -165,9 +175,7 @@ class Plan:
             for c in cells
         )
 
-    # -- step 3: one scan ------------------------------------------------------------------
-
-    # -- step 3: one scan, several groupings -----------------------------------------------
+    # -- step 3: the groupings -------------------------------------------------------------
 
     def _cluster_cols(self) -> list[str]:
         return [_DERIVED.get(c, quote(c)) for c in self.std.meta.cluster]
@@ -472,6 +480,49 @@ class Plan:
             {join}"""
 
 
+#: The rows the report's appendix lists: used, not under load.
+_LISTED: Final = "_excluded IS NULL AND NOT coalesce(under_load, FALSE)"
+
+
+def _first_tests_sql(engine: Engine, plan: Plan) -> str:
+    """The first DETAIL_TESTS tests (by their first row's time, then test id), each as one
+    row with its metrics and values.
+
+    Without grouping every test (millions in crowdsourced data): the tests that come first
+    all start at or before T, the time at which the DETAIL_TESTS-th distinct test appears
+    in time order, which the earliest rows show (read in growing top-N batches). Only the
+    rows up to T are grouped, then only the chosen tests' rows."""
+    d = plan.dialect
+    limit = DETAIL_TESTS * 8
+    cut: Any = None
+    while True:
+        rows = engine.fetch(
+            f"SELECT probe_id, test_id, {d.epoch_us('started_at')} FROM s WHERE {_LISTED}"
+            f" AND started_at IS NOT NULL ORDER BY 3 LIMIT {limit}"
+        )
+        seen: set[tuple[Any, Any]] = set()
+        for pid, tid, t in rows:
+            seen.add((pid, tid))
+            if len(seen) == DETAIL_TESTS:
+                cut = t
+                break
+        if cut is not None or len(rows) < limit:
+            break
+        limit *= 8
+    upto = "" if cut is None else f" AND {d.epoch_us('started_at')} <= {int(cut)}"
+    first = f"""SELECT probe_id, test_id FROM s WHERE {_LISTED}{upto}
+        GROUP BY probe_id, test_id ORDER BY min(started_at), test_id LIMIT {DETAIL_TESTS}"""
+    on = " AND ".join(d.null_safe_equal(f"s.{c}", f"f.{c}") for c in ("probe_id", "test_id"))
+    return f"""
+        SELECT {d.iso_text("min(started_at)")}, s.probe_id, s.test_id, min(tool),
+               min(target), {d.ordered_list("metric", "metric")},
+               {d.ordered_list("value", "metric")}, min(ok), min(error), min(environment),
+               min(area)
+        FROM s JOIN ({first}) AS f ON {on}
+        WHERE {_LISTED}
+        GROUP BY s.probe_id, s.test_id ORDER BY 1, 3 LIMIT {DETAIL_TESTS}"""
+
+
 def _is_alias(expr: str, rows: list[tuple[str, str, str]]) -> bool:
     return any(expr == name for name, _, _ in rows)
 
@@ -666,12 +717,7 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
         [[float(a), float(b), bool(ok), v] for a, b, ok, v in loc],
         key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1),
     )
-    tests = engine.fetch(f"""
-        SELECT {d.iso_text("min(started_at)")}, probe_id, test_id, min(tool), min(target),
-               {d.ordered_list("metric", "metric")}, {d.ordered_list("value", "metric")},
-               min(ok), min(error), min(environment), min(area)
-        FROM s WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)
-        GROUP BY probe_id, test_id ORDER BY 1, 3 LIMIT {DETAIL_TESTS}""")
+    tests = engine.fetch(_first_tests_sql(engine, plan))
     out["tests"] = [
         {
             "started_at": t,
@@ -690,8 +736,8 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
         }
         for t, p, tid, tool, target, ms, vs, ok, err, env, area in tests
     ]
-    total = engine.fetch("""SELECT count(*) FROM (SELECT DISTINCT probe_id, test_id FROM s
-        WHERE _excluded IS NULL AND NOT coalesce(under_load, FALSE)) AS t""")
+    total = engine.fetch(f"""SELECT count(*) FROM (SELECT DISTINCT probe_id, test_id FROM s
+        WHERE {_LISTED}) AS t""")
     out["tests_total"] = int(total[0][0]) if total else 0
     versions = engine.fetch("""SELECT tool, coalesce(tool_version, '?'), count(*) FROM s
         GROUP BY tool, coalesce(tool_version, '?') ORDER BY 1, 2""")

@@ -66,6 +66,9 @@ class SparkDialect:
     def epoch_us(self, ts: str) -> str:
         return f"unix_micros({ts})"
 
+    def hash64(self, x: str) -> str:
+        return f"xxhash64({x})"
+
     def is_nan(self, x: str) -> str:
         return f"isnan({x})"
 
@@ -95,9 +98,6 @@ class SparkDialect:
     def sample(self, select: str, rows: int, seed: int) -> str:
         # The top rows by a seeded random key: each task keeps that many, not a global sort.
         return f"SELECT * FROM ({select}) AS _s ORDER BY rand({int(seed)}) LIMIT {int(rows)}"
-
-    def grouping_id(self, columns: Sequence[str]) -> str:
-        return f"grouping_id({', '.join(columns)})"
 
 
 _CACHE: Final = re.compile(r'^\s*CACHE TABLE ("(?:[^"]|"")+")')

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +249,12 @@ class SampleSink(Protocol):
     def add_all_or_nothing(self, samples: Iterable[Sample]) -> tuple[int, int]: ...
 
 
+#: Files committed together into a store (each in its own savepoint: see SampleStore.group):
+#: at most this many, or as many as are imported in this many seconds.
+GROUP_FILES: Final = 500
+GROUP_SECONDS: Final = 1.0
+
+
 def import_files(
     paths: list[Path],
     store: SampleSink,
@@ -257,15 +264,36 @@ def import_files(
     overrides: Overrides | None = None,
     progress: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:
-    """Import each file in one transaction; a bad file is reported and skipped whole, and the
-    files after it are still imported."""
+    """Import each file all or nothing; a bad file is reported and skipped whole, and the
+    files after it are still imported. Into a store, files are committed in groups, each
+    file in its own savepoint (a commit per small file cost more than its rows); a result
+    is reported once its file is committed."""
     o = overrides or Overrides()
-    results = []
-    for path in paths:
-        result = _import_one(path, store, fmt, mapping, o)
-        results.append(result)
+    results: list[FileResult] = []
+    group = getattr(store, "group", None)
+    at = 0
+    while at < len(paths):
+        done: list[FileResult] = []
+        if group is None:
+            done.append(_import_one(paths[at], store, fmt, mapping, o))
+            at += 1
+        else:
+            try:
+                with group():
+                    t0 = time.monotonic()
+                    while at < len(paths) and len(done) < GROUP_FILES:
+                        done.append(_import_one(paths[at], store, fmt, mapping, o))
+                        at += 1
+                        if time.monotonic() - t0 > GROUP_SECONDS:
+                            break
+            except NetmeasureError as exc:  # the commit failed: none of the group is stored
+                done = [
+                    r if r.rejected else FileResult(r.path, r.format, error=str(exc)) for r in done
+                ]
+        results.extend(done)
         if progress is not None:
-            progress(result)
+            for result in done:
+                progress(result)
     return results
 
 
@@ -305,10 +333,19 @@ def _import_one(
     try:
         part_path = getattr(store, "part_path", None)
         if fmt == "csv" and mapping is not None and part_path is not None:
+            # Imported before, and all its samples still there: nothing to compute.
+            stat = path.stat()
+            fingerprint: str | None = mapped_csv.fingerprint(path, o, mapping)
+            before = store.already_imported(fingerprint)  # type: ignore[attr-defined]
+            if before is not None:
+                return FileResult(path, fmt, before[0], before[1] - before[0])
             tmp = part_path(fmt)
             try:  # the bulk path; it gives way to the row path for what it cannot vouch for
                 mapped_csv.fast_parquet(Origin(path, fmt), o, mapping, tmp)
-                added, seen = store.add_parquet(tmp)  # type: ignore[attr-defined]
+                after = path.stat()
+                if (after.st_size, after.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+                    fingerprint = None  # written to while read: do not vouch for its bytes
+                added, seen = store.add_parquet(tmp, fingerprint)  # type: ignore[attr-defined]
                 return FileResult(path, fmt, added, seen - added)
             except mapped_csv.FastPathUnavailable:
                 tmp.unlink(missing_ok=True)

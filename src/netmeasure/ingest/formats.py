@@ -89,8 +89,10 @@ def iperf3_direction(data: dict[str, Any], o: Overrides) -> str:
 
 def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
     """iperf3 --json, versions 3.0 to current: TCP, UDP, -R, -P, --bidir, -n, -O, errors."""
-    text = read_document(origin)
-    parsed = origin.document if origin.document is not None else _json(text, origin)
+    # Detection parsed a small file whole already (read as UTF-8, not empty): not again.
+    parsed = origin.document
+    if parsed is None:
+        parsed = _json(read_document(origin), origin)
     data = _obj(parsed, "iperf3 output", origin, 1)
     start = _sub(data, "start")
     stamp = _sub(start, "timestamp")

@@ -231,7 +231,7 @@ class LiveEvaluation:
             con.execute(d.create_temp_view("s", plan.annotated_sql(bool(dups and dups[0]))))
             first = not _has_table(con, "_values_live")
             for level, groups in LEVELS.items():
-                # evaluate's one scan (grouping sets) for this level, per campaign: the
+                # evaluate's scans into _sets for this level, per campaign: the
                 # campaign is the first grouped column, so the set ids are the level's own
                 con.execute(Plan(self.std, ("campaign", *groups), d).sets_sql())
                 if first:
