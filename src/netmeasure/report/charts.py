@@ -9,9 +9,10 @@ byte-reproducible with a fixed hash salt and no date.
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -131,9 +132,17 @@ def ecdf_chart(
     title: str,
     to_axis: Callable[[float], float],
     axis: str,
+    order: Sequence[dict[str, Any]] | None = None,
 ) -> Chart | None:
+    """The distribution per group (the first 8 groups, in ``order`` of group keys when
+    given: a large evaluation draws those needing attention)."""
     quantiles = (evaluation.details or {}).get("quantiles", [])
     rows = [q for q in quantiles if q["metric"] in metrics and q["n"] > 0]
+    if order is not None:
+        rank = {json.dumps(k, sort_keys=True, default=str): i for i, k in enumerate(order)}
+        rows.sort(
+            key=lambda q: rank.get(json.dumps(q["key"], sort_keys=True, default=str), len(rank))
+        )
     if not rows:
         return None
     fig, axes = plt.subplots(1, len(metrics), figsize=(7.2, 2.8), squeeze=False)
@@ -200,9 +209,16 @@ def bar_chart(
 
 
 def groups_chart(
-    evaluation: Any, t: dict[str, str], fmt_unit: Callable[[str], str]
+    evaluation: Any,
+    t: dict[str, str],
+    fmt_unit: Callable[[str], str],
+    groups: Sequence[Any] | None = None,
+    title: str | None = None,
 ) -> Chart | None:
-    """Each group's estimate and bounds for every criterion measured in bit/s or ms."""
+    """Each group's estimate and bounds for every criterion measured in bit/s or ms; only
+    ``groups`` when given (a large evaluation draws the first lines of its table of groups:
+    a bar per group of 180 would be unreadable)."""
+    drawn_groups = evaluation.groups if groups is None else groups
     criteria = (
         [c.id for c in evaluation.groups[0].criteria if c.unit in ("bit/s", "ms")]
         if (evaluation.groups)
@@ -217,8 +233,10 @@ def groups_chart(
     drawn = 0
     for ax, cid in zip(axes[0], shown, strict=True):
         labels, est, lo, hi, thr, unit = [], [], [], [], None, ""
-        for g in evaluation.groups:
-            c = next(c for c in g.criteria if c.id == cid)
+        for g in drawn_groups:
+            c = next((c for c in g.criteria if c.id == cid), None)
+            if c is None:
+                continue
             unit = c.unit
             scale = (
                 bps_to_mbps
@@ -253,7 +271,7 @@ def groups_chart(
         plt.close(fig)
         return None
     artists = count_artists(fig)
-    return Chart("groups", t["chart_groups"], _svg(fig, "groups"), artists)
+    return Chart("groups", title or t["chart_groups"], _svg(fig, "groups"), artists)
 
 
 def map_chart(evaluation: Any, t: dict[str, str]) -> Chart | None:

@@ -150,6 +150,29 @@ EN: Final[dict[str, str]] = {
     "audit_note": "The values below are exactly those of `netmeasure evaluate --json`, in SI"
     " units (bit/s, ms, ratio 0–1), so that every number in this report can be"
     " checked.",
+    "overview": "Verdicts at a glance",
+    "overview_note": "{n} groups. Count of groups per verdict, for each criterion and for the"
+    " group as a whole (a group fails when a criterion fails or a sampling requirement is"
+    " not met).",
+    "overall_group": "Group verdict (all criteria and sampling)",
+    "sampling_all_met": "Every sampling requirement met",
+    "groups_table": "All groups, those needing attention first",
+    "groups_table_note": "One line per group: FAIL first, then INCONCLUSIVE, then PASS; within"
+    " each, the groups with more failing criteria and more samples first. Each criterion"
+    ' shows its statistical verdict and its estimate; "sampling" counts the sampling'
+    " requirements met.",
+    "groups_more": "and {n} more groups ({counts}), not listed here. Every figure of every"
+    " group is in the output of `netmeasure evaluate --json` run on the same standard"
+    " (SHA-256 {sha}) and the same input data (SHA-256 under Provenance).",
+    "sampling_met": "sampling",
+    "detail_heading": "Groups needing attention, in detail",
+    "detail_note": "The first {n} groups of the table above that fail or are inconclusive,"
+    " with their bounds, the samples still needed, sampling and exclusions.",
+    "detail_none": "No group fails or is inconclusive: every group is given by its line in the"
+    " table above.",
+    "audit_more": "and the {n} other groups' {k} criteria, not listed here: they are in"
+    " `netmeasure evaluate --json` of the same inputs (SHA-256 above).",
+    "chart_groups_first": "Comparison of groups: the first {n} of the table of groups (of {total})",
     "page": "Page {x} of {y}",
     "none": "none",
 }
@@ -296,6 +319,30 @@ VI: Final[dict[str, str]] = {
     "audit_note": "Các giá trị dưới đây đúng như kết quả của `netmeasure evaluate --json`,"
     " theo đơn vị SI (bit/s, ms, tỷ lệ 0–1), để có thể kiểm tra mọi con số"
     " trong báo cáo.",
+    "overview": "Tổng quan kết luận",
+    "overview_note": "{n} nhóm. Số nhóm theo từng kết luận, cho mỗi chỉ tiêu và cho cả nhóm"
+    " (một nhóm không đạt khi có chỉ tiêu không đạt hoặc một yêu cầu lấy mẫu không được"
+    " đáp ứng).",
+    "overall_group": "Kết luận của nhóm (mọi chỉ tiêu và yêu cầu lấy mẫu)",
+    "sampling_all_met": "Đáp ứng mọi yêu cầu lấy mẫu",
+    "groups_table": "Tất cả các nhóm, nhóm cần chú ý trước",
+    "groups_table_note": "Mỗi nhóm một dòng: KHÔNG ĐẠT trước, rồi CHƯA ĐỦ CƠ SỞ KẾT LUẬN, rồi ĐẠT;"
+    " trong mỗi loại, nhóm có nhiều chỉ tiêu không đạt hơn và nhiều mẫu hơn đứng trước. Mỗi"
+    ' chỉ tiêu ghi kết luận thống kê và giá trị ước lượng; "lấy mẫu" là số yêu cầu lấy'
+    " mẫu được đáp ứng.",
+    "groups_more": "và {n} nhóm khác ({counts}) không liệt kê ở đây. Mọi số liệu của mọi nhóm"
+    " có trong kết quả của `netmeasure evaluate --json` chạy với cùng quy chuẩn (SHA-256"
+    " {sha}) và cùng dữ liệu đầu vào (SHA-256 ở mục Nguồn gốc).",
+    "sampling_met": "lấy mẫu",
+    "detail_heading": "Chi tiết các nhóm cần chú ý",
+    "detail_note": "{n} nhóm đầu tiên của bảng trên không đạt hoặc chưa đủ cơ sở kết luận,"
+    " với các giới hạn, số mẫu còn cần, yêu cầu lấy mẫu và các mẫu bị loại.",
+    "detail_none": "Không có nhóm nào không đạt hoặc chưa kết luận: mỗi nhóm được thể hiện"
+    " bằng dòng của nó trong bảng trên.",
+    "audit_more": "và {k} chỉ tiêu của {n} nhóm khác, không liệt kê ở đây: có trong"
+    " `netmeasure evaluate --json` với cùng dữ liệu đầu vào (SHA-256 ở trên).",
+    "chart_groups_first": "So sánh giữa các nhóm: {n} nhóm đầu của bảng các nhóm (trên tổng"
+    " số {total})",
     "page": "Trang {x} / {y}",
     "none": "không có",
 }

@@ -21,8 +21,16 @@ from pathlib import Path
 from typing import Any, Final
 
 from netmeasure.errors import NetmeasureError
-from netmeasure.evaluate.results import Evaluation
+from netmeasure.evaluate.results import CriterionResult, Evaluation, GroupResult
 from netmeasure.report import charts
+from netmeasure.report.attention import (
+    AUDIT_GROUPS,
+    DETAIL_GROUPS,
+    FULL_GROUPS,
+    TABLE_ROWS,
+    attention_order,
+    is_large,
+)
 from netmeasure.report.i18n import texts
 from netmeasure.units import bps_to_mbps
 
@@ -175,6 +183,144 @@ def _group_label(key: dict[str, Any], t: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in key.items()) or t["all_samples"]
 
 
+def _criterion_label(c: CriterionResult, lang: str) -> str:
+    label = c.description_vi if lang == "vi" and c.description_vi else c.description
+    return label or c.statistic
+
+
+def _group_view(g: GroupResult, t: dict[str, str], f: Formatter, lang: str) -> dict[str, Any]:
+    """One group's full section: every criterion with its bounds, sampling, exclusions."""
+    crits = []
+    for c in g.criteria:
+        crits.append(
+            {
+                "id": c.id,
+                "label": _criterion_label(c, lang),
+                "n": f.integer(c.n),
+                "estimate": f.value(c.estimate, c.unit),
+                "ci_low": f.value(c.ci_low, c.unit),
+                "ci_high": f.value(c.ci_high, c.unit),
+                "op": _op(c.op),
+                "threshold": f.value(c.threshold, c.unit),
+                "letter_verdict": c.letter_verdict,
+                "verdict": c.verdict,
+                "samples_needed": f.integer(c.samples_needed) if c.samples_needed else "",
+            }
+        )
+    sampling = []
+    for s in g.sampling:
+        label = t[f"req_{s.requirement}"]
+        if s.environment:
+            label += f": {t.get('env_' + s.environment, s.environment)}"
+        actual = (
+            "—"
+            if s.actual is None
+            else f.number(s.actual, 0 if float(s.actual).is_integer() else 1)
+        )
+        if s.violations:
+            actual += f" ({f.integer(s.violations)} {t['too_close']})"
+        sampling.append(
+            {"label": label, "required": f.number(s.required, 0), "actual": actual, "ok": s.ok}
+        )
+    return {
+        "label": _group_label(g.key, t),
+        "verdict": g.verdict,
+        "letter_verdict": g.letter_verdict,
+        "n_samples": f.integer(g.n_samples),
+        "criteria": crits,
+        "sampling": sampling,
+        "excluded": [(t.get("excl_" + r, r), f.integer(n)) for r, n in g.excluded.items()],
+    }
+
+
+def _op(op: str) -> str:
+    return op.replace(">=", "≥").replace("<=", "≤")
+
+
+_VERDICTS: Final = ("FAIL", "INCONCLUSIVE", "PASS")
+
+
+def _large_view(
+    ordered: list[GroupResult],
+    detailed: int,
+    std_sha: str,
+    t: dict[str, str],
+    f: Formatter,
+    lang: str,
+) -> dict[str, Any]:
+    """The verdict overview and the bounded table of groups of a large evaluation."""
+    first: dict[str, CriterionResult] = {}  # criterion id -> its first result (label, unit)
+    for g in ordered:
+        for c in g.criteria:
+            first.setdefault(c.id, c)
+    overview = []
+    for cid, c0 in first.items():
+        stat = {v: 0 for v in _VERDICTS}
+        letter_fail = 0
+        for g in ordered:
+            for c in g.criteria:
+                if c.id == cid:
+                    stat[c.verdict] += 1
+                    letter_fail += c.letter_verdict == "FAIL"
+        overview.append(
+            {
+                "id": cid,
+                "label": _criterion_label(c0, lang),
+                "threshold": f"{_op(c0.op)} {f.value(c0.threshold, c0.unit)}",
+                "counts": [f.integer(stat[v]) for v in _VERDICTS],
+                "letter_fail": f.integer(letter_fail),
+            }
+        )
+    overall = {v: sum(g.verdict == v for g in ordered) for v in _VERDICTS}
+    sampling_ok = sum(all(s.ok for s in g.sampling) for g in ordered)
+    rows = []
+    for g in ordered[:TABLE_ROWS]:
+        by_id = {c.id: c for c in g.criteria}
+        cells = []
+        for cid in first:
+            cr = by_id.get(cid)
+            cells.append(
+                {"verdict": cr.verdict, "estimate": f.value(cr.estimate, cr.unit)}
+                if cr is not None
+                else None
+            )
+        rows.append(
+            {
+                "label": _group_label(g.key, t),
+                "n_samples": f.integer(g.n_samples),
+                "verdict": g.verdict,
+                "letter_verdict": g.letter_verdict,
+                "sampling": f"{sum(s.ok for s in g.sampling)}/{len(g.sampling)}",
+                "sampling_ok": all(s.ok for s in g.sampling),
+                "cells": cells,
+            }
+        )
+    rest = ordered[TABLE_ROWS:]
+    rest_counts = ", ".join(
+        f"{f.integer(n)} {t['verdict_' + v]}"
+        for v in _VERDICTS
+        if (n := sum(g.verdict == v for g in rest))
+    )
+    return {
+        "n_groups": f.integer(len(ordered)),
+        "overview_note": t["overview_note"].format(n=f.integer(len(ordered))),
+        "criteria": overview,
+        "overall": [f.integer(overall[v]) for v in _VERDICTS],
+        "sampling_ok": f.integer(sampling_ok),
+        "sampling_not_ok": f.integer(len(ordered) - sampling_ok),
+        "ids": list(first),
+        "rows": rows,
+        "rows_more": t["groups_more"].format(
+            n=f.integer(len(rest)), counts=rest_counts, sha=std_sha
+        )
+        if rest
+        else "",
+        "detail_note": t["detail_note"].format(n=f.integer(detailed))
+        if detailed
+        else t["detail_none"],
+    }
+
+
 def build_context(
     evaluation: Evaluation,
     *,
@@ -187,52 +333,11 @@ def build_context(
     f = Formatter(lang)
     std = evaluation.standard
     details = evaluation.details or {}
-    groups = []
-    for g in evaluation.groups:
-        crits = []
-        for c in g.criteria:
-            label = c.description_vi if lang == "vi" and c.description_vi else c.description
-            crits.append(
-                {
-                    "id": c.id,
-                    "label": label or c.statistic,
-                    "n": f.integer(c.n),
-                    "estimate": f.value(c.estimate, c.unit),
-                    "ci_low": f.value(c.ci_low, c.unit),
-                    "ci_high": f.value(c.ci_high, c.unit),
-                    "op": c.op.replace(">=", "≥").replace("<=", "≤"),
-                    "threshold": f.value(c.threshold, c.unit),
-                    "letter_verdict": c.letter_verdict,
-                    "verdict": c.verdict,
-                    "samples_needed": f.integer(c.samples_needed) if c.samples_needed else "",
-                }
-            )
-        sampling = []
-        for s in g.sampling:
-            label = t[f"req_{s.requirement}"]
-            if s.environment:
-                label += f": {t.get('env_' + s.environment, s.environment)}"
-            actual = (
-                "—"
-                if s.actual is None
-                else f.number(s.actual, 0 if float(s.actual).is_integer() else 1)
-            )
-            if s.violations:
-                actual += f" ({f.integer(s.violations)} {t['too_close']})"
-            sampling.append(
-                {"label": label, "required": f.number(s.required, 0), "actual": actual, "ok": s.ok}
-            )
-        groups.append(
-            {
-                "label": _group_label(g.key, t),
-                "verdict": g.verdict,
-                "letter_verdict": g.letter_verdict,
-                "n_samples": f.integer(g.n_samples),
-                "criteria": crits,
-                "sampling": sampling,
-                "excluded": [(t.get("excl_" + r, r), f.integer(n)) for r, n in g.excluded.items()],
-            }
-        )
+    large = is_large(evaluation.groups)
+    ordered = attention_order(evaluation.groups) if large else list(evaluation.groups)
+    # Full sections: every group of a small evaluation; the worst few of a large one.
+    shown = [g for g in ordered if g.verdict != "PASS"][:DETAIL_GROUPS] if large else ordered
+    groups = [_group_view(g, t, f, lang) for g in shown]
     starts = [g.period_start for g in evaluation.groups if g.period_start]
     ends = [g.period_end for g in evaluation.groups if g.period_end]
     period = (
@@ -271,7 +376,8 @@ def build_context(
     conf = evaluation.confidence
     cols = " × ".join(std.get("cluster") or [])
     audit = []
-    for g in evaluation.groups:
+    audited = ordered[:AUDIT_GROUPS]
+    for g in audited:
         for c in g.criteria:
             fields = [(k, _json_number(getattr(c, k))) for k in AUDIT_FIELDS]
             audit.append({"group": _group_label(g.key, t), "id": c.id, "fields": fields})
@@ -343,6 +449,15 @@ def build_context(
         ],
         "generated": generated.strftime("%Y-%m-%d %H:%M:%S"),
         "audit": audit,
+        "audit_more": t["audit_more"].format(
+            n=f.integer(len(ordered) - len(audited)),
+            k=f.integer(sum(len(g.criteria) for g in ordered[len(audited) :])),
+        )
+        if len(ordered) > len(audited)
+        else "",
+        "large": _large_view(ordered, len(shown), str(std.get("sha256", "")), t, f, lang)
+        if large
+        else None,
         "tests": tests,
         "tests_more": t["appendix_more"].format(n=f.integer(more)) if more > 0 else "",
         "fonts": fonts(),
@@ -353,6 +468,10 @@ def build_context(
 
 def build_charts(evaluation: Evaluation, lang: str) -> tuple[list[charts.Chart], list[str]]:
     t = texts(lang)
+    # A large evaluation draws the groups its table lists first, never all of them.
+    large = is_large(evaluation.groups)
+    first = attention_order(evaluation.groups)[:FULL_GROUPS] if large else None
+    order = [g.key for g in first] if first is not None else None
     made: list[charts.Chart | None] = [
         charts.ecdf_chart(
             evaluation,
@@ -362,6 +481,7 @@ def build_charts(evaluation: Evaluation, lang: str) -> tuple[list[charts.Chart],
             t["chart_ecdf"],
             bps_to_mbps,
             t["rate_axis"],
+            order,
         ),
         charts.ecdf_chart(
             evaluation,
@@ -371,6 +491,7 @@ def build_charts(evaluation: Evaluation, lang: str) -> tuple[list[charts.Chart],
             t["chart_latency"],
             lambda v: v,
             t["latency_axis"],
+            order,
         ),
     ]
     hours: dict[int, int] = {}
@@ -401,7 +522,17 @@ def build_charts(evaluation: Evaluation, lang: str) -> tuple[list[charts.Chart],
         )
     )
     units = {"bit/s": "Mbit/s", "ms": "ms", "ratio": "%"}
-    made.append(charts.groups_chart(evaluation, t, lambda u: units.get(u, u)))
+    made.append(
+        charts.groups_chart(
+            evaluation,
+            t,
+            lambda u: units.get(u, u),
+            first,
+            t["chart_groups_first"].format(n=len(first), total=len(evaluation.groups))
+            if first is not None
+            else None,
+        )
+    )
     made.append(charts.map_chart(evaluation, t))
     tech = (evaluation.details or {}).get("technology", [])
     totals: dict[str, int] = {}
