@@ -198,12 +198,12 @@ def report(result: dict, names: list[str]) -> int:
         " does, so bulk CSVs go to a Parquet dataset (`--into`), where DuckDB computes the"
         " same samples as the row path, content-derived ids included (a dataset writes one"
         " Parquet part per file: many small files go faster into a store). CPU is user + system"
-        " time of the run: on a machine shared with other work (see the load below) it is"
-        " the run's own cost, and wall time is longer by the waiting. The load column is"
-        " `uptime`'s 1-minute load average before and after each run: the machine is shared"
-        f" ({os.cpu_count()} cores) with other work, so wall times above the CPU times are"
-        " waiting, not import. A re-import of the CSV is found by its fingerprint and not"
-        " recomputed (docs/import.md); a copy with other bytes is computed again.",
+        " time of the run: on a machine shared with other work it is the run's own cost, and"
+        " wall time is longer by the waiting. The load column is `uptime`'s 1-minute load"
+        f" average before and after each run (on {os.cpu_count()} cores; above it, wall times"
+        " above the CPU times are waiting, not import). A re-import of the CSV is found by"
+        " its fingerprint and not recomputed (docs/import.md); a copy with other bytes is"
+        " computed again.",
         "",
         f"Load average at the end of the runs: {result.get('load_average', 0):.1f} on"
         f" {os.cpu_count()} cores.",

@@ -69,9 +69,13 @@ def _conflicts(
     def canonical(row: Sequence[Any]) -> list[Any]:
         return [normalise(c, v) for c, v in zip(ALL_COLUMNS, row, strict=True)]
 
-    sent = {str(r[0]): canonical(r) for r in rows}
+    # only the rows stored already are compared (usually none): a batch's own rows are put
+    # in canonical form only then
+    sent = {str(r[0]): r for r in rows}
     return {
-        str(old[0]) for old in stored if sent.get(str(old[0]), canonical(old)) != canonical(old)
+        str(old[0])
+        for old in stored
+        if str(old[0]) in sent and canonical(sent[str(old[0])]) != canonical(old)
     }
 
 
