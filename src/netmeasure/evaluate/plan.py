@@ -252,9 +252,10 @@ class Plan:
 
     def sets_sql(self) -> str:
         """Two scans of ``s`` into ``_sets``: per (group, cluster) the criteria's trials,
-        totals and squares, from the rows evaluate uses; per (group, device), (group, day)
-        and (group, hour) the exclusions, the sampling counts and the period, from every
-        row. The cluster rows grow with clusters and stay in the engine.
+        totals and squares, from the rows evaluate uses; per (group, local day, hour) the
+        exclusions, the sampling counts and the period, from every row (and, when the
+        clusters do not hold the device, the (group, device) pairs of the used rows). The
+        cluster rows grow with clusters and stay in the engine.
 
         The criteria's sums are not computed for the other groupings, nor the exclusions
         for the clusters: each aggregate is kept only where it is read (a hash aggregate's
