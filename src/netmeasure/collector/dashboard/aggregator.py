@@ -253,7 +253,7 @@ def save_state(path: Path, live: Any, reader: Any) -> None:
         "anchor": reader.anchor(snap["cursor"]),
         "snapshot": snap,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # load_state checks it
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         os.fchmod(f.fileno(), 0o600)  # the aggregates are the campaign's data
@@ -273,6 +273,12 @@ def load_state(path: Path, live: Any, reader: Any) -> str:
     """Take up the state file when it is this aggregator's; say what happened."""
     if not path.exists():
         return "no state file: reading the database"
+    # A pickle runs code when loaded: only a file this user wrote, in a folder no one else
+    # can write to, is taken up.
+    for part in (path, path.parent):
+        st = part.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return f"{part}: not this user's own (owner or mode): reading the database"
     try:
         with open(path, "rb") as f:
             record = pickle.load(f)  # our own file, mode 0600
