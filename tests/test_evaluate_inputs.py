@@ -181,3 +181,31 @@ def test_damaged_store_and_bad_times(tmp_path: Path, netmeasure) -> None:  # typ
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
     res = netmeasure("evaluate", "--standard", QCVN, other)
     assert res.exit_code == 2 and "not a netmeasure sample store" in res.stderr
+
+
+def test_a_folder_of_parquet_files_is_read_as_one(tmp_path: Path) -> None:
+    """A folder's Parquet files are read by one reader (engine._parts): every row of every
+    file counts once, files with other columns are reconciled by name, a duplicate across
+    two files of the folder is found, and a file lacking a required column is named."""
+    import pyarrow as pa
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    a = campaign(60, probes=2, seed=1)
+    b = campaign(60, probes=2, seed=2)
+    pq.write_table(a, folder / "a.parquet")
+    # another column order and an extra column: reconciled by name
+    b = b.select(list(reversed(b.column_names))).append_column("extra", pa.array(["x"] * len(b)))
+    pq.write_table(b, folder / "b.parquet")
+    pq.write_table(a.slice(0, 7), folder / "c.parquet")  # 7 rows of a.parquet again
+    std = load_standard(QCVN)
+    (g,) = evaluate(std, [str(folder)]).groups
+    assert g.n_samples == a.num_rows + b.num_rows - g.excluded["technology"]
+    assert g.excluded["duplicate"] == 7
+    # the same rows through one reader per file (single files) give the same figures
+    (one,) = evaluate(std, [str(folder / "a.parquet"), str(folder / "b.parquet")]).groups
+    assert one.n_samples == g.n_samples
+    assert [c.estimate for c in one.criteria] == pytest.approx([c.estimate for c in g.criteria])
+    pq.write_table(a.drop_columns(["value"]), folder / "d.parquet")
+    with pytest.raises(Exception, match=r"d\.parquet: missing column 'value'"):
+        evaluate(std, [str(folder)])

@@ -139,13 +139,17 @@ def relation_sql(con: Any, src: Source, index: int) -> str:
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read as {src.kind}: {_short(exc)}") from exc
     present = {row[0] for row in described}
-    missing = [c for c in REQUIRED if c not in present]
+    _check_required(path, present)
+    return f"SELECT {_typed_projection(present, src.argument)} FROM {reader}"
+
+
+def _check_required(name: str, columns: set[str]) -> None:
+    missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise InputError(
-            f"{path}: missing column {missing[0]!r} (the sample record needs"
+            f"{name}: missing column {missing[0]!r} (the sample record needs"
             f" {', '.join(REQUIRED)}; see docs/data-format.md)"
         )
-    return f"SELECT {_typed_projection(present, src.argument)} FROM {reader}"
 
 
 def parquet_files_sql(con: Any, srcs: Sequence[Source]) -> str:
@@ -164,13 +168,7 @@ def parquet_files_sql(con: Any, srcs: Sequence[Source]) -> str:
         except duckdb.Error as exc:
             raise InputError(f"{src.name}: cannot read as parquet: {_short(exc)}") from exc
         present = tuple(row[:2] for row in described)
-        names = {name for name, _ in present}
-        missing = [c for c in REQUIRED if c not in names]
-        if missing:
-            raise InputError(
-                f"{src.name}: missing column {missing[0]!r} (the sample record needs"
-                f" {', '.join(REQUIRED)}; see docs/data-format.md)"
-            )
+        _check_required(src.name, {name for name, _ in present})
         schemas.append(present)
     files = ", ".join(_sql_str(src.name) for src in srcs)
     # the same columns and types in every file (the usual case) need no reconciling
