@@ -288,39 +288,38 @@ class Plan:
             ("tmin", "CASE WHEN _excluded IS NULL THEN started_at END", "min(tmin)"),
             ("tmax", "tmin", "max(tmax)"),
         ]
-        cols = self._all_set_columns()
-        sets = self.sets()
-        clusters = sets["cluster"]
+        every = [*per_cluster, *per_group]
         # the criteria's sums: one grouping, over the rows no exclusion removed (every
         # criterion's trials are among them)
-        keys = ", ".join(c if c in clusters else f"NULL AS {c}" for c in cols)
-        nulls = "".join(f", NULL AS {n}" for n, _, _ in per_group)
-        by_cluster = (
-            f"SELECT {keys}, {self.set_id('cluster')} AS _set, "
-            + ", ".join(f"{agg} AS {n}" for n, _, agg in per_cluster)
-            + f"{nulls} FROM ({_projection(per_cluster, cols, '_excluded IS NULL')}) AS m"
-            + (f" GROUP BY {', '.join(clusters)}" if clusters else "")
-        )
+        parts = [self._grouping("cluster", per_cluster, every, "_excluded IS NULL")]
         # the rest, over every row: one grouping (group, day, hour), whose rows add up to
         # the group's and the days' and hours' figures
-        cells = sets["cell"]
-        keys = ", ".join(c if c in cells else f"NULL AS {c}" for c in cols)
-        nulls = "".join(f"NULL AS {n}, " for n, _, _ in per_cluster)
-        by_cell = (
-            f"SELECT {keys}, {self.set_id('cell')} AS _set, {nulls}"
-            + ", ".join(f"{agg} AS {n}" for n, _, agg in per_group)
-            + f" FROM ({_projection(per_group, cols, None)}) AS m GROUP BY {', '.join(cells)}"
-        )
-        parts = [by_cluster, by_cell]
-        if "probe" in sets:  # the devices, when the clusters do not tell them
-            probes = sets["probe"]
-            keys = ", ".join(c if c in probes else f"NULL AS {c}" for c in cols)
-            nulls = "".join(f", NULL AS {n}" for n, _, _ in [*per_cluster, *per_group])
-            parts.append(
-                f"SELECT {keys}, {self.set_id('probe')} AS _set{nulls} FROM s"
-                f" WHERE _excluded IS NULL GROUP BY {', '.join(probes)}"
-            )
+        parts.append(self._grouping("cell", per_group, every, None))
+        if "probe" in self.sets():  # the devices, when the clusters do not tell them
+            parts.append(self._grouping("probe", [], every, "_excluded IS NULL"))
         return self.dialect.create_temp_table("_sets", " UNION ALL ".join(parts))
+
+    def _grouping(
+        self,
+        role: str,
+        computed: list[tuple[str, str, str]],
+        every: list[tuple[str, str, str]],
+        where: str | None,
+    ) -> str:
+        """One grouping of ``_sets``: the role's keys (the other set columns NULL), its set
+        id, the ``computed`` aggregates and NULL for the rest of ``every``."""
+        cols = self._all_set_columns()
+        keys = self.sets()[role]
+        done = {n for n, _, _ in computed}
+        select = [c if c in keys else f"NULL AS {c}" for c in cols]
+        select.append(f"{self.set_id(role)} AS _set")
+        select += [f"{agg} AS {n}" if n in done else f"NULL AS {n}" for n, _, agg in every]
+        if computed:
+            source = f"({_projection(computed, cols, where)}) AS m"
+        else:
+            source = "s" + (f" WHERE {where}" if where else "")
+        group = f" GROUP BY {', '.join(keys)}" if keys else ""
+        return f"SELECT {', '.join(select)} FROM {source}{group}"
 
     def _rows(self, role: str) -> str:
         return f"(SELECT * FROM _sets WHERE _set = {self.set_id(role)}) AS r"
