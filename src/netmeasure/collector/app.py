@@ -38,9 +38,11 @@ from pydantic import (
 )
 
 from netmeasure import __version__
+from netmeasure.collector.columnar import decode, plain_rows
 from netmeasure.collector.db import CollectorDB, ConflictingSamples
 from netmeasure.collector.tokens import same, token_hash
 from netmeasure.collector.validate import (
+    MAX_BATCH,
     BodyError,
     Refusal,
     parse_json,
@@ -53,7 +55,6 @@ from netmeasure.samples import ALL_COLUMNS, SCHEMA, Column, validate_sample_fiel
 #: Largest request body, compressed or not, and largest body after decompression.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
-MAX_BATCH = 10_000
 
 
 class _SampleBase(BaseModel):
@@ -99,13 +100,17 @@ class _SampleBase(BaseModel):
     def check(self) -> str:
         return validate_sample_fields(self.metric, self.value, self.ok, self.error)
 
-    def as_row(self) -> list[Any]:
+    def as_row(self) -> tuple[Any, ...]:
         row = [getattr(self, c) for c in ALL_COLUMNS]
-        row[ALL_COLUMNS.index("started_at")] = (
+        row[_STARTED_AT] = (
             self.started_at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
         )
-        return row
+        return tuple(row)
 
+
+_STARTED_AT = ALL_COLUMNS.index("started_at")
+_SAMPLE_ID = ALL_COLUMNS.index("sample_id")
+_PROBE_ID = ALL_COLUMNS.index("probe_id")
 
 _PY_TYPES: dict[str, Any] = {
     "str": str,
@@ -232,53 +237,49 @@ def create_app(
     ) -> UploadResult:
         body = await _read_body(request, content_encoding)
         try:
-            samples, refused = validate_batch(parse_json(body))
+            rows, refused = read_batch(body)
         except BodyError as exc:
             raise HTTPException(422, [exc.refusal.as_detail()]) from exc
         if refused:
             rejected.labels("invalid").inc(len({r.index for r in refused}))
             raise HTTPException(422, [r.as_detail() for r in refused])
+        ids = [r[_SAMPLE_ID] for r in rows]
         foreign = [
             Refusal(
                 i,
-                s.sample_id,
+                r[_SAMPLE_ID],
                 "probe_id",
-                f"probe_id {s.probe_id!r} is not this token's probe ({probe!r})",
+                f"probe_id {r[_PROBE_ID]!r} is not this token's probe ({probe!r})",
                 "forbidden",
             )
-            for i, s in enumerate(samples)
-            if s.probe_id != probe
+            for i, r in enumerate(rows)
+            if r[_PROBE_ID] != probe
         ]
         if foreign:
             rejected.labels("forbidden").inc(len(foreign))
             raise HTTPException(403, [r.as_detail() for r in foreign])
-        rows = [s.as_row() for s in samples]
         from starlette.concurrency import run_in_threadpool
 
         try:
-            _same_ids_same_content(samples, rows)
+            _same_ids_same_content(rows)
             added = await run_in_threadpool(db.insert, probe, rows)
         except ConflictingSamples as exc:
             clash = [
                 Refusal(
                     i,
-                    s.sample_id,
+                    sid,
                     "sample_id",
-                    f"sample_id {s.sample_id!r} is stored already with different content",
+                    f"sample_id {sid!r} is stored already with different content",
                     "conflict",
                 )
-                for i, s in enumerate(samples)
-                if s.sample_id in exc.sample_ids
+                for i, sid in enumerate(ids)
+                if sid in exc.sample_ids
             ]
             rejected.labels("conflict").inc(len(clash))
             raise HTTPException(409, [r.as_detail() for r in clash]) from exc
         ingested.inc(added)
         duplicates.inc(len(rows) - added)
-        return UploadResult(
-            accepted=added,
-            duplicates=len(rows) - added,
-            sample_ids=[s.sample_id for s in samples],
-        )
+        return UploadResult(accepted=added, duplicates=len(rows) - added, sample_ids=ids)
 
     @app.get(
         "/v1/samples/{sample_id}",
@@ -355,6 +356,27 @@ def create_app(
     return app
 
 
+def read_batch(body: bytes) -> tuple[list[tuple[Any, ...]], list[Refusal]]:
+    """The body's rows (``ALL_COLUMNS`` order, ready to store), and a refusal for each row
+    (and field) that is not acceptable; BodyError when the body as a whole is unusable.
+
+    The fast path (orjson, checked column by column: ``columnar``) answers when every row is
+    plainly acceptable; otherwise the precise path decides, on the body decoded as before,
+    and names every problem. Both give the same answer for every body
+    (tests/test_collector_fastpath.py)."""
+    rows = plain_rows(decode(body))
+    if rows is not None:
+        return rows, []
+    return precise_batch(body)
+
+
+def precise_batch(body: bytes) -> tuple[list[tuple[Any, ...]], list[Refusal]]:
+    """``read_batch`` by the precise path alone: the standard library's JSON decoder, a
+    pydantic model per row, then ``row_problems``."""
+    samples, refused = validate_batch(parse_json(body))
+    return [s.as_row() for s in samples], refused
+
+
 def validate_batch(data: Any) -> tuple[list[SampleIn], list[Refusal]]:
     """The batch's rows, and a refusal for each row (and field) that is not acceptable."""
     if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
@@ -391,13 +413,13 @@ def validate_batch(data: Any) -> tuple[list[SampleIn], list[Refusal]]:
     return samples, refused
 
 
-def _same_ids_same_content(samples: list[SampleIn], rows: list[list[Any]]) -> None:
+def _same_ids_same_content(rows: list[tuple[Any, ...]]) -> None:
     """A batch naming one sample_id twice, with different content, is a conflict too."""
-    seen: dict[str, list[Any]] = {}
+    seen: dict[str, tuple[Any, ...]] = {}
     clash = set()
-    for s, row in zip(samples, rows, strict=True):
-        if seen.setdefault(s.sample_id, row) != row:
-            clash.add(s.sample_id)
+    for row in rows:
+        if seen.setdefault(row[_SAMPLE_ID], row) != row:
+            clash.add(row[_SAMPLE_ID])
     if clash:
         raise ConflictingSamples(clash)
 

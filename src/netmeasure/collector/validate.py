@@ -12,6 +12,9 @@ from typing import Any, Final
 
 from netmeasure.samples import ENVIRONMENTS, ERRORS, METRICS
 
+#: Most rows in one batch.
+MAX_BATCH: Final = 10_000
+
 #: Deepest nesting a request may have: a batch is {"samples": [{...}]}, three levels.
 MAX_DEPTH: Final = 32
 
