@@ -372,8 +372,10 @@ def test_both_paths_answer_mangled_bytes_alike() -> None:
 # -- the whole upload, through the app, either way -------------------------------------------
 
 
-def call(app: Any, token: str, body: bytes, *, gz: bool = False) -> tuple[int, Any]:
-    """One POST /v1/samples through the ASGI app itself (no network)."""
+def call(
+    app: Any, token: str, body: bytes, *, gz: bool = False, path: str = "/v1/samples"
+) -> tuple[int, Any]:
+    """One POST /v1/samples (or a GET of ``path``) through the ASGI app itself."""
     if gz:
         body = gzip.compress(body)
     headers = [
@@ -386,10 +388,10 @@ def call(app: Any, token: str, body: bytes, *, gz: bool = False) -> tuple[int, A
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": "POST" if path == "/v1/samples" else "GET",
         "scheme": "http",
-        "path": "/v1/samples",
-        "raw_path": b"/v1/samples",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": headers,
@@ -413,6 +415,8 @@ def call(app: Any, token: str, body: bytes, *, gz: bool = False) -> tuple[int, A
             out["body"] += message.get("body", b"")
 
     asyncio.run(app(scope, receive, send))
+    if path == "/metrics":
+        return out["status"], out["body"].decode()
     return out["status"], json.loads(out["body"])
 
 
@@ -450,6 +454,11 @@ def test_uploads_get_the_same_answer_either_way(
             call(app, "tok", encode({"samples": r}), gz=i % 2 == 1) for i, r in enumerate(requests)
         ]
         got.append(sorted(map(repr, (tuple(r.values()) for r in db.iter_rows()))))
+        metrics = call(app, "", b"", path="/metrics")[1]
+        # each upload's latency, by its route (a plain ASGI middleware measures it)
+        assert f'netmeasure_request_seconds_count{{path="/v1/samples"}} {len(requests)}.0' in (
+            metrics
+        )
         db.close()
         answers.append(got)
     assert answers[0] == answers[1]

@@ -193,13 +193,7 @@ def create_app(
     )
     admin_hash = token_hash(admin_token) if admin_token else None
 
-    @app.middleware("http")
-    async def timing(request: Request, call_next: Any) -> Response:
-        start = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        latency.labels(getattr(route, "path", "other")).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(_Timing, histogram=latency)
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:
@@ -422,6 +416,27 @@ def _same_ids_same_content(rows: list[tuple[Any, ...]]) -> None:
             clash.add(row[_SAMPLE_ID])
     if clash:
         raise ConflictingSamples(clash)
+
+
+class _Timing:
+    """Each request's latency by route (a plain ASGI middleware: starlette's
+    BaseHTTPMiddleware costs a task and a stream per request)."""
+
+    def __init__(self, app: Any, histogram: Histogram) -> None:
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "other")
+            self.histogram.labels(path).observe(time.perf_counter() - start)
 
 
 def _operation_id(schema: dict[str, Any], path: str, method: str) -> str:
