@@ -51,9 +51,6 @@ _TYPES: Final[dict[str, frozenset[type]]] = {
 #: An int this large is decoded differently by orjson and by ``validate.parse_json``
 #: (which reads integers of more than 18 digits as floats): such a batch goes the precise way.
 _INT_LIMIT: Final = 10**18
-#: What no accepted text holds: C0 controls and DEL (``row_problems``), lone surrogates
-#: (``_encodable``).
-_BAD_TEXT: Final = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 #: The ISO-8601 times this path reads itself (ASCII digits only; other notations, such as a
 #: space for the T, lower-case letters or more than 6 decimals, go the precise way).
 _TIME: Final = re.compile(
@@ -155,8 +152,11 @@ def plain_rows(data: Any) -> list[tuple[Any, ...]] | None:
         if column is None:
             return None
         columns[check.index] = column
-    # one search over every text of the batch: no control character, no lone surrogate
-    if _BAD_TEXT.search("".join(texts)):
+    # one pass over every text of the batch: no control character (row_problems), no lone
+    # surrogate (_encodable). isprintable is False for those and for a few more (other
+    # spaces, format characters, unassigned code points): texts with any of them are left
+    # to the precise path, which accepts or refuses them.
+    if not "".join(texts).isprintable():
         return None
     if not _records_consistent(columns[_METRIC], columns[_VALUE], columns[_OK], columns[_ERROR]):
         return None
