@@ -623,9 +623,21 @@ def _with_offsets(engine: Engine, plan: Plan) -> Plan:
     return fast if wrong and wrong[0][0] == 0 else plan
 
 
+#: Per group (its JSON key), per criterion: the clustered sums.
+CriteriaSums = dict[str, tuple[CriterionSums, ...]]
+
+
 def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = False) -> Sums:
     """Steps 1-5 on ``engine``: the sums of every group (and, on request, the report's
     details and the per-device rows)."""
+    plan, criteria = criteria_sums(engine, plan)
+    return group_sums(engine, plan, criteria, details=details, probes=probes)
+
+
+def criteria_sums(engine: Engine, plan: Plan) -> tuple[Plan, CriteriaSums]:
+    """Steps 1-4: duplicates, the annotated view ``s``, ``_sets``, and from it every
+    criterion's sums per group. Returns the plan the view was made with (its zone's
+    offsets found) for the later steps."""
     total = engine.fetch("SELECT count(*) FROM raw_samples")
     if not total or not total[0][0]:
         names = ", ".join(s.name for s in engine.sources)
@@ -635,9 +647,8 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
     dups = engine.fetch("SELECT count(*) FROM _dups")[0][0]
     engine.execute(plan.dialect.create_temp_view("s", plan.annotated_sql(bool(dups))))
     engine.execute(plan.sets_sql())
-    std = plan.std
-    ncrit = len(std.criteria)
-    criteria: dict[str, tuple[CriterionSums, ...]] = {}
+    ncrit = len(plan.std.criteria)
+    criteria: CriteriaSums = {}
     sizes: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for j in range(ncrit):
         for gkey, m, count in engine.fetch(plan.sizes_sql(j)):
@@ -667,6 +678,22 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
                 )
             )
         criteria[row[0]] = tuple(sums)
+    return plan, criteria
+
+
+def group_sums(
+    engine: Engine,
+    plan: Plan,
+    criteria: CriteriaSums,
+    *,
+    details: bool = False,
+    probes: bool = False,
+) -> Sums:
+    """Step 5, after ``criteria_sums``: each group's exclusions, sampling counts, spacing,
+    period and devices, with its criteria's sums (and, on request, the report's details
+    and the per-device rows)."""
+    std = plan.std
+    ncrit = len(std.criteria)
     # a group whose every row is excluded has no cluster rows
     nothing = tuple(CriterionSums() for _ in range(ncrit))
     days: dict[str, dict[str, int]] = {}
