@@ -334,7 +334,7 @@ def test_a_state_file_of_another_database_or_standard_is_not_taken(tmp_path: Pat
     live_c = LiveEvaluation(again, load_standard("fcc-5g-fund"))
     assert "another version or standard" in load_state(state, live_c, again)
     assert live_c.poll() == 900
-    # a file others could have written (a pickle runs code when loaded)
+    # a file others could have written (it holds no code, but it is what the page shows)
     state.chmod(0o666)
     live_e = LiveEvaluation(CountingReader(urls[0]), std)
     assert "not this user's own" in load_state(state, live_e, CountingReader(urls[0]))
@@ -344,7 +344,7 @@ def test_a_state_file_of_another_database_or_standard_is_not_taken(tmp_path: Pat
     assert "not this user's own" in load_state(state, live_e, CountingReader(urls[0]))
     tmp_path.chmod(0o755)
     # a damaged file
-    state.write_bytes(b"not a pickle")
+    state.write_bytes(b"not a state file")
     live_d = LiveEvaluation(CountingReader(urls[0]), std)
     assert "unreadable" in load_state(state, live_d, CountingReader(urls[0]))
     assert live_d.poll() == 900

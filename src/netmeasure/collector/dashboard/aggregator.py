@@ -10,7 +10,8 @@ memory, so that a poll when nothing changed costs neither the pipe nor the aggre
 
 Persisted state: after its catch-up and then at most every ``checkpoint_s`` (and when it
 stops) the aggregator writes its aggregates with their cursor to ``<state_dir>/<standard>.state``
-(a pickle written to a temporary file, fsynced, then renamed over the old one: a crash
+(JSON and Arrow IPC, statefile.py — no pickle, nothing that runs code when read — written
+to a temporary file, fsynced, then renamed over the old one: a crash
 leaves the old one or the new one, never half of one). At start it takes that file up when
 it is its own (same format, netmeasure version, standard and database: the row at the
 cursor still carries the sample_id it carried) and reads only the rows after the cursor.
@@ -24,7 +25,6 @@ import hashlib
 import logging
 import multiprocessing as mp
 import os
-import pickle
 import signal
 import sqlite3
 import threading
@@ -36,7 +36,7 @@ from typing import Any, Final
 from urllib.parse import urlparse
 
 log = logging.getLogger("netmeasure.dashboard")
-STATE_FORMAT: Final = 2  # 2: tables as zstd Arrow IPC
+STATE_FORMAT: Final = 3  # 2: tables as zstd Arrow IPC; 3: JSON + Arrow IPC, no pickle
 #: How often (at most) the aggregator rewrites its state file while rows keep arriving.
 CHECKPOINT_S: Final = 300.0
 #: How long a request waits for the aggregator (it answers between two batches).
@@ -247,6 +247,8 @@ def fingerprint(std: Any) -> dict[str, Any]:
 
 def save_state(path: Path, live: Any, reader: Any) -> None:
     """The aggregates and their cursor, atomically (temporary file, fsync, rename)."""
+    from netmeasure.collector.dashboard import statefile
+
     snap = live.snapshot()
     record = {
         **fingerprint(live.std),
@@ -257,7 +259,7 @@ def save_state(path: Path, live: Any, reader: Any) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         os.fchmod(f.fileno(), 0o600)  # the aggregates are the campaign's data
-        pickle.dump(record, f, protocol=pickle.HIGHEST_PROTOCOL)
+        statefile.dump(record, f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -271,18 +273,20 @@ def save_state(path: Path, live: Any, reader: Any) -> None:
 
 def load_state(path: Path, live: Any, reader: Any) -> str:
     """Take up the state file when it is this aggregator's; say what happened."""
+    from netmeasure.collector.dashboard import statefile
+
     if not path.exists():
         return "no state file: reading the database"
-    # A pickle runs code when loaded: only a file this user wrote, in a folder no one else
-    # can write to, is taken up.
+    # Only a file this user wrote, in a folder no one else can write to, is taken up: the
+    # aggregates are what the dashboard shows (the file holds no code: JSON and Arrow IPC).
     for part in (path, path.parent):
         st = part.stat()
         if st.st_uid != os.getuid() or st.st_mode & 0o022:
             return f"{part}: not this user's own (owner or mode): reading the database"
     try:
         with open(path, "rb") as f:
-            record = pickle.load(f)  # our own file, mode 0600
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+            record = statefile.load(f)
+    except (OSError, statefile.StateFileError) as exc:
         return f"{path}: unreadable ({exc}): reading the database"
     want = fingerprint(live.std)
     if any(record.get(k) != v for k, v in want.items()):
