@@ -401,7 +401,7 @@ class Plan:
             w = f"CASE WHEN n{j} > 0 AND n{j} < ntot{j} THEN 1.0 / (1.0 - {m} / ntot{j}) ELSE 0 END"
             out += [
                 f"coalesce(sum({m} * {m}), 0)",
-                f"coalesce(sum(CASE WHEN n{j} > 0 THEN (1.0 * t{j}) * t{j} / {m} END), 0)",
+                f"coalesce(sum(CASE WHEN n{j} > 0 THEN r{j} * r{j} / {m} END), 0)",
                 f"coalesce(sum(({w}) * r{j} * r{j}), 0)",
                 f"coalesce(sum(({w}) * {m} * {m}), 0)",
                 f"coalesce(sum(({w}) * ({w}) * {m} * {m} * {m} * {m}), 0)",
@@ -657,7 +657,7 @@ def criteria_sums(engine: Engine, plan: Plan) -> tuple[Plan, CriteriaSums]:
     for row in engine.fetch(plan.criteria_sql()):
         sums = []
         for j in range(ncrit):
-            n, t, q, g, ss, kpos, kshort, s2, t2n, cr2, wn2, w2n4 = row[
+            n, t, q, g, ss, kpos, kshort, s2, ssb, cr2, wn2, w2n4 = row[
                 1 + width * j : 1 + width * (j + 1)
             ]
             sums.append(
@@ -670,7 +670,7 @@ def criteria_sums(engine: Engine, plan: Plan) -> tuple[Plan, CriteriaSums]:
                     clusters_with_success=_int(kpos),
                     clusters_with_failure=_int(kshort),
                     sum_sq_sizes=_float(s2),
-                    sum_sq_over_size=_float(t2n),
+                    between_ss=_float(ssb),
                     cr2_ss=_float(cr2),
                     w_sizes_sq=_float(wn2),
                     w2_sizes_4=_float(w2n4),
