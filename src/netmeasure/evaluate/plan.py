@@ -610,7 +610,8 @@ def _float(x: Any) -> float:
 
 def _with_offsets(engine: Engine, plan: Plan) -> Plan:
     """``plan`` with its zone's offsets over the data's span, where the engine's own
-    conversion agrees with them at every interval's ends (localtime.py)."""
+    conversion agrees with them at every hour of the span and on both sides of every
+    offset change (localtime.py); otherwise ``plan`` (the engine converts)."""
     span = engine.fetch(plan.span_sql())
     if not span or span[0][0] is None or span[0][1] is None:
         return plan
