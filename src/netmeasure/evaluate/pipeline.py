@@ -53,11 +53,13 @@ def run(
     """Evaluate what ``engine`` reads against ``standard``."""
     plan = Plan(standard, check_group_by(group_by), engine.dialect)
     # The statistics run in a second thread while the engine works: DuckDB and Spark
-    # release the GIL in their queries, so on two cores the two overlap (on 10 M
-    # crowdsourced samples: the statistics' modules load, 0.5 s, during the first scans;
-    # the criteria's statistics, 2-3 s, during the sampling queries).
+    # release the GIL in their queries, so on two cores the two overlap. On 10 M
+    # crowdsourced samples the statistics' modules load (0.5 s) and the sources are hashed
+    # during the first scans, the criteria's statistics (2-3 s) during the sampling ones.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netmeasure-stats") as pool:
         modules = pool.submit(importlib.import_module, "netmeasure.evaluate.verdict")
+        # the sources' sha256 (hashlib releases the GIL too: 0.16 s per 10 M samples)
+        sources = pool.submit(lambda: tuple(source_info(s) for s in engine.sources))
         # 1. the engine: every sum that grows with samples, devices or clusters
         plan, criteria = criteria_sums(engine, plan)
         modules.result()
@@ -101,7 +103,7 @@ def run(
         groups=groups,
         group_by=sums.group_by,
         parameters=dict(standard.parameters),
-        sources=tuple(source_info(s) for s in engine.sources),
+        sources=sources.result(),
         details=sums.details,
     )
 
