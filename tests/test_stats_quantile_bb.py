@@ -134,11 +134,20 @@ def test_every_icc_accepted_is_the_worst_case_at_level_alpha_minus_gamma() -> No
         assert (qr.low, qr.high) == mc.quantile_ranks(sizes, q, level)
 
 
-def test_many_clusters_keep_the_worst_case() -> None:
-    sizes = mc.ClusterSizes.of([1] * 3000 + [2] * 700 + [3] * 100)
-    qr = mc.quantile_ranks_bb(sizes, 0.05, 0.95, 300, 350)
-    assert qr.method == mc.METHOD_QUANTILE_WORST
-    assert (qr.low, qr.high) == mc.quantile_ranks(sizes, 0.05, 0.95)
+def test_designs_outside_berger_boos_keep_the_worst_case() -> None:
+    """Crowds (thousands of clusters), small clusters (a device's days), many clusters of a
+    fleet: the worst-case ranks, decided from the design alone."""
+    for sizes in (
+        mc.ClusterSizes.of([1] * 3000 + [2] * 700 + [3] * 100),
+        mc.ClusterSizes.of([1] * 200 + [2] * 70 + [3] * 10),
+        mc.ClusterSizes.of([2, 1, 3, 1, 2]),
+        mc.ClusterSizes.equal(mc.BB_MAX_CLUSTERS + 1, 5),
+    ):
+        qr = mc.quantile_ranks_bb(sizes, 0.05, 0.95, 30, 35)
+        assert qr.method == mc.METHOD_QUANTILE_WORST
+        assert (qr.low, qr.high) == mc.quantile_ranks(sizes, 0.05, 0.95)
+    assert mc.berger_boos_applies(mc.ClusterSizes.equal(mc.BB_MAX_CLUSTERS, 5))
+    assert mc.berger_boos_applies(mc.ClusterSizes.of([4, 6, 5]))
     one = mc.quantile_ranks_bb(mc.ClusterSizes.equal(1, 400), 0.5, 0.95, 0, 0)
     assert (one.low, one.high) == (None, None)
 

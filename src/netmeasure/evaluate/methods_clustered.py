@@ -588,12 +588,24 @@ def quantile_gamma(q: float) -> float:
     return GAMMA_MEDIAN if Fraction(repr(q)) == Fraction(1, 2) else GAMMA_PERCENTILE
 
 
+#: Berger-Boos only where clusters hold at least this many samples on average (the study's
+#: smallest size): with clusters of 1-3 samples (crowds, one device's days) the dispersion
+#: says little about the ICC, the set is nearly always [0, ICC_MAX] and the test would be
+#: the worst case at 1 - c - gamma, less powerful than the worst case itself (whose price
+#: there is small: variance inflation 1 + ICC_MAX (sum n_g^2 / n - 1), about 1.1-1.3).
+BB_MIN_MEAN_SIZE = 5
+
+
 def berger_boos_applies(sizes: ClusterSizes) -> bool:
     """Whether a design gets the Berger-Boos test (else the worst case): 2 to BB_MAX_CLUSTERS
-    clusters, the histogram of sizes known, and the exact count distribution (n up to
-    EXACT_UP_TO). A property of the design, never of the data."""
+    clusters of BB_MIN_MEAN_SIZE samples or more on average, the histogram of sizes known,
+    and the exact count distribution (n up to EXACT_UP_TO). A property of the design, never
+    of the data, so each design has one valid test."""
     return (
-        2 <= sizes.clusters <= BB_MAX_CLUSTERS and bool(sizes.counts) and 0 < sizes.n <= EXACT_UP_TO
+        2 <= sizes.clusters <= BB_MAX_CLUSTERS
+        and sizes.n >= BB_MIN_MEAN_SIZE * sizes.clusters
+        and bool(sizes.counts)
+        and 0 < sizes.n <= EXACT_UP_TO
     )
 
 
