@@ -47,6 +47,22 @@ class Dialect(Protocol):
         """Microseconds since 1970 of a timestamp, as an integer."""
         ...
 
+    def days_to_date(self, days: str) -> str:
+        """The DATE ``days`` (an integer) days after 1970-01-01."""
+        ...
+
+    def int_div(self, a: str, b: str) -> str:
+        """Integer division of non-negative integers."""
+        ...
+
+    def us_to_timestamp(self, us: str) -> str:
+        """The UTC timestamp ``us`` (an integer) microseconds after 1970."""
+        ...
+
+    def integer_series(self, first: int, last: int, step: int) -> str:
+        """A table of one column ``us``: first, first + step, ... up to last."""
+        ...
+
     def hash64(self, x: str) -> str:
         """A 64-bit hash of a text (equal texts, equal hashes)."""
         ...
@@ -97,6 +113,18 @@ class DuckDBDialect:
 
     def epoch_us(self, ts: str) -> str:
         return f"epoch_us({ts})"
+
+    def days_to_date(self, days: str) -> str:
+        return f"(DATE '1970-01-01' + CAST({days} AS INTEGER))"
+
+    def int_div(self, a: str, b: str) -> str:
+        return f"({a} // {b})"
+
+    def us_to_timestamp(self, us: str) -> str:
+        return f"make_timestamptz(CAST({us} AS BIGINT))"
+
+    def integer_series(self, first: int, last: int, step: int) -> str:
+        return f"(SELECT range AS us FROM range({int(first)}, {int(last) + 1}, {int(step)}))"
 
     def hash64(self, x: str) -> str:
         return f"hash({x})"

@@ -28,12 +28,20 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from netmeasure.errors import InputError
 from netmeasure.evaluate.dialect import Dialect, literal, quote
 from netmeasure.evaluate.engine import Engine
+from netmeasure.evaluate.localtime import (
+    US_PER_DAY,
+    US_PER_HOUR,
+    Offsets,
+    check_points,
+    local_us_sql,
+    utc_offsets,
+)
 from netmeasure.evaluate.results import EXCLUSION_REASONS
 from netmeasure.evaluate.sums import (
     CriterionSums,
@@ -71,6 +79,9 @@ class Plan:
     std: Standard
     group_by: tuple[str, ...]
     dialect: Dialect
+    #: The standard's zone's UTC offsets over the data's span (localtime.py): local day
+    #: and hour by arithmetic; None: by the engine's time-zone conversion.
+    offsets: Offsets | None = None
 
     # -- columns --------------------------------------------------------------------------
 
@@ -133,7 +144,6 @@ class Plan:
     def annotated_sql(self, any_duplicates: bool) -> str:
         d = self.dialect
         meta = self.std.meta
-        local = d.local_time("started_at", meta.timezone)
         techs = meta.technology
         tech_ok = (
             "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
@@ -143,8 +153,8 @@ class Plan:
         )
         return f"""
             SELECT *,
-              CAST({local} AS DATE) AS _day,
-              hour({local}) AS _hour,{self._h3_columns()}
+              {self.local_day_sql()} AS _day,
+              {self.local_hour_sql()} AS _hour,{self._h3_columns()}
               coalesce(under_load, FALSE) AS _ul,
               CASE
                 WHEN _dup THEN 'duplicate'
@@ -159,6 +169,46 @@ class Plan:
                 ELSE NULL
               END AS _excluded
             FROM ({self.deduplicated_sql(any_duplicates)}) AS r"""
+
+    def _local_us(self) -> str:
+        assert self.offsets is not None
+        return local_us_sql(self.dialect.epoch_us("started_at"), self.offsets)
+
+    def local_day_sql(self) -> str:
+        """started_at's day in the standard's zone."""
+        if self.offsets is None:
+            return f"CAST({self.dialect.local_time('started_at', self.std.meta.timezone)} AS DATE)"
+        d = self.dialect
+        return d.days_to_date(d.int_div(self._local_us(), str(US_PER_DAY)))
+
+    def local_hour_sql(self) -> str:
+        """started_at's hour of the day in the standard's zone."""
+        if self.offsets is None:
+            return f"hour({self.dialect.local_time('started_at', self.std.meta.timezone)})"
+        return f"({self.dialect.int_div(self._local_us(), str(US_PER_HOUR))} % 24)"
+
+    def span_sql(self) -> str:
+        """The first and last started_at, in microseconds since 1970."""
+        ep = self.dialect.epoch_us("started_at")
+        return f"SELECT min({ep}), max({ep}) FROM raw_samples"
+
+    def offsets_check_sql(self, last_us: int) -> str:
+        """The count of the points (every hour of the span, both sides of every offset
+        change) where the offsets' arithmetic and the engine's own conversion disagree on
+        the day or the hour (reduce uses the offsets only with 0)."""
+        assert self.offsets is not None
+        d = self.dialect
+        local = d.local_time("started_at", self.std.meta.timezone)
+        first = self.offsets[0][0]
+        points = " UNION ALL ".join(
+            [f"SELECT us FROM {d.integer_series(first, last_us, US_PER_HOUR)} AS h"]
+            + [f"SELECT {p} AS us" for p in check_points(self.offsets, last_us)]
+        )
+        ts = f"SELECT {d.us_to_timestamp('us')} AS started_at FROM ({points}) AS p"
+        return (
+            f"SELECT count(*) FROM ({ts}) AS t WHERE NOT (CAST({local} AS DATE)"
+            f" = {self.local_day_sql()} AND hour({local}) = {self.local_hour_sql()})"
+        )
 
     def _h3_columns(self) -> str:
         """The H3 cells the grouping or clustering uses (h3_N: resolution N), derived by
@@ -564,6 +614,21 @@ def _float(x: Any) -> float:
     return 0.0 if x is None else float(x)
 
 
+def _with_offsets(engine: Engine, plan: Plan) -> Plan:
+    """``plan`` with its zone's offsets over the data's span, where the engine's own
+    conversion agrees with them at every interval's ends (localtime.py)."""
+    span = engine.fetch(plan.span_sql())
+    if not span or span[0][0] is None or span[0][1] is None:
+        return plan
+    first, last = int(span[0][0]), int(span[0][1])
+    offsets = utc_offsets(plan.std.meta.timezone, first, last)
+    if offsets is None:
+        return plan
+    fast = replace(plan, offsets=offsets)
+    wrong = engine.fetch(fast.offsets_check_sql(last))
+    return fast if wrong and wrong[0][0] == 0 else plan
+
+
 def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = False) -> Sums:
     """Steps 1-5 on ``engine``: the sums of every group (and, on request, the report's
     details and the per-device rows)."""
@@ -571,6 +636,7 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
     if not total or not total[0][0]:
         names = ", ".join(s.name for s in engine.sources)
         raise InputError(f"{names}: no samples to evaluate (the dataset is empty)")
+    plan = _with_offsets(engine, plan)
     engine.execute(plan.duplicates_sql())
     dups = engine.fetch("SELECT count(*) FROM _dups")[0][0]
     engine.execute(plan.dialect.create_temp_view("s", plan.annotated_sql(bool(dups))))

@@ -66,6 +66,19 @@ class SparkDialect:
     def epoch_us(self, ts: str) -> str:
         return f"unix_micros({ts})"
 
+    def days_to_date(self, days: str) -> str:
+        return f"date_from_unix_date(CAST({days} AS INT))"
+
+    def int_div(self, a: str, b: str) -> str:
+        return f"({a} div {b})"
+
+    def us_to_timestamp(self, us: str) -> str:
+        return f"timestamp_micros(CAST({us} AS BIGINT))"
+
+    def integer_series(self, first: int, last: int, step: int) -> str:
+        seq = f"sequence(CAST({int(first)} AS BIGINT), CAST({int(last)} AS BIGINT), {int(step)}L)"
+        return f"(SELECT explode({seq}) AS us)"
+
     def hash64(self, x: str) -> str:
         return f"xxhash64({x})"
 

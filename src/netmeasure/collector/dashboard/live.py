@@ -644,6 +644,8 @@ class LiveEngine:
         group = f" GROUP BY {', '.join(plan.gcols)}" if plan.gcols else ""
         if sql == "SELECT count(*) FROM raw_samples":
             sql = self._count
+        elif sql == plan.span_sql():  # no rows here: the annotated view's time zone
+            sql = "SELECT NULL, NULL"  # conversion is the running tables' (plan.offsets)
         elif sql == plan.spacing_sql():
             sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp_v{group}"
         return list(self.con.execute(sql).fetchall())
