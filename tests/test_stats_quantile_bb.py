@@ -181,7 +181,8 @@ def test_bounds_never_contradict_the_verdict(unequal: bool) -> None:
     threshold, FAIL exactly when the other misses it)."""
     rng = np.random.default_rng(11 + unequal)
     checked = {"PASS": 0, "FAIL": 0, "INCONCLUSIVE": 0}
-    for i in range(300):
+    # unequal sizes: every dataset a new design (D's distribution computed afresh)
+    for i in range(120 if unequal else 300):
         g = int(rng.choice([3, 5, 10, 20, 60]))
         n_g = rng.integers(5, 46, size=g) if unequal else np.full(g, int(rng.choice([5, 25])))
         icc = float(rng.choice([0.0, 0.1, 0.3, 0.5]))
@@ -227,4 +228,4 @@ def test_bounds_never_contradict_the_verdict(unequal: bool) -> None:
             high_under = res.ci_high is not None and res.ci_high < thr
             assert above == low_clears and below == high_under, (i, op)
             checked[res.verdict] += 1
-    assert min(checked.values()) >= 40, checked
+    assert min(checked.values()) >= (15 if unequal else 40), checked
