@@ -109,7 +109,7 @@ def run(
 ) -> tuple[float, float, dict[str, int]]:
     """(wall s, CPU s, methods used) over the groups, caches cleared first."""
     for f in (
-        mc._dispersion_cdf,
+        mc._icc_tops,
         mc._bb_ranks,
         mc.pass_region,
         mc.samples_needed_count,

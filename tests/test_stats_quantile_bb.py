@@ -5,6 +5,7 @@ contradict the verdict over many datasets, equal and unequal cluster sizes."""
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -55,7 +56,7 @@ DESIGNS = [
 
 @pytest.mark.parametrize(("sizes", "q"), DESIGNS)
 def test_dispersion_cdf_is_the_direct_convolution(sizes: mc.ClusterSizes, q: float) -> None:
-    table = mc._dispersion_cdf(sizes, q)
+    table = mc._dispersion_cdf(sizes, q, mc.dispersion_max(sizes, q))
     top = table.cdf.shape[1] - 1
     for i, rho in enumerate(mc.BB_RHOS):
         if i % 5 and i != len(mc.BB_RHOS) - 1:
@@ -68,7 +69,7 @@ def test_rounded_lattice_bounds_the_exact_cdf() -> None:
     """With a lattice unit above 1 the computed P(D <= d) is at least the exact one (a wider,
     valid set): checked against the exact lattice (unit 1) of the same design."""
     sizes, q = mc.ClusterSizes.equal(6, 25), 0.05
-    table = mc._dispersion_cdf(sizes, q)
+    table = mc._dispersion_cdf(sizes, q, mc.dispersion_max(sizes, q))
     assert table.unit > 1
     exact_top = table.unit * table.cdf.shape[1]
     for i in (0, 10, 25):
@@ -83,23 +84,39 @@ def test_a_finer_icc_grid_accepts_nothing_beyond_the_widened_set(
     sizes: mc.ClusterSizes, q: float
 ) -> None:
     """The set's top is widened by one grid step to cover a true ICC between grid points: on
-    a grid four times finer, no ICC above the widened top is accepted, at any dispersion."""
+    a grid four times finer, no ICC above the widened top is accepted, at any dispersion of
+    the lattice (every span a dispersion can select: the full range and the smallest)."""
     gamma = mc.quantile_gamma(q)
-    table = mc._dispersion_cdf(sizes, q)
+    d_max = mc.dispersion_max(sizes, q)
     fine = np.round(np.linspace(0, mc.ICC_MAX, 4 * (len(mc.BB_RHOS) - 1) + 1), 10)
-    saved = mc.BB_RHOS
-    try:
-        mc.BB_RHOS = tuple(float(r) for r in fine)
-        mc._dispersion_cdf.cache_clear()
-        fine_table = mc._dispersion_cdf(sizes, q)
-    finally:
-        mc.BB_RHOS = saved
-        mc._dispersion_cdf.cache_clear()
-    assert fine_table.unit == table.unit
-    for x in range(table.cdf.shape[1]):
-        top = mc.icc_set_top(sizes, q, x * table.unit, gamma)
-        accepted = fine[fine_table.cdf[:, x] + mc.DISPERSION_SLACK > gamma]
-        assert not len(accepted) or accepted.max() <= mc.BB_RHOS[top] + 1e-12, (x, top)
+    for span in sorted({d_max, mc._lattice_span(0, d_max)}):
+        tops = mc._icc_tops(sizes, q, gamma, span)
+        saved = mc.BB_RHOS
+        try:
+            mc.BB_RHOS = tuple(float(r) for r in fine)
+            fine_table = mc._dispersion_cdf(sizes, q, span)
+        finally:
+            mc.BB_RHOS = saved
+        assert fine_table.unit == tops.unit
+        for x in range(len(tops.tops)):
+            accepted = fine[fine_table.cdf[:, x] + mc.DISPERSION_SLACK > gamma]
+            top = mc.BB_RHOS[tops.tops[x]]
+            assert not len(accepted) or accepted.max() <= top + 1e-12, (span, x)
+        # and icc_set_top reads this table at every dispersion whose span it is
+        d = span - 1
+        if mc._lattice_span(d, d_max) == span:
+            assert mc.icc_set_top(sizes, q, d, gamma) == tops.tops[d // tops.unit]
+
+
+def test_lattice_span_follows_the_dispersion() -> None:
+    """The lattice's range shrinks with the observed dispersion (in steps of sqrt 2, never
+    below DISPERSION_LATTICE), so its unit stays a small share of d."""
+    d_max = 10**7
+    for d in (0, 5, 4096, 10**4, 123_456, 10**6, d_max):
+        span = mc._lattice_span(d, d_max)
+        assert d <= span <= d_max
+        assert span <= math.sqrt(2) * max(d, mc.DISPERSION_LATTICE) + 2
+    assert mc.icc_set_top(mc.ClusterSizes.equal(20, 25), 0.05, 10**9, 0.01) == len(mc.BB_RHOS) - 1
 
 
 def test_dispersion_scaled_is_exact() -> None:

@@ -640,10 +640,38 @@ def _term_values(m: int, a: int, b: int) -> np.ndarray:
     return (b * k - m * a) ** 2
 
 
-@lru_cache(maxsize=64)  # what depends only on the design: every group of the same design
-def _dispersion_cdf(sizes: ClusterSizes, q: float) -> _DispersionCdf:
+def dispersion_max(sizes: ClusterSizes, q: float) -> int:
+    """E b^2 D at ICC_MAX = b^2 q (1 - q) (n + ICC_MAX (sum n_g^2 - n)) (E k_g = n_g q
+    exactly), rounded down: beyond it every rho is accepted, for any gamma (a wider set)."""
+    f = Fraction(repr(q))
+    return math.floor(
+        f.denominator**2
+        * f
+        * (1 - f)
+        * (sizes.n + Fraction(repr(ICC_MAX)) * (sizes.sum_sq - sizes.n))
+    )
+
+
+def _lattice_span(d_scaled: int, d_max: int) -> int:
+    """The range [0, span] of the lattice D's distribution is computed on for an observed
+    b^2 D = d <= d_max: the smallest of d_max, d_max / sqrt 2, d_max / 2, ... (rounded up)
+    at or above d, and at least DISPERSION_LATTICE (where the unit is 1: exact). So the
+    lattice unit is at most sqrt 2 d / DISPERSION_LATTICE: the rounding's slack (G units) is
+    a small share of d itself, whatever the ICC, while a design's tables stay few (one per
+    span) and cacheable."""
+    span = d_max
+    floor = max(d_scaled, DISPERSION_LATTICE)
+    while span > floor:
+        nxt = math.ceil(span / math.sqrt(2))
+        if nxt < floor:
+            break
+        span = nxt
+    return span
+
+
+def _dispersion_cdf(sizes: ClusterSizes, q: float, span: int) -> _DispersionCdf:
     """The distribution of D under BB(n_g, q, rho), for every rho of BB_RHOS, on its lattice
-    up to E D at ICC_MAX (beyond it every rho is accepted, for any gamma: a wider set).
+    over [0, span] (b^2 D units), at most DISPERSION_LATTICE + 1 points.
 
     Each cluster's term is rounded down to the lattice unit h (so the computed cdf bounds the
     exact one from above); terms beyond the lattice are dropped (they make D exceed every
@@ -653,10 +681,8 @@ def _dispersion_cdf(sizes: ClusterSizes, q: float) -> _DispersionCdf:
     f = Fraction(repr(q))
     a, b = f.numerator, f.denominator
     counts = sizes.exact_counts()
-    # E b^2 D at ICC_MAX = b^2 q (1 - q) (n + rho (sum n_g^2 - n)): E k_g = n_g q exactly
-    top = float(b * b) * float(f * (1 - f)) * (sizes.n + ICC_MAX * (sizes.sum_sq - sizes.n))
-    unit = max(1, math.ceil((top + 1) / DISPERSION_LATTICE))
-    last = int(top // unit)
+    unit = max(1, math.ceil((span + 1) / (DISPERSION_LATTICE + 1)))
+    last = span // unit
     theta = _TILT / (last + 1)
     nfft = spfft.next_fast_len(2 * (last + 1), real=True)
     m_list = [m for m, _ in counts]
@@ -720,19 +746,37 @@ def _power_product(tr: np.ndarray, c_list: Sequence[int], c_arr: np.ndarray) -> 
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class _IccTops:
+    """For each lattice point x of a span: the index into BB_RHOS of C_gamma's widened top."""
+
+    unit: int
+    tops: np.ndarray
+
+
+#: what depends only on the design (and gamma, and the span): every group of the same design
+#: (each entry DISPERSION_LATTICE + 1 small integers)
+@lru_cache(maxsize=512)
+def _icc_tops(sizes: ClusterSizes, q: float, gamma: float, span: int) -> _IccTops:
+    table = _dispersion_cdf(sizes, q, span)
+    accepted = table.cdf + DISPERSION_SLACK > gamma  # (rhos, points)
+    last = len(BB_RHOS) - 1
+    top = np.where(accepted.any(axis=0), last - np.argmax(accepted[::-1], axis=0), -1)
+    tops = np.minimum(top + 1, last).astype(np.int8)
+    tops.setflags(write=False)
+    return _IccTops(table.unit, tops)
+
+
 def icc_set_top(sizes: ClusterSizes, q: float, d_scaled: int, gamma: float) -> int:
     """The index into BB_RHOS of the top of the confidence set C_gamma = {rho <= ICC_MAX:
     P_rho(D <= d) > gamma} for the ICC of "below the q-quantile's threshold", widened by one
-    grid step (the top index when D lies beyond the computed lattice: every rho accepted).
-    With no rho accepted, the set is {0} (a superset of the empty set)."""
-    table = _dispersion_cdf(sizes, q)
-    x = d_scaled // table.unit
-    last = len(BB_RHOS) - 1
-    if x >= table.cdf.shape[1]:
-        return last
-    accepted = np.nonzero(table.cdf[:, x] + DISPERSION_SLACK > gamma)[0]
-    top = int(accepted.max()) if len(accepted) else -1
-    return min(top + 1, last)
+    grid step (the top index when D lies beyond E D at ICC_MAX: every rho accepted). With no
+    rho accepted, the set is {0} (a superset of the empty set)."""
+    d_max = dispersion_max(sizes, q)
+    if d_scaled > d_max:
+        return len(BB_RHOS) - 1
+    table = _icc_tops(sizes, q, gamma, _lattice_span(d_scaled, d_max))
+    return int(table.tops[d_scaled // table.unit])
 
 
 def _rhos_up_to(top: int) -> tuple[float, ...]:
