@@ -83,7 +83,7 @@ def sums_of(n_g: np.ndarray, k_g: np.ndarray) -> CriterionSums:
         clusters_with_success=int((k_g > 0).sum()),
         clusters_with_failure=int((k_g < n_g).sum()),
         sum_sq_sizes=float((n_g**2).sum()),
-        sum_sq_over_size=float((k_g**2 / n_g).sum()),
+        between_ss=float((r**2 / n_g).sum()),
         cr2_ss=float((w * r**2).sum()),
         w_sizes_sq=float((w * n_g**2).sum()),
         w2_sizes_4=float(((w * n_g**2) ** 2).sum()),

@@ -395,3 +395,19 @@ def test_clustering_widens_bounds_on_clustered_data(tmp_path: Path) -> None:
     c, n = crit(clustered, 0, "dl-mean"), crit(naive, 0, "dl-mean")
     assert c.estimate == pytest.approx(n.estimate)
     assert (c.ci_high - c.ci_low) > 1.5 * (n.ci_high - n.ci_low)
+
+
+def test_json_written_group_by_group_is_the_same_text(parquet: Path) -> None:
+    import dataclasses
+    import io
+
+    r = evaluate(load_standard(QCVN), [str(parquet)], group_by=["operator"], details=True)
+    assert len(r.groups) == 3
+    for details in (False, True):
+        out = io.StringIO()
+        r.write_json(out, details=details)
+        assert out.getvalue() == r.dumps(details=details)
+    empty = dataclasses.replace(r, groups=())
+    out = io.StringIO()
+    empty.write_json(out)
+    assert out.getvalue() == empty.dumps() and json.loads(out.getvalue())["groups"] == []

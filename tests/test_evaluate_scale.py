@@ -145,7 +145,7 @@ def _sums(trials: pd.Series, totals: pd.Series, squares: pd.Series, cluster: pd.
         clusters_with_success=int((per.t > 0).sum()),
         clusters_with_failure=int((per.t < per.n).sum()),
         sum_sq_sizes=float((m**2).sum()),
-        sum_sq_over_size=float((per.t.astype(float) ** 2 / m).sum()),
+        between_ss=float((r**2 / m).sum()),
         cr2_ss=float((w * r**2).sum()),
         w_sizes_sq=float((w * m**2).sum()),
         w2_sizes_4=float((w**2 * m**4).sum()),

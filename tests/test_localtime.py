@@ -91,8 +91,7 @@ def test_day_and_hour_equal_the_engines_conversion_or_the_check_says_not(zone: s
     plan = Plan(std, (), d, offsets=offs)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("CREATE TABLE t (us BIGINT)")
-    con.executemany("INSERT INTO t VALUES (?)", [[p] for p in points])
+    con.execute("CREATE TABLE t AS SELECT unnest($1::BIGINT[]) AS us", [points])
     local = d.local_time("started_at", zone)
     wrong = con.execute(
         f"SELECT count(*) FROM (SELECT us, make_timestamptz(us) AS started_at FROM t)"

@@ -208,13 +208,13 @@ def test_icc_estimators_match_the_anova_on_rows() -> None:
     n_g = np.bincount(cl)
     s_g = np.bincount(cl, weights=y)
     k_g = np.bincount(cl, weights=ok)
-    got = mc.icc_values(
-        len(y), y.sum(), (y * y).sum(), 15, float(np.sum(n_g**2)), float(np.sum(s_g**2 / n_g))
-    )
+    ssb = float(np.sum((s_g - n_g * y.mean()) ** 2 / n_g))
+    got = mc.icc_values(len(y), y.sum(), (y * y).sum(), 15, float(np.sum(n_g**2)), ssb)
     assert got == pytest.approx(anova_icc(y, cl), rel=1e-9)
-    got_b = mc.icc_binary(ok.sum(), len(ok), 15, float(np.sum(n_g**2)), float(np.sum(k_g**2 / n_g)))
+    ssb_b = float(np.sum((k_g - n_g * ok.mean()) ** 2 / n_g))
+    got_b = mc.icc_binary(ok.sum(), len(ok), 15, float(np.sum(n_g**2)), ssb_b)
     assert got_b == pytest.approx(anova_icc(ok, cl), rel=1e-9)
-    assert mc.icc_binary(5, 10, 1, 100, 2.5) is None
+    assert mc.icc_binary(5, 10, 1, 100, 0.0) is None
 
 
 def test_samples_needed_count_is_the_smallest_deciding_campaign() -> None:

@@ -220,7 +220,7 @@ def test_bounds_never_contradict_the_verdict(unequal: bool) -> None:
             total=float(k_g.sum()),
             clusters=g,
             sum_sq_sizes=float(np.sum(n_g**2)),
-            sum_sq_over_size=float(np.sum(k_g**2 / n_g)),
+            between_ss=float(np.sum((k_g - n_g * k_g.sum() / n) ** 2 / n_g)),
             sizes=sizes.counts,
             sum_k_sq=float(np.sum(k_g**2)),
             sum_size_k=float(np.sum(n_g * k_g)),

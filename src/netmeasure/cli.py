@@ -813,7 +813,8 @@ def evaluate(
         **_engine_kwargs(engine, spark_master, spark_conf),
     )
     if as_json:
-        click.echo(result.dumps(details=charts))
+        result.write_json(sys.stdout, details=charts)
+        sys.stdout.write("\n")
     else:
         print_evaluation(result)
     return _EXIT[result.verdict]

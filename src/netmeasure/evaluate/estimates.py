@@ -22,10 +22,8 @@ def icc(s: CriterionSums, *, values: bool) -> float | None:
     """The estimated intra-cluster correlation of the criterion's outcome: of the value
     (means) or of the 0/1 outcome counted in ``total`` (shares, failure ratios, quantiles)."""
     if values:
-        return mc.icc_values(
-            s.n, s.total, s.total_sq, s.clusters, s.sum_sq_sizes, s.sum_sq_over_size
-        )
-    return mc.icc_binary(s.total, s.n, s.clusters, s.sum_sq_sizes, s.sum_sq_over_size)
+        return mc.icc_values(s.n, s.total, s.total_sq, s.clusters, s.sum_sq_sizes, s.between_ss)
+    return mc.icc_binary(s.total, s.n, s.clusters, s.sum_sq_sizes, s.between_ss)
 
 
 def mean(s: CriterionSums, confidence: float, *, clustered: bool) -> stats.MeanResult:

@@ -987,14 +987,14 @@ def icc_anova(
 
 
 def icc_binary(
-    k: float, n: float, clusters: int, sum_sq_sizes: float, sum_k2_over_n: float
+    k: float, n: float, clusters: int, sum_sq_sizes: float, ss_between: float
 ) -> float | None:
-    """ICC of a 0/1 outcome from k, n, G, sum n_g^2 and sum_g k_g^2 / n_g."""
+    """ICC of a 0/1 outcome from k, n, G, sum n_g^2 and the between-cluster sum of squares
+    sum_g (k_g - n_g k/n)^2 / n_g (computed about the mean: no cancellation)."""
     if n <= 0:
         return None
-    ssb = sum_k2_over_n - k * k / n
-    ssw = k - sum_k2_over_n
-    return icc_anova(n, clusters, sum_sq_sizes, ssb, ssw)
+    ssw = k - k * k / n - ss_between
+    return icc_anova(n, clusters, sum_sq_sizes, ss_between, ssw)
 
 
 def icc_values(
@@ -1003,14 +1003,14 @@ def icc_values(
     total_sq: float,
     clusters: int,
     sum_sq_sizes: float,
-    sum_s2_over_n: float,
+    ss_between: float,
 ) -> float | None:
-    """ICC of a measured value from n, sum x, sum x^2, G, sum n_g^2 and sum_g S_g^2 / n_g."""
+    """ICC of a measured value from n, sum x, sum x^2, G, sum n_g^2 and the between-cluster
+    sum of squares sum_g (S_g - n_g xbar)^2 / n_g (computed about the mean)."""
     if n <= 0:
         return None
-    ssb = sum_s2_over_n - total * total / n
-    ssw = total_sq - sum_s2_over_n
-    return icc_anova(n, clusters, sum_sq_sizes, ssb, ssw)
+    ssw = total_sq - total * total / n - ss_between
+    return icc_anova(n, clusters, sum_sq_sizes, ss_between, ssw)
 
 
 def _median_count(p: float, sizes: ClusterSizes) -> int:

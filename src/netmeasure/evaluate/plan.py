@@ -401,7 +401,7 @@ class Plan:
             w = f"CASE WHEN n{j} > 0 AND n{j} < ntot{j} THEN 1.0 / (1.0 - {m} / ntot{j}) ELSE 0 END"
             out += [
                 f"coalesce(sum({m} * {m}), 0)",
-                f"coalesce(sum(CASE WHEN n{j} > 0 THEN (1.0 * t{j}) * t{j} / {m} END), 0)",
+                f"coalesce(sum(CASE WHEN n{j} > 0 THEN r{j} * r{j} / {m} END), 0)",
                 f"coalesce(sum(({w}) * r{j} * r{j}), 0)",
                 f"coalesce(sum(({w}) * {m} * {m}), 0)",
                 f"coalesce(sum(({w}) * ({w}) * {m} * {m} * {m} * {m}), 0)",
@@ -616,7 +616,8 @@ def _float(x: Any) -> float:
 
 def _with_offsets(engine: Engine, plan: Plan) -> Plan:
     """``plan`` with its zone's offsets over the data's span, where the engine's own
-    conversion agrees with them at every interval's ends (localtime.py)."""
+    conversion agrees with them at every hour of the span and on both sides of every
+    offset change (localtime.py); otherwise ``plan`` (the engine converts)."""
     span = engine.fetch(plan.span_sql())
     if not span or span[0][0] is None or span[0][1] is None:
         return plan
@@ -629,9 +630,21 @@ def _with_offsets(engine: Engine, plan: Plan) -> Plan:
     return fast if wrong and wrong[0][0] == 0 else plan
 
 
+#: Per group (its JSON key), per criterion: the clustered sums.
+CriteriaSums = dict[str, tuple[CriterionSums, ...]]
+
+
 def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = False) -> Sums:
     """Steps 1-5 on ``engine``: the sums of every group (and, on request, the report's
     details and the per-device rows)."""
+    plan, criteria = criteria_sums(engine, plan)
+    return group_sums(engine, plan, criteria, details=details, probes=probes)
+
+
+def criteria_sums(engine: Engine, plan: Plan) -> tuple[Plan, CriteriaSums]:
+    """Steps 1-4: duplicates, the annotated view ``s``, ``_sets``, and from it every
+    criterion's sums per group. Returns the plan the view was made with (its zone's
+    offsets found) for the later steps."""
     total = engine.fetch("SELECT count(*) FROM raw_samples")
     if not total or not total[0][0]:
         names = ", ".join(s.name for s in engine.sources)
@@ -641,9 +654,8 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
     dups = engine.fetch("SELECT count(*) FROM _dups")[0][0]
     engine.execute(plan.dialect.create_temp_view("s", plan.annotated_sql(bool(dups))))
     engine.execute(plan.sets_sql())
-    std = plan.std
-    ncrit = len(std.criteria)
-    criteria: dict[str, tuple[CriterionSums, ...]] = {}
+    ncrit = len(plan.std.criteria)
+    criteria: CriteriaSums = {}
     sizes: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for j in range(ncrit):
         for gkey, m, count in engine.fetch(plan.sizes_sql(j)):
@@ -652,7 +664,7 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
     for row in engine.fetch(plan.criteria_sql()):
         sums = []
         for j in range(ncrit):
-            n, t, q, g, ss, kpos, kshort, s2, t2n, cr2, wn2, w2n4, k2, nk = row[
+            n, t, q, g, ss, kpos, kshort, s2, ssb, cr2, wn2, w2n4, k2, nk = row[
                 1 + width * j : 1 + width * (j + 1)
             ]
             sums.append(
@@ -665,7 +677,7 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
                     clusters_with_success=_int(kpos),
                     clusters_with_failure=_int(kshort),
                     sum_sq_sizes=_float(s2),
-                    sum_sq_over_size=_float(t2n),
+                    between_ss=_float(ssb),
                     cr2_ss=_float(cr2),
                     w_sizes_sq=_float(wn2),
                     w2_sizes_4=_float(w2n4),
@@ -675,6 +687,22 @@ def reduce(engine: Engine, plan: Plan, *, details: bool = False, probes: bool = 
                 )
             )
         criteria[row[0]] = tuple(sums)
+    return plan, criteria
+
+
+def group_sums(
+    engine: Engine,
+    plan: Plan,
+    criteria: CriteriaSums,
+    *,
+    details: bool = False,
+    probes: bool = False,
+) -> Sums:
+    """Step 5, after ``criteria_sums``: each group's exclusions, sampling counts, spacing,
+    period and devices, with its criteria's sums (and, on request, the report's details
+    and the per-device rows)."""
+    std = plan.std
+    ncrit = len(std.criteria)
     # a group whose every row is excluded has no cluster rows
     nothing = tuple(CriterionSums() for _ in range(ncrit))
     days: dict[str, dict[str, int]] = {}

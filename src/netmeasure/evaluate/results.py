@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TextIO
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 VERDICT_ORDER: Final = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
@@ -174,3 +174,20 @@ class Evaluation:
         return json.dumps(
             self.to_json(details=details), indent=2, ensure_ascii=False, allow_nan=False
         )
+
+    def write_json(self, out: TextIO, *, details: bool = False) -> None:
+        """``dumps``'s text, written one group at a time: with 100,000 groups (``--group-by
+        probe_id`` on crowdsourced data) the whole document as one dict and one string
+        took 3 GB more than the results themselves."""
+        top = self.to_json(details=details)
+        top["groups"] = None
+        head, tail = _dump(top).split('\n  "groups": null', 1)
+        out.write(head + '\n  "groups": [')
+        for i, g in enumerate(self.groups):
+            text = _dump(g.to_json()).replace("\n", "\n    ")
+            out.write(("," if i else "") + "\n    " + text)
+        out.write(("\n  ]" if self.groups else "]") + tail)
+
+
+def _dump(x: Any) -> str:
+    return json.dumps(x, indent=2, ensure_ascii=False, allow_nan=False)

@@ -40,11 +40,14 @@ class CriterionSums:
     clusters_with_failure: int = 0
     #: For methods_clustered (docs/statistics.md, "Sums each method needs"), over the
     #: clusters with n_g > 0, w_g = 1 / (1 - n_g / n) (0 for a single cluster):
-    #: Σ n_g², Σ t_g² / n_g (ICC), Σ w_g r_g² (CR2), Σ w_g n_g² and Σ w_g² n_g⁴ (the
-    #: Bell-McCaffrey df), and the histogram of cluster sizes ((n_g, clusters), ...) (exact
-    #: count distributions; its length is the number of distinct sizes, at most √(2n)).
+    #: Σ n_g², Σ r_g² / n_g (the ICC's between-cluster sum of squares, about the group's
+    #: mean: Σ t_g²/n_g − T²/n in one pass cancels, and Spark's and DuckDB's summation
+    #: orders then differed in n_eff's sixth digit), Σ w_g r_g² (CR2), Σ w_g n_g² and
+    #: Σ w_g² n_g⁴ (the Bell-McCaffrey df), and the histogram of cluster sizes
+    #: ((n_g, clusters), ...) (exact count distributions; its length is the number of
+    #: distinct sizes, at most √(2n)).
     sum_sq_sizes: float = 0.0
-    sum_sq_over_size: float = 0.0
+    between_ss: float = 0.0
     cr2_ss: float = 0.0
     w_sizes_sq: float = 0.0
     w2_sizes_4: float = 0.0

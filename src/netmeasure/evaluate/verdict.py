@@ -9,7 +9,7 @@ threshold, FAIL when the bound on the other side misses it, INCONCLUSIVE otherwi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -274,12 +274,32 @@ def sampling_checks(std: Standard, g: GroupSums) -> tuple[SamplingCheck, ...]:
     return tuple(out)
 
 
+def results_without_ranks(
+    std: Standard, criteria: Mapping[str, Sequence[CriterionSums]]
+) -> dict[str, dict[int, CriterionResult]]:
+    """Per group (its JSON key): the result of each criterion that reads no order
+    statistic (all but medians and percentiles), from its sums alone."""
+    return {
+        gkey: {
+            j: criterion_result(std, c, sums[j], {})
+            for j, c in enumerate(std.criteria)
+            if c.statistic not in QUANTILES
+        }
+        for gkey, sums in criteria.items()
+    }
+
+
 def group_result(
-    std: Standard, g: GroupSums, ranked: Mapping[int, Mapping[int, float]]
+    std: Standard,
+    g: GroupSums,
+    ranked: Mapping[int, Mapping[int, float]],
+    done: Mapping[int, CriterionResult] | None = None,
 ) -> GroupResult:
-    """``ranked``: criterion index -> rank -> value (median and percentile criteria)."""
+    """``ranked``: criterion index -> rank -> value (median and percentile criteria);
+    ``done``: criterion index -> result already worked out (``results_without_ranks``)."""
+    done = done or {}
     criteria = tuple(
-        criterion_result(std, c, g.criteria[j], ranked.get(j, {}))
+        done[j] if j in done else criterion_result(std, c, g.criteria[j], ranked.get(j, {}))
         for j, c in enumerate(std.criteria)
     )
     sampling = sampling_checks(std, g)
