@@ -243,6 +243,36 @@ def report_case(source: Path, runs: int, group_by: str) -> dict[str, Any]:
     }
 
 
+def many_devices(source: Path, target: Path) -> Path:
+    """``source`` with each device split into 34 by test (about 100,000 devices at 1 M
+    samples, each with a few tests): ``--group-by probe_id`` of a crowdsourced dataset."""
+    import duckdb
+
+    if not target.exists():
+        tmp = target.with_suffix(".tmp")
+        duckdb.connect().execute(
+            f"COPY (SELECT * REPLACE (probe_id || '-' || CAST(hash(test_id) % 34 AS VARCHAR)"
+            f" AS probe_id) FROM read_parquet('{source}')) TO '{tmp}' (FORMAT parquet)"
+        )
+        tmp.rename(target)
+    return target
+
+
+def devices_case(source: Path) -> dict[str, Any]:
+    print("== --group-by probe_id", file=sys.stderr, flush=True)
+    cmd = [
+        *(sys.executable, "-m", "netmeasure", "evaluate", "--standard", STANDARD),
+        *("--group-by", "probe_id", "--json", str(source)),
+    ]
+    r = run(cmd)
+    return {
+        "json_bytes": r["out_bytes"],
+        "wall_s": r["wall"],
+        "cpu_s": r["cpu"],
+        "peak_rss_mb": r["rss_mb"],
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -250,7 +280,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=Path("/work/bench-data"))
     ap.add_argument(
         "--cases",
-        default="fleet,crowd,report,crowd100",
+        default="fleet,crowd,report,crowd100,devices",
         help="A subset re-runs only those and keeps the others' last figures.",
     )
     args = ap.parse_args()
@@ -260,7 +290,7 @@ def main() -> int:
         cases.discard("crowd100")
     result: dict[str, Any] = {}
     previous = Path(__file__).parent / "results" / "evaluate_bench.json"
-    if previous.exists() and cases != {"fleet", "crowd", "report", "crowd100"}:
+    if previous.exists() and cases != {"fleet", "crowd", "report", "crowd100", "devices"}:
         old = json.loads(previous.read_text())
         if "runs" in old:
             result = old
@@ -279,6 +309,10 @@ def main() -> int:
             ensure(crowd1, 1_000_000, "crowd")
         result["report"] = report_case(crowd1, args.runs, "operator")
         result["report_area"] = report_case(crowd1, args.runs, "operator,area")
+    if "devices" in cases:
+        if not crowd1.exists():
+            ensure(crowd1, 1_000_000, "crowd")
+        result["devices"] = devices_case(many_devices(crowd1, data / "crowd-1m-100kdev.parquet"))
     if "crowd100" in cases:
         ensure(crowd100, 100_000_000, "crowd", files=10)
         result["crowd100"] = case("crowdsourced 100M", crowd100, 1, False)
@@ -346,6 +380,15 @@ def lines(result: dict[str, Any]) -> list[str]:
             f" {r['median_wall_s']:.1f} s median{_cpu(r, 'median_cpu_s')},"
             f" {r['peak_rss_mb']:.0f} MB peak RSS,"
             f" {r['pages']} pages.",
+        ]
+    dev = result.get("devices")
+    if dev:
+        out += [
+            "",
+            "`--group-by probe_id` on 1 M crowdsourced samples with each device split into 34"
+            " (98,159 devices, one group each):"
+            f" {dev['wall_s']:.0f} s (CPU {dev['cpu_s']:.0f} s), {dev['peak_rss_mb']:.0f} MB"
+            f" peak RSS, {dev['json_bytes'] / 1e6:.0f} MB of JSON (about 4 KB per group).",
         ]
     out += [
         "",
