@@ -223,10 +223,12 @@ def quantile_cell(
     thr = 0.0 if stat == "median" else Z05
     mu = {"at": 0.0, "better": SHIFT, "worse": -SHIFT}[truth]
     n = g * m
-    pass_: dict[str, list[np.ndarray]] = {k: [] for k in ("naive", "before", "new")}
-    fail: dict[str, list[np.ndarray]] = {k: [] for k in ("naive", "before", "new")}
+    names = ("naive", "before", "worst", "new")
+    pass_: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    fail: dict[str, list[np.ndarray]] = {k: [] for k in names}
     r_naive, s_naive = stats.order_statistic_ranks(n, q, CONF)
-    r_new, s_new = mc.quantile_ranks(mc.ClusterSizes.equal(g, m), q, CONF)
+    sizes = mc.ClusterSizes.equal(g, m)
+    r_worst, s_worst = mc.quantile_ranks(sizes, q, CONF)
     chunk = max(1, 400_000 // n)
     for start in range(0, reps, chunk):
         b = min(chunk, reps - start)
@@ -242,10 +244,13 @@ def quantile_cell(
             hi = flat[:, s - 1] < thr if s is not None else none
             return lo, hi
 
-        for name, (r, s) in (("naive", (r_naive, s_naive)), ("new", (r_new, s_new))):
+        for name, (r, s) in (("naive", (r_naive, s_naive)), ("worst", (r_worst, s_worst))):
             lo, hi = by_ranks(r, s)
             pass_[name].append(lo)
             fail[name].append(hi)
+        lo_n, hi_n = bb_verdicts(flat, below_g, np.full(g, m), sizes, q, thr)
+        pass_["new"].append(lo_n)
+        fail["new"].append(hi_n)
         # before: Woodruff with the Korn-Graubard deff of the share below the threshold
         lo_b = np.zeros(b, bool)
         hi_b = np.zeros(b, bool)
@@ -265,6 +270,134 @@ def quantile_cell(
         pass_["before"].append(lo_b)
         fail["before"].append(hi_b)
     return {k: rates(np.concatenate(pass_[k]), np.concatenate(fail[k])) for k in pass_}
+
+
+def bb_verdicts(
+    flat: np.ndarray,
+    below_g: np.ndarray,
+    n_g: np.ndarray,
+    sizes: mc.ClusterSizes,
+    q: float,
+    thr: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """PASS (X_(r) >= thr) and FAIL (X_(s) < thr) of the library's clustered quantile method
+    (methods_clustered.quantile_ranks_bb: Berger-Boos from each dataset's dispersion at the
+    threshold), from the sorted values ``flat`` (datasets, n) and the per-cluster counts
+    below the threshold ``below_g`` (datasets, G)."""
+    k2 = (below_g.astype(np.int64) ** 2).sum(1)
+    nk = (below_g.astype(np.int64) * n_g[None, :]).sum(1)
+    lo = np.zeros(len(flat), bool)
+    hi = np.zeros(len(flat), bool)
+    for i in range(len(flat)):
+        qr = mc.quantile_ranks_bb(sizes, q, CONF, int(k2[i]), int(nk[i]))
+        lo[i] = qr.low is not None and flat[i, qr.low - 1] >= thr
+        hi[i] = qr.high is not None and flat[i, qr.high - 1] < thr
+    return lo, hi
+
+
+#: The unequal-size subset: G clusters whose sizes are drawn once per cell from 5..45.
+U_GS = (5, 10, 20, 60, 150)
+U_TRUTHS = ("at", "better")
+
+
+def unequal_quantile_cell(
+    stat: str, g: int, icc: float, truth: str, reps: int, seed: int
+) -> dict[str, Any]:
+    """A quantile cell with unequal cluster sizes (drawn once per cell, uniform on 5..45):
+    the library's Berger-Boos, the worst-case ranks and the naive ranks."""
+    rng = np.random.default_rng(seed)
+    q = 0.5 if stat == "median" else 0.05
+    thr = 0.0 if stat == "median" else Z05
+    mu = {"at": 0.0, "better": SHIFT, "worse": -SHIFT}[truth]
+    n_g = rng.integers(5, 46, size=g)
+    sizes = mc.ClusterSizes.of(n_g)
+    n, top = int(n_g.sum()), int(n_g.max())
+    r_worst, s_worst = mc.quantile_ranks(sizes, q, CONF)
+    r_naive, s_naive = stats.order_statistic_ranks(n, q, CONF)
+    mask = np.arange(top)[None, :] < n_g[:, None]  # (g, top)
+    out: dict[str, dict[str, list[np.ndarray]]] = {
+        k: {"pass": [], "fail": []} for k in ("new", "worst", "naive")
+    }
+    chunk = max(1, 400_000 // (g * top))
+    for start in range(0, reps, chunk):
+        b = min(chunk, reps - start)
+        x = values(rng, b, g, top, mu, icc)
+        below_g = ((x < thr) & mask[None]).sum(2)
+        flat = np.sort(np.where(mask[None], x, np.inf).reshape(b, g * top), axis=1)[:, :n]
+        for name, (r, s_) in (("worst", (r_worst, s_worst)), ("naive", (r_naive, s_naive))):
+            none = np.zeros(b, bool)
+            out[name]["pass"].append(flat[:, r - 1] >= thr if r is not None else none)
+            out[name]["fail"].append(flat[:, s_ - 1] < thr if s_ is not None else none)
+        lo, hi = bb_verdicts(flat, below_g, n_g, sizes, q, thr)
+        out["new"]["pass"].append(lo)
+        out["new"]["fail"].append(hi)
+    return {
+        "statistic": stat,
+        "clusters": g,
+        "m": "5-45",
+        "n": n,
+        "icc": icc,
+        "truth": truth,
+        "reps": reps,
+        **{k: rates(np.concatenate(v["pass"]), np.concatenate(v["fail"])) for k, v in out.items()},
+    }
+
+
+def run_unequal(reps: int) -> list[dict[str, Any]]:
+    return [
+        unequal_quantile_cell(
+            stat, g, icc, truth, reps, 7_000_000 + seed_of(stat, GS[0], 5, icc, truth) + 10 * g
+        )
+        for stat in ("median", "p5")
+        for g in U_GS
+        for icc in ICCS
+        for truth in U_TRUTHS
+    ]
+
+
+def quantile_samples_needed_check(reps: int) -> list[dict[str, Any]]:
+    """Clustered quantiles: at the n samples_needed reports for a dataset whose estimate is
+    the truth, the share of datasets the library's method decides (target >= 50 %). The
+    counts below the threshold are drawn as the values would give them: each cluster's
+    probability Phi((thr - mu - u_g) / sqrt(1 - icc)), u_g ~ N(0, icc)."""
+    out = []
+    rng = np.random.default_rng(77)
+    for stat, p_below, icc, m, g_now in (
+        ("median", 0.42, 0.1, 25, 5),
+        ("median", 0.56, 0.3, 25, 10),
+        ("p5", 0.02, 0.1, 25, 10),
+        ("p5", 0.09, 0.1, 5, 20),
+        ("p5", 0.025, 0.3, 25, 20),
+    ):
+        q = 0.5 if stat == "median" else 0.05
+        sizes = mc.ClusterSizes.equal(g_now, m)
+        n_need = mc.samples_needed_quantile(p_below * sizes.n, sizes, q, CONF)
+        if n_need is None:
+            continue
+        g_need = n_need // m
+        need = mc.ClusterSizes.equal(g_need, m)
+        z = float(sps.norm.ppf(p_below))  # thr - mu, total variance 1
+        u = rng.normal(0, math.sqrt(icc), size=(reps, g_need))
+        k_g = rng.binomial(m, sps.norm.cdf((z - u) / math.sqrt(1 - icc)))
+        k = k_g.sum(1)
+        k2 = (k_g.astype(np.int64) ** 2).sum(1)
+        decided = np.zeros(reps, bool)
+        for i in range(reps):
+            qr = mc.quantile_ranks_bb(need, q, CONF, int(k2[i]), int(m * k[i]))
+            decided[i] = (qr.low is not None and k[i] <= qr.low - 1) or (
+                qr.high is not None and k[i] >= qr.high
+            )
+        out.append(
+            {
+                "statistic": f"{stat} (share below {p_below}), clustered",
+                "truth": p_below,
+                "icc": icc,
+                "m": m,
+                "samples_needed": n_need,
+                "decided": float(decided.mean()),
+            }
+        )
+    return out
 
 
 def _kg_deff_before(k_g: np.ndarray, m: int) -> np.ndarray:
@@ -396,14 +529,15 @@ def timing(groups: int = 200) -> dict[str, float]:
     samples_needed) on 60 clusters of 25 (varying counts, fresh caches), new vs before."""
     rng = np.random.default_rng(5)
     k_all = counts(rng, groups, 60, 25, 0.96, 0.1)
+    below = counts(rng, groups, 60, 25, 0.05, 0.1).astype(np.int64)
     sizes = mc.ClusterSizes.equal(60, 25)
     t0 = time.perf_counter()
-    for k_g in k_all:
+    for k_g, b_g in zip(k_all, below, strict=True):
         k = float(k_g.sum())
         mc.proportion_bounds(k, sizes, CONF)
         if not mc.exceeds(k, sizes, 0.95) and not mc.falls_short(k, sizes, 0.95):
             mc.samples_needed_count(k, sizes, 0.95, CONF)
-        mc.quantile_ranks(sizes, 0.05, CONF)
+        mc.quantile_ranks_bb(sizes, 0.05, CONF, int((b_g**2).sum()), int(25 * b_g.sum()))
     new = (time.perf_counter() - t0) / groups
     t0 = time.perf_counter()
     for k_g in k_all:
@@ -537,9 +671,18 @@ def main() -> int:
         help="study the candidate methods (analysis/candidates.py) on a subset instead",
     )
     ap.add_argument("--boot", type=int, default=399, help="bootstrap draws (--candidates)")
+    ap.add_argument(
+        "--quantiles-only",
+        action="store_true",
+        help="re-run only the median and p5 cells (and the unequal-size subset), keeping the"
+        " other cells, the R subset and the share/mean samples_needed rows of the last"
+        " stats_study.json",
+    )
     args = ap.parse_args()
     if args.candidates:
         return run_candidates(args.reps, args.boot, ROOT / "analysis/results/stats_study.json")
+    if args.quantiles_only:
+        return run_quantiles_only(args.reps)
     check_replicas()
     t0 = time.perf_counter()
     cells = [
@@ -554,7 +697,10 @@ def main() -> int:
     cache = Path(tempfile.gettempdir()) / "stats_study_grid.json"
     cache.write_text(json.dumps(cells))  # kept if the R part fails
     t1 = time.perf_counter()
-    needed = samples_needed_check(args.reps)
+    unequal = run_unequal(args.reps)
+    unequal_s = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    needed = samples_needed_check(args.reps) + quantile_samples_needed_check(args.reps)
     needed_s = time.perf_counter() - t1
     speed = timing()
     if args.r_reuse:
@@ -562,12 +708,34 @@ def main() -> int:
         r_rows, r_s = old["r_survey"], old["runtime_s"]["r"]
     else:
         r_rows, r_s = r_subset(args.r_reps) if args.r else ([], 0.0)
-    lines = report(cells, needed, r_rows, args.reps, grid_s, r_s, needed_s)
+    runtime = {"grid": grid_s, "r": r_s, "samples_needed": needed_s, "unequal": unequal_s}
+    return finish(cells, unequal, needed, r_rows, args.reps, runtime, speed)
+
+
+def finish(
+    cells: list[dict[str, Any]],
+    unequal: list[dict[str, Any]],
+    needed: list[dict[str, Any]],
+    r_rows: list[dict[str, Any]],
+    reps: int,
+    runtime: dict[str, float],
+    speed: dict[str, float],
+) -> int:
+    lines = report(cells, needed, r_rows, reps, runtime["grid"], runtime["r"], 0.0)
+    if "quantile_cells" in runtime:
+        lines[0] += (
+            " The median and p5 cells, the unequal-size subset and the clustered quantiles'"
+            " samples_needed rows were re-run for the Berger-Boos test (`--quantiles-only`:"
+            f" 192 cells in {runtime['quantile_cells']:.0f} s on this machine); the other rows"
+            " are from the full run."
+        )
+    lines += unequal_report(unequal, runtime.get("unequal", 0.0))
     lines += [
         "",
         f"**Speed** (same run): a clustered share criterion (60 × 25; bounds, verdict test,"
-        f" samples_needed) and a percentile's ranks take {1000 * speed['new_s_per_group']:.0f} ms"
-        f" per group (before: {1000 * speed['before_s_per_group']:.1f} ms), i.e."
+        f" samples_needed) and a percentile's Berger-Boos ranks take"
+        f" {1000 * speed['new_s_per_group']:.0f} ms per group (before issue 10:"
+        f" {1000 * speed['before_s_per_group']:.1f} ms), i.e."
         f" {speed['new_s_per_group'] * 1000:.0f} s for 1,000 such groups on this shared machine;"
         " no resampling, so the JSON is reproducible.",
     ]
@@ -576,14 +744,85 @@ def main() -> int:
         lines,
         {
             "cells": cells,
+            "unequal_quantiles": unequal,
             "samples_needed": needed,
             "r_survey": r_rows,
-            "runtime_s": {"grid": grid_s, "r": r_s, "samples_needed": needed_s},
+            "runtime_s": runtime,
             "machine": describe(),
         },
     )
-    worst = max(c["new"]["pass"] for c in cells if c["truth"] == "at")
+    at = [c for c in [*cells, *unequal] if c["truth"] == "at"]
+    worst = max(c["new"]["pass"] for c in at)
     return 0 if worst <= 0.055 else 1
+
+
+def run_quantiles_only(reps: int) -> int:
+    """The median and p5 cells again (the library's quantile method changed), the
+    unequal-size subset and the clustered quantiles' samples_needed check; everything else
+    from the last stats_study.json."""
+    old = json.loads((ROOT / "analysis/results/stats_study.json").read_text(encoding="utf-8"))
+    t0 = time.perf_counter()
+    fresh = [
+        run_cell(s, g, m, icc, t, reps)
+        for s in ("median", "p5")
+        for g in GS
+        for m in SIZES
+        for icc in ICCS
+        for t in TRUTHS
+    ]
+    grid_s = time.perf_counter() - t0
+    key = ("statistic", "clusters", "m", "icc", "truth")
+    by_key = {tuple(c[k] for k in key): c for c in fresh}
+    cells = [by_key.get(tuple(c[k] for k in key), c) for c in old["cells"]]
+    t1 = time.perf_counter()
+    unequal = run_unequal(reps)
+    unequal_s = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    kept = [r for r in old["samples_needed"] if "clustered" not in r["statistic"]]
+    needed = kept + quantile_samples_needed_check(reps)
+    needed_s = time.perf_counter() - t1
+    runtime = {
+        "grid": old["runtime_s"]["grid"],
+        "quantile_cells": grid_s,
+        "r": old["runtime_s"]["r"],
+        "samples_needed": needed_s,
+        "unequal": unequal_s,
+    }
+    return finish(cells, unequal, needed, old["r_survey"], reps, runtime, timing())
+
+
+def unequal_report(unequal: list[dict[str, Any]], seconds: float) -> list[str]:
+    if not unequal:
+        return []
+    lines = [
+        "",
+        "**Unequal cluster sizes** (medians and 5th percentiles; each cell's G sizes drawn"
+        f" once from 5..45; {unequal[0]['reps']:,} datasets per cell, {seconds:.0f} s):"
+        " false PASS at the boundary / PASS at +0.25 SD (%), new (Berger-Boos) | worst case |"
+        " naive.",
+        "",
+        "| statistic | G | n | ICC 0 | ICC 0.1 | ICC 0.3 | ICC 0.5 |",
+        "|---|---:|---:|---|---|---|---|",
+    ]
+    for stat in ("median", "p5"):
+        for g in U_GS:
+            row = [c for c in unequal if c["statistic"] == stat and c["clusters"] == g]
+            if not row:
+                continue
+            cols = []
+            for icc in ICCS:
+                a = next(c for c in row if c["icc"] == icc and c["truth"] == "at")
+                b = next(c for c in row if c["icc"] == icc and c["truth"] == "better")
+                cols.append(
+                    " \\| ".join(
+                        f"{pct(a[k]['pass'])} / {pct(b[k]['pass'])}"
+                        for k in ("new", "worst", "naive")
+                    )
+                )
+            lines.append(f"| {stat} | {g} | {row[0]['n']} | " + " | ".join(cols) + " |")
+    worst_size = max(c["new"]["pass"] for c in unequal if c["truth"] == "at")
+    lines += ["", f"Largest false PASS of the new method on this subset: {pct(worst_size)} %."]
+    return lines
 
 
 def report(
@@ -595,7 +834,7 @@ def report(
     r_s: float,
     needed_s: float,
 ) -> list[str]:
-    methods = ("new", "before", "survey", "naive")
+    methods = ("new", "worst", "before", "survey", "naive")
     lines = [
         f"Verdicts on simulated clustered data, {reps:,} datasets per cell, one-sided 95 % bounds"
         f" (analysis/stats_study.py; {len(cells)} cells in {grid_s:.0f} s). Machine: {describe()}.",
@@ -604,8 +843,8 @@ def report(
         " (G 1-150, m 5 and 25, ICC 0-0.5); target ≤ 5.5. 'survey' is R's svyciprop(beta)"
         " emulated (checked against R); for quantiles R's svyquantile ran on a subset (below).",
         "",
-        "| statistic | new: false PASS | new: false FAIL | before | survey | naive |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| statistic | new: false PASS | new: false FAIL | worst case | before | survey | naive |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in STATISTICS:
         at = [c for c in cells if c["statistic"] == s and c["truth"] == "at"]
@@ -615,7 +854,8 @@ def report(
             return pct(max(vals)) if vals else "–"
 
         cols = [worst("new", "pass"), worst("new", "fail")] + [
-            f"{worst(k, 'pass')} / {worst(k, 'fail')}" for k in ("before", "survey", "naive")
+            f"{worst(k, 'pass')} / {worst(k, 'fail')}"
+            for k in ("worst", "before", "survey", "naive")
         ]
         lines.append(f"| {s} | " + " | ".join(cols) + " |")
     exact = [c for c in cells if c["truth"] == "at" and "new_exact_pass" in c]
@@ -633,7 +873,8 @@ def report(
         "",
         "**Power**: PASS rate (%) at the better truth (share 0.99 vs ≥ 0.95, failure ratio 0.01"
         " vs ≤ 0.05, mean / quantiles +0.25 SD), m = 25, by clusters G and ICC; false PASS at the"
-        " boundary in brackets. new | before | survey | naive.",
+        " boundary in brackets. new | worst (medians and percentiles only: the worst-case"
+        " ranks Berger-Boos replaced) | before | survey | naive.",
         "",
     ]
     for s in STATISTICS:

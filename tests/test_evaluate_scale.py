@@ -150,6 +150,8 @@ def _sums(trials: pd.Series, totals: pd.Series, squares: pd.Series, cluster: pd.
         w_sizes_sq=float((w * m**2).sum()),
         w2_sizes_4=float((w**2 * m**4).sum()),
         sizes=tuple(sorted((int(k), int(v)) for k, v in per.n.value_counts().items())),
+        sum_k_sq=float((per.t.astype(float) ** 2).sum()),
+        sum_size_k=float((m * per.t).sum()),
     )
 
 

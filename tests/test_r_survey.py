@@ -270,8 +270,9 @@ def test_difference_share_without_clusters(
 def test_difference_quantile_bounds(case: tuple[dict[str, np.ndarray], dict[str, float]]) -> None:
     """Quantile bounds: survey maps a Wald interval of the share below the estimate through the
     empirical distribution (Woodruff); netmeasure uses order statistics whose ranks are exact
-    (binomial without clusters, worst-case beta-binomial with). Both are order statistics of
-    the sample, and netmeasure's clustered lower bound is never above survey's here."""
+    (binomial without clusters, worst-case beta-binomial with more than mc.BB_MAX_CLUSTERS
+    clusters; Berger-Boos below, see the next test). Both are order statistics of the
+    sample, and the worst-case clustered lower bound is never above survey's here."""
     data, r = case
     y = np.sort(data["y"])
     n = len(y)
@@ -286,6 +287,46 @@ def test_difference_quantile_bounds(case: tuple[dict[str, np.ndarray], dict[str,
             assert y[lo_r - 1] <= r[f"cluster_{tag}_low"]
         r_ind, s_ind = stats.order_statistic_ranks(n, q, CONF)
         assert r_ind is not None and s_ind is not None
+
+
+def test_difference_quantile_berger_boos(
+    case: tuple[dict[str, np.ndarray], dict[str, float]],
+) -> None:
+    """Clustered quantiles with up to mc.BB_MAX_CLUSTERS clusters: netmeasure's bounds are
+    the Berger-Boos test's ranks (issue 10), whose confidence set for the ICC comes from the
+    dispersion of the count below the criterion's threshold, so the bound depends on the
+    threshold; survey's Woodruff bound does not. Shown at two thresholds, survey's own lower
+    bound and the estimate: the verdicts there are the Berger-Boos p-value tests, and the
+    ranks differ between the thresholds in some case (checked over all cases below)."""
+    data, r = case
+    y = np.sort(data["y"])
+    n_g = np.bincount(data["cl"])[1:]
+    sizes = mc.ClusterSizes.of(n_g)
+    cl = data["cl"] - 1
+    for q in (0.05, 0.5):
+        tag = f"q{round(100 * q)}"
+        thresholds = [float(np.percentile(y, 100 * q))]
+        if not math.isnan(r[f"cluster_{tag}_low"]):
+            thresholds.append(r[f"cluster_{tag}_low"])
+        for t in thresholds:
+            k_g = np.bincount(cl, weights=data["y"] < t, minlength=len(n_g)).astype(int)
+            k2, nk = int(np.sum(k_g**2)), int(np.sum(n_g * k_g))
+            qr = mc.quantile_ranks_bb(sizes, q, CONF, k2, nk)
+            assert qr.method == mc.METHOD_QUANTILE_BB
+            p_above, _ = mc.quantile_pvalues_bb(int(k_g.sum()), sizes, q, k2, nk)
+            passes = qr.low is not None and y[qr.low - 1] >= t
+            assert passes == (p_above <= 1 - CONF)
+            RANKS_SEEN.setdefault((id(data), q), set()).add((qr.low, qr.high))
+
+
+RANKS_SEEN: dict[tuple[int, float], set[tuple[int | None, int | None]]] = {}
+
+
+def test_difference_quantile_bound_depends_on_the_threshold() -> None:
+    """(After test_difference_quantile_berger_boos has run on every case.)"""
+    if not RANKS_SEEN:
+        pytest.skip("runs after test_difference_quantile_berger_boos")
+    assert any(len(v) > 1 for v in RANKS_SEEN.values())
 
 
 def test_difference_one_cluster(r_ready: None, tmp_path: Path) -> None:

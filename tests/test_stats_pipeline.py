@@ -165,18 +165,29 @@ def test_share_and_failure_ratio_are_the_worst_case_bounds(clustered) -> None:  
     assert (c.verdict == "PASS") == (c.ci_low >= 0.9)
 
 
-def test_quantiles_use_the_worst_case_ranks(clustered) -> None:  # type: ignore[no-untyped-def]
+def test_quantiles_use_the_berger_boos_ranks(clustered) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10's Berger-Boos test replaced the worst-case ranks (docs/statistics.md): the
+    ranks come from the dispersion of the count below the threshold, whose sums (Σ k_g²,
+    Σ n_g k_g) are computed here from the rows; the verdict is the test's p-value at the
+    threshold, computed directly."""
     rows, res = clustered
     d = per_cluster(rows)
-    okg, v = d["g"][d["ok"]], np.sort(d["v"][d["ok"]])
-    sizes = mc.ClusterSizes.of(np.bincount(okg))
-    for cid, q in (("dl-median", 0.5), ("dl-p5", 0.05)):
-        r, s = mc.quantile_ranks(sizes, q, 0.95)
+    okg, v_raw = d["g"][d["ok"]], d["v"][d["ok"]]
+    v = np.sort(v_raw)
+    n_g = np.bincount(okg)
+    sizes = mc.ClusterSizes.of(n_g)
+    for cid, q, thr in (("dl-median", 0.5, 100e6), ("dl-p5", 0.05, 30e6)):
+        k_g = np.bincount(okg, weights=v_raw < thr, minlength=len(n_g)).astype(int)
+        k2, nk = int(np.sum(k_g * k_g)), int(np.sum(n_g * k_g))
+        qr = mc.quantile_ranks_bb(sizes, q, 0.95, k2, nk)
         c = crit(res, cid)
-        assert c.method == "order-statistic-worst-case"
-        assert c.ci_low == (v[r - 1] if r is not None else None)
-        assert c.ci_high == (v[s - 1] if s is not None else None)
+        assert c.method == "order-statistic-berger-boos" == qr.method
+        assert c.ci_low == (v[qr.low - 1] if qr.low is not None else None)
+        assert c.ci_high == (v[qr.high - 1] if qr.high is not None else None)
         assert c.estimate == pytest.approx(float(np.percentile(v, 100 * q)), rel=1e-12)
+        p_above, p_below = mc.quantile_pvalues_bb(int(k_g.sum()), sizes, q, k2, nk)
+        expected = "PASS" if p_above <= 0.05 else "FAIL" if p_below <= 0.05 else "INCONCLUSIVE"
+        assert c.verdict == expected
 
 
 def test_one_cluster_never_decides_a_quantile(tmp_path: Path) -> None:

@@ -71,14 +71,22 @@ def proportion_clustered(s: CriterionSums, confidence: float) -> stats.Proportio
     )
 
 
+def quantile_ranks_clustered(s: CriterionSums, q: float, confidence: float) -> mc.QuantileRanks:
+    """With clusters: the Berger-Boos ranks from the dispersion at the threshold, or the
+    worst-case ranks where the design does not get Berger-Boos (methods_clustered.
+    quantile_ranks_bb; one cluster: none)."""
+    return mc.quantile_ranks_bb(cluster_sizes(s), q, confidence, s.sum_k_sq, s.sum_size_k)
+
+
 def quantile_bound_ranks(
     s: CriterionSums, q: float, confidence: float, *, clustered: bool
 ) -> tuple[int | None, int | None]:
     """Ranks of the order statistics bounding the q-quantile: binomial ranks, or with clusters
-    the worst-case beta-binomial ranks (methods_clustered.quantile_ranks; one cluster: none)."""
+    quantile_ranks_clustered's."""
     if not clustered:
         return stats.order_statistic_ranks(s.n, q, confidence)
-    return mc.quantile_ranks(cluster_sizes(s), q, confidence)
+    res = quantile_ranks_clustered(s, q, confidence)
+    return res.low, res.high
 
 
 def needed_ranks(s: CriterionSums, q: float, confidence: float, *, clustered: bool) -> set[int]:

@@ -404,6 +404,12 @@ class Plan:
                 f"coalesce(sum(({w}) * {m} * {m}), 0)",
                 f"coalesce(sum(({w}) * ({w}) * {m} * {m} * {m} * {m}), 0)",
             ]
+            # quantiles (Berger-Boos): Σ_g k_g² and Σ_g n_g k_g, in exact integers
+            bb = c.statistic in ("median", "percentile")
+            out += [
+                f"coalesce(sum(t{j} * t{j}), 0)" if bb else "0",
+                f"coalesce(sum(n{j} * t{j}), 0)" if bb else "0",
+            ]
         # the group's totals joined to its clusters (a join streams and spills; a window
         # over tens of millions of clusters held them in memory)
         group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
@@ -645,11 +651,11 @@ def criteria_sums(engine: Engine, plan: Plan) -> tuple[Plan, CriteriaSums]:
     for j in range(ncrit):
         for gkey, m, count in engine.fetch(plan.sizes_sql(j)):
             sizes.setdefault((gkey, j), []).append((_int(m), _int(count)))
-    width = 12
+    width = 14
     for row in engine.fetch(plan.criteria_sql()):
         sums = []
         for j in range(ncrit):
-            n, t, q, g, ss, kpos, kshort, s2, ssb, cr2, wn2, w2n4 = row[
+            n, t, q, g, ss, kpos, kshort, s2, ssb, cr2, wn2, w2n4, k2, nk = row[
                 1 + width * j : 1 + width * (j + 1)
             ]
             sums.append(
@@ -667,6 +673,8 @@ def criteria_sums(engine: Engine, plan: Plan) -> tuple[Plan, CriteriaSums]:
                     w_sizes_sq=_float(wn2),
                     w2_sizes_4=_float(w2n4),
                     sizes=tuple(sorted(sizes.get((row[0], j), []))),
+                    sum_k_sq=_float(k2),
+                    sum_size_k=_float(nk),
                 )
             )
         criteria[row[0]] = tuple(sums)

@@ -52,6 +52,11 @@ class CriterionSums:
     w_sizes_sq: float = 0.0
     w2_sizes_4: float = 0.0
     sizes: tuple[tuple[int, int], ...] = ()
+    #: Medians and percentiles with clusters (the Berger-Boos test's dispersion D =
+    #: Σ_g (k_g − n_g q)², k_g the cluster's count below the threshold): Σ_g k_g² and
+    #: Σ_g n_g k_g (0 for the other statistics).
+    sum_k_sq: float = 0.0
+    sum_size_k: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

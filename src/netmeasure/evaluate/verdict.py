@@ -201,11 +201,18 @@ def criterion_result(
             note=_with_icc_note(note, rho),
             **_icc_fields(rho, clustered),
         )
-    # median / percentile: order statistics (binomial ranks; worst-case ranks with clusters)
+    # median / percentile: order statistics (binomial ranks; with clusters the Berger-Boos
+    # ranks from the dispersion at the threshold, or the worst case: the verdict is then the
+    # test at the threshold, X_(r) >= t exactly when the count below t is at most r - 1)
     q = _q(c)
     a, bb, w = stats.type7_ranks(n, q)
     est = ranked[a] + w * (ranked[bb] - ranked[a])
-    lo_r, hi_r = estimates.quantile_bound_ranks(s, q, conf, clustered=clustered)
+    method = "order-statistic"
+    if clustered:
+        qr = estimates.quantile_ranks_clustered(s, q, conf)
+        lo_r, hi_r, method = qr.low, qr.high, qr.method
+    else:
+        lo_r, hi_r = estimates.quantile_bound_ranks(s, q, conf, clustered=False)
     low = ranked.get(lo_r) if lo_r is not None else None
     high = ranked.get(hi_r) if hi_r is not None else None
     letter, verdict = decide(c.op, c.threshold, est, low, high)
@@ -213,7 +220,7 @@ def criterion_result(
     if verdict == "INCONCLUSIVE":
         # By duality: xi_q >= t exactly when the share below t is <= q.
         if clustered:
-            needed = mc.samples_needed_count(s.total, estimates.cluster_sizes(s), q, conf)
+            needed = mc.samples_needed_quantile(s.total, estimates.cluster_sizes(s), q, conf)
         else:
             needed = stats.samples_needed_quantile_independent(s.total, n, q, conf)
     if clustered and s.clusters < 2:
@@ -228,7 +235,7 @@ def criterion_result(
         estimate=est,
         ci_low=low,
         ci_high=high,
-        method="order-statistic-worst-case" if clustered else "order-statistic",
+        method=method,
         letter_verdict=letter,
         verdict=verdict,
         samples_needed=needed,

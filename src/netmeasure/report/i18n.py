@@ -134,6 +134,9 @@ EN: Final[dict[str, str]] = {
     " worst case), inverted into bounds.",
     "method_order-statistic-worst-case": "Medians and percentiles with clusters: order"
     " statistics whose ranks hold for every intra-cluster correlation up to 0.5.",
+    "method_order-statistic-berger-boos": "Medians and percentiles with clusters: order"
+    " statistics whose ranks come from an exact test of the count below the threshold,"
+    " maximised over a confidence set for the intra-cluster correlation (Berger & Boos 1994).",
     "method_samples_needed": "Samples needed: the total number of samples at which the same"
     " estimate and spread would decide an inconclusive criterion.",
     "method_exclusions": "Samples of technologies the standard does not cover, invalid values"
@@ -303,6 +306,9 @@ VI: Final[dict[str, str]] = {
     " đảo ngược thành các cận.",
     "method_order-statistic-worst-case": "Trung vị và phân vị khi có cụm: thống kê thứ tự"
     " với hạng đúng cho mọi hệ số tương quan nội cụm đến 0,5.",
+    "method_order-statistic-berger-boos": "Trung vị và phân vị khi có cụm: thống kê thứ tự"
+    " với hạng từ kiểm định chính xác trên số mẫu dưới ngưỡng, lấy cực đại trên một tập tin"
+    " cậy của hệ số tương quan nội cụm (Berger & Boos 1994).",
     "method_samples_needed": "Số mẫu cần có: tổng số mẫu mà với cùng giá trị ước lượng và độ"
     " phân tán sẽ đủ để kết luận một chỉ tiêu chưa kết luận được.",
     "method_exclusions": "Mẫu của công nghệ không thuộc phạm vi quy chuẩn, giá trị không hợp"
