@@ -91,6 +91,9 @@ def test_damaged_files_and_pickles_are_refused() -> None:
     for doc in docs:
         with pytest.raises(statefile.StateFileError):
             statefile.load(io.BytesIO(with_json(doc)))
+    deep = b"[" * 100_000 + b"]" * 100_000  # deeper than the interpreter's stack
+    with pytest.raises(statefile.StateFileError):
+        statefile.load(io.BytesIO(statefile.MAGIC + len(deep).to_bytes(8, "big") + deep))
     with pytest.raises(statefile.StateFileError):  # a blob that is not an Arrow stream
         statefile.load(io.BytesIO(with_json({"record": {"array": 0}, "blobs": [3]}) + b"abc"))
     with pytest.raises(TypeError):  # only the kinds above are written

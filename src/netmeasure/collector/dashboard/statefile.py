@@ -56,7 +56,8 @@ def load(f: IO[bytes]) -> dict[str, Any]:
                 raise StateFileError("cut short")
             blobs.append(blob)
         record = _decode(doc["record"], blobs)
-    except (KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
+    except (KeyError, TypeError, IndexError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the interpreter's stack
         raise StateFileError(f"damaged ({exc!r})") from exc
     except ValueError as exc:  # JSON, a time, an Arrow stream
         raise StateFileError(f"damaged ({exc})") from exc
