@@ -154,7 +154,9 @@ def test_offsets_are_used_where_the_engine_agrees(
     std = dataclasses.replace(std, meta=dataclasses.replace(std.meta, timezone=zone))
     eng = DuckDBEngine([str(path)])
     try:
-        plan = plan_module._with_offsets(eng, Plan(std, (), eng.dialect))
+        plan = Plan(std, (), eng.dialect)
+        _, first, last = eng.fetch(plan.span_sql())[0]
+        plan = plan_module._with_offsets(eng, plan, first, last)
     finally:
         eng.close()
     assert plan.offsets is not None and len(plan.offsets) == intervals

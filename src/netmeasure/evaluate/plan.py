@@ -189,9 +189,10 @@ class Plan:
         return f"({self.dialect.int_div(self._local_us(), str(US_PER_HOUR))} % 24)"
 
     def span_sql(self) -> str:
-        """The first and last started_at, in microseconds since 1970."""
+        """The rows, and the first and last started_at in microseconds since 1970 (one
+        query: a CSV or JSON source is parsed once for both)."""
         ep = self.dialect.epoch_us("started_at")
-        return f"SELECT min({ep}), max({ep}) FROM raw_samples"
+        return f"SELECT count(*), min({ep}), max({ep}) FROM raw_samples"
 
     def offsets_check_sql(self, last_us: int) -> str:
         """The count of the points (every hour of the span, both sides of every offset
@@ -605,14 +606,14 @@ def _float(x: Any) -> float:
     return 0.0 if x is None else float(x)
 
 
-def _with_offsets(engine: Engine, plan: Plan) -> Plan:
-    """``plan`` with its zone's offsets over the data's span, where the engine's own
+def _with_offsets(engine: Engine, plan: Plan, first: Any, last: Any) -> Plan:
+    """``plan`` with its zone's offsets over the data's span (``first``, ``last``: from
+    span_sql), where the engine's own
     conversion agrees with them at every hour of the span and on both sides of every
     offset change (localtime.py); otherwise ``plan`` (the engine converts)."""
-    span = engine.fetch(plan.span_sql())
-    if not span or span[0][0] is None or span[0][1] is None:
+    if first is None or last is None:
         return plan
-    first, last = int(span[0][0]), int(span[0][1])
+    first, last = int(first), int(last)
     offsets = utc_offsets(plan.std.meta.timezone, first, last)
     if offsets is None:
         return plan
@@ -636,11 +637,11 @@ def criteria_sums(engine: Engine, plan: Plan) -> tuple[Plan, CriteriaSums]:
     """Steps 1-4: duplicates, the annotated view ``s``, ``_sets``, and from it every
     criterion's sums per group. Returns the plan the view was made with (its zone's
     offsets found) for the later steps."""
-    total = engine.fetch("SELECT count(*) FROM raw_samples")
-    if not total or not total[0][0]:
+    span = engine.fetch(plan.span_sql())
+    if not span or not span[0][0]:
         names = ", ".join(s.name for s in engine.sources)
         raise InputError(f"{names}: no samples to evaluate (the dataset is empty)")
-    plan = _with_offsets(engine, plan)
+    plan = _with_offsets(engine, plan, span[0][1], span[0][2])
     engine.execute(plan.duplicates_sql())
     dups = engine.fetch("SELECT count(*) FROM _dups")[0][0]
     engine.execute(plan.dialect.create_temp_view("s", plan.annotated_sql(bool(dups))))

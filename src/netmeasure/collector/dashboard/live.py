@@ -642,10 +642,9 @@ class LiveEngine:
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         plan = self.plan
         group = f" GROUP BY {', '.join(plan.gcols)}" if plan.gcols else ""
-        if sql == "SELECT count(*) FROM raw_samples":
-            sql = self._count
-        elif sql == plan.span_sql():  # no rows here: the annotated view's time zone
-            sql = "SELECT NULL, NULL"  # conversion is the running tables' (plan.offsets)
+        if sql == plan.span_sql():  # the rows; no times here: the annotated view's time
+            # zone conversion is the running tables' (plan.offsets)
+            sql = f"SELECT ({self._count}), NULL, NULL"
         elif sql == plan.spacing_sql():
             sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp_v{group}"
         return list(self.con.execute(sql).fetchall())
