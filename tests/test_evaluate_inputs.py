@@ -106,6 +106,57 @@ def test_repeated_hashes_sorted_or_aggregated_agree(tmp_path: Path) -> None:
     assert len(by_sort) == 30 and by_sort == by_aggregate
 
 
+def test_repeated_hashes_many_pass_as_a_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond REPEATED_AS_PARAMETER repeated hashes, the sorted way hands them to DuckDB as
+    a registered table instead of a query parameter: the same hashes."""
+    import pyarrow as pa
+
+    from netmeasure.evaluate import engine as engine_module
+    from netmeasure.evaluate.plan import Plan
+
+    table = campaign(200, probes=3, seed=2)
+    pq.write_table(pa.concat_tables([table, table.slice(0, 30)]), tmp_path / "x.parquet")
+    found = []
+    for bound in (engine_module.REPEATED_AS_PARAMETER, 10):
+        monkeypatch.setattr(engine_module, "REPEATED_AS_PARAMETER", bound)
+        engine = engine_module.DuckDBEngine([str(tmp_path / "x.parquet")])
+        try:
+            sql = Plan(load_standard(QCVN), (), engine.dialect).hashes_sql()
+            rel = engine.repeated_hashes(sql, 230)
+            found.append(engine.fetch(f"SELECT _h, typeof(_h) FROM {rel} ORDER BY 1"))
+        finally:
+            engine.close()
+    assert len(found[0]) == 30 and found[0] == found[1]
+    assert {t for _, t in found[0]} == {"UBIGINT"}
+
+
+@pytest.mark.parametrize("size", [0, 1, 999, 1_500_000])
+def test_repeated_values_against_numpy_unique(size: int) -> None:
+    """repeated_values (two threads, one per half of the range, above a million values)
+    finds what numpy's unique counts find: every value seen more than once, each once,
+    including both ends of the 64-bit range."""
+    import numpy as np
+
+    from netmeasure.evaluate.engine import repeated_values
+
+    rng = np.random.default_rng(size)
+    values = rng.integers(0, 2**64 - 1, size, dtype=np.uint64, endpoint=True)
+    if size > 10:
+        values[: size // 10] = values[size // 10 : 2 * (size // 10)]  # 10 % seen twice
+        values[-3:] = [0, 2**64 - 1, 2**64 - 1]
+        values[:2] = [0, 2**63]
+        values[5] = 2**63
+    unique, counts = np.unique(values, return_counts=True)
+    expected = unique[counts > 1]
+    got = repeated_values(values.copy())
+    assert got.dtype == np.uint64
+    assert np.array_equal(np.sort(got), expected)
+    if size > 10:
+        assert {0, 2**63, 2**64 - 1} <= set(got.tolist())
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("1GB", 10**9), ("512MB", 512 * 10**6), ("2GiB", 2 * 2**30), (" 1.5 gb ", 1.5 * 10**9)],

@@ -14,6 +14,10 @@ from typing import Final, Protocol
 ISO_DUCKDB: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
+#: The H3 function DuckDBEngine registers (engine.register_h3).
+H3_FUNCTION: Final = "nm_h3"
+
+
 def quote(name: str) -> str:
     """An identifier, double-quoted (both engines accept it; Spark with ANSI quoting)."""
     return '"' + name.replace('"', '""') + '"'
@@ -159,4 +163,4 @@ class DuckDBDialect:
 
     def h3_cell(self, lat: str, lon: str, resolution: int) -> str:
         """The H3 cell (hex text) of a point: DuckDBEngine's UDF ``nm_h3``."""
-        return f"nm_h3({lat}, {lon}, {int(resolution)})"
+        return f"{H3_FUNCTION}({lat}, {lon}, {int(resolution)})"

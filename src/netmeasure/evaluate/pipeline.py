@@ -58,16 +58,17 @@ def run(
 ) -> Evaluation:
     """Evaluate what ``engine`` reads against ``standard``."""
     plan = Plan(standard, check_group_by(group_by), engine.dialect)
-    # 1. the engine: every sum that grows with samples, devices or clusters. First the
-    # duplicates and the annotated view (Python works in the duplicate check: nothing else
-    # runs meanwhile, for the GIL's sake).
-    plan = annotate(engine, plan)
     # The statistics run in a second thread while the engine works: DuckDB and Spark
-    # release the GIL in their queries, so on two cores the two overlap. On 10 M
-    # crowdsourced samples the statistics' modules load (0.5 s) and the sources are hashed
-    # during the cluster grouping, the criteria's statistics during the sampling queries.
+    # release the GIL in their queries, and numpy in its sorts, so on two cores the two
+    # overlap. The statistics' modules (numpy, scipy: 0.4 CPU-s) load while the engine
+    # finds the duplicates, which leaves a core idle; on 10 M crowdsourced samples the
+    # sources are hashed during the cluster grouping, the criteria's statistics during the
+    # sampling queries.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netmeasure-stats") as pool:
         modules = pool.submit(importlib.import_module, "netmeasure.evaluate.verdict")
+        # 1. the engine: every sum that grows with samples, devices or clusters. First the
+        # duplicates and the annotated view.
+        plan = annotate(engine, plan)
         # the sources' sha256 (hashlib releases the GIL too: 0.16 s per 10 M samples)
         sources = pool.submit(lambda: tuple(source_info(s) for s in engine.sources))
         criteria = criteria_sums(engine, plan)

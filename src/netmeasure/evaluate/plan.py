@@ -435,7 +435,8 @@ class Plan:
             resid.append(f"CASE WHEN n{j} > 0 THEN t{j} - n{j} * (tt{j} / ntot{j}) END AS r{j}")
             totals += [f"sum(t{j}) AS tt{j}", f"sum(n{j}) AS ntot{j}"]
             mean = c.statistic == "mean"
-            m = f"(1.0 * n{j})"
+            # n_g as a double (1.0 * n_g is a DECIMAL in DuckDB and Spark: 0.1 s more at 10 M)
+            m = f"CAST(n{j} AS DOUBLE)"
             out += [
                 f"sum(n{j})",
                 f"sum(t{j})",
@@ -471,12 +472,23 @@ class Plan:
         inner = f"SELECT *, {', '.join(resid)} FROM ({inner}) AS j"
         return f"SELECT {self.gkey()}, {', '.join(out)} FROM ({inner}) AS c{group}"
 
-    def sizes_sql(self, j: int) -> str:
-        """Per group: the histogram of criterion j's cluster sizes (n_g, clusters)."""
-        return (
-            f"SELECT {self.gkey()}, n{j}, count(*) FROM {self._rows('cluster')} WHERE n{j} > 0"
-            f" GROUP BY {self._group_list()}n{j}"
+    def sizes_sql(self) -> str:
+        """Per criterion j and group: the histogram of the cluster sizes (j, group, n_g,
+        clusters). First the clusters' distinct combinations of sizes (a few thousand in
+        crowdsourced data; at most the clusters), then each criterion's histogram from
+        them: one scan of the clusters where a query per criterion scanned them once each
+        (0.07 s against 0.26 s at 10 M crowdsourced samples)."""
+        sizes = ", ".join(f"n{j}" for j in range(len(self.std.criteria)))
+        combos = (
+            f"SELECT {self._group_list()}{sizes}, count(*) AS _clusters"
+            f" FROM {self._rows('cluster')} GROUP BY {self._group_list()}{sizes}"
         )
+        each = [
+            f"SELECT {j} AS _j, {self.gkey()}, n{j}, sum(_clusters) FROM _combos"
+            f" WHERE n{j} > 0 GROUP BY {self._group_list()}n{j}"
+            for j in range(len(self.std.criteria))
+        ]
+        return f"WITH _combos AS ({combos}) " + " UNION ALL ".join(each)
 
     def groups_sql(self) -> str:
         """Per group: exclusions, used samples, sampling counts, period; and devices with
@@ -694,9 +706,8 @@ def criteria_sums(engine: Engine, plan: Plan) -> CriteriaSums:
     ncrit = len(plan.std.criteria)
     criteria: CriteriaSums = {}
     sizes: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for j in range(ncrit):
-        for gkey, m, count in engine.fetch(plan.sizes_sql(j)):
-            sizes.setdefault((gkey, j), []).append((_int(m), _int(count)))
+    for j, gkey, m, count in engine.fetch(plan.sizes_sql()):
+        sizes.setdefault((gkey, int(j)), []).append((_int(m), _int(count)))
     width = 12
     for row in engine.fetch(plan.criteria_sql()):
         sums = []
