@@ -297,3 +297,90 @@ def test_a_folder_of_parquet_files_is_read_as_one(tmp_path: Path) -> None:
     pq.write_table(a.drop_columns(["value"]), folder / "d.parquet")
     with pytest.raises(Exception, match=r"d\.parquet: missing column 'value'"):
         evaluate(std, [str(folder)])
+
+
+@pytest.mark.parametrize(
+    "group_by",
+    [(), ("operator",), ("operator", "area"), ("probe_id",), ("metric", "day"), ("h3_6",)],
+)
+def test_spacing_by_sort_equals_the_window(tmp_path: Path, group_by: tuple[str, ...]) -> None:
+    """DuckDB's spacing by one sort (device and group numbers, streamed to numpy) gives the
+    window's rows exactly, on devices that roam across groups, tests at the same instant
+    (gap 0), tests without a device or an area, and a device with a single test."""
+    import pyarrow as pa
+
+    from netmeasure.evaluate.engine import DuckDBEngine
+    from netmeasure.evaluate.pipeline import check_group_by
+    from netmeasure.evaluate.plan import Plan, annotate
+    from netmeasure.synthetic import crowdsourced
+
+    df = crowdsourced(3000, devices=40, areas=5, days=3, seed=5).to_pandas()
+    df["area"] = df["area"].astype(object)
+    df.loc[df.index[::97], "probe_id"] = None  # one device: the tests without an id
+    df.loc[df.index[::89], "area"] = None
+    same = df.index[(df.metric == "download").to_numpy()][10:40:3]
+    df.loc[same, "started_at"] = df.loc[same[0], "started_at"]  # ten tests at one instant
+    df.loc[same, "probe_id"] = df.loc[same[0], "probe_id"]
+    lone = df.index[(df.metric == "download").to_numpy()][50]
+    df.loc[lone, "probe_id"] = "the-only-test"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "x.parquet")
+    engine = DuckDBEngine([str(tmp_path / "x.parquet")])
+    try:
+        plan = annotate(engine, Plan(load_standard(QCVN), check_group_by(group_by), engine.dialect))
+        for sql in plan.sets_statements().values():
+            engine.execute(sql)
+        window, by_sort = plan.spacing_sql(), plan.spacing_by_sort()
+        assert window is not None and by_sort is not None
+        by_window = sorted(engine.fetch(window))
+        sorted_rows = sorted(engine.spacing(window, by_sort))
+    finally:
+        engine.close()
+    # groups whose only tests are one per device have no gap: (key, 0, None) by window,
+    # which the sort gives too, besides groups with a used row but no sampling test
+    assert [r for r in sorted_rows if r in by_window] == by_window
+    extra = [r for r in sorted_rows if r not in by_window]
+    assert all(v == 0 and gap is None for _, v, gap in extra)
+    assert sum(v for _, v, _ in by_window) > 0 and any(gap == 0.0 for _, _, gap in by_window)
+
+
+def test_gaps_in_order_across_batch_boundaries() -> None:
+    """Gaps computed batch by batch are those of the whole sorted sequence, wherever the
+    batches split it (a device's tests on both sides of a boundary included)."""
+    import numpy as np
+
+    from netmeasure.evaluate.engine import gaps_in_order
+
+    rng = np.random.default_rng(3)
+    device = np.sort(rng.integers(0, 4, 40))
+    us = np.concatenate([np.sort(rng.integers(0, 10**8, (device == d).sum())) for d in range(4)])
+    us[5] = us[4]  # a gap of 0
+    group = rng.integers(0, 3, 40)
+    expected: list[tuple[int, float | None]] = []
+    for g in range(3):
+        gaps = [
+            (us[i] - us[i - 1]) / 1e6
+            for i in range(1, 40)
+            if device[i] == device[i - 1] and group[i] == g
+        ]
+        expected.append((sum(x < 20.0 for x in gaps), min(gaps) if gaps else None))
+    for cut in range(0, 41):
+        for second in (cut, min(cut + 7, 40)):
+            parts = [(0, cut), (cut, second), (second, 40)]
+            batches = [(device[a:b], us[a:b], group[a:b]) for a, b in parts]
+            assert gaps_in_order(batches, 3, 20.0) == expected, (cut, second)
+    assert gaps_in_order([], 2, 20.0) == [(0, None), (0, None)]
+
+
+def test_int64_view_of_a_sliced_arrow_column() -> None:
+    """int64_view reads an Arrow column's own rows, also a slice's (an offset into its
+    buffer), and refuses what it cannot view (nulls, another type)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from netmeasure.evaluate.engine import int64_view
+
+    column = pa.array(np.arange(10, dtype=np.int64) * 7).slice(3, 4)
+    assert int64_view(column).tolist() == [21, 28, 35, 42]
+    for bad in (pa.array([1, None], pa.int64()), pa.array([1, 2], pa.int32())):
+        with pytest.raises(AssertionError):
+            int64_view(bad)

@@ -35,7 +35,7 @@ from typing import Any, Final
 
 from netmeasure.errors import InputError
 from netmeasure.evaluate.dialect import Dialect, literal, quote
-from netmeasure.evaluate.engine import Engine, repeated_by_aggregate
+from netmeasure.evaluate.engine import Engine, SortedTimes, repeated_by_aggregate
 from netmeasure.evaluate.localtime import (
     US_PER_DAY,
     US_PER_HOUR,
@@ -122,9 +122,10 @@ class Plan:
         """``gcols, `` for a SELECT or GROUP BY (empty without groups)."""
         return "".join(f"{c}, " for c in self.gcols) + tail
 
-    def _sampling(self) -> str:
+    def _sampling(self, of: str = "") -> str:
+        """The sampling tests' rows (of ``s``; ``of``: its alias and a dot)."""
         m = literal(self.std.sampling.metric)
-        return f"_excluded IS NULL AND metric = {m} AND NOT _ul"
+        return f"{of}_excluded IS NULL AND {of}metric = {m} AND NOT {of}_ul"
 
     # -- step 1 and 2: duplicates, the annotated view --------------------------------------
 
@@ -533,7 +534,9 @@ class Plan:
         # One row of the sampling metric is one test (a throughput run writes one download);
         # gaps are per device, whatever group its tests fall in. The times in microseconds
         # once, before the window (converted in it, twice a row: 0.1 s more at 10 M).
-        gap = "(_us - lag(_us) OVER (PARTITION BY probe_id ORDER BY _us)) / 1e6"
+        # Tests of one device at one instant in two groups: the group order breaks the
+        # tie (the gap of 0 counts in the group sorted later), in spacing_by_sort too.
+        gap = f"(_us - lag(_us) OVER (PARTITION BY probe_id ORDER BY {self._time_order()})) / 1e6"
         times = (
             f"SELECT {self._group_list()}probe_id, {d.epoch_us('started_at')} AS _us"
             f" FROM s WHERE {self._sampling()}"
@@ -543,6 +546,51 @@ class Plan:
             f"SELECT {self.gkey()}, count(*) FILTER (WHERE gap < {need!r}), min(gap) FROM ("
             f"SELECT {self._group_list()}{gap} AS gap FROM ({times}) AS u) AS t{group}"
         )
+
+    def _time_order(self) -> str:
+        """The spacing's order of a device's tests: time, then group."""
+        return ", ".join(["_us", *(f"{c} NULLS LAST" for c in self.gcols)])
+
+    def spacing_by_sort(self) -> SortedTimes | None:
+        """spacing_sql's figures as one sort (Engine.spacing): the devices and the groups
+        numbered from the cluster grouping's table (or the device grouping's: every
+        sampling test is a used row), then the sampling tests' (device number, time, group
+        number) sorted by device and time."""
+        need = self.std.sampling.min_spacing_s
+        if need is None:
+            return None
+        d = self.dialect
+        table = quote(self.set_table("cluster" if self._devices_in_clusters() else "probe"))
+        devices = d.create_temp_table(
+            "_spacing_devices",
+            "SELECT probe_id, row_number() OVER (ORDER BY probe_id) AS _p"
+            f" FROM (SELECT DISTINCT probe_id FROM {table}) AS t",
+        )
+        on = [d.null_safe_equal("s.probe_id", "dv.probe_id")]
+        setup = [devices]
+        if self.gcols:
+            cols = ", ".join(self.gcols)
+            order = ", ".join(f"{c} NULLS LAST" for c in self.gcols)
+            setup.append(
+                d.create_temp_table(
+                    "_spacing_groups",
+                    f"SELECT {cols}, row_number() OVER (ORDER BY {order}) - 1 AS _g"
+                    f" FROM (SELECT DISTINCT {cols} FROM {table}) AS t",
+                )
+            )
+            groups_sql = f"SELECT _g, {self.gkey()} FROM _spacing_groups"
+            on += [d.null_safe_equal(f"s.{c}", f"gr.{c}") for c in self.gcols]
+            join = "JOIN _spacing_groups AS gr ON " + " AND ".join(on[1:])
+            group = "gr._g"
+        else:
+            groups_sql = f"SELECT 0, {self.gkey()}"
+            join, group = "", "CAST(0 AS BIGINT)"
+        times_sql = (
+            f"SELECT dv._p, {d.epoch_us('s.started_at')} AS _us, {group} AS _g FROM s"
+            f" JOIN _spacing_devices AS dv ON {on[0]} {join}"
+            f" WHERE {self._sampling('s.')} ORDER BY 1, 2, 3"
+        )
+        return SortedTimes(tuple(setup), groups_sql, times_sql, float(need))
 
     def probes_sql(self, limit: int | None) -> str:
         """Per (group, device): used samples, first, last, most frequent environment. With
@@ -761,9 +809,9 @@ def group_sums(
     for gkey, hour, n in engine.fetch(plan.hours_sql()):
         hours.setdefault(gkey, {})[int(hour)] = int(n)
     spacing: dict[str, tuple[int, float | None]] = {}
-    spacing_sql = plan.spacing_sql()
-    if spacing_sql:
-        for gkey, v, gap in engine.fetch(spacing_sql):
+    spacing_sql, by_sort = plan.spacing_sql(), plan.spacing_by_sort()
+    if spacing_sql and by_sort:
+        for gkey, v, gap in engine.spacing(spacing_sql, by_sort):
             spacing[gkey] = (int(v), None if gap is None else float(gap))
     probe_rows: dict[str, list[ProbeRow]] | None = None
     if probes:

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from netmeasure.errors import InputError
 from netmeasure.evaluate.dialect import Dialect, literal, quote
-from netmeasure.evaluate.engine import repeated_by_aggregate
+from netmeasure.evaluate.engine import SortedTimes, repeated_by_aggregate
 from netmeasure.evaluate.sources import REQUIRED, Source, discover
 from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES
 
@@ -231,6 +231,9 @@ class SparkEngine:
 
     def repeated_hashes(self, hashes_sql: str, rows: int) -> str:
         return repeated_by_aggregate(hashes_sql)
+
+    def spacing(self, by_window: str, by_sort: SortedTimes) -> list[tuple[Any, ...]]:
+        return self.fetch(by_window)
 
     def values_at_ranks(
         self, values_sql: str, wanted: Mapping[str, tuple[int, Iterable[int]]]

@@ -28,7 +28,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from netmeasure import __version__
 from netmeasure.evaluate.dialect import literal, quote
 from netmeasure.evaluate.results import EXCLUSION_REASONS
 from netmeasure.standard import Standard
+
+if TYPE_CHECKING:
+    from netmeasure.evaluate.engine import SortedTimes
 
 #: The groups the running totals (hours, gaps, values) are kept by; views merge them.
 FINE: Final = ("campaign", "operator", "area", "h3_8")
@@ -650,13 +653,16 @@ class LiveEngine:
         self.con.execute(sql)
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
-        plan = self.plan
-        group = f" GROUP BY {', '.join(plan.gcols)}" if plan.gcols else ""
-        if sql == plan.span_sql():  # the rows; no times here: the annotated view's time
+        if sql == self.plan.span_sql():  # the rows; no times here: the annotated view's time
             # zone conversion is the running tables' (plan.offsets)
             sql = f"SELECT ({self._count}), NULL, NULL"
-        elif sql == plan.spacing_sql():
-            sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp_v{group}"
+        return list(self.con.execute(sql).fetchall())
+
+    def spacing(self, by_window: str, by_sort: SortedTimes) -> list[tuple[Any, ...]]:
+        # the running gaps (no sampling test's time is kept here)
+        plan = self.plan
+        group = f" GROUP BY {', '.join(plan.gcols)}" if plan.gcols else ""
+        sql = f"SELECT {plan.gkey()}, sum(v), min(gap) FROM _sp_v{group}"
         return list(self.con.execute(sql).fetchall())
 
     def insert_rows(self, table: str, columns: Any, rows: Any) -> None:
