@@ -1,10 +1,7 @@
 """netmeasure: measure 5G and broadband speed and quality, and prove it against a standard."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("netmeasure")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+#: The one place of the version (pyproject.toml reads it): importlib.metadata would cost every
+#: command 50 ms of imports and a search of the installed distributions.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -256,8 +256,9 @@ class DuckDBEngine:
     def repeated_hashes(self, hashes_sql: str, rows: int) -> str:
         """While two 8-byte copies of every hash fit in half the memory limit (31 million
         rows at 1 GB), by sorting the hashes in numpy (repeated_values): 0.3 s for 10 M
-        sample ids where DuckDB's aggregate takes 1.6 s (its hash table of 10 M keys misses the caches; its
-        sort-based window 1.05 s). Beyond that, the aggregate, which spills to disk."""
+        sample ids where DuckDB's aggregate takes 1.6 s (its hash table of 10 M keys misses
+        the caches; its sort-based window 1.05 s). Beyond that, the aggregate, which spills
+        to disk."""
         if rows * 16 > self._memory_bytes // 2:
             return repeated_by_aggregate(hashes_sql)
         import numpy as np
