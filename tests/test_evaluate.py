@@ -411,3 +411,40 @@ def test_json_written_group_by_group_is_the_same_text(parquet: Path) -> None:
     out = io.StringIO()
     empty.write_json(out)
     assert out.getvalue() == empty.dumps() and json.loads(out.getvalue())["groups"] == []
+
+
+def test_many_groups_print_a_tally_and_the_failing_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Beyond DETAILED_GROUPS groups the terminal shows a tally and one table of at most
+    SUMMARY_GROUPS groups, FAIL first, then INCONCLUSIVE, then PASS (the result's order
+    within each), and says how many it left out; up to DETAILED_GROUPS, each group's own
+    table."""
+    import dataclasses
+
+    from netmeasure import cli
+
+    many = _write(campaign(6000, probes=150, seed=7), tmp_path / "many.parquet")
+    result = evaluate(load_standard(QCVN), [str(many)], group_by=["probe_id"])
+    assert len(result.groups) == 150
+    verdicts = ("PASS", "INCONCLUSIVE", "FAIL")
+    groups = tuple(
+        dataclasses.replace(g, verdict=verdicts[i % 3]) for i, g in enumerate(result.groups)
+    )
+    monkeypatch.setattr(cli, "SUMMARY_GROUPS", 60)
+    capsys.readouterr()
+    cli.print_evaluation(dataclasses.replace(result, groups=groups))
+    text = capsys.readouterr().out
+    assert "150 groups: 50 PASS, 50 FAIL, 50 INCONCLUSIVE" in text
+    assert "60 of 150 groups, failing first" in text
+    assert "90 more groups not shown: --json gives every group" in text
+    rows = [line for line in text.splitlines() if "probe_id=" in line]
+    assert len(rows) == 60 and "(letter of the rule" not in text.split("verdict:")[0]
+    shown = [r.split("│")[4].strip() for r in rows]
+    assert shown == ["FAIL"] * 50 + ["INCONCLUSIVE"] * 10
+    ids = [r.split("│")[1].strip() for r in rows[:50]]
+    assert ids == [f"probe_id={g.key['probe_id']}" for g in groups if g.verdict == "FAIL"]
+    capsys.readouterr()
+    cli.print_evaluation(dataclasses.replace(result, groups=groups[:20]))
+    text = capsys.readouterr().out
+    assert text.count("(letter of the rule:") == 21 and "groups:" not in text
