@@ -384,3 +384,38 @@ def test_int64_view_of_a_sliced_arrow_column() -> None:
     for bad in (pa.array([1, None], pa.int64()), pa.array([1, 2], pa.int32())):
         with pytest.raises(AssertionError):
             int64_view(bad)
+
+
+def test_times_too_far_apart_for_a_gap_are_an_input_error(tmp_path: Path) -> None:
+    """Two tests of one device at DuckDB's far ends of time (290,000 BC and AD): their gap
+    does not fit 64 bits of microseconds. The spacing check says so (exit 2, naming the
+    file) instead of a gap wrapped around to a negative number."""
+    import duckdb
+
+    from netmeasure.errors import InputError
+
+    pq.write_table(campaign(50, probes=2, seed=1), tmp_path / "c.parquet")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"""COPY (SELECT * EXCLUDE (k) REPLACE (
+        CASE k WHEN 1 THEN TIMESTAMPTZ '290000-01-01 00:00:00+00'
+               WHEN 2 THEN make_timestamptz(-9000000000000000000) ELSE started_at END
+          AS started_at,
+        CASE WHEN k IN (1, 2) THEN 'far' ELSE probe_id END AS probe_id)
+      FROM (SELECT *, CASE WHEN metric = 'download' THEN row_number() OVER (
+              PARTITION BY metric ORDER BY sample_id) END AS k
+            FROM '{tmp_path / "c.parquet"}'))
+      TO '{tmp_path / "far.parquet"}'""")
+    con.close()
+    with pytest.raises(InputError, match=r"far\.parquet: started_at: .*292,000 years apart"):
+        evaluate(load_standard(QCVN), [str(tmp_path / "far.parquet")])
+
+
+def test_gaps_in_order_refuses_a_wrapped_difference() -> None:
+    import numpy as np
+
+    from netmeasure.evaluate.engine import gaps_in_order
+
+    far = np.array([-(2**62) * 3 // 2, 2**62 * 3 // 2], dtype=np.int64)
+    with pytest.raises(OverflowError):
+        gaps_in_order([(np.zeros(2, np.int64), far, np.zeros(2, np.int64))], 1, 30.0)

@@ -314,6 +314,8 @@ class DuckDBEngine:
             )
         except self._duckdb.Error as exc:
             raise self._wrap(exc) from exc
+        except OverflowError as exc:
+            raise InputError(f"{self._names()}: started_at: {exc}: no gap to measure") from exc
         return [(keys[g], below, gap) for g, (below, gap) in enumerate(shortest)]
 
     def close(self) -> None:
@@ -404,7 +406,8 @@ def gaps_in_order(
     seconds (None without one), from numpy batches (device number, time in microseconds,
     group number) of rows sorted by device and time; a gap between consecutive rows of
     one device counts in the later row's group. A gap is the window's (plan.spacing_sql):
-    the difference in microseconds divided by 1e6, in doubles."""
+    the difference in microseconds divided by 1e6, in doubles. OverflowError where a
+    difference exceeds 64 bits (the window's subtraction fails there too)."""
     import numpy as np
 
     below = np.zeros(groups, dtype=np.int64)
@@ -418,7 +421,11 @@ def gaps_in_order(
             us = np.concatenate([[last[1]], us])
             group = np.concatenate([[0], group])
         same = device[1:] == device[:-1]
-        gap_s = (us[1:] - us[:-1])[same] / 1e6
+        steps = (us[1:] - us[:-1])[same]
+        if len(steps) and steps.min() < 0:
+            # sorted times step back only where the difference wrapped around 2**63 µs
+            raise OverflowError("two times of one device more than 292,000 years apart")
+        gap_s = steps / 1e6
         later = group[1:][same]
         below += np.bincount(later[gap_s < below_s], minlength=groups)
         np.minimum.at(shortest, later, gap_s)
