@@ -842,8 +842,12 @@ def print_evaluation(result: Evaluation) -> None:
     )
 
 
+def _group_label(g: GroupResult) -> str:
+    return ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all samples"
+
+
 def _print_group(g: GroupResult) -> None:
-    key = ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all samples"
+    key = _group_label(g)
     table = Table(
         title=f"{escape(key)}: {g.n_samples} samples, {g.n_probes} probe(s) — "
         f"{_VERDICT_STYLE[g.verdict]} (letter of the rule: {g.letter_verdict})"
@@ -922,7 +926,7 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
             if not s.ok
         ]
         table.add_row(
-            escape(", ".join(f"{k}={v}" for k, v in g.key.items())),
+            escape(_group_label(g)),
             f"{g.n_samples:,}",
             f"{g.n_probes:,}",
             _VERDICT_STYLE[g.verdict],
