@@ -549,9 +549,13 @@ class Plan:
             f"SELECT {self._group_list()}{gap} AS gap FROM ({times}) AS u) AS t{group}"
         )
 
+    def _group_order(self) -> str:
+        """The groups' order (the spacing's tie-break; the same in both its ways)."""
+        return ", ".join(f"{c} NULLS LAST" for c in self.gcols)
+
     def _time_order(self) -> str:
         """The spacing's order of a device's tests: time, then group."""
-        return ", ".join(["_us", *(f"{c} NULLS LAST" for c in self.gcols)])
+        return ", ".join(["_us", self._group_order()]) if self.gcols else "_us"
 
     def spacing_by_sort(self) -> SortedTimes | None:
         """spacing_sql's figures as one sort (Engine.spacing): the devices and the groups
@@ -572,11 +576,10 @@ class Plan:
         setup = [devices]
         if self.gcols:
             cols = ", ".join(self.gcols)
-            order = ", ".join(f"{c} NULLS LAST" for c in self.gcols)
             setup.append(
                 d.create_temp_table(
                     "_spacing_groups",
-                    f"SELECT {cols}, row_number() OVER (ORDER BY {order}) - 1 AS _g"
+                    f"SELECT {cols}, row_number() OVER (ORDER BY {self._group_order()}) - 1 AS _g"
                     f" FROM (SELECT DISTINCT {cols} FROM {table}) AS t",
                 )
             )
