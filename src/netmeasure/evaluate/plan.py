@@ -44,7 +44,6 @@ from netmeasure.evaluate.localtime import (
     local_us_sql,
     utc_offsets,
 )
-from netmeasure.evaluate.results import EXCLUSION_REASONS
 from netmeasure.evaluate.sums import (
     CriterionSums,
     GroupSums,
@@ -53,15 +52,8 @@ from netmeasure.evaluate.sums import (
     SamplingSums,
     Sums,
 )
-from netmeasure.samples import ALL_COLUMNS, ENVIRONMENTS, METRIC_UNITS
+from netmeasure.record import ALL_COLUMNS, ENVIRONMENTS, EXCLUSION_REASONS, value_outside_sql
 from netmeasure.standard import Criterion, Standard
-
-#: Values above these are not measurements but errors (counted as ``invalid_value``).
-ABSURD: Final[dict[str, float]] = {
-    "bit/s": 1e12,  # 1 Tbit/s
-    "ms": 600_000.0,  # 10 minutes
-    "ratio": 1.0,
-}
 
 #: How many rows the details (charts, appendix) carry at most.
 DETAIL_POINTS: Final = 101
@@ -170,9 +162,6 @@ class Plan:
         tech_ok = (
             "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
         )
-        absurd = " ".join(
-            f"WHEN metric = {literal(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
-        )
         return f"""
             SELECT *,
               {self.local_day_sql()} AS _day,
@@ -182,8 +171,7 @@ class Plan:
                 WHEN _dup THEN 'duplicate'
                 WHEN started_at IS NULL OR metric IS NULL OR ok IS NULL THEN 'invalid_value'
                 WHEN ok AND (value IS NULL OR {d.is_nan("value")} OR {d.is_inf("value")}
-                             OR value < 0
-                             OR value > (CASE {absurd} ELSE 1e300 END)) THEN 'invalid_value'
+                             OR {value_outside_sql()}) THEN 'invalid_value'
                 WHEN NOT ok AND value IS NOT NULL THEN 'invalid_value'
                 WHEN NOT ({tech_ok}) OR technology IS NULL AND {str(bool(techs)).upper()}
                   THEN 'technology'

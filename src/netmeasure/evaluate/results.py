@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, TextIO
 
+# the exclusion reasons are the record's vocabulary (record/vocab.py), re-exported here
+from netmeasure.record.vocab import EXCLUSION_REASONS as EXCLUSION_REASONS
+
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 VERDICT_ORDER: Final = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
-
-#: Why a row is not used, in the order the rules are applied (docs/evaluate.md).
-EXCLUSION_REASONS: Final = ("technology", "invalid_value", "interrupted", "duplicate")
 
 
 def combine(verdicts: Iterable[str]) -> Verdict:

@@ -34,7 +34,7 @@ import numpy as np
 
 from netmeasure import __version__
 from netmeasure.evaluate.dialect import literal, quote
-from netmeasure.evaluate.results import EXCLUSION_REASONS
+from netmeasure.record import COLUMN_TYPES, EXCLUSION_REASONS, arrow_schema, epoch_s
 from netmeasure.standard import Standard
 
 if TYPE_CHECKING:
@@ -88,8 +88,7 @@ def _key(fields: dict[str, Any]) -> str:
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
 
-def _parse_time(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+_parse_time: Final = epoch_s
 
 
 @dataclass
@@ -214,14 +213,14 @@ class LiveEvaluation:
         from netmeasure.evaluate.sources import Source, relation_sql
 
         columns = list(zip(*rows, strict=True))
-        types = {"value": pa.float64(), "latitude": pa.float64(), "longitude": pa.float64()}
+        schema = arrow_schema(READ_COLUMNS, time_as_text=True)
         arrays = {}
         for i, name in enumerate(READ_COLUMNS):
             values = columns[i + 1]
-            if name in ("ok", "under_load"):  # SQLite gives 0/1, PostgreSQL booleans
+            if COLUMN_TYPES[name] == "bool":  # SQLite gives 0/1, PostgreSQL booleans
                 arrays[name] = pa.array(values).cast(pa.bool_())
             else:
-                arrays[name] = pa.array(values, type=types.get(name, pa.string()))
+                arrays[name] = pa.array(values, type=schema.field(name).type)
         arrays["received_at"] = pa.array(columns[-1], type=pa.string())
         table = pa.table(arrays)
         del columns
