@@ -64,3 +64,60 @@ def test_only_the_cli_prints_or_exits(path: Path) -> None:
                 and node.func.value.id == "sys"
                 and node.func.attr == "exit"
             ), f"{path.name}:{node.lineno}"
+
+
+def _module_imports(path: Path) -> set[str]:
+    return {m for m in imports_of(path) if m.startswith("netmeasure")}
+
+
+@pytest.mark.parametrize(
+    "path", sorted((SRC / "evaluate").rglob("*.py")), ids=lambda p: str(p.relative_to(SRC))
+)
+def test_evaluate_never_imports_the_collector(path: Path) -> None:
+    """evaluate reads collector databases through netmeasure.databases, never the
+    collector's own modules (data flow one way: the collector may use evaluate)."""
+    bad = {m for m in _module_imports(path) if m.startswith("netmeasure.collector")}
+    assert not bad, f"{path.name} imports {bad}"
+
+
+#: Calls that change process-wide state, not allowed at a module's top level.
+_SIDE_EFFECTS = {
+    ("matplotlib", "use"),
+    ("rcParams", "update"),
+    ("logging", "basicConfig"),
+    ("os", "chdir"),
+    ("warnings", "simplefilter"),
+    ("warnings", "filterwarnings"),
+    ("locale", "setlocale"),
+}
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_no_import_time_side_effects(path: Path) -> None:
+    """Importing a module changes no process-wide state: no backend chosen, no style or
+    logging configured, no working directory or locale changed at its top level."""
+    tree = ast.parse(path.read_text())
+    for stmt in tree.body:
+        for node in ast.walk(stmt):
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                break
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                owner = node.func.value
+                name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+                assert (name, node.func.attr) not in _SIDE_EFFECTS, f"{path.name}:{node.lineno}"
+
+
+def test_importing_the_report_charts_leaves_matplotlib_alone() -> None:
+    import subprocess
+    import sys
+
+    # rcParams read raw (dict.items): reading its backend through RcParams, as
+    # matplotlib.get_backend() does, would itself import pyplot
+    code = (
+        "import sys, matplotlib;"
+        " raw = lambda: {k: str(v) for k, v in dict.items(matplotlib.rcParams)}; before = raw();"
+        " import netmeasure.report.charts, netmeasure.report.hexmap;"
+        " assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported';"
+        " assert raw() == before, 'rcParams changed'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

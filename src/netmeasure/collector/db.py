@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
+from netmeasure.databases import COLLECTOR_APPLICATION_ID
+from netmeasure.databases import redact as _redact
 from netmeasure.errors import InputError, StoreError
 from netmeasure.record import (
     ALL_COLUMNS,
@@ -26,8 +28,8 @@ from netmeasure.record import (
     sql_columns,
 )
 
-#: Marks a SQLite file as a netmeasure collector database ("NMC1").
-APPLICATION_ID: Final = 0x4E4D4331
+#: Marks a SQLite file as a netmeasure collector database.
+APPLICATION_ID: Final = COLLECTOR_APPLICATION_ID
 
 _PG_TYPES: Final = SQL_TYPES["postgresql"]
 #: PostgreSQL: how long after its transaction began a batch is read by the dashboard.
@@ -591,10 +593,3 @@ def _iso(t: Any) -> str:
     if isinstance(t, dt.datetime):
         return format_ts(t.astimezone(dt.UTC))
     return str(t)
-
-
-def _redact(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url
