@@ -231,7 +231,9 @@ threshold = "{min_down}"
 """
     )
     std = load_standard(str(spec), {"max_latency": "50 ms", "min_down": "200 Mbit/s"})
-    ev = evaluate(std, [str(edge(tmp_path, "units", campaign(300, probes=6, seed=3)))], details=True)
+    ev = evaluate(
+        std, [str(edge(tmp_path, "units", campaign(300, probes=6, seed=3)))], details=True
+    )
     assert ev.parameters["max_latency"].unit == "ms"
     assert ev.to_json()["parameters"] == {"max_latency": 50.0, "min_down": 200e6}
     render(ev, pdf=tmp_path / "r.pdf", lang="en")

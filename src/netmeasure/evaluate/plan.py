@@ -455,8 +455,8 @@ class Plan:
         totals = []
         out = []
         for j, c in enumerate(self.std.criteria):
-            # The group's mean of t per trial, then each cluster's residual: the same
-            # operations as stats.mean_t_clustered / cluster_robust_variance_of_proportion.
+            # The group's mean of t per trial, then each cluster's residual r_g = t_g - n_g t/n
+            # (the residual of the cluster-robust sums methods_clustered reads).
             resid.append(f"CASE WHEN n{j} > 0 THEN t{j} - n{j} * (tt{j} / ntot{j}) END AS r{j}")
             totals += [f"sum(t{j}) AS tt{j}", f"sum(n{j}) AS ntot{j}"]
             mean = c.statistic == "mean"
