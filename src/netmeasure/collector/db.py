@@ -345,18 +345,6 @@ class SqliteDB:
         rows = self._reader.execute(sql, (cursor or 0, limit)).fetchall()
         return rows, (rows[-1][0] if rows else cursor)
 
-    def quarantined_by_probe(self) -> dict[str, int] | None:
-        """Rows held back per probe, when the database keeps such a table (None: it does
-        not)."""
-        with self._lock:
-            cols = {r[1] for r in self._db.execute("PRAGMA table_info(quarantined)")}
-            if "probe_id" not in cols:
-                return None
-            rows = self._db.execute(
-                "SELECT probe_id, count(*) FROM quarantined GROUP BY probe_id"
-            ).fetchall()
-        return {str(p): int(n) for p, n in rows}
-
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()

@@ -75,6 +75,10 @@ class Dialect(Protocol):
 
     def is_nan(self, x: str) -> str: ...
 
+    def h3_cell(self, lat: str, lon: str, resolution: int) -> str | None:
+        """The H3 cell (hex text) of a point, or None where the engine cannot derive it."""
+        ...
+
     def is_inf(self, x: str) -> str: ...
 
     def null_safe_equal(self, a: str, b: str) -> str:
@@ -163,6 +167,6 @@ class DuckDBDialect:
     def create_temp_view(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {select}"
 
-    def h3_cell(self, lat: str, lon: str, resolution: int) -> str:
+    def h3_cell(self, lat: str, lon: str, resolution: int) -> str | None:
         """The H3 cell (hex text) of a point: DuckDBEngine's UDF ``nm_h3``."""
         return f"{H3_FUNCTION}({lat}, {lon}, {int(resolution)})"

@@ -259,13 +259,13 @@ class Plan:
         cells = [c for c in used if c.startswith("h3_")]
         if not cells:
             return ""
-        h3_cell = getattr(self.dialect, "h3_cell", None)
-        if h3_cell is None:
-            raise InputError(f"--group-by {cells[0]}: this engine cannot derive H3 cells")
-        return "".join(
-            f"\n              {h3_cell('latitude', 'longitude', int(c[3:]))} AS _h3_{c[3:]},"
-            for c in cells
-        )
+        out = []
+        for c in cells:
+            cell = self.dialect.h3_cell("latitude", "longitude", int(c[3:]))
+            if cell is None:
+                raise InputError(f"--group-by {c}: this engine cannot derive H3 cells")
+            out.append(f"\n              {cell} AS _h3_{c[3:]},")
+        return "".join(out)
 
     # -- step 3: the groupings -------------------------------------------------------------
 
