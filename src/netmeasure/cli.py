@@ -499,10 +499,10 @@ def import_(
     for problem in problems:
         progress(problem)
     if into is not None:
-        from netmeasure.ingest.dataset import ParquetDataset
+        from netmeasure.parquet_store import ParquetStore
 
         target = str(into)
-        with ParquetDataset(into) as dataset:
+        with ParquetStore(into) as dataset:
             results = import_files(
                 files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
             )
