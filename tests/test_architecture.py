@@ -4,6 +4,7 @@ with, the statistics work on plain numbers, and only the CLI prints or exits."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,21 @@ def test_importing_the_report_charts_leaves_matplotlib_alone() -> None:
         " assert raw() == before, 'rcParams changed'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+#: A measured time quoted in code: timings go stale, and live in analysis/results.
+_TIMING = re.compile(
+    r"\b\d+(?:\.\d+)? ?(?:CPU-s|µs|ns)\b(?! a row)|\btook \d|\bat 10 M\b|\b\d+\.\d+ s\b(?! ->)"
+)
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_comments_say_why_not_how_long(path: Path) -> None:
+    """Comments and docstrings give reasons; benchmark figures live in analysis/results."""
+    found = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        code, hash_, comment = line.partition("#")
+        text = comment if hash_ and code.strip() else line  # a comment, or a docstring's line
+        if _TIMING.search(text) and "2**63" not in text and " -> " not in text:
+            found.append(f"{path.name}:{i}: {line.strip()}")
+    assert not found, found

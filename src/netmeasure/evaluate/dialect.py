@@ -158,10 +158,9 @@ class DuckDBDialect:
         return f"{select} USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})"
 
     def create_temp_table(self, name: str, select: str) -> str:
-        # A TEMP table: DuckDB 2.0 evicts its blocks to temp_directory under memory_limit
-        # (three cluster tables of 10 M crowdsourced samples: 134 MB in memory, 603 MB in
-        # the temp folder under a 150 MB limit), and it skips a stored table's write path:
-        # one such table cost 3.7 CPU-s so, 5.0 as a table of the database file.
+        # A TEMP table: DuckDB evicts its blocks to temp_directory under memory_limit (a
+        # large evaluation's cluster tables spill instead of failing), and it skips a
+        # stored table's write path, which costs CPU for a table nobody keeps.
         return f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {select}"
 
     def create_temp_view(self, name: str, select: str) -> str:

@@ -60,7 +60,7 @@ def run(
     plan = Plan(standard, check_group_by(group_by), engine.dialect)
     # The statistics run in a second thread while the engine works: DuckDB and Spark
     # release the GIL in their queries, and numpy in its sorts, so on two cores the two
-    # overlap. The statistics' modules (numpy, scipy: 0.4 CPU-s) load while the engine
+    # overlap. The statistics' modules (numpy, scipy) load while the engine
     # finds the duplicates, which leaves a core idle; on 10 M crowdsourced samples the
     # sources are hashed during the cluster grouping, the criteria's statistics during the
     # sampling queries.
@@ -69,7 +69,7 @@ def run(
         # 1. the engine: every sum that grows with samples, devices or clusters. First the
         # duplicates and the annotated view.
         plan = annotate(engine, plan)
-        # the sources' sha256 (hashlib releases the GIL too: 0.16 s per 10 M samples)
+        # the sources' sha256 (hashlib releases the GIL too)
         sources = pool.submit(lambda: tuple(source_info(s) for s in engine.sources))
         criteria = criteria_sums(engine, plan)
         modules.result()

@@ -281,7 +281,7 @@ class Evaluation:
     def write_json(self, out: TextIO, *, details: bool = False) -> None:
         """``dumps``'s text, written one group at a time: with 100,000 groups (``--group-by
         probe_id`` on crowdsourced data) the whole document as one dict and one string
-        took 3 GB more than the results themselves."""
+        would hold the results in memory twice more."""
         top = self.to_json(details=details)
         top["groups"] = None
         head, tail = _dump(top).split('\n  "groups": null', 1)

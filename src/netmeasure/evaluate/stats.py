@@ -237,7 +237,7 @@ def order_statistic_ranks(
     _check_confidence(confidence)
     if not 0 < q < 1:
         raise ValueError(f"q ({q}) must be in (0, 1)")
-    from scipy import stats as sps  # scipy.stats takes 0.6 s to import: only when needed
+    from scipy import stats as sps  # scipy.stats is slow to import: only when needed
 
     # P(Bin >= r) = sf(r - 1) is decreasing in r: find the largest r with sf(r-1) >= c.
     r = int(sps.binom.ppf(1 - confidence, n, q))  # smallest j with cdf(j) >= 1-c

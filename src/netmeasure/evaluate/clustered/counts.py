@@ -319,7 +319,7 @@ def _brentq(f: Callable[[float], float], xa: float, xb: float, xtol: float, rtol
     """scipy.optimize.brentq (Brent 1973, "Algorithms for minimization without derivatives",
     ch. 4), ported step for step from scipy's Zeros/brentq.c (C. Harris), with its defaults
     maxiter = 100 and disp: the same iterates, so the same root, without importing
-    scipy.optimize (0.15 CPU-s per process, for this one function). f(xa) and f(xb) must
+    scipy.optimize (a heavy import for this one function). f(xa) and f(xb) must
     differ in sign; the signs compared as the current C code does (signbit: no product)."""
     xpre, xcur = xa, xb
     xblk = fblk = spre = scur = 0.0

@@ -17,7 +17,7 @@ ICC_MAX = 0.5
 RHO_GRID: tuple[float, ...] = tuple(ICC_MAX * i / 5 for i in range(6))
 #: Above this many samples the count's distribution is taken as normal (mean and variance of
 #: the beta-binomial sum): an approximation, close when the clusters are many (docs/
-#: statistics.md); up to it, the exact convolution (about 0.1 s per criterion at 10,000).
+#: statistics.md); up to it, the exact convolution, whose cost grows with the samples.
 EXACT_UP_TO = 50_000
 #: samples_needed is a planning figure: beyond this many samples it uses the normal tails.
 PLANNING_EXACT_UP_TO = 20_000
