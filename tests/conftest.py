@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -19,6 +20,34 @@ from netmeasure.cli import run as cli_run
 from netmeasure.testbed import Testbed, unavailable_reason
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# The external part each fixture brings up. A test that uses one of these fixtures carries the
+# marker without saying so, and `make check` (pytest -m "not (...)", see the Makefile) leaves
+# it out; a test that starts such a part in its own body carries the marker explicitly.
+FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
+    "iperf3_server": ("server",),
+    "collector": ("server",),
+    "served": ("server", "browser"),
+    "pg": ("postgres",),
+    "spark": ("spark",),
+    "r_ready": ("r",),
+    "closed_icmp_ns": ("netns",),
+    "tiny_fs": ("root",),
+    "read_only_folder": ("root",),
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        # test_collector's `database` fixture asks for `pg` only for its postgresql variant.
+        if callspec is not None and callspec.params.get("database") == "postgresql":
+            used.add("pg")
+        for fixture in sorted(used & FIXTURE_MARKERS.keys()):
+            for marker in FIXTURE_MARKERS[fixture]:
+                item.add_marker(marker)
 
 
 def free_port() -> int:
@@ -66,17 +95,29 @@ class CliResult:
         return json.loads(self.stdout)
 
 
+class Netmeasure(Protocol):
+    """The `netmeasure` fixture's type: the CLI run in-process, its exit code and output."""
+
+    def __call__(self, *args: object) -> CliResult: ...
+
+
 @pytest.fixture
-def netmeasure(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def netmeasure(capsys: pytest.CaptureFixture[str]) -> Netmeasure:
     """Run the CLI in-process: ``netmeasure("samples", "list", "--store", p)``."""
 
-    def invoke(*args: str | os.PathLike[str]) -> CliResult:
+    def invoke(*args: object) -> CliResult:
         capsys.readouterr()
         code = cli_run([str(a) for a in args])
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 
     return invoke
+
+
+def num(value: float | None) -> float:
+    """A result's number that the test expects to be there (estimates and bounds are optional)."""
+    assert value is not None
+    return value
 
 
 def netmeasure_cmd(*args: str) -> list[str]:

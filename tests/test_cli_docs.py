@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
+from conftest import Netmeasure
 from netmeasure.cli import cli
 
 ROOT = Path(__file__).parents[1]
@@ -36,19 +37,19 @@ def test_command_has_help_and_is_documented(name: str, cmd: click.Command) -> No
     assert f"netmeasure {name}" in DOCS, f"'netmeasure {name}' is not shown in README or docs/"
 
 
-def test_version_and_help(netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_version_and_help(netmeasure: Netmeasure) -> None:
     res = netmeasure("--version")
     assert res.exit_code == 0 and "netmeasure, version" in res.stdout
     res = netmeasure("--help")
     assert res.exit_code == 0 and "probe" in res.stdout and "evaluate" in res.stdout
 
 
-def test_usage_error_is_exit_2(netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_usage_error_is_exit_2(netmeasure: Netmeasure) -> None:
     res = netmeasure("evaluate")
     assert res.exit_code == 2 and "Missing" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_traceback_only_when_asked(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_traceback_only_when_asked(tmp_path: Path, netmeasure: Netmeasure) -> None:
     res = netmeasure("samples", "list", "--store", tmp_path / "none.db")
     assert res.exit_code == 2 and "Traceback" not in res.stderr
     from netmeasure.errors import StoreError

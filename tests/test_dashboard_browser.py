@@ -27,6 +27,8 @@ from netmeasure.samples import Sample
 from netmeasure.store import SampleStore
 from netmeasure.synthetic import campaign
 
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts" / "dashboard"
 HOSTILE_PROBE = "<img src=x onerror=alert(1)>"
@@ -300,7 +302,12 @@ def _one_viewport(
         ),
     )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+    def on_dialog(d: Any) -> None:
+        problems.append(f"dialog: {d.message}")
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
     # unauthenticated: the sign-in page, no data
     page.goto(served.url + "/dashboard")
     assert page.url.endswith("/dashboard/signin")

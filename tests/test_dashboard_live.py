@@ -194,6 +194,7 @@ def test_a_bad_basemap_is_a_message(tmp_path: Path, netmeasure: Any) -> None:
     assert any(f["properties"]["name"] == "Vietnam" for f in shipped["features"])
 
 
+@pytest.mark.postgres
 def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any) -> None:
     """The cursor on PostgreSQL is (received_at, sample_id), read once settled."""
     import os

@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import free_port, netmeasure_cmd
 from netmeasure.collector.db import connect
 from netmeasure.samples import ALL_COLUMNS
@@ -139,6 +141,7 @@ def upload_body(n: int) -> bytes:
     return gzip.compress(json.dumps({"samples": out}).encode())
 
 
+@pytest.mark.server
 def test_the_web_process_answers_while_the_aggregator_reads_and_a_restart_resumes(
     tmp_path: Path,
 ) -> None:

@@ -186,6 +186,7 @@ omit = "0s"
 """
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("with_ping", [True, False], ids=["system-ping", "no-icmp-at-all"])
 def test_latency_under_load_where_ping_sockets_are_closed(
     closed_icmp_ns: str, with_ping: bool

@@ -9,11 +9,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, netmeasure_cmd, write_campaign
+from conftest import Netmeasure, free_port, netmeasure_cmd, write_campaign
 from netmeasure.store import SampleStore
 
 PROBE = """
@@ -84,12 +85,12 @@ def rows(store: Path) -> list[dict]:
 
 
 def test_run_records_download_upload_and_latency(
-    tmp_path: Path, iperf3_server: int, netmeasure
+    tmp_path: Path, iperf3_server: int, netmeasure: Netmeasure
 ) -> None:
     res = netmeasure("probe", "run", campaign(tmp_path, iperf3_server))
     assert res.exit_code == 0, res.stderr
     got = rows(tmp_path / "s.db")
-    by = {}
+    by: dict[str, list[dict]] = {}
     for r in got:
         by.setdefault(r["metric"], []).append(r)
     assert len(by["download"]) == 1 and len(by["upload"]) == 1
@@ -113,7 +114,7 @@ def test_run_records_download_upload_and_latency(
     assert raw["end"]["sum_received"]["bytes"] > 0  # the tool's own output is kept
 
 
-def test_server_down_gives_failed_samples(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_server_down_gives_failed_samples(tmp_path: Path, netmeasure: Netmeasure) -> None:
     port = free_port()  # nothing listens
     res = netmeasure("probe", "run", campaign(tmp_path, port))
     assert res.exit_code == 0, res.stderr
@@ -144,7 +145,10 @@ def test_missing_iperf3_binary_gives_failed_samples(tmp_path: Path) -> None:
     }
 
 
-def test_busy_server_retries_then_records_server_busy(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.server
+def test_busy_server_retries_then_records_server_busy(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     port = free_port()
     server = subprocess.Popen(
         ["iperf3", "-s", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -240,7 +244,7 @@ def test_signal_stops_cleanly(tmp_path: Path, iperf3_server: int, sig: int, code
 
 
 def test_store_folder_that_cannot_be_created(
-    tmp_path: Path, iperf3_server: int, netmeasure
+    tmp_path: Path, iperf3_server: int, netmeasure: Netmeasure
 ) -> None:
     blocker = tmp_path / "afile"
     blocker.write_text("not a folder")
@@ -251,7 +255,7 @@ def test_store_folder_that_cannot_be_created(
 
 
 @pytest.fixture
-def tiny_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     mnt = tmp_path / "mnt"
@@ -264,7 +268,7 @@ def tiny_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_read_only_store_folder(
-    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure
+    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure: Netmeasure
 ) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], check=True)
     res = netmeasure("probe", "run", campaign(tmp_path, iperf3_server, store=tiny_fs / "s.db"))
@@ -284,7 +288,7 @@ def fill(folder: Path) -> None:
 
 
 def test_full_disk_at_start_is_a_clear_error(
-    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure
+    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure: Netmeasure
 ) -> None:
     store = tiny_fs / "s.db"
     SampleStore(store).close()
