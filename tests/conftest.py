@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -56,14 +56,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 5.0) -> None:
+def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Wait for an event the test cannot subscribe to (a port that starts listening, rows in
+    another process's database, a connection established) by polling its condition, never a
+    fixed sleep: a loaded machine only makes the wait longer, up to `timeout_s`, after which
+    the test fails naming `what`."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True)
-        if out.stdout.strip():
-            return
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
         time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def sockets(state: str, port: int, prefix: Sequence[str] = ()) -> bool:
+    """Whether `ss` lists a TCP socket in `state` on local or remote port `port` (in the
+    network namespace that `prefix`, e.g. ``ip netns exec NS``, enters)."""
+    where = f"( sport = :{port} or dport = :{port} )"
+    out = subprocess.run(
+        [*prefix, "ss", "-Htn", "state", state, where], capture_output=True, text=True, timeout=10
+    )
+    return bool(out.stdout.strip())
+
+
+def wait_for_port(
+    port: int, host: str = "127.0.0.1", timeout_s: float = 5.0, prefix: Sequence[str] = ()
+) -> None:
+    wait_until(
+        lambda: sockets("listening", port, prefix), timeout_s, f"a listener on {host}:{port}"
+    )
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Netmeasure, free_port, netmeasure_cmd
+from conftest import Netmeasure, free_port, netmeasure_cmd, wait_until
 from netmeasure.collector.db import connect
 from netmeasure.probe.upload import CollectorTarget, upload
 from netmeasure.samples import Sample
@@ -293,8 +293,7 @@ def test_collector_killed_mid_load_loses_nothing(collector: Collector, tmp_path:
 
     thread = threading.Thread(target=run)
     thread.start()
-    while collector.count() < 1000:
-        time.sleep(0.05)
+    wait_until(lambda: collector.count() >= 1000, 120, "1,000 samples at the collector")
     collector.kill()
     time.sleep(1.0)
     collector.start()  # same port, same database
@@ -321,8 +320,7 @@ def test_probe_killed_mid_upload_loses_nothing(collector: Collector, tmp_path: P
         "100",
     )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while collector.count() < 2000:
-        time.sleep(0.05)
+    wait_until(lambda: collector.count() >= 2000, 120, "2,000 samples at the collector")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert collector.count() < 15000
@@ -450,10 +448,9 @@ def test_network_cut_between_probe_and_collector(
             stderr=subprocess.PIPE,
             text=True,
         )
-        while c.count() < 3000:
-            time.sleep(0.05)
+        wait_until(lambda: c.count() >= 3000, 120, "3,000 samples at the collector")
         tb.link_down()
-        time.sleep(3)
+        time.sleep(3)  # the outage itself: the link stays down 3 s (longer than --timeout)
         during = c.count()
         tb.link_up()
         _, stderr = probe.communicate(timeout=300)

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from conftest import free_port, netmeasure_cmd
+from conftest import wait_until as wait_until_true
 from netmeasure.probe.upload import CollectorTarget, upload
 from netmeasure.samples import Sample
 from netmeasure.store import SampleStore
@@ -46,7 +47,7 @@ def _need_browser() -> Any:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        reason = "Playwright for Python is not installed (pip install 'netmeasure[dev]')"
+        reason = "Playwright for Python is not installed (pip install 'netmeasure-qos[dev]')"
     if reason is None and not CHROMIUM.exists():
         reason = "Debian's chromium is not installed ('make test' installs it)"
     if reason:
@@ -163,13 +164,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     for i, (probe, operator) in enumerate(PROBES.items()):
         assert s.upload(probe, operator, tmp, 300, seed=i + 1) == 900
     s.tmp = tmp  # type: ignore[attr-defined]
+
     # the dashboard has read everything
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def read_all() -> bool:
         code, body, _ = s.get("/dashboard/api/state", ADMIN)
-        if code == 200 and json.loads(body)["rows_read"] == 2700:
-            break
-        time.sleep(0.5)
+        return code == 200 and json.loads(body)["rows_read"] == 2700
+
+    wait_until_true(read_all, 60, "the dashboard has read all 2,700 rows")
     yield s
     s.stop()
 

@@ -709,10 +709,10 @@ def test_missing_extra_is_one_line_naming_it() -> None:
     msg = str(missing_extra(ModuleNotFoundError("No module named 'x'", name="weasyprint")))
     assert msg == (
         "this command needs the 'report' extra (weasyprint is not installed): "
-        "pip install 'netmeasure[report]'"
+        "pip install 'netmeasure-qos[report]'"
     )
     assert missing_extra(ModuleNotFoundError("x", name="duckdb")) is not None
-    assert "netmeasure[collector]" in str(missing_extra(ModuleNotFoundError("x", name="uvicorn")))
+    assert "netmeasure-qos[collector]" in str(missing_extra(ModuleNotFoundError("x", name="uvicorn")))
     assert missing_extra(ModuleNotFoundError("x", name="not_an_extra")) is None
 
 

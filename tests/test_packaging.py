@@ -47,7 +47,7 @@ PIP_ENV = {
 
 
 def provides(extra: str) -> set[str]:
-    """The extras an install of ``netmeasure[extra]`` brings (self-references followed)."""
+    """The extras an install of ``netmeasure-qos[extra]`` brings (self-references followed)."""
     out, todo = set(), [extra] if extra else []
     while todo:
         e = todo.pop()
@@ -55,7 +55,7 @@ def provides(extra: str) -> set[str]:
             continue
         out.add(e)
         for req in EXTRAS[e]:
-            if req.startswith("netmeasure["):
+            if req.startswith("netmeasure-qos["):
                 todo += req.split("[", 1)[1].rstrip("]").split(",")
     return out
 
@@ -214,7 +214,7 @@ def needs(proc: subprocess.CompletedProcess[str], extra: str) -> None:
     assert proc.returncode == 2, (proc.args, proc.returncode, proc.stderr[-2000:])
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
-    assert f"pip install 'netmeasure[{extra}]'" in lines[0], proc.stderr
+    assert f"pip install 'netmeasure-qos[{extra}]'" in lines[0], proc.stderr
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v or "none")
@@ -314,7 +314,7 @@ def test_every_command_runs_from_the_installed_wheel(
         clean_exit(res)
         assert (work / "samples.parquet").read_bytes()[:4] == b"PAR1"
     else:
-        assert res.returncode == 2 and "netmeasure[analysis]" in res.stderr, res.stderr
+        assert res.returncode == 2 and "netmeasure-qos[analysis]" in res.stderr, res.stderr
 
     res = netmeasure(venv, work, "evaluate", "--standard", "malaysia-5g", "samples.db")
     if "analysis" in have:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Netmeasure, free_port, netmeasure_cmd, write_campaign
+from conftest import Netmeasure, free_port, netmeasure_cmd, wait_until, write_campaign
 from netmeasure.store import SampleStore
 
 PROBE = """
@@ -161,7 +161,8 @@ def test_busy_server_retries_then_records_server_busy(
             ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "8", "-b", "10M"],
             stdout=subprocess.DEVNULL,
         )
-        time.sleep(0.5)
+        # the occupant's test running: its data connection (beside the control one) is up
+        wait_until(lambda: established(port) >= 2, 20, "the occupant's iperf3 test running")
         path = campaign(tmp_path, port, direction="download", latency=False, busy_retries=2)
         started = time.monotonic()
         res = netmeasure("probe", "run", path)
@@ -174,6 +175,17 @@ def test_busy_server_retries_then_records_server_busy(
     (row,) = rows(tmp_path / "s.db")
     assert (row["ok"], row["error"]) == (False, "server_busy")
     assert elapsed >= 0.3 + 0.6  # two backoffs: 0.3 s and 0.6 s at least
+
+
+def established(port: int) -> int:
+    """Established TCP connections to the local server on `port` (its side of each)."""
+    out = subprocess.run(
+        ["ss", "-Htn", "state", "established", f"sport = :{port}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return len(out.stdout.splitlines())
 
 
 def _wait_for_tests(store: Path, n: int, timeout_s: float) -> None:
@@ -200,7 +212,8 @@ def test_kill_9_leaves_a_sound_store_with_every_completed_test(
     proc = subprocess.Popen(netmeasure_cmd("probe", "run", str(path)), stdout=log, stderr=log)
     try:
         _wait_for_tests(tmp_path / "s.db", 4, 60)
-        time.sleep(0.7)  # land somewhere inside the next test
+        # land inside the next test: its iperf3 connections to the server are up
+        wait_until(lambda: established(iperf3_server) >= 1, 60, "the fifth test running")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -232,7 +245,7 @@ def test_signal_stops_cleanly(tmp_path: Path, iperf3_server: int, sig: int, code
         text=True,
     )
     _wait_for_tests(tmp_path / "s.db", 1, 60)
-    time.sleep(0.5)  # inside the next iperf3 run
+    wait_until(lambda: established(iperf3_server) >= 1, 60, "the next iperf3 run under way")
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == code, stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
-from netmeasure.errors import InputError, StoreError
+from netmeasure.errors import InputError, StoreError, pip_install
 from netmeasure.samples import (
     ALL_COLUMNS,
     COLUMN_TYPES,
@@ -367,9 +367,7 @@ class PostgresDB:
         try:
             import psycopg
         except ImportError as exc:
-            raise InputError(
-                "PostgreSQL needs psycopg: pip install 'netmeasure[collector]'"
-            ) from exc
+            raise InputError(f"PostgreSQL needs psycopg: {pip_install('collector')}") from exc
         self.url = url
         self._psycopg = psycopg
         self._local = threading.local()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from netmeasure.errors import InputError
+from netmeasure.errors import InputError, pip_install
 from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES
 
 SQLITE_SUFFIXES: Final = (".db", ".sqlite", ".sqlite3")
@@ -345,7 +345,7 @@ def _postgres_batches(url: str) -> Iterator[list[Any]]:
     try:
         import psycopg
     except ImportError as exc:
-        raise InputError("PostgreSQL needs psycopg: pip install 'netmeasure[collector]'") from exc
+        raise InputError(f"PostgreSQL needs psycopg: {pip_install('collector')}") from exc
     cols = ", ".join(
         f"to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
         if COLUMN_TYPES[c] == "ts"
