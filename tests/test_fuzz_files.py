@@ -712,7 +712,9 @@ def test_missing_extra_is_one_line_naming_it() -> None:
         "pip install 'netmeasure-qos[report]'"
     )
     assert missing_extra(ModuleNotFoundError("x", name="duckdb")) is not None
-    assert "netmeasure-qos[collector]" in str(missing_extra(ModuleNotFoundError("x", name="uvicorn")))
+    assert "netmeasure-qos[collector]" in str(
+        missing_extra(ModuleNotFoundError("x", name="uvicorn"))
+    )
     assert missing_extra(ModuleNotFoundError("x", name="not_an_extra")) is None
 
 
