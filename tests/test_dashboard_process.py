@@ -190,8 +190,10 @@ def test_the_web_process_answers_while_the_aggregator_reads_and_a_restart_resume
             assert time.monotonic() - t0 < 600
         catch_up_s = time.monotonic() - t0
         assert answered_while_reading >= 1 and uploaded
-        # every answer came in while the aggregator was busy, each far quicker than it
-        assert max(health_s) < 2.0, (max(health_s), catch_up_s)
+        # every answer came in while the aggregator was busy, each far quicker than it (a
+        # /health held up by the aggregator would take about the whole catch-up; no absolute
+        # time: a loaded machine slows both alike)
+        assert max(health_s) < catch_up_s / 2, (max(health_s), catch_up_s)
         deadline = time.monotonic() + 30
         while server.state()["rows_read"] < ROWS + 300:
             assert time.monotonic() < deadline
