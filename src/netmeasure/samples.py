@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-METRICS: Final = ("download", "upload", "latency", "jitter", "packet_loss")
+METRICS: Final = ("download", "upload", "latency", "jitter", "packet_loss", "access_delay")
 
 #: Units of each metric's ``value`` (contracts.md: bit/s, ms, ratio).
 METRIC_UNITS: Final[dict[str, str]] = {
@@ -24,6 +24,8 @@ METRIC_UNITS: Final[dict[str, str]] = {
     "latency": "ms",
     "jitter": "ms",
     "packet_loss": "ratio",
+    # ETSI TS 102 250-2 service-access delay: request sent -> first data byte received.
+    "access_delay": "ms",
 }
 
 #: Classes of failure, as the ``error`` column names them.
@@ -35,7 +37,26 @@ ERRORS: Final = (
     "tool_missing",
     "tool_error",
     "interrupted",
+    "cutoff",
+    "http_error",
+    "server_error",
 )
+
+#: Each error class's session outcome (ETSI TS 102 250-2): an access failure (no first data
+#: within the access timeout), a cut-off (data had started, the transfer did not complete), a
+#: failure of the test system itself (never charged to the operator), or an interruption.
+OUTCOMES: Final[dict[str, str]] = {
+    "timeout": "access_failure",
+    "connect": "access_failure",
+    "dns": "access_failure",
+    "http_error": "access_failure",
+    "cutoff": "cutoff",
+    "server_busy": "test_system",
+    "server_error": "test_system",
+    "tool_missing": "test_system",
+    "tool_error": "test_system",
+    "interrupted": "interrupted",
+}
 
 ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
 
