@@ -31,11 +31,13 @@ def server_prefix() -> Path:
 
 
 def start_nginx(
-    tb: Testbed, prefix: Path, objects: list[str], *, port: int = 80
+    tb: Testbed, prefix: Path, objects: list[str], *, port: int = 80, realtime: bool = False
 ) -> subprocess.Popen[bytes]:
     """Run start.sh in the server namespace (prefix: from server_prefix()); returns once
     nginx listens."""
     args = ["bash", str(START), str(prefix), "--listen", str(port)]
+    if realtime:  # SCHED_FIFO, inherited by nginx's workers
+        args = ["chrt", "-f", "10", *args]
     for obj in objects:
         args += ["--object", obj]
     proc = tb.start_server(args, log=prefix / "start.log")
