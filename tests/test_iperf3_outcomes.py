@@ -70,3 +70,49 @@ def test_timeout_after_data_is_a_cutoff_and_before_is_a_timeout() -> None:
     assert iperf3.parse(json.dumps(doc), "upload").error == "timeout"
     doc["intervals"] = [{"sum": {"bytes": 0}}, {"sum": {"bytes": 52000}}]
     assert iperf3.parse(json.dumps(doc), "upload").error == "cutoff"
+
+
+@pytest.mark.parametrize(
+    ("message", "klass"),
+    [
+        # curl-based tools
+        ("curl: (28) Operation timed out after 10001 milliseconds with 12345 out of 100000 bytes"
+         " received", "cutoff"),
+        ("curl: (28) Operation timed out after 10001 milliseconds with 0 out of 0 bytes received",
+         "timeout"),
+        ("curl: (18) transfer closed with 5000 bytes remaining to read", "cutoff"),
+        ("curl: (22) The requested URL returned error: 503", "server_busy"),
+        ("curl: (22) The requested URL returned error: 502", "server_error"),
+        ("curl: (22) The requested URL returned error: 404", "http_error"),
+        ("curl: (6) Could not resolve host: speed.example", "dns"),
+        ("curl: (7) Failed to connect to 192.0.2.1 port 80 after 3 ms: Couldn't connect to server",
+         "connect"),
+        ("curl: (60) SSL certificate problem: self-signed certificate", "connect"),
+        # speedtest-cli (urllib) and Ookla
+        ("HTTP Error 503: Service Unavailable", "server_busy"),
+        ("HTTP Error 500: Internal Server Error", "server_error"),
+        ("HTTP Error 403: Forbidden", "http_error"),
+        ("Upload - Cannot write: Broken pipe", "cutoff"),
+        ("Configuration - Could not retrieve or read configuration (ConfigurationError)",
+         "connect"),
+    ],
+)
+def test_imported_failures_map_to_the_same_outcomes(message: str, klass: str) -> None:
+    from netmeasure.ingest.base import classify_failure
+
+    assert classify_failure(message) == klass
+
+
+def test_imported_iperf3_cut_off_keeps_its_class(tmp_path: Path) -> None:
+    from test_import import rows_of
+
+    doc = {
+        "start": {"test_start": {"protocol": "TCP", "reverse": 1, "num_streams": 1}},
+        "intervals": [{"sum": {"bytes": 5_000_000, "seconds": 1.0}}],
+        "end": {},
+        "error": "control socket has closed unexpectedly",
+    }
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps(doc))
+    (row,) = rows_of(path, "iperf3")
+    assert (row["metric"], row["ok"], row["error"]) == ("download", False, "cutoff")
