@@ -225,7 +225,10 @@ def test_parse_multi_connection_rate_spans_first_first_data_to_last_last_data() 
 
 def test_parse_upload_times_from_the_bodys_first_byte() -> None:
     text = doc(
-        http_code=204, size_upload=4_000_000, time_pretransfer=0.25, time_starttransfer=2.24,
+        http_code=204,
+        size_upload=4_000_000,
+        time_pretransfer=0.25,
+        time_starttransfer=2.24,
         time_total=2.25,
     )
     out = http.parse(text, direction="upload", connections=1)

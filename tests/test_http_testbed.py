@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import make_testbed, netmeasure_cmd, write_campaign
-from nginx_server import nginx_missing, server_prefix, start_nginx
 from netmeasure.samples import OUTCOMES
 from netmeasure.store import SampleStore
 from netmeasure.testbed import expected_tcp_goodput_bps
+from nginx_server import nginx_missing, server_prefix, start_nginx
 
 pytestmark = [
     pytest.mark.testbed,
@@ -48,9 +48,7 @@ def raw_curl(tb, url: str, body: str | None, n: int) -> float:  # type: ignore[n
         args += ["--parallel", "--parallel-immediate", "--parallel-max", str(n)]
     for _ in range(n):
         args += ["-o", "/dev/null", *(["-T", body] if body else []), url]
-    out = subprocess.run(
-        tb.client_cmd([*RT, *args]), capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run(tb.client_cmd([*RT, *args]), capture_output=True, text=True, timeout=120)
     docs = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(d["exitcode"], d["http_code"] // 100) for d in docs] == [(0, 2)] * n, out.stdout
     first_key = "time_pretransfer" if body else "time_starttransfer"
@@ -118,7 +116,9 @@ def test_http_runner_matches_theory_and_raw_curl(
                 if direction == "download":
                     out[(direction, n)] = raw_curl(tb, f"{base}/files/{size}", None, n)
                 else:
-                    out[(direction, n)] = raw_curl(tb, f"{base}/upload", str(srv / "files" / size), n)
+                    out[(direction, n)] = raw_curl(
+                        tb, f"{base}/upload", str(srv / "files" / size), n
+                    )
             return out
 
         # raw curl just before and just after: on a shared machine the rate a veth and tbf
@@ -144,8 +144,10 @@ def test_http_runner_matches_theory_and_raw_curl(
     for direction, n in cases:
         (row,) = [r for r in rates if r["metric"] == direction and r["streams"] == n]
         raw = (before[(direction, n)], after[(direction, n)])
-        report.append(f"{direction} x{n}: runner {row['value'] / expected:.4f}, raw curl "
-                      f"{raw[0] / expected:.4f} / {raw[1] / expected:.4f} of theory")
+        report.append(
+            f"{direction} x{n}: runner {row['value'] / expected:.4f}, raw curl "
+            f"{raw[0] / expected:.4f} / {raw[1] / expected:.4f} of theory"
+        )
         assert min(raw) * 0.99 <= row["value"] <= max(raw) * 1.01, report[-1]
         if min(raw) < 0.99 * expected:
             # raw curl itself below the shaped rate before or after: the CPU (other work on

@@ -33,7 +33,11 @@ def test_server_killed_mid_transfer_is_a_cutoff() -> None:
         # the server dies 1.5 s into a 5 s download: data had moved, then the session broke
         threading.Timer(1.5, server.send_signal, args=(signal.SIGKILL,)).start()
         spec = iperf3.Iperf3Spec(
-            server="127.0.0.1", port=port, duration_s=5, omit_s=0, latency_under_load=False,
+            server="127.0.0.1",
+            port=port,
+            duration_s=5,
+            omit_s=0,
+            latency_under_load=False,
             udp_rate_bps=1e6,
         )
         result = iperf3.run(spec, "download")
@@ -76,25 +80,36 @@ def test_timeout_after_data_is_a_cutoff_and_before_is_a_timeout() -> None:
     ("message", "klass"),
     [
         # curl-based tools
-        ("curl: (28) Operation timed out after 10001 milliseconds with 12345 out of 100000 bytes"
-         " received", "cutoff"),
-        ("curl: (28) Operation timed out after 10001 milliseconds with 0 out of 0 bytes received",
-         "timeout"),
+        (
+            "curl: (28) Operation timed out after 10001 milliseconds with 12345 out of 100000 bytes"
+            " received",
+            "cutoff",
+        ),
+        (
+            "curl: (28) Operation timed out after 10001 milliseconds with 0 out of 0 bytes"
+            " received",
+            "timeout",
+        ),
         ("curl: (18) transfer closed with 5000 bytes remaining to read", "cutoff"),
         ("curl: (22) The requested URL returned error: 503", "server_busy"),
         ("curl: (22) The requested URL returned error: 502", "server_error"),
         ("curl: (22) The requested URL returned error: 404", "http_error"),
         ("curl: (6) Could not resolve host: speed.example", "dns"),
-        ("curl: (7) Failed to connect to 192.0.2.1 port 80 after 3 ms: Couldn't connect to server",
-         "connect"),
+        (
+            "curl: (7) Failed to connect to 192.0.2.1 port 80 after 3 ms: Couldn't connect to"
+            " server",
+            "connect",
+        ),
         ("curl: (60) SSL certificate problem: self-signed certificate", "connect"),
         # speedtest-cli (urllib) and Ookla
         ("HTTP Error 503: Service Unavailable", "server_busy"),
         ("HTTP Error 500: Internal Server Error", "server_error"),
         ("HTTP Error 403: Forbidden", "http_error"),
         ("Upload - Cannot write: Broken pipe", "cutoff"),
-        ("Configuration - Could not retrieve or read configuration (ConfigurationError)",
-         "connect"),
+        (
+            "Configuration - Could not retrieve or read configuration (ConfigurationError)",
+            "connect",
+        ),
     ],
 )
 def test_imported_failures_map_to_the_same_outcomes(message: str, klass: str) -> None:

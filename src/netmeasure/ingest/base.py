@@ -278,9 +278,14 @@ _FAILURE_CLASSES: Final = (
     ),
     # HTTP answers (curl -f "The requested URL returned error: 503", urllib "HTTP Error 503"):
     # the test server busy (503, 429) or failing (5xx) is the test system's, a 4xx the access's.
-    (re.compile(r"(?:error:?|http/\S+|status) ?(?:503|429)\b|service unavailable", re.I), "server_busy"),
-    (re.compile(r"(?:error:?|http/\S+|status) ?5\d\d\b|internal server error|bad gateway", re.I),
-     "server_error"),
+    (
+        re.compile(r"(?:error:?|http/\S+|status) ?(?:503|429)\b|service unavailable", re.I),
+        "server_busy",
+    ),
+    (
+        re.compile(r"(?:error:?|http/\S+|status) ?5\d\d\b|internal server error|bad gateway", re.I),
+        "server_error",
+    ),
     (re.compile(r"(?:error:?|http/\S+|status) ?4\d\d\b|forbidden|not found", re.I), "http_error"),
     (
         re.compile(

@@ -136,9 +136,7 @@ def unsupported(spec: HttpSpec, protocols: frozenset[str]) -> str | None:
 # -- run ----------------------------------------------------------------------------------
 
 
-def build_command(
-    spec: HttpSpec, *, body: str | None = None, binary: str = "curl"
-) -> list[str]:
+def build_command(spec: HttpSpec, *, body: str | None = None, binary: str = "curl") -> list[str]:
     """curl's command line for the test: N transfers at once, each writing its trigger points
     as one JSON line. ``body``: the file an upload sends."""
     args = [
@@ -260,10 +258,9 @@ def classify_transfer(
     index = int(doc.get("urlnum") or 0)
     total = float(doc.get("time_total") or 0.0)
     request_sent = float(doc.get("time_pretransfer") or 0.0)
-    if direction == "upload":
-        start = request_sent
-    else:
-        start = float(doc.get("time_starttransfer") or 0.0)
+    # an upload's first data leaves with its request; a download's is the answer's first byte
+    first_key = "time_pretransfer" if direction == "upload" else "time_starttransfer"
+    start = float(doc.get(first_key) or 0.0)
     started = moved > 0 and start > 0
     message = str(doc.get("errormsg") or "") or None
     error: str | None = None
@@ -475,9 +472,7 @@ class HttpRunner:
                 tool_version=outcome.version,
                 target=spec.target,
                 label=self.describe(spec),
-                measurements=tuple(
-                    _at(m, started_at) for m in outcome.measurements
-                ),
+                measurements=tuple(_at(m, started_at) for m in outcome.measurements),
                 raw=result.stdout or json.dumps({"stderr": result.stderr[:2000]}),
                 started_at=started_at,
                 streams=spec.connections,

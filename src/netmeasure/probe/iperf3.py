@@ -418,9 +418,9 @@ def moved_data(data: dict[str, Any]) -> bool:
         return False
     for interval in intervals:
         total = interval.get("sum") if isinstance(interval, dict) else None
-        if isinstance(total, dict) and isinstance(total.get("bytes"), (int, float)):
-            if total["bytes"] > 0:
-                return True
+        moved = total.get("bytes") if isinstance(total, dict) else None
+        if isinstance(moved, (int, float)) and moved > 0:
+            return True
     return False
 
 
