@@ -295,3 +295,79 @@ def test_command_binds_the_interface_and_sends_n_transfers() -> None:
     assert cmd[cmd.index("--interface") + 1] == "wwan0"
     assert cmd.count("http://192.0.2.1/f") == 3
     assert "--parallel" in cmd and "--http1.1" in cmd
+
+
+# -- the campaign ---------------------------------------------------------------------------
+
+
+def test_campaign_entry_and_its_errors(tmp_path: Path) -> None:
+    from netmeasure.errors import ConfigError
+    from netmeasure.probe.campaign import load_campaign
+
+    head = '[probe]\nid = "p"\n[schedule]\nrounds = 1\n[[tests]]\ntype = "http"\n'
+    path = tmp_path / "c.toml"
+    path.write_text(
+        head + 'url = "http://192.0.2.1/files/100MB"\nsize = "100 MB"\nconnections = 4\n'
+        'interface = "wwan0"\naccess_timeout = "5s"\ntimeout = "30s"\n'
+    )
+    (spec,) = load_campaign(path).tests
+    assert spec == http.HttpSpec(
+        url="http://192.0.2.1/files/100MB",
+        size_bytes=1e8,
+        connections=4,
+        interface="wwan0",
+        access_timeout_s=5.0,
+        timeout_s=30.0,
+    )
+    for body, key in [
+        ('url = "http://192.0.2.1/upload"\ndirection = "upload"\n', "tests[0].size"),
+        ('url = "ftp://192.0.2.1/x"\n', "tests[0].url"),
+        ('url = "http://192.0.2.1/x"\nsize = "10 Mbit"\n', "tests[0].size"),
+        ('url = "http://192.0.2.1/x"\nconnections = 0\n', "tests[0].connections"),
+        ('url = "http://192.0.2.1/x"\ndirection = "sideways"\n', "tests[0].direction"),
+    ]:
+        path.write_text(head + body)
+        with pytest.raises(ConfigError) as err:
+            load_campaign(path)
+        assert f"{path}: {key}" in str(err.value)
+
+
+def test_probe_run_stores_rates_delays_and_failures(
+    tmp_path: Path,
+    server: MisbehavingServer,
+    netmeasure,  # type: ignore[no-untyped-def]
+) -> None:
+    from netmeasure.store import SampleStore
+
+    store = tmp_path / "s.db"
+    path = tmp_path / "c.toml"
+    tests = "".join(
+        f'[[tests]]\ntype = "http"\nurl = "{server.url(p)}"\n{extra}'
+        for p, extra in [
+            ("/delay/100/4000000", 'size = "4 MB"\n'),
+            ("/status/503", ""),
+            ("/cut/100000/4000000", ""),
+            ("/ok/0", 'direction = "upload"\nsize = "2 MB"\n'),
+        ]
+    )
+    path.write_text(
+        f'[probe]\nid = "p"\nstore = "{store}"\ngpsd = false\nmodem = false\n'
+        f'[schedule]\nrounds = 1\nmin_spacing = "0s"\n{tests}'
+    )
+    res = netmeasure("probe", "run", path)
+    assert res.exit_code == 0, res.stderr
+    with SampleStore(store, create=False) as s:
+        got = sorted(
+            (r["metric"], r["ok"], r["error"], r["tool"], r["target"]) for r in s.iter_rows()
+        )
+    base = server.url("")
+    assert got == sorted(
+        [
+            ("download", True, None, "curl", base + "/delay/100/4000000"),
+            ("access_delay", True, None, "curl", base + "/delay/100/4000000"),
+            ("download", False, "server_busy", "curl", base + "/status/503"),
+            ("download", False, "cutoff", "curl", base + "/cut/100000/4000000"),
+            ("access_delay", True, None, "curl", base + "/cut/100000/4000000"),
+            ("upload", True, None, "curl", base + "/ok/0"),
+        ]
+    )
