@@ -24,8 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -168,64 +166,23 @@ def accuracy() -> list[dict]:
     return rows
 
 
-class LinkCounter:
-    """The server's veth byte counters, read from /proc/PID/net/dev of a process in its
-    namespace (nginx's), sampled every 20 ms while a fleet runs."""
-
-    def __init__(self, pid: int, dev: str = "vs") -> None:
-        self.path = Path(f"/proc/{pid}/net/dev")
-        self.dev = dev
-        self.samples: list[tuple[float, int, int]] = []
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> tuple[int, int]:
-        for line in self.path.read_text().splitlines():
-            name, _, rest = line.partition(":")
-            if name.strip() == self.dev:
-                f = rest.split()
-                return int(f[0]), int(f[8])  # rx bytes, tx bytes
-        raise RuntimeError(f"no {self.dev} in {self.path}")
-
-    def _run(self) -> None:
-        while not self.done.is_set():
-            self.samples.append((time.monotonic(), *self._read()))
-            time.sleep(0.02)
-
-    def rate_bps(self, upload: bool) -> float:
-        """Wire bytes from 10 % to 90 % of the total, over the time that took: the rate the
-        link carried while the fleet was under way (its ramp-up and tail left out)."""
-        self.done.set()
-        self.thread.join()
-        col = 1 if upload else 2
-        base = self.samples[0][col]
-        pts = [(s[0], s[col] - base) for s in self.samples]
-        total = pts[-1][1]
-        t10 = next(t for t, b in pts if b >= 0.1 * total)
-        t90 = next(t for t, b in pts if b >= 0.9 * total)
-        return 0.8 * total * 8 / (t90 - t10)
-
-
 def capacity() -> list[dict]:
     rows = []
     srv = server_prefix()
     try:
         with Testbed(rate_mbit=None) as tb:
-            nginx = start_nginx(tb, srv, ["20MB"], realtime=True)
+            start_nginx(tb, srv, ["100MB"], realtime=True)
             base = f"http://{tb.server_addr}"
             for direction in ("download", "upload"):
                 for n in PROBES:
                     up = direction == "upload"
                     spec = {
-                        "url": f"{base}/upload" if up else f"{base}/files/20MB",
+                        "url": f"{base}/upload" if up else f"{base}/files/100MB",
                         "direction": direction,
-                        "size_bytes": 20e6,
+                        "size_bytes": 100e6,
                         "timeout_s": 300,
                     }
-                    counter = LinkCounter(nginx.pid)
                     got = client(tb, "fleet", {"n": n, "spec": spec})
-                    wire = counter.rate_bps(up)
                     done = [g for g in got if g["last"] is not None]
                     errors: dict[str, int] = {}
                     for g in got:
@@ -238,7 +195,6 @@ def capacity() -> list[dict]:
                             "direction": direction,
                             "probes": n,
                             "aggregate_bps": agg,
-                            "wire_bps": wire,
                             "per_probe_bps": agg / n,
                             "completed": len(done),
                             "errors": errors,
@@ -294,18 +250,16 @@ def report(acc: list[dict], cap: list[dict], load: tuple[float, ...]) -> list[st
     lines += [
         "",
         "**Test server capacity** (one nginx, unshaped veth: the machine's CPU is the limit;"
-        " N probes at once, each one curl and one connection, 20 MB each):",
+        " N probes at once, each one curl and one connection, 100 MB each):",
         "",
-        "| direction | probes | aggregate (Mbit/s) | per probe (Mbit/s) | on the wire (Mbit/s) |"
-        " completed | failures |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| direction | probes | aggregate (Mbit/s) | per probe (Mbit/s) | completed | failures |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for r in cap:
         fails = ", ".join(f"{k} {v}" for k, v in sorted(r["errors"].items())) or "none"
         lines.append(
             f"| {r['direction']} | {r['probes']} | {r['aggregate_bps'] / 1e6:.0f} |"
-            f" {r['per_probe_bps'] / 1e6:.1f} | {r['wire_bps'] / 1e6:.0f} |"
-            f" {r['completed']}/{r['probes']} | {fails} |"
+            f" {r['per_probe_bps'] / 1e6:.1f} | {r['completed']}/{r['probes']} | {fails} |"
         )
     return lines
 

@@ -179,23 +179,27 @@ def test_fifty_probes_share_one_server(tmp_path: Path, cleanup: list[Path]) -> N
         cleanup.append(srv)
         start_nginx(tb, srv, ["8MB"], realtime=True)
         url = f"http://{tb.server_addr}/files/8MB"
-        # Each probe is its own curl, started by the runner; its first and last data are
-        # placed on one clock by the wall time just before its curl started (curl's own
-        # start is a few ms later: the same for both ends, so only the span's ends move).
+        # Each probe is its own curl with the runner's command line and parse; the curl is
+        # waited for in a blocking wait, so that the wall time at its exit places its trigger
+        # points on one clock (curl reports times from its own start, and anchoring at the
+        # start would add the time 50 threads take to start 50 processes).
         script = (
-            "import json, threading, time\n"
+            "import json, subprocess, threading, time\n"
             "from netmeasure.probe import http\n"
             f"spec = http.HttpSpec(url={url!r}, size_bytes=8e6, timeout_s=120)\n"
             f"go = threading.Barrier({n_probes})\n"
             f"out = [None] * {n_probes}\n"
             "def one(i):\n"
+            "    cmd = http.build_command(spec)\n"
             "    go.wait()\n"
-            "    t0 = time.time()\n"
-            "    res = http.run_curl(spec)\n"
-            "    o = http.outcome_of(res, spec, None)\n"
+            "    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)\n"
+            "    t_exit = time.time()\n"
+            "    o = http.parse(done.stdout, direction='download', connections=1,\n"
+            "                   expected_size=8_000_000)\n"
             "    (t,) = o.transfers\n"
+            "    start = t_exit - json.loads(done.stdout)['time_total']\n"
             "    out[i] = dict(error=o.error, value=o.measurements[0].value, bytes=t.bytes,\n"
-            "                  first=t0 + (t.first_data_s or 0), last=t0 + (t.last_data_s or 0))\n"
+            "                  first=start + (t.first_data_s or 0), last=t_exit)\n"
             f"ts = [threading.Thread(target=one, args=(i,)) for i in range({n_probes})]\n"
             "[t.start() for t in ts]; [t.join() for t in ts]\n"
             "print(json.dumps(out))\n"
