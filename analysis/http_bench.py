@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from machine import describe, write_results
 
 from netmeasure.testbed import Testbed, expected_tcp_goodput_bps
-from nginx_server import server_prefix, start_nginx
+from nginx_server import remove_server, server_prefix, start_nginx
 
 ROOT = Path(__file__).parents[1]
 
@@ -162,7 +161,7 @@ def accuracy() -> list[dict]:
                         )
                         print(rows[-1], flush=True)
         finally:
-            shutil.rmtree(srv, ignore_errors=True)
+            remove_server(srv)
     return rows
 
 
@@ -203,7 +202,7 @@ def capacity() -> list[dict]:
                     )
                     print(rows[-1], flush=True)
     finally:
-        shutil.rmtree(srv, ignore_errors=True)
+        remove_server(srv)
     return rows
 
 

@@ -22,6 +22,14 @@ def nginx_missing() -> str | None:
     return None
 
 
+def remove_server(prefix: Path) -> None:
+    """The prefix and the objects' directory its ``files`` links to."""
+    files = prefix / "files"
+    if files.is_symlink():
+        shutil.rmtree(files.resolve(), ignore_errors=True)
+    shutil.rmtree(prefix, ignore_errors=True)
+
+
 def server_prefix() -> Path:
     """A prefix nginx's workers can read: run as root, nginx drops them to "nobody", and
     pytest's tmp_path sits under a directory only root may enter."""

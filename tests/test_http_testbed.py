@@ -5,7 +5,6 @@ as raw curl beside it; 50 probes against one server at once."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from conftest import make_testbed, netmeasure_cmd, write_campaign
 from netmeasure.samples import OUTCOMES
 from netmeasure.store import SampleStore
 from netmeasure.testbed import expected_tcp_goodput_bps
-from nginx_server import nginx_missing, server_prefix, start_nginx
+from nginx_server import nginx_missing, remove_server, server_prefix, start_nginx
 
 pytestmark = [
     pytest.mark.testbed,
@@ -84,7 +83,7 @@ def cleanup() -> Iterator[list[Path]]:
     dirs: list[Path] = []
     yield dirs
     for d in dirs:
-        shutil.rmtree(d, ignore_errors=True)
+        remove_server(d)
 
 
 @pytest.mark.parametrize("rate_mbit", sorted(CASES))
