@@ -64,8 +64,9 @@ store = "{store}"
 gpsd = false
 modem = false
 [schedule]
-rounds = 1
+rounds = 3
 min_spacing = "0s"
+interval = "0s"
 """
 
 TEST = """
@@ -132,30 +133,34 @@ def test_http_runner_matches_theory_and_raw_curl(
         )
         assert probe.returncode == 0, probe.stderr
         after = raw_all()
+        again = raw_all()
     with SampleStore(store, create=False) as s:
         got = list(s.iter_rows())
     expected = expected_tcp_goodput_bps(rate_mbit * 1e6)
     rates = [r for r in got if r["metric"] in ("download", "upload")]
-    assert len(rates) == len(cases)
+    assert len(rates) == 3 * len(cases)
     assert all(r["ok"] and r["tool"] == "curl" for r in rates), rates
     report = []
     cpu_bound = []
     for direction, n in cases:
-        (row,) = [r for r in rates if r["metric"] == direction and r["streams"] == n]
-        raw = (before[(direction, n)], after[(direction, n)])
+        # Best of three, for the runner and for raw curl: the machine's other work can only slow
+        # a transfer down (a descheduled receiver idles the link), never speed it up, so the
+        # fastest of three runs is the closer to what the link carries.
+        runner = max(r["value"] for r in rates if r["metric"] == direction and r["streams"] == n)
+        raw = max(before[(direction, n)], after[(direction, n)], again[(direction, n)])
         report.append(
-            f"{direction} x{n}: runner {row['value'] / expected:.4f}, raw curl "
-            f"{raw[0] / expected:.4f} / {raw[1] / expected:.4f} of theory"
+            f"{direction} x{n}: runner {runner / expected:.4f}, raw curl {raw / expected:.4f}"
+            " of theory (best of three each)"
         )
-        assert min(raw) * 0.99 <= row["value"] <= max(raw) * 1.01, report[-1]
-        if min(raw) < 0.99 * expected:
-            # raw curl itself below the shaped rate before or after: the CPU (other work on
-            # the machine), not the link, set the rate at that moment
+        assert runner / raw == pytest.approx(1.0, abs=0.01), report[-1]
+        if raw < 0.99 * expected:
+            # raw curl itself below the shaped rate in all three runs: the CPU (other work on the
+            # machine), not the link, set the rate
             cpu_bound.append(report[-1])
             continue
-        assert row["value"] / expected == pytest.approx(1.0, abs=0.01), report[-1]
+        assert runner / expected == pytest.approx(1.0, abs=0.01), report[-1]
     delays = [r for r in got if r["metric"] == "access_delay"]
-    assert len(delays) == 1 + 4  # the downloads' transfers, one row each
+    assert len(delays) == 3 * (1 + 4)  # the downloads' transfers, one row each, per round
     assert all(r["ok"] and 0 < r["value"] < 100 for r in delays)
     print("\n".join(report))
     if cpu_bound:
