@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,8 +122,6 @@ def test_slow_loris_trickle_is_cut_off_by_the_whole_transfer_timeout(
 
 
 def test_refused_port_is_connect() -> None:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))  # a port of our own, never listening: refused
         out = run(f"http://127.0.0.1:{sock.getsockname()[1]}/x")
@@ -371,3 +372,82 @@ def test_probe_run_stores_rates_delays_and_failures(
             ("upload", True, None, "curl", base + "/ok/0"),
         ]
     )
+
+
+# -- HTTPS against the shipped test server (nginx on loopback) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[tuple[str, str, Path]]:
+    """The shipped nginx configuration on loopback, HTTP and HTTPS (a self-signed
+    certificate for 127.0.0.1): yields the two base URLs and the prefix."""
+    from conftest import free_port, wait_for_port
+    from nginx_server import START, nginx_missing, remove_server, server_prefix
+
+    reason = nginx_missing()
+    if reason:
+        pytest.skip(reason)
+    prefix = server_prefix()
+    plain, tls = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            "bash",
+            str(START),
+            str(prefix),
+            "--listen",
+            f"127.0.0.1:{plain}",
+            "--tls-listen",
+            f"127.0.0.1:{tls}",
+            "--object",
+            "4MB",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(tls, timeout_s=20)
+        yield f"http://127.0.0.1:{plain}", f"https://127.0.0.1:{tls}", prefix
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        remove_server(prefix)
+
+
+def test_https_download_and_upload_with_the_servers_ca(
+    tls_server: tuple[str, str, Path],
+) -> None:
+    _, base, prefix = tls_server
+    ca = str(prefix / "tls" / "cert.pem")
+    out = run(f"{base}/files/4MB", size_bytes=4e6, ca_file=ca)
+    assert out.error is None, out.error_message
+    assert [m.metric for m in out.measurements] == ["download", "access_delay"]
+    out = run(f"{base}/upload", direction="upload", size_bytes=3e6, ca_file=ca)
+    assert out.error is None, out.error_message
+    # the server's own upload location read the whole body before its 204
+    assert out.raw and json.loads(out.raw)["size_upload"] == 3_000_000
+
+
+def test_https_with_an_untrusted_certificate_is_connect(
+    tls_server: tuple[str, str, Path],
+) -> None:
+    _, base, _ = tls_server
+    out = run(f"{base}/files/4MB")  # no ca_file: the self-signed certificate is refused
+    assert out.error == "connect"
+    assert "certificate" in (out.error_message or "").lower()
+
+
+def test_plain_http_object_and_a_missing_one(tls_server: tuple[str, str, Path]) -> None:
+    base, _, _ = tls_server
+    assert run(f"{base}/files/4MB", size_bytes=4e6).error is None
+    assert run(f"{base}/files/5MB").error == "http_error"  # 404: no such object
+
+
+def test_probe_check_names_curl_and_the_server(tls_server: tuple[str, str, Path]) -> None:
+    base, _, _ = tls_server
+    results = http.RUNNER.check(http.HttpSpec(url=f"{base}/files/4MB"))
+    assert [(r.name, r.status) for r in results] == [("curl", "ok"), ("server", "ok")]
+    assert results[0].detail.startswith("curl 7.") or results[0].detail.startswith("curl 8.")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        spec = http.HttpSpec(url=f"http://127.0.0.1:{sock.getsockname()[1]}/x")
+        assert [r.status for r in http.RUNNER.check(spec)] == ["ok", "fail"]
