@@ -36,8 +36,8 @@ ROOT = Path(__file__).parents[1]
 
 #: Shaped rate (Mbit/s) -> (tbf burst, object of ~3 s).
 RATES = {
-    100: ("32kb", "36MB"),
-    500: ("64kb", "180MB"),
+    100: ("128kb", "36MB"),
+    500: ("128kb", "180MB"),
     1000: ("128kb", "360MB"),
     2000: ("256kb", "720MB"),
 }

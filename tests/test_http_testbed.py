@@ -23,11 +23,13 @@ pytestmark = [
     pytest.mark.skipif(nginx_missing() is not None, reason=str(nginx_missing())),
 ]
 
-#: Per rate: the tbf burst (small against the object: the first burst leaves at line rate
-#: and would read as rate), the object of a 1-connection transfer and of each of 4 (~2.5 s).
+#: Per rate: the tbf burst, the object of a 1-connection transfer and of each of 4 (~2.5 s).
+#: The burst is small against the object (the first burst leaves at line rate and reads as
+#: rate: 128 kB of 30 MB is +0.4 %) and at least 128 kB: tbf splits in software any GSO
+#: packet (up to 64 kB) larger than its burst, which cost 8-16 CPU s per GB at 32-64 kB.
 CASES = {
-    100: ("32kb", "30MB", "8MB"),
-    500: ("64kb", "150MB", "40MB"),
+    100: ("128kb", "30MB", "8MB"),
+    500: ("128kb", "150MB", "40MB"),
     2000: ("256kb", "600MB", "150MB"),
 }
 
@@ -153,12 +155,12 @@ def test_http_runner_matches_theory_and_raw_curl(
             " of theory (best of three each)"
         )
         assert runner / raw == pytest.approx(1.0, abs=0.01), report[-1]
-        if raw < 0.99 * expected:
-            # raw curl itself below the shaped rate in all three runs: the CPU (other work on the
-            # machine), not the link, set the rate
-            cpu_bound.append(report[-1])
+        if runner / expected == pytest.approx(1.0, abs=0.01):
             continue
-        assert runner / expected == pytest.approx(1.0, abs=0.01), report[-1]
+        # raw curl itself below the shaped rate in all three runs: the CPU (other work on the
+        # machine), not the link, set the rate; anything else is the runner's fault
+        assert raw < 0.99 * expected, report[-1]
+        cpu_bound.append(report[-1])
     delays = [r for r in got if r["metric"] == "access_delay"]
     assert len(delays) == 3 * (1 + 4)  # the downloads' transfers, one row each, per round
     assert all(r["ok"] and 0 < r["value"] < 100 for r in delays)
