@@ -451,3 +451,11 @@ def test_probe_check_names_curl_and_the_server(tls_server: tuple[str, str, Path]
         sock.bind(("127.0.0.1", 0))
         spec = http.HttpSpec(url=f"http://127.0.0.1:{sock.getsockname()[1]}/x")
         assert [r.status for r in http.RUNNER.check(spec)] == ["ok", "fail"]
+
+
+def test_parse_upload_answered_before_the_whole_body_is_the_servers_fault() -> None:
+    # nginx's own "return 204" answers before reading the body (docs/test-server.md)
+    text = doc(http_code=204, size_upload=65536, time_pretransfer=0.01, time_total=0.02)
+    out = http.parse(text, direction="upload", connections=1, expected_size=10_000_000)
+    assert out.error == "server_error"
+    assert "65536 of 10000000" in (out.error_message or "")

@@ -286,9 +286,16 @@ def classify_transfer(
         error, message = "tool_error", "curl ended without an HTTP answer"
     elif exitcode == 0:
         if expected_size is not None and moved != expected_size:
-            # A complete HTTP answer of the wrong length: the test server's object is wrong.
+            # A complete HTTP answer with the wrong byte count: the test server's object is
+            # not the campaign's, or it answered an upload before reading the whole body.
             error = "server_error"
-            message = f"the object is {moved} bytes, the campaign's size is {expected_size}"
+            if direction == "upload":
+                message = (
+                    f"the server answered after {moved} of {expected_size} bytes of the body:"
+                    " it must read the whole body first (docs/test-server.md)"
+                )
+            else:
+                message = f"the object is {moved} bytes, the campaign's size is {expected_size}"
     elif started and exitcode in _CUT:
         error = "cutoff"
     elif exitcode in _DNS:
