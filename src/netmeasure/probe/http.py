@@ -20,8 +20,11 @@ first data *received* (its first data is its own request), so it writes none. Wi
 ``connections = N`` the N transfers run at once in one curl process (``--parallel
 --parallel-immediate``, HTTP/1.1: N TCP connections, started within one event loop) and the
 test's rate is the multi-connection rate: the bytes of all N transfers / (the last transfer's
-last data - the first transfer's first data), as ETSI TR 102 678 and BEREC BoR (17) 178 take a
-multi-connection throughput (bytes summed over the connections, over the span they are active).
+last data - the first transfer's first data): ETSI TS 102 250-2's mean data rate with the
+user data summed over the parallel connections and the span they are active, the
+multi-connection HTTP transfer of ETSI TS 103 222-2 (reference benchmarking for high-speed
+internet) and BEREC BoR (17) 178 (multiple parallel HTTP/TCP connections, TCP payload).
+Neither text was read in full here: the trigger points of the span are this module's reading.
 
 Session outcomes (samples.OUTCOMES): completed; access failure (``dns``, ``connect``, TLS
 failures as ``connect``, ``timeout`` before first data, an HTTP 4xx as ``http_error``); cut-off
