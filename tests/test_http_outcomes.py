@@ -459,3 +459,15 @@ def test_parse_upload_answered_before_the_whole_body_is_the_servers_fault() -> N
     out = http.parse(text, direction="upload", connections=1, expected_size=10_000_000)
     assert out.error == "server_error"
     assert "65536 of 10000000" in (out.error_message or "")
+
+
+def test_interface_binding(server: MisbehavingServer) -> None:
+    out = run(server.url("/ok/100000"), interface="lo")
+    assert out.error is None, out.error_message
+    missing = "nm-none0"
+    out = run(server.url("/ok/100000"), interface=missing)
+    assert out.error == "connect"  # curl 45: it could not bind the interface
+    spec = http.HttpSpec(url=server.url("/ok/1"), interface=missing)
+    checks = {r.name: r for r in http.RUNNER.check(spec)}
+    assert checks["interface"].status == "fail"
+    assert missing in checks["interface"].detail

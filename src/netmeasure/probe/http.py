@@ -461,6 +461,17 @@ class HttpRunner:
             results.append(
                 CheckResult("curl", "fail" if reason else "ok", reason or f"curl {version}")
             )
+        if spec.interface is not None:
+            # A missing interface would fail every transfer as "connect", charged to the
+            # operator: a typo or an unplugged modem is said here first.
+            present = Path("/sys/class/net", spec.interface).exists()
+            results.append(
+                CheckResult(
+                    "interface",
+                    "ok" if present else "fail",
+                    f"{spec.interface}: {'present' if present else 'no such network interface'}",
+                )
+            )
         parts = urllib.parse.urlsplit(spec.url)
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         host = parts.hostname or ""
