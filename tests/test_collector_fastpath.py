@@ -292,6 +292,7 @@ def test_every_field_of_the_record_is_checked_as_the_schema_declares() -> None:
     for check, column in zip(CHECKS, SCHEMA, strict=True):
         assert check.kind == column.type and check.max_length == column.max_length
         assert check.required == (column.required and column.name != "under_load")
+        expected: tuple[float | None, float | None]
         if column.name in FIELD_RANGES:
             expected = (FIELD_RANGES[column.name].low, FIELD_RANGES[column.name].high)
         elif column.name == "value":

@@ -154,7 +154,9 @@ _PAIRS = {
 
 
 def _number(node: ast.AST) -> float | None:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        if isinstance(node.value, bool):
+            return None
         return float(node.value)
     if (
         isinstance(node, ast.UnaryOp)

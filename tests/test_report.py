@@ -10,11 +10,13 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
+from conftest import Netmeasure
 from netmeasure.evaluate import evaluate
 from netmeasure.report import render
 from netmeasure.report.i18n import EN, VI
@@ -54,7 +56,7 @@ def test_both_languages_define_every_text() -> None:
 
 @pytest.mark.parametrize("lang", ["en", "vi"])
 def test_report_carries_every_number_exactly(
-    data: Path, tmp_path: Path, lang: str, netmeasure, monkeypatch: pytest.MonkeyPatch
+    data: Path, tmp_path: Path, lang: str, netmeasure: Netmeasure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # report and evaluate run apart: reproducible mode makes their sums bit-identical
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
@@ -133,7 +135,7 @@ def fonts_of(pdf: Path) -> set[str]:
     return names
 
 
-def edge(tmp_path: Path, name: str, table) -> Path:  # type: ignore[no-untyped-def]
+def edge(tmp_path: Path, name: str, table: pa.Table) -> Path:
     path = tmp_path / f"{name}.parquet"
     pq.write_table(table, path)
     return path

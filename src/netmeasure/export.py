@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO, Any, Final, Literal
 
 from netmeasure import record
-from netmeasure.errors import InputError, NetmeasureError
+from netmeasure.errors import InputError, NetmeasureError, pip_install
 from netmeasure.record import ALL_COLUMNS, TEXT_COLUMNS, parse_ts
 
 Format = Literal["jsonl", "csv", "parquet"]
@@ -81,7 +81,7 @@ def arrow_schema() -> Any:
     except ImportError as exc:  # the probe's minimal install has no pyarrow
         raise NetmeasureError(
             "Parquet needs pyarrow, which is not installed",
-            hint="pip install 'netmeasure[analysis]'",
+            hint=pip_install("analysis"),
         ) from exc
 
 

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from netmeasure.databases import COLLECTOR_APPLICATION_ID
 from netmeasure.databases import redact as _redact
-from netmeasure.errors import InputError, StoreError
+from netmeasure.errors import InputError, StoreError, pip_install
 from netmeasure.record import (
     ALL_COLUMNS,
     COLUMN_TYPES,
@@ -358,9 +358,7 @@ class PostgresDB:
         try:
             import psycopg
         except ImportError as exc:
-            raise InputError(
-                "PostgreSQL needs psycopg: pip install 'netmeasure[collector]'"
-            ) from exc
+            raise InputError(f"PostgreSQL needs psycopg: {pip_install('collector')}") from exc
         self.url = url
         self._psycopg = psycopg
         self._local = threading.local()

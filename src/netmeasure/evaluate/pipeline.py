@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from netmeasure.errors import InputError
+from netmeasure.errors import InputError, pip_install
 from netmeasure.evaluate.engine import Engine
 from netmeasure.evaluate.plan import (
     Plan,
@@ -41,8 +41,7 @@ def check_group_by(group_by: Sequence[str]) -> tuple[str, ...]:
                 import h3  # noqa: F401
             except ImportError as exc:
                 raise InputError(
-                    f"--group-by {g}: H3 cells need the h3 package:"
-                    " pip install 'netmeasure[dashboard]'"
+                    f"--group-by {g}: H3 cells need the h3 package: {pip_install('dashboard')}"
                 ) from exc
     return tuple(dict.fromkeys(group_by))
 

@@ -23,7 +23,7 @@ from netmeasure.databases import (
     sqlite_application_id,
 )
 from netmeasure.databases import redact as _redact
-from netmeasure.errors import InputError
+from netmeasure.errors import InputError, pip_install
 from netmeasure.record import ALL_COLUMNS, COLUMN_TYPES, SQL_TYPES, SQLITE_STRICT_READ, arrow_schema
 from netmeasure.record.timetext import ISO_PATTERNS
 
@@ -307,7 +307,7 @@ def _postgres_batches(url: str) -> Iterator[list[Any]]:
     try:
         import psycopg
     except ImportError as exc:
-        raise InputError("PostgreSQL needs psycopg: pip install 'netmeasure[collector]'") from exc
+        raise InputError(f"PostgreSQL needs psycopg: {pip_install('collector')}") from exc
     cols = ", ".join(
         f"to_char({c} AT TIME ZONE 'UTC', '{ISO_PATTERNS['postgresql']}')"
         if COLUMN_TYPES[c] == "ts"

@@ -39,10 +39,12 @@ from netmeasure.record.ranges import (
 from netmeasure.record.timetext import epoch_s, format_ts, parse_ts, utc_now
 from netmeasure.record.vocab import (
     ENVIRONMENTS,
+    ERROR_OUTCOMES,
     ERRORS,
     EXCLUSION_REASONS,
     METRIC_UNITS,
     METRICS,
+    OUTCOMES,
 )
 
 __all__ = [
@@ -51,12 +53,14 @@ __all__ = [
     "COLUMN_TYPES",
     "ENVIRONMENTS",
     "ERRORS",
+    "ERROR_OUTCOMES",
     "EXCLUSION_REASONS",
     "EXTRA_COLUMNS",
     "FIELD_RANGES",
     "JSON_TYPES",
     "METRICS",
     "METRIC_UNITS",
+    "OUTCOMES",
     "REQUIRED_COLUMNS",
     "SCHEMA",
     "SQLITE_STRICT_READ",

@@ -17,20 +17,38 @@ METRIC_UNITS: Final[dict[str, str]] = {
     "latency": "ms",
     "jitter": "ms",
     "packet_loss": "ratio",
+    # ETSI TS 102 250-2 service-access delay: request sent -> first data byte received, one
+    # row per transfer that reached first data.
+    "access_delay": "ms",
 }
 
 METRICS: Final = tuple(METRIC_UNITS)
 
+#: The outcome of each class of failure (ETSI TS 102 250-2's session outcomes):
+#: ``access_failure``: no first data (DNS, connect, TLS, an HTTP 4xx before data, the access
+#: timeout); ``cutoff``: data had started, the transfer did not complete; ``test_system``: the
+#: measuring set-up failed (the test server busy or answering 5xx, the probe's tool missing or
+#: crashing): recorded, shown, never charged to the operator; ``interrupted``: the run was
+#: stopped (its own exclusion reason).
+OUTCOMES: Final = ("access_failure", "cutoff", "test_system", "interrupted")
+
+#: Classes of failure, as the ``error`` column names them, with their outcome.
+ERROR_OUTCOMES: Final[dict[str, str]] = {
+    "timeout": "access_failure",
+    "connect": "access_failure",
+    "dns": "access_failure",
+    "http_error": "access_failure",
+    "cutoff": "cutoff",
+    "server_busy": "test_system",
+    "server_error": "test_system",
+    "tool_missing": "test_system",
+    "tool_error": "test_system",
+    "interrupted": "interrupted",
+}
+
 #: Classes of failure, as the ``error`` column names them.
-ERRORS: Final = (
-    "timeout",
-    "connect",
-    "dns",
-    "server_busy",
-    "tool_missing",
-    "tool_error",
-    "interrupted",
-)
+ERRORS: Final = tuple(ERROR_OUTCOMES)
+
 
 ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
 

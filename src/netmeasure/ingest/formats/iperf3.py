@@ -67,7 +67,11 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
         f"{connecting.get('host')}:{connecting.get('port')}" if connecting.get("host") else None
     )
     when = outcome.started_at or origin.mtime()
-    error = classify_failure(outcome.error_message or "") if outcome.error else None
+    error = None
+    if outcome.error:
+        # the parse's own cut-off (data had moved) says more than the message's words
+        cut = outcome.error == "cutoff"
+        error = "cutoff" if cut else classify_failure(outcome.error_message or "")
     # The ids hash what the samples come from: the run's identity (start: time, cookie,
     # version, options, server), the end sums and the error. Intervals and per-stream
     # details repeat what the sums hold, and hashing them would cost more than the rest.

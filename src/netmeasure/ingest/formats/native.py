@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from netmeasure.errors import ParseError
+from netmeasure.errors import ParseError, pip_install
 from netmeasure.export import restore_cell
 from netmeasure.ingest.base import (
     Origin,
@@ -88,7 +88,7 @@ def native_parquet(origin: Origin, o: Overrides) -> Iterator[Sample | Skipped]:
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise ParseError(
-            str(origin.path), "Parquet needs pyarrow: pip install 'netmeasure[analysis]'"
+            str(origin.path), f"Parquet needs pyarrow: {pip_install('analysis')}"
         ) from exc
     try:
         pf = pq.ParquetFile(origin.path)
