@@ -36,6 +36,7 @@ from netmeasure.record import (
     parse_ts,
     sql_columns,
     utc_now,
+    value_range,
 )
 
 __all__ = [
@@ -203,8 +204,11 @@ def validate_sample_fields(metric: str, value: float | None, ok: bool, error: st
             return f"{metric}: ok sample without a value"
         if not math.isfinite(value):
             return f"{metric}: value {value!r} is not a finite number"
-        if value < 0:
-            return f"{metric}: negative value {value!r}"
+        low = value_range(metric).low  # 0 for every metric but a signal level's
+        if value < low:
+            if low == 0:
+                return f"{metric}: negative value {value!r}"
+            return f"{metric}: {value!r} is below {low:g}"
         if METRIC_UNITS.get(metric) == "ratio" and value > _RATIO.high:
             return f"{metric} {value!r} is above 1 (it is a ratio 0..1)"
     else:

@@ -12,6 +12,8 @@ Why these bounds:
 - ms up to 10 minutes: every runner's timeout is shorter; a latency or jitter above it is
   a clock step or a unit error (µs for ms).
 - ratio 0…1 by definition.
+- dBm (a signal level) −200…0: 3GPP TS 38.133 reports RSRP from −156 to −31 dBm; the margin
+  keeps other radios' scales.
 
 The collector accepted up to 10 Tbit/s and an hour before issue 21, while evaluate left out
 anything above 1 Tbit/s or 10 minutes: evaluate's bounds were kept, so that no evaluation
@@ -43,6 +45,8 @@ UNIT_RANGES: Final[dict[str, Range]] = {
     "bit/s": Range(0.0, 1e12),
     "ms": Range(0.0, 600_000.0),
     "ratio": Range(0.0, 1.0),
+    # a received signal level (RSRP): 3GPP TS 38.133 reports -156…-31 dBm; margin both ways
+    "dBm": Range(-200.0, 0.0),
 }
 
 #: A metric outside the vocabulary (a newer probe's, read by an older evaluate) is checked
@@ -58,7 +62,7 @@ FIELD_RANGES: Final[dict[str, Range]] = {
     "streams": Range(0, 1000),  # 0: some tools report no connection count
     "latitude": Range(-90.0, 90.0),
     "longitude": Range(-180.0, 180.0),
-    "rsrp_dbm": Range(-200.0, 0.0),  # 3GPP TS 38.133 reports -156…-31 dBm; margin both ways
+    "rsrp_dbm": UNIT_RANGES["dBm"],
     "rsrq_db": Range(-50.0, 20.0),
     "sinr_db": Range(-50.0, 60.0),
 }
