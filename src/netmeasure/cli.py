@@ -3,51 +3,29 @@ returns an exit status; library errors become messages here and nowhere else."""
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
 from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
+from netmeasure.terminal import console, escape, fmt_threshold, print_evaluation
 from netmeasure.units import format_rate
 
 if TYPE_CHECKING:
-    from netmeasure.evaluate.results import Evaluation, GroupResult
+    from netmeasure.evaluate.results import Evaluation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Characters that must not reach a terminal as they are: C0 and C1 controls (ESC starts the
-#: sequences that clear screens or retitle windows), DEL, and bidirectional overrides.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def escape(text: object) -> str:
-    """Data on its way to the terminal: control characters shown as ``\\x1b`` escapes, rich
-    markup (``[/bold]``) shown as text, never interpreted."""
-    shown = _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], str(text))
-    return escape_markup(shown)
-
-
-def _console(stderr: bool) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    # Tables are wider than the 80 columns rich assumes for pipes and files.
-    width = None if stream.isatty() else 140
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
-
-
-out = _console(False)
-err = _console(True)
+out = console(stderr=False)
+err = console(stderr=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -624,7 +602,7 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
             escape(c.metric),
             escape(stat),
             escape(c.op),
-            _fmt_threshold(c.threshold, c.unit),
+            fmt_threshold(c.threshold, c.unit),
             "unverified" if c.unverified else "",
         )
     out.print(table)
@@ -647,17 +625,7 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
 def _fmt(value: float | None, metric: str) -> str:
     from netmeasure.samples import METRIC_UNITS
 
-    return _fmt_threshold(value, METRIC_UNITS[metric])
-
-
-def _fmt_threshold(value: float | None, unit: str) -> str:
-    if value is None:
-        return "—"
-    if unit == "bit/s":
-        return format_rate(value)
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    return f"{value:.2%}"
+    return fmt_threshold(value, METRIC_UNITS[metric])
 
 
 @standards.command("validate")
@@ -673,15 +641,6 @@ def standards_validate(path: Path, params: tuple[str, ...]) -> int:
     return ExitStatus.SUCCESS
 
 
-#: Up to this many groups the terminal shows each group's criteria, sampling and exclusions;
-#: beyond, a tally and one table of at most SUMMARY_GROUPS groups (--json has them all).
-DETAILED_GROUPS: Final = 20
-SUMMARY_GROUPS: Final = 50
-_VERDICT_STYLE = {
-    "PASS": "[bold green]PASS[/]",
-    "FAIL": "[bold red]FAIL[/]",
-    "INCONCLUSIVE": "[bold yellow]INCONCLUSIVE[/]",
-}
 _EXIT = {
     "PASS": ExitStatus.SUCCESS,
     "FAIL": ExitStatus.FAIL,
@@ -800,144 +759,59 @@ def evaluate(
 
     Exit status: 0 PASS, 1 FAIL, 3 INCONCLUSIVE, 2 usage or input error.
     """
-    from netmeasure.evaluate import evaluate as run_evaluation
-    from netmeasure.standard import load_standard, parse_params
-
-    std = load_standard(standard, parse_params(list(params)))
-    columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     charts = bool({"charts", "all"} & set(details))
-    probes = bool({"probes", "all"} & set(details))
-    result = run_evaluation(
-        std,
-        list(sources),
-        group_by=columns,
+    result = _evaluation(
+        standard,
+        params,
+        group_by,
+        sources,
         details=charts,
-        probes=probes,
+        probes=bool({"probes", "all"} & set(details)),
         memory_limit=memory_limit,
-        temp_directory=str(temp_directory) if temp_directory else None,
-        **_engine_kwargs(engine, spark_master, spark_conf),
+        temp_directory=temp_directory,
+        engine=engine,
+        spark_master=spark_master,
+        spark_conf=spark_conf,
     )
     if as_json:
         result.write_json(sys.stdout, details=charts)
         sys.stdout.write("\n")
     else:
-        print_evaluation(result)
+        print_evaluation(result, out)
     return _EXIT[result.verdict]
 
 
-def print_evaluation(result: Evaluation) -> None:
-    std = result.standard
-    out.print(f"[bold]{escape(std['id'])}[/] — {escape(std['title'])}")
-    out.print(
-        f"confidence {result.confidence:.0%} one-sided per bound · sources: "
-        + ", ".join(escape(s["path"]) for s in result.sources)
+def _evaluation(
+    standard: str,
+    params: tuple[str, ...],
+    group_by: str | None,
+    sources: tuple[str, ...],
+    *,
+    details: bool,
+    probes: bool,
+    memory_limit: str,
+    temp_directory: Path | None,
+    engine: str,
+    spark_master: str,
+    spark_conf: tuple[str, ...],
+) -> Evaluation:
+    """The evaluation ``evaluate`` and ``report`` share: the standard with its parameters,
+    the grouping, the engine."""
+    from netmeasure.evaluate import evaluate as run_evaluation
+    from netmeasure.standard import load_standard, parse_params
+
+    std = load_standard(standard, parse_params(list(params)))
+    columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
+    return run_evaluation(
+        std,
+        list(sources),
+        group_by=columns,
+        details=details,
+        probes=probes,
+        memory_limit=memory_limit,
+        temp_directory=str(temp_directory) if temp_directory else None,
+        **_engine_kwargs(engine, spark_master, spark_conf),
     )
-    if len(result.groups) <= DETAILED_GROUPS:
-        for g in result.groups:
-            _print_group(g)
-    else:
-        _print_group_summary(result.groups)
-    out.print(
-        f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
-    )
-
-
-def _group_label(g: GroupResult) -> str:
-    return ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all samples"
-
-
-def _print_group(g: GroupResult) -> None:
-    key = _group_label(g)
-    table = Table(
-        title=f"{escape(key)}: {g.n_samples} samples, {g.n_probes} probe(s) — "
-        f"{_VERDICT_STYLE[g.verdict]} (letter of the rule: {g.letter_verdict})"
-    )
-    for col in (
-        "criterion",
-        "n",
-        "estimate",
-        "bound low",
-        "bound high",
-        "threshold",
-        "letter",
-        "verdict",
-        "samples needed",
-    ):
-        table.add_column(col, justify="left" if col == "criterion" else "right")
-    for c in g.criteria:
-        table.add_row(
-            escape(c.id),
-            str(c.n),
-            _fmt_threshold(c.estimate, c.unit),
-            _fmt_threshold(c.ci_low, c.unit),
-            _fmt_threshold(c.ci_high, c.unit),
-            f"{c.op} {_fmt_threshold(c.threshold, c.unit)}",
-            c.letter_verdict,
-            _VERDICT_STYLE[c.verdict],
-            "" if c.samples_needed is None else f"{c.samples_needed:,}",
-        )
-    out.print(table)
-    for s in g.sampling:
-        mark = "[green]ok[/]" if s.ok else "[red]not met[/]"
-        what = s.requirement + (f" ({s.environment})" if s.environment else "")
-        extra = f", {s.violations} too close" if s.violations else ""
-        actual = "—" if s.actual is None else f"{s.actual:g}"
-        out.print(
-            f"  sampling {escape(what)}: required {s.required:g}, actual {actual}{extra} {mark}"
-        )
-    excluded = {k: v for k, v in g.excluded.items() if v}
-    if excluded:
-        out.print("  excluded: " + ", ".join(escape(f"{k} {v}") for k, v in excluded.items()))
-    if g.probes:
-        probes = Table(title=f"{escape(key)}: devices")
-        for col in ("probe", "environment", "samples", "first", "last"):
-            probes.add_column(col, justify="right" if col == "samples" else "left")
-        for p in g.probes:
-            probes.add_row(
-                escape(str(p.probe_id)),
-                escape(p.environment or "—"),
-                str(p.samples),
-                escape(p.first or ""),
-                escape(p.last or ""),
-            )
-        out.print(probes)
-
-
-def _print_group_summary(groups: Sequence[GroupResult]) -> None:
-    """Many groups (``--group-by probe_id`` on crowdsourced data gives 100,000): a tally,
-    then one table of the SUMMARY_GROUPS groups that most need a look (FAIL, then
-    INCONCLUSIVE, then PASS; in the result's order within each): a table per group would
-    take minutes to print, and no one reads 100,000 tables."""
-    tally: Counter[str] = Counter(g.verdict for g in groups)
-    out.print(
-        f"{len(groups):,} groups: "
-        + ", ".join(f"{tally[v]:,} {_VERDICT_STYLE[v]}" for v in _VERDICT_STYLE if tally[v])
-    )
-    rank = {v: i for i, v in enumerate(("FAIL", "INCONCLUSIVE", "PASS"))}
-    shown = sorted(groups, key=lambda g: rank[g.verdict])[:SUMMARY_GROUPS]
-    table = Table(title=f"{len(shown)} of {len(groups):,} groups, failing first")
-    for col in ("group", "samples", "probes", "verdict", "letter", "not met"):
-        table.add_column(col, justify="right" if col in ("samples", "probes") else "left")
-    for g in shown:
-        not_met = [f"{c.id} {c.verdict}" for c in g.criteria if c.verdict != "PASS"]
-        not_met += [
-            s.requirement + (f" ({s.environment})" if s.environment else "")
-            for s in g.sampling
-            if not s.ok
-        ]
-        table.add_row(
-            escape(_group_label(g)),
-            f"{g.n_samples:,}",
-            f"{g.n_probes:,}",
-            _VERDICT_STYLE[g.verdict],
-            g.letter_verdict,
-            escape("; ".join(not_met)),
-        )
-    out.print(table)
-    if len(groups) > len(shown):
-        out.print(f"{len(groups) - len(shown):,} more groups not shown: --json gives every group")
-    elif any(g.probes for g in groups):
-        out.print("the devices of each group: --json")
 
 
 @cli.command()
@@ -986,26 +860,27 @@ def report(
     byte-identical PDF.
     """
     try:  # the report extra brings analysis too: name it, whichever module is missing
-        from netmeasure.evaluate import evaluate as run_evaluation
+        import netmeasure.evaluate  # noqa: F401
         from netmeasure.report import render
         from netmeasure.report.render import check_writable
     except ModuleNotFoundError as exc:
         if (missing := missing_extra(exc)) is None:
             raise
         raise MissingExtra("report", missing.module) from exc
-    from netmeasure.standard import load_standard, parse_params
 
     check_writable(pdf, html)  # before the evaluation, which may take minutes
-    std = load_standard(standard, parse_params(list(params)))
-    columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
-    result = run_evaluation(
-        std,
-        list(sources),
-        group_by=columns,
+    result = _evaluation(
+        standard,
+        params,
+        group_by,
+        sources,
         details=True,
+        probes=False,
         memory_limit=memory_limit,
-        temp_directory=str(temp_directory) if temp_directory else None,
-        **_engine_kwargs(engine, spark_master, spark_conf),
+        temp_directory=temp_directory,
+        engine=engine,
+        spark_master=spark_master,
+        spark_conf=spark_conf,
     )
     written = render(result, pdf=pdf, html=html, lang=lang, title=title, operator=operator)
     err.print(
