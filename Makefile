@@ -24,7 +24,7 @@ SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2
 # The collector's tests run a real PostgreSQL server (Debian's postgresql; its binaries are
 # not on PATH, so they are looked for where Debian puts them).
 
-.PHONY: test demo lint typecheck bench system-deps venv clean lock
+.PHONY: test check demo lint typecheck bench system-deps venv clean lock
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
@@ -59,16 +59,34 @@ venv: $(VENV)/.installed
 test: system-deps venv
 	$(PY) -m pytest
 
+# The fast subset: every test that needs no external part (the markers in pyproject.toml,
+# added by tests/conftest.py from the fixtures a test uses): no server, browser, JVM, R,
+# PostgreSQL, namespace, root or wheel build. analysis/results/check-time.txt has its time.
+EXTERNAL := testbed or netns or root or server or postgres or browser or spark or r or packaging
+check: system-deps venv
+	$(PY) -m pytest -m "not ($(EXTERNAL))"
+
 # Re-resolve the lock file with pip's own resolver (after a change of pyproject.toml).
 lock: venv
 	mkdir -p build
 	$(PY) -m pip install -q --dry-run --ignore-installed --report build/lock.json '.[all,dev]'
 	$(PY) tests/lockfile.py build/lock.json > $(LOCK)
 
+# mypy --strict on src/ (pyproject's [tool.mypy]); on tests/ the same minus three checks a
+# test gains nothing from: bare generics (`dict` for a JSON row), a returned Any (json.loads)
+# and untyped decorators (hypothesis strategies built by helpers).
+# tests/fixtures holds recorded third-party scripts, not our code.
+MYPY_TESTS := --allow-any-generics --no-warn-return-any --allow-untyped-decorators \
+	--exclude tests/fixtures
 lint: venv
 	$(VENV)/bin/ruff check src tests analysis
 	$(VENV)/bin/ruff format --check src tests analysis
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy $(MYPY_TESTS) tests
+
+typecheck: venv
+	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy $(MYPY_TESTS) tests
 
 DEMO_DIR ?= demo-out
 demo: system-deps venv

@@ -18,7 +18,7 @@ import pytest
 from misbehaving_server import MisbehavingServer, misbehaving_server, realtime
 from netmeasure.errors import ParseError
 from netmeasure.probe import http
-from netmeasure.samples import OUTCOMES
+from netmeasure.record import ERROR_OUTCOMES
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (apt curl)")
 
@@ -60,7 +60,7 @@ def test_first_byte_delay_is_the_access_delay(server: MisbehavingServer, delay_m
 def test_closed_after_n_bytes_is_a_cutoff(server: MisbehavingServer) -> None:
     out = run(server.url("/cut/300000/10000000"))
     assert out.error == "cutoff"
-    assert OUTCOMES[out.error] == "cutoff"
+    assert ERROR_OUTCOMES[out.error] == "cutoff"
     (rate,) = rows(out, "download")
     assert not rate.ok and rate.value is None  # type: ignore[attr-defined]
     assert len(rows(out, "access_delay")) == 1  # it had reached first data
@@ -69,7 +69,7 @@ def test_closed_after_n_bytes_is_a_cutoff(server: MisbehavingServer) -> None:
 def test_closed_before_any_byte_is_an_access_failure(server: MisbehavingServer) -> None:
     out = run(server.url("/close"))
     assert out.error == "connect"
-    assert OUTCOMES[out.error] == "access_failure"
+    assert ERROR_OUTCOMES[out.error] == "access_failure"
     assert rows(out, "access_delay") == []
 
 
@@ -89,7 +89,7 @@ def test_http_status_classes(
 ) -> None:
     out = run(server.url(f"/status/{code}"))
     assert out.error == error
-    assert OUTCOMES[error] == outcome
+    assert ERROR_OUTCOMES[error] == outcome
     assert f"HTTP {code}" in (out.error_message or "")
     assert rows(out, "access_delay") == []
 
@@ -109,7 +109,7 @@ def test_no_first_data_within_access_timeout_is_a_timeout(server: MisbehavingSer
     start = time.monotonic()
     out = run(server.url("/delay/8000/1000"), access_timeout_s=1, timeout_s=20)
     assert out.error == "timeout", out.error_message
-    assert OUTCOMES["timeout"] == "access_failure"
+    assert ERROR_OUTCOMES["timeout"] == "access_failure"
     assert time.monotonic() - start < 5.0
     assert rows(out, "access_delay") == []
 
@@ -169,7 +169,7 @@ def test_missing_curl_is_tool_missing(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("PATH", str(tmp_path))
     out = run("http://127.0.0.1:9/x")
     assert out.error == "tool_missing"
-    assert OUTCOMES["tool_missing"] == "test_system"
+    assert ERROR_OUTCOMES["tool_missing"] == "test_system"
 
 
 def test_interrupted_transfer_is_interrupted(server: MisbehavingServer) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_testbed, netmeasure_cmd, write_campaign
-from netmeasure.samples import OUTCOMES
+from netmeasure.record import ERROR_OUTCOMES
 from netmeasure.store import SampleStore
 from netmeasure.testbed import expected_tcp_goodput_bps
 from nginx_server import nginx_missing, remove_server, server_prefix, start_nginx
@@ -221,7 +221,7 @@ def test_fifty_probes_share_one_server(tmp_path: Path, cleanup: list[Path]) -> N
         assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
     errors = [r["error"] for r in results if r["error"]]
-    assert not [e for e in errors if OUTCOMES[e] == "test_system"], errors
+    assert not [e for e in errors if ERROR_OUTCOMES[e] == "test_system"], errors
     assert errors == []
     # all 50 ran at once: their bytes over the span they shared is the link's rate
     assert sum(r["bytes"] for r in results) == n_probes * 8_000_000

@@ -26,7 +26,7 @@ multi-connection HTTP transfer of ETSI TS 103 222-2 (reference benchmarking for 
 internet) and BEREC BoR (17) 178 (multiple parallel HTTP/TCP connections, TCP payload).
 Neither text was read in full here: the trigger points of the span are this module's reading.
 
-Session outcomes (samples.OUTCOMES): completed; access failure (``dns``, ``connect``, TLS
+Session outcomes (record.ERROR_OUTCOMES): completed; access failure (``dns``, ``connect``, TLS
 failures as ``connect``, ``timeout`` before first data, an HTTP 4xx as ``http_error``); cut-off
 (``cutoff``: data had started, the transfer did not complete); test-system failure (the test
 server's 5xx as ``server_error``, its 503 / 429 as ``server_busy``, curl missing as
@@ -51,7 +51,8 @@ from typing import Any, Final, Literal
 from netmeasure.errors import NetmeasureError, ParseError, ToolError, ToolMissing
 from netmeasure.probe.process import ProcessResult, run_command, which
 from netmeasure.probe.runner import CheckResult, Outcome, tcp_reachable
-from netmeasure.samples import OUTCOMES, Measurement
+from netmeasure.record import ERROR_OUTCOMES
+from netmeasure.samples import Measurement
 from netmeasure.tomlfile import unit
 from netmeasure.units import bytes_to_bits, seconds_to_ms
 
@@ -370,7 +371,7 @@ def parse(
     )
     failed = [t for t in transfers if t.error is not None]
     if failed:
-        worst = min(failed, key=lambda t: _PRECEDENCE[OUTCOMES[t.error or ""]])
+        worst = min(failed, key=lambda t: _PRECEDENCE[ERROR_OUTCOMES[t.error or ""]])
         error = worst.error
         message = worst.message
         if connections > 1:

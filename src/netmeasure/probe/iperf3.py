@@ -20,7 +20,8 @@ from typing import Any, Final, Literal
 from netmeasure.errors import NetmeasureError, ParseError, ToolError, ToolMissing
 from netmeasure.probe.process import ProcessResult, run_command, which
 from netmeasure.probe.runner import CheckResult, Outcome, tcp_reachable
-from netmeasure.samples import OUTCOMES, Measurement
+from netmeasure.record import ERROR_OUTCOMES
+from netmeasure.samples import Measurement
 from netmeasure.tomlfile import unit
 from netmeasure.units import bytes_to_bits, percent_to_ratio
 
@@ -366,7 +367,7 @@ def parse_document(
     if data.get("error"):
         message = str(data["error"])
         error = classify_error(message)
-        if OUTCOMES.get(error) == "access_failure" and moved_data(data):
+        if ERROR_OUTCOMES.get(error) == "access_failure" and moved_data(data):
             # ETSI TS 102 250-2: a session whose data had started and did not complete is
             # cut off, not an access failure; a busy server or a tool fault stays what it is.
             error = "cutoff"
