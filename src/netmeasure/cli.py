@@ -149,6 +149,8 @@ def probe_run(
 
 
 def _summarise_record(record: Any) -> str:
+    from netmeasure.samples import METRIC_UNITS
+
     by_metric: dict[str, list[float]] = {}
     for s in record.samples:
         if s.ok and s.value is not None:
@@ -158,7 +160,7 @@ def _summarise_record(record: Any) -> str:
     for key, values in by_metric.items():
         if key.startswith(("download", "upload")):
             parts.append(f"{key} {format_rate(values[0])}")
-        elif key.startswith(("latency", "jitter")):
+        elif METRIC_UNITS.get(key.split()[0]) == "ms":  # latency, jitter, access_delay
             parts.append(f"{key} {sum(values) / len(values):.1f} ms")
         elif key == "packet_loss":
             parts.append(f"loss {values[0]:.1%}")
