@@ -772,6 +772,13 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
 @click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
+@click.option(
     "--details",
     "details",
     multiple=True,
@@ -788,6 +795,7 @@ def evaluate(
     group_by: str | None,
     params: tuple[str, ...],
     as_json: bool,
+    plan_file: Path | None,
     details: tuple[str, ...],
     memory_limit: str,
     temp_directory: Path | None,
@@ -804,6 +812,7 @@ def evaluate(
     from netmeasure.standard import load_standard, parse_params
 
     std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     charts = bool({"charts", "all"} & set(details))
     probes = bool({"probes", "all"} & set(details))
@@ -813,6 +822,7 @@ def evaluate(
         group_by=columns,
         details=charts,
         probes=probes,
+        campaign_plan=campaign_plan,
         memory_limit=memory_limit,
         temp_directory=str(temp_directory) if temp_directory else None,
         **_engine_kwargs(engine, spark_master, spark_conf),
@@ -823,6 +833,14 @@ def evaluate(
     else:
         print_evaluation(result)
     return _EXIT[result.verdict]
+
+
+def _load_plan(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from netmeasure.campaign_plan import load_plan
+
+    return load_plan(path)
 
 
 def print_evaluation(result: Evaluation) -> None:
@@ -840,6 +858,19 @@ def print_evaluation(result: Evaluation) -> None:
     out.print(
         f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
     )
+    if result.plan is not None:
+        p = result.plan
+        looks = sorted({g.sequential["look"] for g in result.groups if g.sequential})
+        out.print(
+            f"group-sequential ({escape(p['spending'])} spending, {p['looks']} looks,"
+            f" {p['planned_samples']} planned samples per group): look"
+            f" {', '.join(map(str, looks)) or '-'}; "
+            + (
+                "decided: the campaign may stop"
+                if result.to_json()["may_stop"]
+                else "not decided yet: keep measuring"
+            )
+        )
 
 
 def _group_label(g: GroupResult) -> str:
@@ -961,6 +992,13 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
 @click.option("--operator", help="Operator named on the cover.")
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
 @_engine_options
 @_spark_options
 @click.argument("sources", nargs=-1, required=True)
@@ -973,6 +1011,7 @@ def report(
     operator: str | None,
     group_by: str | None,
     params: tuple[str, ...],
+    plan_file: Path | None,
     memory_limit: str,
     temp_directory: Path | None,
     engine: str,
@@ -997,12 +1036,14 @@ def report(
 
     check_writable(pdf, html)  # before the evaluation, which may take minutes
     std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     result = run_evaluation(
         std,
         list(sources),
         group_by=columns,
         details=True,
+        campaign_plan=campaign_plan,
         memory_limit=memory_limit,
         temp_directory=str(temp_directory) if temp_directory else None,
         **_engine_kwargs(engine, spark_master, spark_conf),
