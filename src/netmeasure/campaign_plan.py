@@ -68,7 +68,7 @@ def equally_spaced(looks: int) -> tuple[float, ...]:
 
 def every(n: int, planned: int) -> tuple[float, ...]:
     """Looks after every ``n`` samples up to ``planned`` (the last at ``planned``)."""
-    marks = list(range(n, planned, n)) + [planned]
+    marks = [*list(range(n, planned, n)), planned]
     return tuple(float(Fraction(m, planned)) for m in marks)
 
 

@@ -19,7 +19,7 @@ from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
+from netmeasure.errors import ExitStatus, InputError, MissingExtra, NetmeasureError
 from netmeasure.units import format_rate
 
 if TYPE_CHECKING:
@@ -835,6 +835,27 @@ def evaluate(
     return _EXIT[result.verdict]
 
 
+def _campaign_plans(specs: Sequence[str]) -> dict[str, Any]:
+    """``CAMPAIGN=FILE`` options: campaign -> its plan (a plan file naming its campaign
+    may be given as FILE alone)."""
+    from netmeasure.campaign_plan import load_plan
+
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            plan = load_plan(spec)
+            if plan.campaign is None:
+                raise InputError(
+                    f"--plan {spec}: give the campaign (CAMPAIGN=FILE) or name it in the"
+                    " plan file (campaign = ...)"
+                )
+            out[plan.campaign] = plan
+        else:
+            out[name] = load_plan(file)
+    return out
+
+
 def _load_plan(path: Path | None) -> Any:
     if path is None:
         return None
@@ -1100,6 +1121,14 @@ def _database_option(fn: F) -> F:
     help="A probe not heard from for this long stands out as stale.",
 )
 @click.option("--no-dashboard", is_flag=True, help="Serve the API only (no /dashboard).")
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    metavar="CAMPAIGN=FILE",
+    help="A campaign's plan (docs/plan.md): its dashboard verdicts are group-sequential."
+    " Campaigns without one show provisional verdicts, not valid for stopping.",
+)
 def collector_serve(
     database: str,
     host: str,
@@ -1109,6 +1138,7 @@ def collector_serve(
     dashboard_standard: str,
     stale_after: str,
     no_dashboard: bool,
+    plans: tuple[str, ...],
 ) -> int:
     """Serve the collector API and the live /dashboard (put a TLS reverse proxy in front:
     probes/COLLECTOR.md)."""
@@ -1135,6 +1165,7 @@ def collector_serve(
             basemap=load_basemap(basemap),
             default_standard=dashboard_standard,
             stale_after_s=parse_duration_s(stale_after),
+            plans=_campaign_plans(plans),
         )
     db = connect(database)
     err.print(

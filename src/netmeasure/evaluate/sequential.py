@@ -36,6 +36,7 @@ short the step between two looks is (an unplanned look one sample after a planne
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,7 +47,6 @@ from scipy import special
 
 from netmeasure.campaign_plan import SPENDING_FUNCTIONS
 
-
 #: Grid step of the integration, in units of the score's standard deviation at the look.
 #: Linear interpolation of a smooth density: error O(step^2); at 0.01 the boundaries of
 #: Jennison & Turnbull's tables agree to 1e-4 (tests/test_sequential.py).
@@ -54,13 +54,13 @@ GRID_STEP: Final = 0.02
 #: The grid's lower end, in standard deviations below 0: the mass below is < 1e-23.
 GRID_LOW_SD: Final = 8.0
 #: A look whose nominal level is below this decides nothing (its bound would be the
-#: confidence 1 - 1e-12, beyond the fixed tests' arithmetic): the verdict stays
-#: INCONCLUSIVE, and the look is reported with its boundary.
-MIN_NOMINAL_ALPHA: Final = 1e-12
+#: confidence 1 - 1e-9, where the clustered tests' root-finders lose their digits): the
+#: verdict stays INCONCLUSIVE, and the look is reported with its boundary.
+MIN_NOMINAL_ALPHA: Final = 1e-9
 
 
 def _phi(x: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return np.asarray(np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi))
 
 
 def _cdf(x: np.ndarray) -> np.ndarray:
@@ -190,7 +190,7 @@ def _planned(
 
 def boundaries(fractions: tuple[float, ...], spending: str, alpha: float) -> tuple[float, ...]:
     """The one-sided z boundaries at looks taken at ``fractions`` (increasing, > 0)."""
-    if any(b <= a for a, b in zip(fractions, fractions[1:], strict=False)) or (
+    if any(b <= a for a, b in itertools.pairwise(fractions)) or (
         fractions and fractions[0] <= 0
     ):
         raise ValueError(f"information fractions must increase from above 0: {fractions}")
