@@ -190,9 +190,7 @@ def _planned(
 
 def boundaries(fractions: tuple[float, ...], spending: str, alpha: float) -> tuple[float, ...]:
     """The one-sided z boundaries at looks taken at ``fractions`` (increasing, > 0)."""
-    if any(b <= a for a, b in itertools.pairwise(fractions)) or (
-        fractions and fractions[0] <= 0
-    ):
+    if any(b <= a for a, b in itertools.pairwise(fractions)) or (fractions and fractions[0] <= 0):
         raise ValueError(f"information fractions must increase from above 0: {fractions}")
     *earlier, last = fractions
     before, d = _planned(tuple(earlier), spending, alpha)
