@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +83,16 @@ class Geometry:
 # -- decision rules: the library's, per look -----------------------------------------------
 
 
-def _count_decision(op: str, k: int, n: int, sizes: mc.ClusterSizes | None, p0: float, conf: float) -> str:
+def _count_decision(
+    op: str, k: int, n: int, sizes: mc.ClusterSizes | None, p0: float, conf: float
+) -> str:
     if sizes is None:  # independent: Clopper-Pearson, as criterion_result takes it
         res = estimates.proportion(CriterionSums(n=n, total=float(k)), conf, clustered=False)
         return verdict.decide(op, p0, res.estimate, res.bounds.low, res.bounds.high)[1]
     return verdict.count_verdict(op, k, sizes, p0, conf)
 
 
-@lru_cache(maxsize=None)
+@cache
 def count_rule(
     op: str, n: int, sizes: mc.ClusterSizes | None, p0: float, conf: float
 ) -> tuple[int | None, int | None]:
@@ -121,7 +123,7 @@ def count_rule(
     return kp, kf
 
 
-@lru_cache(maxsize=None)
+@cache
 def quantile_rule(n: int, q: float, conf: float) -> tuple[int | None, int | None]:
     """Independent quantile >= t: the order-statistic bound ranks (lo, hi). X_(lo) >= t
     exactly when the count below t is <= lo - 1 (PASS); X_(hi) < t when it is >= hi (FAIL)."""
@@ -129,7 +131,7 @@ def quantile_rule(n: int, q: float, conf: float) -> tuple[int | None, int | None
     return (None if lo is None else lo - 1), hi
 
 
-@lru_cache(maxsize=None)
+@cache
 def mean_multiplier(n: int, sizes: mc.ClusterSizes | None, conf: float) -> float:
     """(estimate - lower bound) / se of the library's mean at n (and cluster sizes): its t
     quantile, the same for every dataset of this shape."""
@@ -186,7 +188,9 @@ FIXED = Design("fixed (one-look bounds)", None)
 # -- data -----------------------------------------------------------------------------------
 
 
-def _cluster_p(rng: np.random.Generator, p: float, icc: float, shape: tuple[int, ...]) -> np.ndarray:
+def _cluster_p(
+    rng: np.random.Generator, p: float, icc: float, shape: tuple[int, ...]
+) -> np.ndarray:
     if icc <= 0:
         return np.full(shape, p)
     s = (1 - icc) / icc
@@ -441,12 +445,17 @@ def check_against_library(seed: int = 11) -> int:
             for k in rng.integers(int(0.85 * n), n + 1, 6):
                 hist = sizes.counts
                 s = CriterionSums(
-                    n=n, total=float(k), clusters=sizes.clusters,
-                    sum_sq_sizes=float(sizes.sum_sq), sizes=hist,
+                    n=n,
+                    total=float(k),
+                    clusters=sizes.clusters,
+                    sum_sq_sizes=float(sizes.sum_sq),
+                    sizes=hist,
                 )
                 got = criterion_result(std, share, s, {}, confidence=conf).verdict
-                want = "PASS" if kp is not None and k >= kp else (
-                    "FAIL" if kf is not None and k <= kf else "INCONCLUSIVE"
+                want = (
+                    "PASS"
+                    if kp is not None and k >= kp
+                    else ("FAIL" if kf is not None and k <= kf else "INCONCLUSIVE")
                 )
                 assert got == want, (b, conf, k, got, want)
                 checked += 1
@@ -466,9 +475,14 @@ def check_against_library(seed: int = 11) -> int:
                         t_g.append(float(x[r, full, :part, p].sum()))
                 ms = mc.MeanSums.of(n_g, t_g)
                 s = CriterionSums(
-                    n=ms.n, total=ms.total, clusters=ms.clusters, cr2_ss=ms.cr2_ss,
-                    sum_sq_sizes=ms.sum_sq_sizes, w_sizes_sq=ms.w_sizes_sq,
-                    w2_sizes_4=ms.w2_sizes_4, sizes=sizes.counts,
+                    n=ms.n,
+                    total=ms.total,
+                    clusters=ms.clusters,
+                    cr2_ss=ms.cr2_ss,
+                    sum_sq_sizes=ms.sum_sq_sizes,
+                    w_sizes_sq=ms.w_sizes_sq,
+                    w2_sizes_4=ms.w2_sizes_4,
+                    sizes=sizes.counts,
                 )
                 res = criterion_result(std, mean_c, s, {}, confidence=conf)
                 assert res.ci_low is not None
@@ -518,18 +532,39 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
         ):
             if cell["kind"] == "count":
                 o = run_count(
-                    g, looks, design, op=">=", p0=0.95, truth=0.95, icc=cell["icc"],
-                    clustered=cell["clustered"], reps=reps, seed=seed, stop_on=stop_on,
+                    g,
+                    looks,
+                    design,
+                    op=">=",
+                    p0=0.95,
+                    truth=0.95,
+                    icc=cell["icc"],
+                    clustered=cell["clustered"],
+                    reps=reps,
+                    seed=seed,
+                    stop_on=stop_on,
                 )
             else:
                 o = run_mean(
-                    g, looks, design, threshold=100.0, truth=100.0, icc=cell["icc"],
-                    dist="lognormal", clustered=cell["clustered"], reps=reps, seed=seed,
+                    g,
+                    looks,
+                    design,
+                    threshold=100.0,
+                    truth=100.0,
+                    icc=cell["icc"],
+                    dist="lognormal",
+                    clustered=cell["clustered"],
+                    reps=reps,
+                    seed=seed,
                     stop_on=stop_on,
                 )
             row[label] = o.rates()
         peek.append(row)
-        print(name, {k: (v["pass"], v["fail"]) for k, v in row.items() if k != "criterion"}, flush=True)
+        print(
+            name,
+            {k: (v["pass"], v["fail"]) for k, v in row.items() if k != "criterion"},
+            flush=True,
+        )
     out["optional_stopping"] = peek
 
     # 2. size of the group-sequential design at the boundary: planned looks, + every 6 h
@@ -547,8 +582,16 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
         row = {"criterion": name}
         for label, looks in (("planned", planned), ("extra", extra)):
             row[label] = run_count(
-                g, looks, daily, op=op, p0=p0, truth=p0, icc=icc, clustered=clustered,
-                reps=reps, seed=seed,
+                g,
+                looks,
+                daily,
+                op=op,
+                p0=p0,
+                truth=p0,
+                icc=icc,
+                clustered=clustered,
+                reps=reps,
+                seed=seed,
             ).rates()
         size.append(row)
         print(name, row["planned"], row["extra"], flush=True)
@@ -563,8 +606,16 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
         row = {"criterion": name}
         for label, looks in (("planned", planned), ("extra", extra)):
             row[label] = run_mean(
-                g, looks, daily, threshold=100.0, truth=100.0, icc=icc, dist=dist,
-                clustered=clustered, reps=reps, seed=seed,
+                g,
+                looks,
+                daily,
+                threshold=100.0,
+                truth=100.0,
+                icc=icc,
+                dist=dist,
+                clustered=clustered,
+                reps=reps,
+                seed=seed,
             ).rates()
         size.append(row)
         print(name, row["planned"], row["extra"], flush=True)
@@ -576,6 +627,43 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
         size.append(row)
         print(name, row["planned"], row["extra"], flush=True)
     out["size"] = size
+    # every look planned: a plan whose looks are the team's (every 6 hours, 56 looks)
+    six = gs(N, 56)
+    planned_all = []
+    for name, icc, dist, clustered in (
+        ("mean, independent, normal", 0.0, "normal", False),
+        ("mean, independent, lognormal", 0.0, "lognormal", False),
+        ("mean, clusters, ICC 0.3, normal", 0.3, "normal", True),
+        ("mean, clusters, ICC 0.3, lognormal", 0.3, "lognormal", True),
+    ):
+        seed += 1
+        r = run_mean(
+            g,
+            extra,
+            six,
+            threshold=100.0,
+            truth=100.0,
+            icc=icc,
+            dist=dist,
+            clustered=clustered,
+            reps=reps,
+            seed=seed,
+        ).rates()
+        fixed = run_mean(
+            g,
+            [g.batches],
+            FIXED,
+            threshold=100.0,
+            truth=100.0,
+            icc=icc,
+            dist=dist,
+            clustered=clustered,
+            reps=reps,
+            seed=seed,
+        ).rates()
+        planned_all.append({"criterion": name, "gs_56_planned": r, "fixed_at_end": fixed})
+        print(name, "56 planned", r, "fixed", fixed, flush=True)
+    out["size_all_looks_planned"] = planned_all
 
     # 3. power at the planned size, against the fixed-n test on the same datasets
     power = []
@@ -590,12 +678,16 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
         n_all = geo.n_at(geo.batches)
         design = gs(n_all, 5)
         k = counts(np.random.default_rng(seed), geo, reps, truth, icc)
-        common = dict(op=">=", p0=0.95, truth=truth, icc=icc, clustered=clustered, reps=reps, data=k)
+        common = dict(
+            op=">=", p0=0.95, truth=truth, icc=icc, clustered=clustered, reps=reps, data=k
+        )
         row = {
             "criterion": name,
             "truth": truth,
             "fixed": run_count(geo, [geo.batches], FIXED, seed=seed, **common).rates(),
-            "gs_planned": run_count(geo, every(geo, geo.per_day), design, seed=seed, **common).rates(),
+            "gs_planned": run_count(
+                geo, every(geo, geo.per_day), design, seed=seed, **common
+            ).rates(),
             "gs_every_batch": run_count(geo, hourly(geo), design, seed=seed, **common).rates(),
             "pocock_planned": run_count(
                 geo, every(geo, geo.per_day), gs(n_all, 5, "pocock"), seed=seed, **common
@@ -613,8 +705,16 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
     row = {"criterion": "mean, independent, N = 300, lognormal", "truth": 104.0}
     for label, d, looks in (("fixed", FIXED, [geo.batches]), ("gs_planned", design, every(geo, 6))):
         row[label] = run_mean(
-            geo, looks, d, threshold=100.0, truth=104.0, icc=0.0, dist="lognormal",
-            clustered=False, reps=reps, seed=seed,
+            geo,
+            looks,
+            d,
+            threshold=100.0,
+            truth=104.0,
+            icc=0.0,
+            dist="lognormal",
+            clustered=False,
+            reps=reps,
+            seed=seed,
         ).rates()
     power.append(row)
     print(row["criterion"], row["fixed"]["pass"], row["gs_planned"]["pass"], flush=True)
@@ -623,7 +723,15 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
     # 4. when a compliant campaign stops: two weeks, ICC 0.3, true share 0.98, daily looks
     seed += 1
     o = run_count(
-        g, planned, daily, op=">=", p0=0.95, truth=0.98, icc=0.3, clustered=True, reps=reps,
+        g,
+        planned,
+        daily,
+        op=">=",
+        p0=0.95,
+        truth=0.98,
+        icc=0.3,
+        clustered=True,
+        reps=reps,
         seed=seed,
     )
     stops = o.look[o.look > 0]
@@ -634,8 +742,16 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
         "median_stopping_look": float(np.median(stops)) if len(stops) else None,
         "by_day_7": float(np.mean((o.look > 0) & (o.look <= 7))),
         "fixed_pass_at_end": run_count(
-            g, [g.batches], FIXED, op=">=", p0=0.95, truth=0.98, icc=0.3, clustered=True,
-            reps=reps, seed=seed,
+            g,
+            [g.batches],
+            FIXED,
+            op=">=",
+            p0=0.95,
+            truth=0.98,
+            icc=0.3,
+            clustered=True,
+            reps=reps,
+            seed=seed,
         ).rates()["pass"],
     }
     print(out["stopping"], flush=True)
@@ -649,12 +765,28 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
         g, hourly(g), p0=0.95, truth=0.96, reps=reps, seed=seed
     ).rates()
     out["gs_two_weeks_power_0_96"] = run_count(
-        g, planned, daily, op=">=", p0=0.95, truth=0.96, icc=0.0, clustered=False, reps=reps,
+        g,
+        planned,
+        daily,
+        op=">=",
+        p0=0.95,
+        truth=0.96,
+        icc=0.0,
+        clustered=False,
+        reps=reps,
         seed=seed,
     ).rates()
     out["fixed_two_weeks_power_0_96"] = run_count(
-        g, [g.batches], FIXED, op=">=", p0=0.95, truth=0.96, icc=0.0, clustered=False,
-        reps=reps, seed=seed,
+        g,
+        [g.batches],
+        FIXED,
+        op=">=",
+        p0=0.95,
+        truth=0.96,
+        icc=0.0,
+        clustered=False,
+        reps=reps,
+        seed=seed,
     ).rates()
     return out
 
@@ -702,6 +834,20 @@ def report(res: dict[str, Any], seconds: float) -> list[str]:
         )
     lines += [
         "",
+        "### Every look planned: looks every 6 hours as the plan's 56 looks",
+        "",
+        "| criterion | fixed-n test at the end: false PASS / false FAIL | group-sequential,"
+        " 56 planned looks: false PASS / false FAIL |",
+        "|---|---:|---:|",
+    ]
+    for r in res.get("size_all_looks_planned", []):
+        a, b = r["fixed_at_end"], r["gs_56_planned"]
+        lines.append(
+            f"| {r['criterion']} | {pct(a['pass'])} / {pct(a['fail'])} | {pct(b['pass'])} /"
+            f" {pct(b['fail'])} |"
+        )
+    lines += [
+        "",
         "## Power at the planned size (5 looks planned), against the fixed-n test",
         "",
         "| criterion | truth | fixed-n | group-sequential, planned looks | GS, a look after"
@@ -711,28 +857,29 @@ def report(res: dict[str, Any], seconds: float) -> list[str]:
     ]
     for r in res["power"]:
         gsr = r["gs_planned"]
+        stop = gsr["mean_stopping_look"]
         lines.append(
             f"| {r['criterion']} | {r['truth']} | {pct(r['fixed']['pass'])} |"
             f" {pct(gsr['pass'])} | {pct(r.get('gs_every_batch', {}).get('pass'))} |"
             f" {pct(r.get('pocock_planned', {}).get('pass'))} |"
             f" {pct(r.get('anytime_valid', {}).get('pass'))} |"
-            f" {gsr['mean_stopping_look']:.2f} |"
-            if gsr["mean_stopping_look"] is not None
-            else f"| {r['criterion']} | {r['truth']} | {pct(r['fixed']['pass'])} | {pct(gsr['pass'])} | | | | — |"
+            f" {'—' if stop is None else f'{stop:.2f}'} |"
         )
     s = res["stopping"]
     lines += [
         "",
         "## When a compliant campaign stops",
         "",
-        f"{s['design']}: PASS {pct(s['pass'])} (fixed test at the end: {pct(s['fixed_pass_at_end'])});"
+        f"{s['design']}: PASS {pct(s['pass'])} (fixed test at the end:"
+        f" {pct(s['fixed_pass_at_end'])});"
         f" mean stopping look {s['mean_stopping_look']:.1f} of 14, median"
         f" {s['median_stopping_look']}, stopped by day 7: {pct(s['by_day_7'])}.",
         "",
         "## The anytime-valid alternative (uniform-mixture likelihood ratio, independent shares)",
         "",
         f"Looked at every hour for two weeks at the boundary: false PASS"
-        f" {pct(res['anytime_valid_size']['pass'])}, false FAIL {pct(res['anytime_valid_size']['fail'])}."
+        f" {pct(res['anytime_valid_size']['pass'])}, false FAIL"
+        f" {pct(res['anytime_valid_size']['fail'])}."
         f" Power at true share 0.96 (6,720 tests): anytime-valid"
         f" {pct(res['anytime_valid_two_weeks_power_0_96']['pass'])}, group-sequential"
         f" {pct(res['gs_two_weeks_power_0_96']['pass'])}, fixed-n"

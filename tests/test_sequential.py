@@ -311,3 +311,98 @@ def test_cli_evaluate_plan(tmp_path: Path, fleet: str, netmeasure: Any) -> None:
     ]
     text = netmeasure("evaluate", "--standard", "vn-qcvn-126-2021", "--plan", path, fleet)
     assert "group-sequential (obrien-fleming spending, 4 looks" in text.stdout
+
+
+# -- the same sequential verdicts on the dashboard and in the report -----------------------
+
+
+def test_dashboard_under_a_plan_equals_evaluate_plan(tmp_path: Path, netmeasure: Any) -> None:
+    from test_dashboard_live import fill, rows_of, same, strip
+
+    from netmeasure.collector.dashboard import views
+    from netmeasure.collector.dashboard.live import LiveEvaluation
+    from netmeasure.collector.db import connect
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    db = connect(url)
+    fill(db, rows_of(campaign(1200, probes=12, interval_s=40, seed=3), campaign="hanoi"))
+    path = write(tmp_path, 'planned_samples = 1000\nlooks = 4\ncampaign = "hanoi"\n')
+    std = load_standard("vn-qcvn-126-2021")
+    live = LiveEvaluation(db, std, batch_rows=700, plans={"hanoi": load_plan(path)})
+    while live.poll():
+        pass
+    got = live.evaluation("hanoi", "operator")
+    res = netmeasure(
+        "evaluate",
+        "--standard",
+        std.meta.id,
+        "--group-by",
+        "operator",
+        "--plan",
+        path,
+        "--json",
+        url,
+    )
+    # the collector database holds both campaigns: evaluate reads them all, so compare the
+    # dashboard's campaign with an evaluation of that campaign's rows only
+    assert res.exit_code in (0, 1, 3), res.stderr
+    only = tmp_path / "hanoi.parquet"
+    pq.write_table(campaign(1200, probes=12, interval_s=40, seed=3), only)
+    want = evaluate(
+        std, [str(only)], group_by=["operator"], campaign_plan=load_plan(path)
+    ).to_json()
+    same(strip(got), strip(want))
+    for g, w in zip(
+        sorted(got["groups"], key=lambda x: json.dumps(x["key"])),
+        sorted(want["groups"], key=lambda x: json.dumps(x["key"])),
+        strict=True,
+    ):
+        same(g["sequential"], w["sequential"])
+        for c, cw in zip(g["criteria"], w["criteria"], strict=True):
+            same(c["sequential"], cw["sequential"])
+            assert c["sequential"]["look"] == 2  # 400 tests of 1000 planned per operator
+    same(got["plan"]["fractions"], want["plan"]["fractions"])
+    import datetime as dt
+
+    now = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+    state = views.state_part(live, "hanoi", "operator", now)
+    assert state["plan"] is not None and state["provisional"] is False
+    for g in state["groups"]:
+        label = g["stopping"]
+        if g["sequential"]["may_stop"]:
+            assert label == "decided at look 2 of 4 — you may stop"
+        else:
+            assert label.startswith("look 2 of 4") and "keep measuring" in label
+    # the same campaign without a plan: one-look verdicts, labelled provisional
+    plain = LiveEvaluation(db, std, batch_rows=700)
+    while plain.poll():
+        pass
+    other = views.state_part(plain, "hanoi", "operator", now)
+    assert other["provisional"] is True and other["plan"] is None
+    assert all(g["stopping"] == "provisional — not valid for stopping" for g in other["groups"])
+    db.close()
+
+
+@pytest.mark.slow
+def test_report_states_the_design_and_the_look(tmp_path: Path, fleet: str, netmeasure: Any) -> None:
+    from pypdf import PdfReader
+
+    def text_of(pdf: Path) -> str:
+        return " ".join(" ".join((p.extract_text() or "").split()) for p in PdfReader(pdf).pages)
+
+    path = write(tmp_path, "planned_samples = 8000\nlooks = 4\n")
+    pdf = tmp_path / "r.pdf"
+    res = netmeasure("report", "--standard", "vn-qcvn-126-2021", "--plan", path, "-o", pdf, fleet)
+    assert res.exit_code == 0, res.stderr
+    text = text_of(pdf)
+    doc = evaluate(
+        load_standard("vn-qcvn-126-2021"), [fleet], campaign_plan=load_plan(path)
+    ).to_json()
+    look = doc["groups"][0]["sequential"]["look"]
+    assert f"look {look} of 4" in text and "sequentially valid" in text
+    assert "O'Brien-Fleming" in text.replace("’", "'") and "8,000 planned samples" in text
+    one = tmp_path / "one.pdf"
+    res = netmeasure("report", "--standard", "vn-qcvn-126-2021", "-o", one, fleet)
+    assert res.exit_code == 0, res.stderr
+    plain = text_of(one)
+    assert "valid for one look" in plain and "sequentially valid" not in plain
