@@ -127,16 +127,18 @@ def test_look_at_takes_earlier_looks_at_the_plans_fractions() -> None:
     )
     between = sequential.look_at(fr, 0.5, "obrien-fleming", 0.05)
     assert (between.number, between.planned) == (3, False)
-    assert between.boundary_z == pytest.approx(
-        sequential.boundaries((0.2, 0.4, 0.5), "obrien-fleming", 0.05)[-1]
+    # an unplanned look spends the plan's spending function at its own fraction: the
+    # interval's alpha times the square of its elapsed share (0.5 of the way: a quarter)
+    a = [sequential.alpha_spent("obrien-fleming", f, 0.05) for f in (0.4, 0.6)]
+    assert between.alpha_spent == pytest.approx(a[0] + (a[1] - a[0]) * 0.25, rel=1e-12)
+    crossed = sequential.crossing_probabilities(
+        (0.2, 0.4, 0.5),
+        (*sequential.boundaries((0.2, 0.4), "obrien-fleming", 0.05), between.boundary_z),
     )
-    # the spending function, not the plan, sets an unplanned look's boundary: between the
-    # planned looks' boundaries
-    assert (
-        planned.boundary_z
-        > between.boundary_z
-        > sequential.look_at(fr, 0.6, "obrien-fleming", 0.05).boundary_z
-    )
+    assert sum(crossed) == pytest.approx(between.alpha_spent, rel=1e-6)
+    # and is stricter than the next planned look
+    assert between.boundary_z > sequential.look_at(fr, 0.6, "obrien-fleming", 0.05).boundary_z
+    assert sequential.plan_spent(fr, 0.6, "obrien-fleming", 0.05) == a[1]
     last = sequential.look_at(fr, 1.3, "obrien-fleming", 0.05)
     assert (last.number, last.final, last.alpha_spent) == (5, True, 0.05)
     none = sequential.look_at(fr, 0.0, "obrien-fleming", 0.05)
@@ -247,7 +249,9 @@ def test_sequential_verdict_is_the_fixed_test_at_the_looks_nominal_level(fleet: 
         s = c["sequential"]
         assert s["nominal_alpha"] == pytest.approx(look.nominal_alpha, rel=1e-12)
         assert s["boundary_z"] == pytest.approx(look.boundary_z, rel=1e-12)
-        assert s["alpha_spent"] == pytest.approx(sequential.alpha_spent("obrien-fleming", t, 0.05))
+        assert s["alpha_spent"] == pytest.approx(
+            sequential.plan_spent(equally(5), t, "obrien-fleming", 0.05)
+        )
         assert s["nominal_alpha"] < 0.05
         # the bounds at the nominal level are wider than the one-look ones
         if c0["ci_low"] is not None and c["statistic"] not in ("median", "percentile"):
