@@ -321,11 +321,10 @@ def test_cli_evaluate_plan(tmp_path: Path, fleet: str, netmeasure: Any) -> None:
 
 
 def test_dashboard_under_a_plan_equals_evaluate_plan(tmp_path: Path, netmeasure: Any) -> None:
-    from test_dashboard_live import fill, rows_of, same, strip
-
     from netmeasure.collector.dashboard import views
     from netmeasure.collector.dashboard.live import LiveEvaluation
     from netmeasure.collector.db import connect
+    from test_dashboard_live import fill, rows_of, same, strip
 
     url = f"sqlite:///{tmp_path / 'c.db'}"
     db = connect(url)
