@@ -293,7 +293,7 @@ def plan_spent(fractions: tuple[float, ...], t: float, spending: str, alpha: flo
     a_lo = alpha_spent(spending, lo, alpha)
     a_hi = alpha_spent(spending, hi, alpha)
     u = (t - lo) / (hi - lo)
-    return a_lo + (a_hi - a_lo) * u**UNPLANNED_POWER
+    return float(a_lo + (a_hi - a_lo) * u**UNPLANNED_POWER)
 
 
 def look_at(fractions: tuple[float, ...], t: float, spending: str, alpha: float) -> Look:
