@@ -272,8 +272,8 @@ class Look:
 #: interval's elapsed share (plan_spent): at the planned looks exactly Lan-DeMets, at an
 #: unplanned look less. A stateless evaluation cannot count the unplanned looks a team took
 #: between two planned ones, and each spends its interval again; with the square, three
-#: unplanned looks a day on a daily plan inflated false PASS / FAIL by 0.2 points at most
-#: where the spending function's own value at t gave up to 0.9 (analysis/sequential_study.py).
+#: unplanned looks a day on a daily plan added at most 0.4 points of false PASS / FAIL, where
+#: the spending function's own value at t added up to 0.8 (analysis/sequential_study.py).
 UNPLANNED_POWER: Final = 2.0
 
 
