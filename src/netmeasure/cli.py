@@ -19,7 +19,7 @@ from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
+from netmeasure.errors import ExitStatus, InputError, MissingExtra, NetmeasureError
 from netmeasure.units import format_rate
 
 if TYPE_CHECKING:
@@ -774,6 +774,13 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
 @click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
+@click.option(
     "--details",
     "details",
     multiple=True,
@@ -790,6 +797,7 @@ def evaluate(
     group_by: str | None,
     params: tuple[str, ...],
     as_json: bool,
+    plan_file: Path | None,
     details: tuple[str, ...],
     memory_limit: str,
     temp_directory: Path | None,
@@ -806,6 +814,7 @@ def evaluate(
     from netmeasure.standard import load_standard, parse_params
 
     std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     charts = bool({"charts", "all"} & set(details))
     probes = bool({"probes", "all"} & set(details))
@@ -815,6 +824,7 @@ def evaluate(
         group_by=columns,
         details=charts,
         probes=probes,
+        campaign_plan=campaign_plan,
         memory_limit=memory_limit,
         temp_directory=str(temp_directory) if temp_directory else None,
         **_engine_kwargs(engine, spark_master, spark_conf),
@@ -825,6 +835,35 @@ def evaluate(
     else:
         print_evaluation(result)
     return _EXIT[result.verdict]
+
+
+def _campaign_plans(specs: Sequence[str]) -> dict[str, Any]:
+    """``CAMPAIGN=FILE`` options: campaign -> its plan (a plan file naming its campaign
+    may be given as FILE alone)."""
+    from netmeasure.campaign_plan import load_plan
+
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            plan = load_plan(spec)
+            if plan.campaign is None:
+                raise InputError(
+                    f"--plan {spec}: give the campaign (CAMPAIGN=FILE) or name it in the"
+                    " plan file (campaign = ...)"
+                )
+            out[plan.campaign] = plan
+        else:
+            out[name] = load_plan(file)
+    return out
+
+
+def _load_plan(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from netmeasure.campaign_plan import load_plan
+
+    return load_plan(path)
 
 
 def print_evaluation(result: Evaluation) -> None:
@@ -842,6 +881,19 @@ def print_evaluation(result: Evaluation) -> None:
     out.print(
         f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
     )
+    if result.plan is not None:
+        p = result.plan
+        looks = sorted({g.sequential["look"] for g in result.groups if g.sequential})
+        out.print(
+            f"group-sequential ({escape(p['spending'])} spending, {p['looks']} looks,"
+            f" {p['planned_samples']} planned samples per group): look"
+            f" {', '.join(map(str, looks)) or '-'}; "
+            + (
+                "decided: the campaign may stop"
+                if result.to_json()["may_stop"]
+                else "not decided yet: keep measuring"
+            )
+        )
 
 
 def _group_label(g: GroupResult) -> str:
@@ -963,6 +1015,13 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
 @click.option("--operator", help="Operator named on the cover.")
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
 @_engine_options
 @_spark_options
 @click.argument("sources", nargs=-1, required=True)
@@ -975,6 +1034,7 @@ def report(
     operator: str | None,
     group_by: str | None,
     params: tuple[str, ...],
+    plan_file: Path | None,
     memory_limit: str,
     temp_directory: Path | None,
     engine: str,
@@ -999,12 +1059,14 @@ def report(
 
     check_writable(pdf, html)  # before the evaluation, which may take minutes
     std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     result = run_evaluation(
         std,
         list(sources),
         group_by=columns,
         details=True,
+        campaign_plan=campaign_plan,
         memory_limit=memory_limit,
         temp_directory=str(temp_directory) if temp_directory else None,
         **_engine_kwargs(engine, spark_master, spark_conf),
@@ -1061,6 +1123,14 @@ def _database_option(fn: F) -> F:
     help="A probe not heard from for this long stands out as stale.",
 )
 @click.option("--no-dashboard", is_flag=True, help="Serve the API only (no /dashboard).")
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    metavar="CAMPAIGN=FILE",
+    help="A campaign's plan (docs/plan.md): its dashboard verdicts are group-sequential."
+    " Campaigns without one show provisional verdicts, not valid for stopping.",
+)
 def collector_serve(
     database: str,
     host: str,
@@ -1070,6 +1140,7 @@ def collector_serve(
     dashboard_standard: str,
     stale_after: str,
     no_dashboard: bool,
+    plans: tuple[str, ...],
 ) -> int:
     """Serve the collector API and the live /dashboard (put a TLS reverse proxy in front:
     probes/COLLECTOR.md)."""
@@ -1096,6 +1167,7 @@ def collector_serve(
             basemap=load_basemap(basemap),
             default_standard=dashboard_standard,
             stale_after_s=parse_duration_s(stale_after),
+            plans=_campaign_plans(plans),
         )
     db = connect(database)
     err.print(

@@ -21,7 +21,8 @@ import html
 import json
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -64,6 +65,8 @@ class DashboardConfig:
     #: where the aggregates are kept between runs (None: beside an SQLite database, else in
     #: the user's state directory; aggregator.default_state_dir)
     state_dir: Path | None = None
+    #: campaign -> its plan (docs/plan.md): group-sequential verdicts for that campaign
+    plans: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Dashboards:
@@ -92,6 +95,7 @@ class Dashboards:
                     self.state_dir,
                     batch_rows=self.config.batch_rows,
                     poll_interval_s=self.config.poll_interval_s,
+                    plans=self.config.plans,
                 )
                 agg.start()
                 self._aggregators[standard_id] = agg
