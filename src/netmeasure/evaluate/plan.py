@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from netmeasure.errors import InputError
-from netmeasure.evaluate.dialect import Dialect, literal, quote
+from netmeasure.evaluate.dialect import Dialect, quote
 from netmeasure.evaluate.engine import Engine, SortedTimes, repeated_by_aggregate
 from netmeasure.evaluate.localtime import (
     US_PER_DAY,
@@ -124,7 +124,7 @@ class Plan:
 
     def _sampling(self, of: str = "") -> str:
         """The sampling tests' rows (of ``s``; ``of``: its alias and a dot)."""
-        m = literal(self.std.sampling.metric)
+        m = self.dialect.literal(self.std.sampling.metric)
         return f"{of}_excluded IS NULL AND {of}metric = {m} AND NOT {of}_ul"
 
     # -- step 1 and 2: duplicates, the annotated view --------------------------------------
@@ -168,10 +168,10 @@ class Plan:
         meta = self.std.meta
         techs = meta.technology
         tech_ok = (
-            "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
+            "technology IN (" + ", ".join(self.dialect.literal(t) for t in techs) + ")" if techs else "TRUE"
         )
         absurd = " ".join(
-            f"WHEN metric = {literal(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
+            f"WHEN metric = {self.dialect.literal(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
         )
         return f"""
             SELECT *,
@@ -295,7 +295,7 @@ class Plan:
         """Criterion j's trials ``n{j}``, totals ``t{j}`` and (means) sums of squares
         ``q{j}`` per cluster, over the rows evaluate uses (the cluster grouping's rows:
         no condition repeats ``_excluded IS NULL``)."""
-        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
+        metric = "metric IN (" + ", ".join(self.dialect.literal(m) for m in c.metrics) + ")"
         base = (
             metric
             if c.statistic == "failure_ratio"
@@ -352,12 +352,12 @@ class Plan:
             col for j, c in enumerate(self.std.criteria) for col in self._criterion_columns(j, c)
         ]
         per_group = [
-            Aggregate(f"x_{r}", "count", "*", f"_excluded = {literal(r)}")
+            Aggregate(f"x_{r}", "count", "*", f"_excluded = {self.dialect.literal(r)}")
             for r in EXCLUSION_REASONS
         ]
         per_group.append(Aggregate("sampling", "count", "*", sampling))
         per_group += [
-            Aggregate(f"env_{e}", "count", "*", f"{sampling} AND environment = {literal(e)}")
+            Aggregate(f"env_{e}", "count", "*", f"{sampling} AND environment = {self.dialect.literal(e)}")
             for e in ENVIRONMENTS
         ]
         per_group += [
@@ -643,7 +643,7 @@ class Plan:
         """(g, value): the group's JSON key and each value criterion j's order statistics
         rank, for the groups that requested ranks."""
         c = self.std.criteria[j]
-        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
+        metric = "metric IN (" + ", ".join(self.dialect.literal(m) for m in c.metrics) + ")"
         on = " AND ".join(self.dialect.null_safe_equal(f"v.{g}", f"g.{g}") for g in self.gcols)
         join = f"JOIN _groups AS g ON {on}" if on else "CROSS JOIN _groups AS g"
         return f"""
@@ -912,7 +912,7 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
     out["technology"] = [
         {"key": json.loads(g), "technology": t, "tests": int(n)} for g, t, n in tech
     ]
-    m = literal(plan.std.sampling.metric)
+    m = plan.dialect.literal(plan.std.sampling.metric)
     loc = engine.fetch(
         d.sample(
             f"""SELECT latitude, longitude, ok, value FROM s

@@ -283,18 +283,24 @@ def load_state(path: Path, live: Any, reader: Any) -> str:
         st = part.stat()
         if st.st_uid != os.getuid() or st.st_mode & 0o022:
             return f"{part}: not this user's own (owner or mode): reading the database"
+    from netmeasure.collector.dashboard.live import STATE_TABLES
+
     try:
         with open(path, "rb") as f:
             record = statefile.load(f)
+        statefile.check_record(record, frozenset(STATE_TABLES))
     except (OSError, statefile.StateFileError) as exc:
         return f"{path}: unreadable ({exc}): reading the database"
     want = fingerprint(live.std)
     if any(record.get(k) != v for k, v in want.items()):
         return f"{path}: another version or standard: reading the database"
     snap = record["snapshot"]
-    if record.get("anchor") != reader.anchor(snap["cursor"]):
-        return f"{path}: another database: reading it"
-    live.restore(snap)
+    try:
+        if record["anchor"] != reader.anchor(snap["cursor"]):
+            return f"{path}: another database: reading it"
+        live.restore(snap)  # all or nothing
+    except Exception as exc:  # a file that passed the schema and still does not fit
+        return f"{path}: unreadable ({type(exc).__name__}: {exc}): reading the database"
     return f"{path}: resumed after {snap['rows_read']:,} rows"
 
 
