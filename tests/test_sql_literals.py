@@ -196,6 +196,7 @@ def test_a_standard_cannot_inject_sql_into_spark(spark: Any, tmp_path: Path) -> 
         ["5G-NSA\\", "${env:HOME}", "\\u0027) OR TRUE --"],
         [s for s in HOSTILE if _visible(s)][:99] + ["5G-NSA"],
     ]
+    counted = []
     for k, technology in enumerate(variants):
         std = load_standard(str(_standard(tmp_path, technology, f"hostile-{k}")))
         wanted = pc.is_in(data.column("technology"), pa.array(technology, pa.string()))
@@ -206,13 +207,16 @@ def test_a_standard_cannot_inject_sql_into_spark(spark: Any, tmp_path: Path) -> 
         on_spark = evaluate(
             std, [str(path)], engine="spark", spark=SparkOptions("local[2]")
         ).to_json()
+        counted.append(n)
         duck_n = duck["groups"][0]["criteria"][0]["n"]
         spark_n = on_spark["groups"][0]["criteria"][0]["n"]
         assert (duck_n, spark_n) == (n, n), technology
         assert duck["groups"][0]["criteria"][0]["estimate"] == pytest.approx(
             on_spark["groups"][0]["criteria"][0]["estimate"], rel=1e-9
         )
-    assert n > 300  # the last variant: the 5G-NSA downloads and the attack's own rows
+    # the attack's own rows were matched as text (the first variants count only them); the
+    # last one counts them and the 5G-NSA downloads
+    assert 0 < counted[0] < 30 and counted[-1] > 250
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
+from netmeasure.errors import ExitStatus, InputError, MissingExtra, NetmeasureError
 from netmeasure.units import format_rate
 
 if TYPE_CHECKING:
@@ -1129,6 +1129,27 @@ def collector_add_viewer(name: str, database: str, rotate: bool) -> int:
         db.close()
     click.echo(token)
     err.print(f"token for viewer {escape(name)} above: hand it over now; it is not shown again")
+    return ExitStatus.SUCCESS
+
+
+@collector.command("remove-viewer")
+@click.argument("name")
+@_database_option
+def collector_remove_viewer(name: str, database: str) -> int:
+    """Remove dashboard viewer NAME: its token stops working and its signed-in sessions
+    end at their next request."""
+    from netmeasure.collector.db import connect
+
+    db = connect(database)
+    try:
+        removed = db.remove_viewer(name)
+    finally:
+        db.close()
+    if not removed:
+        raise InputError(
+            f"no viewer {name!r} in this database", hint="'collector add-viewer NAME' adds one"
+        )
+    err.print(f"viewer {escape(name)} removed: its token and sessions no longer work")
     return ExitStatus.SUCCESS
 
 

@@ -129,6 +129,7 @@ class CollectorDB(Protocol):
     def iter_rows(self) -> Iterator[dict[str, Any]]: ...
     def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None: ...
     def viewer_for_token(self, token_hash: str) -> str | None: ...
+    def remove_viewer(self, name: str) -> bool: ...
     def rows_after(
         self, cursor: Any, columns: Sequence[str], limit: int
     ) -> tuple[list[tuple[Any, ...]], Any]: ...
@@ -318,6 +319,13 @@ class SqliteDB:
                 " ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
                 (name, token_hash, _iso(now())),
             )
+
+    def remove_viewer(self, name: str) -> bool:
+        """Delete viewer ``name`` (its sessions end at their next request); False when
+        there was none."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM viewers WHERE name = ?", (name,))
+        return cur.rowcount > 0
 
     def viewer_for_token(self, token_hash: str) -> str | None:
         with self._lock:
@@ -542,6 +550,12 @@ class PostgresDB:
                 " ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
                 (name, token_hash),
             )
+
+    def remove_viewer(self, name: str) -> bool:
+        conn = self._conn()
+        with conn.transaction():
+            cur = conn.execute("DELETE FROM viewers WHERE name = %s", (name,))
+        return cur.rowcount > 0
 
     def viewer_for_token(self, token_hash: str) -> str | None:
         conn = self._conn()
