@@ -195,13 +195,12 @@ def test_a_bad_basemap_is_a_message(tmp_path: Path, netmeasure: Any) -> None:
 
 
 def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any) -> None:
-    """The cursor on PostgreSQL is (received_at, sample_id), read once settled."""
+    """The cursor on PostgreSQL follows transaction ids (db.PostgresDB.rows_after): rows
+    are read as soon as they are committed."""
     import os
-    import time
 
     from conftest import free_port
     from netmeasure.collector.dashboard.aggregator import load_state, save_state
-    from netmeasure.collector.db import SETTLE_S
     from pgserver import PostgresServer, binaries
 
     if binaries() is None:
@@ -217,13 +216,10 @@ def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any
         std = load_standard("vn-qcvn-126-2021")
         reader = CountingReader(url)  # the aggregator's reader
         live = LiveEvaluation(reader, std, batch_rows=500)
-        time.sleep(SETTLE_S + 1)
         assert live.poll() == len(rows) // 2
         state = tmp_path / "pg.state"
         save_state(state, live, reader)
         fill(db, rows[len(rows) // 2 :])
-        assert live.poll() == 0  # not settled yet: read next time, not lost
-        time.sleep(SETTLE_S + 1)
         rest = len(rows) - len(rows) // 2
         assert live.poll() == rest
         got = live.evaluation("hcmc", "operator")
@@ -232,7 +228,7 @@ def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any
         )
         want = strip(json.loads(res.stdout))
         same(strip(got), want)
-        # a restart resumes after the (received_at, sample_id) cursor
+        # a restart resumes after the cursor
         again = CountingReader(url)
         resumed = LiveEvaluation(again, std, batch_rows=500)
         assert "resumed after" in load_state(state, resumed, again)

@@ -111,7 +111,7 @@ def _edits(target: Path) -> list[Callable[[dict[str, Any], random.Random], None]
         t[hostile] = t.pop(name)
 
     def column_type(r: dict[str, Any], rng: random.Random) -> None:
-        schema, blob = snap(r)["tables"][a_table(r, rng)]
+        schema, _blob = snap(r)["tables"][a_table(r, rng)]
         i = rng.randrange(len(schema))
         typ = rng.choice(
             [_INJECT.format(target=target), "BIGINT --", "BLOB", "", "DOUBLE)", "MAP(VARCHAR,INT)"]
@@ -119,7 +119,7 @@ def _edits(target: Path) -> list[Callable[[dict[str, Any], random.Random], None]
         schema[i] = (schema[i][0], typ)
 
     def column_name(r: dict[str, Any], rng: random.Random) -> None:
-        schema, blob = snap(r)["tables"][a_table(r, rng)]
+        schema, _blob = snap(r)["tables"][a_table(r, rng)]
         i = rng.randrange(len(schema))
         name = rng.choice(['n" BIGINT); DROP TABLE x; --', "", "a b", "1st", "é", schema[0][0]])
         if name == schema[i][0]:

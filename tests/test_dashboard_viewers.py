@@ -61,7 +61,7 @@ class Browser:
         assert (code, where) == (303, "/dashboard"), (code, where)
 
     def signed_in(self) -> bool:
-        code, _, where = self.get("/dashboard")
+        code, _, _where = self.get("/dashboard")
         assert code in (200, 303), code
         return code == 200
 
@@ -127,5 +127,3 @@ def test_remove_viewer_in_process(tmp_path: Path, netmeasure) -> None:  # type: 
     db.close()
     res = netmeasure("collector", "remove-viewer", "wall", "--database", url)
     assert res.exit_code == 2 and "no viewer 'wall'" in res.stderr
-
-

@@ -29,8 +29,42 @@ from netmeasure.samples import (
 APPLICATION_ID: Final = 0x4E4D4331
 
 _PG_TYPES: Final = SQL_TYPES["postgresql"]
-#: PostgreSQL: how long after its transaction began a batch is read by the dashboard.
-SETTLE_S: Final = 5
+#: A row's inserting transaction id (``xmin``, 32 bits) as the 64-bit id it stands for:
+#: the one below the snapshot's ``xmax`` with the same low 32 bits (an unfrozen row is
+#: less than 2^31 transactions old: VACUUM freezes older ones). A frozen row's ``xmin``
+#: reads 2 (FrozenTransactionId): 0, older than any horizon.
+_XID64: Final = (
+    "CASE WHEN xmin::text::bigint < 3 THEN 0 ELSE %(xmax)s::bigint - 1"
+    " - ((%(xmax)s::bigint - 1 - xmin::text::bigint) %% 4294967296 + 4294967296) %% 4294967296"
+    " END"
+)
+
+
+def _pg_cursor(cursor: Any) -> tuple[int, dict[str, int], list[str] | None]:
+    """(horizon, seen, last) of a PostgreSQL cursor (None: before the first row)."""
+    if cursor is None:
+        return 0, {}, None
+    if not isinstance(cursor, dict) or set(cursor) != {"h", "seen", "last"}:
+        raise ValueError("not a PostgreSQL cursor of this netmeasure")
+    seen = {str(k): int(v) for k, v in dict(cursor["seen"]).items()}
+    last = cursor["last"]
+    return int(cursor["h"]), seen, None if last is None else [str(last[0]), str(last[1])]
+
+
+def _cursor_after(
+    h0: int, seen: dict[str, int], read: dict[str, int], snap_xmin: int, full: bool, last: Any
+) -> dict[str, Any]:
+    """The cursor after a read of ``read`` (sample_id -> transaction id) at or above ``h0``.
+
+    The horizon moves to the snapshot's xmin, below which every transaction has ended and
+    was read; when the read stopped at its limit, not past the last transaction id read
+    (rows of the same and later transactions may be left). ``seen`` keeps only the rows at
+    or above the new horizon: its size is the rows committed since the oldest transaction
+    still open began, whatever was read before."""
+    h = snap_xmin if not full else min(snap_xmin, max(read.values()))
+    h = max(h, h0)
+    window = {k: x for k, x in (*seen.items(), *read.items()) if x >= h}
+    return {"h": h, "seen": window, "last": last}
 
 
 def _samples_ddl(dialect: str, ts: str) -> str:
@@ -555,7 +589,7 @@ class PostgresDB:
         conn = self._conn()
         with conn.transaction():
             cur = conn.execute("DELETE FROM viewers WHERE name = %s", (name,))
-        return cur.rowcount > 0
+        return bool(cur.rowcount > 0)
 
     def viewer_for_token(self, token_hash: str) -> str | None:
         conn = self._conn()
@@ -568,30 +602,60 @@ class PostgresDB:
     def rows_after(
         self, cursor: Any, columns: Sequence[str], limit: int
     ) -> tuple[list[tuple[Any, ...]], Any]:
-        """Rows received after ``cursor`` ((received_at, sample_id); None: from the start).
+        """Rows committed since ``cursor`` (None: from the start), and the new cursor.
 
-        ``received_at`` is the inserting transaction's start; a transaction still open may
-        commit rows older than ones already read, so only rows received more than
-        ``SETTLE_S`` seconds ago are read (a batch commits within that in practice)."""
+        PostgreSQL has no commit order a reader can follow: a transaction commits its rows
+        whenever it ends, so any order by insertion (time, id) skips the rows of a long
+        transaction that commits after later ones were read. The cursor therefore follows
+        transaction ids against the reader's snapshot: every transaction older than the
+        snapshot's ``xmin`` (the oldest one still in flight) has ended, so its rows were all
+        visible to that read. The cursor keeps that horizon and the rows read at or above
+        it (``seen``: sample_id -> transaction id); the next read takes every row at or
+        above the horizon not seen yet, whatever its transaction's length. See
+        _cursor_after for how the horizon moves."""
+        h0, seen, last = _pg_cursor(cursor)
         conn = self._conn()
-        t, sid = cursor if cursor else (dt.datetime(1, 1, 1, tzinfo=dt.UTC), "")
         with conn.transaction():
+            # one snapshot for both statements: the horizon and the rows it bounds
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            snap_xmin, snap_xmax = conn.execute(
+                "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint"
+                " FROM pg_current_snapshot() AS s"
+            ).fetchone()
             rows = conn.execute(
-                f"SELECT {', '.join(columns)}, received_at, sample_id FROM samples"
-                " WHERE (received_at, sample_id) > (%s, %s)"
-                f" AND received_at < now() - interval '{SETTLE_S} seconds'"
-                " ORDER BY received_at, sample_id LIMIT %s",
-                (t, sid, limit),
+                f"SELECT * FROM (SELECT {', '.join(columns)}, received_at AS _received,"
+                f" sample_id AS _sid, {_XID64} AS _xid FROM samples) AS r"
+                " WHERE _xid >= %(h0)s AND NOT (_sid = ANY(%(seen)s::text[]))"
+                " ORDER BY _xid, _sid LIMIT %(limit)s",
+                {"h0": h0, "seen": list(seen), "limit": limit, "xmax": snap_xmax},
             ).fetchall()
         out = []
         for r in rows:
-            row = list(r[:-1])
+            row = list(r[:-2])
             for i, c in enumerate(columns):
                 if c == "started_at" and row[i] is not None:
                     row[i] = _iso(row[i])
             row[-1] = _iso(row[-1])
             out.append((None, *row))
-        return out, ((rows[-1][-2], rows[-1][-1]) if rows else cursor)
+        if not rows:
+            return out, cursor
+        read = {str(r[-2]): int(r[-1]) for r in rows}
+        last = [_iso(rows[-1][-3]), str(rows[-1][-2])]
+        return out, _cursor_after(h0, seen, read, int(snap_xmin), len(rows) == limit, last)
+
+    def anchor(self, cursor: Any) -> Any:
+        """What identifies the database at ``cursor``: the last row read (its received_at
+        and sample_id) when it is still there."""
+        _, _, last = _pg_cursor(cursor)
+        if last is None:
+            return None
+        conn = self._conn()
+        with conn.transaction():
+            n = conn.execute(
+                "SELECT count(*) FROM samples WHERE received_at = %s AND sample_id = %s",
+                (dt.datetime.fromisoformat(last[0].replace("Z", "+00:00")), last[1]),
+            ).fetchone()[0]
+        return list(last) if n else None
 
     def close(self) -> None:
         with self._all_lock:

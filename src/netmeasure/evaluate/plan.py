@@ -168,10 +168,13 @@ class Plan:
         meta = self.std.meta
         techs = meta.technology
         tech_ok = (
-            "technology IN (" + ", ".join(self.dialect.literal(t) for t in techs) + ")" if techs else "TRUE"
+            "technology IN (" + ", ".join(self.dialect.literal(t) for t in techs) + ")"
+            if techs
+            else "TRUE"
         )
         absurd = " ".join(
-            f"WHEN metric = {self.dialect.literal(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
+            f"WHEN metric = {self.dialect.literal(m)} THEN {ABSURD[u]!r}"
+            for m, u in METRIC_UNITS.items()
         )
         return f"""
             SELECT *,
@@ -357,7 +360,9 @@ class Plan:
         ]
         per_group.append(Aggregate("sampling", "count", "*", sampling))
         per_group += [
-            Aggregate(f"env_{e}", "count", "*", f"{sampling} AND environment = {self.dialect.literal(e)}")
+            Aggregate(
+                f"env_{e}", "count", "*", f"{sampling} AND environment = {self.dialect.literal(e)}"
+            )
             for e in ENVIRONMENTS
         ]
         per_group += [

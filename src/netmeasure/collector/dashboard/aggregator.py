@@ -212,15 +212,7 @@ class _Postgres:
         return self._db.rows_after(cursor, columns, limit)
 
     def anchor(self, cursor: Any) -> Any:
-        """The cursor is (received_at, sample_id): that row must still be there."""
-        if cursor is None:
-            return None
-        conn = self._db._conn()  # one read of the same database
-        with conn.transaction():
-            n = conn.execute(
-                "SELECT count(*) FROM samples WHERE received_at = %s AND sample_id = %s", cursor
-            ).fetchone()[0]
-        return list(cursor) if n else None
+        return self._db.anchor(cursor)
 
     def close(self) -> None:
         self._db.close()

@@ -229,9 +229,8 @@ class LiveEvaluation:
         del columns
         plan = self._plan
         d = plan.dialect
-        sampling = (
-            f"FROM s WHERE _excluded IS NULL AND metric = {duckdb_literal(self.std.sampling.metric)}"
-        )
+        metric = duckdb_literal(self.std.sampling.metric)
+        sampling = f"FROM s WHERE _excluded IS NULL AND metric = {metric}"
         sampling += " AND NOT _ul"
         fine = ", ".join(plan.gcols)  # as named in the annotated view (h3_8: _h3_8)
         with tempfile.TemporaryDirectory(prefix="nm-dash-") as tmp, self.lock:

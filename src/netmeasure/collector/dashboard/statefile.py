@@ -115,7 +115,8 @@ _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 #: A column's type: DuckDB's names of the types the aggregates use, lists of them included.
 _TYPE: Final = re.compile(
     r"(BOOLEAN|TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT"
-    r"|FLOAT|DOUBLE|VARCHAR|DATE|TIMESTAMP|TIMESTAMP WITH TIME ZONE|DECIMAL\([0-9]{1,2},[0-9]{1,2}\))"
+    r"|FLOAT|DOUBLE|VARCHAR|DATE|TIMESTAMP|TIMESTAMP WITH TIME ZONE"
+    r"|DECIMAL\([0-9]{1,2},[0-9]{1,2}\))"
     r"(\[\])*"
 )
 _SCALAR: Final = (type(None), bool, int, float, str)
@@ -137,7 +138,7 @@ def _count(value: Any, where: str) -> None:
 def _scalars(value: Any, where: str, depth: int = 0) -> None:
     """Plain values, lists, tuples and maps of them (the probes' results, the points)."""
     _check(depth < 8, where, "nested too deep")
-    if isinstance(value, _SCALAR) or isinstance(value, dt.datetime):
+    if isinstance(value, (_SCALAR, dt.datetime)):
         return
     if isinstance(value, (list, tuple)):
         for v in value:
@@ -220,7 +221,7 @@ def check_record(record: dict[str, Any], table_names: frozenset[str]) -> None:
         _check(isinstance(entry, tuple) and len(entry) == 2, f"tables.{name}", "its fields")
         schema, blob = entry
         _check(isinstance(blob, bytes), f"tables.{name}", "no Arrow data")
-        _check(isinstance(schema, list) and schema, f"tables.{name}", "no columns")
+        _check(isinstance(schema, list) and len(schema) > 0, f"tables.{name}", "no columns")
         for col in schema:
             _check(isinstance(col, tuple) and len(col) == 2, f"tables.{name}", "a column")
             cname, ctype = col
