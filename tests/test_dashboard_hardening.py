@@ -93,7 +93,9 @@ def test_bad_sign_ins_hold_no_worker(tmp_path: Path) -> None:
     from netmeasure.collector.db import connect
 
     db = connect(f"sqlite:///{tmp_path / 'c.db'}")
-    app = create_app(db, admin_token="admin-token", dashboard=DashboardConfig(basemap=load_basemap(None)))
+    app = create_app(
+        db, admin_token="admin-token", dashboard=DashboardConfig(basemap=load_basemap(None))
+    )
     form = urllib.parse.urlencode({"token": "nmv_wrong", "csrf": "c" * 32}).encode()
     headers = {
         "content-type": "application/x-www-form-urlencoded",

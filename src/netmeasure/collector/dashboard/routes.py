@@ -15,10 +15,10 @@ carries a strict Content-Security-Policy (no inline script or style, nothing fro
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import asyncio
+import datetime as dt
 import functools
+import hashlib
 import html
 import json
 import threading
