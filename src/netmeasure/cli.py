@@ -1059,6 +1059,14 @@ def _database_option(fn: F) -> F:
     help="A probe not heard from for this long stands out as stale.",
 )
 @click.option("--no-dashboard", is_flag=True, help="Serve the API only (no /dashboard).")
+@click.option(
+    "--trusted-proxy",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address(es), comma-separated, of the reverse proxy whose X-Forwarded-Proto and"
+    " X-Forwarded-For are believed (https: Secure cookies); from any other client they are"
+    " ignored.",
+)
 def collector_serve(
     database: str,
     host: str,
@@ -1068,6 +1076,7 @@ def collector_serve(
     dashboard_standard: str,
     stale_after: str,
     no_dashboard: bool,
+    trusted_proxy: str,
 ) -> int:
     """Serve the collector API and the live /dashboard (put a TLS reverse proxy in front:
     probes/COLLECTOR.md)."""
@@ -1106,6 +1115,9 @@ def collector_serve(
         port=port,
         log_level="warning",
         access_log=False,
+        # uvicorn takes the scheme and client from X-Forwarded-* only from these addresses
+        proxy_headers=True,
+        forwarded_allow_ips=trusted_proxy,
     )
     db.close()
     return ExitStatus.SUCCESS
