@@ -40,9 +40,11 @@ def tls(tmp_path: Path) -> tuple[Path, Path]:
         pytest.skip("openssl is not installed")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
-        + ["-addext", "subjectAltName=DNS:localhost"],
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=DNS:localhost"),
+        ],
         check=True,
         capture_output=True,
         timeout=60,
@@ -93,9 +95,10 @@ def proxied(tmp_path: Path, tls: tuple[Path, Path]) -> Iterator[tuple[str, Colle
                         break
                 finally:
                     c.close()
-            except OSError:
+            except OSError as exc:
                 if nginx.poll() is not None:
-                    raise RuntimeError(nginx.stderr.read().decode() if nginx.stderr else "")
+                    err = nginx.stderr.read().decode() if nginx.stderr else ""
+                    raise RuntimeError(f"nginx stopped: {err}") from exc
                 time.sleep(0.1)
         yield f"https://localhost:{port}", collector
     finally:
