@@ -39,7 +39,7 @@ from pydantic import (
 
 from netmeasure import __version__
 from netmeasure.collector.columnar import decode, plain_rows
-from netmeasure.collector.db import CollectorDB, ConflictingSamples
+from netmeasure.collector.db import CollectorDB, ConflictingSamples, database_problem
 from netmeasure.collector.tokens import same, token_hash
 from netmeasure.collector.validate import (
     MAX_BATCH,
@@ -195,9 +195,26 @@ def create_app(
 
     app.add_middleware(_Timing, histogram=latency)
 
+    def unavailable(cause: str) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"database unavailable, retry later: {cause}"},
+            status_code=503,
+            headers={"Retry-After": "30"},
+        )
+
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503)
+        return unavailable(database_problem(exc) or "the database")
+
+    @app.exception_handler(Exception)
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        # A database that went away (PostgreSQL restarting or stopped) or cannot write (a
+        # full disk) is a 503 with its cause: the probe retries. Anything else stays a 500,
+        # without a traceback in the response.
+        cause = database_problem(exc)
+        if cause is not None:
+            return unavailable(cause)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     def probe_of(authorization: Annotated[str | None, Header()] = None) -> str:
         if not authorization or not authorization.startswith("Bearer "):
@@ -207,9 +224,13 @@ def create_app(
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
         return probe
 
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "database": db.kind, "version": __version__}
+    @app.get("/health", responses={503: {}})
+    def health() -> JSONResponse:
+        problem = db.health_problem()
+        body = {"status": "ok", "database": db.kind, "version": __version__}
+        if problem is None:
+            return JSONResponse(body)
+        return JSONResponse({**body, "status": "degraded", "cause": problem}, status_code=503)
 
     @app.get(
         "/metrics",

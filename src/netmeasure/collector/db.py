@@ -8,6 +8,7 @@ Schema versions are applied in order (``MIGRATIONS``); never edit a released one
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,35 @@ from netmeasure.samples import (
 APPLICATION_ID: Final = 0x4E4D4331
 
 _PG_TYPES: Final = SQL_TYPES["postgresql"]
+#: /health says "degraded" when the SQLite database's file system has less free space than
+#: this: an upload of a few thousand samples needs a few MB (WAL and indexes included).
+MIN_FREE_BYTES: Final = 16 << 20
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """What a database error means for a client (the 503's cause), or None when ``exc`` is
+    no database trouble: a full disk, a lost or refused connection, a database shutting
+    down. Never the SQL or the URL's password."""
+    text = str(exc).lower()
+    if isinstance(exc, StoreError):
+        return str(exc).splitlines()[0]
+    if isinstance(exc, sqlite3.OperationalError):
+        if "full" in text:
+            return "the collector's disk is full"
+        if "locked" in text or "busy" in text:
+            return "the database is busy"
+        return "the database cannot be written (" + text.splitlines()[0][:80] + ")"
+    module = type(exc).__module__
+    if module.startswith("psycopg"):
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError | psycopg.errors.AdminShutdown):
+            return "the connection to PostgreSQL was lost (restarting or stopped)"
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return "PostgreSQL's disk is full"
+    return None
+
+
 #: A row's inserting transaction id (``xmin``, 32 bits) as the 64-bit id it stands for:
 #: the one below the snapshot's ``xmax`` with the same low 32 bits (an unfrozen row is
 #: less than 2^31 transactions old: VACUUM freezes older ones). A frozen row's ``xmin``
@@ -164,6 +194,7 @@ class CollectorDB(Protocol):
     def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None: ...
     def viewer_for_token(self, token_hash: str) -> str | None: ...
     def remove_viewer(self, name: str) -> bool: ...
+    def health_problem(self) -> str | None: ...
     def rows_after(
         self, cursor: Any, columns: Sequence[str], limit: int
     ) -> tuple[list[tuple[Any, ...]], Any]: ...
@@ -306,7 +337,10 @@ class SqliteDB:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk): a ROLLBACK then fails
+                # and hid the cause ("cannot rollback - no transaction is active")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
         return added
 
@@ -383,6 +417,22 @@ class SqliteDB:
         )
         rows = self._reader.execute(sql, (cursor or 0, limit)).fetchall()
         return rows, (rows[-1][0] if rows else cursor)
+
+    def health_problem(self) -> str | None:
+        """Why the database cannot take uploads now (free space, a read), or None."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError as exc:
+            return f"the database's folder cannot be read ({exc.strerror})"
+        free = st.f_bavail * st.f_frsize
+        if free < MIN_FREE_BYTES:
+            return f"the collector's disk is nearly full ({free / 2**20:.1f} MiB free)"
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            return database_problem(exc) or "the database cannot be read"
+        return None
 
     def quarantined_by_probe(self) -> dict[str, int] | None:
         """Rows held back per probe, when the database keeps such a table (None: it does
@@ -642,6 +692,16 @@ class PostgresDB:
         read = {str(r[-2]): int(r[-1]) for r in rows}
         last = [_iso(rows[-1][-3]), str(rows[-1][-2])]
         return out, _cursor_after(h0, seen, read, int(snap_xmin), len(rows) == limit, last)
+
+    def health_problem(self) -> str | None:
+        """Why the database cannot take uploads now (PostgreSQL unreachable), or None."""
+        try:
+            conn = self._conn()
+            with conn.transaction():
+                conn.execute("SELECT 1").fetchone()
+        except (StoreError, self._psycopg.Error) as exc:
+            return database_problem(exc) or "PostgreSQL cannot be read"
+        return None
 
     def anchor(self, cursor: Any) -> Any:
         """What identifies the database at ``cursor``: the last row read (its received_at
