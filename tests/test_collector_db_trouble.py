@@ -72,6 +72,7 @@ def pg() -> Iterator[Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.server
 def test_postgresql_restart_and_stop_are_503_with_a_cause(pg: Any, tmp_path: Path) -> None:
     database = pg.new_database("trouble")
     token = _probe_token(database)
@@ -127,6 +128,8 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.server
+@pytest.mark.root
 def test_a_full_sqlite_disk_is_503_and_health_degraded(tmp_path: Path, small_fs: Path) -> None:
     database = f"sqlite:///{small_fs / 'c.db'}"
     token = _probe_token(database)

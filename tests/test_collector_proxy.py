@@ -26,6 +26,7 @@ from test_dashboard_process import Collector
 
 DOC = Path(__file__).resolve().parents[1] / "probes" / "COLLECTOR.md"
 ADMIN = "admin-process-token"
+pytestmark = pytest.mark.server  # the collector and nginx
 
 
 def documented_server_block() -> str:

@@ -29,6 +29,7 @@ def server(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
+@pytest.mark.server
 def test_a_standard_that_needs_parameters_is_not_offered(server: Collector) -> None:
     state = server.state()
     assert "de-bnetza-fixed" not in state["standards"]

@@ -194,6 +194,7 @@ def test_a_bad_basemap_is_a_message(tmp_path: Path, netmeasure: Any) -> None:
     assert any(f["properties"]["name"] == "Vietnam" for f in shipped["features"])
 
 
+@pytest.mark.postgres
 def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any) -> None:
     """The cursor on PostgreSQL follows transaction ids (db.PostgresDB.rows_after): rows
     are read as soon as they are committed."""
@@ -221,7 +222,7 @@ def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any
         save_state(state, live, reader)
         fill(db, rows[len(rows) // 2 :])
         rest = len(rows) - len(rows) // 2
-        assert live.poll() == rest
+        assert live.poll() == rest  # committed: read at once
         got = live.evaluation("hcmc", "operator")
         res = netmeasure(
             "evaluate", "--standard", "vn-qcvn-126-2021", "--group-by", "operator", "--json", url

@@ -71,6 +71,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.server
 def test_rotation_and_removal_end_the_sessions_at_once(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'c.db'}"
     (tmp_path / "admin.token").write_text("admin-viewers-token\n")

@@ -60,6 +60,7 @@ def store_fs(outside_tmp: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.root
 def test_unsaved_samples_outlive_the_units_private_tmp(
     outside_tmp: Path, store_fs: Path, iperf3_server: int
 ) -> None:
