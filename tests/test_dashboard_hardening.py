@@ -45,8 +45,16 @@ def test_a_standard_that_needs_parameters_is_not_offered(server: Collector) -> N
     assert "Traceback" not in server.log.read_text()
 
 
-async def _asgi(app: Any, method: str, path: str, body: bytes, headers: dict[str, str]) -> int:
-    """One request straight into the ASGI app (no server, no client threads): its status."""
+async def _asgi(
+    app: Any,
+    method: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    answer: list[bytes] | None = None,
+) -> int:
+    """One request straight into the ASGI app (no server, no client threads): its status
+    (and its body, appended to ``answer``)."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -77,6 +85,8 @@ async def _asgi(app: Any, method: str, path: str, body: bytes, headers: dict[str
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             status.append(int(message["status"]))
+        elif message["type"] == "http.response.body" and answer is not None:
+            answer.append(message.get("body", b""))
 
     await app(scope, receive, send)
     return status[0]
