@@ -1,6 +1,6 @@
 """The dashboard attacked (issue 26, medium findings), on a real ``collector serve``:
 a standard that needs parameters (de-bnetza-fixed) is not offered and is refused with a
-message, never an aggregator crashing on every poll; 200 bad sign-ins at once hold no
+message, never an aggregator crashing on every poll; an unknown campaign is a 404; 200 bad sign-ins at once hold no
 worker thread, so /health and the API keep answering."""
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ def test_a_standard_that_needs_parameters_is_not_offered(server: Collector) -> N
     code, body, _ = server.request("/dashboard/api/state?standard=no-such-standard")
     assert code == 404 and b"unknown standard" in body
     assert len(children(server.proc.pid)) == len(before)  # no aggregator was started
+    # an unknown campaign: 404 naming it (it was a 503 naming an empty file)
+    for path in ("/dashboard/api/state?campaign=nope", "/dashboard/api/map?campaign=nope"):
+        code, body, _ = server.request(path)
+        assert code == 404 and b"no campaign 'nope'" in body, (path, code, body)
     assert "Traceback" not in server.log.read_text()
 
 

@@ -146,6 +146,8 @@ class Aggregator:
                     if attempt == 2:
                         raise AggregatorError(f"the dashboard's aggregator stopped: {exc}") from exc
                     self._proc.join(5)  # it is going: the next attempt starts another
+        if status == "not_found":
+            raise LookupError(str(payload))
         if status != "ok":
             raise AggregatorError(str(payload))
         return payload
@@ -355,6 +357,8 @@ def serve(
                     del asked[key]
             try:
                 reply: tuple[str, Any] = ("ok", answer(kind, dict(args)))
+            except views.UnknownCampaign as exc:
+                reply = ("not_found", str(exc))
             except Exception as exc:  # a message for the web process, not a dead aggregator
                 reply = ("error", f"{type(exc).__name__}: {exc}")
             try:

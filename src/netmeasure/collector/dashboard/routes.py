@@ -284,6 +284,8 @@ def mount_dashboard(
             tag, data = boards.answer(key, tag, build)
         except AggregatorError as exc:
             raise HTTPException(503, str(exc)) from exc
+        except LookupError as exc:  # an unknown campaign (it was a 503 naming no file)
+            raise HTTPException(404, str(exc)) from exc
         etag = '"' + hashlib.sha256(repr((key, tag)).encode()).hexdigest()[:20] + '"'
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})

@@ -38,6 +38,16 @@ def progress(sampling: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]
     return out, max(missing, per_env, total)
 
 
+class UnknownCampaign(LookupError):
+    """A campaign the database holds no row of (the web process answers 404)."""
+
+
+def _check_campaign(campaign: str | None, names: list[Any]) -> None:
+    known = {("" if n is None else n) for n in names}
+    if campaign is not None and campaign not in known:
+        raise UnknownCampaign(f"no campaign {campaign[:100]!r} in the database")
+
+
 def state_part(
     live: LiveEvaluation, campaign: str | None, level: str, now: dt.datetime
 ) -> dict[str, Any]:
@@ -49,6 +59,8 @@ def state_part(
         version = live.version
         campaigns = live.campaigns()
         names = [c["campaign"] for c in campaigns]
+        if live.loaded:  # while catching up a campaign may not be read yet
+            _check_campaign(campaign, names)
         chosen: Any = campaign
         if campaign is None:
             chosen = names[0] if names else None
@@ -111,8 +123,10 @@ def map_body(
     with live.lock:
         version = live.version
         chosen: Any = campaign if campaign else None
+        names = [c["campaign"] for c in live.campaigns()]
+        if live.loaded:
+            _check_campaign(campaign, names)
         if campaign is None:
-            names = [c["campaign"] for c in live.campaigns()]
             chosen = names[0] if names else None
         per_hexagon = []
         if verdicts:  # evaluate's verdict for each (operator, hexagon)
