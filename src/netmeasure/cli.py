@@ -1131,6 +1131,14 @@ def _database_option(fn: F) -> F:
     help="A campaign's plan (docs/plan.md): its dashboard verdicts are group-sequential."
     " Campaigns without one show provisional verdicts, not valid for stopping.",
 )
+@click.option(
+    "--trusted-proxy",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address(es), comma-separated, of the reverse proxy whose X-Forwarded-Proto and"
+    " X-Forwarded-For are believed (https: Secure cookies); from any other client they are"
+    " ignored.",
+)
 def collector_serve(
     database: str,
     host: str,
@@ -1141,6 +1149,7 @@ def collector_serve(
     stale_after: str,
     no_dashboard: bool,
     plans: tuple[str, ...],
+    trusted_proxy: str,
 ) -> int:
     """Serve the collector API and the live /dashboard (put a TLS reverse proxy in front:
     probes/COLLECTOR.md)."""
@@ -1180,6 +1189,9 @@ def collector_serve(
         port=port,
         log_level="warning",
         access_log=False,
+        # uvicorn takes the scheme and client from X-Forwarded-* only from these addresses
+        proxy_headers=True,
+        forwarded_allow_ips=trusted_proxy,
     )
     db.close()
     return ExitStatus.SUCCESS
@@ -1203,6 +1215,27 @@ def collector_add_viewer(name: str, database: str, rotate: bool) -> int:
         db.close()
     click.echo(token)
     err.print(f"token for viewer {escape(name)} above: hand it over now; it is not shown again")
+    return ExitStatus.SUCCESS
+
+
+@collector.command("remove-viewer")
+@click.argument("name")
+@_database_option
+def collector_remove_viewer(name: str, database: str) -> int:
+    """Remove dashboard viewer NAME: its token stops working and its signed-in sessions
+    end at their next request."""
+    from netmeasure.collector.db import connect
+
+    db = connect(database)
+    try:
+        removed = db.remove_viewer(name)
+    finally:
+        db.close()
+    if not removed:
+        raise InputError(
+            f"no viewer {name!r} in this database", hint="'collector add-viewer NAME' adds one"
+        )
+    err.print(f"viewer {escape(name)} removed: its token and sessions no longer work")
     return ExitStatus.SUCCESS
 
 

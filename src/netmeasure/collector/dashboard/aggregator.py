@@ -149,6 +149,8 @@ class Aggregator:
                     if attempt == 2:
                         raise AggregatorError(f"the dashboard's aggregator stopped: {exc}") from exc
                     self._proc.join(5)  # it is going: the next attempt starts another
+        if status == "not_found":
+            raise LookupError(str(payload))
         if status != "ok":
             raise AggregatorError(str(payload))
         return payload
@@ -215,15 +217,7 @@ class _Postgres:
         return self._db.rows_after(cursor, columns, limit)
 
     def anchor(self, cursor: Any) -> Any:
-        """The cursor is (received_at, sample_id): that row must still be there."""
-        if cursor is None:
-            return None
-        conn = self._db._conn()  # one read of the same database
-        with conn.transaction():
-            n = conn.execute(
-                "SELECT count(*) FROM samples WHERE received_at = %s AND sample_id = %s", cursor
-            ).fetchone()[0]
-        return list(cursor) if n else None
+        return self._db.anchor(cursor)
 
     def close(self) -> None:
         self._db.close()
@@ -286,18 +280,24 @@ def load_state(path: Path, live: Any, reader: Any) -> str:
         st = part.stat()
         if st.st_uid != os.getuid() or st.st_mode & 0o022:
             return f"{part}: not this user's own (owner or mode): reading the database"
+    from netmeasure.collector.dashboard.live import STATE_TABLES
+
     try:
         with open(path, "rb") as f:
             record = statefile.load(f)
+        statefile.check_record(record, frozenset(STATE_TABLES))
     except (OSError, statefile.StateFileError) as exc:
         return f"{path}: unreadable ({exc}): reading the database"
     want = fingerprint(live.std)
     if any(record.get(k) != v for k, v in want.items()):
         return f"{path}: another version or standard: reading the database"
     snap = record["snapshot"]
-    if record.get("anchor") != reader.anchor(snap["cursor"]):
-        return f"{path}: another database: reading it"
-    live.restore(snap)
+    try:
+        if record["anchor"] != reader.anchor(snap["cursor"]):
+            return f"{path}: another database: reading it"
+        live.restore(snap)  # all or nothing
+    except Exception as exc:  # a file that passed the schema and still does not fit
+        return f"{path}: unreadable ({type(exc).__name__}: {exc}): reading the database"
     return f"{path}: resumed after {snap['rows_read']:,} rows"
 
 
@@ -361,6 +361,8 @@ def serve(
                     del asked[key]
             try:
                 reply: tuple[str, Any] = ("ok", answer(kind, dict(args)))
+            except views.UnknownCampaign as exc:
+                reply = ("not_found", str(exc))
             except Exception as exc:  # a message for the web process, not a dead aggregator
                 reply = ("error", f"{type(exc).__name__}: {exc}")
             try:

@@ -55,6 +55,16 @@ def stopping_label(seq: dict[str, Any] | None, plan: dict[str, Any] | None) -> s
     )
 
 
+class UnknownCampaign(LookupError):
+    """A campaign the database holds no row of (the web process answers 404)."""
+
+
+def _check_campaign(campaign: str | None, names: list[Any]) -> None:
+    known = {("" if n is None else n) for n in names}
+    if campaign is not None and campaign not in known:
+        raise UnknownCampaign(f"no campaign {campaign[:100]!r} in the database")
+
+
 def state_part(
     live: LiveEvaluation, campaign: str | None, level: str, now: dt.datetime
 ) -> dict[str, Any]:
@@ -66,6 +76,8 @@ def state_part(
         version = live.version
         campaigns = live.campaigns()
         names = [c["campaign"] for c in campaigns]
+        if live.loaded:  # while catching up a campaign may not be read yet
+            _check_campaign(campaign, names)
         chosen: Any = campaign
         if campaign is None:
             chosen = names[0] if names else None
@@ -134,8 +146,10 @@ def map_body(
     with live.lock:
         version = live.version
         chosen: Any = campaign if campaign else None
+        names = [c["campaign"] for c in live.campaigns()]
+        if live.loaded:
+            _check_campaign(campaign, names)
         if campaign is None:
-            names = [c["campaign"] for c in live.campaigns()]
             chosen = names[0] if names else None
         per_hexagon = []
         if verdicts:  # evaluate's verdict for each (operator, hexagon)
