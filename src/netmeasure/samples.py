@@ -15,16 +15,21 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-METRICS: Final = ("download", "upload", "latency", "jitter", "packet_loss")
+METRICS: Final = ("download", "upload", "latency", "jitter", "packet_loss", "signal")
 
-#: Units of each metric's ``value`` (contracts.md: bit/s, ms, ratio).
+#: Units of each metric's ``value`` (contracts.md: bit/s, ms, ratio; ``signal``: the received
+#: level in dBm, SS-RSRP on NR, RSRP on LTE, from the radio sampler).
 METRIC_UNITS: Final[dict[str, str]] = {
     "download": "bit/s",
     "upload": "bit/s",
     "latency": "ms",
     "jitter": "ms",
     "packet_loss": "ratio",
+    "signal": "dBm",
 }
+
+#: Units whose values are negative by nature (a level in dBm); every other value is >= 0.
+SIGNED_UNITS: Final = frozenset({"dBm"})
 
 #: Classes of failure, as the ``error`` column names them.
 ERRORS: Final = (
@@ -35,6 +40,7 @@ ERRORS: Final = (
     "tool_missing",
     "tool_error",
     "interrupted",
+    "no_service",  # a radio sample without service: a failed ``signal`` row, never a gap
 )
 
 ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
@@ -293,7 +299,7 @@ def validate_sample_fields(metric: str, value: float | None, ok: bool, error: st
             return f"{metric}: ok sample without a value"
         if not math.isfinite(value):
             return f"{metric}: value {value!r} is not a finite number"
-        if value < 0:
+        if value < 0 and METRIC_UNITS.get(metric) not in SIGNED_UNITS:
             return f"{metric}: negative value {value!r}"
         if metric == "packet_loss" and value > 1:
             return f"packet_loss {value!r} is above 1 (it is a ratio 0..1)"

@@ -61,7 +61,11 @@ ABSURD: Final[dict[str, float]] = {
     "bit/s": 1e12,  # 1 Tbit/s
     "ms": 600_000.0,  # 10 minutes
     "ratio": 1.0,
+    "dBm": 0.0,  # a received level above 0 dBm is no mobile measurement
 }
+
+#: Values below these are errors (``invalid_value``); 0 for units not listed.
+FLOOR: Final[dict[str, float]] = {"dBm": -200.0}
 
 #: How many rows the details (charts, appendix) carry at most.
 DETAIL_POINTS: Final = 101
@@ -173,6 +177,11 @@ class Plan:
         absurd = " ".join(
             f"WHEN metric = {literal(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
         )
+        floor = " ".join(
+            f"WHEN metric = {literal(m)} THEN {FLOOR[u]!r}"
+            for m, u in METRIC_UNITS.items()
+            if u in FLOOR
+        )
         return f"""
             SELECT *,
               {self.local_day_sql()} AS _day,
@@ -182,7 +191,7 @@ class Plan:
                 WHEN _dup THEN 'duplicate'
                 WHEN started_at IS NULL OR metric IS NULL OR ok IS NULL THEN 'invalid_value'
                 WHEN ok AND (value IS NULL OR {d.is_nan("value")} OR {d.is_inf("value")}
-                             OR value < 0
+                             OR value < (CASE {floor} ELSE 0 END)
                              OR value > (CASE {absurd} ELSE 1e300 END)) THEN 'invalid_value'
                 WHEN NOT ok AND value IS NOT NULL THEN 'invalid_value'
                 WHEN NOT ({tech_ok}) OR technology IS NULL AND {str(bool(techs)).upper()}

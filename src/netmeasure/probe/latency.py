@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from netmeasure.probe.binding import bind_to_device, interface_problem, route_problem
 from netmeasure.probe.process import run_command
 from netmeasure.probe.runner import CheckResult, Outcome, tcp_reachable
 from netmeasure.samples import Measurement
@@ -51,6 +52,7 @@ class LatencySpec:
     timeout_s: float = unit("duration_s", 1.0, key="timeout")
     payload_bytes: int = dataclasses.field(default=32, metadata={"key": "payload"})
     # 32 bytes: ETSI TS 102 250-2's default ping payload
+    interface: str | None = None  # bind the device (SO_BINDTODEVICE): one modem of several
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +114,19 @@ def _checksum(data: bytes) -> int:
 class IcmpPinger:
     """Echo requests over an unprivileged ICMP socket; the kernel sets the identifier."""
 
-    def __init__(self, family: int, address: str, payload_bytes: int) -> None:
+    def __init__(
+        self, family: int, address: str, payload_bytes: int, interface: str | None = None
+    ) -> None:
         self.family = family
         self.address = address
         self.payload = os.urandom(max(0, payload_bytes))
         proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
         self.sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+        try:
+            bind_to_device(self.sock, interface)
+        except OSError:
+            self.sock.close()
+            raise
         self.request_type = ICMP_ECHO_REQUEST if family == socket.AF_INET else ICMP6_ECHO_REQUEST
         self.reply_type = ICMP_ECHO_REPLY if family == socket.AF_INET else ICMP6_ECHO_REPLY
 
@@ -155,12 +164,19 @@ class RawIcmpPinger(IcmpPinger):
     """Echo requests over a raw ICMP socket (needs CAP_NET_RAW): this process sets the
     identifier and skips the replies meant for others (every raw socket sees every echo)."""
 
-    def __init__(self, family: int, address: str, payload_bytes: int) -> None:
+    def __init__(
+        self, family: int, address: str, payload_bytes: int, interface: str | None = None
+    ) -> None:
         self.family = family
         self.address = address
         self.payload = os.urandom(max(0, payload_bytes))
         proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
         self.sock = socket.socket(family, socket.SOCK_RAW, proto)
+        try:
+            bind_to_device(self.sock, interface)
+        except OSError:
+            self.sock.close()
+            raise
         self.request_type = ICMP_ECHO_REQUEST if family == socket.AF_INET else ICMP6_ECHO_REQUEST
         self.reply_type = ICMP_ECHO_REPLY if family == socket.AF_INET else ICMP6_ECHO_REPLY
         self.ident = int.from_bytes(os.urandom(2), "big")
@@ -203,9 +219,23 @@ class RawIcmpPinger(IcmpPinger):
 #: ``time=0.045 ms`` (or ``time<1 ms``) in a reply line of iputils' ping with LC_ALL=C.
 _PING_TIME: Final = re.compile(r"\btime[=<]\s*([0-9]+(?:\.[0-9]+)?)\s*ms\b")
 
+#: The summary line ``rtt min/avg/max/mdev = 150.712/150.712/150.712/0.000 ms`` (iputils;
+#: ``round-trip`` in BusyBox): always three decimals, where the reply line rounds RTTs of
+#: 100 ms and more to whole milliseconds (iputils prints 3 significant digits).
+_PING_SUMMARY: Final = re.compile(
+    r"^(?:rtt|round-trip) min/avg/max(?:/mdev|/stddev)? = ([0-9.]+)/([0-9.]+)/([0-9.]+)", re.M
+)
+
 
 def parse_ping_rtt_ms(text: str) -> float | None:
-    """Pure: the RTT of the one echo of ``ping -c 1`` output, or None (no reply)."""
+    """Pure: the RTT of the one echo of ``ping -c 1`` output, or None (no reply).
+
+    From the summary line when there is one (full precision: 150.712, not 151), else from
+    the reply line.
+    """
+    summary = _PING_SUMMARY.search(text)
+    if summary:
+        return float(summary.group(2))
     match = _PING_TIME.search(text)
     return float(match.group(1)) if match else None
 
@@ -214,11 +244,19 @@ class SystemPingPinger:
     """One ``ping -c 1`` per echo: the system's ping holds CAP_NET_RAW where this process
     does not. Its RTT is its own measurement (kernel timestamps), not the process's start."""
 
-    def __init__(self, family: int, address: str, payload_bytes: int, binary: str) -> None:
+    def __init__(
+        self,
+        family: int,
+        address: str,
+        payload_bytes: int,
+        binary: str,
+        interface: str | None = None,
+    ) -> None:
         self.family = family
         self.address = address
         self.payload_bytes = payload_bytes
         self.binary = binary
+        self.interface = interface
 
     def close(self) -> None:
         pass
@@ -234,6 +272,7 @@ class SystemPingPinger:
             f"{max(timeout_s, 0.001):.3f}",
             "-s",
             str(self.payload_bytes),
+            *(["-I", self.interface] if self.interface else []),
             self.address,
         ]
         result = run_command(args, timeout_s=timeout_s + 5.0)
@@ -250,16 +289,18 @@ class SystemPingPinger:
 class TcpConnectPinger:
     """RTT as the time a TCP connection takes to be set up (SYN -> SYN/ACK)."""
 
-    def __init__(self, family: int, address: str, port: int) -> None:
+    def __init__(self, family: int, address: str, port: int, interface: str | None = None) -> None:
         self.family = family
         self.address = address
         self.port = port
+        self.interface = interface
 
     def close(self) -> None:
         pass
 
     def ping(self, seq: int, timeout_s: float) -> float | None:
         with socket.socket(self.family, socket.SOCK_STREAM) as sock:
+            bind_to_device(sock, self.interface)
             sock.settimeout(timeout_s)
             start = time.perf_counter()
             try:
@@ -280,19 +321,21 @@ class NoIcmp(OSError):
     """No way to send ICMP echo here: closed ping sockets, no CAP_NET_RAW, no system ping."""
 
 
-def open_icmp(family: int, address: str, payload_bytes: int) -> tuple[Pinger, str]:
+def open_icmp(
+    family: int, address: str, payload_bytes: int, interface: str | None = None
+) -> tuple[Pinger, str]:
     """An ICMP pinger by the first mechanism the system allows, and that mechanism's name."""
     try:
-        return IcmpPinger(family, address, payload_bytes), "icmp socket"
+        return IcmpPinger(family, address, payload_bytes, interface), "icmp socket"
     except OSError:
         pass
     try:
-        return RawIcmpPinger(family, address, payload_bytes), "raw socket"
+        return RawIcmpPinger(family, address, payload_bytes, interface), "raw socket"
     except OSError:
         pass
     binary = shutil.which("ping")
     if binary is not None:
-        return SystemPingPinger(family, address, payload_bytes, binary), "ping"
+        return SystemPingPinger(family, address, payload_bytes, binary, interface), "ping"
     raise NoIcmp(
         errno.EPERM,
         "cannot send ICMP echo: unprivileged ICMP sockets are not allowed"
@@ -316,9 +359,9 @@ def open_pinger(spec: LatencySpec) -> tuple[Pinger, str, str | None]:
     family, address = resolve(spec.target)
     method = choose_method(spec, family)
     if method == "icmp":
-        pinger, via = open_icmp(family, address, spec.payload_bytes)
+        pinger, via = open_icmp(family, address, spec.payload_bytes, spec.interface)
         return pinger, "icmp", via
-    return TcpConnectPinger(family, address, spec.port), "tcp-connect", None
+    return TcpConnectPinger(family, address, spec.port, spec.interface), "tcp-connect", None
 
 
 # -- pure summaries ------------------------------------------------------------------------
@@ -500,7 +543,10 @@ class LatencyRunner:
     spec_type = LatencySpec
 
     def problems(self, spec: LatencySpec) -> list[tuple[str, str]]:
-        return [("count", "must be at least 1")] if spec.count < 1 else []
+        out = [("count", "must be at least 1")] if spec.count < 1 else []
+        if spec.interface and (problem := interface_problem(spec.interface)):
+            out.append(("interface", problem))
+        return out
 
     def describe(self, spec: LatencySpec) -> str:
         return f"latency {spec.method} {spec.target} ×{spec.count}"
@@ -513,8 +559,13 @@ class LatencyRunner:
             family, _ = resolve(spec.target)
         except ResolveError as exc:
             return [CheckResult("target", "fail", str(exc))]
+        if spec.interface:
+            # The test leaves through its interface or not at all: check it the same way.
+            routed = route_problem(spec.target, spec.interface)
+            if routed:
+                return [CheckResult("route", "fail", routed)]
         if choose_method(spec, family) == "tcp":
-            problem = tcp_reachable(spec.target, spec.port)
+            problem = tcp_reachable(spec.target, spec.port, interface=spec.interface)
             return [
                 CheckResult(
                     "tcp",
@@ -522,9 +573,19 @@ class LatencyRunner:
                     f"{spec.target}:{spec.port}: {problem or 'reachable'}",
                 )
             ]
-        outcome = run(LatencySpec(target=spec.target, method="icmp", count=1, timeout_s=2.0))
+        outcome = run(
+            LatencySpec(
+                target=spec.target,
+                method="icmp",
+                count=1,
+                timeout_s=2.0,
+                interface=spec.interface,
+            )
+        )
         if outcome.error == "tool_error":
             return [CheckResult("icmp", "fail", f"{outcome.error_message}; or use method = tcp")]
+        if outcome.error == "connect":  # no route, unreachable: the test could not send
+            return [CheckResult("icmp", "fail", f"{outcome.error_message}")]
         rtt = outcome.measurements[0].value
         shown = f"{rtt:.1f} ms" if rtt is not None else "no echo reply"
         return [
