@@ -198,3 +198,81 @@ class Testbed:
         self._procs.clear()
         for ns in (self.client_ns, self.server_ns):
             _run(["ip", "netns", "delete", ns], check=False)
+
+
+#: Two links from one client, as a probe with two modems (testbed.md, "Several modems").
+LINK_A: Final = {"client": "192.0.2.2", "server": "192.0.2.1", "prefix": 26}
+LINK_B: Final = {"client": "192.0.2.66", "server": "192.0.2.65", "prefix": 26}
+#: The test servers' address, beyond both links (as a server on the Internet is).
+SERVICE_ADDR: Final = "192.0.2.200"
+
+
+class TwoLinkTestbed(Testbed):
+    """One client namespace with two shaped links to the server side (``vca`` and ``vcb``),
+    two default routes (metric 100 via A, 200 via B) as two modems leave them, and per-link
+    nft counters in the client of what left by each link (:meth:`counters`)."""
+
+    __test__ = False
+
+    def __init__(self, rate_a_mbit: float, rate_b_mbit: float, **kwargs: object) -> None:
+        super().__init__(None, **kwargs)  # type: ignore[arg-type]
+        self.rates = {"vca": rate_a_mbit, "vcb": rate_b_mbit}
+        self.server_addr = SERVICE_ADDR
+        self.client_addr = str(LINK_A["client"])
+
+    def _build(self) -> None:
+        c, s = self.client_ns, self.server_ns
+        _run(["ip", "netns", "add", c])
+        _run(["ip", "netns", "add", s])
+        for ns in (c, s):
+            _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        for (cdev, sdev), link in ((("vca", "vsa"), LINK_A), (("vcb", "vsb"), LINK_B)):
+            _run(["ip", "link", "add", cdev, "netns", c, "type", "veth", "peer", "name", sdev,
+                  "netns", s])  # fmt: skip
+            _run(["ip", "-n", c, "addr", "add", f"{link['client']}/{link['prefix']}", "dev", cdev])
+            _run(["ip", "-n", s, "addr", "add", f"{link['server']}/{link['prefix']}", "dev", sdev])
+            for ns, dev in ((c, cdev), (s, sdev)):
+                _run(["ip", "-n", ns, "link", "set", dev, "up"])
+                self.shape(ns, dev, self.rates[cdev])
+        _run(["ip", "-n", s, "addr", "add", f"{SERVICE_ADDR}/32", "dev", "lo"])
+        _run(["ip", "-n", c, "route", "add", "default", "via", str(LINK_A["server"]),
+              "dev", "vca", "metric", "100"])  # fmt: skip
+        _run(["ip", "-n", c, "route", "add", "default", "via", str(LINK_B["server"]),
+              "dev", "vcb", "metric", "200"])  # fmt: skip
+        if self.allow_icmp:
+            _run(self.client_cmd(["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"]))
+        rules = ["table inet nmcount {"]
+        for dev in ("vca", "vcb"):
+            rules += [f"  counter echo_{dev} {{}}", f"  counter tcp_{dev} {{}}"]
+        rules += ["  chain out {", "    type filter hook output priority 0; policy accept;"]
+        for dev in ("vca", "vcb"):
+            rules += [
+                f'    oifname "{dev}" icmp type echo-request counter name echo_{dev}',
+                f'    oifname "{dev}" meta l4proto tcp counter name tcp_{dev}',
+            ]
+        rules += ["  }", "}"]
+        nft = subprocess.run(
+            self.client_cmd(["nft", "-f", "-"]),
+            input="\n".join(rules),
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        if nft.returncode != 0:
+            raise RuntimeError(f"nft failed: {nft.stderr.strip()}")
+
+    def counters(self) -> dict[str, tuple[int, int]]:
+        """(packets, bytes) of each named counter: echo_vca, tcp_vca, echo_vcb, tcp_vcb."""
+        import json
+
+        out = _run(self.client_cmd(["nft", "-j", "list", "counters", "table", "inet", "nmcount"]))
+        got = {}
+        for item in json.loads(out).get("nftables", []):
+            counter = item.get("counter") if isinstance(item, dict) else None
+            if counter:
+                got[counter["name"]] = (int(counter["packets"]), int(counter["bytes"]))
+        return got
+
+    def route_down(self, dev: str) -> None:
+        """Remove the default route of one link: a modem that has no route out."""
+        _run(["ip", "-n", self.client_ns, "route", "del", "default", "dev", dev])

@@ -21,6 +21,7 @@ and a reachability check made with the same binding), rather than measuring anot
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 from typing import Any, Final
@@ -114,6 +115,27 @@ def interface_address(interface: str, family: int = socket.AF_INET) -> str | Non
     return None
 
 
+def _covered(address: str, interface: str) -> bool:
+    """Whether a route through ``interface`` (any table) covers ``address``."""
+    family = "-6" if ":" in address else "-4"
+    routes = _ip_json([family, "route", "show", "table", "all", "dev", interface])
+    if not isinstance(routes, list):
+        return False
+    target = ipaddress.ip_address(address)
+    for route in routes:
+        dst = route.get("dst") if isinstance(route, dict) else None
+        if route.get("type", "unicast") not in ("unicast",):
+            continue  # local, broadcast, multicast entries route nothing out
+        if dst == "default":
+            return True
+        try:
+            if dst and target in ipaddress.ip_network(dst, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def route_problem(target: str, interface: str, *, by_source: bool = False) -> str | None:
     """Why a test bound to ``interface`` cannot reach ``target``, or None when it can.
 
@@ -131,6 +153,11 @@ def route_problem(target: str, interface: str, *, by_source: bool = False) -> st
         return f"no interface {interface!r} on this host"
     if isinstance(links[0], dict) and "UP" not in links[0].get("flags", []):
         return f"interface {interface} is down"
+    # A socket bound to a device with no route through it is not refused: the kernel then
+    # takes the destination as on the link (ip_route_output_key), which a modem's network
+    # never is. So a route of the device itself, in any table, must cover the target.
+    if not _covered(str(address), interface):
+        return f"no route to {address} through {interface} (add a route or a default route on it)"
     routes = _ip_json(["route", "get", str(address), "oif", interface])
     if not routes or not isinstance(routes[0], dict):
         return f"no route to {address} through {interface} (add a route or a default route on it)"
