@@ -9,6 +9,7 @@ cannot exist here: a stand-in ``mmcli`` on PATH prints recorded answers
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import statistics
@@ -290,7 +291,7 @@ def test_radio_sampler_rows_every_interval_and_failed_rows_while_out_of_service(
         # a row every interval over the duration, none missing (availability's denominator)
         assert duration / interval - 1 <= len(mine) <= duration / interval + 1, len(mine)
         times = [_epoch(r["started_at"]) for r in mine]
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert max(gaps) < 1.5 * interval, gaps
         assert all(r["interface"] == link for r in mine)
         for r, t in zip(mine, times, strict=True):
