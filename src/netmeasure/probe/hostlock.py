@@ -31,10 +31,16 @@ ENV_LOCK_DIR: Final = "NETMEASURE_LOCK_DIR"
 
 
 def lock_dir() -> Path:
-    """The directory of host-wide locks: $NETMEASURE_LOCK_DIR, /run/lock/netmeasure (shared by
-    every user of the host on Debian: /run/lock is world-writable), else the temp dir."""
+    """The directory of host-wide locks: $NETMEASURE_LOCK_DIR, systemd's $STATE_DIRECTORY/locks,
+    /run/lock/netmeasure (shared by every user of the host on Debian: /run/lock is
+    world-writable), else the temp dir."""
     override = os.environ.get(ENV_LOCK_DIR)
     candidates = [Path(override)] if override else []
+    # systemd's StateDirectory= (the units' /var/lib/netmeasure), shared by every unit of the
+    # probe where ProtectSystem=strict leaves /run/lock read-only and PrivateTmp splits /tmp
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state:
+        candidates.append(Path(state) / "locks")
     candidates += [Path("/run/lock/netmeasure"), Path(tempfile.gettempdir()) / "netmeasure-locks"]
     for path in candidates:
         try:
