@@ -93,6 +93,12 @@ SCHEMA: Final = (
     Column("host", "str", extra=True, max_length=500),
     Column("interface", "str", extra=True, max_length=200),
     Column("source", "str", extra=True, max_length=1000),
+    # The probe's clock when the sample was taken (issue 23): a sample whose wall-clock time
+    # could not be trusted (not synchronised) says so; boot id and the monotonic clock let it
+    # be re-timed once the clock is synchronised (within one boot), or excluded.
+    Column("clock_synced", "bool", extra=True),
+    Column("boot_id", "str", extra=True, max_length=64),
+    Column("monotonic_s", "float", extra=True, ge=0, le=1e10),  # s since boot: < 300 years
 )
 
 #: The contract's columns, in the contract's order (exports keep this order).
@@ -105,6 +111,9 @@ ALL_COLUMNS: Final = COLUMNS + EXTRA_COLUMNS
 
 #: Column types, for stores and exports.
 COLUMN_TYPES: Final[dict[str, str]] = {c.name: c.type for c in SCHEMA}
+
+#: Flag columns (SQLite stores them as 0/1; readers give booleans, None stays None).
+BOOL_COLUMNS: Final = tuple(c.name for c in SCHEMA if c.type == "bool")
 
 #: Columns no row may leave empty.
 REQUIRED_COLUMNS: Final = tuple(c.name for c in SCHEMA if c.required)
@@ -254,6 +263,9 @@ class Sample:
     host: str | None = None
     interface: str | None = None
     source: str | None = None
+    clock_synced: bool | None = None  # None: not recorded (imports, older probes)
+    boot_id: str | None = None  # /proc/sys/kernel/random/boot_id
+    monotonic_s: float | None = None  # CLOCK_BOOTTIME at the sample's start, in s
 
     def __post_init__(self) -> None:
         problem = validate_sample_fields(self.metric, self.value, self.ok, self.error)
@@ -283,6 +295,8 @@ class Sample:
         values["started_at"] = parse_ts(started) if isinstance(started, str) else started
         values["ok"] = bool(values["ok"])
         values["under_load"] = bool(values["under_load"])
+        if values["clock_synced"] is not None:
+            values["clock_synced"] = bool(values["clock_synced"])
         return cls(**values)
 
 
@@ -321,9 +335,11 @@ def build_samples(
     target: str | None,
     streams: int | None,
     started_at: dt.datetime,
+    clock: ClockStamp | None = None,
 ) -> list[Sample]:
-    """Attach a test's context to each of its measurements."""
+    """Attach a test's context (and the probe's clock state) to each of its measurements."""
     ctx = dataclasses.asdict(context)
+    stamp = clock or ClockStamp()
     return [
         Sample(
             sample_id=new_id(),
@@ -339,7 +355,26 @@ def build_samples(
             tool_version=tool_version if m.tool in (None, tool) else None,
             target=target,
             streams=streams,
+            clock_synced=stamp.synced,
+            boot_id=stamp.boot_id,
+            monotonic_s=stamp.monotonic_of(m.started_at or started_at),
             **ctx,
         )
         for m in measurements
     ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClockStamp:
+    """The probe's clock when a test's samples are built: synchronised or not, the boot, and
+    ``wall_minus_monotonic`` (realtime minus CLOCK_BOOTTIME, s) to place each sample's start
+    on the monotonic clock."""
+
+    synced: bool | None = None
+    boot_id: str | None = None
+    wall_minus_monotonic: float | None = None
+
+    def monotonic_of(self, at: dt.datetime) -> float | None:
+        if self.wall_minus_monotonic is None:
+            return None
+        return max(0.0, at.timestamp() - self.wall_minus_monotonic)

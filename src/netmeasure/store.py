@@ -18,14 +18,28 @@ from pathlib import Path
 from typing import Any, Final
 
 from netmeasure.errors import StoreError, StoreSchemaTooNew
-from netmeasure.samples import ALL_COLUMNS, Sample, format_ts, sql_columns
+from netmeasure.samples import ALL_COLUMNS, BOOL_COLUMNS, Sample, format_ts, sql_columns
 
 #: Marks a SQLite file as a netmeasure store (PRAGMA application_id); "NMS1".
 APPLICATION_ID: Final = 0x4E4D5331
 
 
+#: Columns a later migration adds (name -> the schema version that adds it): the first
+#: migration creates the others, so that a store of any version ends with the same table.
+LATER_COLUMNS: Final[dict[str, int]] = {"clock_synced": 4, "boot_id": 4, "monotonic_s": 4}
+
+
 def _samples_table_sql() -> str:
-    return "CREATE TABLE samples (\n  " + ",\n  ".join(sql_columns("sqlite")) + "\n)"
+    first = [c for c in sql_columns("sqlite") if c.split()[0] not in LATER_COLUMNS]
+    return "CREATE TABLE samples (\n  " + ",\n  ".join(first) + "\n)"
+
+
+def _added_columns(version: int) -> tuple[str, ...]:
+    return tuple(
+        f"ALTER TABLE samples ADD COLUMN {c}"
+        for c in sql_columns("sqlite")
+        if LATER_COLUMNS.get(c.split()[0]) == version
+    )
 
 
 # Each migration takes the schema from version i to i + 1. Never edit a released one: append.
@@ -50,6 +64,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE TABLE quarantined (sample_id TEXT PRIMARY KEY, collector TEXT NOT NULL,"
         " reason TEXT NOT NULL, quarantined_at TEXT NOT NULL)",
     ),
+    # The probe's clock state of each sample (issue 23).
+    _added_columns(4),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -433,8 +449,9 @@ _PENDING: Final = (
 def row_dict(values: Sequence[Any]) -> dict[str, Any]:
     """A SQLite row in ``ALL_COLUMNS`` order as a dict, its 0/1 flags as booleans."""
     row = dict(zip(ALL_COLUMNS, values, strict=True))
-    row["ok"] = bool(row["ok"])
-    row["under_load"] = bool(row["under_load"])
+    for name in BOOL_COLUMNS:
+        if row[name] is not None:
+            row[name] = bool(row[name])
     return row
 
 

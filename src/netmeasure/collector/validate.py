@@ -29,6 +29,7 @@ VALUE_RANGES: Final[dict[str, tuple[float, float]]] = {
     "latency": (0.0, 3.6e6),  # ms: up to an hour
     "jitter": (0.0, 3.6e6),
     "packet_loss": (0.0, 1.0),  # ratio
+    "signal": (-200.0, 0.0),  # dBm: RSRP is reported from -156 to -31 dBm (3GPP TS 38.133)
 }
 FIELD_RANGES: Final[dict[str, tuple[float, float]]] = {
     "duration_s": (0.0, 86_400.0),
