@@ -333,6 +333,45 @@ class SampleStore:
             added += self.add_test(chunk)
         return added
 
+    def retime_unsynced(self, boot_id: str, wall_minus_monotonic: float) -> int:
+        """Re-time the samples of boot ``boot_id`` taken while the clock was not synchronised:
+        ``started_at`` from their monotonic time and the synchronised clock's offset; they
+        are then marked synchronised. Returns how many were re-timed."""
+        rows = self._db.execute(
+            "SELECT sample_id, monotonic_s FROM samples WHERE clock_synced = 0 AND boot_id = ?"
+            " AND monotonic_s IS NOT NULL",
+            (boot_id,),
+        ).fetchall()
+        if not rows:
+            return 0
+        updates = [
+            (format_ts(dt.datetime.fromtimestamp(mono + wall_minus_monotonic, dt.UTC)), sid)
+            for sid, mono in rows
+        ]
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "UPDATE samples SET started_at = ?, clock_synced = 1 WHERE sample_id = ?",
+                    updates,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot re-time samples: {exc}") from exc
+        return len(updates)
+
+    def count_unsynced(self, boot_id: str | None = None) -> int:
+        """Samples marked as taken with an unsynchronised clock (of one boot, or all)."""
+        sql = "SELECT count(*) FROM samples WHERE clock_synced = 0"
+        params: tuple[str, ...] = ()
+        if boot_id is not None:
+            sql += " AND boot_id = ?"
+            params = (boot_id,)
+        return int(self._db.execute(sql, params).fetchone()[0])
+
     # -- reading --------------------------------------------------------------------------
 
     def _select(self, tail: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:

@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from netmeasure.errors import ConfigError, StoreError
+from netmeasure.errors import ConfigError, NetmeasureError, StoreError
 from netmeasure.export import write_jsonl
-from netmeasure.probe import iperf3, latency, speedtest
+from netmeasure.probe import clock, iperf3, latency, speedtest
 from netmeasure.probe.binding import interface_of
 from netmeasure.probe.context import ContextReader
 from netmeasure.probe.radio import TOOL as RADIO_TOOL
 from netmeasure.probe.radio import RadioSampler
 from netmeasure.probe.runner import Outcome, Runner
 from netmeasure.probe.runners import RUNNERS, runner_for
-from netmeasure.samples import Context, Sample, build_samples, new_id
+from netmeasure.samples import ClockStamp, Context, Sample, build_samples, new_id
 from netmeasure.store import SampleStore
 from netmeasure.tomlfile import check_keys, load, read_toml, unit
 
@@ -54,6 +54,12 @@ class ProbeSection:
     band: str | None = None
     store: str | None = None  # default: the platform's user data dir
     gpsd: bool = True
+    # How long ``probe run`` waits for a synchronised clock before it measures (then: it
+    # measures, each sample marked clock_synced = false, re-timed once the clock syncs)
+    clock_wait_s: float = unit("duration_s", 0.0, key="clock_wait")
+    # systemd-timesyncd's flag file, when synchronisation is to be read from it (default:
+    # the kernel's NTP state, which timesyncd, chrony and ntpd keep)
+    clock_sync_flag: str | None = None
     # true: each test's own modem (the one whose port it is bound to or routed by); false: no
     # radio facts; an index, IMEI or device path: that modem (per test: [[tests]] modem = ...)
     modem: bool | int | str = True
@@ -167,6 +173,10 @@ class Campaign:
             band=self.probe.band,
             host=socket.gethostname(),
         )
+
+
+class ClockWrong(NetmeasureError):
+    """The system clock is years behind: ``probe run`` refuses to measure (exit status 2)."""
 
 
 def parse_window(text: str) -> tuple[dt.time, dt.time]:
@@ -283,7 +293,10 @@ class TestRecord:
 
 
 def run_test(
-    entry: TestEntry | TestSpec, reader: ContextReader, stop: threading.Event
+    entry: TestEntry | TestSpec,
+    reader: ContextReader,
+    stop: threading.Event,
+    clock: ClockStamp | None = None,
 ) -> list[TestRecord]:
     """Run one campaign test entry (one or more tool runs) and build its samples: operator,
     interface and radio facts of the modem the test runs on."""
@@ -301,7 +314,7 @@ def run_test(
         outcomes = runner.run(spec, stop=stop)
     except Exception as exc:  # a bug in a runner must not end months of measuring
         outcomes = [_crashed(runner, spec, exc)]
-    return [_record(outcome, ctx) for outcome in outcomes]
+    return [_record(outcome, ctx, clock) for outcome in outcomes]
 
 
 def _crashed(runner: Runner, spec: TestSpec, exc: Exception) -> Outcome:
@@ -310,7 +323,7 @@ def _crashed(runner: Runner, spec: TestSpec, exc: Exception) -> Outcome:
     return runner.failed(spec, "tool_error", message)[0]
 
 
-def _record(outcome: Outcome, ctx: Context) -> TestRecord:
+def _record(outcome: Outcome, ctx: Context, clock: ClockStamp | None = None) -> TestRecord:
     samples = build_samples(
         list(outcome.measurements),
         context=ctx,
@@ -320,6 +333,7 @@ def _record(outcome: Outcome, ctx: Context) -> TestRecord:
         target=outcome.target,
         streams=outcome.streams,
         started_at=outcome.started_at,
+        clock=clock,
     )
     return TestRecord(
         tuple(samples),
@@ -343,6 +357,8 @@ class RunSummary:
     store_errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     radio_samples: int = 0  # ``signal`` rows of the radio sampler (failed ones included)
+    retimed: int = 0  # samples taken before the clock synced, re-timed from the monotonic clock
+    unsynced: int = 0  # samples still marked clock_synced = false at the end
 
 
 Event = dict[str, Any]
@@ -373,6 +389,8 @@ class CampaignRunner:
         )
         self.rng = rng or random.Random()
         self._pending: list[TestRecord] = []
+        self.boot_id = clock.boot_id()
+        self._unsynced_seen = False
         self._uploader = _Uploader(campaign.collector, self.rng) if campaign.collector else None
 
     def _wait_until(self, monotonic_deadline: float) -> bool:
@@ -407,6 +425,9 @@ class CampaignRunner:
         # Campaigns started together (one per modem, a fleet after a power cut) do not test
         # in lock step: the first round too waits a random part of the jitter.
         next_round = began + self.rng.uniform(0, sched.jitter_s)
+        if not self._wait_for_clock():
+            summary.interrupted = True
+            return summary
         sampler = self._start_radio(summary)
         if not self.campaign.entries:
             self._radio_only(sampler, rounds, duration_s, began)
@@ -431,13 +452,15 @@ class CampaignRunner:
                     break
                 last_start[idx] = time.monotonic()
                 self.on_event({"event": "test_start", "test": describe(spec)})
-                for record in run_test(entry, self.reader, self.stop):
+                stamp = self._clock_stamp(summary)
+                for record in run_test(entry, self.reader, self.stop, stamp):
                     summary.tests += 1
                     if record.error is not None:
                         summary.failed_tests += 1
                     self._save(record, summary)
                     self.on_event({"event": "test_done", "record": record})
-                    if self._uploader is not None:
+                    # nothing leaves the probe with a time that may still be re-timed
+                    if self._uploader is not None and stamp.synced is not False:
                         self._uploader.maybe_upload(self.store, self.stop, self.on_event)
             else:  # the round ran to its end
                 summary.rounds += 1
@@ -445,12 +468,62 @@ class CampaignRunner:
                 continue
             break
         summary.interrupted = self.stop.is_set()
+        self._clock_stamp(summary)  # a last chance to re-time what was taken before a sync
+        if self._unsynced_seen and self.boot_id is not None:
+            try:
+                summary.unsynced = self.store.count_unsynced(self.boot_id)
+            except StoreError as exc:
+                summary.store_errors.append(str(exc))
         if sampler is not None:
             sampler.stop.set()
             sampler.join()
             summary.rounds = max(summary.rounds, sampler.rounds if not self.campaign.entries else 0)
         self._flush(summary)
         return summary
+
+    # -- the clock ------------------------------------------------------------------------
+
+    def _clock_stamp(self, summary: RunSummary) -> ClockStamp:
+        """The clock's state for the next samples; once it is synchronised, the samples of
+        this boot taken before are re-timed from the monotonic clock (a step moved the wall
+        clock, not the monotonic one)."""
+        state = clock.clock_state(self.campaign.probe.clock_sync_flag)
+        if state.synced is False and not self._unsynced_seen:
+            self._unsynced_seen = True
+            self.on_event({"event": "clock", "message": f"clock {state.detail}: samples marked"})
+        if state.synced and self._unsynced_seen and self.boot_id is not None:
+            try:
+                n = self.store.retime_unsynced(self.boot_id, clock.wall_minus_monotonic())
+            except StoreError as exc:
+                summary.store_errors.append(str(exc))
+            else:
+                if n:
+                    summary.retimed += n
+                    self.on_event(
+                        {"event": "clock", "message": f"clock {state.detail}: {n} re-timed"}
+                    )
+        return clock.stamp(state, self.boot_id)
+
+    def _wait_for_clock(self) -> bool:
+        """Wait up to ``[probe] clock_wait`` for a synchronised clock; refuse a clock that
+        is years behind (ClockWrong). False when stopped while waiting."""
+        probe = self.campaign.probe
+        deadline = time.monotonic() + probe.clock_wait_s
+        state = clock.clock_state(probe.clock_sync_flag)
+        while state.synced is False and time.monotonic() < deadline:
+            self.on_event({"event": "waiting", "reason": f"clock {state.detail}"})
+            if self.stop.wait(min(5.0, max(0.1, deadline - time.monotonic()))):
+                return False
+            state = clock.clock_state(probe.clock_sync_flag)
+        now = dt.datetime.now(dt.UTC)
+        if now.year < clock.EARLIEST_YEAR:
+            raise ClockWrong(
+                f"the system clock reads {now:%Y-%m-%d %H:%M} UTC, years behind: no sample"
+                " is taken with such a time",
+                hint="synchronise the clock (systemd-timesyncd, chrony) or set it"
+                ' (sudo date -s ...); [probe] clock_wait = "10min" waits for NTP',
+            )
+        return True
 
     def _start_radio(self, summary: RunSummary) -> RadioSampler | None:
         """The ``[radio]`` sampler, in a thread with its own connection to the store."""
@@ -473,7 +546,6 @@ class CampaignRunner:
             with lock:
                 summary.radio_samples += n
                 summary.samples_saved += n
-            self.on_event({"event": "radio", "samples": samples})
 
         # Its own stop, set when the campaign ends (after Ctrl-C too: run() ends first).
         sampler = RadioSampler(
@@ -482,6 +554,9 @@ class CampaignRunner:
             interval_s=section.interval_s,
             modems=section.modems,
             stop=threading.Event(),
+            clock_stamp=lambda: clock.stamp(
+                clock.clock_state(self.campaign.probe.clock_sync_flag), self.boot_id
+            ),
         )
         sampler.start()
         return sampler
@@ -505,6 +580,17 @@ class CampaignRunner:
 
     def _wait_for_window(self) -> bool:
         window = self.campaign.schedule.window
+        probe = self.campaign.probe
+        # The window is local time on the wall clock: where the campaign asks for a trusted
+        # clock, an unsynchronised one cannot say whether it is open.
+        while (
+            window is not None
+            and (probe.clock_wait_s > 0 or probe.clock_sync_flag)
+            and clock.clock_state(probe.clock_sync_flag).synced is False
+        ):
+            self.on_event({"event": "waiting", "reason": "a synchronised clock for the window"})
+            if self.stop.wait(5):
+                return False
         while not in_window(dt.datetime.now().astimezone(), window):
             self.on_event({"event": "waiting", "reason": f"outside the run window {window}"})
             if self.stop.wait(30):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from netmeasure.errors import NetmeasureError
 from netmeasure.probe.campaign import Campaign
+from netmeasure.probe.clock import clock_state
 from netmeasure.probe.context import list_modems, read_gpsd, read_modem
-from netmeasure.probe.process import run_command, which
 from netmeasure.probe.runner import CheckResult, Status
 from netmeasure.probe.runners import runner_for
 from netmeasure.store import SampleStore, check_writable
@@ -16,20 +16,18 @@ from netmeasure.store import SampleStore, check_writable
 __all__ = ["CheckResult", "check_clock", "run_checks"]
 
 
-def check_clock() -> CheckResult:
+def check_clock(sync_flag: str | None = None) -> CheckResult:
+    """FAIL while the clock is not synchronised: every sample's time, the spacing and the
+    days of a campaign depend on it (a Raspberry Pi has no real-time clock)."""
     now = dt.datetime.now(dt.UTC)
-    if now.year < 2024:
-        return CheckResult("clock", "fail", f"system time {now:%Y-%m-%d} is wrong: set the clock")
-    try:
-        timedatectl = which("timedatectl")
-        result = run_command([timedatectl, "show", "-p", "NTPSynchronized", "--value"], timeout_s=5)
-        if result.stdout.strip() == "yes":
-            return CheckResult("clock", "ok", f"{now:%Y-%m-%dT%H:%M:%SZ}, NTP synchronised")
-        if result.returncode == 0 and result.stdout.strip() == "no":
-            return CheckResult("clock", "warn", "not NTP-synchronised: sample times may drift")
-    except NetmeasureError:
-        pass
-    return CheckResult("clock", "ok", f"{now:%Y-%m-%dT%H:%M:%SZ} (synchronisation unknown)")
+    state = clock_state(sync_flag)
+    if state.synced is False:
+        return CheckResult(
+            "clock",
+            "fail",
+            f"{now:%Y-%m-%dT%H:%M:%SZ}, {state.detail}: wait for NTP (timesyncd, chrony)",
+        )
+    return CheckResult("clock", "ok", f"{now:%Y-%m-%dT%H:%M:%SZ}, {state.detail}")
 
 
 def check_outbox(store_path: Path) -> CheckResult | None:
@@ -63,7 +61,7 @@ def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
         outbox = check_outbox(store_path)
         if outbox is not None:
             results.append(outbox)
-    results.append(check_clock())
+    results.append(check_clock(campaign.probe.clock_sync_flag))
     for i, spec in enumerate(campaign.tests):
         for r in runner_for(spec).check(spec):
             results.append(CheckResult(f"tests[{i}] {r.name}", r.status, r.detail))

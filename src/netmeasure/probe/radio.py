@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from netmeasure.probe.context import ContextReader, ModemInfo, Radio, list_modems, read_modem
-from netmeasure.samples import Context, Measurement, Sample, build_samples, new_id
+from netmeasure.samples import ClockStamp, Context, Measurement, Sample, build_samples, new_id
 
 TOOL: Final = "mmcli"
 METRIC: Final = "signal"
@@ -58,7 +58,11 @@ def raw_reading(modem: ModemInfo, radio: Radio | None) -> str:
 
 
 def sample_modem(
-    modem: ModemInfo, reader: ContextReader, *, operator: str | None = None
+    modem: ModemInfo,
+    reader: ContextReader,
+    *,
+    operator: str | None = None,
+    clock: ClockStamp | None = None,
 ) -> tuple[list[Sample], str]:
     """One reading of one modem: its ``signal`` row and the raw reading."""
     at = dt.datetime.now(dt.UTC)
@@ -74,6 +78,7 @@ def sample_modem(
         target=modem.path,
         streams=None,
         started_at=at,
+        clock=clock,
     )
     return samples, raw_reading(modem, radio)
 
@@ -92,12 +97,14 @@ class RadioSampler:
         interval_s: float,
         modems: tuple[str, ...] = (),
         stop: threading.Event,
+        clock_stamp: Callable[[], ClockStamp] | None = None,
     ) -> None:
         self.reader = reader
         self.save = save
         self.interval_s = interval_s
         self.selectors = modems
         self.stop = stop
+        self.clock_stamp = clock_stamp or ClockStamp
         self.rounds = 0
         self.thread = threading.Thread(target=self._loop, name="radio-sampler", daemon=True)
 
@@ -117,7 +124,7 @@ class RadioSampler:
         """One round over every modem; the number of rows saved."""
         n = 0
         for modem in self.modems():
-            samples, raw = sample_modem(modem, self.reader)
+            samples, raw = sample_modem(modem, self.reader, clock=self.clock_stamp())
             self.save(samples, raw)
             n += len(samples)
         self.rounds += 1
