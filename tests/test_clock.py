@@ -9,6 +9,7 @@ keeps one (``[probe] clock_sync_flag``); the test creates it when it steps the c
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import socket
 import sqlite3
@@ -111,7 +112,7 @@ def test_samples_before_a_step_are_retimed_by_the_monotonic_clock(
     probe = start_probe(tmp_path, listener, offset_s, rounds=8)
     wait_for_rows(tmp_path, 3 * 4, probe)  # a few rounds with the wrong clock
     step_and_sync(tmp_path)
-    out, err = probe.communicate(timeout=60)
+    _out, err = probe.communicate(timeout=60)
     ended = time.time()
     assert probe.returncode == 0, err
     rows = stored(tmp_path)
@@ -125,7 +126,7 @@ def test_samples_before_a_step_are_retimed_by_the_monotonic_clock(
         assert began - 0.5 <= at <= ended + 0.5, (r["started_at"], offset_s)
         assert r["clock_synced"] is True and r["boot_id"] == clock.boot_id()
     # spacing as the monotonic clock says: wall-clock gaps equal monotonic gaps
-    for a, b in zip(rows, rows[1:], strict=False):
+    for a, b in itertools.pairwise(rows):
         wall = parse_ts(b["started_at"]).timestamp() - parse_ts(a["started_at"]).timestamp()
         assert wall == pytest.approx(b["monotonic_s"] - a["monotonic_s"], abs=0.002)
     # one real day is one day (a 400-day step once made it two)
@@ -135,7 +136,7 @@ def test_samples_before_a_step_are_retimed_by_the_monotonic_clock(
 
 def test_a_clock_never_synchronised_marks_every_sample(tmp_path: Path, listener: int) -> None:
     probe = start_probe(tmp_path, listener, -400 * DAY, rounds=2)
-    out, err = probe.communicate(timeout=60)
+    _out, err = probe.communicate(timeout=60)
     assert probe.returncode == 0, err
     rows = stored(tmp_path)
     assert rows and all(r["clock_synced"] is False for r in rows)
@@ -147,7 +148,7 @@ def test_a_clock_never_synchronised_marks_every_sample(tmp_path: Path, listener:
 
 def test_a_clock_years_behind_is_refused(tmp_path: Path, listener: int) -> None:
     probe = start_probe(tmp_path, listener, -3 * 365 * DAY, rounds=1)
-    out, err = probe.communicate(timeout=60)
+    _out, err = probe.communicate(timeout=60)
     assert probe.returncode == 2, err
     assert "years behind" in err and "Traceback" not in err
     with SampleStore(tmp_path / "s.db") as s:

@@ -39,7 +39,7 @@ if _PATH:
 
         @classmethod
         def utcnow(cls):  # type: ignore[no-untyped-def]
-            return cls.fromtimestamp(_time_fn(), _datetime.timezone.utc).replace(tzinfo=None)
+            return cls.fromtimestamp(_time_fn(), _datetime.UTC).replace(tzinfo=None)
 
     _time.time = _time_fn
     _time.time_ns = _time_ns_fn
