@@ -111,6 +111,45 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+#: <asm-generic/socket.h>: SO_TIMESTAMPNS, and the control message it brings (same value).
+SO_TIMESTAMPNS: Final = int(getattr(socket, "SO_TIMESTAMPNS", 35))
+_TIMESPEC: Final = struct.Struct("@qq")
+_CMSG_SPACE: Final = socket.CMSG_SPACE(_TIMESPEC.size)
+
+
+def enable_rx_timestamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp each received packet (CLOCK_REALTIME, ns) as it arrives, so
+    the RTT does not include the wake-up of this process (0.1 to several ms on a busy
+    probe). False where the kernel does not offer it."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def rx_time_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
+    """Pure: the kernel's receive time stamp in a recvmsg's control messages, or None."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            return int(sec) * 1_000_000_000 + int(nsec)
+    return None
+
+
+def rtt_ms(
+    sent_ns: int, rx_ns: int | None, sent_perf: float, received_perf: float, timeout_s: float
+) -> float:
+    """The RTT: kernel receive stamp minus the send time, both CLOCK_REALTIME; the user-space
+    interval where there is no stamp, or where the wall clock stepped between (a stamped RTT
+    outside 0..timeout)."""
+    if rx_ns is not None:
+        stamped = (rx_ns - sent_ns) / 1e6
+        if 0 <= stamped <= timeout_s * 1000:
+            return stamped
+    return seconds_to_ms(received_perf - sent_perf)
+
+
 class IcmpPinger:
     """Echo requests over an unprivileged ICMP socket; the kernel sets the identifier."""
 
@@ -127,6 +166,7 @@ class IcmpPinger:
         except OSError:
             self.sock.close()
             raise
+        self.stamped = enable_rx_timestamps(self.sock)
         self.request_type = ICMP_ECHO_REQUEST if family == socket.AF_INET else ICMP6_ECHO_REQUEST
         self.reply_type = ICMP_ECHO_REPLY if family == socket.AF_INET else ICMP6_ECHO_REPLY
 
@@ -139,6 +179,9 @@ class IcmpPinger:
         header = struct.pack("!BBHHH", self.request_type, 0, 0, 0, seq)
         checksum = _checksum(header + self.payload)
         packet = struct.pack("!BBHHH", self.request_type, 0, checksum, 0, seq) + self.payload
+        # CLOCK_REALTIME as the kernel's stamps; clock_gettime, not time.time (the same clock,
+        # without what a test shim may do to time.time)
+        sent_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
         sent = time.perf_counter()
         self.sock.sendto(packet, (self.address, 0))
         deadline = sent + timeout_s
@@ -148,7 +191,7 @@ class IcmpPinger:
                 return None
             self.sock.settimeout(remaining)
             try:
-                data, _ = self.sock.recvfrom(65535)
+                data, ancdata, _, _ = self.sock.recvmsg(65535, _CMSG_SPACE)
             except TimeoutError:
                 return None
             received = time.perf_counter()
@@ -157,7 +200,7 @@ class IcmpPinger:
             kind, _, _, _, reply_seq = struct.unpack("!BBHHH", data[:8])
             # Late replies to earlier requests are not this echo's answer: keep waiting.
             if kind == self.reply_type and reply_seq == seq and data[8:] == self.payload:
-                return seconds_to_ms(received - sent)
+                return rtt_ms(sent_ns, rx_time_ns(ancdata), sent, received, timeout_s)
 
 
 class RawIcmpPinger(IcmpPinger):
@@ -177,6 +220,7 @@ class RawIcmpPinger(IcmpPinger):
         except OSError:
             self.sock.close()
             raise
+        self.stamped = enable_rx_timestamps(self.sock)
         self.request_type = ICMP_ECHO_REQUEST if family == socket.AF_INET else ICMP6_ECHO_REQUEST
         self.reply_type = ICMP_ECHO_REPLY if family == socket.AF_INET else ICMP6_ECHO_REPLY
         self.ident = int.from_bytes(os.urandom(2), "big")
@@ -189,6 +233,7 @@ class RawIcmpPinger(IcmpPinger):
         packet = (
             struct.pack("!BBHHH", self.request_type, 0, checksum, self.ident, seq) + self.payload
         )
+        sent_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
         sent = time.perf_counter()
         self.sock.sendto(packet, (self.address, 0))
         deadline = sent + timeout_s
@@ -198,7 +243,7 @@ class RawIcmpPinger(IcmpPinger):
                 return None
             self.sock.settimeout(remaining)
             try:
-                data, _ = self.sock.recvfrom(65535)
+                data, ancdata, _, _ = self.sock.recvmsg(65535, _CMSG_SPACE)
             except TimeoutError:
                 return None
             received = time.perf_counter()
@@ -213,7 +258,7 @@ class RawIcmpPinger(IcmpPinger):
                 and reply_seq == seq
                 and data[8:] == self.payload
             ):
-                return seconds_to_ms(received - sent)
+                return rtt_ms(sent_ns, rx_time_ns(ancdata), sent, received, timeout_s)
 
 
 #: ``time=0.045 ms`` (or ``time<1 ms``) in a reply line of iputils' ping with LC_ALL=C.
