@@ -311,3 +311,91 @@ def _epoch(text: str) -> float:
     from netmeasure.samples import parse_ts
 
     return parse_ts(text).timestamp()
+
+
+# -- pure parts and host coordination (no namespaces) ---------------------------------------
+
+
+def test_ping_rtt_keeps_the_summary_lines_three_decimals() -> None:
+    from netmeasure.probe.latency import parse_ping_rtt_ms
+
+    # iputils rounds reply lines of 100 ms and more to 3 significant digits ("151 ms")
+    text = (
+        "PING 192.0.2.1 (192.0.2.1) 32(60) bytes of data.\n"
+        "40 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=151 ms\n\n"
+        "--- 192.0.2.1 ping statistics ---\n"
+        "1 packets transmitted, 1 received, 0% packet loss, time 0ms\n"
+        "rtt min/avg/max/mdev = 150.712/150.712/150.712/0.000 ms\n"
+    )
+    assert parse_ping_rtt_ms(text) == 150.712
+    busybox = "round-trip min/avg/max = 150.700/150.700/150.700 ms\n"
+    assert parse_ping_rtt_ms(busybox) == 150.7
+
+
+def test_kernel_receive_stamp_is_read_and_a_step_falls_back() -> None:
+    import socket
+    import struct
+
+    from netmeasure.probe.latency import SO_TIMESTAMPNS, rtt_ms, rx_time_ns
+
+    stamp = struct.pack("@qq", 1_765_000_000, 250_000)
+    assert rx_time_ns([(socket.SOL_SOCKET, SO_TIMESTAMPNS, stamp)]) == 1_765_000_000_000_250_000
+    assert rx_time_ns([]) is None
+    sent = 1_765_000_000_000_000_000
+    assert rtt_ms(sent, sent + 10_123_000, 0.0, 0.0107, 1.0) == pytest.approx(10.123)
+    # a stamp before the send (the wall clock stepped back between): the monotonic interval
+    assert rtt_ms(sent, sent - 5_000_000, 0.0, 0.0107, 1.0) == pytest.approx(10.7)
+
+
+def test_a_modem_is_chosen_by_index_imei_device_or_port_never_another() -> None:
+    from netmeasure.probe.context import choose_modem, parse_mmcli_identity
+
+    modems = [parse_mmcli_identity((MODEMS / f"modem-{i}.json").read_text()) for i in (0, 1)]
+    a, b = modems
+    assert (a.index, a.imei, a.net_ports) == ("0", "353338976168891", ("vca",))
+    assert choose_modem(modems, selector="1") is b
+    assert choose_modem(modems, selector="868371050194659") is b
+    assert choose_modem(modems, selector=str(b.device)) is b
+    assert choose_modem(modems, selector="/org/freedesktop/ModemManager1/Modem/0") is a
+    assert choose_modem(modems, selector="9") is None  # named but absent: no facts at all
+    assert choose_modem(modems, interface="vcb") is b
+    assert choose_modem(modems, route_interface="vca") is a
+    # bound to an interface no modem has (ethernet): no radio facts, not modem 0's
+    assert choose_modem(modems, interface="eth0") is None
+    assert choose_modem(modems) is None  # two modems, nothing to choose by
+    assert choose_modem([a], route_interface="eth0") is a  # one modem: it (as before)
+
+
+def test_two_campaigns_take_turns_at_one_server(tmp_path: Path) -> None:
+    """The host lock: a second campaign's test waits for the first's instead of failing."""
+    import threading
+
+    from netmeasure.probe import hostlock
+
+    os.environ[hostlock.ENV_LOCK_DIR] = str(tmp_path)
+    try:
+        spans: list[tuple[str, float, float]] = []
+        stop = threading.Event()
+
+        def campaign(name: str, hold_s: float) -> None:
+            with hostlock.server_lock("192.0.2.200", 5201, stop=stop) as held:
+                assert held
+                start = time.monotonic()
+                time.sleep(hold_s)
+                spans.append((name, start, time.monotonic()))
+
+        threads = [threading.Thread(target=campaign, args=(n, 0.6)) for n in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        (_, _, e1), (_, s2, _) = sorted(spans, key=lambda s: s[1])
+        assert s2 >= e1 - 0.01  # never at once
+        assert s2 - e1 < hostlock.POLL_S + 0.2  # and the second started soon after
+        # a lock held longer than the wait: the test is recorded as busy, not run at once
+        with hostlock.server_lock("192.0.2.200", 5201, stop=stop) as held:
+            assert held
+            with hostlock.server_lock("192.0.2.200", 5201, stop=stop, wait_s=0.5) as other:
+                assert other is False
+    finally:
+        del os.environ[hostlock.ENV_LOCK_DIR]
