@@ -276,3 +276,74 @@ class TwoLinkTestbed(Testbed):
     def route_down(self, dev: str) -> None:
         """Remove the default route of one link: a modem that has no route out."""
         _run(["ip", "-n", self.client_ns, "route", "del", "default", "dev", dev])
+
+
+class DelayLineTestbed(Testbed):
+    """Client and server namespaces joined by a user-space delay line of ``delay_ms`` RTT
+    (two TUN devices, ``python -m netmeasure.delayline``). The client's device is
+    :attr:`client_dev`: capture there for the ground truth (``tcpdump -tt``)."""
+
+    __test__ = False
+
+    def __init__(self, delay_ms: float, **kwargs: object) -> None:
+        super().__init__(None, **kwargs)  # type: ignore[arg-type]
+        self.delay_ms = delay_ms
+        tag = self.client_ns.split("-")[1]
+        self.client_dev, self.server_dev = f"nt{tag}c", f"nt{tag}s"
+
+    def _build(self) -> None:
+        import sys
+
+        c, s = self.client_ns, self.server_ns
+        _run(["ip", "netns", "add", c])
+        _run(["ip", "netns", "add", s])
+        line = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "netmeasure.delayline",
+                self.client_dev,
+                self.server_dev,
+                str(self.delay_ms),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._procs.append(line)  # type: ignore[arg-type]
+        assert line.stdout is not None
+        if line.stdout.readline().strip() != "ready":
+            raise RuntimeError("the delay line did not start")
+        for ns, dev, here, peer in (
+            (c, self.client_dev, CLIENT_ADDR, SERVER_ADDR),
+            (s, self.server_dev, SERVER_ADDR, CLIENT_ADDR),
+        ):
+            _run(["ip", "link", "set", dev, "netns", ns])
+            _run(["ip", "-n", ns, "addr", "add", here, "peer", peer, "dev", dev])
+            _run(["ip", "-n", ns, "link", "set", dev, "up"])
+            _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+
+
+def capture_rtts(text: str) -> dict[str, list[float]]:
+    """Ground truth from a capture on the client's device (``tcpdump -r F -tt -n``): the RTT
+    of each ICMP echo (request -> reply, by id and seq) and of each TCP handshake (SYN ->
+    SYN-ACK, by client port), in ms, in the order they were sent."""
+    import re
+
+    icmp = re.compile(r"^(\d+\.\d+) IP \S+ > \S+: ICMP echo (request|reply), id (\d+), seq (\d+)")
+    tcp = re.compile(r"^(\d+\.\d+) IP (\S+)\.(\d+) > (\S+)\.(\d+): Flags \[(S|S\.)\]")
+    sent: dict[tuple[str, ...], float] = {}
+    out: dict[str, list[float]] = {"icmp": [], "tcp": []}
+    for line in text.splitlines():
+        if m := icmp.match(line):
+            t, kind, ident, seq = float(m[1]), m[2], m[3], m[4]
+            if kind == "request":
+                sent[("icmp", ident, seq)] = t
+            elif ("icmp", ident, seq) in sent:
+                out["icmp"].append((t - sent.pop(("icmp", ident, seq))) * 1000)
+        elif m := tcp.match(line):
+            t, flags = float(m[1]), m[6]
+            if flags == "S":
+                sent[("tcp", m[3])] = t
+            elif ("tcp", m[5]) in sent:
+                out["tcp"].append((t - sent.pop(("tcp", m[5]))) * 1000)
+    return out
