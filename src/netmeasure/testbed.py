@@ -322,6 +322,80 @@ class DelayLineTestbed(Testbed):
             _run(["ip", "-n", ns, "link", "set", dev, "up"])
             _run(["ip", "-n", ns, "link", "set", "lo", "up"])
 
+    def start_listener(self, port: int) -> None:
+        """A TCP port in the server namespace whose handshakes the kernel completes."""
+        import sys
+
+        self.start_server([sys.executable, "-c", _LISTEN.format(port=port)])
+        self.wait_for_port(port)
+
+    def probe_vs_capture(
+        self, method: str, workdir: Path, count: int, port: int
+    ) -> tuple[list[float | None], list[float]]:
+        """(the probe's RTTs, the capture's) of ``count`` echoes ("icmp", "ping") or
+        handshakes ("tcp") through the delay line, in ms."""
+        import json
+        import signal
+        import sys
+
+        pcap = workdir / f"{method}-{uuid.uuid4().hex[:6]}.pcap"
+        dump = subprocess.Popen(
+            self.client_cmd(
+                ["tcpdump", "-i", self.client_dev, "-n", "-U", "--immediate-mode", "-w", str(pcap)]
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            # the capture is attached some time after tcpdump starts: knock until it shows
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                _run(self.client_cmd([sys.executable, "-c", _KNOCK, self.server_addr]), check=False)
+                if pcap.exists() and pcap.stat().st_size > 24:  # more than the pcap header
+                    break
+            args = [sys.executable, "-c", _MEASURE, self.server_addr, method, str(port), str(count)]
+            probe = json.loads(_run(self.client_cmd(args), timeout=300))
+        finally:
+            time.sleep(0.3)
+            dump.send_signal(signal.SIGINT)  # tcpdump writes out what it has on SIGINT
+            dump.wait(timeout=10)
+        read = _run(["tcpdump", "-r", str(pcap), "-tt", "-n", "--time-stamp-precision=nano"])
+        truth = capture_rtts(read)["tcp" if method == "tcp" else "icmp"]
+        return probe, truth
+
+
+#: Inside the client namespace: the probe's own latency code, its RTTs as JSON ("ping": the
+#: system-ping fallback, forced).
+_MEASURE: Final = """
+import json, socket, sys
+from netmeasure.probe import latency
+target, method, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+if method == "ping":
+    import shutil, time
+    p = latency.SystemPingPinger(socket.AF_INET, target, 32, shutil.which("ping"))
+    rtts = []
+    for i in range(count):
+        rtts.append(p.ping(i, 2.0))
+        time.sleep(0.1)
+else:
+    spec = latency.LatencySpec(target=target, method=method, port=port, count=count,
+                               interval_s=0.1, timeout_s=2.0)
+    out = latency.run(spec)
+    rtts = [m.value for m in out.measurements if m.metric == "latency"]
+print(json.dumps(rtts))
+"""
+
+#: A SYN to a closed port: a packet in the capture that no handshake pairs with.
+_KNOCK: Final = (
+    "import socket, sys; s = socket.socket(); s.settimeout(1)\n"
+    "try: s.connect((sys.argv[1], 9))\nexcept OSError: pass"
+)
+
+_LISTEN: Final = (
+    "import socket, time; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET,"
+    " socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', {port})); s.listen(1024); time.sleep(3600)"
+)
+
 
 def capture_rtts(text: str) -> dict[str, list[float]]:
     """Ground truth from a capture on the client's device (``tcpdump -r F -tt -n``): the RTT
