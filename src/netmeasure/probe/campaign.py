@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 
 from netmeasure.errors import ConfigError, NetmeasureError, StoreError
 from netmeasure.export import write_jsonl
-from netmeasure.probe import clock, iperf3, latency, speedtest
+from netmeasure.probe import clock, http, iperf3, latency, speedtest
 from netmeasure.probe.binding import interface_of
 from netmeasure.probe.context import ContextReader
 from netmeasure.probe.radio import TOOL as RADIO_TOOL
@@ -35,7 +35,7 @@ from netmeasure.store import SampleStore
 from netmeasure.tomlfile import check_keys, load, read_toml, unit
 
 Environment = Literal["indoor", "outdoor_fixed", "outdoor_mobile"]
-TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec
+TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec | http.HttpSpec
 
 #: ``[[tests]] type = ...`` -> its spec's type.
 TEST_TYPES: dict[str, type[Any]] = {kind: r.spec_type for kind, r in RUNNERS.items()}

@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Final
 
-from netmeasure.errors import NetmeasureError, ToolError, ToolMissing
+from netmeasure.errors import NetmeasureError, ToolError, ToolMissing, pip_install
 from netmeasure.probe.binding import interface_address, route_problem
 from netmeasure.probe.runner import CheckResult, Outcome
 from netmeasure.samples import Measurement
@@ -86,9 +86,7 @@ def check() -> str:
     try:
         import speedtest
     except ImportError as exc:
-        raise ToolMissing(
-            "speedtest-cli is not installed", hint="pip install speedtest-cli"
-        ) from exc
+        raise ToolMissing("speedtest-cli is not installed", hint=pip_install()) from exc
     return str(speedtest.__version__)
 
 
