@@ -1,8 +1,8 @@
 """A known delay without netem: two TUN devices and a process that copies each IP packet from
 one to the other after half the round-trip delay (testbed.md, "Delay").
 
-``python -m netmeasure.delayline TUN_A TUN_B DELAY_MS`` creates both devices, prints
-``ready`` and forwards until it is terminated; the caller moves each device into its
+``python -m netmeasure.delayline TUN_A TUN_B DELAY_MS`` creates both devices (the caller
+waits for them to exist) and forwards until it is terminated; the caller moves each device into its
 namespace and sets their addresses (:class:`netmeasure.testbed.DelayLineTestbed`). Holds are
 within a fraction of a millisecond of DELAY_MS / 2 (SCHED_FIFO when allowed): the ground
 truth of each echo is a kernel capture on the client's device, not the set delay.
@@ -61,10 +61,9 @@ def main(argv: list[str]) -> int:
     with contextlib.suppress(OSError, AttributeError):  # SCHED_FIFO needs CAP_SYS_NICE
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     a, b = open_tun(name_a), open_tun(name_b)
-    print("ready", flush=True)
     forward(a, b, delay_ms / 2000.0)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    main(sys.argv[1:])

@@ -191,8 +191,8 @@ class Sample:
         values: dict[str, Any] = {name: row.get(name) for name in ALL_COLUMNS}
         started = values["started_at"]
         values["started_at"] = parse_ts(started) if isinstance(started, str) else started
-        for name in BOOL_COLUMNS:  # 0/1 from SQLite; None stays None (not recorded)
-            if values[name] is not None:
+        for name in BOOL_COLUMNS:  # 0/1 from SQLite; a nullable flag's None stays None
+            if values[name] is not None or name in REQUIRED_COLUMNS:
                 values[name] = bool(values[name])
         return cls(**values)
 

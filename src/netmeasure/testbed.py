@@ -306,13 +306,15 @@ class DelayLineTestbed(Testbed):
                 self.server_dev,
                 str(self.delay_ms),
             ],
-            stdout=subprocess.PIPE,
-            text=True,
         )
-        self._procs.append(line)  # type: ignore[arg-type]
-        assert line.stdout is not None
-        if line.stdout.readline().strip() != "ready":
-            raise RuntimeError("the delay line did not start")
+        self._procs.append(line)
+        deadline = time.monotonic() + 10
+        while not all(
+            Path(f"/sys/class/net/{d}").exists() for d in (self.client_dev, self.server_dev)
+        ):
+            if line.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the delay line did not start")
+            time.sleep(0.02)
         for ns, dev, here, peer in (
             (c, self.client_dev, CLIENT_ADDR, SERVER_ADDR),
             (s, self.server_dev, SERVER_ADDR, CLIENT_ADDR),
