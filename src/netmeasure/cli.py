@@ -135,7 +135,19 @@ def probe_run(
     err.print(
         f"{summary.rounds} round(s), {summary.tests} test(s) ({summary.failed_tests} failed),"
         f" {summary.samples_saved} sample(s) saved to {path}"
+        + (f" ({summary.radio_samples} radio)" if summary.radio_samples else "")
     )
+    if summary.retimed:
+        err.print(
+            f"{summary.retimed} sample(s) taken before the clock was synchronised were re-timed"
+            " from the monotonic clock"
+        )
+    if summary.unsynced:
+        err.print(
+            f"[yellow]Warning:[/] {summary.unsynced} sample(s) were taken while the clock was"
+            " not synchronised: stored with clock_synced = false (their boot_id and"
+            " monotonic_s let them be re-timed)"
+        )
     if summary.unsaved:
         where = summary.unsaved_path or "<nowhere: no writable folder>"
         err.print(
@@ -206,6 +218,8 @@ def _print_event(event: dict[str, Any]) -> None:
         )
     elif kind == "waiting":
         err.print(f"  waiting: {escape(event['reason'])}")
+    elif kind == "clock":
+        err.print(f"  [yellow]clock:[/] {escape(event['message'])}")
 
 
 @probe.command("check")
