@@ -241,8 +241,8 @@ def mount_dashboard(
             return RedirectResponse("/dashboard/signin?error=csrf", status_code=303)
         ident = await run_in_threadpool(access.identify, token)  # a database read
         if ident is None:
-            # a guess costs a little, without holding a worker thread: 200 bad sign-ins
-            # at once held every worker (uploads went from 4 ms to 1.6 s)
+            # a guess costs a little, without holding a worker thread: a blocking sleep
+            # here let a burst of bad sign-ins hold every worker, uploads included
             await asyncio.sleep(0.2)
             return RedirectResponse("/dashboard/signin?error=bad", status_code=303)
         sid, _ = access.open_session(ident)
