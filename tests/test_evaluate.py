@@ -428,7 +428,7 @@ def test_many_groups_print_a_tally_and_the_failing_first(
     table."""
     import dataclasses
 
-    from netmeasure import terminal
+    from netmeasure import cli
 
     many = _write(campaign(6000, probes=150, seed=7), tmp_path / "many.parquet")
     result = evaluate(load_standard(QCVN), [str(many)], group_by=["probe_id"])
@@ -437,9 +437,9 @@ def test_many_groups_print_a_tally_and_the_failing_first(
     groups = tuple(
         dataclasses.replace(g, verdict=verdicts[i % 3]) for i, g in enumerate(result.groups)
     )
-    monkeypatch.setattr(terminal, "SUMMARY_GROUPS", 60)
+    monkeypatch.setattr(cli, "SUMMARY_GROUPS", 60)
     capsys.readouterr()
-    terminal.print_evaluation(dataclasses.replace(result, groups=groups))
+    cli.print_evaluation(dataclasses.replace(result, groups=groups))
     text = capsys.readouterr().out
     assert "150 groups: 50 PASS, 50 FAIL, 50 INCONCLUSIVE" in text
     assert "60 of 150 groups, failing first" in text
@@ -451,6 +451,6 @@ def test_many_groups_print_a_tally_and_the_failing_first(
     ids = [r.split("│")[1].strip() for r in rows[:50]]
     assert ids == [f"probe_id={g.key['probe_id']}" for g in groups if g.verdict == "FAIL"]
     capsys.readouterr()
-    terminal.print_evaluation(dataclasses.replace(result, groups=groups[:20]))
+    cli.print_evaluation(dataclasses.replace(result, groups=groups[:20]))
     text = capsys.readouterr().out
     assert text.count("(letter of the rule:") == 21 and "groups:" not in text

@@ -60,7 +60,9 @@ HOSTILE = [
         IPERF3.read_text().replace('"timesecs":', '"timesecs": 1e20, "x":', 1),
         "out of range",
     ),
-    ("epoch-1e20-native.jsonl", native_line(started_at=1e20), "out of range"),
+    # a number in the sample record's started_at is refused as such (issue 26: one reading
+    # of a numeric started_at everywhere; evaluate refuses the column too)
+    ("epoch-1e20-native.jsonl", native_line(started_at=1e20), "is a number, not a time"),
     (
         "surrogate.json",
         ookla_with(isp="x").replace('"speedtest.itv-3.com"', '"\\ud800"'),

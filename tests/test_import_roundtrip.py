@@ -54,6 +54,9 @@ FULL: dict[str, Any] = {
     "host": "probe-7.local",
     "interface": "wwan0",
     "source": "original.json:12",
+    "clock_synced": True,
+    "boot_id": "3f1c2b7e-9a0d-4e6f-8b21-5c4d3e2f1a0b",
+    "monotonic_s": 81234.125,
 }
 FAILED = dict(FULL, sample_id="s-2", metric="upload", value=None, ok=False, error="timeout")
 
@@ -72,11 +75,19 @@ def test_store_and_collector_ddl_are_derived(tmp_path: Path) -> None:
         pass
     db = SqliteDB(tmp_path / "c.db")
     db.close()
-    for path, extra in ((tmp_path / "s.db", []), (tmp_path / "c.db", ["received_at"])):
+    from netmeasure.collector.db import LATER_COLUMNS
+
+    # columns added by later migrations come after those of the first (and received_at)
+    first = [c for c in ALL_COLUMNS if c not in LATER_COLUMNS]
+    later = [c for c in ALL_COLUMNS if c in LATER_COLUMNS]
+    for path, order in (
+        (tmp_path / "s.db", list(ALL_COLUMNS)),
+        (tmp_path / "c.db", [*first, "received_at", *later]),
+    ):
         with sqlite3.connect(path) as con:
             info = con.execute("PRAGMA table_info(samples)").fetchall()
-        assert [r[1] for r in info] == [*ALL_COLUMNS, *extra]
-        for _, name, kind, notnull, _, pk in info[: len(ALL_COLUMNS)]:
+        assert [r[1] for r in info] == order
+        for _, name, kind, notnull, _, pk in [r for r in info if r[1] != "received_at"]:
             assert kind == types[COLUMN_TYPES[name]], name
             assert bool(notnull or pk) == (name in REQUIRED_COLUMNS), name
 

@@ -3,29 +3,51 @@ returns an exit status; library errors become messages here and nowhere else."""
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
+from rich.console import Console
+from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
-from netmeasure.terminal import console, escape, fmt_threshold, print_evaluation
+from netmeasure.errors import ExitStatus, InputError, MissingExtra, NetmeasureError
 from netmeasure.units import format_rate
 
 if TYPE_CHECKING:
-    from netmeasure.evaluate.results import Evaluation
+    from netmeasure.evaluate.results import Evaluation, GroupResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = console(stderr=False)
-err = console(stderr=True)
+#: Characters that must not reach a terminal as they are: C0 and C1 controls (ESC starts the
+#: sequences that clear screens or retitle windows), DEL, and bidirectional overrides.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape(text: object) -> str:
+    """Data on its way to the terminal: control characters shown as ``\\x1b`` escapes, rich
+    markup (``[/bold]``) shown as text, never interpreted."""
+    shown = _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], str(text))
+    return escape_markup(shown)
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # Tables are wider than the 80 columns rich assumes for pipes and files.
+    width = None if stream.isatty() else 140
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+out = _console(False)
+err = _console(True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -113,7 +135,19 @@ def probe_run(
     err.print(
         f"{summary.rounds} round(s), {summary.tests} test(s) ({summary.failed_tests} failed),"
         f" {summary.samples_saved} sample(s) saved to {path}"
+        + (f" ({summary.radio_samples} radio)" if summary.radio_samples else "")
     )
+    if summary.retimed:
+        err.print(
+            f"{summary.retimed} sample(s) taken before the clock was synchronised were re-timed"
+            " from the monotonic clock"
+        )
+    if summary.unsynced:
+        err.print(
+            f"[yellow]Warning:[/] {summary.unsynced} sample(s) were taken while the clock was"
+            " not synchronised: stored with clock_synced = false (their boot_id and"
+            " monotonic_s let them be re-timed)"
+        )
     if summary.unsaved:
         where = summary.unsaved_path or "<nowhere: no writable folder>"
         err.print(
@@ -127,6 +161,8 @@ def probe_run(
 
 
 def _summarise_record(record: Any) -> str:
+    from netmeasure.samples import METRIC_UNITS
+
     by_metric: dict[str, list[float]] = {}
     for s in record.samples:
         if s.ok and s.value is not None:
@@ -136,7 +172,7 @@ def _summarise_record(record: Any) -> str:
     for key, values in by_metric.items():
         if key.startswith(("download", "upload")):
             parts.append(f"{key} {format_rate(values[0])}")
-        elif key.startswith(("latency", "jitter")):
+        elif METRIC_UNITS.get(key.split()[0]) == "ms":  # latency, jitter, access_delay
             parts.append(f"{key} {sum(values) / len(values):.1f} ms")
         elif key == "packet_loss":
             parts.append(f"loss {values[0]:.1%}")
@@ -182,6 +218,8 @@ def _print_event(event: dict[str, Any]) -> None:
         )
     elif kind == "waiting":
         err.print(f"  waiting: {escape(event['reason'])}")
+    elif kind == "clock":
+        err.print(f"  [yellow]clock:[/] {escape(event['message'])}")
 
 
 @probe.command("check")
@@ -602,7 +640,7 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
             escape(c.metric),
             escape(stat),
             escape(c.op),
-            fmt_threshold(c.threshold, c.unit),
+            _fmt_threshold(c.threshold, c.unit),
             "unverified" if c.unverified else "",
         )
     out.print(table)
@@ -625,7 +663,17 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
 def _fmt(value: float | None, metric: str) -> str:
     from netmeasure.samples import METRIC_UNITS
 
-    return fmt_threshold(value, METRIC_UNITS[metric])
+    return _fmt_threshold(value, METRIC_UNITS[metric])
+
+
+def _fmt_threshold(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "bit/s":
+        return format_rate(value)
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    return f"{value:.2%}"
 
 
 @standards.command("validate")
@@ -641,6 +689,15 @@ def standards_validate(path: Path, params: tuple[str, ...]) -> int:
     return ExitStatus.SUCCESS
 
 
+#: Up to this many groups the terminal shows each group's criteria, sampling and exclusions;
+#: beyond, a tally and one table of at most SUMMARY_GROUPS groups (--json has them all).
+DETAILED_GROUPS: Final = 20
+SUMMARY_GROUPS: Final = 50
+_VERDICT_STYLE = {
+    "PASS": "[bold green]PASS[/]",
+    "FAIL": "[bold red]FAIL[/]",
+    "INCONCLUSIVE": "[bold yellow]INCONCLUSIVE[/]",
+}
 _EXIT = {
     "PASS": ExitStatus.SUCCESS,
     "FAIL": ExitStatus.FAIL,
@@ -731,6 +788,13 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
 @click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
+@click.option(
     "--details",
     "details",
     multiple=True,
@@ -747,6 +811,7 @@ def evaluate(
     group_by: str | None,
     params: tuple[str, ...],
     as_json: bool,
+    plan_file: Path | None,
     details: tuple[str, ...],
     memory_limit: str,
     temp_directory: Path | None,
@@ -759,59 +824,188 @@ def evaluate(
 
     Exit status: 0 PASS, 1 FAIL, 3 INCONCLUSIVE, 2 usage or input error.
     """
+    from netmeasure.evaluate import evaluate as run_evaluation
+    from netmeasure.standard import load_standard, parse_params
+
+    std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
+    columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     charts = bool({"charts", "all"} & set(details))
-    result = _evaluation(
-        standard,
-        params,
-        group_by,
-        sources,
+    probes = bool({"probes", "all"} & set(details))
+    result = run_evaluation(
+        std,
+        list(sources),
+        group_by=columns,
         details=charts,
-        probes=bool({"probes", "all"} & set(details)),
+        probes=probes,
+        campaign_plan=campaign_plan,
         memory_limit=memory_limit,
-        temp_directory=temp_directory,
-        engine=engine,
-        spark_master=spark_master,
-        spark_conf=spark_conf,
+        temp_directory=str(temp_directory) if temp_directory else None,
+        **_engine_kwargs(engine, spark_master, spark_conf),
     )
     if as_json:
         result.write_json(sys.stdout, details=charts)
         sys.stdout.write("\n")
     else:
-        print_evaluation(result, out)
+        print_evaluation(result)
     return _EXIT[result.verdict]
 
 
-def _evaluation(
-    standard: str,
-    params: tuple[str, ...],
-    group_by: str | None,
-    sources: tuple[str, ...],
-    *,
-    details: bool,
-    probes: bool,
-    memory_limit: str,
-    temp_directory: Path | None,
-    engine: str,
-    spark_master: str,
-    spark_conf: tuple[str, ...],
-) -> Evaluation:
-    """The evaluation ``evaluate`` and ``report`` share: the standard with its parameters,
-    the grouping, the engine."""
-    from netmeasure.evaluate import evaluate as run_evaluation
-    from netmeasure.standard import load_standard, parse_params
+def _campaign_plans(specs: Sequence[str]) -> dict[str, Any]:
+    """``CAMPAIGN=FILE`` options: campaign -> its plan (a plan file naming its campaign
+    may be given as FILE alone)."""
+    from netmeasure.campaign_plan import load_plan
 
-    std = load_standard(standard, parse_params(list(params)))
-    columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
-    return run_evaluation(
-        std,
-        list(sources),
-        group_by=columns,
-        details=details,
-        probes=probes,
-        memory_limit=memory_limit,
-        temp_directory=str(temp_directory) if temp_directory else None,
-        **_engine_kwargs(engine, spark_master, spark_conf),
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            plan = load_plan(spec)
+            if plan.campaign is None:
+                raise InputError(
+                    f"--plan {spec}: give the campaign (CAMPAIGN=FILE) or name it in the"
+                    " plan file (campaign = ...)"
+                )
+            out[plan.campaign] = plan
+        else:
+            out[name] = load_plan(file)
+    return out
+
+
+def _load_plan(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from netmeasure.campaign_plan import load_plan
+
+    return load_plan(path)
+
+
+def print_evaluation(result: Evaluation) -> None:
+    std = result.standard
+    out.print(f"[bold]{escape(std['id'])}[/] — {escape(std['title'])}")
+    out.print(
+        f"confidence {result.confidence:.0%} one-sided per bound · sources: "
+        + ", ".join(escape(s["path"]) for s in result.sources)
     )
+    if len(result.groups) <= DETAILED_GROUPS:
+        for g in result.groups:
+            _print_group(g)
+    else:
+        _print_group_summary(result.groups)
+    out.print(
+        f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
+    )
+    if result.plan is not None:
+        p = result.plan
+        looks = sorted({g.sequential["look"] for g in result.groups if g.sequential})
+        out.print(
+            f"group-sequential ({escape(p['spending'])} spending, {p['looks']} looks,"
+            f" {p['planned_samples']} planned samples per group): look"
+            f" {', '.join(map(str, looks)) or '-'}; "
+            + (
+                "decided: the campaign may stop"
+                if result.to_json()["may_stop"]
+                else "not decided yet: keep measuring"
+            )
+        )
+
+
+def _group_label(g: GroupResult) -> str:
+    return ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all samples"
+
+
+def _print_group(g: GroupResult) -> None:
+    key = _group_label(g)
+    table = Table(
+        title=f"{escape(key)}: {g.n_samples} samples, {g.n_probes} probe(s) — "
+        f"{_VERDICT_STYLE[g.verdict]} (letter of the rule: {g.letter_verdict})"
+    )
+    for col in (
+        "criterion",
+        "n",
+        "estimate",
+        "bound low",
+        "bound high",
+        "threshold",
+        "letter",
+        "verdict",
+        "samples needed",
+    ):
+        table.add_column(col, justify="left" if col == "criterion" else "right")
+    for c in g.criteria:
+        table.add_row(
+            escape(c.id),
+            str(c.n),
+            _fmt_threshold(c.estimate, c.unit),
+            _fmt_threshold(c.ci_low, c.unit),
+            _fmt_threshold(c.ci_high, c.unit),
+            f"{c.op} {_fmt_threshold(c.threshold, c.unit)}",
+            c.letter_verdict,
+            _VERDICT_STYLE[c.verdict],
+            "" if c.samples_needed is None else f"{c.samples_needed:,}",
+        )
+    out.print(table)
+    for s in g.sampling:
+        mark = "[green]ok[/]" if s.ok else "[red]not met[/]"
+        what = s.requirement + (f" ({s.environment})" if s.environment else "")
+        extra = f", {s.violations} too close" if s.violations else ""
+        actual = "—" if s.actual is None else f"{s.actual:g}"
+        out.print(
+            f"  sampling {escape(what)}: required {s.required:g}, actual {actual}{extra} {mark}"
+        )
+    excluded = {k: v for k, v in g.excluded.items() if v}
+    if excluded:
+        out.print("  excluded: " + ", ".join(escape(f"{k} {v}") for k, v in excluded.items()))
+    if g.probes:
+        probes = Table(title=f"{escape(key)}: devices")
+        for col in ("probe", "environment", "samples", "first", "last"):
+            probes.add_column(col, justify="right" if col == "samples" else "left")
+        for p in g.probes:
+            probes.add_row(
+                escape(str(p.probe_id)),
+                escape(p.environment or "—"),
+                str(p.samples),
+                escape(p.first or ""),
+                escape(p.last or ""),
+            )
+        out.print(probes)
+
+
+def _print_group_summary(groups: Sequence[GroupResult]) -> None:
+    """Many groups (``--group-by probe_id`` on crowdsourced data gives 100,000): a tally,
+    then one table of the SUMMARY_GROUPS groups that most need a look (FAIL, then
+    INCONCLUSIVE, then PASS; in the result's order within each): a table per group would
+    take minutes to print, and no one reads 100,000 tables."""
+    tally: Counter[str] = Counter(g.verdict for g in groups)
+    out.print(
+        f"{len(groups):,} groups: "
+        + ", ".join(f"{tally[v]:,} {_VERDICT_STYLE[v]}" for v in _VERDICT_STYLE if tally[v])
+    )
+    rank = {v: i for i, v in enumerate(("FAIL", "INCONCLUSIVE", "PASS"))}
+    shown = sorted(groups, key=lambda g: rank[g.verdict])[:SUMMARY_GROUPS]
+    table = Table(title=f"{len(shown)} of {len(groups):,} groups, failing first")
+    for col in ("group", "samples", "probes", "verdict", "letter", "not met"):
+        table.add_column(col, justify="right" if col in ("samples", "probes") else "left")
+    for g in shown:
+        not_met = [f"{c.id} {c.verdict}" for c in g.criteria if c.verdict != "PASS"]
+        not_met += [
+            s.requirement + (f" ({s.environment})" if s.environment else "")
+            for s in g.sampling
+            if not s.ok
+        ]
+        table.add_row(
+            escape(_group_label(g)),
+            f"{g.n_samples:,}",
+            f"{g.n_probes:,}",
+            _VERDICT_STYLE[g.verdict],
+            g.letter_verdict,
+            escape("; ".join(not_met)),
+        )
+    out.print(table)
+    if len(groups) > len(shown):
+        out.print(f"{len(groups) - len(shown):,} more groups not shown: --json gives every group")
+    elif any(g.probes for g in groups):
+        out.print("the devices of each group: --json")
 
 
 @cli.command()
@@ -835,6 +1029,13 @@ def _evaluation(
 @click.option("--operator", help="Operator named on the cover.")
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
 @_engine_options
 @_spark_options
 @click.argument("sources", nargs=-1, required=True)
@@ -847,6 +1048,7 @@ def report(
     operator: str | None,
     group_by: str | None,
     params: tuple[str, ...],
+    plan_file: Path | None,
     memory_limit: str,
     temp_directory: Path | None,
     engine: str,
@@ -860,27 +1062,28 @@ def report(
     byte-identical PDF.
     """
     try:  # the report extra brings analysis too: name it, whichever module is missing
-        import netmeasure.evaluate  # noqa: F401
+        from netmeasure.evaluate import evaluate as run_evaluation
         from netmeasure.report import render
         from netmeasure.report.render import check_writable
     except ModuleNotFoundError as exc:
         if (missing := missing_extra(exc)) is None:
             raise
         raise MissingExtra("report", missing.module) from exc
+    from netmeasure.standard import load_standard, parse_params
 
     check_writable(pdf, html)  # before the evaluation, which may take minutes
-    result = _evaluation(
-        standard,
-        params,
-        group_by,
-        sources,
+    std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
+    columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
+    result = run_evaluation(
+        std,
+        list(sources),
+        group_by=columns,
         details=True,
-        probes=False,
+        campaign_plan=campaign_plan,
         memory_limit=memory_limit,
-        temp_directory=temp_directory,
-        engine=engine,
-        spark_master=spark_master,
-        spark_conf=spark_conf,
+        temp_directory=str(temp_directory) if temp_directory else None,
+        **_engine_kwargs(engine, spark_master, spark_conf),
     )
     written = render(result, pdf=pdf, html=html, lang=lang, title=title, operator=operator)
     err.print(
@@ -934,6 +1137,22 @@ def _database_option(fn: F) -> F:
     help="A probe not heard from for this long stands out as stale.",
 )
 @click.option("--no-dashboard", is_flag=True, help="Serve the API only (no /dashboard).")
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    metavar="CAMPAIGN=FILE",
+    help="A campaign's plan (docs/plan.md): its dashboard verdicts are group-sequential."
+    " Campaigns without one show provisional verdicts, not valid for stopping.",
+)
+@click.option(
+    "--trusted-proxy",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address(es), comma-separated, of the reverse proxy whose X-Forwarded-Proto and"
+    " X-Forwarded-For are believed (https: Secure cookies); from any other client they are"
+    " ignored.",
+)
 def collector_serve(
     database: str,
     host: str,
@@ -943,6 +1162,8 @@ def collector_serve(
     dashboard_standard: str,
     stale_after: str,
     no_dashboard: bool,
+    plans: tuple[str, ...],
+    trusted_proxy: str,
 ) -> int:
     """Serve the collector API and the live /dashboard (put a TLS reverse proxy in front:
     probes/COLLECTOR.md)."""
@@ -969,6 +1190,7 @@ def collector_serve(
             basemap=load_basemap(basemap),
             default_standard=dashboard_standard,
             stale_after_s=parse_duration_s(stale_after),
+            plans=_campaign_plans(plans),
         )
     db = connect(database)
     err.print(
@@ -981,6 +1203,9 @@ def collector_serve(
         port=port,
         log_level="warning",
         access_log=False,
+        # uvicorn takes the scheme and client from X-Forwarded-* only from these addresses
+        proxy_headers=True,
+        forwarded_allow_ips=trusted_proxy,
     )
     db.close()
     return ExitStatus.SUCCESS
@@ -1004,6 +1229,27 @@ def collector_add_viewer(name: str, database: str, rotate: bool) -> int:
         db.close()
     click.echo(token)
     err.print(f"token for viewer {escape(name)} above: hand it over now; it is not shown again")
+    return ExitStatus.SUCCESS
+
+
+@collector.command("remove-viewer")
+@click.argument("name")
+@_database_option
+def collector_remove_viewer(name: str, database: str) -> int:
+    """Remove dashboard viewer NAME: its token stops working and its signed-in sessions
+    end at their next request."""
+    from netmeasure.collector.db import connect
+
+    db = connect(database)
+    try:
+        removed = db.remove_viewer(name)
+    finally:
+        db.close()
+    if not removed:
+        raise InputError(
+            f"no viewer {name!r} in this database", hint="'collector add-viewer NAME' adds one"
+        )
+    err.print(f"viewer {escape(name)} removed: its token and sessions no longer work")
     return ExitStatus.SUCCESS
 
 

@@ -7,6 +7,7 @@ this protocol and engine.Engine (docs/evaluate.md, "What an engine provides").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final, Protocol
 
@@ -25,13 +26,42 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def literal(value: str) -> str:
-    """A string literal."""
+def duckdb_literal(value: str) -> str:
+    """A string literal in DuckDB's lexer: a standard SQL string, where a backslash is an
+    ordinary character and a quote is written twice (a NUL or newline is taken as is)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+#: Characters Spark reads specially inside a quoted string: the quotes, the backslash (its
+#: escapes, such as \\u0041, unless spark.sql.parser.escapedStringLiterals), the dollar
+#: (${env:HOME} is substituted anywhere in the text, literals included, while
+#: spark.sql.variable.substitute is on) and the control characters. Each is written as
+#: chr(n), so the literal means the same whatever those settings (--spark-conf sets them).
+_SPARK_SPECIAL: Final = re.compile(r"['\"\\$\x00-\x1f\x7f]")
+
+
+def spark_literal(value: str) -> str:
+    """A string literal in Spark SQL's lexer: the plain runs quoted, each special character
+    as chr(n); the parts joined by concat (a constant expression Spark folds)."""
+    parts: list[str] = []
+    pos = 0
+    for m in _SPARK_SPECIAL.finditer(value):
+        if m.start() > pos:
+            parts.append("'" + value[pos : m.start()] + "'")
+        parts.append(f"chr({ord(m.group())})")
+        pos = m.end()
+    if pos < len(value) or not parts:
+        parts.append("'" + value[pos:] + "'")
+    return parts[0] if len(parts) == 1 else "concat(" + ", ".join(parts) + ")"
 
 
 class Dialect(Protocol):
     """Expressions and statements that differ between engines."""
+
+    def literal(self, value: str) -> str:
+        """A string literal: the only way a text from a file or a request enters the SQL
+        (each engine's lexer reads quotes and escapes its own way)."""
+        ...
 
     def local_time(self, ts: str, timezone: str) -> str:
         """The wall-clock time in ``timezone`` (an IANA name) of the UTC timestamp ``ts``."""
@@ -107,14 +137,17 @@ class Dialect(Protocol):
 class DuckDBDialect:
     """DuckDB's SQL."""
 
+    def literal(self, value: str) -> str:
+        return duckdb_literal(value)
+
     def local_time(self, ts: str, timezone: str) -> str:
-        return f"timezone({literal(timezone)}, {ts})"
+        return f"timezone({duckdb_literal(timezone)}, {ts})"
 
     def date_text(self, date: str) -> str:
         return f"strftime({date}, '%Y-%m-%d')"
 
     def iso_text(self, ts: str) -> str:
-        return f"strftime({ts}, {literal(ISO_DUCKDB)})"
+        return f"strftime({ts}, {duckdb_literal(ISO_DUCKDB)})"
 
     def json_object(self, fields: Sequence[tuple[str, str]]) -> str:
         if not fields:

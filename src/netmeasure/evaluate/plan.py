@@ -35,7 +35,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Any, Final
 
 from netmeasure.errors import InputError
-from netmeasure.evaluate.dialect import Dialect, literal, quote
+from netmeasure.evaluate.dialect import Dialect, quote
 from netmeasure.evaluate.engine import Engine, SortedTimes, repeated_by_aggregate
 from netmeasure.evaluate.localtime import (
     US_PER_DAY,
@@ -140,7 +140,7 @@ class Plan:
 
     def _sampling(self, of: str = "") -> str:
         """The sampling tests' rows (of ``s``; ``of``: its alias and a dot)."""
-        m = literal(self.std.sampling.metric)
+        m = self.dialect.literal(self.std.sampling.metric)
         return f"{of}_excluded IS NULL AND {of}metric = {m} AND NOT {of}_ul"
 
     # -- step 1 and 2: duplicates, the annotated view --------------------------------------
@@ -184,7 +184,9 @@ class Plan:
         meta = self.std.meta
         techs = meta.technology
         tech_ok = (
-            "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
+            "technology IN (" + ", ".join(self.dialect.literal(t) for t in techs) + ")"
+            if techs
+            else "TRUE"
         )
         return f"""
             SELECT *,
@@ -307,7 +309,7 @@ class Plan:
         """Criterion j's trials ``n{j}``, totals ``t{j}`` and (means) sums of squares
         ``q{j}`` per cluster, over the rows evaluate uses (the cluster grouping's rows:
         no condition repeats ``_excluded IS NULL``)."""
-        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
+        metric = "metric IN (" + ", ".join(self.dialect.literal(m) for m in c.metrics) + ")"
         base = (
             metric
             if c.statistic == "failure_ratio"
@@ -397,12 +399,14 @@ class Plan:
             col for j, c in enumerate(self.std.criteria) for col in self._criterion_columns(j, c)
         ]
         per_group = [
-            Aggregate(f"x_{r}", "count", "*", f"_excluded = {literal(r)}")
+            Aggregate(f"x_{r}", "count", "*", f"_excluded = {self.dialect.literal(r)}")
             for r in EXCLUSION_REASONS
         ]
         per_group.append(Aggregate("sampling", "count", "*", sampling))
         per_group += [
-            Aggregate(f"env_{e}", "count", "*", f"{sampling} AND environment = {literal(e)}")
+            Aggregate(
+                f"env_{e}", "count", "*", f"{sampling} AND environment = {self.dialect.literal(e)}"
+            )
             for e in ENVIRONMENTS
         ]
         per_group += [
@@ -671,7 +675,7 @@ class Plan:
         """(g, value): the group's JSON key and each value criterion j's order statistics
         rank, for the groups that requested ranks."""
         c = self.std.criteria[j]
-        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
+        metric = "metric IN (" + ", ".join(self.dialect.literal(m) for m in c.metrics) + ")"
         on = " AND ".join(self.dialect.null_safe_equal(f"v.{g}", f"g.{g}") for g in self.gcols)
         join = f"JOIN _groups AS g ON {on}" if on else "CROSS JOIN _groups AS g"
         return f"""
@@ -937,7 +941,7 @@ def _details(engine: Engine, plan: Plan) -> Details:
     technology: list[TechnologyTests] = [
         {"key": json.loads(g), "technology": t, "tests": int(n)} for g, t, n in tech
     ]
-    m = literal(plan.std.sampling.metric)
+    m = plan.dialect.literal(plan.std.sampling.metric)
     loc = engine.fetch(
         d.sample(
             f"""SELECT latitude, longitude, ok, value FROM s

@@ -22,7 +22,7 @@ from netmeasure.ingest.base import (
     parse_time,
 )
 from netmeasure.ingest.formats.common import _json_records, _obj
-from netmeasure.record import ALL_COLUMNS, TEXT_COLUMNS, columns_of
+from netmeasure.record import ALL_COLUMNS, METRICS, TEXT_COLUMNS, columns_of
 from netmeasure.samples import Sample
 
 # -- netmeasure's own exports -----------------------------------------------------------------
@@ -140,6 +140,14 @@ def _native_row(r: dict[str, Any], origin: Origin, o: Overrides, line: int) -> S
     values["ok"] = flag("ok", True)
     values["under_load"] = flag("under_load", False)
     started = values["started_at"]
+    if isinstance(started, (int, float)) and not isinstance(started, bool):
+        # a number is a count of something (seconds? milliseconds? a row number?): the
+        # sample record's started_at is a time; evaluate refuses such a column too
+        raise ParseError(
+            str(origin.path),
+            f"started_at: {started!r} is a number, not a time (UTC timestamp or ISO-8601 text)",
+            line=line,
+        )
     if isinstance(started, dt.datetime):  # Parquet: a timestamp
         values["started_at"] = (
             started.replace(tzinfo=dt.UTC) if started.tzinfo is None else started
@@ -151,6 +159,12 @@ def _native_row(r: dict[str, Any], origin: Origin, o: Overrides, line: int) -> S
     for key in ("probe_id", "test_id", "tool", "metric"):
         if not values[key]:
             raise ParseError(str(origin.path), f"missing {key}", line=line)
+    if values["metric"] not in METRICS:  # the vocabulary: "Download" or 1 is no metric
+        raise ParseError(
+            str(origin.path),
+            f"metric: {values['metric']!r} is not one of {', '.join(METRICS)}",
+            line=line,
+        )
     for key, override in (
         ("probe_id", o.probe_id),
         ("operator", o.operator),
