@@ -20,7 +20,7 @@ from rich.table import Table
 
 from netmeasure import __version__
 from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
-from netmeasure.units import format_rate
+from netmeasure.units import format_level, format_rate
 
 if TYPE_CHECKING:
     from netmeasure.evaluate.results import Evaluation, GroupResult
@@ -158,8 +158,10 @@ def _summarise_record(record: Any) -> str:
     for key, values in by_metric.items():
         if key.startswith(("download", "upload")):
             parts.append(f"{key} {format_rate(values[0])}")
-        elif key.startswith(("latency", "jitter")):
+        elif key.startswith(("latency", "jitter", "access_delay")):
             parts.append(f"{key} {sum(values) / len(values):.1f} ms")
+        elif key == "signal":
+            parts.append(f"signal {format_level(values[0])}")
         elif key == "packet_loss":
             parts.append(f"loss {values[0]:.1%}")
     return ", ".join(parts)
@@ -657,6 +659,8 @@ def _fmt_threshold(value: float | None, unit: str) -> str:
         return format_rate(value)
     if unit == "ms":
         return f"{value:.1f} ms"
+    if unit == "dBm":
+        return format_level(value)
     return f"{value:.2%}"
 
 
@@ -872,11 +876,17 @@ def _print_group(g: GroupResult) -> None:
             _fmt_threshold(c.ci_low, c.unit),
             _fmt_threshold(c.ci_high, c.unit),
             f"{c.op} {_fmt_threshold(c.threshold, c.unit)}",
-            c.letter_verdict,
-            _VERDICT_STYLE[c.verdict],
+            c.letter_verdict if c.measured else "—",
+            _VERDICT_STYLE[c.verdict] if c.measured else "[yellow]not measured[/]",
             "" if c.samples_needed is None else f"{c.samples_needed:,}",
         )
     out.print(table)
+    missing = [c for c in g.criteria if not c.measured]
+    if missing:
+        out.print(
+            "  [yellow]not measured[/] (no samples; outside the verdict): "
+            + ", ".join(escape(f"{c.id} ({c.note})") for c in missing)
+        )
     for s in g.sampling:
         mark = "[green]ok[/]" if s.ok else "[red]not met[/]"
         what = s.requirement + (f" ({s.environment})" if s.environment else "")

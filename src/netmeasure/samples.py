@@ -15,27 +15,69 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-METRICS: Final = ("download", "upload", "latency", "jitter", "packet_loss")
+METRICS: Final = (
+    "download",
+    "upload",
+    "latency",
+    "jitter",
+    "packet_loss",
+    "access_delay",
+    "signal",
+)
 
-#: Units of each metric's ``value`` (contracts.md: bit/s, ms, ratio).
+#: Units of each metric's ``value`` (contracts.md: bit/s, ms, ratio; dBm for a level).
+#: ``access_delay``: ETSI TS 102 250-2 service-access delay, request sent -> first data byte
+#: received, one row per transfer that reached first data. ``signal``: SS-RSRP on NR, RSRP
+#: on LTE; a radio sample without service is a failed row (error ``no_service``), never a gap.
 METRIC_UNITS: Final[dict[str, str]] = {
     "download": "bit/s",
     "upload": "bit/s",
     "latency": "ms",
     "jitter": "ms",
     "packet_loss": "ratio",
+    "access_delay": "ms",
+    "signal": "dBm",
+}
+
+#: Units whose values may be below zero: a power level in dBm (-110 dBm) is a measurement,
+#: where a negative rate, time or ratio is an error.
+SIGNED_UNITS: Final = ("dBm",)
+
+#: The outcome of each class of failure (ETSI TS 102 250-2's session outcomes):
+#: ``access_failure``: no first data (DNS, connect, TLS, an HTTP 4xx before data, the access
+#: timeout); ``cutoff``: data had started, the transfer did not complete; ``test_system``: the
+#: measuring set-up failed (the test server busy or answering 5xx, the probe's tool missing or
+#: crashing): recorded, shown, excluded from the operator's indicators under the exclusion
+#: reason ``test_system``, never charged to the operator; ``interrupted``: the run was stopped
+#: (its own exclusion reason); ``no_service``: a radio sample without service (counted as not
+#: available).
+OUTCOMES: Final = ("access_failure", "cutoff", "test_system", "interrupted", "no_service")
+
+#: Classes of failure, as the ``error`` column names them, with their outcome.
+ERROR_OUTCOMES: Final[dict[str, str]] = {
+    "timeout": "access_failure",
+    "connect": "access_failure",
+    "dns": "access_failure",
+    "http_error": "access_failure",
+    "cutoff": "cutoff",
+    "server_busy": "test_system",
+    "server_error": "test_system",
+    "tool_missing": "test_system",
+    "tool_error": "test_system",
+    "interrupted": "interrupted",
+    "no_service": "no_service",
 }
 
 #: Classes of failure, as the ``error`` column names them.
-ERRORS: Final = (
-    "timeout",
-    "connect",
-    "dns",
-    "server_busy",
-    "tool_missing",
-    "tool_error",
-    "interrupted",
-)
+ERRORS: Final = tuple(ERROR_OUTCOMES)
+
+
+def errors_of(outcome: str) -> tuple[str, ...]:
+    """The error classes whose outcome is ``outcome`` (one of OUTCOMES)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r} (outcomes: {', '.join(OUTCOMES)})")
+    return tuple(e for e, o in ERROR_OUTCOMES.items() if o == outcome)
+
 
 ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
 
@@ -293,7 +335,7 @@ def validate_sample_fields(metric: str, value: float | None, ok: bool, error: st
             return f"{metric}: ok sample without a value"
         if not math.isfinite(value):
             return f"{metric}: value {value!r} is not a finite number"
-        if value < 0:
+        if value < 0 and METRIC_UNITS.get(metric) not in SIGNED_UNITS:
             return f"{metric}: negative value {value!r}"
         if metric == "packet_loss" and value > 1:
             return f"packet_loss {value!r} is above 1 (it is a ratio 0..1)"

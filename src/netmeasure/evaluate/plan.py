@@ -53,15 +53,22 @@ from netmeasure.evaluate.sums import (
     SamplingSums,
     Sums,
 )
-from netmeasure.samples import ALL_COLUMNS, ENVIRONMENTS, METRIC_UNITS
-from netmeasure.standard import Criterion, Standard
+from netmeasure.samples import ALL_COLUMNS, ENVIRONMENTS, METRIC_UNITS, errors_of
+from netmeasure.standard import FAILURE_RATIOS, Criterion, Standard
 
-#: Values above these are not measurements but errors (counted as ``invalid_value``).
-ABSURD: Final[dict[str, float]] = {
-    "bit/s": 1e12,  # 1 Tbit/s
-    "ms": 600_000.0,  # 10 minutes
-    "ratio": 1.0,
+#: The plausible range of a value, per unit: values outside it are not measurements but
+#: errors (counted as ``invalid_value``). A level in dBm: 3GPP reports SS-RSRP from -156 to
+#: -31 dBm (TS 38.133 §10.1.6) and RSRP from -140 to -44 dBm (TS 36.133 §9.1.4); a receiver
+#: reading above -20 dBm or below -160 dBm is a fault, not a radio condition.
+PLAUSIBLE: Final[dict[str, tuple[float, float]]] = {
+    "bit/s": (0.0, 1e12),  # up to 1 Tbit/s
+    "ms": (0.0, 600_000.0),  # up to 10 minutes
+    "ratio": (0.0, 1.0),
+    "dBm": (-160.0, -20.0),
 }
+
+#: The upper ends of PLAUSIBLE.
+ABSURD: Final[dict[str, float]] = {u: hi for u, (_, hi) in PLAUSIBLE.items()}
 
 #: How many rows the details (charts, appendix) carry at most.
 DETAIL_POINTS: Final = 101
@@ -171,7 +178,10 @@ class Plan:
             "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
         )
         absurd = " ".join(
-            f"WHEN metric = {literal(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
+            f"WHEN metric = {literal(m)} THEN {PLAUSIBLE[u][1]!r}" for m, u in METRIC_UNITS.items()
+        )
+        floor = " ".join(
+            f"WHEN metric = {literal(m)} THEN {PLAUSIBLE[u][0]!r}" for m, u in METRIC_UNITS.items()
         )
         return f"""
             SELECT *,
@@ -182,12 +192,13 @@ class Plan:
                 WHEN _dup THEN 'duplicate'
                 WHEN started_at IS NULL OR metric IS NULL OR ok IS NULL THEN 'invalid_value'
                 WHEN ok AND (value IS NULL OR {d.is_nan("value")} OR {d.is_inf("value")}
-                             OR value < 0
+                             OR value < (CASE {floor} ELSE 0 END)
                              OR value > (CASE {absurd} ELSE 1e300 END)) THEN 'invalid_value'
                 WHEN NOT ok AND value IS NOT NULL THEN 'invalid_value'
                 WHEN NOT ({tech_ok}) OR technology IS NULL AND {str(bool(techs)).upper()}
                   THEN 'technology'
-                WHEN NOT ok AND error = 'interrupted' THEN 'interrupted'
+                WHEN NOT ok AND {_error_in("interrupted")} THEN 'interrupted'
+                WHEN NOT ok AND {_error_in("test_system")} THEN 'test_system'
                 ELSE NULL
               END AS _excluded
             FROM ({self.deduplicated_sql(any_duplicates)}) AS r"""
@@ -292,21 +303,19 @@ class Plan:
         return out
 
     def _criterion_columns(self, j: int, c: Criterion) -> list[Aggregate]:
-        """Criterion j's trials ``n{j}``, totals ``t{j}`` and (means) sums of squares
-        ``q{j}`` per cluster, over the rows evaluate uses (the cluster grouping's rows:
-        no condition repeats ``_excluded IS NULL``)."""
-        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
-        base = (
-            metric
-            if c.statistic == "failure_ratio"
-            else f"{metric} AND _ul = {str(c.under_load).upper()}"
-        )
+        """Criterion j's trials ``n{j}``, totals ``t{j}``, (means) sums of squares ``q{j}``
+        and rows ``a{j}`` (ok or failed: whether it was measured at all) per cluster, over
+        the rows evaluate uses (the cluster grouping's rows: no condition repeats
+        ``_excluded IS NULL``)."""
+        base = _criterion_rows(c)
         ok = f"{base} AND ok"
+        rows = Aggregate(f"a{j}", "count", "*", base)
         if c.statistic == "mean":
             return [
                 Aggregate(f"n{j}", "count", "*", ok),
                 Aggregate(f"t{j}", "sum", "value", ok),
                 Aggregate(f"q{j}", "sum", "value * value", ok),
+                rows,
             ]
         if c.statistic == "share":
             attempts = ok if c.failed == "exclude" else base
@@ -318,16 +327,34 @@ class Plan:
             return [
                 Aggregate(f"n{j}", "count", "*", attempts),
                 Aggregate(f"t{j}", "count", "*", f"{ok} AND {bar}"),
+                rows,
             ]
         if c.statistic == "failure_ratio":
             return [
                 Aggregate(f"n{j}", "count", "*", base),
                 Aggregate(f"t{j}", "count", "*", f"{base} AND NOT ok"),
+                rows,
+            ]
+        if c.statistic == "access_failure_ratio":
+            # ETSI TS 102 250-2: an access failure is an attempt that never reached first
+            # data; a cut-off had reached it (a successful access)
+            return [
+                Aggregate(f"n{j}", "count", "*", base),
+                Aggregate(f"t{j}", "count", "*", f"{base} AND NOT ok AND NOT {_cutoff()}"),
+                rows,
+            ]
+        if c.statistic == "cutoff_ratio":
+            # the transfers that reached first data: completed (ok) or cut off
+            return [
+                Aggregate(f"n{j}", "count", "*", f"{base} AND (ok OR {_cutoff()})"),
+                Aggregate(f"t{j}", "count", "*", f"{base} AND NOT ok AND {_cutoff()}"),
+                rows,
             ]
         # median, percentile: the count below the threshold (Woodruff, samples_needed)
         return [
             Aggregate(f"n{j}", "count", "*", ok),
             Aggregate(f"t{j}", "count", "*", f"{ok} AND value < {float(c.threshold)!r}"),
+            rows,
         ]
 
     def sets_statements(self) -> dict[str, str]:
@@ -428,7 +455,7 @@ class Plan:
         """Per group, for each criterion j, the fields of sums.CriterionSums in order: n,
         total, Σx², G, Σ_g r_g² (r_g = t_g − n_g · total / n), Σ n_g², Σ r_g² / n_g, the
         CR2 sums and the Berger-Boos sums (each only for the statistics that read it, else
-        0: 0.3 CPU-s of 1 at 10 M crowdsourced samples)."""
+        0: 0.3 CPU-s of 1 at 10 M crowdsourced samples), and the criterion's rows."""
         resid = []
         totals = []
         out = []
@@ -462,6 +489,7 @@ class Plan:
             out += [
                 f"coalesce(sum(t{j} * t{j}), 0)" if bb else "0",
                 f"coalesce(sum(n{j} * t{j}), 0)" if bb else "0",
+                f"coalesce(sum(a{j}), 0)",
             ]
         # the group's totals joined to its clusters (a join streams and spills; a window
         # over tens of millions of clusters held them in memory)
@@ -643,15 +671,33 @@ class Plan:
         """(g, value): the group's JSON key and each value criterion j's order statistics
         rank, for the groups that requested ranks."""
         c = self.std.criteria[j]
-        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
         on = " AND ".join(self.dialect.null_safe_equal(f"v.{g}", f"g.{g}") for g in self.gcols)
         join = f"JOIN _groups AS g ON {on}" if on else "CROSS JOIN _groups AS g"
         return f"""
             SELECT g._gkey AS g, v.value AS value
             FROM (SELECT {self._group_list()}value FROM s
-                  WHERE _excluded IS NULL AND ok AND {metric}
-                    AND _ul = {str(c.under_load).upper()}) AS v
+                  WHERE _excluded IS NULL AND ok AND {_criterion_rows(c)}) AS v
             {join}"""
+
+
+def _error_in(outcome: str) -> str:
+    """``error`` is one of the classes of this outcome (samples.ERROR_OUTCOMES)."""
+    return "error IN (" + ", ".join(literal(e) for e in errors_of(outcome)) + ")"
+
+
+def _cutoff() -> str:
+    return _error_in("cutoff")
+
+
+def _criterion_rows(c: Criterion) -> str:
+    """The rows a criterion reads (of the used ones): its metrics, its tools, and, except
+    for the failure ratios (every attempt counts), its under-load flag."""
+    out = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
+    if c.tools:
+        out += " AND tool IN (" + ", ".join(literal(t) for t in c.tools) + ")"
+    if c.statistic not in FAILURE_RATIOS:
+        out += f" AND _ul = {str(c.under_load).upper()}"
+    return out
 
 
 #: The rows the report's appendix lists: used, not under load.
@@ -761,11 +807,11 @@ def criteria_sums(engine: Engine, plan: Plan) -> CriteriaSums:
     sizes: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for j, gkey, m, count in engine.fetch(plan.sizes_sql()):
         sizes.setdefault((gkey, int(j)), []).append((_int(m), _int(count)))
-    width = 12
+    width = 13
     for row in engine.fetch(plan.criteria_sql()):
         sums = []
         for j in range(ncrit):
-            n, t, q, g, ss, s2, ssb, cr2, wn2, w2n4, k2, nk = row[
+            n, t, q, g, ss, s2, ssb, cr2, wn2, w2n4, k2, nk, rows = row[
                 1 + width * j : 1 + width * (j + 1)
             ]
             sums.append(
@@ -783,6 +829,7 @@ def criteria_sums(engine: Engine, plan: Plan) -> CriteriaSums:
                     sizes=tuple(sorted(sizes.get((row[0], j), []))),
                     sum_k_sq=_float(k2),
                     sum_size_k=_float(nk),
+                    rows=_int(rows),
                 )
             )
         criteria[row[0]] = tuple(sums)

@@ -16,7 +16,15 @@ Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 VERDICT_ORDER: Final = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
 
 #: Why a row is not used, in the order the rules are applied (docs/evaluate.md).
-EXCLUSION_REASONS: Final = ("technology", "invalid_value", "interrupted", "duplicate")
+#: ``test_system``: a failure of the measuring set-up (samples.ERROR_OUTCOMES), never charged
+#: to the operator.
+EXCLUSION_REASONS: Final = (
+    "technology",
+    "invalid_value",
+    "interrupted",
+    "duplicate",
+    "test_system",
+)
 
 
 def combine(verdicts: Iterable[str]) -> Verdict:
@@ -28,6 +36,8 @@ def combine(verdicts: Iterable[str]) -> Verdict:
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, tuple):  # as JSON reads it back: a list
+        return list(value)
     return value
 
 
@@ -62,6 +72,12 @@ class CriterionResult:
     #: whether it exceeds the design assumption (docs/statistics.md).
     icc: float | None = None
     icc_exceeds_assumption: bool | None = None
+    #: False when the group has no used row of the criterion's metric at all (not even a
+    #: failed one): the indicator reads "not measured", both verdicts INCONCLUSIVE, and it
+    #: does not enter the group's verdict (docs/evaluate.md, "Not measured").
+    measured: bool = True
+    #: The tools whose rows the criterion reads (None: any tool).
+    tools: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: _clean(v) for k, v in asdict(self).items()}

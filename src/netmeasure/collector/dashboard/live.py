@@ -707,7 +707,7 @@ def _set_aggregates(con: Any, table: str, *, keep_campaign: bool) -> tuple[str, 
     import re
 
     cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-    summed = re.compile(r"^([ntq]\d+|x_.*|env_.*|sampling|used|tmin|tmax)$")
+    summed = re.compile(r"^([ntqa]\d+|x_.*|env_.*|sampling|used|tmin|tmax)$")
     aggregated = [c for c in cols if summed.match(c)]
     keys = [c for c in cols if c not in aggregated and (keep_campaign or c != "campaign")]
     out = [quote(k) for k in keys]
