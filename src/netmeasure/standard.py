@@ -83,6 +83,17 @@ _QUANTITY_OF_UNIT: Final[dict[str, Quantity]] = {
 }
 
 
+#: The unit a quantity's value is in (contracts.md), for parameters shown to people.
+UNIT_OF_QUANTITY: Final[dict[str, str]] = {
+    "rate": "bit/s",
+    "time_ms": "ms",
+    "duration_s": "s",
+    "ratio": "ratio",
+    "count": "",
+    "level_dbm": "dBm",
+}
+
+
 def quantity_of_metric(metric: str) -> Quantity:
     return _QUANTITY_OF_UNIT[METRIC_UNITS[metric]]
 
@@ -205,6 +216,8 @@ class Standard:
     sha256: str
     #: The rule's indicators, in the file's order (empty: the criteria stand alone).
     indicators: dict[str, IndicatorSection] = field(default_factory=dict)
+    #: The unit of each parameter's value (bit/s, ms, s, ratio, dBm; "" for a count).
+    parameter_units: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -397,6 +410,7 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
         path=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
         indicators=indicators,
+        parameter_units={name: UNIT_OF_QUANTITY[spec.unit] for name, spec in specs.items()},
     )
 
 

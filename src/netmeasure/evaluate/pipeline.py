@@ -11,6 +11,7 @@ import importlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from typing import Any
 
 from netmeasure.errors import InputError
@@ -106,6 +107,8 @@ def run(
             "unverified": meta.unverified,
             "path": standard.path,
             "timezone": meta.timezone,
+            "indicators": {k: asdict(v) for k, v in standard.indicators.items()},
+            "parameter_units": dict(standard.parameter_units),
         },
         confidence=meta.confidence,
         verdict=combine(g.verdict for g in groups),

@@ -78,6 +78,8 @@ class CriterionResult:
     measured: bool = True
     #: The tools whose rows the criterion reads (None: any tool).
     tools: tuple[str, ...] | None = None
+    #: The rule's indicator the criterion belongs to (the standard's [indicators]).
+    indicator: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: _clean(v) for k, v in asdict(self).items()}

@@ -124,6 +124,7 @@ def criterion_result(
         "description_vi": c.description_vi,
         "unverified": c.unverified,
         "tools": c.tools,
+        "indicator": c.indicator,
     }
     if n == 0 and s.rows == 0:
         # not a row of the metric (ok or failed) in the group: the indicator was not
