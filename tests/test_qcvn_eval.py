@@ -366,3 +366,48 @@ def test_campaign_table_is_the_record(campaign_paths: dict[str, Path]) -> None:
         assert problem == "", r
     metrics = set(table["metric"].to_pylist())
     assert metrics == {"download", "upload", "access_delay", "latency", "signal"}
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+def test_report_context_gives_each_indicator_its_section(campaign_paths: dict[str, Path]) -> None:
+    import datetime as dt
+
+    from netmeasure.report.i18n import texts
+    from netmeasure.report.render import build_context
+
+    r = evaluate(load_standard(QCVN), [str(campaign_paths["no-radio"])], details=True)
+    std = load_standard(QCVN)
+    for lang in ("en", "vi"):
+        ctx = build_context(
+            r, lang=lang, title=None, operator=None, generated=dt.datetime(2026, 12, 1)
+        )
+        sections = ctx["groups"][0]["sections"]
+        want = [
+            (ind.title_vi if lang == "vi" else ind.title) for ind in std.indicators.values()
+        ]
+        assert [s["title"] for s in sections] == want
+        first = sections[0]["criteria"]
+        assert [c["id"] for c in first] == ["availability"] and not first[0]["measured"]
+        assert all(c["measured"] for s in sections[1:] for c in s["criteria"])
+        assert texts(lang)["not_measured"] and texts(lang)["excl_test_system"]
+        units = dict(ctx["parameters"])
+        assert units["min_level"].endswith(" dBm") and units["access_delay_max"].endswith(" ms")
+
+
+@pytest.mark.slow
+def test_report_pdf_shows_not_measured_and_every_indicator(
+    campaign_paths: dict[str, Path], tmp_path: Path, netmeasure: Any
+) -> None:
+    from pypdf import PdfReader
+
+    pdf = tmp_path / "r.pdf"
+    res = netmeasure("report", "--standard", QCVN, "-o", pdf, campaign_paths["no-radio"])
+    assert res.exit_code in (0, 1, 3), res.stderr
+    text = " ".join(p.extract_text() for p in PdfReader(pdf).pages)
+    flat = " ".join(text.split())
+    for ind in load_standard(QCVN).indicators.values():
+        assert ind.title in flat
+    after = flat[flat.index("§2.1.1 Radio-network availability") :]
+    assert after.index("NOT MEASURED") < after.index("§2.1.2")
