@@ -42,7 +42,7 @@ def crit(result: Any, group: int, cid: str) -> Any:
 
 
 def test_every_error_class_has_one_outcome() -> None:
-    assert ERRORS == tuple(ERROR_OUTCOMES)
+    assert tuple(ERROR_OUTCOMES) == ERRORS
     assert set(ERROR_OUTCOMES.values()) <= set(OUTCOMES)
     for new in ("cutoff", "http_error", "server_error", "no_service"):
         assert new in ERRORS
@@ -317,7 +317,9 @@ def test_metric_absent_is_not_a_fail_but_all_failed_is(tmp_path: Path) -> None:
     r = ev(tmp_path, only_latency)
     dl = crit(r, 0, "dl-mean")
     assert not dl.measured and dl.letter_verdict == "INCONCLUSIVE"
-    failed = [{"metric": "download", "value": None, "ok": False, "error": "timeout", "tool": "curl"}]
+    failed = [
+        {"metric": "download", "value": None, "ok": False, "error": "timeout", "tool": "curl"}
+    ]
     r = ev(tmp_path, failed)
     dl = crit(r, 0, "dl-mean")
     assert dl.measured and dl.n == 0 and dl.letter_verdict == "FAIL"
@@ -337,9 +339,7 @@ def test_new_ratios_match_pandas(campaign_paths: dict[str, Path]) -> None:
     assert len(r.groups) == 3
     for gi, g in enumerate(r.groups):
         sub = used[used.operator == g.key["operator"]]
-        assert g.excluded["test_system"] == int(
-            test_system[df.operator == g.key["operator"]].sum()
-        )
+        assert g.excluded["test_system"] == int(test_system[df.operator == g.key["operator"]].sum())
         tr = sub[sub.metric.isin(["download", "upload"])]
         cut = tr.error == "cutoff"
         c = crit(r, gi, "cutoff")
@@ -384,9 +384,7 @@ def test_report_context_gives_each_indicator_its_section(campaign_paths: dict[st
             r, lang=lang, title=None, operator=None, generated=dt.datetime(2026, 12, 1)
         )
         sections = ctx["groups"][0]["sections"]
-        want = [
-            (ind.title_vi if lang == "vi" else ind.title) for ind in std.indicators.values()
-        ]
+        want = [(ind.title_vi if lang == "vi" else ind.title) for ind in std.indicators.values()]
         assert [s["title"] for s in sections] == want
         first = sections[0]["criteria"]
         assert [c["id"] for c in first] == ["availability"] and not first[0]["measured"]

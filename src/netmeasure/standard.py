@@ -420,7 +420,9 @@ def _indicators(
     if not isinstance(table, dict):
         raise ConfigError(path, "[indicators]", "must be a table")
     if len(table) > MAX_CRITERIA:
-        raise ConfigError(path, "[indicators]", f"{len(table):,} indicators; at most {MAX_CRITERIA}")
+        raise ConfigError(
+            path, "[indicators]", f"{len(table):,} indicators; at most {MAX_CRITERIA}"
+        )
     out = {}
     for key, spec in table.items():
         check_id(key, path, f"[indicators].{_shown(key)}")

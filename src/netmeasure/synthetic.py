@@ -243,7 +243,8 @@ def file_transfer_campaign(
         rows.append(
             {
                 "sample_id": f"ft{seed}-{i}-{k}",
-                "test_id": f"ftt{seed}-{i}" + ("" if fields.get("metric") != "signal" else f"-r{k}"),
+                "test_id": f"ftt{seed}-{i}"
+                + ("" if fields.get("metric") != "signal" else f"-r{k}"),
                 "probe_id": f"probe-{probe:03d}",
                 "campaign": "synthetic-qcvn",
                 "started_at": when,
@@ -305,8 +306,7 @@ def file_transfer_campaign(
     cols["started_at"] = [np.datetime64(t, "us").astype(object) for t in cols["started_at"]]
     return pa.Table.from_arrays(
         [
-            pa.array(cols[f.name], type=pa.timestamp("us"))
-            .cast(f.type)
+            pa.array(cols[f.name], type=pa.timestamp("us")).cast(f.type)
             if f.name == "started_at"
             else pa.array(cols[f.name], type=f.type)
             for f in schema
