@@ -5,6 +5,7 @@ output whose size does not grow with devices."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -19,9 +20,9 @@ import pytest
 
 from netmeasure import __version__
 from netmeasure.evaluate import evaluate, verdict
-from netmeasure.evaluate.plan import ABSURD
-from netmeasure.samples import METRIC_UNITS
-from netmeasure.standard import Standard, load_standard
+from netmeasure.evaluate.plan import ABSURD, PLAUSIBLE
+from netmeasure.samples import METRIC_UNITS, errors_of
+from netmeasure.standard import FAILURE_RATIOS, Standard, load_standard
 from netmeasure.synthetic import Truth, campaign, crowdsourced
 
 sys.path.insert(0, str(Path(__file__).parent / "reference"))
@@ -164,10 +165,12 @@ def pandas_evaluation(table: pa.Table, std: Standard, group_by: list[str]) -> di
     df["day"] = local.dt.strftime("%Y-%m-%d")
     df["hour"] = local.dt.hour
     absurd = df.metric.map({m: ABSURD[u] for m, u in METRIC_UNITS.items()})
-    bad_value = df.ok & (df.value.isna() | (df.value < 0) | (df.value > absurd))
+    floor = df.metric.map({m: PLAUSIBLE[u][0] for m, u in METRIC_UNITS.items()}).fillna(0.0)
+    bad_value = df.ok & (df.value.isna() | (df.value < floor) | (df.value > absurd))
     bad_value |= ~df.ok & df.value.notna()
     tech = df.technology.isin(meta.technology) if meta.technology else True
-    df["used"] = ~bad_value & tech & ~(~df.ok & (df.error == "interrupted"))
+    test_system = ~df.ok & df.error.isin(errors_of("test_system"))
+    df["used"] = ~bad_value & tech & ~(~df.ok & (df.error == "interrupted")) & ~test_system
     df["cluster"] = df[list(meta.cluster)].astype(str).agg("|".join, axis=1) if meta.cluster else ""
     out: dict[tuple, Any] = {}
     for key, g in df.groupby(group_by) if group_by else [((), df)]:
@@ -176,8 +179,11 @@ def pandas_evaluation(table: pa.Table, std: Standard, group_by: list[str]) -> di
         res: dict[str, Any] = {}
         for c in std.criteria:
             sub = u[u.metric.isin(c.metrics)]
-            if c.statistic != "failure_ratio":
+            if c.tools:
+                sub = sub[sub.tool.isin(c.tools)]
+            if c.statistic not in FAILURE_RATIOS:
                 sub = sub[sub.under_load == c.under_load]
+            cutoff = ~sub.ok & sub.error.isin(errors_of("cutoff"))
             ok = sub.ok
             values = sub.value.where(ok, 0.0)
             ranked: dict[int, float] = {}
@@ -189,12 +195,18 @@ def pandas_evaluation(table: pa.Table, std: Standard, group_by: list[str]) -> di
                 sums = _sums(trials, ok & bar, values * 0, sub.cluster)
             elif c.statistic == "failure_ratio":
                 sums = _sums(pd.Series(True, index=sub.index), ~ok, values * 0, sub.cluster)
+            elif c.statistic == "access_failure_ratio":
+                every = pd.Series(True, index=sub.index)
+                sums = _sums(every, ~ok & ~cutoff, values * 0, sub.cluster)
+            elif c.statistic == "cutoff_ratio":
+                sums = _sums(ok | cutoff, cutoff, values * 0, sub.cluster)
             else:
                 sums = _sums(ok, ok & (sub.value < c.threshold), values * 0, sub.cluster)
                 ordered = np.sort(sub.value[ok].to_numpy())
                 ranked = {i + 1: float(v) for i, v in enumerate(ordered)}
                 if len(ordered):  # the estimate: numpy's type-7 quantile
                     res[c.id + "/numpy"] = float(np.quantile(ordered, (c.p or 50.0) / 100))
+            sums = dataclasses.replace(sums, rows=len(sub))
             res[c.id] = verdict.criterion_result(std, c, sums, ranked)
         s = std.sampling
         tests = u[(u.metric == s.metric) & ~u.under_load]
@@ -297,7 +309,7 @@ def old_evaluation(std: Standard, sources: list[str], group_by: list[str]) -> di
 #: What the statistical methods of issue 10 changed on purpose (clustered bounds, their
 #: verdicts and samples_needed; samples_needed of independent quantiles): not compared.
 METHOD_FIELDS = ("ci_low", "ci_high", "verdict", "samples_needed", "n_eff", "deff", "method")
-NEW_FIELDS = ("icc", "icc_exceeds_assumption", "note")
+NEW_FIELDS = ("icc", "icc_exceeds_assumption", "note", "measured", "tools", "indicator")
 
 
 def comparable(result: dict[str, Any], std: Standard) -> dict[str, Any]:
@@ -305,9 +317,12 @@ def comparable(result: dict[str, Any], std: Standard) -> dict[str, Any]:
     out = json.loads(json.dumps(result))
     if clustered:
         out.pop("verdict")
+    for key in ("indicators", "parameter_units"):  # after issue 22
+        out["standard"].pop(key, None)
     for g in out["groups"]:
         if clustered:
             g.pop("verdict")
+        assert g["excluded"].pop("test_system", 0) == 0  # none in these data
         for c in g["criteria"]:
             for k in NEW_FIELDS:
                 c.pop(k, None)
@@ -317,6 +332,20 @@ def comparable(result: dict[str, Any], std: Standard) -> dict[str, Any]:
             elif c["statistic"] in ("median", "percentile"):
                 c.pop("samples_needed")
     return out
+
+
+def _known_before(std: Standard) -> Standard:
+    """``std`` with only what the engine before issue 9 knew: its statistics and metrics,
+    criteria over any tool (these data's rates are all file transfers), no indicators."""
+    known = ("mean", "median", "percentile", "share", "failure_ratio")
+    before = ("download", "upload", "latency", "jitter", "packet_loss")
+    criteria = tuple(
+        dataclasses.replace(c, tools=None, indicator=None)
+        for c in std.criteria
+        if c.statistic in known and set(c.metrics) <= set(before)
+    )
+    assert criteria
+    return dataclasses.replace(std, criteria=criteria, indicators={})
 
 
 def assert_same(new: Any, old: Any, path: tuple = ()) -> None:
@@ -351,7 +380,7 @@ def test_same_results_as_before(name: str, tmp_path: Path, everything) -> None: 
     groupings: list[list[str]] = [[], ["operator"], ["operator", "area"], ["hour"]]
     if name == "crowd":  # many small groups: the statistics' scipy calls dominate
         standards, groupings = standards[:1], [[], ["operator", "area"], ["day", "technology"]]
-    for std in [*standards, everything]:
+    for std in [_known_before(x) for x in [*standards, everything]]:
         for group_by in groupings:
             new = evaluate(std, [str(path)], group_by=group_by).to_json()
             old = old_evaluation(std, [str(path)], group_by)
