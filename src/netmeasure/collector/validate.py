@@ -29,6 +29,8 @@ VALUE_RANGES: Final[dict[str, tuple[float, float]]] = {
     "latency": (0.0, 3.6e6),  # ms: up to an hour
     "jitter": (0.0, 3.6e6),
     "packet_loss": (0.0, 1.0),  # ratio
+    "access_delay": (0.0, 3.6e6),  # ms
+    "signal": (-200.0, 0.0),  # dBm, as rsrp_dbm
 }
 FIELD_RANGES: Final[dict[str, tuple[float, float]]] = {
     "duration_s": (0.0, 86_400.0),
