@@ -409,3 +409,11 @@ def test_report_pdf_shows_not_measured_and_every_indicator(
         assert ind.title in flat
     after = flat[flat.index("§2.1.1 Radio-network availability") :]
     assert after.index("NOT MEASURED") < after.index("§2.1.2")
+
+
+def test_standards_show_gives_indicators_tools_and_dbm(netmeasure: Any) -> None:
+    res = netmeasure("standards", "show", QCVN)
+    assert res.exit_code == 0, res.stderr
+    for ind in load_standard(QCVN).indicators.values():
+        assert ind.title in res.stdout
+    assert "share ≥ -110.0 dBm" in res.stdout and "tools: curl" in res.stdout

@@ -611,6 +611,8 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
         out.print("  [yellow]informative: guidance, not a binding rule[/]")
     for note in m.unverified:
         out.print(f"  [yellow]unverified:[/] {escape(note)}")
+    for key, ind in std.indicators.items():
+        out.print(f"  indicator [{escape(key)}]: {escape(ind.title)}")
     table = Table(title="criteria")
     for col in ("id", "metric", "statistic", "op", "threshold", "note"):
         table.add_column(col)
@@ -621,13 +623,15 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
         elif c.statistic == "share":
             bar = c.at_least if c.at_least is not None else c.at_most
             stat = f"share {'≥' if c.at_least is not None else '≤'} {_fmt(bar, c.metrics[0])}"
+        notes = [f"§{c.indicator}" if c.indicator else ""]
+        notes += [f"tools: {', '.join(c.tools)}" if c.tools else "", "unverified" * c.unverified]
         table.add_row(
             escape(c.id),
             escape(c.metric),
             escape(stat),
             escape(c.op),
             _fmt_threshold(c.threshold, c.unit),
-            "unverified" if c.unverified else "",
+            escape("; ".join(n for n in notes if n)),
         )
     out.print(table)
     s = std.sampling
