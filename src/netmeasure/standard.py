@@ -81,16 +81,12 @@ _QUANTITY_OF_UNIT: Final[dict[str, Quantity]] = {
     "ratio": "ratio",
     "dBm": "level_dbm",
 }
-
-
-#: The unit a quantity's value is in (contracts.md), for parameters shown to people.
-UNIT_OF_QUANTITY: Final[dict[str, str]] = {
-    "rate": "bit/s",
-    "time_ms": "ms",
+#: The unit a parameter's value is in, by its quantity (the record's units; "s" for a
+#: duration; "" for a count).
+UNIT_OF_QUANTITY: Final[dict[Quantity, str]] = {
+    **{q: u for u, q in _QUANTITY_OF_UNIT.items()},
     "duration_s": "s",
-    "ratio": "ratio",
     "count": "",
-    "level_dbm": "dBm",
 }
 
 
@@ -216,7 +212,7 @@ class Standard:
     sha256: str
     #: The rule's indicators, in the file's order (empty: the criteria stand alone).
     indicators: dict[str, IndicatorSection] = field(default_factory=dict)
-    #: The unit of each parameter's value (bit/s, ms, s, ratio, dBm; "" for a count).
+    #: Each parameter's unit (UNIT_OF_QUANTITY of its declared quantity).
     parameter_units: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -407,10 +403,10 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
         sampling=sampling,
         criteria=criteria,
         parameters=values,
+        parameter_units={n: UNIT_OF_QUANTITY[specs[n].unit] for n in values},
         path=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
         indicators=indicators,
-        parameter_units={name: UNIT_OF_QUANTITY[spec.unit] for name, spec in specs.items()},
     )
 
 

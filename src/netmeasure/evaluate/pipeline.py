@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from netmeasure.errors import InputError
+from netmeasure.errors import InputError, pip_install
 from netmeasure.evaluate.engine import Engine
 from netmeasure.evaluate.plan import (
     Plan,
@@ -23,7 +23,7 @@ from netmeasure.evaluate.plan import (
     group_sums,
     order_statistics,
 )
-from netmeasure.evaluate.results import Evaluation, combine
+from netmeasure.evaluate.results import Evaluation, Parameter, combine
 from netmeasure.evaluate.sources import Source
 from netmeasure.samples import ALL_COLUMNS
 from netmeasure.standard import DERIVED_COLUMNS, Standard
@@ -42,8 +42,7 @@ def check_group_by(group_by: Sequence[str]) -> tuple[str, ...]:
                 import h3  # noqa: F401
             except ImportError as exc:
                 raise InputError(
-                    f"--group-by {g}: H3 cells need the h3 package:"
-                    " pip install 'netmeasure[dashboard]'"
+                    f"--group-by {g}: H3 cells need the h3 package: {pip_install('dashboard')}"
                 ) from exc
     return tuple(dict.fromkeys(group_by))
 
@@ -108,14 +107,16 @@ def run(
             "path": standard.path,
             "timezone": meta.timezone,
             "indicators": {k: asdict(v) for k, v in standard.indicators.items()},
-            "parameter_units": dict(standard.parameter_units),
         },
         confidence=meta.confidence,
         verdict=combine(g.verdict for g in groups),
         letter_verdict=combine(g.letter_verdict for g in groups),
         groups=groups,
         group_by=sums.group_by,
-        parameters=dict(standard.parameters),
+        parameters={
+            k: Parameter(v, standard.parameter_units.get(k, ""))
+            for k, v in standard.parameters.items()
+        },
         sources=sources.result(),
         details=sums.details,
     )

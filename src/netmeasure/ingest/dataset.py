@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from netmeasure.errors import StoreError
+from netmeasure.errors import StoreError, pip_install
 from netmeasure.samples import ALL_COLUMNS, Sample
 
 BATCH: Final = 100_000
@@ -56,7 +56,7 @@ class ParquetDataset:
             import numpy as np
             import pyarrow  # noqa: F401
         except ImportError as exc:
-            raise StoreError("--into needs pyarrow: pip install 'netmeasure[analysis]'") from exc
+            raise StoreError(f"--into needs pyarrow: {pip_install('analysis')}") from exc
         self.np = np
         self.path = Path(path)
         try:
