@@ -318,8 +318,7 @@ def comparable(result: dict[str, Any], std: Standard) -> dict[str, Any]:
     out = json.loads(json.dumps(result))
     if clustered:
         out.pop("verdict")
-    for key in ("indicators", "parameter_units"):  # after issue 22
-        out["standard"].pop(key, None)
+    out["standard"].pop("indicators", None)  # after issue 22
     for g in out["groups"]:
         if clustered:
             g.pop("verdict")
