@@ -52,7 +52,13 @@ def test_every_error_class_has_one_outcome() -> None:
         "tool_missing",
         "tool_error",
     }
-    assert set(errors_of("access_failure")) == {"timeout", "connect", "dns", "http_error"}
+    assert set(errors_of("access_failure")) == {
+        "timeout",
+        "connect",
+        "dns",
+        "http_error",
+        "no_service",
+    }
     assert errors_of("cutoff") == ("cutoff",)
     assert "test_system" in EXCLUSION_REASONS
     assert METRIC_UNITS["access_delay"] == "ms" and METRIC_UNITS["signal"] == "dBm"
@@ -232,7 +238,7 @@ def test_availability_counts_no_service_as_not_available(tmp_path: Path) -> None
 
     rows = [sig(-95.0) for _ in range(15)] + [sig(-110.0), sig(-110.5), sig(-125.0)]
     rows += [sig(None, "no_service") for _ in range(2)]
-    rows += [sig(-5.0), sig(12.0)]  # above any receiver's range: invalid, counted
+    rows += [sig(-250.0), sig(12.0)]  # outside any receiver's range: invalid, counted
     r = ev(tmp_path, rows)
     a = crit(r, 0, "availability")
     assert (a.n, a.estimate, a.unit, a.at_least) == (20, 16 / 20, "ratio", -110.0)

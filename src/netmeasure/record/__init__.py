@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from netmeasure.record.columns import (
     ALL_COLUMNS,
+    BOOL_COLUMNS,
     COLUMN_TYPES,
     COLUMNS,
     EXTRA_COLUMNS,
@@ -45,12 +46,12 @@ from netmeasure.record.vocab import (
     METRIC_UNITS,
     METRICS,
     OUTCOMES,
-    SIGNED_UNITS,
     errors_of,
 )
 
 __all__ = [
     "ALL_COLUMNS",
+    "BOOL_COLUMNS",
     "COLUMNS",
     "COLUMN_TYPES",
     "ENVIRONMENTS",
@@ -65,7 +66,6 @@ __all__ = [
     "OUTCOMES",
     "REQUIRED_COLUMNS",
     "SCHEMA",
-    "SIGNED_UNITS",
     "SQLITE_STRICT_READ",
     "SQL_TYPES",
     "TEXT_COLUMNS",

@@ -12,9 +12,9 @@ Why these bounds:
 - ms up to 10 minutes: every runner's timeout is shorter; a latency or jitter above it is
   a clock step or a unit error (µs for ms).
 - ratio 0…1 by definition.
-- dBm −160…−20: 3GPP reports SS-RSRP from −156 to −31 dBm (TS 38.133 §10.1.6) and RSRP
-  from −140 to −44 dBm (TS 36.133 §9.1.4); a receiver reading outside a margin around these
-  is a fault or a unit error, not a radio condition.
+- dBm −200…0: 3GPP reports SS-RSRP from −156 to −31 dBm (TS 38.133 §10.1.6) and RSRP
+  from −140 to −44 dBm (TS 36.133 §9.1.4); a reading outside a wide margin around these is
+  a fault or a unit error, not a radio condition (as the ``rsrp_dbm`` column's range).
 
 The collector accepted up to 10 Tbit/s and an hour before issue 21, while evaluate left out
 anything above 1 Tbit/s or 10 minutes: evaluate's bounds were kept, so that no evaluation
@@ -46,7 +46,8 @@ UNIT_RANGES: Final[dict[str, Range]] = {
     "bit/s": Range(0.0, 1e12),
     "ms": Range(0.0, 600_000.0),
     "ratio": Range(0.0, 1.0),
-    "dBm": Range(-160.0, -20.0),
+    # a received level: 3GPP TS 38.133 reports RSRP from -156 to -31 dBm; margin both ways
+    "dBm": Range(-200.0, 0.0),
 }
 
 #: A metric outside the vocabulary (a newer probe's, read by an older evaluate) is checked
@@ -65,6 +66,7 @@ FIELD_RANGES: Final[dict[str, Range]] = {
     "rsrp_dbm": Range(-200.0, 0.0),  # 3GPP TS 38.133 reports -156…-31 dBm; margin both ways
     "rsrq_db": Range(-50.0, 20.0),
     "sinr_db": Range(-50.0, 60.0),
+    "monotonic_s": Range(0.0, 1e10),  # seconds since boot: less than 300 years
 }
 
 

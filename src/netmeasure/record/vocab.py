@@ -20,14 +20,10 @@ METRIC_UNITS: Final[dict[str, str]] = {
     # ETSI TS 102 250-2 service-access delay: request sent -> first data byte received, one
     # row per transfer that reached first data.
     "access_delay": "ms",
-    # The received signal level: SS-RSRP on NR, RSRP on LTE (tool mmcli). A radio sample
-    # without service is a failed row (error ``no_service``), never a gap.
+    # The received level of a radio sample (probe/radio.py): SS-RSRP on NR, RSRP on LTE.
     "signal": "dBm",
 }
 
-#: Units whose values may be below zero: a power level in dBm (-110 dBm) is a measurement,
-#: where a negative rate, time or ratio is an error.
-SIGNED_UNITS: Final = ("dBm",)
 
 METRICS: Final = tuple(METRIC_UNITS)
 
@@ -37,9 +33,8 @@ METRICS: Final = tuple(METRIC_UNITS)
 #: measuring set-up failed (the test server busy or answering 5xx, the probe's tool missing or
 #: crashing): recorded, shown, excluded from the operator's indicators under the exclusion
 #: reason ``test_system``, never charged to the operator; ``interrupted``: the run was stopped
-#: (its own exclusion reason); ``no_service``: a radio sample without service (counted as not
-#: available in an availability share).
-OUTCOMES: Final = ("access_failure", "cutoff", "test_system", "interrupted", "no_service")
+#: (its own exclusion reason).
+OUTCOMES: Final = ("access_failure", "cutoff", "test_system", "interrupted")
 
 #: Classes of failure, as the ``error`` column names them, with their outcome.
 ERROR_OUTCOMES: Final[dict[str, str]] = {
@@ -53,7 +48,9 @@ ERROR_OUTCOMES: Final[dict[str, str]] = {
     "tool_missing": "test_system",
     "tool_error": "test_system",
     "interrupted": "interrupted",
-    "no_service": "no_service",
+    # A radio sample without service (not registered, no level): a failed ``signal`` row,
+    # never a gap, below every availability level (QCVN 126 §2.1.1).
+    "no_service": "access_failure",
 }
 
 #: Classes of failure, as the ``error`` column names them.
