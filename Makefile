@@ -58,7 +58,7 @@ test: system-deps venv
 
 # The fast subset: every test that needs no external part (the markers in pyproject.toml,
 # added by tests/conftest.py from the fixtures a test uses): no server, browser, JVM, R,
-# PostgreSQL, namespace, root or wheel build. analysis/results/check-time.txt has its time.
+# PostgreSQL, namespace, root or wheel build. analysis/results/check_time.md has its time.
 EXTERNAL := testbed or netns or root or server or postgres or browser or spark or r or packaging
 check: system-deps venv
 	$(PY) -m pytest -m "not ($(EXTERNAL))"
