@@ -15,6 +15,9 @@ SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
 SYSTEM_TOOLS += java:openjdk-17-jre-headless
 # R and its survey package: tests/test_r_survey.py checks the statistics against them.
 SYSTEM_TOOLS += Rscript:r-base-core
+# The http runner's tool (curl) and the shipped test server (nginx-light, probes/test-server);
+# chrt runs the testbed's probes and server on SCHED_FIFO.
+SYSTEM_TOOLS += curl:curl nginx:nginx-light chrt:util-linux
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
 # The dashboard's tests drive Debian's headless chromium (Playwright with executable_path).

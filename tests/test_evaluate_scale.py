@@ -20,8 +20,7 @@ import pytest
 from conftest import Netmeasure
 from netmeasure import __version__
 from netmeasure.evaluate import evaluate, verdict
-from netmeasure.evaluate.plan import ABSURD
-from netmeasure.samples import METRIC_UNITS
+from netmeasure.record import VALUE_RANGES
 from netmeasure.standard import Standard, load_standard
 from netmeasure.synthetic import Truth, campaign, crowdsourced
 
@@ -164,8 +163,9 @@ def pandas_evaluation(table: pa.Table, std: Standard, group_by: list[str]) -> di
     local = df.started_at.dt.tz_convert(meta.timezone)
     df["day"] = local.dt.strftime("%Y-%m-%d")
     df["hour"] = local.dt.hour
-    absurd = df.metric.map({m: ABSURD[u] for m, u in METRIC_UNITS.items()})
-    bad_value = df.ok & (df.value.isna() | (df.value < 0) | (df.value > absurd))
+    absurd = df.metric.map({m: r.high for m, r in VALUE_RANGES.items()})
+    low = df.metric.map({m: r.low for m, r in VALUE_RANGES.items()})
+    bad_value = df.ok & (df.value.isna() | (df.value < low) | (df.value > absurd))
     bad_value |= ~df.ok & df.value.notna()
     # every technology kept when the standard names none
     tech = df.technology.isin(meta.technology) if meta.technology else pd.Series(True, df.index)

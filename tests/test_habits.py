@@ -95,6 +95,7 @@ SCENARIO_SLEEPS = {
     "test_dashboard_browser.py": "polling loops inside deadline helpers",
     "test_dashboard_process.py": "polling loops inside deadline helpers",
     "test_probe_run.py": "_wait_for_tests' polling interval",
+    "misbehaving_server.py": "the first byte held back by a known delay (the scenario itself)",
 }
 
 

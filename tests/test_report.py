@@ -190,3 +190,56 @@ def test_group_with_no_samples_and_parameters(tmp_path: Path) -> None:
     text = squash(pdf_text(tmp_path / "r.pdf"))
     assert squash("max_down = 250,0 Mbit/s") in text  # parameters on the cover, Vietnamese style
     assert "operator=NoFixed" in text
+
+
+def test_parameters_are_printed_in_their_own_units(tmp_path: Path) -> None:
+    """A ms parameter reads "50 ms", a rate "200 Mbit/s" (the report once printed every
+    parameter as a rate: 50 ms as "0.00 Mbit/s")."""
+    spec = tmp_path / "units.toml"
+    spec.write_text(
+        """
+[standard]
+id = "units-check"
+title = "Parameters in their units"
+authority = "test"
+source = "test"
+technology = ["5G-SA"]
+confidence = 0.95
+cluster = ["probe_id", "day"]
+timezone = "Asia/Ho_Chi_Minh"
+
+[parameters]
+max_latency = { description = "contractual latency", unit = "time_ms" }
+min_down = { description = "contractual download", unit = "rate" }
+
+[sampling]
+metric = "download"
+
+[[criteria]]
+id = "lat"
+description = "Mean latency"
+metric = "latency"
+statistic = "mean"
+op = "<="
+threshold = "{max_latency}"
+
+[[criteria]]
+id = "dl"
+description = "Mean download"
+metric = "download"
+statistic = "mean"
+op = ">="
+threshold = "{min_down}"
+"""
+    )
+    std = load_standard(str(spec), {"max_latency": "50 ms", "min_down": "200 Mbit/s"})
+    ev = evaluate(
+        std, [str(edge(tmp_path, "units", campaign(300, probes=6, seed=3)))], details=True
+    )
+    assert ev.parameters["max_latency"].unit == "ms"
+    assert ev.to_json()["parameters"] == {"max_latency": 50.0, "min_down": 200e6}
+    render(ev, pdf=tmp_path / "r.pdf", lang="en")
+    text = squash(pdf_text(tmp_path / "r.pdf"))
+    assert squash("max_latency = 50.0 ms") in text
+    assert squash("min_down = 200.0 Mbit/s") in text
+    assert "0.00Mbit/s" not in text

@@ -17,11 +17,12 @@ from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
 from netmeasure.errors import InputError, StoreError, pip_install
-from netmeasure.samples import (
+from netmeasure.record import (
     ALL_COLUMNS,
     COLUMN_TYPES,
     REQUIRED_COLUMNS,
     SQL_TYPES,
+    format_ts,
     sql_columns,
 )
 
@@ -586,7 +587,7 @@ class PostgresDB:
 
 def _iso(t: Any) -> str:
     if isinstance(t, dt.datetime):
-        return t.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+        return format_ts(t.astimezone(dt.UTC))
     return str(t)
 
 

@@ -22,7 +22,7 @@ from netmeasure.evaluate.plan import (
     group_sums,
     order_statistics,
 )
-from netmeasure.evaluate.results import Evaluation, combine
+from netmeasure.evaluate.results import Evaluation, Parameter, combine
 from netmeasure.evaluate.sources import Source
 from netmeasure.samples import ALL_COLUMNS
 from netmeasure.standard import DERIVED_COLUMNS, Standard
@@ -111,7 +111,10 @@ def run(
         letter_verdict=combine(g.letter_verdict for g in groups),
         groups=groups,
         group_by=sums.group_by,
-        parameters=dict(standard.parameters),
+        parameters={
+            k: Parameter(v, standard.parameter_units.get(k, ""))
+            for k, v in standard.parameters.items()
+        },
         sources=sources.result(),
         details=sums.details,
     )

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from netmeasure.errors import ConfigError, StoreError
 from netmeasure.export import write_jsonl
-from netmeasure.probe import iperf3, latency, speedtest
+from netmeasure.probe import http, iperf3, latency, speedtest
 from netmeasure.probe.context import ContextReader
 from netmeasure.probe.runner import Outcome, Runner
 from netmeasure.probe.runners import RUNNERS, runner_for
@@ -32,7 +32,7 @@ from netmeasure.store import SampleStore
 from netmeasure.tomlfile import check_keys, load, read_toml, unit
 
 Environment = Literal["indoor", "outdoor_fixed", "outdoor_mobile"]
-TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec
+TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec | http.HttpSpec
 
 #: ``[[tests]] type = ...`` -> its spec's type.
 TEST_TYPES: dict[str, type[Any]] = {kind: r.spec_type for kind, r in RUNNERS.items()}
