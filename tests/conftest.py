@@ -32,6 +32,7 @@ FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
     "spark": ("spark",),
     "r_ready": ("r",),
     "closed_icmp_ns": ("netns",),
+    "tls_server": ("server",),
     "tiny_fs": ("root",),
     "read_only_folder": ("root",),
 }
