@@ -19,6 +19,7 @@ from conftest import Netmeasure
 from misbehaving_server import MisbehavingServer, misbehaving_server, realtime
 from netmeasure.errors import ParseError
 from netmeasure.probe import http
+from netmeasure.probe.runner import Outcome
 from netmeasure.record import ERROR_OUTCOMES
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (apt curl)")
@@ -33,7 +34,7 @@ def server() -> Iterator[MisbehavingServer]:
         yield s
 
 
-def run(url: str, **kw: object) -> http.Outcome:  # type: ignore[name-defined]
+def run(url: str, **kw: object) -> Outcome:
     spec = http.HttpSpec(url=url, **kw)  # type: ignore[arg-type]
     assert http.RUNNER.problems(spec) == []
     (outcome,) = http.RUNNER.run(spec, stop=threading.Event())
