@@ -42,6 +42,7 @@ def main() -> int:
     cpu = usage.ru_utime + usage.ru_stime
     load_after = os.getloadavg()[0]
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    failed = re.findall(r"^FAILED (\S+)", proc.stdout, re.M)
     slowest = re.findall(r"^(\d+\.\d+)s (call|setup|teardown)\s+(\S+)$", proc.stdout, re.M)
     lines = [
         f'`make check` (pytest -m "not ({external()})"). Machine: {describe()}.',
@@ -50,6 +51,7 @@ def main() -> int:
         " (2 cores) | result |",
         "|---:|---:|---:|---|",
         f"| {wall:.0f} s | {cpu:.0f} s | {load_before:.1f} → {load_after:.1f} | {summary} |",
+        *(["", "Failed: " + ", ".join(f"`{name}`" for name in failed)] if failed else []),
         "",
         "Slowest steps:",
         "",
@@ -69,6 +71,7 @@ def main() -> int:
         "load_after": load_after,
         "summary": summary,
         "returncode": proc.returncode,
+        "failed": failed,
         "slowest": [{"s": float(s), "phase": p, "test": n} for s, p, n in slowest],
     }
     write_results("check_time", lines, data)
