@@ -269,6 +269,7 @@ def assert_matches_pandas(result: Any, expected: dict[tuple, Any], group_by: lis
     assert compared > 0
 
 
+@pytest.mark.slow
 def test_crowdsourced_matches_pandas(crowd: tuple[Path, pa.Table]) -> None:
     path, table = crowd
     std = load_standard(QCVN)
@@ -391,6 +392,7 @@ DATASETS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_same_results_as_before(name: str, tmp_path: Path, everything: Standard) -> None:
     path = tmp_path / f"{name}.parquet"
@@ -479,6 +481,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_group_by_a_high_cardinality_column(tmp_path: Path) -> None:
     """--group-by probe_id with 100,000 devices: every device a group, within memory. The
     engine's part is run here (it is what grows with the data); the statistics then take
