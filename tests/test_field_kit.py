@@ -147,6 +147,7 @@ def test_two_operators_each_through_its_own_link_with_its_own_facts(tmp_path: Pa
         expected = expected_tcp_goodput_bps(RATES[link] * 1e6)
         for metric in ("download", "upload"):
             (row,) = [r for r in samples if r["metric"] == metric]
+            print(f"{link} {metric}: {row['value'] / expected:.4f} of theory")
             assert row["ok"] and row["value"] / expected == pytest.approx(1, abs=0.01), (
                 link,
                 metric,
@@ -166,6 +167,7 @@ def test_two_operators_each_through_its_own_link_with_its_own_facts(tmp_path: Pa
         # the loaded queue is this link's own: its tbf queue (up to 20 ms) fills under load
         idle_ms = statistics.median(r["value"] for r in idle)
         loaded_ms = statistics.median(r["value"] for r in loaded if r["ok"])
+        print(f"{link}: idle {idle_ms:.2f} ms, loaded {loaded_ms:.2f} ms, {sent} echoes out")
         assert idle_ms < 1.0 and loaded_ms > 3 * idle_ms, (link, idle_ms, loaded_ms)
     # and each link carried its own transfers: the uploads' bytes left by their own link
     for link in ("vca", "vcb"):
