@@ -19,7 +19,7 @@ from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
+from netmeasure.errors import ExitStatus, InputError, MissingExtra, NetmeasureError
 from netmeasure.units import format_rate
 
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ def probe_run(
 
 
 def _summarise_record(record: Any) -> str:
+    from netmeasure.samples import METRIC_UNITS
+
     by_metric: dict[str, list[float]] = {}
     for s in record.samples:
         if s.ok and s.value is not None:
@@ -170,7 +172,7 @@ def _summarise_record(record: Any) -> str:
     for key, values in by_metric.items():
         if key.startswith(("download", "upload")):
             parts.append(f"{key} {format_rate(values[0])}")
-        elif key.startswith(("latency", "jitter")):
+        elif METRIC_UNITS.get(key.split()[0]) == "ms":  # latency, jitter, access_delay
             parts.append(f"{key} {sum(values) / len(values):.1f} ms")
         elif key == "packet_loss":
             parts.append(f"loss {values[0]:.1%}")
@@ -513,10 +515,10 @@ def import_(
     for problem in problems:
         progress(problem)
     if into is not None:
-        from netmeasure.ingest.dataset import ParquetDataset
+        from netmeasure.parquet_store import ParquetStore
 
         target = str(into)
-        with ParquetDataset(into) as dataset:
+        with ParquetStore(into) as dataset:
             results = import_files(
                 files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
             )
@@ -786,6 +788,13 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
 @click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
+@click.option(
     "--details",
     "details",
     multiple=True,
@@ -802,6 +811,7 @@ def evaluate(
     group_by: str | None,
     params: tuple[str, ...],
     as_json: bool,
+    plan_file: Path | None,
     details: tuple[str, ...],
     memory_limit: str,
     temp_directory: Path | None,
@@ -818,6 +828,7 @@ def evaluate(
     from netmeasure.standard import load_standard, parse_params
 
     std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     charts = bool({"charts", "all"} & set(details))
     probes = bool({"probes", "all"} & set(details))
@@ -827,6 +838,7 @@ def evaluate(
         group_by=columns,
         details=charts,
         probes=probes,
+        campaign_plan=campaign_plan,
         memory_limit=memory_limit,
         temp_directory=str(temp_directory) if temp_directory else None,
         **_engine_kwargs(engine, spark_master, spark_conf),
@@ -837,6 +849,35 @@ def evaluate(
     else:
         print_evaluation(result)
     return _EXIT[result.verdict]
+
+
+def _campaign_plans(specs: Sequence[str]) -> dict[str, Any]:
+    """``CAMPAIGN=FILE`` options: campaign -> its plan (a plan file naming its campaign
+    may be given as FILE alone)."""
+    from netmeasure.campaign_plan import load_plan
+
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            plan = load_plan(spec)
+            if plan.campaign is None:
+                raise InputError(
+                    f"--plan {spec}: give the campaign (CAMPAIGN=FILE) or name it in the"
+                    " plan file (campaign = ...)"
+                )
+            out[plan.campaign] = plan
+        else:
+            out[name] = load_plan(file)
+    return out
+
+
+def _load_plan(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from netmeasure.campaign_plan import load_plan
+
+    return load_plan(path)
 
 
 def print_evaluation(result: Evaluation) -> None:
@@ -854,6 +895,19 @@ def print_evaluation(result: Evaluation) -> None:
     out.print(
         f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
     )
+    if result.plan is not None:
+        p = result.plan
+        looks = sorted({g.sequential["look"] for g in result.groups if g.sequential})
+        out.print(
+            f"group-sequential ({escape(p['spending'])} spending, {p['looks']} looks,"
+            f" {p['planned_samples']} planned samples per group): look"
+            f" {', '.join(map(str, looks)) or '-'}; "
+            + (
+                "decided: the campaign may stop"
+                if result.to_json()["may_stop"]
+                else "not decided yet: keep measuring"
+            )
+        )
 
 
 def _group_label(g: GroupResult) -> str:
@@ -920,8 +974,8 @@ def _print_group(g: GroupResult) -> None:
 def _print_group_summary(groups: Sequence[GroupResult]) -> None:
     """Many groups (``--group-by probe_id`` on crowdsourced data gives 100,000): a tally,
     then one table of the SUMMARY_GROUPS groups that most need a look (FAIL, then
-    INCONCLUSIVE, then PASS; in the result's order within each): a table per group took 7
-    ms each, 12 minutes for 100,000."""
+    INCONCLUSIVE, then PASS; in the result's order within each): a table per group would
+    take minutes to print, and no one reads 100,000 tables."""
     tally: Counter[str] = Counter(g.verdict for g in groups)
     out.print(
         f"{len(groups):,} groups: "
@@ -975,6 +1029,13 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
 @click.option("--operator", help="Operator named on the cover.")
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
 @_engine_options
 @_spark_options
 @click.argument("sources", nargs=-1, required=True)
@@ -987,6 +1048,7 @@ def report(
     operator: str | None,
     group_by: str | None,
     params: tuple[str, ...],
+    plan_file: Path | None,
     memory_limit: str,
     temp_directory: Path | None,
     engine: str,
@@ -1011,12 +1073,14 @@ def report(
 
     check_writable(pdf, html)  # before the evaluation, which may take minutes
     std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     result = run_evaluation(
         std,
         list(sources),
         group_by=columns,
         details=True,
+        campaign_plan=campaign_plan,
         memory_limit=memory_limit,
         temp_directory=str(temp_directory) if temp_directory else None,
         **_engine_kwargs(engine, spark_master, spark_conf),
@@ -1073,6 +1137,22 @@ def _database_option(fn: F) -> F:
     help="A probe not heard from for this long stands out as stale.",
 )
 @click.option("--no-dashboard", is_flag=True, help="Serve the API only (no /dashboard).")
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    metavar="CAMPAIGN=FILE",
+    help="A campaign's plan (docs/plan.md): its dashboard verdicts are group-sequential."
+    " Campaigns without one show provisional verdicts, not valid for stopping.",
+)
+@click.option(
+    "--trusted-proxy",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address(es), comma-separated, of the reverse proxy whose X-Forwarded-Proto and"
+    " X-Forwarded-For are believed (https: Secure cookies); from any other client they are"
+    " ignored.",
+)
 def collector_serve(
     database: str,
     host: str,
@@ -1082,6 +1162,8 @@ def collector_serve(
     dashboard_standard: str,
     stale_after: str,
     no_dashboard: bool,
+    plans: tuple[str, ...],
+    trusted_proxy: str,
 ) -> int:
     """Serve the collector API and the live /dashboard (put a TLS reverse proxy in front:
     probes/COLLECTOR.md)."""
@@ -1108,6 +1190,7 @@ def collector_serve(
             basemap=load_basemap(basemap),
             default_standard=dashboard_standard,
             stale_after_s=parse_duration_s(stale_after),
+            plans=_campaign_plans(plans),
         )
     db = connect(database)
     err.print(
@@ -1120,6 +1203,9 @@ def collector_serve(
         port=port,
         log_level="warning",
         access_log=False,
+        # uvicorn takes the scheme and client from X-Forwarded-* only from these addresses
+        proxy_headers=True,
+        forwarded_allow_ips=trusted_proxy,
     )
     db.close()
     return ExitStatus.SUCCESS
@@ -1143,6 +1229,27 @@ def collector_add_viewer(name: str, database: str, rotate: bool) -> int:
         db.close()
     click.echo(token)
     err.print(f"token for viewer {escape(name)} above: hand it over now; it is not shown again")
+    return ExitStatus.SUCCESS
+
+
+@collector.command("remove-viewer")
+@click.argument("name")
+@_database_option
+def collector_remove_viewer(name: str, database: str) -> int:
+    """Remove dashboard viewer NAME: its token stops working and its signed-in sessions
+    end at their next request."""
+    from netmeasure.collector.db import connect
+
+    db = connect(database)
+    try:
+        removed = db.remove_viewer(name)
+    finally:
+        db.close()
+    if not removed:
+        raise InputError(
+            f"no viewer {name!r} in this database", hint="'collector add-viewer NAME' adds one"
+        )
+    err.print(f"viewer {escape(name)} removed: its token and sessions no longer work")
     return ExitStatus.SUCCESS
 
 

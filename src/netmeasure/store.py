@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from netmeasure.databases import STORE_APPLICATION_ID
 from netmeasure.errors import StoreError, StoreSchemaTooNew
 from netmeasure.samples import ALL_COLUMNS, BOOL_COLUMNS, Sample, format_ts, sql_columns
 
-#: Marks a SQLite file as a netmeasure store (PRAGMA application_id); "NMS1".
-APPLICATION_ID: Final = 0x4E4D5331
+#: Marks a SQLite file as a netmeasure store (PRAGMA application_id).
+APPLICATION_ID: Final = STORE_APPLICATION_ID
 
 
 #: Columns a later migration adds (name -> the schema version that adds it): the first

@@ -9,11 +9,11 @@ in one transaction; a failed test is written as failed samples and the campaign 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import random
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -420,6 +420,7 @@ class CampaignRunner:
         if rounds is None and duration_s is None:
             rounds = 1
         summary = RunSummary()
+        make_reserve(self.store.path)
         began = time.monotonic()
         last_start: dict[int, float] = {}
         # Campaigns started together (one per modem, a fleet after a power cut) do not test
@@ -615,7 +616,7 @@ class CampaignRunner:
         if not self._pending:
             return
         summary.unsaved = [s for r in self._pending for s in r.samples]
-        summary.unsaved_path = write_unsaved(summary.unsaved)
+        summary.unsaved_path = write_unsaved(summary.unsaved, self.store.path)
 
 
 class _Uploader:
@@ -670,15 +671,57 @@ class _Uploader:
             on_event({"event": "upload_error", "message": result.last_error or "incomplete"})
 
 
-def write_unsaved(samples: Sequence[Sample]) -> Path | None:
-    """Write samples the store refused to a JSONL file in the temporary folder."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    for folder in (tempfile.gettempdir(), "/dev/shm", str(Path.home())):
-        path = Path(folder) / f"netmeasure-unsaved-{stamp}-{os.getpid()}.jsonl"
+#: Space kept beside the store (``<store>.reserve``) for the samples the store cannot take
+#: when its disk fills up: released, then the samples written in its place (a JSONL line
+#: is about 700 bytes: some 1,500 samples). Never more than an eighth of the free space.
+RESERVE_BYTES: Final = 1 << 20
+
+
+def reserve_path(store: Path) -> Path:
+    return store.with_name(store.name + ".reserve")
+
+
+def make_reserve(store: Path) -> None:
+    """Set space aside beside the store, once (it stays for the next runs)."""
+    path = reserve_path(store)
+    try:
+        if path.exists():
+            return
+        free = os.statvfs(store.parent).f_bavail * os.statvfs(store.parent).f_frsize
+        size = min(RESERVE_BYTES, free // 8)
+        if size <= 0:
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with path.open("w", encoding="utf-8") as fh:
-                write_jsonl((s.to_row() for s in samples), fh)
-            return path
-        except OSError:
-            continue
+            os.posix_fallocate(fd, 0, size)  # blocks of its own, not a sparse file
+        finally:
+            os.close(fd)
+    except OSError:
+        return  # no reserve: the samples still go beside the store if there is room
+
+
+def write_unsaved(samples: Sequence[Sample], store: Path) -> Path | None:
+    """Write samples the store refused to a JSONL file beside the store (the folder a
+    service may write and keeps: never a temporary folder, which systemd's PrivateTmp
+    deletes when the unit stops). On a full disk the reserve beside the store is released
+    for it. Else /dev/shm (kept until the machine restarts), else the home folder."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"{store.name}.unsaved-{stamp}-{os.getpid()}.jsonl"
+    candidates = [store.parent / name, Path("/dev/shm") / name, Path.home() / name]
+    for i, path in enumerate(candidates):
+        for attempt in (1, 2):
+            try:
+                with path.open("w", encoding="utf-8") as fh:
+                    write_jsonl((s.to_row() for s in samples), fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                return path
+            except OSError:
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+                if i == 0 and attempt == 1 and reserve_path(store).exists():
+                    with contextlib.suppress(OSError):
+                        reserve_path(store).unlink()  # room for them
+                    continue
+                break
     return None

@@ -140,7 +140,8 @@ _TX_WAIT_S: Final = 0.005
 
 def enable_tx_timestamps(sock: socket.socket) -> bool:
     """Ask the kernel to stamp each sent packet as its driver takes it (the send path of
-    this process, 40 to 90 µs measured, is then not in the RTT); False where not offered."""
+    this process is then not in the RTT: analysis/results/latency_accuracy); False where not
+    offered."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, _TX_FLAGS)
     except OSError:
