@@ -1,7 +1,7 @@
 """The dashboard attacked (issue 26, medium findings), on a real ``collector serve``:
 a standard that needs parameters (de-bnetza-fixed) is not offered and is refused with a
-message, never an aggregator crashing on every poll; an unknown campaign is a 404; 200 bad sign-ins at once hold no
-worker thread, so /health and the API keep answering."""
+message, never an aggregator crashing on every poll; an unknown campaign is a 404; 200 bad
+sign-ins at once hold no worker thread, so /health and the API keep answering."""
 
 from __future__ import annotations
 
