@@ -166,8 +166,10 @@ class Standard:
     parameters: dict[str, float]
     path: str
     sha256: str
-    #: Each parameter's unit (UNIT_OF_QUANTITY of its declared quantity).
-    parameter_units: dict[str, str] = field(default_factory=dict)
+    #: Each parameter's unit (UNIT_OF_QUANTITY of its declared quantity). Out of the repr:
+    #: the dashboard's state files are keyed by repr(standard), and the units follow from
+    #: the file (sha256) the repr already holds.
+    parameter_units: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
+from netmeasure.databases import COLLECTOR_APPLICATION_ID
+from netmeasure.databases import redact as _redact
 from netmeasure.errors import InputError, StoreError, pip_install
 from netmeasure.record import (
     ALL_COLUMNS,
+    BOOL_COLUMNS,
     COLUMN_TYPES,
     REQUIRED_COLUMNS,
     SQL_TYPES,
@@ -27,8 +30,8 @@ from netmeasure.record import (
     sql_columns,
 )
 
-#: Marks a SQLite file as a netmeasure collector database ("NMC1").
-APPLICATION_ID: Final = 0x4E4D4331
+#: Marks a SQLite file as a netmeasure collector database.
+APPLICATION_ID: Final = COLLECTOR_APPLICATION_ID
 
 _PG_TYPES: Final = SQL_TYPES["postgresql"]
 #: /health says "degraded" when the SQLite database's file system has less free space than
@@ -98,11 +101,20 @@ def _cursor_after(
     return {"h": h, "seen": window, "last": last}
 
 
+#: Columns a later migration adds (name -> the index of the migration that adds it).
+LATER_COLUMNS: Final[dict[str, int]] = {"clock_synced": 2, "boot_id": 2, "monotonic_s": 2}
+
+
 def _samples_ddl(dialect: str, ts: str) -> str:
-    return (
-        "CREATE TABLE samples ("
-        + ", ".join([*sql_columns(dialect), f"received_at {ts} NOT NULL"])
-        + ")"
+    first = [c for c in sql_columns(dialect) if c.split()[0] not in LATER_COLUMNS]
+    return "CREATE TABLE samples (" + ", ".join([*first, f"received_at {ts} NOT NULL"]) + ")"
+
+
+def _added_columns(dialect: str, index: int) -> tuple[str, ...]:
+    return tuple(
+        f"ALTER TABLE samples ADD COLUMN {c}"
+        for c in sql_columns(dialect)
+        if LATER_COLUMNS.get(c.split()[0]) == index
     )
 
 
@@ -120,6 +132,8 @@ def _migrations(dialect: str, ts: str) -> tuple[tuple[str, ...], ...]:
             f"CREATE TABLE viewers (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
             f" created_at {ts} NOT NULL)",
         ),
+        # The probe's clock state of each sample (issue 23).
+        _added_columns(dialect, 2),
     )
 
 
@@ -374,8 +388,9 @@ class SqliteDB:
         )
         for r in cur:
             row = dict(zip(ALL_COLUMNS, r, strict=True))
-            row["ok"] = bool(row["ok"])
-            row["under_load"] = bool(row["under_load"])
+            for name in BOOL_COLUMNS:
+                if row[name] is not None:
+                    row[name] = bool(row[name])
             yield row
 
     def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None:
@@ -727,10 +742,3 @@ def _iso(t: Any) -> str:
     if isinstance(t, dt.datetime):
         return format_ts(t.astimezone(dt.UTC))
     return str(t)
-
-
-def _redact(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url

@@ -105,6 +105,10 @@ class Dialect(Protocol):
 
     def is_nan(self, x: str) -> str: ...
 
+    def h3_cell(self, lat: str, lon: str, resolution: int) -> str | None:
+        """The H3 cell (hex text) of a point, or None where the engine cannot derive it."""
+        ...
+
     def is_inf(self, x: str) -> str: ...
 
     def null_safe_equal(self, a: str, b: str) -> str:
@@ -187,15 +191,14 @@ class DuckDBDialect:
         return f"{select} USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})"
 
     def create_temp_table(self, name: str, select: str) -> str:
-        # A TEMP table: DuckDB 2.0 evicts its blocks to temp_directory under memory_limit
-        # (three cluster tables of 10 M crowdsourced samples: 134 MB in memory, 603 MB in
-        # the temp folder under a 150 MB limit), and it skips a stored table's write path:
-        # one such table cost 3.7 CPU-s so, 5.0 as a table of the database file.
+        # A TEMP table: DuckDB evicts its blocks to temp_directory under memory_limit (a
+        # large evaluation's cluster tables spill instead of failing), and it skips a
+        # stored table's write path, which costs CPU for a table nobody keeps.
         return f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {select}"
 
     def create_temp_view(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {select}"
 
-    def h3_cell(self, lat: str, lon: str, resolution: int) -> str:
+    def h3_cell(self, lat: str, lon: str, resolution: int) -> str | None:
         """The H3 cell (hex text) of a point: DuckDBEngine's UDF ``nm_h3``."""
         return f"{H3_FUNCTION}({lat}, {lon}, {int(resolution)})"

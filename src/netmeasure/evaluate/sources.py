@@ -18,6 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from netmeasure.databases import (
+    COLLECTOR_APPLICATION_ID,
+    STORE_APPLICATION_ID,
+    sqlite_application_id,
+)
+from netmeasure.databases import redact as _redact
 from netmeasure.errors import InputError, not_a_regular_file, pip_install
 from netmeasure.record import ALL_COLUMNS, COLUMN_TYPES, SQL_TYPES, SQLITE_STRICT_READ, arrow_schema
 from netmeasure.record.timetext import ISO_PATTERNS
@@ -201,20 +207,7 @@ def _short(exc: BaseException) -> str:
 
 
 def _is_collector_db(path: Path) -> bool:
-    from netmeasure.collector.db import APPLICATION_ID
-
-    try:
-        with path.open("rb") as fh:
-            header = fh.read(100)
-    except OSError:
-        return False
-    return len(header) == 100 and int.from_bytes(header[68:72], "big") == APPLICATION_ID
-
-
-def _redact(url: str) -> str:
-    from netmeasure.collector.db import _redact as redact
-
-    return redact(url)
+    return sqlite_application_id(path) == COLLECTOR_APPLICATION_ID
 
 
 def _register_rows(con: Any, src: Source, view: str) -> None:
@@ -295,8 +288,6 @@ def _uri(path: Path) -> str:
 
 
 def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
-    from netmeasure.collector.db import APPLICATION_ID as COLLECTOR_ID
-    from netmeasure.store import APPLICATION_ID as STORE_ID
     from netmeasure.store import SCHEMA_VERSION
 
     scratch = tempfile.TemporaryDirectory(prefix="netmeasure-store-")
@@ -305,9 +296,9 @@ def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
         try:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if app_id not in (STORE_ID, COLLECTOR_ID):
+            if app_id not in (STORE_APPLICATION_ID, COLLECTOR_APPLICATION_ID):
                 raise InputError(f"{path}: not a netmeasure sample store (another SQLite file)")
-            if app_id == STORE_ID and version > SCHEMA_VERSION:
+            if app_id == STORE_APPLICATION_ID and version > SCHEMA_VERSION:
                 raise InputError(
                     f"{path}: store schema version {version} is newer than this netmeasure"
                     f" understands ({SCHEMA_VERSION})",

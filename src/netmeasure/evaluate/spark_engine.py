@@ -84,6 +84,9 @@ class SparkDialect:
     def is_nan(self, x: str) -> str:
         return f"isnan({x})"
 
+    def h3_cell(self, lat: str, lon: str, resolution: int) -> str | None:
+        return None  # no H3 function is registered in Spark
+
     def is_inf(self, x: str) -> str:
         return f"({x} IN (double('Infinity'), double('-Infinity')))"
 

@@ -246,7 +246,7 @@ def _walk(folder: Path, out: list[Path], problems: list[FileResult], seen: set[A
 
 
 class SampleSink(Protocol):
-    """Where imported samples go: a SampleStore, or a Parquet dataset (ingest/dataset.py)."""
+    """Where imported samples go: a SampleStore, or a Parquet dataset (parquet_store.py)."""
 
     def add_all_or_nothing(self, samples: Iterable[Sample]) -> tuple[int, int]: ...
 

@@ -29,7 +29,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -88,8 +88,10 @@ class Aggregator:
         batch_rows: int,
         poll_interval_s: float,
         checkpoint_s: float = CHECKPOINT_S,
+        plans: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = url
+        self.plans = dict(plans or {})  # campaign -> CampaignPlan (docs/plan.md)
         self.standard_id = standard_id
         self.state_file = None if state_dir is None else state_dir / f"{standard_id}.state"
         self._args = (batch_rows, poll_interval_s, checkpoint_s)
@@ -120,6 +122,7 @@ class Aggregator:
                 self._stop,
                 self._shared,
             ),
+            kwargs={"plans": self.plans},
             name=f"netmeasure-dashboard-{self.standard_id}",
             daemon=True,
         )
@@ -310,6 +313,7 @@ def serve(
     conn: Any,
     stop: Any,
     shared: Any,
+    plans: Mapping[str, Any] | None = None,
 ) -> None:
     """The aggregator process: catch up (or resume), then merge new rows as they come and
     answer the web process's questions between batches."""
@@ -326,7 +330,7 @@ def serve(
     # this process is ours: its messages go to the collector's stderr
     logging.basicConfig(level=logging.INFO, format="dashboard: %(message)s", stream=sys.stderr)
     reader = open_reader(url)
-    live = LiveEvaluation(reader, load_standard(standard_id), batch_rows=batch_rows)
+    live = LiveEvaluation(reader, load_standard(standard_id), batch_rows=batch_rows, plans=plans)
     if state_file is not None:
         log.info("%s", load_state(state_file, live, reader))
     asked: dict[tuple[Any, ...], float] = {}

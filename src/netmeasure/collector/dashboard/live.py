@@ -38,6 +38,7 @@ from netmeasure.record import COLUMN_TYPES, EXCLUSION_REASONS, arrow_schema, epo
 from netmeasure.standard import Standard
 
 if TYPE_CHECKING:
+    from netmeasure.campaign_plan import CampaignPlan
     from netmeasure.evaluate.engine import SortedTimes
     from netmeasure.evaluate.plan import Plan
 
@@ -125,9 +126,19 @@ class RowSource(Protocol):
 class LiveEvaluation:
     """Running aggregates of one standard over a collector database."""
 
-    def __init__(self, db: RowSource, std: Standard, *, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        db: RowSource,
+        std: Standard,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        plans: Mapping[Any, CampaignPlan] | None = None,
+    ) -> None:
         self.db = db
         self.std = std
+        #: campaign -> its plan (docs/plan.md): that campaign's verdicts are group-sequential;
+        #: a campaign without one gets one-look verdicts, labelled provisional by the views.
+        self.plans: dict[Any, CampaignPlan] = dict(plans or {})
         self.batch_rows = batch_rows
         self.cursor: Any = None
         self.version = 0
@@ -527,7 +538,13 @@ class LiveEvaluation:
                 if fields[gi][0] == campaign
             ]
             engine = LiveEngine(self._view_cur, self.std, LEVELS[level], campaign, spacing)
-            result = run(engine, self.std, LEVELS[level], __version__).to_json()
+            result = run(
+                engine,
+                self.std,
+                LEVELS[level],
+                __version__,
+                campaign_plan=self.plans.get(campaign),
+            ).to_json()
             self._views[(campaign, level)] = (self.version, result)
         return result
 

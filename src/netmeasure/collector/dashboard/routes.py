@@ -23,7 +23,8 @@ import html
 import json
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -83,6 +84,8 @@ class DashboardConfig:
     #: where the aggregates are kept between runs (None: beside an SQLite database, else in
     #: the user's state directory; aggregator.default_state_dir)
     state_dir: Path | None = None
+    #: campaign -> its plan (docs/plan.md): group-sequential verdicts for that campaign
+    plans: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Dashboards:
@@ -117,6 +120,7 @@ class Dashboards:
                     self.state_dir,
                     batch_rows=self.config.batch_rows,
                     poll_interval_s=self.config.poll_interval_s,
+                    plans=self.config.plans,
                 )
                 agg.start()
                 self._aggregators[standard_id] = agg
@@ -237,8 +241,8 @@ def mount_dashboard(
             return RedirectResponse("/dashboard/signin?error=csrf", status_code=303)
         ident = await run_in_threadpool(access.identify, token)  # a database read
         if ident is None:
-            # a guess costs a little, without holding a worker thread: 200 bad sign-ins
-            # at once held every worker (uploads went from 4 ms to 1.6 s)
+            # a guess costs a little, without holding a worker thread: a blocking sleep
+            # here let a burst of bad sign-ins hold every worker, uploads included
             await asyncio.sleep(0.2)
             return RedirectResponse("/dashboard/signin?error=bad", status_code=303)
         sid, _ = access.open_session(ident)
@@ -316,11 +320,12 @@ def mount_dashboard(
         def build() -> dict[str, Any]:
             now = dt.datetime.now(dt.UTC)
             part = agg.ask("state", campaign=campaign, level=level, now=now.timestamp())
-            counter = getattr(db, "quarantined_by_probe", None)
             body = compose_state(
                 part,
                 registered(),
-                counter() if counter else None,
+                # A probe quarantines refused rows in its own store; the collector's database
+                # has no record of them (the table's column shows "—").
+                None,
                 config.stale_after_s,
                 list(viewable_standards()),
                 now,

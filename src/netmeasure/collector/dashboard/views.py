@@ -38,6 +38,23 @@ def progress(sampling: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]
     return out, max(missing, per_env, total)
 
 
+#: What a verdict without a campaign plan is: watched repeatedly, its one-look bounds' error
+#: rates do not hold (docs/statistics.md, "Optional stopping").
+PROVISIONAL: Final = "provisional — not valid for stopping"
+
+
+def stopping_label(seq: dict[str, Any] | None, plan: dict[str, Any] | None) -> str:
+    """The line under a group's verdict: whether the campaign may stop on it."""
+    if plan is None or seq is None:
+        return PROVISIONAL
+    if seq["may_stop"]:
+        return f"decided at look {seq['look']} of {seq['looks']} — you may stop"
+    return (
+        f"look {seq['look']} of {seq['looks']} (information"
+        f" {seq['information_fraction']:.0%}): not decided — keep measuring"
+    )
+
+
 class UnknownCampaign(LookupError):
     """A campaign the database holds no row of (the web process answers 404)."""
 
@@ -90,6 +107,8 @@ def state_part(
                 "progress": steps,
                 "criteria": g["criteria"],
                 "hours": g["hours"],
+                "sequential": g.get("sequential"),
+                "stopping": stopping_label(g.get("sequential"), ev.get("plan")),
             }
         )
     std = live.std
@@ -108,6 +127,10 @@ def state_part(
         "campaign": chosen,
         "level": level,
         "verdict": ev.get("verdict"),
+        "plan": ev.get("plan"),
+        # without a plan the verdicts are one-look bounds watched again and again
+        "provisional": bool(ev) and ev.get("plan") is None,
+        "may_stop": ev.get("may_stop"),
         "groups": groups,
         "fleet": fleet,
     }
