@@ -6,6 +6,7 @@ POST /dashboard/signout          sign out (the session's CSRF token + Origin)
 GET  /dashboard/api/state        standards, campaigns, progress, verdicts, fleet; ``version``
                                  answers "unchanged" cheaply when nothing new arrived
 GET  /dashboard/api/map          hexagons (H3, resolution 4-8) and the latest sample points
+GET  /dashboard/api/series       per metric and operator, the hourly means by started_at
 GET  /dashboard/basemap.geojson  the shipped outlines or ``--basemap FILE``
 GET  /dashboard/static/...       the page's script and style (no data)
 
@@ -358,6 +359,25 @@ def mount_dashboard(
 
         key = ("map", standard_id, campaign, resolution, verdicts)
         return cached(request, key, str(info.version), build)
+
+    @router.get("/api/series")
+    def series(
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+        standard: Annotated[str | None, Query(max_length=100)] = None,
+        campaign: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> Response:
+        need(request, authorization)
+        standard_id = standard or config.default_standard
+        agg = boards.get(standard_id)
+        info = agg.info()
+
+        def build() -> dict[str, Any]:
+            body: dict[str, Any] = agg.ask("series", campaign=campaign)
+            body["_tag"] = str(body["version"])
+            return body
+
+        return cached(request, ("series", standard_id, campaign), str(info.version), build)
 
     @router.get("/basemap.geojson")
     def basemap(

@@ -177,6 +177,45 @@ def map_body(
     }
 
 
+#: The metrics the time series shows (rate and latency), in the record's units.
+SERIES_METRICS: Final = ("download", "upload", "latency")
+
+
+def series_body(live: LiveEvaluation, campaign: str | None) -> dict[str, Any]:
+    """/dashboard/api/series: per metric and operator, the mean of the completed tests in
+    each hour of ``started_at`` (UTC) among the rows the standard keeps, with the tests and
+    failures of that hour."""
+    from netmeasure.record import METRIC_UNITS
+
+    with live.lock:
+        version = live.version
+        names = [c["campaign"] for c in live.campaigns()]
+        if live.loaded:
+            _check_campaign(campaign, names)
+        chosen: Any = campaign
+        if campaign is None:
+            chosen = names[0] if names else None
+        elif campaign == "" and None in names:
+            chosen = None
+        rows = live.series(chosen)
+    metrics: dict[str, Any] = {
+        m: {"unit": METRIC_UNITS[m], "operators": {}} for m in SERIES_METRICS
+    }
+    for operator, metric, hour, n, total, failures in rows:
+        if metric not in metrics:
+            continue
+        start = dt.datetime.fromtimestamp(int(hour) * 3600, dt.UTC)
+        metrics[metric]["operators"].setdefault(str(operator), []).append(
+            {
+                "hour": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "mean": (float(total) / n) if n else None,
+                "tests": int(n) + int(failures),
+                "failures": int(failures),
+            }
+        )
+    return {"version": version, "campaign": chosen, "metrics": metrics}
+
+
 def compose_state(
     part: dict[str, Any],
     probes: list[Any],
