@@ -7,7 +7,7 @@
   const SVGNS = "http://www.w3.org/2000/svg";
   const POLL_MS = 3000;
   const WORLD = 1000; // Web Mercator world width in SVG units
-  const state = { tag: null, version: -1, data: null, map: null, basemap: null,
+  const state = { tag: null, version: -1, data: null, map: null, basemap: null, seriesVersion: -1,
     view: null, resolution: null, mapVersion: -1, fitted: false };
   const $ = (id) => document.getElementById(id);
 
@@ -105,6 +105,7 @@
       state.data = data;
       render(data);
       if (data.version !== state.mapVersion) await loadMap(false);
+      if (data.version !== state.seriesVersion) await loadSeries();
     }
     const d = state.data;
     if (d) {
@@ -242,6 +243,76 @@
     const stale = d.fleet.filter((p) => p.stale).length;
     $("fleet-note").textContent = d.fleet.length + " probes · " + stale +
       " stale (not heard from for " + duration(d.stale_after_s) + ")";
+  }
+
+  // -- rate and latency over time (our own SVG: nothing fetched from elsewhere) ------------
+  const SERIES_TITLES = { download: "Mean download rate", upload: "Mean upload rate", latency: "Mean latency" };
+  const OPERATOR_COLOURS = ["#1f77b4", "#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#a6761d", "#666666"];
+  function hourText(iso) { return iso.slice(0, 10) + " " + iso.slice(11, 16) + " UTC"; }
+
+  async function loadSeries() {
+    let body;
+    try {
+      body = await getJSON("/dashboard/api/series?" + query({}));
+    } catch (e) {
+      return;
+    }
+    state.seriesVersion = state.data ? state.data.version : -1;
+    const operators = [...new Set(Object.values(body.metrics).flatMap((m) => Object.keys(m.operators)))].sort();
+    const charts = Object.entries(body.metrics).map(([metric, m]) => seriesChart(metric, m, operators));
+    if (!operators.length) charts.splice(0, charts.length, el("p", { class: "muted" }, "No completed tests yet."));
+    $("series-body").replaceChildren(...charts);
+  }
+
+  function seriesChart(metric, m, operators) {
+    const W = 560, H = 200, L = 78, R = 10, T = 10, B = 34;
+    const points = Object.values(m.operators).flat().filter((p) => p.mean !== null);
+    const title = (SERIES_TITLES[metric] || metric) + " per hour";
+    const fig = el("figure", { class: "series", "data-metric": metric });
+    fig.appendChild(el("figcaption", {}, title + " (" + (m.unit === "bit/s" ? "Mbit/s" : m.unit) + ")"));
+    if (!points.length) { fig.appendChild(el("p", { class: "muted" }, "no completed tests")); return fig; }
+    const times = points.map((p) => Date.parse(p.hour));
+    const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 3600e3);
+    const vmax = Math.max(...points.map((p) => p.mean)) * 1.1 || 1;
+    const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
+    const y = (v) => T + (H - T - B) * (1 - v / vmax);
+    const svg = sv("svg", { class: "series-svg", viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": title });
+    for (let i = 0; i <= 4; i++) {
+      const v = vmax * i / 4;
+      svg.appendChild(sv("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
+      const lab = sv("text", { x: L - 4, y: y(v) + 4, class: "tick", "text-anchor": "end" });
+      lab.textContent = fmt(v, m.unit);
+      svg.appendChild(lab);
+    }
+    for (const [t, anchor] of [[t0, "start"], [t1, "end"]]) {
+      const lab = sv("text", { x: x(t), y: H - 8, class: "tick", "text-anchor": anchor });
+      lab.textContent = hourText(new Date(t).toISOString());
+      svg.appendChild(lab);
+    }
+    operators.forEach((op, i) => {
+      const colour = OPERATOR_COLOURS[i % OPERATOR_COLOURS.length];
+      const pts = (m.operators[op] || []).filter((p) => p.mean !== null);
+      let d = "", prev = null;
+      for (const p of pts) {
+        const t = Date.parse(p.hour);
+        // a gap of more than an hour is a gap in the line, not a straight bridge
+        d += (prev !== null && t - prev <= 3600e3 ? "L" : "M") + x(t).toFixed(1) + " " + y(p.mean).toFixed(1);
+        prev = t;
+      }
+      svg.appendChild(sv("path", { d, class: "line", stroke: colour }));
+      for (const p of pts) {
+        const c = sv("circle", { cx: x(Date.parse(p.hour)).toFixed(1), cy: y(p.mean).toFixed(1), r: 2.2,
+          fill: colour, class: "pt", "data-operator": op, "data-hour": p.hour, "data-mean": p.mean, "data-tests": p.tests });
+        const tt = sv("title", {});
+        tt.textContent = op + " · " + hourText(p.hour) + " — " + fmt(p.mean, m.unit) + " (" + p.tests + " tests, " + p.failures + " failed)";
+        c.appendChild(tt);
+        svg.appendChild(c);
+      }
+    });
+    fig.appendChild(svg);
+    fig.appendChild(el("p", { class: "series-legend" }, ...operators.map((op, i) =>
+      el("span", { class: "key" }, el("span", { class: "swatch", "data-colour": String(i % OPERATOR_COLOURS.length) }), op))));
+    return fig;
   }
 
   // -- the map ----------------------------------------------------------------------------
@@ -448,7 +519,7 @@
     $("controls").addEventListener("submit", (e) => e.preventDefault());
     $("map-controls").addEventListener("submit", (e) => e.preventDefault());
     for (const id of ["standard", "campaign", "level"]) {
-      $(id).addEventListener("change", () => { state.tag = null; state.fitted = false; state.mapVersion = -1; refresh(true); });
+      $(id).addEventListener("change", () => { state.tag = null; state.fitted = false; state.mapVersion = -1; state.seriesVersion = -1; refresh(true); });
     }
     $("map-colour").addEventListener("change", () => {
       if ($("map-colour").value === "verdict") loadMap(true); else if (state.map) drawMap();

@@ -1,0 +1,138 @@
+"""The campaign team's dashboard in Debian's chromium (Playwright): rate and latency over
+time per operator, drawn by the page's own code from /dashboard/api/series, agreeing with
+evaluate's counts; no request leaves the collector's origin (every other one is refused).
+
+Screenshots land in tests/artifacts/dashboard/ (gitignored)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conftest import netmeasure_cmd
+from conftest import wait_until as wait_until_true
+from test_dashboard_browser import ADMIN, ARTIFACTS, CHROMIUM, PROBES, Served, _need_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("dash-ux")
+    s = Served(tmp)
+    for i, (probe, operator) in enumerate(PROBES.items()):
+        assert s.upload(probe, operator, tmp, 120, seed=i + 1) == 360
+
+    def read_all() -> bool:
+        code, body, _ = s.get("/dashboard/api/state", ADMIN)
+        return code == 200 and json.loads(body)["rows_read"] == 1080
+
+    wait_until_true(read_all, 60, "the dashboard has read all 1,080 rows")
+    yield s
+    s.stop()
+
+
+def _page(browser: Any, served: Served) -> tuple[Any, Any, list[str], list[str]]:
+    """A signed-in page whose every request to another origin is refused and recorded."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 900})
+    origin = f"127.0.0.1:{served.port}"
+    foreign: list[str] = []
+    problems: list[str] = []
+
+    def guard(route: Any) -> None:
+        url = route.request.url
+        if url.startswith("data:") or urllib.parse.urlsplit(url).netloc == origin:
+            route.continue_()
+        else:
+            foreign.append(url)
+            route.abort()
+
+    ctx.route("**/*", guard)
+    page = ctx.new_page()
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
+    page.goto(served.url + "/dashboard/signin")
+    page.fill("#token", served.viewer)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#cards .card", timeout=30_000)
+    return ctx, page, foreign, problems
+
+
+def _mbit(v: float) -> str:
+    return f"{v / 1e6:.1f} Mbit/s"
+
+
+def test_rate_and_latency_over_time(served: Served) -> None:
+    sync_playwright = _need_browser()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    code, body, _ = served.get("/dashboard/api/series", served.viewer)
+    assert code == 200
+    api = json.loads(body)
+    out = subprocess.run(
+        netmeasure_cmd(
+            "evaluate",
+            "--standard",
+            "vn-qcvn-126-2021",
+            "--group-by",
+            "operator",
+            "--json",
+            served.database,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    groups = json.loads(out.stdout)["groups"]
+    assert len(groups) == 3
+    for g in groups:  # every sample evaluate counts is in one hour of the series
+        op = g["key"]["operator"]
+        assert g["n_samples"] == sum(
+            p["tests"] for m in api["metrics"].values() for p in m["operators"][op]
+        )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            ctx, page, foreign, problems = _page(browser, served)
+            page.wait_for_selector("#series-body circle.pt", timeout=30_000)
+            drawn = page.evaluate(
+                "[...document.querySelectorAll('#series-body figure')].map(f => ["
+                " f.dataset.metric, f.querySelector('figcaption').textContent,"
+                " [...f.querySelectorAll('circle.pt')].map(c => [c.dataset.operator,"
+                " c.dataset.hour, Number(c.dataset.mean), c.querySelector('title').textContent])])"
+            )
+            page.locator("#over-time").screenshot(path=str(ARTIFACTS / "over-time.png"))
+            ctx.close()
+        finally:
+            browser.close()
+    assert [d[0] for d in drawn] == ["download", "upload", "latency"]
+    assert drawn[0][1] == "Mean download rate per hour (Mbit/s)"
+    assert drawn[2][1] == "Mean latency per hour (ms)"
+    for metric, _, circles in drawn:
+        m = api["metrics"][metric]
+        want = {
+            (op, pt["hour"]): pt
+            for op, pts in m["operators"].items()
+            for pt in pts
+            if pt["mean"] is not None
+        }
+        got = {(op, hour): (mean, title) for op, hour, mean, title in circles}
+        assert got.keys() == want.keys() and len(got) > 20, metric
+        for k, (mean, title) in got.items():
+            w = want[k]
+            assert mean == pytest.approx(w["mean"], rel=1e-12)
+            shown = _mbit(w["mean"]) if m["unit"] == "bit/s" else f"{w['mean']:.1f} ms"
+            assert title == (
+                f"{k[0]} · {k[1][:10]} {k[1][11:16]} UTC — {shown}"
+                f" ({w['tests']} tests, {w['failures']} failed)"
+            )
+    assert set(api["metrics"]["download"]["operators"]) == set(PROBES.values())
+    assert not foreign, foreign
+    assert not problems, problems
