@@ -647,11 +647,12 @@ class LiveEvaluation:
                 return []
             where = "campaign IS NULL" if campaign is None else "campaign = ?"
             params = [] if campaign is None else [campaign]
-            return self._view_cur.execute(
+            rows: list[tuple[Any, ...]] = self._view_cur.execute(
                 "SELECT operator, metric, hour, sum(n)::BIGINT, sum(s), sum(f)::BIGINT"
                 f" FROM _series_live WHERE {where} GROUP BY ALL ORDER BY ALL",
                 params,
             ).fetchall()
+            return rows
 
     def recent_points(self, campaign: Any) -> list[list[Any]]:
         with self.lock:

@@ -12,6 +12,9 @@ import datetime as dt
 from typing import Any, Final
 
 from netmeasure.collector.dashboard.live import LEVELS, LiveEvaluation
+from netmeasure.collector.staleness import age_s, is_stale
+
+__all__ = ["age_s", "compose_state", "map_body", "series_body", "state_part"]
 
 COUNT_RULES: Final = ("min_samples", "min_per_environment", "min_days", "min_hours")
 
@@ -239,7 +242,7 @@ def compose_state(
                 "probe_id": pid,
                 "last_seen": last_seen,
                 "age_s": age,
-                "stale": age is None or age > stale_after_s,
+                "stale": is_stale(age, stale_after_s),
                 "samples": f.get("samples", 0),
                 "samples_per_hour": f.get("samples_per_hour", 0),
                 "failures": f.get("failures", 0),
@@ -258,15 +261,3 @@ def compose_state(
         }
     )
     return body
-
-
-def age_s(t: str | None, now: dt.datetime) -> float | None:
-    if not t:
-        return None
-    try:
-        then = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=dt.UTC)
-    return max(0.0, (now - then).total_seconds())
