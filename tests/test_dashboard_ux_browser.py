@@ -136,3 +136,42 @@ def test_rate_and_latency_over_time(served: Served) -> None:
     assert set(api["metrics"]["download"]["operators"]) == set(PROBES.values())
     assert not foreign, foreign
     assert not problems, problems
+
+
+def test_fleet_measured_per_hour_and_stale_alert(served: Served) -> None:
+    """The fixture's uploads are back-filled (their tests started on 2026-10-01): measured in
+    the last hour is 0, not the 360 rows each probe uploaded just now; "pi-late", registered
+    and never heard from, is stale: marked in its row and named in the alert."""
+    sync_playwright = _need_browser()
+    code, body, _ = served.get("/dashboard/api/state", served.viewer)
+    assert code == 200
+    fleet = {p["probe_id"]: p for p in json.loads(body)["fleet"]}
+    for probe in PROBES:
+        assert fleet[probe]["samples"] == 360 and fleet[probe]["samples_per_hour"] == 0
+        assert not fleet[probe]["stale"]
+    assert fleet["pi-late"]["stale"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            ctx, page, foreign, problems = _page(browser, served)
+            page.wait_for_selector("#fleet-table tbody tr", timeout=30_000)
+            rows = page.evaluate(
+                "[...document.querySelectorAll('#fleet-table tbody tr')].map(r =>"
+                " [...r.cells].map(c => c.textContent))"
+            )
+            alert = page.locator("#stale-alert")
+            assert alert.is_visible()
+            alert_text = alert.inner_text()
+            page.locator("#overview").screenshot(path=str(ARTIFACTS / "stale-alert.png"))
+            ctx.close()
+        finally:
+            browser.close()
+    headers = ["Probe", "State", "Last seen", "Measured/h", "Samples"]
+    by_probe = {r[0]: dict(zip(headers, r, strict=False)) for r in rows}
+    for probe in PROBES:
+        assert by_probe[probe]["State"] == "live"
+        assert by_probe[probe]["Measured/h"] == "0" and by_probe[probe]["Samples"] == "360"
+    assert by_probe["pi-late"]["State"] == "STALE"
+    assert alert_text == "⚠ 1 probe not heard from for more than 60.0 min: pi-late"
+    assert not foreign, foreign
+    assert not problems, problems

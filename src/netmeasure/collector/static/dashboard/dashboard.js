@@ -241,6 +241,11 @@
       el("td", { class: "num" }, duration(p.upload_lag_s))));
     $("fleet-table").tBodies[0].replaceChildren(...rows);
     const stale = d.fleet.filter((p) => p.stale).length;
+    const alert = $("stale-alert");
+    alert.hidden = stale === 0;
+    alert.textContent = stale === 0 ? "" : "⚠ " + stale + (stale === 1 ? " probe" : " probes") +
+      " not heard from for more than " + duration(d.stale_after_s) + ": " +
+      d.fleet.filter((p) => p.stale).map((p) => p.probe_id).join(", ");
     $("fleet-note").textContent = d.fleet.length + " probes · " + stale +
       " stale (not heard from for " + duration(d.stale_after_s) + ")";
   }
