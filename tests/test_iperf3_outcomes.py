@@ -70,7 +70,12 @@ def test_busy_after_data_stays_a_test_system_failure() -> None:
 
 
 def test_timeout_after_data_is_a_cutoff_and_before_is_a_timeout() -> None:
-    doc = {"start": {}, "intervals": [], "end": {}, "error": "control socket read timed out"}
+    doc: dict[str, object] = {
+        "start": {},
+        "intervals": [],
+        "end": {},
+        "error": "control socket read timed out",
+    }
     assert iperf3.parse(json.dumps(doc), "upload").error == "timeout"
     doc["intervals"] = [{"sum": {"bytes": 0}}, {"sum": {"bytes": 52000}}]
     assert iperf3.parse(json.dumps(doc), "upload").error == "cutoff"
