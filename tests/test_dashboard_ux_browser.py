@@ -7,6 +7,7 @@ Screenshots land in tests/artifacts/dashboard/ (gitignored)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -172,6 +173,50 @@ def test_fleet_measured_per_hour_and_stale_alert(served: Served) -> None:
         assert by_probe[probe]["State"] == "live"
         assert by_probe[probe]["Measured/h"] == "0" and by_probe[probe]["Samples"] == "360"
     assert by_probe["pi-late"]["State"] == "STALE"
-    assert alert_text == "⚠ 1 probe not heard from for more than 60.0 min: pi-late"
+    assert alert_text == "⚠ 1 probe(s) not heard from for more than 60.0 min: pi-late"
+    assert not foreign, foreign
+    assert not problems, problems
+
+
+def test_vietnamese_interface(served: Served) -> None:
+    """?lang=vi: every fixed text of the page from the report's Vietnamese table; none of the
+    table's English texts is left on the page (data such as operators' names is not UI)."""
+    from netmeasure.collector.dashboard.routes import ui_texts
+
+    sync_playwright = _need_browser()
+    en, vi = ui_texts("en"), ui_texts("vi")
+    keys = [k for k in en if k not in ("lang", "texts")]
+    assert len(keys) > 40
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            ctx, page, foreign, problems = _page(browser, served)
+            page.goto(served.url + "/dashboard?lang=vi")
+            page.wait_for_selector("#series-body circle.pt", timeout=30_000)
+            page.wait_for_selector("#fleet-table tbody tr", timeout=30_000)
+            shown = page.evaluate(
+                "document.body.innerText + '\\n' + document.title + '\\n' +"
+                " [...document.querySelectorAll('[title],[aria-label]')].map(e =>"
+                " (e.getAttribute('title') || '') + ' ' + (e.getAttribute('aria-label') || ''))"
+                ".join('\\n')"
+            )
+            lang = page.evaluate("document.documentElement.lang")
+            page.screenshot(path=str(ARTIFACTS / "vi-full.png"), full_page=True)
+            ctx.close()
+        finally:
+            browser.close()
+    assert lang == "vi"
+    # as words: "all" is not found in "small"; placeholders stand for any number or name
+    english = [
+        en[k]
+        for k in keys
+        if en[k] != vi[k]
+        and re.search(
+            r"(?<!\w)" + re.sub(r"\\\{\w+\\\}", ".+?", re.escape(en[k])) + r"(?!\w)", shown
+        )
+    ]
+    assert not english, english
+    for k in ("dash_h_overview", "dash_h_over_time", "dash_series_download", "dash_stale"):
+        assert vi[k] in shown, k
     assert not foreign, foreign
     assert not problems, problems

@@ -204,15 +204,18 @@ def mount_dashboard(
         return text
 
     @router.get("", response_class=HTMLResponse)
-    def index(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+    def index(
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+        lang: Annotated[str, Query(pattern="^(en|vi)$")] = "en",
+    ) -> Response:
         s = access.session(request.cookies.get(SESSION_COOKIE))
         if s is None:
             if access.bearer(authorization) is not None:
-                return HTMLResponse(page("index.html", csrf="", who="token"))
+                return HTMLResponse(page("index.html", csrf="", who="token", **ui_texts(lang)))
             return RedirectResponse("/dashboard/signin", status_code=303)
-        return HTMLResponse(
-            page("index.html", csrf=s.csrf, who=f"{s.identity.role}: {s.identity.name}")
-        )
+        who = f"{s.identity.role}: {s.identity.name}"
+        return HTMLResponse(page("index.html", csrf=s.csrf, who=who, **ui_texts(lang)))
 
     @router.get("/signin", response_class=HTMLResponse)
     def signin_form(request: Request, error: str = "") -> Response:
@@ -395,6 +398,28 @@ def mount_dashboard(
 
     app.include_router(router)
     return boards
+
+
+#: The report's texts the page shows besides its own (``dash_*``): one table, report/i18n.py.
+REPORT_KEYS: Final = (
+    "standard",
+    "operator",
+    "group",
+    "criterion",
+    "estimate",
+    "threshold",
+    "samples_needed",
+)
+
+
+def ui_texts(lang: str) -> dict[str, str]:
+    """The page's fixed texts in ``lang`` (the report's translations): each key fills its
+    ``{{key}}`` in index.html; ``texts`` carries them, as JSON, to dashboard.js."""
+    from netmeasure.report.i18n import texts
+
+    table = texts(lang)
+    chosen = {k: v for k, v in table.items() if k.startswith("dash_") or k in REPORT_KEYS}
+    return {**chosen, "lang": lang, "texts": json.dumps(chosen, ensure_ascii=False)}
 
 
 def _new_csrf() -> str:

@@ -10,6 +10,13 @@
   const state = { tag: null, version: -1, data: null, map: null, basemap: null, seriesVersion: -1,
     view: null, resolution: null, mapVersion: -1, fitted: false };
   const $ = (id) => document.getElementById(id);
+  // the page's fixed texts in its language (report/i18n.py, filled in by the server)
+  let T = {};
+  function tr(key, fallback, values) {
+    let s = T[key] || fallback;
+    for (const [k, v] of Object.entries(values || {})) s = s.split("{" + k + "}").join(String(v));
+    return s;
+  }
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -62,11 +69,11 @@
   }
   function requirementName(p) {
     switch (p.requirement) {
-      case "min_samples": return "Samples, total";
-      case "min_per_environment": return "Samples, " + String(p.environment).replace("_", " ");
-      case "min_spacing": return "Spacing ≥ " + p.required + " s per device";
-      case "min_days": return "Days with samples";
-      case "min_hours": return "Hours of the day covered";
+      case "min_samples": return tr("dash_req_total", "Samples, total");
+      case "min_per_environment": return tr("dash_req_env", "Samples, {env}", { env: String(p.environment).replace("_", " ") });
+      case "min_spacing": return tr("dash_req_spacing", "Spacing ≥ {s} s per device", { s: p.required });
+      case "min_days": return tr("dash_req_days", "Days with samples");
+      case "min_hours": return tr("dash_req_hours", "Hours of the day covered");
       default: return p.requirement;
     }
   }
@@ -95,7 +102,7 @@
     try {
       data = await getJSON("/dashboard/api/state?" + query(extra));
     } catch (e) {
-      $("live").textContent = "connection lost, retrying…";
+      $("live").textContent = tr("dash_lost", "connection lost, retrying…");
       $("live").classList.add("stale");
       return;
     }
@@ -110,8 +117,9 @@
     const d = state.data;
     if (d) {
       const when = new Date().toLocaleTimeString();
-      $("live").textContent = (d.loaded ? "live" : "reading the database…") + " · " +
-        d.rows_read.toLocaleString() + " rows · checked " + when;
+      $("live").textContent = tr("dash_status", "{state} · {n} rows · checked {t}", {
+        state: d.loaded ? tr("dash_live", "live") : tr("dash_reading", "reading the database…"),
+        n: d.rows_read.toLocaleString(), t: when });
     }
   }
 
@@ -142,20 +150,20 @@
     renderFleet(d);
     const ops = [...new Set(d.groups.map((g) => g.key.operator))];
     const mo = $("map-operator");
-    fillSelect(mo, [{ value: "", label: "all" }, ...ops.map((o) => ({ value: o === null ? "\u0000" : o, label: o === null ? "(none)" : o }))], mo.value || "");
+    fillSelect(mo, [{ value: "", label: tr("dash_all", "all") }, ...ops.map((o) => ({ value: o === null ? "\u0000" : o, label: o === null ? "(none)" : o }))], mo.value || "");
   }
 
   function renderCards(d) {
     const cards = d.groups.map((g) => {
       const status = g.status === "IN_PROGRESS"
-        ? badge("IN_PROGRESS", "IN PROGRESS — " + g.missing.toLocaleString() + " samples still missing")
+        ? badge("IN_PROGRESS", tr("dash_missing", "IN PROGRESS — {n} samples still missing", { n: g.missing.toLocaleString() }))
         : badge(g.status);
       return el("article", { class: "card " + g.status, "aria-label": groupName(g.key) },
         el("h3", {}, groupName(g.key)),
         el("p", {}, status),
-        el("p", {}, (d.plan ? "group-sequential verdict: " : "statistical verdict so far: "), badge(g.criteria_verdict)),
+        el("p", {}, (d.plan ? "group-sequential verdict: " : tr("dash_so_far", "statistical verdict so far: ")), badge(g.criteria_verdict)),
         el("p", { class: d.plan ? "stopping" : "stopping provisional" }, g.stopping),
-        el("p", { class: "muted" }, g.n_samples.toLocaleString() + " samples · " + g.n_probes + (g.n_probes === 1 ? " probe" : " probes")));
+        el("p", { class: "muted" }, tr(g.n_probes === 1 ? "dash_counts_one" : "dash_counts", "{n} samples · {p} probes", { n: g.n_samples.toLocaleString(), p: g.n_probes })));
     });
     if (!cards.length) cards.push(el("p", { class: "muted" }, d.loaded ? "No samples in this campaign yet." : "Reading the collector's database…"));
     $("cards").replaceChildren(...cards);
@@ -223,16 +231,13 @@
       ? "Group-sequential design: " + d.plan.spending + " spending over " + d.plan.looks + " looks, " +
         d.plan.planned_samples.toLocaleString() + " planned samples per group; each bound at its look's nominal level" +
         " (netmeasure evaluate --plan). Verdicts valid for stopping at the first decided look."
-      : "Bounds: one-sided at " + (d.standard.confidence * 100).toFixed(0) +
-        " % each (netmeasure evaluate). Letter: the estimate against the threshold; statistical: the bound. " +
-        "Provisional — not valid for stopping: these bounds hold for one look; create a campaign plan " +
-        "(docs/plan.md) and start the dashboard with --plan CAMPAIGN=FILE to stop at the first decided look.";
+      : tr("dash_note_provisional", "", { c: (d.standard.confidence * 100).toFixed(0) });
   }
 
   function renderFleet(d) {
     const rows = d.fleet.map((p) => el("tr", { class: p.stale ? "stale" : null },
       el("td", { class: "id" }, p.probe_id),
-      el("td", {}, p.stale ? badge("STALE", "STALE") : badge("LIVE", "live")),
+      el("td", {}, p.stale ? badge("STALE", tr("dash_stale", "STALE")) : badge("LIVE", tr("dash_live", "live"))),
       el("td", {}, ago(p.age_s)),
       el("td", { class: "num" }, p.samples_per_hour.toLocaleString()),
       el("td", { class: "num" }, p.samples.toLocaleString()),
@@ -243,15 +248,14 @@
     const stale = d.fleet.filter((p) => p.stale).length;
     const alert = $("stale-alert");
     alert.hidden = stale === 0;
-    alert.textContent = stale === 0 ? "" : "⚠ " + stale + (stale === 1 ? " probe" : " probes") +
-      " not heard from for more than " + duration(d.stale_after_s) + ": " +
-      d.fleet.filter((p) => p.stale).map((p) => p.probe_id).join(", ");
-    $("fleet-note").textContent = d.fleet.length + " probes · " + stale +
-      " stale (not heard from for " + duration(d.stale_after_s) + ")";
+    alert.textContent = stale === 0 ? "" : "⚠ " + tr("dash_stale_alert", "{n} stale: {ids}", {
+      n: stale, t: duration(d.stale_after_s),
+      ids: d.fleet.filter((p) => p.stale).map((p) => p.probe_id).join(", ") });
+    $("fleet-note").textContent = tr("dash_fleet_note", "{n} probes · {s} stale ({t})", {
+      n: d.fleet.length, s: stale, t: duration(d.stale_after_s) });
   }
 
   // -- rate and latency over time (our own SVG: nothing fetched from elsewhere) ------------
-  const SERIES_TITLES = { download: "Mean download rate", upload: "Mean upload rate", latency: "Mean latency" };
   const OPERATOR_COLOURS = ["#1f77b4", "#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#a6761d", "#666666"];
   function hourText(iso) { return iso.slice(0, 10) + " " + iso.slice(11, 16) + " UTC"; }
 
@@ -265,14 +269,14 @@
     state.seriesVersion = state.data ? state.data.version : -1;
     const operators = [...new Set(Object.values(body.metrics).flatMap((m) => Object.keys(m.operators)))].sort();
     const charts = Object.entries(body.metrics).map(([metric, m]) => seriesChart(metric, m, operators));
-    if (!operators.length) charts.splice(0, charts.length, el("p", { class: "muted" }, "No completed tests yet."));
+    if (!operators.length) charts.splice(0, charts.length, el("p", { class: "muted" }, tr("dash_no_tests", "No completed tests yet.")));
     $("series-body").replaceChildren(...charts);
   }
 
   function seriesChart(metric, m, operators) {
     const W = 560, H = 200, L = 78, R = 10, T = 10, B = 34;
     const points = Object.values(m.operators).flat().filter((p) => p.mean !== null);
-    const title = (SERIES_TITLES[metric] || metric) + " per hour";
+    const title = tr("dash_series_" + metric, metric);
     const fig = el("figure", { class: "series", "data-metric": metric });
     fig.appendChild(el("figcaption", {}, title + " (" + (m.unit === "bit/s" ? "Mbit/s" : m.unit) + ")"));
     if (!points.length) { fig.appendChild(el("p", { class: "muted" }, "no completed tests")); return fig; }
@@ -553,6 +557,7 @@
   }
 
   async function start() {
+    try { T = JSON.parse(document.body.dataset.texts || "{}"); } catch (e) { T = {}; }
     wire();
     // the outlines load while the numbers do; the map is drawn again once they are here
     const outlines = loadBasemap().catch(() => { /* the samples are drawn without them */ });
