@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -17,7 +18,15 @@ import pytest
 
 from conftest import netmeasure_cmd
 from conftest import wait_until as wait_until_true
-from test_dashboard_browser import ADMIN, ARTIFACTS, CHROMIUM, PROBES, Served, _need_browser
+from test_dashboard_browser import (
+    ADMIN,
+    ARTIFACTS,
+    CHROMIUM,
+    PROBES,
+    Served,
+    _need_browser,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -218,5 +227,94 @@ def test_vietnamese_interface(served: Served) -> None:
     assert not english, english
     for k in ("dash_h_overview", "dash_h_over_time", "dash_series_download", "dash_stale"):
         assert vi[k] in shown, k
+    assert not foreign, foreign
+    assert not problems, problems
+
+
+def test_drill_down_operator_area_probe_tests(served: Served) -> None:
+    """Operator card -> its areas (evaluate's numbers) -> an area's probes -> the probe's last
+    tests, each checked against the collector's database read here independently."""
+    sync_playwright = _need_browser()
+    out = subprocess.run(
+        netmeasure_cmd(
+            "evaluate",
+            "--standard",
+            "vn-qcvn-126-2021",
+            "--group-by",
+            "operator,area",
+            "--json",
+            served.database,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    areas = {
+        g["key"]["area"]: g["n_samples"]
+        for g in json.loads(out.stdout)["groups"]
+        if g["key"]["operator"] == "Viettel"
+    }
+    assert areas  # one probe per operator here: one area each
+    con = sqlite3.connect(served.database.removeprefix("sqlite:///"))
+    try:
+        area = sorted(areas)[0]
+        want_probes = con.execute(
+            "SELECT probe_id, count(*) FROM samples WHERE operator = 'Viettel' AND area = ?"
+            " GROUP BY probe_id",
+            (area,),
+        ).fetchall()
+        want_tests = con.execute(
+            "SELECT started_at, metric, value, ok, error FROM samples"
+            " WHERE probe_id = 'pi-hanoi-01' ORDER BY started_at DESC LIMIT 50"
+        ).fetchall()
+    finally:
+        con.close()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            ctx, page, foreign, problems = _page(browser, served)
+            page.click("#cards .card h3 a:text-is('Viettel')")
+            wait_until(
+                page,
+                "[...document.querySelectorAll('#cards .card h3')].length > 0 &&"
+                " [...document.querySelectorAll('#cards .card h3')]"
+                ".every(h => h.textContent.startsWith('Viettel · '))",
+                timeout_s=30,
+            )
+            cards = page.evaluate(
+                "[...document.querySelectorAll('#cards .card')].map(c =>"
+                " [c.querySelector('h3').textContent, c.querySelector('p.muted').textContent])"
+            )
+            page.click(f"#cards .card h3 a:text-is('Viettel · {area}')")
+            page.wait_for_selector("#drill-probes tbody tr", timeout=30_000)
+            probes = page.evaluate(
+                "[...document.querySelectorAll('#drill-probes tbody tr')].map(r =>"
+                " [...r.cells].map(c => c.textContent))"
+            )
+            page.locator("#drill").screenshot(path=str(ARTIFACTS / "drill-area.png"))
+            page.click("#drill-probes a:text-is('pi-hanoi-01')")
+            page.wait_for_selector("#drill-tests tbody tr", timeout=30_000)
+            tests = page.evaluate(
+                "[...document.querySelectorAll('#drill-tests tbody tr')].map(r =>"
+                " [...r.cells].map(c => c.textContent))"
+            )
+            crumbs = page.inner_text("#drill-path")
+            page.locator("#drill").screenshot(path=str(ARTIFACTS / "drill-probe.png"))
+            ctx.close()
+        finally:
+            browser.close()
+    shown = {h.removeprefix("Viettel · "): int(m.split(" ")[0].replace(",", "")) for h, m in cards}
+    assert shown == areas
+    assert {(r[0], int(r[1].replace(",", ""))) for r in probes} == set(want_probes)
+    assert crumbs.startswith(f"All operators › Viettel › {area} › pi-hanoi-01")
+    assert len(tests) == len(want_tests) == 50
+    units = {"download": "Mbit/s", "upload": "Mbit/s", "latency": "ms"}
+    for got, (started, metric, value, ok, error) in zip(tests, want_tests, strict=True):
+        assert got[0] == started and got[1] == metric
+        if ok:
+            shown_value = _mbit(value) if units[metric] == "Mbit/s" else f"{value:.1f} ms"
+            assert got[2] == shown_value and got[3] == "ok"
+        else:
+            assert got[2] == "—" and got[3] == (error or "failed")
     assert not foreign, foreign
     assert not problems, problems

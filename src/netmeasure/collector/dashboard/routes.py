@@ -7,6 +7,8 @@ GET  /dashboard/api/state        standards, campaigns, progress, verdicts, fleet
                                  answers "unchanged" cheaply when nothing new arrived
 GET  /dashboard/api/map          hexagons (H3, resolution 4-8) and the latest sample points
 GET  /dashboard/api/series       per metric and operator, the hourly means by started_at
+GET  /dashboard/api/probes       the probes that measured an operator in an area (drill-down)
+GET  /dashboard/api/probe        a probe's newest tests, each value with its unit
 GET  /dashboard/basemap.geojson  the shipped outlines or ``--basemap FILE``
 GET  /dashboard/static/...       the page's script and style (no data)
 
@@ -381,6 +383,44 @@ def mount_dashboard(
             return body
 
         return cached(request, ("series", standard_id, campaign), str(info.version), build)
+
+    @router.get("/api/probe")
+    def probe_tests(
+        request: Request,
+        probe_id: Annotated[str, Query(max_length=200)],
+        authorization: Annotated[str | None, Header()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> Response:
+        """A probe's newest tests (the drill-down's last step), each value with its unit."""
+        from netmeasure.record import METRIC_UNITS
+
+        need(request, authorization)
+        if probe_id not in {p.probe_id for p in registered()}:
+            raise HTTPException(404, "no such probe")
+        tests = [
+            {**r, "unit": METRIC_UNITS.get(str(r["metric"]))} for r in db.recent(probe_id, limit)
+        ]
+        return JSONResponse({"probe_id": probe_id, "limit": limit, "tests": tests})
+
+    @router.get("/api/probes")
+    def probes_of(
+        request: Request,
+        operator: Annotated[str, Query(max_length=500)],
+        authorization: Annotated[str | None, Header()] = None,
+        campaign: Annotated[str | None, Query(max_length=500)] = None,
+        area: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> Response:
+        """The probes that measured an operator in an area (the drill-down's third step)."""
+        need(request, authorization)
+        rows = db.probes_of(campaign or None, operator, area or None)
+        return JSONResponse(
+            {
+                "probes": [
+                    {"probe_id": pid, "samples": int(n), "last_started": last}
+                    for pid, n, last in rows
+                ]
+            }
+        )
 
     @router.get("/basemap.geojson")
     def basemap(

@@ -43,7 +43,8 @@
     if (unit === "ratio") return (v * 100).toFixed(2) + " %";
     if (unit === "ms") return v.toFixed(1) + " ms";
     if (unit === "s") return v.toFixed(0) + " s";
-    return String(v);
+    if (unit === "dBm") return v.toFixed(0) + " dBm";
+    return unit ? v + " " + unit : String(v);
   }
   function ago(seconds) {
     if (seconds === null || seconds === undefined) return "never";
@@ -153,13 +154,75 @@
     fillSelect(mo, [{ value: "", label: tr("dash_all", "all") }, ...ops.map((o) => ({ value: o === null ? "\u0000" : o, label: o === null ? "(none)" : o }))], mo.value || "");
   }
 
+  // -- drill-down: operator -> its areas -> the area's probes -> a probe's recent tests --------
+  function link(text, onClick) {
+    const a = el("a", { href: "#drill", class: "drill-link" }, text);
+    a.addEventListener("click", (e) => { e.preventDefault(); onClick(); });
+    return a;
+  }
+  function showDrill(path, body) {
+    $("drill").hidden = false;
+    $("drill-path").replaceChildren(...path.flatMap((x, i) => (i ? [" › ", x] : [x])));
+    $("drill-body").replaceChildren(body);
+    $("drill").scrollIntoView();
+  }
+  function drillOperator(op) {
+    state.opFilter = op;
+    $("level").value = "area";
+    state.tag = null; state.seriesVersion = -1;
+    refresh(true);
+  }
+  function crumbs(op, area) {
+    const out = [link(tr("dash_all_operators", "All operators"), () => { state.opFilter = null; $("level").value = "operator"; $("drill").hidden = true; state.tag = null; refresh(true); })];
+    if (op !== undefined) out.push(link(op === null ? "(none)" : op, () => drillOperator(op)));
+    if (area !== undefined) out.push(link(area === null ? "(none)" : area, () => drillArea(op, area)));
+    return out;
+  }
+  async function drillArea(op, area) {
+    const q = new URLSearchParams({ operator: op === null ? "" : op });
+    if (area !== null) q.set("area", area);
+    const camp = $("campaign");
+    if (camp.dataset.ready === "1" && camp.value) q.set("campaign", camp.value);
+    const body = await getJSON("/dashboard/api/probes?" + q.toString());
+    const rows = body.probes.map((p) => el("tr", {},
+      el("td", { class: "id" }, link(p.probe_id, () => drillProbe(p.probe_id, op, area))),
+      el("td", { class: "num" }, p.samples.toLocaleString()),
+      el("td", {}, p.last_started || "—")));
+    const table = el("table", { id: "drill-probes" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, tr("dash_probe", "Probe")),
+        el("th", { scope: "col" }, tr("dash_samples_col", "Samples")),
+        el("th", { scope: "col" }, tr("dash_last_test", "Last test started (UTC)")))),
+      el("tbody", {}, ...rows));
+    showDrill(crumbs(op, area), table);
+  }
+  async function drillProbe(probe, op, area) {
+    const body = await getJSON("/dashboard/api/probe?" + new URLSearchParams({ probe_id: probe, limit: "50" }).toString());
+    const rows = body.tests.map((r) => el("tr", { class: r.ok ? null : "failed" },
+      el("td", {}, r.started_at),
+      el("td", {}, r.metric),
+      el("td", { class: "num" }, r.ok ? fmt(r.value, r.unit) : "—"),
+      el("td", {}, r.ok ? "ok" : (r.error || "failed"))));
+    const table = el("table", { id: "drill-tests" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, tr("dash_started", "Started (UTC)")),
+        el("th", { scope: "col" }, tr("dash_metric", "Metric")),
+        el("th", { scope: "col" }, tr("dash_value", "Value")),
+        el("th", { scope: "col" }, tr("dash_outcome", "Outcome")))),
+      el("tbody", {}, ...rows));
+    const path = op === undefined ? [crumbs()[0]] : crumbs(op, area);
+    path.push(el("span", {}, probe + " — " + tr("dash_recent", "its last {n} tests", { n: body.tests.length })));
+    showDrill(path, table);
+  }
+
   function renderCards(d) {
-    const cards = d.groups.map((g) => {
+    const groups = d.level === "area" && state.opFilter !== undefined && state.opFilter !== null
+      ? d.groups.filter((g) => g.key.operator === state.opFilter) : d.groups;
+    const cards = groups.map((g) => {
       const status = g.status === "IN_PROGRESS"
         ? badge("IN_PROGRESS", tr("dash_missing", "IN PROGRESS — {n} samples still missing", { n: g.missing.toLocaleString() }))
         : badge(g.status);
       return el("article", { class: "card " + g.status, "aria-label": groupName(g.key) },
-        el("h3", {}, groupName(g.key)),
+        el("h3", {}, link(groupName(g.key), () => (d.level === "area"
+          ? drillArea(g.key.operator, g.key.area) : drillOperator(g.key.operator)))),
         el("p", {}, status),
         el("p", {}, (d.plan ? "group-sequential verdict: " : tr("dash_so_far", "statistical verdict so far: ")), badge(g.criteria_verdict)),
         el("p", { class: d.plan ? "stopping" : "stopping provisional" }, g.stopping),
@@ -236,7 +299,7 @@
 
   function renderFleet(d) {
     const rows = d.fleet.map((p) => el("tr", { class: p.stale ? "stale" : null },
-      el("td", { class: "id" }, p.probe_id),
+      el("td", { class: "id" }, link(p.probe_id, () => drillProbe(p.probe_id))),
       el("td", {}, p.stale ? badge("STALE", tr("dash_stale", "STALE")) : badge("LIVE", tr("dash_live", "live"))),
       el("td", {}, ago(p.age_s)),
       el("td", { class: "num" }, p.samples_per_hour.toLocaleString()),
