@@ -318,3 +318,39 @@ def test_drill_down_operator_area_probe_tests(served: Served) -> None:
             assert got[2] == "—" and got[3] == (error or "failed")
     assert not foreign, foreign
     assert not problems, problems
+
+
+def test_map_scale_bar(served: Served) -> None:
+    """The scale bar's length is what its label says at the map's centre latitude."""
+    import math
+
+    sync_playwright = _need_browser()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            ctx, page, foreign, problems = _page(browser, served)
+            page.wait_for_selector("#map-svg .hex", timeout=30_000)
+            wait_until(page, "document.querySelector('#map-scale .label').textContent !== ''")
+            got = page.evaluate(
+                "(() => { const s = document.getElementById('map-svg');"
+                " const b = s.viewBox.baseVal;"
+                " const bar = document.querySelector('#map-scale .bar');"
+                " return [b.x, b.y, b.width, b.height, s.clientWidth, s.clientHeight,"
+                " bar.getBoundingClientRect().width,"
+                " document.querySelector('#map-scale .label').textContent]; })()"
+            )
+            page.locator("#map").screenshot(path=str(ARTIFACTS / "map-scale.png"))
+            ctx.close()
+        finally:
+            browser.close()
+    _x, y, w, h, cw, ch, bar_px, label = got
+    px = min(cw / w, ch / h)
+    lat = math.atan(math.sinh(math.pi * (1 - 2 * (y + h / 2) / 1000)))
+    metres_per_px = 40075016.686 * math.cos(lat) / 1000 / px
+    number, unit = label.split(" ")
+    metres = float(number.replace(",", "")) * (1000 if unit == "km" else 1)
+    assert unit in ("m", "km")
+    assert bar_px == pytest.approx(metres / metres_per_px, abs=1.5)
+    assert cw / 10 <= bar_px <= cw / 4 + 1
+    assert not foreign, foreign
+    assert not problems, problems

@@ -487,6 +487,26 @@
     $("map-svg").setAttribute("viewBox", [v.x, v.y, v.w, v.h].map((n) => n.toFixed(4)).join(" "));
     $("map-info").textContent = "H3 resolution " + resolutionFor(v);
     drawPoints();
+    drawScale();
+  }
+  // A scale bar for the map's centre latitude (Web Mercator stretches by 1 / cos(latitude)):
+  // the longest 1, 2 or 5 × 10^k m that fits in a quarter of the map's width.
+  const EQUATOR_M = 40075016.686;
+  function drawScale() {
+    const v = state.view, svg = $("map-svg");
+    const px = Math.min(svg.clientWidth / v.w, svg.clientHeight / v.h); // px per SVG unit
+    if (!px || !isFinite(px)) return;
+    const lat = Math.atan(Math.sinh(Math.PI * (1 - 2 * (v.y + v.h / 2) / WORLD)));
+    const metresPerPx = EQUATOR_M * Math.cos(lat) / WORLD / px;
+    const most = metresPerPx * svg.clientWidth / 4;
+    let len = Math.pow(10, Math.floor(Math.log10(most)));
+    for (const k of [5, 2]) if (len * k <= most) { len *= k; break; }
+    const bar = $("map-scale").querySelector(".bar");
+    bar.style.width = (len / metresPerPx).toFixed(1) + "px"; // CSSOM: allowed by the CSP
+    $("map-scale").querySelector(".label").textContent =
+      len >= 1000 ? (len / 1000).toLocaleString() + " km" : len + " m";
+    $("map-scale").dataset.metres = String(len);
+    $("map-scale").dataset.px = (len / metresPerPx).toFixed(3);
   }
   function zoom(factor) {
     const v = state.view; if (!v) return;
