@@ -111,7 +111,7 @@ def rows(hits: np.ndarray, batches: int) -> Any:
         "metric": pa.array(["download"] * n),
         "value": pa.array(recs["value"]),
         "ok": pa.array([True] * n),
-        "tool": pa.array(["iperf3"] * n),
+        "tool": pa.array(["curl"] * n),  # QCVN 126 rates: file transfers
         "under_load": pa.array([False] * n),
         "environment": pa.array(["outdoor_fixed"] * n),
         "operator": pa.array(["Viettel"] * n),
