@@ -19,8 +19,9 @@ from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ExitStatus, MissingExtra, NetmeasureError
-from netmeasure.units import format_rate
+from netmeasure.errors import ConfigError, ExitStatus, MissingExtra, NetmeasureError, UnitError
+from netmeasure.samples import METRIC_UNITS
+from netmeasure.units import format_quantity, format_rate
 
 if TYPE_CHECKING:
     from netmeasure.evaluate.results import Evaluation, GroupResult
@@ -104,7 +105,10 @@ def probe_run(
     from netmeasure.units import parse_duration_s
 
     campaign = load_campaign(campaign_file)
-    duration_s = parse_duration_s(duration) if duration else None
+    try:
+        duration_s = parse_duration_s(duration) if duration else None
+    except UnitError as exc:
+        raise ConfigError(None, "--duration", exc.message, hint=exc.hint) from exc
     path = store_path or campaign.store_path()
     stop = threading.Event()
     got: list[int] = []
@@ -345,9 +349,7 @@ def samples_list(store_path: Path | None, limit: int) -> int:
                 # SQLite keeps whatever a damaged or edited row holds: shown as stored
                 else escape(repr(value))
                 if not isinstance(value, (int, float))
-                else format_rate(value)
-                if r["metric"] in ("download", "upload")
-                else f"{value:.3g}"
+                else format_quantity(value, METRIC_UNITS.get(r["metric"], ""))
             )
             rt.add_row(
                 escape(r["started_at"]),
@@ -651,13 +653,7 @@ def _fmt(value: float | None, metric: str) -> str:
 
 
 def _fmt_threshold(value: float | None, unit: str) -> str:
-    if value is None:
-        return "—"
-    if unit == "bit/s":
-        return format_rate(value)
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    return f"{value:.2%}"
+    return format_quantity(value, unit)
 
 
 @standards.command("validate")
@@ -881,10 +877,8 @@ def _print_group(g: GroupResult) -> None:
         mark = "[green]ok[/]" if s.ok else "[red]not met[/]"
         what = s.requirement + (f" ({s.environment})" if s.environment else "")
         extra = f", {s.violations} too close" if s.violations else ""
-        actual = "—" if s.actual is None else f"{s.actual:g}"
-        out.print(
-            f"  sampling {escape(what)}: required {s.required:g}, actual {actual}{extra} {mark}"
-        )
+        required, actual = format_quantity(s.required, s.unit), format_quantity(s.actual, s.unit)
+        out.print(f"  sampling {escape(what)}: required {required}, actual {actual}{extra} {mark}")
     excluded = {k: v for k, v in g.excluded.items() if v}
     if excluded:
         out.print("  excluded: " + ", ".join(escape(f"{k} {v}") for k, v in excluded.items()))
@@ -1075,7 +1069,6 @@ def collector_serve(
 
     from netmeasure.collector.app import create_app
     from netmeasure.collector.db import connect
-    from netmeasure.units import parse_duration_s
 
     admin = admin_token_file.read_text().strip() if admin_token_file else None
     board = None
@@ -1093,7 +1086,7 @@ def collector_serve(
         board = DashboardConfig(
             basemap=load_basemap(basemap),
             default_standard=dashboard_standard,
-            stale_after_s=parse_duration_s(stale_after),
+            stale_after_s=_option_duration_s(stale_after, "--stale-after"),
         )
     db = connect(database)
     err.print(
@@ -1257,7 +1250,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except NetmeasureError as exc:
         if show_traceback:
             raise
-        err.print(f"[red]Error:[/] {escape(str(exc))}")
+        err.print(f"[red]Error:[/] {_message(exc)}")
         return int(exc.exit_status)
     except ModuleNotFoundError as exc:
         missing = missing_extra(exc)
@@ -1265,7 +1258,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         if missing is None:
             return _internal_error(exc)
-        err.print(f"[red]Error:[/] {escape(str(missing))}")
+        err.print(f"[red]Error:[/] {_message(missing)}")
         return int(missing.exit_status)
     except OSError as exc:  # a file given on the command line that cannot be read or written
         if show_traceback:
@@ -1288,6 +1281,23 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         return _internal_error(exc)
     return int(status) if isinstance(status, int) else ExitStatus.SUCCESS
+
+
+def _message(exc: NetmeasureError) -> str:
+    """The message, then its hint on a line of its own: each part escaped on its own, so that
+    the line break between them is printed as one (escaping the whole turned it into a
+    literal backslash-n, issue 25)."""
+    text = escape(exc.message)
+    return text if exc.hint is None else f"{text}\n  hint: {escape(exc.hint)}"
+
+
+def _option_duration_s(text: str, option: str) -> float:
+    from netmeasure.units import parse_duration_s
+
+    try:
+        return parse_duration_s(text)
+    except UnitError as exc:
+        raise ConfigError(None, option, exc.message, hint=exc.hint) from exc
 
 
 def _internal_error(exc: BaseException) -> int:

@@ -1,4 +1,4 @@
-"""Standard files (contracts.md §3): load, validate, parameters, thresholds in SI units.
+"""Standard files (docs/contracts.md §3): load, validate, parameters, thresholds in SI units.
 
 A standard is a list of criteria (metric, statistic, operator, threshold) and sampling rules.
 Thresholds may use the run's parameters: ``threshold = "{contract_down} * 0.9"`` with
@@ -270,7 +270,7 @@ def resolve_value(
     try:
         return _finite(parse_quantity(text, quantity), path, key, text)
     except UnitError as exc:
-        raise ConfigError(path, key, str(exc)) from exc
+        raise ConfigError(path, key, exc.message, hint=exc.hint) from exc
     except (OverflowError, ValueError) as exc:
         raise ConfigError(path, key, f"{_shown(text)} is not a usable number") from exc
 
@@ -483,7 +483,7 @@ def _sampling(table: Any, path: Path, criteria: tuple[Criterion, ...]) -> Sampli
         try:
             spacing = parse_duration_s(s.min_spacing)
         except UnitError as exc:
-            raise ConfigError(path, "[sampling].min_spacing", str(exc)) from exc
+            raise ConfigError(path, "[sampling].min_spacing", exc.message, hint=exc.hint) from exc
     from netmeasure.samples import ENVIRONMENTS
 
     for env in s.min_per_environment or {}:

@@ -19,6 +19,16 @@ VERDICT_ORDER: Final = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
 EXCLUSION_REASONS: Final = ("technology", "invalid_value", "interrupted", "duplicate")
 
 
+#: The unit of each sampling rule's required and actual values (docs/contracts.md §4).
+SAMPLING_UNITS: Final = {
+    "min_samples": "samples",
+    "min_per_environment": "samples",
+    "min_spacing": "s",
+    "min_days": "days",
+    "min_hours": "hours",
+}
+
+
 def combine(verdicts: Iterable[str]) -> Verdict:
     """FAIL if any fails, else INCONCLUSIVE if any is, else PASS (PASS for none)."""
     worst = max(verdicts, key=lambda v: VERDICT_ORDER[v], default="PASS")
@@ -75,6 +85,10 @@ class SamplingCheck:
     ok: bool
     environment: str | None = None
     violations: int | None = None
+
+    @property
+    def unit(self) -> str:
+        return SAMPLING_UNITS[self.requirement]
 
     def to_json(self) -> dict[str, Any]:
         out = {
