@@ -213,13 +213,33 @@ def _print_event(event: dict[str, Any]) -> None:
 @probe.command("check")
 @click.argument("campaign_file", type=click.Path(dir_okay=False, path_type=Path))
 @_store_option
-def probe_check(campaign_file: Path, store_path: Path | None) -> int:
-    """Pre-flight: tools present, targets reachable, store writable, clock sane."""
+@click.option(
+    "--standard",
+    "standard_id",
+    metavar="ID_OR_PATH",
+    help="Also say which of the campaign's samples this standard would exclude, and why.",
+)
+def probe_check(campaign_file: Path, store_path: Path | None, standard_id: str | None) -> int:
+    """Pre-flight: tools present, targets reachable, store writable, clock sane; with
+    --standard, whether the standard would keep the samples (technology, metrics, spacing,
+    environment).
+
+    Example: netmeasure probe check campaign.toml --standard vn-qcvn-126-2021
+    """
     from netmeasure.probe.campaign import load_campaign
     from netmeasure.probe.preflight import run_checks
 
     campaign = load_campaign(campaign_file)
+    std = None
+    if standard_id is not None:
+        from netmeasure.standard import load_standard, with_placeholders
+
+        std = load_standard(standard_id, with_placeholders(standard_id, {})[0])
     results = run_checks(campaign, store_path or campaign.store_path())
+    if std is not None:
+        from netmeasure.probe.fit import standard_checks
+
+        results.extend(standard_checks(campaign, std))
     table = Table(title=f"pre-flight: {escape(campaign.name)}", show_lines=False)
     table.add_column("check")
     table.add_column("result")
