@@ -492,3 +492,29 @@ def test_every_number_in_the_terminal_carries_its_unit(tmp_path: Path, netmeasur
     assert "min_samples: required 1,500 samples, actual 2 samples" in text, text
     assert "120.0 Mbit/s" in text  # bit/s: the mean of 150 and 90 Mbit/s
     assert "21.5 ms" in text and ">= 95.00%" in text  # ms and a share
+
+
+def test_an_exclusion_that_removes_most_of_a_group_is_the_headline(
+    tmp_path: Path, netmeasure
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: the README campaign's 217 samples were all excluded (technology) and the
+    terminal said "0 samples — FAIL", the reason one line below the tables."""
+    rows = [
+        {
+            "metric": "download",
+            "value": 150e6,
+            "ok": True,
+            "technology": None if i < 4 else "5G-SA",
+            "started_at": f"2026-11-01T08:{i:02d}:00Z",
+        }
+        for i in range(5)
+    ]
+    path = _write(rows_table(rows), tmp_path / "x.parquet")
+    res = netmeasure("evaluate", "--standard", QCVN, path)
+    lines = [line for line in res.stdout.splitlines() if line.strip()]
+    assert "4 of 5 samples excluded — technology" in lines[2], lines[:4]
+    assert "it keeps 5G-SA, 5G-NSA only" in " ".join(res.stdout.split())
+    # a minority excluded is not a headline
+    rows[0]["technology"] = rows[1]["technology"] = rows[2]["technology"] = "5G-NSA"
+    res = netmeasure("evaluate", "--standard", QCVN, _write(rows_table(rows), path))
+    assert "samples excluded —" not in res.stdout and "excluded: technology 1" in res.stdout

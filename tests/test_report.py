@@ -187,4 +187,45 @@ def test_group_with_no_samples_and_parameters(tmp_path: Path) -> None:
     render(ev, pdf=tmp_path / "r.pdf", lang="vi")
     text = squash(pdf_text(tmp_path / "r.pdf"))
     assert squash("max_down = 250,0 Mbit/s") in text  # parameters on the cover, Vietnamese style
-    assert "operator=NoFixed" in text
+    assert squash("Doanh nghiệp: NoFixed") in text  # the group label in words, in Vietnamese
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_three_operators_get_three_verdicts_on_the_cover(
+    data: Path, tmp_path: Path, lang: str
+) -> None:
+    """Issue 25: grouped by operator, the cover gave one verdict ("FAIL … the service does not
+    meet the standard") for three operators. Now a table, one verdict each, no overall
+    statement; labels in words in the report's language."""
+    ev = evaluate(load_standard(QCVN), [str(data)], group_by=["operator"], details=True)
+    assert len(ev.groups) == 3
+    render(ev, pdf=tmp_path / "r.pdf", lang=lang)
+    cover = squash(PdfReader(tmp_path / "r.pdf").pages[0].extract_text() or "")
+    t = EN if lang == "en" else VI
+    assert squash(t["verdicts_by_group"]) in cover
+    for g in ev.groups:
+        label = f"{t['col_operator']}: {g.key['operator']}"
+        row = squash(label) + g.n_samples.__format__(",").replace(",", "." if lang == "vi" else ",")
+        assert row + squash(t["verdict_" + g.verdict]) in cover, (row, cover[:600])
+    assert squash(t["plain_" + ev.verdict]) not in cover
+    assert squash(t["overall_verdict"]) not in cover
+
+
+def test_an_exclusion_of_most_samples_heads_the_cover(tmp_path: Path) -> None:
+    """The README campaign without a technology: every sample excluded, said on the cover."""
+    import pyarrow as pa
+
+    table = campaign(60, probes=2, seed=3)
+    table = table.set_column(
+        table.schema.get_field_index("technology"),
+        "technology",
+        pa.array([None] * table.num_rows, pa.string()),
+    )
+    path = tmp_path / "c.parquet"
+    pq.write_table(table, path)
+    ev = evaluate(load_standard(QCVN), [str(path)], details=True)
+    render(ev, pdf=tmp_path / "r.pdf", lang="en")
+    cover = " ".join((PdfReader(tmp_path / "r.pdf").pages[0].extract_text() or "").split())
+    n = table.num_rows
+    assert f"all samples: {n} of {n} samples excluded — technology not covered" in cover, cover
+    assert "the standard keeps 5G-SA, 5G-NSA only" in cover

@@ -848,6 +848,7 @@ def print_evaluation(result: Evaluation) -> None:
         f"confidence {result.confidence:.0%} one-sided per bound · sources: "
         + ", ".join(escape(s["path"]) for s in result.sources)
     )
+    _print_excluded_most(result)
     if len(result.groups) <= DETAILED_GROUPS:
         for g in result.groups:
             _print_group(g)
@@ -856,6 +857,26 @@ def print_evaluation(result: Evaluation) -> None:
     out.print(
         f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
     )
+
+
+def _print_excluded_most(result: Evaluation) -> None:
+    """Groups most of whose samples a rule excluded, first and with the reason: a verdict
+    on what is left of them is not what the user measured."""
+    from netmeasure.report.i18n import texts
+
+    why = texts("en")
+    hit = [(g, most) for g in result.groups if (most := g.excluded_most) is not None]
+    keeps = result.standard.get("technology") or []
+    for g, (reason, n, total) in hit[:DETAILED_GROUPS]:
+        detail = why.get("excl_" + reason, reason)
+        if reason == "technology" and keeps:
+            detail += f" (it keeps {', '.join(keeps)} only; set the samples' technology)"
+        out.print(
+            f"[red]{escape(_group_label(g))}: {n:,} of {total:,} samples excluded —"
+            f" {escape(reason)}: {escape(detail)}[/]"
+        )
+    if len(hit) > DETAILED_GROUPS:
+        out.print(f"[red]… and {len(hit) - DETAILED_GROUPS:,} more groups mostly excluded[/]")
 
 
 def _group_label(g: GroupResult) -> str:

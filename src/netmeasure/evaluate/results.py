@@ -133,6 +133,17 @@ class GroupResult:
     hours: Mapping[int, int] = field(default_factory=dict)  # sampling-metric tests per hour
     days: Mapping[str, int] = field(default_factory=dict)
 
+    @property
+    def excluded_most(self) -> tuple[str, int, int] | None:
+        """(reason, rows it excluded, rows of the group) when one reason removed most of the
+        group's rows: the headline of evaluate, the report and the dashboard, not a line
+        below the tables (issue 25: "0 samples — FAIL" and, last, "excluded: technology 217")."""
+        if not self.excluded:
+            return None
+        reason, n = max(self.excluded.items(), key=lambda kv: kv[1])
+        total = self.n_samples + sum(self.excluded.values())
+        return (reason, n, total) if n > 0 and 2 * n > total else None
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "key": self.key,

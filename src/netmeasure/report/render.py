@@ -180,7 +180,26 @@ def _json_number(x: Any) -> str:
 
 
 def _group_label(key: dict[str, Any], t: dict[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in key.items()) or t["all_samples"]
+    """In words, in the report's language ("Doanh nghiệp: MobiFone"), not code notation."""
+    parts = []
+    for k, v in key.items():
+        shown = t.get(f"env_{v}", v) if k == "environment" and v is not None else v
+        parts.append(f"{t.get('col_' + k, k)}: {t['none'] if shown is None else shown}")
+    return "; ".join(parts) or t["all_samples"]
+
+
+def _excluded_most(g: GroupResult, std: dict[str, Any], t: dict[str, str], f: Formatter) -> str:
+    """The exclusion that removed most of a group, as the cover's headline ("" if none)."""
+    most = g.excluded_most
+    if most is None:
+        return ""
+    reason, n, total = most
+    why = t.get("excl_" + reason, reason)
+    if reason == "technology" and std.get("technology"):
+        why += " (" + t["keeps_only"].format(techs=", ".join(std["technology"])) + ")"
+    return t["excluded_most"].format(
+        label=_group_label(g.key, t), n=f.integer(n), total=f.integer(total), reason=why
+    )
 
 
 def _criterion_label(c: CriterionResult, lang: str) -> str:
@@ -415,10 +434,41 @@ def build_context(
         + t["page"].replace("{x}", '" counter(page) "').replace("{y}", '" counter(pages) "')
         + '"'
     )
+    many = len(evaluation.groups) > 1
+    cover_groups = (
+        [
+            {
+                "label": _group_label(g.key, t),
+                "verdict": g.verdict,
+                "letter_verdict": g.letter_verdict,
+                "n_samples": f.integer(g.n_samples),
+            }
+            for g in ordered
+        ]
+        if many and not large
+        else []
+    )
+    cover_large = (
+        t["cover_groups_large"].format(
+            n=f.integer(len(ordered)),
+            counts=", ".join(
+                f"{f.integer(n)} {t['verdict_' + v]}"
+                for v in _VERDICTS
+                if (n := sum(g.verdict == v for g in ordered))
+            ),
+        )
+        if large
+        else ""
+    )
+    excluded_most = [text for g in ordered[:TABLE_ROWS] if (text := _excluded_most(g, std, t, f))]
     return {
         "lang": lang,
         "t": t,
         "title": title_text,
+        "many_groups": many,
+        "cover_groups": cover_groups,
+        "cover_large": cover_large,
+        "excluded_most": excluded_most,
         "standard": std,
         "standard_title": std_title,
         "operator": operator,
