@@ -229,3 +229,37 @@ def test_an_exclusion_of_most_samples_heads_the_cover(tmp_path: Path) -> None:
     n = table.num_rows
     assert f"all samples: {n} of {n} samples excluded — technology not covered" in cover, cover
     assert "the standard keeps 5G-SA, 5G-NSA only" in cover
+
+
+def test_the_vietnamese_edition_prints_no_english_of_the_standard(
+    data: Path, tmp_path: Path
+) -> None:
+    """Issue 25: authority, source, unverified notes and group labels stayed in English.
+    Words of the standard's English fields (not also in its Vietnamese ones: names, codes)
+    must not appear in pdftotext of the vi report."""
+    std = load_standard(QCVN)
+    ev = evaluate(std, [str(data)], group_by=["operator"], details=True)
+    render(ev, pdf=tmp_path / "r.pdf", lang="vi")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    m = std.meta
+    english = " ".join(
+        [m.title, m.authority or "", m.source or "", *m.unverified]
+        + [c.description or "" for c in std.criteria]
+    )
+    vietnamese = " ".join(
+        [m.title_vi or "", m.authority_vi or "", m.source_vi or "", *m.unverified_vi]
+        + [c.description_vi or "" for c in std.criteria]
+    )
+    # criterion ids ("access-failure") are identifiers, printed as such in both editions
+    ids = " ".join(c.id for c in std.criteria)
+    words = set(re.findall(r"[A-Za-z]{4,}", english)) - set(re.findall(r"\w+", vietnamese + ids))
+    assert {"Ministry", "Circular", "analogy", "reported"} <= words  # the check can fail
+    found = sorted(w for w in words if re.search(rf"\b{w}\b", text))
+    assert not found, found
+    assert "Bộ Thông tin và Truyền thông" in text and "Doanh nghiệp: Viettel" in text

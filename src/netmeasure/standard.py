@@ -74,6 +74,11 @@ class StandardSection:
     informative: bool = False  # guidance, not a binding rule
     notes: str | None = None
     unverified: list[str] = field(default_factory=list)  # values not checked against the text
+    # The Vietnamese edition of the report reads these (issue 25: it printed the English).
+    authority_vi: str | None = None
+    source_vi: str | None = None
+    notes_vi: str | None = None
+    unverified_vi: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1:
@@ -447,9 +452,26 @@ def check_length(value: str | None, path: str | Path, key: str) -> None:
 
 def _check_meta(meta: StandardSection, path: Path) -> None:
     check_id(meta.id, path, "[standard].id")
-    for name in ("title", "title_vi", "authority", "source", "url", "notes"):
+    for name in (
+        "title",
+        "title_vi",
+        "authority",
+        "authority_vi",
+        "source",
+        "source_vi",
+        "url",
+        "notes",
+        "notes_vi",
+    ):
         check_length(getattr(meta, name), path, f"[standard].{name}")
-    for name in ("technology", "cluster", "unverified"):
+    if meta.unverified_vi and len(meta.unverified_vi) != len(meta.unverified):
+        raise ConfigError(
+            path,
+            "[standard].unverified_vi",
+            f"{len(meta.unverified_vi)} items for the {len(meta.unverified)} of unverified",
+            hint="one Vietnamese item per item of unverified, in the same order",
+        )
+    for name in ("technology", "cluster", "unverified", "unverified_vi"):
         items = getattr(meta, name) or []
         if len(items) > MAX_LIST_ITEMS:
             raise ConfigError(

@@ -424,6 +424,12 @@ def build_context(
     more = details.get("tests_total", 0) - len(tests)
     title_text = title or t["report_title"]
     std_title = std.get("title_vi") if lang == "vi" and std.get("title_vi") else std["title"]
+    # The standard's own texts in the report's language (authority_vi, ...); English where
+    # the file has no translation.
+    std_texts = {
+        name: (std.get(f"{name}_vi") if lang == "vi" else None) or std.get(name)
+        for name in ("authority", "source", "notes", "unverified")
+    }
     # The footer's fixed text is the only text inside <style>: it is the package's own
     # translation, checked against a narrow alphabet so that no quote or brace can end the
     # string; data (the standard's id, the version) reach the margins through string-set.
@@ -471,6 +477,7 @@ def build_context(
         "excluded_most": excluded_most,
         "standard": std,
         "standard_title": std_title,
+        "std_texts": std_texts,
         "operator": operator,
         "areas": areas,
         "period": period,
