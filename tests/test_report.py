@@ -109,6 +109,47 @@ def test_pages_are_not_blank_and_charts_draw_data(data: Path, tmp_path: Path) ->
         pixels = np.asarray(Image.open(png).convert("L"))
         ink = (pixels < 200).mean()
         assert ink > 0.005, f"{png.name} is (nearly) blank"
+        # nothing beyond the side margins (15 mm; 30 dpi: 17.7 px): no clipped or
+        # overflowing chart or table (the page headers and footers sit in the top and
+        # bottom margins, inside the side ones)
+        side = 15
+        assert (pixels[:, :side] < 200).sum() == 0, f"{png.name}: ink in the left margin"
+        assert (pixels[:, -side:] < 200).sum() == 0, f"{png.name}: ink in the right margin"
+    check_dossier(tmp_path / "r.pdf", ev, std)
+
+
+def check_dossier(pdf: Path, ev, std) -> None:  # type: ignore[no-untyped-def]
+    """PDF/A-3b with an output intent, every font embedded, tagged, and the evaluation's JSON
+    and the standard file attached (issue 25: an official files a self-contained dossier)."""
+    reader = PdfReader(pdf)
+    root = reader.trailer["/Root"]
+    xmp = reader.xmp_metadata
+    assert xmp is not None
+    meta = xmp.stream.get_data().decode("utf-8")
+    assert 'pdfaid:part="3"' in meta and 'pdfaid:conformance="B"' in meta, meta
+    intents = root["/OutputIntents"]
+    assert len(intents) >= 1 and intents[0].get_object()["/S"] == "/GTS_PDFA1"
+    assert "/DestOutputProfile" in intents[0].get_object()
+    assert "/StructTreeRoot" in root and bool(root["/MarkInfo"]["/Marked"])
+    assert root["/Lang"]
+    fonts = 0
+    for page in reader.pages:
+        for font in (page.get("/Resources", {}).get("/Font", {}) or {}).values():
+            font = font.get_object()
+            for f in font.get("/DescendantFonts", [font]):
+                desc = f.get_object().get("/FontDescriptor")
+                if desc is None:
+                    continue
+                fonts += 1
+                desc = desc.get_object()
+                assert {"/FontFile", "/FontFile2", "/FontFile3"} & set(desc), (
+                    f"{font.get('/BaseFont')} is not embedded"
+                )
+    assert fonts > 0
+    attached = dict(reader.attachments)
+    assert set(attached) == {"evaluation.json", "standard.toml"}
+    assert json.loads(attached["evaluation.json"][0]) == json.loads(ev.dumps())
+    assert attached["standard.toml"] == [Path(std.path).read_bytes()]
 
 
 def test_same_inputs_give_a_byte_identical_pdf(

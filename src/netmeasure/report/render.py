@@ -635,9 +635,8 @@ def render(
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    ctx = build_context(
-        evaluation, lang=lang, title=title, operator=operator, generated=generation_time()
-    )
+    generated = generation_time()
+    ctx = build_context(evaluation, lang=lang, title=title, operator=operator, generated=generated)
     chart_list, missing = build_charts(evaluation, lang)
     ctx["charts"] = chart_list
     ctx["missing_charts"] = missing
@@ -651,7 +650,15 @@ def render(
         document = weasyprint.HTML(string=text, base_url=f"{SCHEME}:", url_fetcher=fetcher)
         rendered = document.render()
         pages = len(rendered.pages)
-        pdf_bytes = rendered.write_pdf()
+        # A dossier an official can file: PDF/A-3b (archival, fonts embedded, an output
+        # intent), tagged (a structure tree for screen readers and text extraction), with
+        # what it was computed from inside it: the evaluation's JSON and the standard file.
+        # These two are the only attachments; the template itself embeds nothing.
+        pdf_bytes = rendered.write_pdf(
+            pdf_variant=PDF_VARIANT,
+            pdf_tags=True,
+            attachments=_attachments(evaluation, generated, weasyprint.Attachment),
+        )
         if fetcher.refused:  # a bug in the template, or crafted text that escaped escaping
             raise ReportError(
                 "the report tried to load " + ", ".join(fetcher.refused[:3]) + "; refused, "
@@ -665,6 +672,51 @@ def render(
         except OSError as exc:
             raise ReportError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
     return ReportOutput(pdf, html, pages, tuple(c.key for c in chart_list))
+
+
+#: The PDF's archival profile (ISO 19005-3, level B: the appearance is preserved; it allows
+#: embedded files, which PDF/A-2 does not).
+PDF_VARIANT: Final = "pdf/a-3b"
+#: The names of the report's attachments (docs/report.md).
+ATTACHMENT_EVALUATION: Final = "evaluation.json"
+ATTACHMENT_STANDARD: Final = "standard.toml"
+
+
+def _attachments(evaluation: Evaluation, when: dt.datetime, attachment: Any) -> list[Any]:
+    """The evaluation's JSON (as ``evaluate --json`` prints it) and the standard file, byte
+    for byte as evaluated (its SHA-256 is checked: a file changed since is refused)."""
+    import hashlib
+
+    std_path = Path(str(evaluation.standard.get("path", "")))
+    try:
+        std_bytes = std_path.read_bytes()
+    except OSError as exc:
+        raise ReportError(
+            f"{std_path}: cannot read the standard to attach it: {exc.strerror or exc}"
+        ) from exc
+    if hashlib.sha256(std_bytes).hexdigest() != evaluation.standard.get("sha256"):
+        raise ReportError(
+            f"{std_path}: the standard file changed after the evaluation; evaluate again"
+        )
+    return [
+        attachment(
+            string=evaluation.dumps().encode("utf-8"),
+            name=ATTACHMENT_EVALUATION,
+            description="netmeasure evaluate --json: every figure of this report",
+            created=when,
+            modified=when,
+            relationship="Data",
+        ),
+        attachment(
+            string=std_bytes,
+            name=ATTACHMENT_STANDARD,
+            description="the standard file evaluated against, SHA-256 "
+            + str(evaluation.standard.get("sha256")),
+            created=when,
+            modified=when,
+            relationship="Source",
+        ),
+    ]
 
 
 def check_writable(*paths: Path | None) -> None:
