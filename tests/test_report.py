@@ -304,3 +304,22 @@ def test_the_vietnamese_edition_prints_no_english_of_the_standard(
     found = sorted(w for w in words if re.search(rf"\b{w}\b", text))
     assert not found, found
     assert "Bộ Thông tin và Truyền thông" in text and "Doanh nghiệp: Viettel" in text
+
+
+def test_the_location_chart_fills_its_box_and_draws_failures_on_top(data: Path) -> None:
+    """Issue 25: points spread along one direction gave a clipped, stretched strip, and the
+    failed dots were hidden under the completed ones."""
+    ev = evaluate(load_standard(QCVN), [str(data)], details=True)
+    lons = {p[1] for p in ev.details["locations"]}  # type: ignore[index]
+    assert len(lons) == 1  # the synthetic sites lie on one meridian: the case that broke
+    charts, _ = build_charts(ev, "en")
+    svg = next(c for c in charts if c.key == "map").svg
+    box = re.search(
+        r'<g id="map-patch_2">\s*<path d="M ([\d.]+) ([\d.]+)\s+L ([\d.]+) [\d.]+\s+'
+        r"L [\d.]+ ([\d.]+)",
+        svg,
+    )
+    assert box, svg[:400]
+    x0, y0, x1, y1 = (float(v) for v in box.groups())
+    width, height = x1 - x0, y0 - y1
+    assert width > 300 and height > 0.4 * width, (width, height)  # the axes, not a strip
