@@ -323,3 +323,37 @@ def test_the_location_chart_fills_its_box_and_draws_failures_on_top(data: Path) 
     x0, y0, x1, y1 = (float(v) for v in box.groups())
     width, height = x1 - x0, y0 - y1
     assert width > 300 and height > 0.4 * width, (width, height)  # the axes, not a strip
+
+
+SETTINGS = """
+[issuer]
+organisation = "Cục Viễn thông — Trung tâm đo kiểm"
+author = "Nguyễn Văn A"
+document_number = "125/BC-TTĐK"
+test_server = "iperf3 3.16 tại IXP Hà Nội, 10 Gbit/s"
+conditions = "9 thiết bị đo cố định trong nhà, 01/10/2026"
+signatory = "Trần Thị B, Giám đốc"
+place = "Hà Nội"
+"""
+
+
+def test_issuer_block_from_the_settings_file(data: Path, tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: no issuer, author, document number, test-server description, conditions or
+    signature line. From ``--settings``: on the cover, in the report's language."""
+    settings = tmp_path / "report.toml"
+    settings.write_text(SETTINGS, encoding="utf-8")
+    pdf = tmp_path / "r.pdf"
+    res = netmeasure(
+        "report", "--standard", QCVN, "--lang", "vi", "--settings", settings, "-o", pdf, data
+    )
+    assert res.exit_code == 0, res.stderr
+    cover = squash(PdfReader(pdf).pages[0].extract_text() or "")
+    for line in SETTINGS.strip().splitlines()[1:]:
+        key, value = line.split(" = ", 1)
+        assert squash(VI["issuer_" + key]) + squash(value.strip('"')) in cover, key
+    assert squash(VI["signature"]) in cover
+    settings.write_text('[issuer]\norganization = "x"\n', encoding="utf-8")
+    res = netmeasure("report", "--standard", QCVN, "--settings", settings, "-o", pdf, data)
+    assert res.exit_code == 2
+    assert f"{settings}: [issuer].organization: unknown key" in res.stderr
+    assert "did you mean 'organisation'?" in res.stderr

@@ -994,6 +994,13 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
 @click.option("--lang", type=click.Choice(["en", "vi"]), default="en", show_default=True)
 @click.option("--title", help="Title on the cover (default: the report's name).")
 @click.option("--operator", help="Operator named on the cover.")
+@click.option(
+    "--settings",
+    "settings_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Report settings (TOML): the issuer, author, document number, test server,"
+    " conditions and signatory printed on the report (docs/report.md, Issuer).",
+)
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
 @_engine_options
@@ -1006,6 +1013,7 @@ def report(
     lang: str,
     title: str | None,
     operator: str | None,
+    settings_file: Path | None,
     group_by: str | None,
     params: tuple[str, ...],
     memory_limit: str,
@@ -1031,6 +1039,11 @@ def report(
     from netmeasure.standard import load_standard, parse_params
 
     check_writable(pdf, html)  # before the evaluation, which may take minutes
+    settings = None
+    if settings_file is not None:
+        from netmeasure.report.settings import load_settings
+
+        settings = load_settings(settings_file)  # a bad key: a message now, not after minutes
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     result = run_evaluation(
@@ -1042,7 +1055,9 @@ def report(
         temp_directory=str(temp_directory) if temp_directory else None,
         **_engine_kwargs(engine, spark_master, spark_conf),
     )
-    written = render(result, pdf=pdf, html=html, lang=lang, title=title, operator=operator)
+    written = render(
+        result, pdf=pdf, html=html, lang=lang, title=title, operator=operator, settings=settings
+    )
     err.print(
         f"{pdf}: {written.pages} page(s), verdict {result.verdict} (letter of the rule:"
         f" {result.letter_verdict})" + (f"; HTML: {html}" if html else "")

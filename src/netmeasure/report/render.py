@@ -32,6 +32,7 @@ from netmeasure.report.attention import (
     is_large,
 )
 from netmeasure.report.i18n import texts
+from netmeasure.report.settings import ReportSettings
 from netmeasure.units import bps_to_mbps
 
 
@@ -623,6 +624,7 @@ def render(
     lang: str = "en",
     title: str | None = None,
     operator: str | None = None,
+    settings: ReportSettings | None = None,
 ) -> ReportOutput:
     """Write the report as PDF and/or HTML."""
     if evaluation.details is None:
@@ -638,6 +640,7 @@ def render(
     generated = generation_time()
     ctx = build_context(evaluation, lang=lang, title=title, operator=operator, generated=generated)
     chart_list, missing = build_charts(evaluation, lang)
+    ctx["issuer"] = settings.issuer.rows() if settings is not None else []
     ctx["charts"] = chart_list
     ctx["missing_charts"] = missing
     text = env.get_template("report.html.j2").render(**ctx)
