@@ -196,3 +196,23 @@ def test_readme_import_example_gives_samples_qcvn_keeps(tmp_path: Path, netmeasu
     (group,) = res.json()["groups"]  # type: ignore[index]
     assert group["excluded"].get("technology", 0) == 0, group["excluded"]
     assert group["n_samples"] >= 1, group
+
+
+def test_every_contracts_citation_points_into_the_repository() -> None:
+    """Issue 25: contracts.md was cited nine times but was not in the repository."""
+    contracts = (ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (\d)\. ", contracts, re.M))
+    assert sections == {"1", "2", "3", "4"}
+    files = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "src").rglob("*.py")]
+    cited = 0
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r"([\w./]*)contracts\.md(?:\]\(([^)]*)\))?(?: §(\d))?", text):
+            prefix, link, section = m.groups()
+            where = f"{path.relative_to(ROOT)}: {m.group(0)}"
+            if path.parent.name != "docs" or path.suffix != ".md":
+                assert prefix in ("docs/", "[docs/"), where
+            assert link is None or (path.parent / link).resolve() == ROOT / "docs/contracts.md"
+            assert section is None or section in sections, where
+            cited += 1
+    assert cited >= 9

@@ -417,7 +417,7 @@ def samples_list(store_path: Path | None, limit: int) -> int:
 def samples_export(
     store_path: Path | None, fmt: str, output: Path | None, partition_by: str | None
 ) -> int:
-    """Export every sample with the contract's columns (contracts.md §1)."""
+    """Export every sample with the contract's columns (docs/contracts.md §1)."""
     from netmeasure.export import export
 
     parts = [p.strip() for p in partition_by.split(",") if p.strip()] if partition_by else None
@@ -786,7 +786,9 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
     metavar="NAME=VALUE",
     help="A standard parameter, e.g. contract_down='250 Mbit/s'.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (docs/contracts.md §4)."
+)
 @click.option(
     "--details",
     "details",
@@ -1242,7 +1244,7 @@ def collector_probes(database: str) -> int:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 @click.option("--partition-by", help="Parquet only: Hive partitions, e.g. 'day,operator'.")
 def collector_export(database: str, fmt: str, output: Path, partition_by: str | None) -> int:
-    """Export every sample in the collector's database (contracts.md §1)."""
+    """Export every sample in the collector's database (docs/contracts.md §1)."""
     from netmeasure.collector.db import connect
     from netmeasure.export import export
 

@@ -1,4 +1,4 @@
-"""The sample record (contracts.md §1): one row per measured value.
+"""The sample record (docs/contracts.md §1): one row per measured value.
 
 A test that failed is still a row (``ok = False``, ``value = None``, ``error`` set): failures
 are data, and the access-failure ratio is computed from them.
@@ -17,7 +17,7 @@ from typing import Any, Final
 
 METRICS: Final = ("download", "upload", "latency", "jitter", "packet_loss")
 
-#: Units of each metric's ``value`` (contracts.md: bit/s, ms, ratio).
+#: Units of each metric's ``value`` (docs/contracts.md: bit/s, ms, ratio).
 METRIC_UNITS: Final[dict[str, str]] = {
     "download": "bit/s",
     "upload": "bit/s",
@@ -56,7 +56,7 @@ class Column:
 
 
 #: The sample record, in the contract's order, then the documented extras
-#: (contracts.md §1, docs/data-format.md).
+#: (docs/contracts.md §1, docs/data-format.md).
 SCHEMA: Final = (
     Column("sample_id", "str", required=True, max_length=200),
     Column("test_id", "str", required=True, max_length=200),

@@ -58,7 +58,7 @@ MAX_INFLATED_BYTES = 64 * 1024 * 1024
 
 
 class _SampleBase(BaseModel):
-    """One row of the sample record (contracts.md §1). Unknown keys are ignored, so that a
+    """One row of the sample record (docs/contracts.md §1). Unknown keys are ignored, so that a
     newer probe with documented extras can still upload to an older collector. The fields are
     derived from netmeasure.samples.SCHEMA (below), the one declaration of the record."""
 
@@ -174,7 +174,7 @@ def create_app(
     app = FastAPI(
         title="netmeasure collector",
         version=__version__,
-        description="Probes upload samples (the sample record, contracts.md §1) to"
+        description="Probes upload samples (the sample record, docs/contracts.md §1) to"
         " this API, idempotently, with per-probe tokens.",
     )
     registry = CollectorRegistry()

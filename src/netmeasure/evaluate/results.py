@@ -1,7 +1,7 @@
 """The result of an evaluation: what the terminal table, ``--json`` and the report render.
 
 Plain frozen objects, importable without DuckDB or scipy (the CLI and the report import them).
-The JSON layout is contracts.md §4 with the extensions of docs/evaluate.md.
+The JSON layout is docs/contracts.md §4 with the extensions of docs/evaluate.md.
 """
 
 from __future__ import annotations

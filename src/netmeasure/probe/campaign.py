@@ -1,4 +1,4 @@
-"""Campaign files (contracts.md §2) and the scheduler that runs them.
+"""Campaign files (docs/contracts.md §2) and the scheduler that runs them.
 
 A campaign runs rounds of tests on a schedule: ``interval`` between round starts plus a random
 ``jitter`` (so that a fleet does not synchronise), never two runs of the same test entry less
