@@ -3,6 +3,7 @@ returns an exit status; library errors become messages here and nowhere else."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import signal
 import sys
@@ -21,7 +22,7 @@ from rich.table import Table
 from netmeasure import __version__
 from netmeasure.errors import ConfigError, ExitStatus, MissingExtra, NetmeasureError, UnitError
 from netmeasure.samples import METRIC_UNITS
-from netmeasure.units import format_quantity, format_rate
+from netmeasure.units import format_duration, format_quantity, format_rate
 
 if TYPE_CHECKING:
     from netmeasure.evaluate.results import Evaluation, GroupResult
@@ -208,6 +209,12 @@ def _print_event(event: dict[str, Any]) -> None:
         )
     elif kind == "waiting":
         err.print(f"  waiting: {escape(event['reason'])}")
+    elif kind == "next_round":
+        at = dt.datetime.fromisoformat(event["at"])
+        err.print(
+            f"  next round at {at:%H:%M:%S} (in {format_duration(round(event['in_s']))});"
+            " Ctrl-C stops cleanly"
+        )
 
 
 @probe.command("check")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from netmeasure.errors import ConfigError, StoreError
 from netmeasure.export import write_jsonl
@@ -32,6 +32,9 @@ from netmeasure.store import SampleStore
 from netmeasure.tomlfile import check_keys, load, read_toml, unit
 
 Environment = Literal["indoor", "outdoor_fixed", "outdoor_mobile"]
+
+#: A wait between rounds at least this long is announced ("next round at ...").
+NEXT_ROUND_NOTICE_S: Final = 2.0
 TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec
 
 #: ``[[tests]] type = ...`` -> its spec's type.
@@ -366,11 +369,34 @@ class CampaignRunner:
             else:  # the round ran to its end
                 summary.rounds += 1
                 next_round = round_start + sched.interval_s + self.rng.uniform(0, sched.jitter_s)
+                self._announce(next_round, summary.rounds, rounds, began, duration_s)
                 continue
             break
         summary.interrupted = self.stop.is_set()
         self._flush(summary)
         return summary
+
+    def _announce(
+        self,
+        next_round: float,
+        done: int,
+        rounds: int | None,
+        began: float,
+        duration_s: float | None,
+    ) -> None:
+        """Between rounds, say when the next starts (issue 25: minutes of silence looked
+        like a hang); nothing when there is no next round or it starts at once."""
+        now = time.monotonic()
+        wait_s = next_round - now
+        last = (rounds is not None and done >= rounds) or (
+            duration_s is not None and next_round - began >= duration_s
+        )
+        if last or wait_s < NEXT_ROUND_NOTICE_S:
+            return
+        at = dt.datetime.now().astimezone() + dt.timedelta(seconds=wait_s)
+        self.on_event(
+            {"event": "next_round", "at": at.isoformat(timespec="seconds"), "in_s": wait_s}
+        )
 
     def _wait_for_window(self) -> bool:
         window = self.campaign.schedule.window
