@@ -176,6 +176,11 @@ def create_app(
         version=__version__,
         description="Probes upload samples (the sample record, docs/contracts.md §1) to"
         " this API, idempotently, with per-probe tokens.",
+        # FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from a CDN: a collector
+        # on a closed network shows a blank page, and every view asks a third party (issue
+        # 25). The spec stays at /openapi.json for any local viewer.
+        docs_url=None,
+        redoc_url=None,
     )
     registry = CollectorRegistry()
     ingested = Counter("netmeasure_ingested_rows", "Sample rows stored", registry=registry)
