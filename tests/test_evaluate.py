@@ -518,3 +518,13 @@ def test_an_exclusion_that_removes_most_of_a_group_is_the_headline(
     rows[0]["technology"] = rows[1]["technology"] = rows[2]["technology"] = "5G-NSA"
     res = netmeasure("evaluate", "--standard", QCVN, _write(rows_table(rows), path))
     assert "samples excluded —" not in res.stdout and "excluded: technology 1" in res.stdout
+
+
+def test_one_probe_day_says_why_more_samples_cannot_help(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: with a single probe-day, "samples needed" said why only in the JSON."""
+    rows = [{"metric": "download", "value": v, "ok": True} for v in (140e6, 150e6, 160e6)]
+    path = _write(rows_table(rows), tmp_path / "x.parquet")
+    res = netmeasure("evaluate", "--standard", QCVN, path)
+    text = " ".join(res.stdout.split())
+    assert "* dl-mean: one cluster: no bound — every sample is from one probe_id × day" in text
+    assert "more samples from it cannot decide the criterion" in text

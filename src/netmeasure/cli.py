@@ -860,12 +860,25 @@ def print_evaluation(result: Evaluation) -> None:
     _print_excluded_most(result)
     if len(result.groups) <= DETAILED_GROUPS:
         for g in result.groups:
-            _print_group(g)
+            _print_group(g, tuple(result.standard.get("cluster") or ()))
     else:
         _print_group_summary(result.groups)
     out.print(
         f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
     )
+
+
+def _why(note: str, cluster: tuple[str, ...]) -> str:
+    """What a note means for the person deciding what to measure next (issue 25: with a
+    single probe-day, "samples needed" said why only in the JSON)."""
+    if note.startswith("one cluster") and cluster:
+        unit = " × ".join(cluster)
+        return (
+            f" — every sample is from one {unit}, and the standard counts correlated samples"
+            f" of one {unit} as one: more samples from it cannot decide the criterion;"
+            f" measure with other {unit} values (more probes, more days)"
+        )
+    return ""
 
 
 def _print_excluded_most(result: Evaluation) -> None:
@@ -892,7 +905,7 @@ def _group_label(g: GroupResult) -> str:
     return ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all samples"
 
 
-def _print_group(g: GroupResult) -> None:
+def _print_group(g: GroupResult, cluster: tuple[str, ...] = ()) -> None:
     key = _group_label(g)
     table = Table(
         title=f"{escape(key)}: {g.n_samples} samples, {g.n_probes} probe(s) — "
@@ -920,9 +933,13 @@ def _print_group(g: GroupResult) -> None:
             f"{c.op} {_fmt_threshold(c.threshold, c.unit)}",
             c.letter_verdict,
             _VERDICT_STYLE[c.verdict],
-            "" if c.samples_needed is None else f"{c.samples_needed:,}",
+            ("" if c.samples_needed is None else f"{c.samples_needed:,}")
+            + (" *" if c.note else ""),
         )
     out.print(table)
+    for c in g.criteria:
+        if c.note:
+            out.print(f"  * {escape(c.id)}: {escape(c.note)}{_why(c.note, cluster)}")
     for s in g.sampling:
         mark = "[green]ok[/]" if s.ok else "[red]not met[/]"
         what = s.requirement + (f" ({s.environment})" if s.environment else "")
