@@ -328,3 +328,23 @@ def test_parsers_parse_or_raise_their_own_error(fmt: str, ops: list, native_seed
     finally:
         os.unlink(name)
         os.rmdir(folder)
+
+
+def test_importing_many_files_prints_a_table_by_format(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: importing 3,000 files printed an empty table (only rejected files listed)."""
+    import shutil
+
+    src = sorted((Path(__file__).parent / "fixtures" / "iperf3").rglob("*.json"))[0]
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for i in range(60):
+        shutil.copy(src, folder / f"{i:03d}.json")
+    (folder / "broken.json").write_text("{not json")
+    res = netmeasure("import", folder, "--store", tmp_path / "s.db")
+    assert res.exit_code == 1, res.stderr
+    text = " ".join(res.stdout.split())
+    assert "by format" in text and "rejected: 1 file(s)" in text and "broken.json" in text
+    row = next(line for line in res.stdout.splitlines() if "iperf3" in line and "│" in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells[1] == "60", cells  # 60 files of iperf3, one line
+    assert "61 file(s)" in text

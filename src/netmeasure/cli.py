@@ -26,6 +26,7 @@ from netmeasure.units import format_duration, format_quantity, format_rate
 
 if TYPE_CHECKING:
     from netmeasure.evaluate.results import Evaluation, GroupResult
+    from netmeasure.ingest import FileResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -491,7 +492,7 @@ def import_(
     the files after it are still imported. Importing a file again adds nothing. Exit status
     1 when any file was rejected (after all the others were imported), 2 on a usage error.
     """
-    from netmeasure.ingest import FORMATS, FileResult, expand, import_files
+    from netmeasure.ingest import FORMATS, expand, import_files
     from netmeasure.ingest.base import Overrides
     from netmeasure.ingest.mapped_csv import load_mapping
     from netmeasure.store import SampleStore, default_store_path
@@ -543,20 +544,19 @@ def import_(
                 files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
             )
     results = problems + results
-    table = Table(title=f"import into {escape(target)}")
-    for col in ("file", "format", "imported", "duplicates", "skipped", "result"):
-        table.add_column(col, justify="left" if col in ("file", "format", "result") else "right")
-    shown = results if len(results) <= 50 else [r for r in results if r.rejected][:50]
-    for r in shown:
-        table.add_row(
-            escape(str(r.path)),
-            escape(r.format or "?"),
-            str(r.imported),
-            str(r.duplicates),
-            str(r.skipped),
-            "[red]rejected[/]" if r.rejected else "ok",
-        )
-    out.print(table)
+    if len(results) <= IMPORT_FILES_LISTED:
+        _print_import_files(results, f"import into {escape(target)}")
+    else:
+        # Thousands of files: one line per format (issue 25: the table of rejected files
+        # alone was empty when none was rejected), then the rejected ones.
+        _print_import_formats(results, f"import into {escape(target)}: by format")
+        bad = [r for r in results if r.rejected]
+        if bad:
+            _print_import_files(
+                bad[:IMPORT_FILES_LISTED],
+                f"rejected: {len(bad):,} file(s)"
+                + (f", the first {IMPORT_FILES_LISTED}" if len(bad) > IMPORT_FILES_LISTED else ""),
+            )
     rejected = sum(r.rejected for r in results)
     skipped = sum(r.skipped for r in results)
     out.print(
@@ -566,6 +566,45 @@ def import_(
         + f" {rejected} file(s) rejected"
     )
     return ExitStatus.FAIL if rejected else ExitStatus.SUCCESS
+
+
+#: Up to this many files, import lists each; beyond, a line per format and the rejected files.
+IMPORT_FILES_LISTED: Final = 50
+
+
+def _print_import_files(results: Sequence[FileResult], title: str) -> None:
+    table = Table(title=title)
+    for col in ("file", "format", "imported", "duplicates", "skipped", "result"):
+        table.add_column(col, justify="left" if col in ("file", "format", "result") else "right")
+    for r in results:
+        table.add_row(
+            escape(str(r.path)),
+            escape(r.format or "?"),
+            f"{r.imported:,}",
+            f"{r.duplicates:,}",
+            f"{r.skipped:,}",
+            "[red]rejected[/]" if r.rejected else "ok",
+        )
+    out.print(table)
+
+
+def _print_import_formats(results: Sequence[FileResult], title: str) -> None:
+    table = Table(title=title)
+    for col in ("format", "files", "imported", "duplicates", "skipped", "rejected files"):
+        table.add_column(col, justify="left" if col == "format" else "right")
+    by: dict[str, list[FileResult]] = {}
+    for r in results:
+        by.setdefault(r.format or "?", []).append(r)
+    for fmt, rs in sorted(by.items()):
+        table.add_row(
+            escape(fmt),
+            f"{len(rs):,}",
+            f"{sum(r.imported for r in rs):,}",
+            f"{sum(r.duplicates for r in rs):,}",
+            f"{sum(r.skipped for r in rs):,}",
+            f"{sum(r.rejected for r in rs):,}",
+        )
+    out.print(table)
 
 
 # -- standards and evaluate -----------------------------------------------------------------
