@@ -3,13 +3,14 @@ returns an exit status; library errors become messages here and nowhere else."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -51,6 +52,47 @@ def _console(stderr: bool) -> Console:
 
 out = _console(False)
 err = _console(True)
+
+
+@contextlib.contextmanager
+def _job(
+    description: str, total: int | None = None, *, quiet: bool = False
+) -> Iterator[Callable[[int], None]]:
+    """A progress line on stderr while a long job runs (issue 25: evaluate on 9 M rows
+    printed nothing for 3 min 40 s): a spinner, the elapsed time and, with ``total``, a bar.
+    Off when stderr is not a terminal (logs, pipes) or with --quiet; transient, so the
+    result is printed as before. Yields ``advance(n)``. Ctrl-C stops it with the job."""
+    if quiet or not err.is_terminal:
+
+        def nothing(n: int = 1) -> None:
+            pass
+
+        yield nothing
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
+
+
+def _quiet_option(fn: F) -> F:
+    return click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr.")(fn)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -441,6 +483,7 @@ def samples_export(
 
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True)
+@_quiet_option
 @click.option(
     "--format",
     "fmt",
@@ -473,6 +516,7 @@ def samples_export(
 )
 def import_(
     paths: tuple[str, ...],
+    quiet: bool,
     fmt: str | None,
     mapping: Path | None,
     store_path: Path | None,
@@ -520,29 +564,33 @@ def import_(
         direction=direction,
     )
 
-    def progress(r: FileResult) -> None:
-        if r.rejected:
-            err.print(f"[red]rejected[/] {escape(r.error or '')}")
-        elif r.note:
-            err.print(f"skipped {r.skipped} record(s) of {escape(str(r.path))}: {escape(r.note)}")
+    target = str(into if into is not None else store_path or default_store_path())
+    total = len(files) + len(problems)
+    with _job(f"importing into {escape(target)}", total, quiet=quiet) as advance:
 
-    for problem in problems:
-        progress(problem)
-    if into is not None:
-        from netmeasure.ingest.dataset import ParquetDataset
+        def progress(r: FileResult) -> None:
+            advance(1)
+            if r.rejected:
+                err.print(f"[red]rejected[/] {escape(r.error or '')}")
+            elif r.note:
+                err.print(
+                    f"skipped {r.skipped} record(s) of {escape(str(r.path))}: {escape(r.note)}"
+                )
 
-        target = str(into)
-        with ParquetDataset(into) as dataset:
-            results = import_files(
-                files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
-            )
-    else:
-        store_path = store_path or default_store_path()
-        target = str(store_path)
-        with SampleStore(store_path, durable=False) as store:
-            results = import_files(
-                files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
-            )
+        for problem in problems:
+            progress(problem)
+        if into is not None:
+            from netmeasure.ingest.dataset import ParquetDataset
+
+            with ParquetDataset(into) as dataset:
+                results = import_files(
+                    files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+                )
+        else:
+            with SampleStore(Path(target), durable=False) as store:
+                results = import_files(
+                    files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+                )
     results = problems + results
     if len(results) <= IMPORT_FILES_LISTED:
         _print_import_files(results, f"import into {escape(target)}")
@@ -846,6 +894,7 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
 )
 @_engine_options
 @_spark_options
+@_quiet_option
 @click.argument("sources", nargs=-1, required=True)
 def evaluate(
     standard: str,
@@ -853,6 +902,7 @@ def evaluate(
     params: tuple[str, ...],
     as_json: bool,
     details: tuple[str, ...],
+    quiet: bool,
     memory_limit: str,
     temp_directory: Path | None,
     engine: str,
@@ -871,16 +921,17 @@ def evaluate(
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     charts = bool({"charts", "all"} & set(details))
     probes = bool({"probes", "all"} & set(details))
-    result = run_evaluation(
-        std,
-        list(sources),
-        group_by=columns,
-        details=charts,
-        probes=probes,
-        memory_limit=memory_limit,
-        temp_directory=str(temp_directory) if temp_directory else None,
-        **_engine_kwargs(engine, spark_master, spark_conf),
-    )
+    with _job(f"evaluating against {escape(std.id)} ({engine})", quiet=quiet):
+        result = run_evaluation(
+            std,
+            list(sources),
+            group_by=columns,
+            details=charts,
+            probes=probes,
+            memory_limit=memory_limit,
+            temp_directory=str(temp_directory) if temp_directory else None,
+            **_engine_kwargs(engine, spark_master, spark_conf),
+        )
     if as_json:
         result.write_json(sys.stdout, details=charts)
         sys.stdout.write("\n")
@@ -1070,8 +1121,10 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
 @_engine_options
 @_spark_options
+@_quiet_option
 @click.argument("sources", nargs=-1, required=True)
 def report(
+    quiet: bool,
     standard: str,
     pdf: Path,
     html: Path | None,
@@ -1111,18 +1164,20 @@ def report(
         settings = load_settings(settings_file)  # a bad key: a message now, not after minutes
     std = load_standard(standard, parse_params(list(params)))
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
-    result = run_evaluation(
-        std,
-        list(sources),
-        group_by=columns,
-        details=True,
-        memory_limit=memory_limit,
-        temp_directory=str(temp_directory) if temp_directory else None,
-        **_engine_kwargs(engine, spark_master, spark_conf),
-    )
-    written = render(
-        result, pdf=pdf, html=html, lang=lang, title=title, operator=operator, settings=settings
-    )
+    with _job(f"evaluating against {escape(std.id)} ({engine})", quiet=quiet):
+        result = run_evaluation(
+            std,
+            list(sources),
+            group_by=columns,
+            details=True,
+            memory_limit=memory_limit,
+            temp_directory=str(temp_directory) if temp_directory else None,
+            **_engine_kwargs(engine, spark_master, spark_conf),
+        )
+    with _job(f"writing {escape(str(pdf))}", quiet=quiet):
+        written = render(
+            result, pdf=pdf, html=html, lang=lang, title=title, operator=operator, settings=settings
+        )
     err.print(
         f"{pdf}: {written.pages} page(s), verdict {result.verdict} (letter of the rule:"
         f" {result.letter_verdict})" + (f"; HTML: {html}" if html else "")
