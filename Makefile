@@ -15,13 +15,16 @@ SYSTEM_TOOLS := iperf3:iperf3 nft:nftables ip:iproute2 tc:iproute2 ss:iproute2 \
 SYSTEM_TOOLS += java:openjdk-17-jre-headless
 # R and its survey package: tests/test_r_survey.py checks the statistics against them.
 SYSTEM_TOOLS += Rscript:r-base-core
+# The http runner's tool (curl) and the shipped test server (nginx-light, probes/test-server);
+# chrt runs the testbed's probes and server on SCHED_FIFO.
+SYSTEM_TOOLS += curl:curl nginx:nginx-light chrt:util-linux
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
 # The dashboard's tests drive Debian's headless chromium (Playwright with executable_path).
 # The collector's tests run a real PostgreSQL server (Debian's postgresql; its binaries are
 # not on PATH, so they are looked for where Debian puts them).
 
-.PHONY: test demo lint typecheck bench system-deps venv clean lock
+.PHONY: test check demo lint typecheck bench system-deps venv clean lock
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
@@ -56,16 +59,34 @@ venv: $(VENV)/.installed
 test: system-deps venv
 	$(PY) -m pytest
 
+# The fast subset: every test that needs no external part (the markers in pyproject.toml,
+# added by tests/conftest.py from the fixtures a test uses): no server, browser, JVM, R,
+# PostgreSQL, namespace, root or wheel build. analysis/results/check-time.txt has its time.
+EXTERNAL := testbed or netns or root or server or postgres or browser or spark or r or packaging
+check: system-deps venv
+	$(PY) -m pytest -m "not ($(EXTERNAL))"
+
 # Re-resolve the lock file with pip's own resolver (after a change of pyproject.toml).
 lock: venv
 	mkdir -p build
 	$(PY) -m pip install -q --dry-run --ignore-installed --report build/lock.json '.[all,dev]'
 	$(PY) tests/lockfile.py build/lock.json > $(LOCK)
 
+# mypy --strict on src/ (pyproject's [tool.mypy]); on tests/ the same minus three checks a
+# test gains nothing from: bare generics (`dict` for a JSON row), a returned Any (json.loads)
+# and untyped decorators (hypothesis strategies built by helpers).
+# tests/fixtures holds recorded third-party scripts, not our code.
+MYPY_TESTS := --allow-any-generics --no-warn-return-any --allow-untyped-decorators \
+	--exclude tests/fixtures
 lint: venv
 	$(VENV)/bin/ruff check src tests analysis
 	$(VENV)/bin/ruff format --check src tests analysis
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy $(MYPY_TESTS) tests
+
+typecheck: venv
+	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy $(MYPY_TESTS) tests
 
 DEMO_DIR ?= demo-out
 demo: system-deps venv

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install netmeasure as a field probe on Raspberry Pi OS (Debian 12 based) or any Debian.
-#   sudo ./install-raspberry-pi.sh [PATH_TO_NETMEASURE_SOURCE_OR_WHEEL]
+#   sudo ./install-raspberry-pi.sh [PATH_TO_NETMEASURE_SOURCE_OR_WHEEL | netmeasure-qos]
+# (without an argument: this checkout; netmeasure-qos: from the package index once released; the
+# index's "netmeasure" is an unrelated project.)
 # Installs: iperf3, gpsd, ModemManager; a 'netmeasure' system user; a virtual environment in
 # /opt/netmeasure/venv with the probe's dependencies only (no DuckDB, no matplotlib);
 # unprivileged ICMP for latency; the systemd units. Run it again to upgrade.

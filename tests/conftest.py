@@ -9,9 +9,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -20,6 +21,34 @@ from netmeasure.testbed import Testbed, unavailable_reason
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# The external part each fixture brings up. A test that uses one of these fixtures carries the
+# marker without saying so, and `make check` (pytest -m "not (...)", see the Makefile) leaves
+# it out; a test that starts such a part in its own body carries the marker explicitly.
+FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
+    "iperf3_server": ("server",),
+    "collector": ("server",),
+    "served": ("server", "browser"),
+    "pg": ("postgres",),
+    "spark": ("spark",),
+    "r_ready": ("r",),
+    "closed_icmp_ns": ("netns",),
+    "tiny_fs": ("root",),
+    "read_only_folder": ("root",),
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        # test_collector's `database` fixture asks for `pg` only for its postgresql variant.
+        if callspec is not None and callspec.params.get("database") == "postgresql":
+            used.add("pg")
+        for fixture in sorted(used & FIXTURE_MARKERS.keys()):
+            for marker in FIXTURE_MARKERS[fixture]:
+                item.add_marker(marker)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -27,14 +56,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 5.0) -> None:
+def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Wait for an event the test cannot subscribe to (a port that starts listening, rows in
+    another process's database, a connection established) by polling its condition, never a
+    fixed sleep: a loaded machine only makes the wait longer, up to `timeout_s`, after which
+    the test fails naming `what`."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True)
-        if out.stdout.strip():
-            return
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
         time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def sockets(state: str, port: int, prefix: Sequence[str] = ()) -> bool:
+    """Whether `ss` lists a TCP socket in `state` on local or remote port `port` (in the
+    network namespace that `prefix`, e.g. ``ip netns exec NS``, enters)."""
+    where = f"( sport = :{port} or dport = :{port} )"
+    out = subprocess.run(
+        [*prefix, "ss", "-Htn", "state", state, where], capture_output=True, text=True, timeout=10
+    )
+    return bool(out.stdout.strip())
+
+
+def wait_for_port(
+    port: int, host: str = "127.0.0.1", timeout_s: float = 5.0, prefix: Sequence[str] = ()
+) -> None:
+    wait_until(
+        lambda: sockets("listening", port, prefix), timeout_s, f"a listener on {host}:{port}"
+    )
 
 
 @pytest.fixture
@@ -66,17 +115,29 @@ class CliResult:
         return json.loads(self.stdout)
 
 
+class Netmeasure(Protocol):
+    """The `netmeasure` fixture's type: the CLI run in-process, its exit code and output."""
+
+    def __call__(self, *args: object) -> CliResult: ...
+
+
 @pytest.fixture
-def netmeasure(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def netmeasure(capsys: pytest.CaptureFixture[str]) -> Netmeasure:
     """Run the CLI in-process: ``netmeasure("samples", "list", "--store", p)``."""
 
-    def invoke(*args: str | os.PathLike[str]) -> CliResult:
+    def invoke(*args: object) -> CliResult:
         capsys.readouterr()
         code = cli_run([str(a) for a in args])
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 
     return invoke
+
+
+def num(value: float | None) -> float:
+    """A result's number that the test expects to be there (estimates and bounds are optional)."""
+    assert value is not None
+    return value
 
 
 def netmeasure_cmd(*args: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 ``make lock`` runs ``pip install --dry-run --ignore-installed --report build/lock.json
 '.[all,dev]'`` (pip's own resolver, no extra tool) and then this script. Users install what
-CI tested with ``pip install -c constraints.txt 'netmeasure[report]'``.
+CI tested with ``pip install -c constraints.txt 'netmeasure-qos[report]'``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 HEADER = """\
-# The versions CI tests: every dependency of netmeasure[all,dev], resolved by pip for
+# The versions CI tests: every dependency of netmeasure-qos[all,dev], resolved by pip for
 # CPython 3.11 on Linux x86_64. Regenerate with 'make lock'. Install what CI tested with
-#   pip install -c constraints.txt 'netmeasure[report]'
+#   pip install -c constraints.txt 'netmeasure-qos[report]'
 """
 
 
@@ -30,7 +30,7 @@ def pins_from_report(report: dict[str, object]) -> dict[str, str]:
     return {
         canonical(i["metadata"]["name"]): i["metadata"]["version"]
         for i in installs
-        if canonical(i["metadata"]["name"]) != "netmeasure"
+        if canonical(i["metadata"]["name"]) != "netmeasure-qos"
     }
 
 

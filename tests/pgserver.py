@@ -25,9 +25,10 @@ def binaries() -> Path | None:
 class PostgresServer:
     def __init__(self, port: int) -> None:
         self.port = port
-        self.bin = binaries()
-        if self.bin is None:
+        found = binaries()
+        if found is None:
             raise RuntimeError("PostgreSQL is not installed (Debian package postgresql)")
+        self.bin = found
         self.dir = Path(tempfile.mkdtemp(prefix="nm-pg-"))
         self.data = self.dir / "data"
         self.as_user: list[str] = []

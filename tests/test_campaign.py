@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Netmeasure
 from netmeasure.errors import ConfigError
 from netmeasure.probe.campaign import in_window, load_campaign
 from netmeasure.probe.iperf3 import Iperf3Spec
@@ -107,7 +108,7 @@ def test_bad_campaign_names_file_and_key(tmp_path: Path, body: str, key: str, pr
     assert str(path) in message and key in message and problem in message
 
 
-def test_cli_bad_campaign_exit_2_without_traceback(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_cli_bad_campaign_exit_2_without_traceback(tmp_path: Path, netmeasure: Netmeasure) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[schedule]\nintervall = "60s"\n[[tests]]\ntype="latency"\ntarget="x"\n')
     res = netmeasure("probe", "run", path)

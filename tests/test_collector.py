@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, netmeasure_cmd
+from conftest import Netmeasure, free_port, netmeasure_cmd, wait_until
 from netmeasure.collector.db import connect
 from netmeasure.probe.upload import CollectorTarget, upload
 from netmeasure.samples import Sample
@@ -164,7 +165,9 @@ def sample(probe: str, **over: object) -> dict:
     return {**base, **over}
 
 
-def test_upload_is_exactly_once(collector: Collector, tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_upload_is_exactly_once(
+    collector: Collector, tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     token = collector.add_probe("pi-01")
     (tmp_path / "token").write_text(token)
     make_store(tmp_path / "s.db", "pi-01", 900).close()  # 2,700 samples
@@ -295,8 +298,7 @@ def test_collector_killed_mid_load_loses_nothing(collector: Collector, tmp_path:
 
     thread = threading.Thread(target=run)
     thread.start()
-    while collector.count() < 1000:
-        time.sleep(0.05)
+    wait_until(lambda: collector.count() >= 1000, 120, "1,000 samples at the collector")
     collector.kill()
     time.sleep(1.0)
     collector.start()  # same port, same database
@@ -323,8 +325,7 @@ def test_probe_killed_mid_upload_loses_nothing(collector: Collector, tmp_path: P
         "100",
     )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while collector.count() < 2000:
-        time.sleep(0.05)
+    wait_until(lambda: collector.count() >= 2000, 120, "2,000 samples at the collector")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert collector.count() < 15000
@@ -335,7 +336,7 @@ def test_probe_killed_mid_upload_loses_nothing(collector: Collector, tmp_path: P
 
 
 def test_evaluate_and_export_read_the_collector(
-    collector: Collector, tmp_path: Path, netmeasure
+    collector: Collector, tmp_path: Path, netmeasure: Netmeasure
 ) -> None:
     token = collector.add_probe("pi-eval")
     with make_store(tmp_path / "s.db", "pi-eval", 600) as store:
@@ -353,7 +354,7 @@ def test_evaluate_and_export_read_the_collector(
 
 
 def test_probe_run_uploads_as_it_goes(
-    collector: Collector, tmp_path: Path, iperf3_server: int, netmeasure
+    collector: Collector, tmp_path: Path, iperf3_server: int, netmeasure: Netmeasure
 ) -> None:
     (tmp_path / "token").write_text(collector.add_probe("pi-live"))
     campaign_file = tmp_path / "c.toml"
@@ -452,10 +453,9 @@ def test_network_cut_between_probe_and_collector(
             stderr=subprocess.PIPE,
             text=True,
         )
-        while c.count() < 3000:
-            time.sleep(0.05)
+        wait_until(lambda: c.count() >= 3000, 120, "3,000 samples at the collector")
         tb.link_down()
-        time.sleep(3)
+        time.sleep(3)  # the outage itself: the link stays down 3 s (longer than --timeout)
         during = c.count()
         tb.link_up()
         _, stderr = probe.communicate(timeout=300)
@@ -474,7 +474,7 @@ def test_fuzz_against_own_openapi_spec_finds_no_server_error(collector: Collecto
     tests = Path(__file__).parent
     out = subprocess.run(
         [
-            str(Path(os.sys.executable).parent / "schemathesis"),
+            str(Path(sys.executable).parent / "schemathesis"),
             "run",
             f"{collector.url}/openapi.json",
             "--checks",
@@ -505,6 +505,7 @@ def test_fuzz_against_own_openapi_spec_finds_no_server_error(collector: Collecto
     assert collector.count() > 0
 
 
+@pytest.mark.server
 def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
     """A collector behind TLS with a certificate the probe does not trust: refused, with a
     clear message; with the CA given (ca_file), the upload goes through."""
@@ -540,7 +541,7 @@ def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
         f" uvicorn.run(create_app(connect({db!r})), host='127.0.0.1', port={port},"
         f" ssl_keyfile={str(key)!r}, ssl_certfile={str(cert)!r}, log_level='warning')"
     )
-    server = subprocess.Popen([os.sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
     try:
         from conftest import wait_for_port
 
@@ -647,7 +648,7 @@ def test_same_sample_id_with_other_content_is_a_conflict(collector: Collector) -
 
 
 def test_refused_rows_are_quarantined_and_the_rest_upload(
-    collector: Collector, tmp_path: Path, netmeasure
+    collector: Collector, tmp_path: Path, netmeasure: Netmeasure
 ) -> None:
     """One sample the collector refuses for good never blocks the outbox: it is quarantined
     (shown by samples list, probe check and the collector's metrics), the rest upload."""

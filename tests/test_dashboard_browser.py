@@ -22,10 +22,13 @@ from typing import Any
 import pytest
 
 from conftest import free_port, netmeasure_cmd
+from conftest import wait_until as wait_until_true
 from netmeasure.probe.upload import CollectorTarget, upload
 from netmeasure.samples import Sample
 from netmeasure.store import SampleStore
 from netmeasure.synthetic import campaign
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts" / "dashboard"
@@ -44,7 +47,7 @@ def _need_browser() -> Any:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        reason = "Playwright for Python is not installed (pip install 'netmeasure[dev]')"
+        reason = "Playwright for Python is not installed (pip install 'netmeasure-qos[dev]')"
     if reason is None and not CHROMIUM.exists():
         reason = "Debian's chromium is not installed ('make test' installs it)"
     if reason:
@@ -161,13 +164,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     for i, (probe, operator) in enumerate(PROBES.items()):
         assert s.upload(probe, operator, tmp, 300, seed=i + 1) == 900
     s.tmp = tmp  # type: ignore[attr-defined]
+
     # the dashboard has read everything
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def read_all() -> bool:
         code, body, _ = s.get("/dashboard/api/state", ADMIN)
-        if code == 200 and json.loads(body)["rows_read"] == 2700:
-            break
-        time.sleep(0.5)
+        return code == 200 and json.loads(body)["rows_read"] == 2700
+
+    wait_until_true(read_all, 60, "the dashboard has read all 2,700 rows")
     yield s
     s.stop()
 
@@ -300,7 +303,12 @@ def _one_viewport(
         ),
     )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+    def on_dialog(d: Any) -> None:
+        problems.append(f"dialog: {d.message}")
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
     # unauthenticated: the sign-in page, no data
     page.goto(served.url + "/dashboard")
     assert page.url.endswith("/dashboard/signin")

@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import free_port, netmeasure_cmd
 from netmeasure.collector.db import connect
 from netmeasure.samples import ALL_COLUMNS
@@ -139,6 +141,7 @@ def upload_body(n: int) -> bytes:
     return gzip.compress(json.dumps({"samples": out}).encode())
 
 
+@pytest.mark.server
 def test_the_web_process_answers_while_the_aggregator_reads_and_a_restart_resumes(
     tmp_path: Path,
 ) -> None:
@@ -187,8 +190,10 @@ def test_the_web_process_answers_while_the_aggregator_reads_and_a_restart_resume
             assert time.monotonic() - t0 < 600
         catch_up_s = time.monotonic() - t0
         assert answered_while_reading >= 1 and uploaded
-        # every answer came in while the aggregator was busy, each far quicker than it
-        assert max(health_s) < 2.0, (max(health_s), catch_up_s)
+        # every answer came in while the aggregator was busy, each far quicker than it (a
+        # /health held up by the aggregator would take about the whole catch-up; no absolute
+        # time: a loaded machine slows both alike)
+        assert max(health_s) < catch_up_s / 2, (max(health_s), catch_up_s)
         deadline = time.monotonic() + 30
         while server.state()["rows_read"] < ROWS + 300:
             assert time.monotonic() < deadline

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -13,9 +14,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import Netmeasure, num
 from netmeasure.errors import ConfigError
 from netmeasure.evaluate import evaluate, stats
 from netmeasure.evaluate import methods_clustered as mc
+from netmeasure.evaluate.results import CriterionResult, Evaluation, Verdict
 from netmeasure.export import write_jsonl
 from netmeasure.samples import Sample
 from netmeasure.standard import load_standard
@@ -37,7 +40,7 @@ def parquet(table: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def crit(result, group: int, cid: str):  # type: ignore[no-untyped-def]
+def crit(result: Evaluation, group: int, cid: str) -> CriterionResult:
     return next(c for c in result.groups[group].criteria if c.id == cid)
 
 
@@ -59,13 +62,14 @@ def test_estimates_match_pandas(parquet: Path, table: pa.Table) -> None:
         lat = sub[(sub.metric == "latency") & sub.ok]
         c = crit(result, gi, "latency-mean")
         assert c.estimate == pytest.approx(lat.value.mean(), rel=1e-9)
-        assert c.ci_low < c.estimate < c.ci_high and c.method == "t-cluster-cr2"
+        assert num(c.ci_low) < num(c.estimate) < num(c.ci_high) and c.method == "t-cluster-cr2"
         assert group.n_probes == sub.probe_id.nunique()
     std5 = load_standard("itu-r-m2410-embb")
     r5 = evaluate(std5, [str(parquet)])
     dl = df[(df.metric == "download") & df.ok].value.to_numpy()
     assert crit(r5, 0, "dl-p5").estimate == pytest.approx(np.percentile(dl, 5), rel=1e-12)
     lo_rank, hi_rank = stats.order_statistic_ranks(len(dl), 0.05)
+    assert lo_rank is not None and hi_rank is not None
     srt = np.sort(dl)
     assert crit(r5, 0, "dl-p5").ci_low == srt[lo_rank - 1]
     assert crit(r5, 0, "dl-p5").ci_high == srt[hi_rank - 1]
@@ -127,7 +131,7 @@ def rows_table(rows: list[dict]) -> pa.Table:
     return rows_to_arrow(full)
 
 
-def ev(tmp_path: Path, rows: list[dict], standard: str = QCVN, **kw):  # type: ignore[no-untyped-def]
+def ev(tmp_path: Path, rows: list[Any], standard: str = QCVN, **kw: Any) -> Evaluation:
     path = _write(rows_table(rows), tmp_path / "x.parquet")
     return evaluate(load_standard(standard), [str(path)], **kw)
 
@@ -232,7 +236,7 @@ def test_duplicates_across_sources(tmp_path: Path) -> None:
     assert r.groups[0].excluded["duplicate"] == 1 and crit(r, 0, "dl-mean").n == 1
 
 
-def test_verdict_exit_codes(tmp_path: Path, parquet: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_verdict_exit_codes(tmp_path: Path, parquet: Path, netmeasure: Netmeasure) -> None:
     # 12 probe-days of 500 tests: too few clusters for the shares at any ICC up to 0.5
     assert netmeasure("evaluate", "--standard", QCVN, parquet).exit_code == 3
     many = _write(campaign(6000, probes=150, seed=7), tmp_path / "many.parquet")
@@ -273,7 +277,9 @@ def test_verdict_exit_codes(tmp_path: Path, parquet: Path, netmeasure) -> None: 
         (b"", "cannot read as parquet"),
     ],
 )
-def test_corrupt_parquet(tmp_path: Path, content: bytes, problem: str, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_corrupt_parquet(
+    tmp_path: Path, content: bytes, problem: str, netmeasure: Netmeasure
+) -> None:
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(content)
     res = netmeasure("evaluate", "--standard", QCVN, bad)
@@ -294,7 +300,7 @@ def test_wrong_column_types_are_invalid_values(tmp_path: Path) -> None:
     assert r.groups[0].excluded["invalid_value"] == 3 and crit(r, 0, "dl-mean").n == 1
 
 
-def test_missing_column_and_empty_dataset(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_missing_column_and_empty_dataset(tmp_path: Path, netmeasure: Netmeasure) -> None:
     path = tmp_path / "x.csv"
     path.write_text("started_at,metric,ok\n2026-11-01T08:00:00Z,download,true\n")
     res = netmeasure("evaluate", "--standard", QCVN, path)
@@ -319,7 +325,7 @@ BAD_STANDARDS = [
 
 @pytest.mark.parametrize(("line", "key", "problem"), BAD_STANDARDS)
 def test_bad_standard_names_file_and_key(
-    tmp_path: Path, line: str, key: str, problem: str, netmeasure
+    tmp_path: Path, line: str, key: str, problem: str, netmeasure: Netmeasure
 ) -> None:
     good = {
         "metric": 'metric = "download"',
@@ -366,7 +372,7 @@ def test_unitless_param_is_refused_naming_it(netmeasure) -> None:  # type: ignor
     assert res.exit_code == 0, res.stderr
 
 
-def test_parameters(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_parameters(tmp_path: Path, netmeasure: Netmeasure) -> None:
     with pytest.raises(ConfigError, match=r"parameter \{max_down\} has no value"):
         load_standard("de-bnetza-fixed")
     params = {
@@ -401,7 +407,7 @@ def test_parameters(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-unty
     assert data["parameters"]["max_down"] == 250e6
 
 
-def test_unknown_group_column(parquet: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_group_column(parquet: Path, netmeasure: Netmeasure) -> None:
     res = netmeasure("evaluate", "--standard", QCVN, "--group-by", "operatr", parquet)
     assert res.exit_code == 2 and "unknown column 'operatr'" in res.stderr
     assert "did you mean 'operator'" in res.stderr
@@ -420,7 +426,7 @@ def test_clustering_widens_bounds_on_clustered_data(tmp_path: Path) -> None:
     naive = evaluate(load_standard(str(naive_path)), [str(path)])
     c, n = crit(clustered, 0, "dl-mean"), crit(naive, 0, "dl-mean")
     assert c.estimate == pytest.approx(n.estimate)
-    assert (c.ci_high - c.ci_low) > 1.5 * (n.ci_high - n.ci_low)
+    assert (num(c.ci_high) - num(c.ci_low)) > 1.5 * (num(n.ci_high) - num(n.ci_low))
 
 
 def test_json_written_group_by_group_is_the_same_text(parquet: Path) -> None:
@@ -453,7 +459,7 @@ def test_many_groups_print_a_tally_and_the_failing_first(
     many = _write(campaign(6000, probes=150, seed=7), tmp_path / "many.parquet")
     result = evaluate(load_standard(QCVN), [str(many)], group_by=["probe_id"])
     assert len(result.groups) == 150
-    verdicts = ("PASS", "INCONCLUSIVE", "FAIL")
+    verdicts: tuple[Verdict, ...] = ("PASS", "INCONCLUSIVE", "FAIL")
     groups = tuple(
         dataclasses.replace(g, verdict=verdicts[i % 3]) for i, g in enumerate(result.groups)
     )

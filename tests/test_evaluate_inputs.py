@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import Netmeasure
 from netmeasure.evaluate import evaluate
 from netmeasure.samples import Sample
 from netmeasure.standard import load_standard
@@ -37,7 +38,9 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_store_and_its_export_in_one_folder_count_once(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_store_and_its_export_in_one_folder_count_once(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     folder = tmp_path / "demo"
     folder.mkdir()
     rows = make_store(folder / "samples.db")
@@ -167,7 +170,9 @@ def test_memory_limit_in_bytes(text: str, expected: float) -> None:
     assert memory_bytes(text) == expected
 
 
-def test_evaluate_and_report_do_not_modify_the_store(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_evaluate_and_report_do_not_modify_the_store(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     store = tmp_path / "samples.db"
     make_store(store)
     # as a probe leaves it: schema version 1 (before the outbox), journal mode WAL
@@ -207,7 +212,9 @@ def read_only_folder(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         subprocess.run(["umount", str(mnt)], check=False)
 
 
-def test_store_on_read_only_media(read_only_folder: tuple[Path, Path], netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_store_on_read_only_media(
+    read_only_folder: tuple[Path, Path], netmeasure: Netmeasure
+) -> None:
     mnt, scratch = read_only_folder
     make_store(scratch / "s.db")
     shutil.copy(scratch / "s.db", mnt / "s.db")
@@ -240,7 +247,7 @@ def test_store_on_read_only_media(read_only_folder: tuple[Path, Path], netmeasur
     assert {p.name: sha256(p) for p in mnt.iterdir()} == hashes
 
 
-def test_damaged_store_and_bad_times(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_store_and_bad_times(tmp_path: Path, netmeasure: Netmeasure) -> None:
     store = tmp_path / "s.db"
     make_store(store, tests=2000)
     bad = tmp_path / "times.db"

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import Netmeasure
 from netmeasure import __version__
 from netmeasure.evaluate import evaluate, verdict
-from netmeasure.evaluate.plan import ABSURD
-from netmeasure.samples import METRIC_UNITS
+from netmeasure.record import VALUE_RANGES
 from netmeasure.standard import Standard, load_standard
 from netmeasure.synthetic import Truth, campaign, crowdsourced
 
@@ -163,10 +163,12 @@ def pandas_evaluation(table: pa.Table, std: Standard, group_by: list[str]) -> di
     local = df.started_at.dt.tz_convert(meta.timezone)
     df["day"] = local.dt.strftime("%Y-%m-%d")
     df["hour"] = local.dt.hour
-    absurd = df.metric.map({m: ABSURD[u] for m, u in METRIC_UNITS.items()})
-    bad_value = df.ok & (df.value.isna() | (df.value < 0) | (df.value > absurd))
+    absurd = df.metric.map({m: r.high for m, r in VALUE_RANGES.items()})
+    low = df.metric.map({m: r.low for m, r in VALUE_RANGES.items()})
+    bad_value = df.ok & (df.value.isna() | (df.value < low) | (df.value > absurd))
     bad_value |= ~df.ok & df.value.notna()
-    tech = df.technology.isin(meta.technology) if meta.technology else True
+    # every technology kept when the standard names none
+    tech = df.technology.isin(meta.technology) if meta.technology else pd.Series(True, df.index)
     df["used"] = ~bad_value & tech & ~(~df.ok & (df.error == "interrupted"))
     df["cluster"] = df[list(meta.cluster)].astype(str).agg("|".join, axis=1) if meta.cluster else ""
     out: dict[tuple, Any] = {}
@@ -265,7 +267,7 @@ def test_crowdsourced_matches_pandas(crowd: tuple[Path, pa.Table]) -> None:
         assert_matches_pandas(result, pandas_evaluation(table, std, group_by), group_by)
 
 
-def test_every_statistic_matches_pandas(crowd: tuple[Path, pa.Table], everything) -> None:  # type: ignore[no-untyped-def]
+def test_every_statistic_matches_pandas(crowd: tuple[Path, pa.Table], everything: Standard) -> None:
     path, table = crowd
     small = table.slice(0, 60_000)  # 20,000 tests: several hundred per operator
     p = path.parent / "small.parquet"
@@ -344,7 +346,7 @@ DATASETS = {
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
-def test_same_results_as_before(name: str, tmp_path: Path, everything) -> None:  # type: ignore[no-untyped-def]
+def test_same_results_as_before(name: str, tmp_path: Path, everything: Standard) -> None:
     path = tmp_path / f"{name}.parquet"
     pq.write_table(DATASETS[name](), path)
     standards = [load_standard(s) for s in (QCVN, "itu-r-m2410-embb", "malaysia-5g")]
@@ -361,7 +363,7 @@ def test_same_results_as_before(name: str, tmp_path: Path, everything) -> None: 
 # -- output size, devices on request --------------------------------------------------------
 
 
-def test_output_does_not_grow_with_devices(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_output_does_not_grow_with_devices(tmp_path: Path, netmeasure: Netmeasure) -> None:
     sizes = {}
     for devices in (300, 30_000):
         path = tmp_path / f"d{devices}.parquet"
@@ -375,7 +377,7 @@ def test_output_does_not_grow_with_devices(tmp_path: Path, netmeasure) -> None: 
     assert abs(sizes[30_000] - sizes[300]) < 0.05 * sizes[300]
 
 
-def test_details_probes(crowd: tuple[Path, pa.Table], netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_details_probes(crowd: tuple[Path, pa.Table], netmeasure: Netmeasure) -> None:
     path, table = crowd
     res = netmeasure(
         "evaluate", "--standard", QCVN, "--group-by", "operator", "--json", "--details", "probes"
@@ -470,7 +472,9 @@ def test_group_by_a_high_cardinality_column(tmp_path: Path) -> None:
         assert _close(cluster_ss, float((resid**2).sum()), 1e-9) or cluster_ss < 1e-3
 
 
-def test_memory_limit_is_checked(tmp_path: Path, crowd: tuple[Path, pa.Table], netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_memory_limit_is_checked(
+    tmp_path: Path, crowd: tuple[Path, pa.Table], netmeasure: Netmeasure
+) -> None:
     path, _ = crowd
     for bad in ("abc", "12", "-1GB"):
         res = netmeasure("evaluate", "--standard", QCVN, "--memory-limit", bad, path)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import Netmeasure
 from netmeasure.errors import InputError
 from netmeasure.evaluate import evaluate
 from netmeasure.evaluate.spark_engine import SparkDialect
@@ -24,7 +25,7 @@ from netmeasure.export import arrow_schema
 from netmeasure.standard import load_standard
 from netmeasure.synthetic import campaign
 
-SPARK = {"engine": "spark", "spark": SparkOptions("local[2]")}
+SPARK: dict[str, Any] = {"engine": "spark", "spark": SparkOptions("local[2]")}
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +169,9 @@ def test_report_details_on_spark(spark: Any, datasets: dict[str, list[str]]) -> 
     same(duck, on_spark)
 
 
-def test_cli_engine_spark(spark: Any, datasets: dict[str, list[str]], netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_cli_engine_spark(
+    spark: Any, datasets: dict[str, list[str]], netmeasure: Netmeasure
+) -> None:
     args = ["evaluate", "--standard", "vn-qcvn-126-2021", "--json", *datasets["fleet"]]
     duck = netmeasure(*args)
     spark_args = ["--engine", "spark", "--spark-master", "local[2]"]
@@ -179,8 +182,8 @@ def test_cli_engine_spark(spark: Any, datasets: dict[str, list[str]], netmeasure
 
 
 def test_report_on_spark(
-    spark: Any, datasets: dict[str, list[str]], tmp_path: Path, netmeasure
-) -> None:  # type: ignore[no-untyped-def]
+    spark: Any, datasets: dict[str, list[str]], tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     from pypdf import PdfReader
 
     pdf = tmp_path / "report.pdf"
@@ -212,7 +215,7 @@ def _rows(rows: list[dict[str, Any]]) -> pa.Table:
     )
 
 
-def _both(netmeasure, *args: Any) -> tuple[Any, Any]:  # type: ignore[no-untyped-def]
+def _both(netmeasure: Netmeasure, *args: Any) -> tuple[Any, Any]:
     duck = netmeasure("evaluate", "--standard", "vn-qcvn-126-2021", *args)
     on_spark = netmeasure("evaluate", "--engine", "spark", "--standard", "vn-qcvn-126-2021", *args)
     for res in (duck, on_spark):
@@ -221,7 +224,7 @@ def _both(netmeasure, *args: Any) -> tuple[Any, Any]:  # type: ignore[no-untyped
     return duck, on_spark
 
 
-def test_bad_input_same_messages(spark: Any, tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_same_messages(spark: Any, tmp_path: Path, netmeasure: Netmeasure) -> None:
     # no such path, an unknown group column, a file without 'value', an empty dataset
     missing = tmp_path / "nothing-here"
     no_value = tmp_path / "no-value.parquet"
@@ -231,19 +234,22 @@ def test_bad_input_same_messages(spark: Any, tmp_path: Path, netmeasure) -> None
     pq.write_table(_rows([]), empty)
     fine = tmp_path / "fine.parquet"
     pq.write_table(_rows([{"metric": "download", "value": 1e8, "ok": True}]), fine)
-    for args, text in [
+    cases: list[tuple[list[Any], str]] = [
         ([missing], f"{missing}: no such file or folder"),
         ([no_value], f"{no_value}: missing column 'value'"),
         ([empty], f"{empty}: no samples to evaluate (the dataset is empty)"),
         (["--group-by", "operatr", fine], "--group-by: unknown column 'operatr'"),
-    ]:
+    ]
+    for args, text in cases:
         duck, on_spark = _both(netmeasure, *args)
         assert text in duck.stderr
         assert duck.stderr == on_spark.stderr
 
 
 @pytest.mark.parametrize("content", [b"PAR1 this is not really parquet at all PAR1", b""])
-def test_corrupt_parquet_on_both(spark: Any, tmp_path: Path, content: bytes, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_corrupt_parquet_on_both(
+    spark: Any, tmp_path: Path, content: bytes, netmeasure: Netmeasure
+) -> None:
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(content)
     for res in _both(netmeasure, bad):
@@ -261,8 +267,8 @@ def test_what_spark_cannot_read_is_named(spark: Any, tmp_path: Path) -> None:
 
 
 def test_missing_java_is_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, netmeasure
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, netmeasure: Netmeasure
+) -> None:
     data = tmp_path / "x.parquet"
     pq.write_table(_rows([{"metric": "download", "value": 1e8, "ok": True}]), data)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))

@@ -35,6 +35,7 @@ BNETZA = (
 #: line, the file's own comment, or for the fixed site the German fixed-line rule).
 STANDARD_OF: dict[str, tuple[str, list[str]]] = {
     "README.md[0]": (QCVN, []),
+    "docs/contracts.md[0]": (QCVN, []),
     "probes/campaigns/qcvn126-indoor.toml": (QCVN, []),
     "probes/campaigns/drive-test-5g.toml": (QCVN, []),
     "probes/campaigns/demo-local.toml": (QCVN, []),
@@ -43,16 +44,17 @@ STANDARD_OF: dict[str, tuple[str, list[str]]] = {
 
 
 def campaign_examples() -> dict[str, str]:
-    """Every campaign in the repository's prose and example files, by where it is."""
+    """Every campaign in the repository's prose and example files, by where it is: a TOML
+    block with a [probe] and [[tests]] (a lone [[tests]] entry is a fragment of one)."""
     found: dict[str, str] = {}
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         blocks = re.findall(r"```toml\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
-        campaigns = [b for b in blocks if "[[tests]]" in b]
+        campaigns = [b for b in blocks if "[[tests]]" in b and "[probe]" in b]
         for i, block in enumerate(campaigns):
             found[f"{doc.relative_to(ROOT)}[{i}]"] = block
     for doc in sorted((ROOT / "probes").glob("*.md")):
         blocks = re.findall(r"```toml\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
-        for i, block in enumerate(b for b in blocks if "[[tests]]" in b):
+        for i, block in enumerate(b for b in blocks if "[[tests]]" in b and "[probe]" in b):
             found[f"{doc.relative_to(ROOT)}[{i}]"] = block
     for path in sorted((ROOT / "probes" / "campaigns").glob("*.toml")):
         found[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8")

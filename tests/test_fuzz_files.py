@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from conftest import Netmeasure
 from netmeasure.errors import NetmeasureError
 from netmeasure.ingest.mapped_csv import load_mapping
 from netmeasure.probe.campaign import load_campaign
@@ -427,7 +428,7 @@ def no_internal_error(res: Any, allowed: tuple[int, ...]) -> None:
 @fuzz(40)
 @given(doc=st.one_of(MAPPING, mutated(MAPPING_TEXTS)))
 def test_import_with_fuzzed_mapping_never_crashes(
-    tmp_path: Path, doc: dict[str, Any] | str, netmeasure
+    tmp_path: Path, doc: dict[str, Any] | str, netmeasure: Netmeasure
 ) -> None:
     """The mapping drives the whole import: every outcome is a result or a clear error."""
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
@@ -502,7 +503,7 @@ STORE_EDITS = st.lists(
 @fuzz(25)
 @given(edits=STORE_EDITS)
 def test_stores_with_odd_values_never_crash(
-    tmp_path: Path, good_store: Path, edits: list[tuple[str, Any]], netmeasure
+    tmp_path: Path, good_store: Path, edits: list[tuple[str, Any]], netmeasure: Netmeasure
 ) -> None:
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
     store = folder / "s.db"
@@ -526,7 +527,7 @@ def test_stores_with_odd_values_never_crash(
     flips=st.lists(st.tuples(st.integers(0, 2**20), st.integers(0, 255)), min_size=1, max_size=6)
 )
 def test_corrupted_stores_never_crash(
-    tmp_path: Path, good_store: Path, flips: list[tuple[int, int]], netmeasure
+    tmp_path: Path, good_store: Path, flips: list[tuple[int, int]], netmeasure: Netmeasure
 ) -> None:
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
     store = folder / "s.db"
@@ -609,7 +610,9 @@ REGRESSIONS = {
 
 
 @pytest.mark.parametrize("name", sorted(REGRESSIONS))
-def test_regression_inputs_give_a_clear_error(tmp_path: Path, name: str, netmeasure) -> None:
+def test_regression_inputs_give_a_clear_error(
+    tmp_path: Path, name: str, netmeasure: Netmeasure
+) -> None:
     text, expected = REGRESSIONS[name]
     path = tmp_path / f"{name}.toml"
     path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
@@ -619,7 +622,7 @@ def test_regression_inputs_give_a_clear_error(tmp_path: Path, name: str, netmeas
     assert "Internal error" not in res.stderr and "Traceback" not in res.stderr
 
 
-def test_campaign_with_an_overflowing_duration(tmp_path: Path, netmeasure) -> None:
+def test_campaign_with_an_overflowing_duration(tmp_path: Path, netmeasure: Netmeasure) -> None:
     """Found by the campaign fuzzer: a whole-number duration beyond a float (10**400)."""
     path = tmp_path / "c.toml"
     path.write_text(
@@ -661,7 +664,7 @@ def test_too_many_criteria_end_with_a_message_not_a_signal(tmp_path: Path) -> No
     ],
 )
 def test_report_usage_errors_are_messages(
-    tmp_path: Path, args: list[str], expected: str, netmeasure
+    tmp_path: Path, args: list[str], expected: str, netmeasure: Netmeasure
 ) -> None:
     """Issue 12: "--memory-limit abc" and an unwritable output ended in an internal error
     (after the whole evaluation)."""
@@ -676,7 +679,7 @@ def test_report_usage_errors_are_messages(
 
 
 def test_os_errors_on_given_paths_name_the_path(
-    tmp_path: Path, netmeasure, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, netmeasure: Netmeasure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The boundary: an OSError that escapes a command names its path; one without a path,
     or any other exception, stays an "Internal error" with the --traceback hint."""
@@ -706,16 +709,18 @@ def test_missing_extra_is_one_line_naming_it() -> None:
     msg = str(missing_extra(ModuleNotFoundError("No module named 'x'", name="weasyprint")))
     assert msg == (
         "this command needs the 'report' extra (weasyprint is not installed): "
-        "pip install 'netmeasure[report]'"
+        "pip install 'netmeasure-qos[report]'"
     )
     assert missing_extra(ModuleNotFoundError("x", name="duckdb")) is not None
-    assert "netmeasure[collector]" in str(missing_extra(ModuleNotFoundError("x", name="uvicorn")))
+    assert "netmeasure-qos[collector]" in str(
+        missing_extra(ModuleNotFoundError("x", name="uvicorn"))
+    )
     assert missing_extra(ModuleNotFoundError("x", name="not_an_extra")) is None
 
 
 @pytest.mark.parametrize("target", ["/proc/no/such/x.csv", "{folder}"])
 def test_unwritable_export_path_names_the_path(
-    tmp_path: Path, good_store: Path, target: str, netmeasure
+    tmp_path: Path, good_store: Path, target: str, netmeasure: Netmeasure
 ) -> None:
     """Issue 12: an unwritable export path ended in "Internal error"; the boundary's OSError
     branch names the path."""

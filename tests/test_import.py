@@ -7,12 +7,14 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import Netmeasure
 from netmeasure.errors import ParseError
 from netmeasure.ingest import PARSERS, detect, import_files
 from netmeasure.ingest.base import Origin, Overrides, Skipped
@@ -140,7 +142,7 @@ def test_mapped_csv() -> None:
     assert rows[2].value == pytest.approx(21.3)  # latency in ms stays ms
 
 
-def test_import_is_idempotent_and_counts(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_import_is_idempotent_and_counts(tmp_path: Path, netmeasure: Netmeasure) -> None:
     store = tmp_path / "s.db"
     files = [OOKLA, MURAKAMI_NDT7, *IPERF3[:3]]
     res = netmeasure("import", *files, "--store", store, "--operator", "Viettel")
@@ -155,7 +157,7 @@ def test_import_is_idempotent_and_counts(tmp_path: Path, netmeasure) -> None:  #
     assert "0 sample(s) imported" in res.stdout  # the same content from another path
 
 
-def test_a_bad_file_is_skipped_whole(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_file_is_skipped_whole(tmp_path: Path, netmeasure: Netmeasure) -> None:
     lines = MURAKAMI_NDT7.read_text().strip()
     bad = tmp_path / "three.jsonl"
     good_line = json.loads(lines)
@@ -195,8 +197,12 @@ def big_sparse(tmp_path: Path) -> Path:
     ],
 )
 def test_bad_files_get_a_clear_error(
-    tmp_path: Path, make, fmt: str | None, problem: str, netmeasure
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    make: Callable[[Path], Path],
+    fmt: str | None,
+    problem: str,
+    netmeasure: Netmeasure,
+) -> None:
     path = make(tmp_path)
     args = ["import", path, "--store", tmp_path / "s.db"]
     if fmt:
@@ -217,7 +223,9 @@ def _write(tmp: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def test_export_partitioned_and_evaluate_reads_it_back(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_export_partitioned_and_evaluate_reads_it_back(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     store = tmp_path / "s.db"
     assert netmeasure("import", DRIVE, "--mapping", MAPPING, "--store", store).exit_code == 0
     out = tmp_path / "ds"
@@ -291,7 +299,7 @@ mutation = st.lists(
 )
 
 
-def mutate(data: bytes, ops: list) -> bytes:  # type: ignore[type-arg]
+def mutate(data: bytes, ops: list) -> bytes:
     for op, where, blob in ops:
         i = int(where * len(data))
         if op == "flip" and data:
@@ -311,7 +319,9 @@ def mutate(data: bytes, ops: list) -> bytes:  # type: ignore[type-arg]
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(ops=mutation)
-def test_parsers_parse_or_raise_their_own_error(fmt: str, ops: list, native_seeds) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_parsers_parse_or_raise_their_own_error(
+    fmt: str, ops: list, native_seeds: dict[str, Path]
+) -> None:
     seed = SEEDS[fmt] or native_seeds[fmt]
     data = mutate(seed.read_bytes(), ops)
     # The seed's name (M-Lab rows take their direction from it), in a folder of its own.

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import Netmeasure
 from netmeasure.errors import StoreError
 from netmeasure.ingest import FileResult, import_files, mapped_csv
 from netmeasure.ingest.base import Overrides
@@ -58,7 +59,7 @@ def test_a_failing_file_in_a_group_is_rolled_back_alone(tmp_path: Path) -> None:
     seen: list[FileResult] = []
     with SampleStore(tmp_path / "s.db") as store:
         results = import_files(files, store, progress=seen.append)
-        tools = {}
+        tools: dict[str, int] = {}
         for row in store.iter_rows():
             tools[row["tool"]] = tools.get(row["tool"], 0) + 1
         assert not store._db.in_transaction  # the group was committed
@@ -192,9 +193,11 @@ def _count_rows(target: Path, into: bool) -> dict[str, int]:
     if into:
         import duckdb
 
-        rows = duckdb.sql(
+        relation = duckdb.sql(
             f"SELECT tool, count(*) FROM read_parquet('{target}/**/*.parquet') GROUP BY tool"
-        ).fetchall()
+        )
+        assert relation is not None
+        rows = relation.fetchall()
         return {str(tool): int(n) for tool, n in rows}
     with SampleStore(target, create=False) as store:
         counts: dict[str, int] = {}
@@ -207,7 +210,7 @@ def _count_rows(target: Path, into: bool) -> dict[str, int]:
 def test_truncated_and_garbage_files_beside_good_ones(
     tmp_path: Path,
     into: bool,
-    netmeasure,  # type: ignore[no-untyped-def]
+    netmeasure: Netmeasure,
 ) -> None:
     import random
 
@@ -256,7 +259,7 @@ def test_truncated_and_garbage_files_beside_good_ones(
 def test_a_truncated_mapped_csv_beside_a_good_one(
     tmp_path: Path,
     into: bool,
-    netmeasure,  # type: ignore[no-untyped-def]
+    netmeasure: Netmeasure,
 ) -> None:
     text = DRIVE.read_bytes()
     cut = tmp_path / "cut.csv"

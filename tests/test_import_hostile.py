@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import Netmeasure
 from netmeasure.errors import ExitStatus
 from netmeasure.ingest import import_files
 from netmeasure.store import SampleStore
@@ -74,7 +75,7 @@ HOSTILE = [
 
 def test_hostile_files_are_reported_by_name_and_the_rest_imported(
     tmp_path: Path,
-    netmeasure,  # type: ignore[no-untyped-def]
+    netmeasure: Netmeasure,
 ) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -115,7 +116,7 @@ def test_crlf_copy_of_an_iperf3_file_adds_nothing(tmp_path: Path) -> None:
         assert [(r.imported, r.duplicates) for r in again] == [(0, first.imported)] * 2
 
 
-def test_file_names_are_literal_never_glob_patterns(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_file_names_are_literal_never_glob_patterns(tmp_path: Path, netmeasure: Netmeasure) -> None:
     (tmp_path / "a*.json").write_bytes(OOKLA.read_bytes())
     (tmp_path / "ab.json").write_bytes(MURAKAMI.read_bytes())
     res = netmeasure("import", tmp_path / "a*.json", "--store", tmp_path / "s.db")
@@ -124,7 +125,9 @@ def test_file_names_are_literal_never_glob_patterns(tmp_path: Path, netmeasure) 
     assert res.exit_code == ExitStatus.ERROR and "no such file" in res.stderr
 
 
-def test_symlinked_folders_are_followed_and_loops_reported(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_symlinked_folders_are_followed_and_loops_reported(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     real = tmp_path / "real"
     (real / "sub").mkdir(parents=True)
     (real / "sub" / "ookla.json").write_bytes(OOKLA.read_bytes())
@@ -139,7 +142,9 @@ def test_symlinked_folders_are_followed_and_loops_reported(tmp_path: Path, netme
     assert res.exit_code == ExitStatus.FAIL  # the problems are reported, and counted
 
 
-def test_csv_export_neutralises_formulas_and_round_trips(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_csv_export_neutralises_formulas_and_round_trips(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     import csv
 
     hostile = {
@@ -248,7 +253,7 @@ def test_any_value_anywhere_gives_a_result_or_a_clear_error(seed: str, data: st.
                 assert store.counts().total == r.imported
 
 
-def test_collector_csv_export_neutralises_formulas(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_collector_csv_export_neutralises_formulas(tmp_path: Path, netmeasure: Netmeasure) -> None:
     import csv
 
     from netmeasure.collector.db import SqliteDB

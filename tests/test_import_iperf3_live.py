@@ -72,6 +72,7 @@ def rate(block: dict[str, Any]) -> float:
     return float(block["bytes"]) * 8 / float(block["seconds"])
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("proto", "direction", "streams", "length", "omit"),
     COMBINATIONS,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from conftest import Netmeasure
 from netmeasure.collector.db import SqliteDB
 from netmeasure.export import arrow_schema, write_csv
 from netmeasure.ingest import import_files
@@ -109,7 +110,7 @@ def test_collector_migration_rolls_back_on_failure(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
-def test_export_then_import_is_lossless(fmt: str, tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_export_then_import_is_lossless(fmt: str, tmp_path: Path, netmeasure: Netmeasure) -> None:
     src = tmp_path / "src.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in (FULL, FAILED)) + "\n")
     a, b = tmp_path / "a.db", tmp_path / "b.db"
@@ -138,7 +139,9 @@ def test_csv_header_is_the_declaration(tmp_path: Path) -> None:
 # -- import into a Parquet dataset ----------------------------------------------------------
 
 
-def test_dataset_import_is_idempotent_and_read_by_evaluate(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_dataset_import_is_idempotent_and_read_by_evaluate(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     ds = tmp_path / "ds"
     res = netmeasure("import", DRIVE, "--mapping", MAPPING, "--into", ds)
     assert res.exit_code == 0 and "12 sample(s) imported" in res.stdout, res.stdout

@@ -9,14 +9,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, wait_for_port
 from netmeasure.probe import latency
 from netmeasure.store import SampleStore
 
@@ -186,6 +185,7 @@ omit = "0s"
 """
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("with_ping", [True, False], ids=["system-ping", "no-icmp-at-all"])
 def test_latency_under_load_where_ping_sockets_are_closed(
     closed_icmp_ns: str, with_ping: bool
@@ -209,7 +209,7 @@ def test_latency_under_load_where_ping_sockets_are_closed(
         stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(0.5)
+        wait_for_port(5201, prefix=["ip", "netns", "exec", closed_icmp_ns])
         run = subprocess.run(
             [
                 "ip",

@@ -12,7 +12,10 @@ freshly built wheel. pip's own cache makes the first run an unpack, not a downlo
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from lockfile import canonical, read_pins
+from netmeasure import DISTRIBUTION
 
 pytestmark = [pytest.mark.packaging, pytest.mark.slow]
 
@@ -47,7 +51,7 @@ PIP_ENV = {
 
 
 def provides(extra: str) -> set[str]:
-    """The extras an install of ``netmeasure[extra]`` brings (self-references followed)."""
+    """The extras an install of ``netmeasure-qos[extra]`` brings (self-references followed)."""
     out, todo = set(), [extra] if extra else []
     while todo:
         e = todo.pop()
@@ -55,7 +59,7 @@ def provides(extra: str) -> set[str]:
             continue
         out.add(e)
         for req in EXTRAS[e]:
-            if req.startswith("netmeasure["):
+            if req.startswith("netmeasure-qos["):
                 todo += req.split("[", 1)[1].rstrip("]").split(",")
     return out
 
@@ -81,8 +85,9 @@ def dists() -> tuple[Path, Path]:
     started = time.monotonic()
     run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out), str(ROOT)])
     print(f"build: {time.monotonic() - started:.1f} s")
-    (sdist,) = out.glob("netmeasure-*.tar.gz")
-    (wheel,) = out.glob("netmeasure-*.whl")
+    # the distribution's file names: netmeasure-qos normalised (PEP 625, PEP 427)
+    (sdist,) = out.glob("netmeasure_qos-*.tar.gz")
+    (wheel,) = out.glob("netmeasure_qos-*.whl")
     return sdist, wheel
 
 
@@ -129,7 +134,7 @@ def test_lock_file_pins_every_dependency() -> None:
         reqs += PYPROJECT["project"]["optional-dependencies"][extra]
     for text in reqs:
         req = Requirement(text)
-        if req.name == "netmeasure":
+        if canonical(req.name) == DISTRIBUTION:
             continue
         name = canonical(req.name)
         assert name in pins, f"{name} is not in constraints.txt: run 'make lock'"
@@ -214,7 +219,7 @@ def needs(proc: subprocess.CompletedProcess[str], extra: str) -> None:
     assert proc.returncode == 2, (proc.args, proc.returncode, proc.stderr[-2000:])
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
-    assert f"pip install 'netmeasure[{extra}]'" in lines[0], proc.stderr
+    assert f"pip install 'netmeasure-qos[{extra}]'" in lines[0], proc.stderr
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v or "none")
@@ -314,7 +319,7 @@ def test_every_command_runs_from_the_installed_wheel(
         clean_exit(res)
         assert (work / "samples.parquet").read_bytes()[:4] == b"PAR1"
     else:
-        assert res.returncode == 2 and "netmeasure[analysis]" in res.stderr, res.stderr
+        assert res.returncode == 2 and "netmeasure-qos[analysis]" in res.stderr, res.stderr
 
     res = netmeasure(venv, work, "evaluate", "--standard", "malaysia-5g", "samples.db")
     if "analysis" in have:
@@ -409,3 +414,58 @@ def serve(venv: Path, work: Path, have: set[str], options: list[str]) -> None:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+# -- the README's own install lines ----------------------------------------------------------
+
+
+def readme_install_lines() -> list[str]:
+    """The README's `pip install` lines, comments removed, exactly as a reader copies them."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [
+        line.split("#", 1)[0].strip()
+        for line in text.splitlines()
+        if line.startswith("pip install ")
+    ]
+
+
+def test_readme_install_lines_install_this_project(
+    dists: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Each README install line, run as written from the checkout (where constraints.txt is)
+    in a clean environment, resolves to this project's wheel with the extra's dependencies
+    (pip --dry-run --report: what it would install), never to the unrelated "netmeasure" of
+    the index; the probe's line is installed for real and its command runs. The only
+    addition to the lines is --find-links to the built wheel: it is not on the index."""
+    _, wheel = dists
+    lines = readme_install_lines()
+    assert len(lines) >= 4 and any("[dashboard]" in line for line in lines), lines
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)])
+    pip = [str(venv / "bin" / "python"), "-m"]
+    for line in lines:
+        words = shlex.split(line)
+        assert words[:2] == ["pip", "install"], line
+        extra = words[-1].partition("[")[2].rstrip("]")
+        report = tmp_path / f"report-{extra or 'none'}.json"
+        cmd = [*pip, *words, "--find-links", str(wheel.parent)]
+        run([*cmd, "--dry-run", "--ignore-installed", "--quiet", "--report", str(report)], cwd=ROOT)
+        installs = json.loads(report.read_text())["install"]
+        names = {canonical(i["metadata"]["name"]): i for i in installs}
+        assert "netmeasure" not in names, f"{line}: would install the unrelated netmeasure"
+        ours = names[DISTRIBUTION]
+        assert ours["download_info"]["url"].endswith(wheel.name), (line, ours["download_info"])
+        assert ours["metadata"]["version"] == wheel.name.split("-")[1]
+        for want in provides(extra):  # every extra it brings, with its own requirements
+            for req in EXTRAS[want]:
+                name = canonical(re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0])
+                assert name == DISTRIBUTION or name in names, f"{line}: {name} not installed"
+    run([*pip, *shlex.split(lines[0]), "--find-links", str(wheel.parent), "--quiet"], cwd=ROOT)
+    version = subprocess.run(
+        [str(venv / "bin" / "netmeasure"), "--version"],
+        capture_output=True,
+        text=True,
+        env=PIP_ENV,
+        timeout=120,
+    )
+    assert version.returncode == 0 and "netmeasure, version" in version.stdout, version.stderr

@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import write_campaign
+from conftest import Netmeasure, write_campaign
 from netmeasure.probe import iperf3
 from netmeasure.store import SampleStore
 
@@ -29,7 +30,7 @@ JSON
 
 
 @pytest.fixture
-def fake_iperf3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def fake_iperf3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
     def make(version: str) -> Path:
         folder = tmp_path / f"bin-{version}"
         folder.mkdir()
@@ -72,7 +73,9 @@ def test_versions_parse() -> None:
     assert not iperf3.has_bidir("3.6") and iperf3.has_bidir("3.7")
 
 
-def test_iperf3_3_1_runs_without_connect_timeout(fake_iperf3, tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_iperf3_3_1_runs_without_connect_timeout(
+    fake_iperf3: Callable[[str], Path], tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     log = fake_iperf3("3.1.3")
     assert iperf3.check() == "3.1.3"
     res = netmeasure("probe", "run", campaign(tmp_path, "download"))
@@ -87,8 +90,8 @@ def test_iperf3_3_1_runs_without_connect_timeout(fake_iperf3, tmp_path: Path, ne
 
 
 def test_bidir_on_iperf3_before_3_7_is_refused_clearly(
-    fake_iperf3, tmp_path: Path, netmeasure
-) -> None:  # type: ignore[no-untyped-def]
+    fake_iperf3: Callable[[str], Path], tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     log = fake_iperf3("3.6")
     path = campaign(tmp_path, "bidir")
     checked = netmeasure("probe", "check", path)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import Netmeasure
 from netmeasure.samples import Sample
 from netmeasure.store import SampleStore
 
 HOSTILE = "[/bold]\x1b[2J\x1b]0;owned\x07[red]x"
 
 
-def test_samples_list_shows_hostile_text_escaped(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_samples_list_shows_hostile_text_escaped(tmp_path: Path, netmeasure: Netmeasure) -> None:
     with SampleStore(tmp_path / "s.db") as store:
         store.add_test(
             [
@@ -41,7 +42,7 @@ def test_samples_list_shows_hostile_text_escaped(tmp_path: Path, netmeasure) -> 
     assert "1 quarantined" in shown
 
 
-def test_collector_probes_table_escapes(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_collector_probes_table_escapes(tmp_path: Path, netmeasure: Netmeasure) -> None:
     db = f"sqlite:///{tmp_path / 'c.db'}"
     res = netmeasure("collector", "add-probe", HOSTILE, "--database", db)
     assert res.exit_code == 0, res.stderr
@@ -51,7 +52,7 @@ def test_collector_probes_table_escapes(tmp_path: Path, netmeasure) -> None:  # 
     assert "\x1b" not in res.stdout and "[/bold]" in res.stdout and "\\x1b[2J" in res.stdout
 
 
-def test_probe_run_output_escapes_campaign_values(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_probe_run_output_escapes_campaign_values(tmp_path: Path, netmeasure: Netmeasure) -> None:
     """Markup in a campaign's values is shown as text; control characters never get that
     far: a campaign file holding one is refused, naming the key (tomlfile.py)."""
     path = tmp_path / "c.toml"
@@ -80,7 +81,9 @@ count = 1
     assert "[campaign].name" in res.stderr and "U+001B" in res.stderr
 
 
-def test_unwritable_paths_and_bad_urls_are_clear_errors(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_unwritable_paths_and_bad_urls_are_clear_errors(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text("""
 [probe]

@@ -10,11 +10,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, netmeasure_cmd, write_campaign
+from conftest import Netmeasure, free_port, netmeasure_cmd, wait_until, write_campaign
 from netmeasure.store import SampleStore
 
 PROBE = """
@@ -85,12 +86,12 @@ def rows(store: Path) -> list[dict]:
 
 
 def test_run_records_download_upload_and_latency(
-    tmp_path: Path, iperf3_server: int, netmeasure
+    tmp_path: Path, iperf3_server: int, netmeasure: Netmeasure
 ) -> None:
     res = netmeasure("probe", "run", campaign(tmp_path, iperf3_server))
     assert res.exit_code == 0, res.stderr
     got = rows(tmp_path / "s.db")
-    by = {}
+    by: dict[str, list[dict]] = {}
     for r in got:
         by.setdefault(r["metric"], []).append(r)
     assert len(by["download"]) == 1 and len(by["upload"]) == 1
@@ -114,7 +115,7 @@ def test_run_records_download_upload_and_latency(
     assert raw["end"]["sum_received"]["bytes"] > 0  # the tool's own output is kept
 
 
-def test_server_down_gives_failed_samples(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_server_down_gives_failed_samples(tmp_path: Path, netmeasure: Netmeasure) -> None:
     port = free_port()  # nothing listens
     res = netmeasure("probe", "run", campaign(tmp_path, port))
     assert res.exit_code == 0, res.stderr
@@ -145,7 +146,10 @@ def test_missing_iperf3_binary_gives_failed_samples(tmp_path: Path) -> None:
     }
 
 
-def test_busy_server_retries_then_records_server_busy(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.server
+def test_busy_server_retries_then_records_server_busy(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     port = free_port()
     server = subprocess.Popen(
         ["iperf3", "-s", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -158,7 +162,8 @@ def test_busy_server_retries_then_records_server_busy(tmp_path: Path, netmeasure
             ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "8", "-b", "10M"],
             stdout=subprocess.DEVNULL,
         )
-        time.sleep(0.5)
+        # the occupant's test running: its data connection (beside the control one) is up
+        wait_until(lambda: established(port) >= 2, 20, "the occupant's iperf3 test running")
         path = campaign(tmp_path, port, direction="download", latency=False, busy_retries=2)
         started = time.monotonic()
         res = netmeasure("probe", "run", path)
@@ -171,6 +176,17 @@ def test_busy_server_retries_then_records_server_busy(tmp_path: Path, netmeasure
     (row,) = rows(tmp_path / "s.db")
     assert (row["ok"], row["error"]) == (False, "server_busy")
     assert elapsed >= 0.3 + 0.6  # two backoffs: 0.3 s and 0.6 s at least
+
+
+def established(port: int) -> int:
+    """Established TCP connections to the local server on `port` (its side of each)."""
+    out = subprocess.run(
+        ["ss", "-Htn", "state", "established", f"sport = :{port}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return len(out.stdout.splitlines())
 
 
 def _wait_for_tests(store: Path, n: int, timeout_s: float) -> None:
@@ -197,7 +213,8 @@ def test_kill_9_leaves_a_sound_store_with_every_completed_test(
     proc = subprocess.Popen(netmeasure_cmd("probe", "run", str(path)), stdout=log, stderr=log)
     try:
         _wait_for_tests(tmp_path / "s.db", 4, 60)
-        time.sleep(0.7)  # land somewhere inside the next test
+        # land inside the next test: its iperf3 connections to the server are up
+        wait_until(lambda: established(iperf3_server) >= 1, 60, "the fifth test running")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -229,7 +246,7 @@ def test_signal_stops_cleanly(tmp_path: Path, iperf3_server: int, sig: int, code
         text=True,
     )
     _wait_for_tests(tmp_path / "s.db", 1, 60)
-    time.sleep(0.5)  # inside the next iperf3 run
+    wait_until(lambda: established(iperf3_server) >= 1, 60, "the next iperf3 run under way")
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == code, stderr
@@ -241,7 +258,7 @@ def test_signal_stops_cleanly(tmp_path: Path, iperf3_server: int, sig: int, code
 
 
 def test_store_folder_that_cannot_be_created(
-    tmp_path: Path, iperf3_server: int, netmeasure
+    tmp_path: Path, iperf3_server: int, netmeasure: Netmeasure
 ) -> None:
     blocker = tmp_path / "afile"
     blocker.write_text("not a folder")
@@ -252,7 +269,7 @@ def test_store_folder_that_cannot_be_created(
 
 
 @pytest.fixture
-def tiny_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     mnt = tmp_path / "mnt"
@@ -265,7 +282,7 @@ def tiny_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_read_only_store_folder(
-    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure
+    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure: Netmeasure
 ) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], check=True)
     res = netmeasure("probe", "run", campaign(tmp_path, iperf3_server, store=tiny_fs / "s.db"))
@@ -285,7 +302,7 @@ def fill(folder: Path) -> None:
 
 
 def test_full_disk_at_start_is_a_clear_error(
-    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure
+    tmp_path: Path, tiny_fs: Path, iperf3_server: int, netmeasure: Netmeasure
 ) -> None:
     store = tiny_fs / "s.db"
     SampleStore(store).close()

@@ -36,7 +36,8 @@ def test_timeout_escalates_to_sigkill_and_keeps_output() -> None:
     elapsed = time.monotonic() - t0
     assert r.timed_out and r.returncode == -9  # SIGKILL, after SIGINT and SIGTERM were ignored
     assert "started" in r.stdout and "ignored INT" in r.stdout and "ignored TERM" in r.stdout
-    assert 1.0 + 2 * 2.0 <= elapsed < 1.0 + 2 * 2.0 + 3  # two grace periods, then the kill
+    # two grace periods at least, then the kill (no upper bound: a loaded machine is slower)
+    assert elapsed >= 1.0 + 2 * 2.0
 
 
 def test_stop_event_sends_sigint_first() -> None:

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (numpy arrays go where the methods declare Sequence[float]; they take any array-like)
 """netmeasure's bounds against R's survey package (Lumley) as an independent implementation.
 
 Every bound where netmeasure's method and survey's coincide is compared to 1e-9; each
@@ -22,6 +24,8 @@ from scipy import stats as sps
 
 from netmeasure.evaluate import methods_clustered as mc
 from netmeasure.evaluate import stats
+
+pytestmark = pytest.mark.r
 
 SCRIPT = Path(__file__).parent / "r" / "survey_bounds.R"
 TOL = 1e-9

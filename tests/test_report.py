@@ -10,11 +10,13 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
+from conftest import Netmeasure
 from netmeasure.evaluate import evaluate
 from netmeasure.report import render
 from netmeasure.report.i18n import EN, VI
@@ -54,7 +56,7 @@ def test_both_languages_define_every_text() -> None:
 
 @pytest.mark.parametrize("lang", ["en", "vi"])
 def test_report_carries_every_number_exactly(
-    data: Path, tmp_path: Path, lang: str, netmeasure, monkeypatch: pytest.MonkeyPatch
+    data: Path, tmp_path: Path, lang: str, netmeasure: Netmeasure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # report and evaluate run apart: reproducible mode makes their sums bit-identical
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
@@ -174,7 +176,7 @@ def fonts_of(pdf: Path) -> set[str]:
     return names
 
 
-def edge(tmp_path: Path, name: str, table) -> Path:  # type: ignore[no-untyped-def]
+def edge(tmp_path: Path, name: str, table: pa.Table) -> Path:
     path = tmp_path / f"{name}.parquet"
     pq.write_table(table, path)
     return path
@@ -229,6 +231,59 @@ def test_group_with_no_samples_and_parameters(tmp_path: Path) -> None:
     text = squash(pdf_text(tmp_path / "r.pdf"))
     assert squash("max_down = 250,0 Mbit/s") in text  # parameters on the cover, Vietnamese style
     assert squash("Doanh nghiệp: NoFixed") in text  # the group label in words, in Vietnamese
+
+
+def test_parameters_are_printed_in_their_own_units(tmp_path: Path) -> None:
+    """A ms parameter reads "50 ms", a rate "200 Mbit/s" (the report once printed every
+    parameter as a rate: 50 ms as "0.00 Mbit/s")."""
+    spec = tmp_path / "units.toml"
+    spec.write_text(
+        """
+[standard]
+id = "units-check"
+title = "Parameters in their units"
+authority = "test"
+source = "test"
+technology = ["5G-SA"]
+confidence = 0.95
+cluster = ["probe_id", "day"]
+timezone = "Asia/Ho_Chi_Minh"
+
+[parameters]
+max_latency = { description = "contractual latency", unit = "time_ms" }
+min_down = { description = "contractual download", unit = "rate" }
+
+[sampling]
+metric = "download"
+
+[[criteria]]
+id = "lat"
+description = "Mean latency"
+metric = "latency"
+statistic = "mean"
+op = "<="
+threshold = "{max_latency}"
+
+[[criteria]]
+id = "dl"
+description = "Mean download"
+metric = "download"
+statistic = "mean"
+op = ">="
+threshold = "{min_down}"
+"""
+    )
+    std = load_standard(str(spec), {"max_latency": "50 ms", "min_down": "200 Mbit/s"})
+    ev = evaluate(
+        std, [str(edge(tmp_path, "units", campaign(300, probes=6, seed=3)))], details=True
+    )
+    assert ev.parameters["max_latency"].unit == "ms"
+    assert ev.to_json()["parameters"] == {"max_latency": 50.0, "min_down": 200e6}
+    render(ev, pdf=tmp_path / "r.pdf", lang="en")
+    text = squash(pdf_text(tmp_path / "r.pdf"))
+    assert squash("max_latency = 50.0 ms") in text
+    assert squash("min_down = 200.0 Mbit/s") in text
+    assert "0.00Mbit/s" not in text
 
 
 @pytest.mark.parametrize("lang", ["en", "vi"])

@@ -11,12 +11,14 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pypdf import PdfReader
 
+from conftest import Netmeasure
 from netmeasure.report.charts import check_svg
 from netmeasure.report.render import CONTENT_SECURITY_POLICY, package_fetcher
 from netmeasure.synthetic import campaign
@@ -107,13 +109,14 @@ threshold = "100 ms"
 
 def attachments_of(pdf: Path) -> tuple[dict[str, object], bool, bytes]:
     reader = PdfReader(pdf)
-    names = reader.trailer["/Root"].get("/Names")
+    root: Any = reader.trailer["/Root"]
+    names = root.get("/Names")
     embedded = names is not None and "/EmbeddedFiles" in names.get_object()
     return dict(reader.attachments), embedded, pdf.read_bytes()
 
 
 def test_crafted_text_is_printed_never_fetched_nor_embedded(
-    tmp_path: Path, http_server: tuple[int, list[str]], netmeasure
+    tmp_path: Path, http_server: tuple[int, list[str]], netmeasure: Netmeasure
 ) -> None:
     port, hits = http_server
     secret = tmp_path / "secret.txt"
@@ -210,7 +213,9 @@ body {{ background: url("http://127.0.0.1:{port}/bg.png"); font-family: X; }}</s
         fetcher.fetch("netmeasure-resource:fonts/../../../../etc/passwd")
 
 
-def test_dollar_signs_in_labels_do_not_start_mathtext(tmp_path: Path, netmeasure) -> None:
+def test_dollar_signs_in_labels_do_not_start_mathtext(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     """A "$" in an operator, technology or criterion id used to crash matplotlib's mathtext."""
     std = tmp_path / "dollar.toml"
     std.write_text(

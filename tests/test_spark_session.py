@@ -81,4 +81,4 @@ def test_no_pyspark(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     with pytest.raises(ToolMissing) as err:
         spark_session(SparkOptions())
-    assert str(err.value) == "--engine spark needs pyspark: pip install 'netmeasure[spark]'"
+    assert str(err.value) == "--engine spark needs pyspark: pip install 'netmeasure-qos[spark]'"

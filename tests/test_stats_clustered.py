@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (numpy arrays go where the methods declare Sequence[float]; they take any array-like)
 """netmeasure's clustered methods (methods_clustered.py) against independent assemblies:
 brute-force convolution with scipy's beta-binomial, matrix formulas, Monte Carlo, and the
 independent-sample methods they reduce to."""

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (numpy arrays go where the methods declare Sequence[float]; they take any array-like)
 """The clustered methods as `netmeasure evaluate` runs them: the sums the engine computes in
 SQL give the same bounds as methods_clustered on the per-cluster values computed here with
 numpy, and the issue's bugs stay fixed."""
@@ -11,8 +13,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import num
 from netmeasure.evaluate import evaluate, stats
 from netmeasure.evaluate import methods_clustered as mc
+from netmeasure.evaluate.results import CriterionResult, Evaluation
 from netmeasure.export import rows_to_arrow
 from netmeasure.standard import load_standard
 
@@ -101,18 +105,20 @@ def campaign(seed: int, sizes: list[int], fail: float = 0.03) -> list[dict[str, 
     return rows
 
 
-def run(tmp_path: Path, rows: list[dict[str, object]], std: Path):  # type: ignore[no-untyped-def]
+def run(tmp_path: Path, rows: list[dict[str, object]], std: Path) -> Evaluation:
     path = tmp_path / "samples.parquet"
     pq.write_table(rows_to_arrow(rows), path)
     return evaluate(load_standard(str(std)), [str(path)])
 
 
-def crit(result, cid: str):  # type: ignore[no-untyped-def]
+def crit(result: Evaluation, cid: str) -> CriterionResult:
     return next(c for c in result.groups[0].criteria if c.id == cid)
 
 
 @pytest.fixture(scope="module")
-def clustered(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def clustered(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[dict[str, object]], Evaluation]:
     tmp = tmp_path_factory.mktemp("cl")
     sizes = [int(x) for x in np.random.default_rng(3).integers(5, 40, size=21)]
     rows = campaign(1, sizes)
@@ -124,11 +130,11 @@ def per_cluster(rows: list[dict[str, object]]) -> dict[str, np.ndarray]:
     index = {k: i for i, k in enumerate(keys)}
     g = np.array([index[(str(r["probe_id"]), str(r["started_at"])[:10])] for r in rows])
     ok = np.array([bool(r["ok"]) for r in rows])
-    v = np.array([float(r["value"]) if r["ok"] else np.nan for r in rows])  # type: ignore[arg-type]
+    v = np.array([float(r["value"]) if r["ok"] else np.nan for r in rows])
     return {"g": g, "ok": ok, "v": v, "G": np.array(len(keys))}
 
 
-def test_mean_is_cr2_on_the_clusters(clustered) -> None:  # type: ignore[no-untyped-def]
+def test_mean_is_cr2_on_the_clusters(clustered: tuple[list[dict[str, object]], Evaluation]) -> None:
     rows, res = clustered
     d = per_cluster(rows)
     okg, v = d["g"][d["ok"]], d["v"][d["ok"]]
@@ -145,7 +151,9 @@ def test_mean_is_cr2_on_the_clusters(clustered) -> None:  # type: ignore[no-unty
     assert c.icc == pytest.approx(icc, rel=1e-6) and c.icc_exceeds_assumption is False
 
 
-def test_share_and_failure_ratio_are_the_worst_case_bounds(clustered) -> None:  # type: ignore[no-untyped-def]
+def test_share_and_failure_ratio_are_the_worst_case_bounds(
+    clustered: tuple[list[dict[str, object]], Evaluation],
+) -> None:
     rows, res = clustered
     d = per_cluster(rows)
     # share: attempts of the metric (failed ones count as not meeting the bar)
@@ -162,10 +170,12 @@ def test_share_and_failure_ratio_are_the_worst_case_bounds(clustered) -> None:  
     assert f.ci_low == pytest.approx(ref_f.low, abs=1e-9)
     assert f.ci_high == pytest.approx(ref_f.high, abs=1e-9)
     # the verdict is the test at the threshold, consistent with the bounds
-    assert (c.verdict == "PASS") == (c.ci_low >= 0.9)
+    assert (c.verdict == "PASS") == (num(c.ci_low) >= 0.9)
 
 
-def test_quantiles_use_the_berger_boos_ranks(clustered) -> None:  # type: ignore[no-untyped-def]
+def test_quantiles_use_the_berger_boos_ranks(
+    clustered: tuple[list[dict[str, object]], Evaluation],
+) -> None:
     """Issue 10's Berger-Boos test replaced the worst-case ranks (docs/statistics.md): the
     ranks come from the dispersion of the count below the threshold, whose sums (Σ k_g²,
     Σ n_g k_g) are computed here from the rows; the verdict is the test's p-value at the
@@ -239,7 +249,7 @@ def test_icc_above_the_design_assumption_is_flagged(tmp_path: Path) -> None:
     flagged, with a note that the error rates are not guaranteed."""
     rows = campaign(6, [20] * 12, fail=0.0)
     rng = np.random.default_rng(6)
-    level = {}
+    level: dict[tuple[object, str], float] = {}
     for r in rows:
         key = (r["probe_id"], str(r["started_at"])[:10])
         level.setdefault(key, float(rng.uniform(50e6, 400e6)))

@@ -15,7 +15,7 @@ from scipy import stats as sps
 from netmeasure.evaluate import estimates, verdict
 from netmeasure.evaluate import methods_clustered as mc
 from netmeasure.evaluate.sums import CriterionSums
-from netmeasure.standard import Criterion
+from netmeasure.standard import Criterion, Op
 
 
 def direct_dispersion_cdf(
@@ -169,7 +169,7 @@ def test_designs_outside_berger_boos_keep_the_worst_case() -> None:
     assert (one.low, one.high) == (None, None)
 
 
-def _criterion(q: float, op: str, thr: float) -> Criterion:
+def _criterion(q: float, op: Op, thr: float) -> Criterion:
     return Criterion(
         id="c",
         metrics=("download",),
@@ -227,7 +227,8 @@ def test_bounds_never_contradict_the_verdict(unequal: bool) -> None:
         )
         ranks = estimates.needed_ranks(s, q, 0.95, clustered=True)
         ranked = {r: float(values[r - 1]) for r in ranks}
-        for op in (">=", "<="):
+        ops: tuple[Op, ...] = (">=", "<=")
+        for op in ops:
             res = verdict.criterion_result(_Std, _criterion(q, op, thr), s, ranked)  # type: ignore[arg-type]
             assert res.method == mc.METHOD_QUANTILE_BB
             p_above, p_below = mc.quantile_pvalues_bb(

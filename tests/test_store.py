@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import Netmeasure
 from netmeasure.errors import StoreError, StoreSchemaTooNew
 from netmeasure.export import write_csv, write_jsonl, write_parquet
 from netmeasure.samples import ALL_COLUMNS, COLUMNS, Context, Measurement, build_samples
@@ -127,7 +128,7 @@ def test_partitioned_parquet(tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "ds").num_rows == 2
 
 
-def test_cli_list_and_export(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_cli_list_and_export(tmp_path: Path, netmeasure: Netmeasure) -> None:
     path = tmp_path / "s.db"
     with SampleStore(path) as store:
         store.add_test(a_test())
@@ -142,7 +143,7 @@ def test_cli_list_and_export(tmp_path: Path, netmeasure) -> None:  # type: ignor
     assert res.exit_code == 0 and pq.read_table(tmp_path / "o.parquet").num_rows == 1
 
 
-def test_cli_missing_store_is_a_clear_error(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_cli_missing_store_is_a_clear_error(tmp_path: Path, netmeasure: Netmeasure) -> None:
     res = netmeasure("samples", "list", "--store", tmp_path / "nope.db")
     assert res.exit_code == 2
     assert "nope.db: no such sample store" in res.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_campaign
+from conftest import Netmeasure, write_campaign
 from netmeasure.samples import Sample
 from netmeasure.store import SampleStore
 
@@ -109,8 +109,8 @@ def upload_args(url: str, tmp_path: Path, *extra: str) -> list[object]:
 
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
 def test_redirect_to_another_host_never_carries_the_token(
-    code: int, tmp_path: Path, elsewhere: Recorder, netmeasure
-) -> None:  # type: ignore[no-untyped-def]
+    code: int, tmp_path: Path, elsewhere: Recorder, netmeasure: Netmeasure
+) -> None:
     a_store(tmp_path / "s.db")
     portal = serve("127.0.0.1", code, Location=f"{elsewhere.url}/v1/samples")
     try:
@@ -136,8 +136,8 @@ def test_redirect_to_another_host_never_carries_the_token(
     ids=["empty-object", "html", "wrong-ids", "garbage"],
 )
 def test_a_200_that_is_no_acknowledgement_is_a_failed_attempt(
-    body: bytes, tmp_path: Path, netmeasure
-) -> None:  # type: ignore[no-untyped-def]
+    body: bytes, tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     a_store(tmp_path / "s.db")
     portal = serve("127.0.0.1", 200, body, **{"Content-Type": "text/html"})
     try:
@@ -151,7 +151,9 @@ def test_a_200_that_is_no_acknowledgement_is_a_failed_attempt(
         assert s.count_pending() == 5  # nothing marked as uploaded
 
 
-def test_an_unsendable_sample_is_quarantined_and_the_rest_go(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+def test_an_unsendable_sample_is_quarantined_and_the_rest_go(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     a_store(tmp_path / "s.db", n=3)
     with SampleStore(tmp_path / "s.db") as store:
         store.add_test(
@@ -212,8 +214,8 @@ def _self_signed(tmp_path: Path) -> ssl.SSLContext:
 
 @pytest.mark.parametrize("kind", ["web-page", "redirect", "untrusted-tls", "infinite-longitude"])
 def test_probe_run_keeps_measuring_whatever_the_upload_meets(
-    kind: str, tmp_path: Path, elsewhere: Recorder, netmeasure
-) -> None:  # type: ignore[no-untyped-def]
+    kind: str, tmp_path: Path, elsewhere: Recorder, netmeasure: Netmeasure
+) -> None:
     """A real ``probe run`` whose collector URL is a captive portal (or worse): every test is
     measured and stored, the upload is reported as failing, the run exits 0."""
     page = b"<html><body>Please accept our terms</body></html>"

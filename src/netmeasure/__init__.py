@@ -4,4 +4,9 @@
 #: command 50 ms of imports and a search of the installed distributions.
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+#: The distribution's name on the package index (pyproject.toml's [project] name): "netmeasure"
+#: there is an unrelated project, which installing by that name would bring. The import
+#: package and the command stay `netmeasure`.
+DISTRIBUTION = "netmeasure-qos"
+
+__all__ = ["DISTRIBUTION", "__version__"]

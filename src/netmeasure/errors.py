@@ -98,6 +98,13 @@ class Interrupted(NetmeasureError):
     exit_status = ExitStatus.INTERRUPTED
 
 
+def pip_install(extra: str | None = None) -> str:
+    """The command that installs netmeasure (with `extra`): every hint prints this one."""
+    from netmeasure import DISTRIBUTION
+
+    return f"pip install '{DISTRIBUTION}[{extra}]'" if extra else f"pip install {DISTRIBUTION}"
+
+
 class MissingExtra(NetmeasureError):
     """A command needs an optional part of netmeasure (an extra) that is not installed."""
 
@@ -105,6 +112,4 @@ class MissingExtra(NetmeasureError):
         self.extra = extra
         self.module = module
         what = f" ({module} is not installed)" if module else ""
-        super().__init__(
-            f"this command needs the '{extra}' extra{what}: pip install 'netmeasure[{extra}]'"
-        )
+        super().__init__(f"this command needs the '{extra}' extra{what}: {pip_install(extra)}")

@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
-from netmeasure.errors import InputError, NetmeasureError
-from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, parse_ts
+from netmeasure import record
+from netmeasure.errors import InputError, NetmeasureError, pip_install
+from netmeasure.record import ALL_COLUMNS, TEXT_COLUMNS, parse_ts
 
 Format = Literal["jsonl", "csv", "parquet"]
 FORMATS: Final = ("jsonl", "csv", "parquet")
@@ -36,7 +37,6 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
 #: is prefixed too, so that importing netmeasure's own CSV gives back the original exactly.
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 _QUOTED: Final = (*FORMULA_STARTS, "'")
-_TEXT_COLUMNS: Final = frozenset(c for c in ALL_COLUMNS if COLUMN_TYPES[c] == "str")
 
 
 def neutralise_cell(text: str) -> str:
@@ -65,7 +65,7 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
                 cells.append("true" if v else "false")
             elif isinstance(v, float):
                 cells.append(repr(v))
-            elif c in _TEXT_COLUMNS:
+            elif c in TEXT_COLUMNS:
                 cells.append(neutralise_cell(str(v)))
             else:
                 cells.append(str(v))
@@ -77,20 +77,12 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
 def arrow_schema() -> Any:
     """The Parquet schema of the sample record (timestamps in UTC, microseconds)."""
     try:
-        import pyarrow as pa
+        return record.arrow_schema()
     except ImportError as exc:  # the probe's minimal install has no pyarrow
         raise NetmeasureError(
             "Parquet needs pyarrow, which is not installed",
-            hint="pip install 'netmeasure[analysis]'",
+            hint=pip_install("analysis"),
         ) from exc
-    types = {
-        "str": pa.string(),
-        "ts": pa.timestamp("us", tz="UTC"),
-        "float": pa.float64(),
-        "int": pa.int64(),
-        "bool": pa.bool_(),
-    }
-    return pa.schema([(c, types[COLUMN_TYPES[c]]) for c in ALL_COLUMNS])
 
 
 def rows_to_arrow(rows: Iterable[dict[str, Any]]) -> Any:

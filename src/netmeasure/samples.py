@@ -15,147 +15,56 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-METRICS: Final = ("download", "upload", "latency", "jitter", "packet_loss")
-
-#: Units of each metric's ``value`` (docs/contracts.md: bit/s, ms, ratio).
-METRIC_UNITS: Final[dict[str, str]] = {
-    "download": "bit/s",
-    "upload": "bit/s",
-    "latency": "ms",
-    "jitter": "ms",
-    "packet_loss": "ratio",
-}
-
-#: Classes of failure, as the ``error`` column names them.
-ERRORS: Final = (
-    "timeout",
-    "connect",
-    "dns",
-    "server_busy",
-    "tool_missing",
-    "tool_error",
-    "interrupted",
+# The record's definitions live in netmeasure.record; they stay importable from here.
+from netmeasure.record import (
+    ALL_COLUMNS,
+    COLUMN_TYPES,
+    COLUMNS,
+    ENVIRONMENTS,
+    ERROR_OUTCOMES,
+    ERRORS,
+    EXTRA_COLUMNS,
+    METRIC_UNITS,
+    METRICS,
+    OUTCOMES,
+    REQUIRED_COLUMNS,
+    SCHEMA,
+    SQL_TYPES,
+    UNIT_RANGES,
+    Column,
+    format_ts,
+    parse_ts,
+    sql_columns,
+    utc_now,
 )
 
-ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Column:
-    """One column of the sample record: the one declaration every reader and writer derives
-    from (store and collector DDL, Parquet schema, CSV header, the collector's request model).
-    """
-
-    name: str
-    type: str  # str | ts | float | int | bool ("ts": ISO-8601 UTC text in text formats)
-    required: bool = False  # NOT NULL in every database, required in the request model
-    extra: bool = False  # a documented extra after the contract's columns
-    max_length: int | None = None  # text: the collector refuses longer values
-    ge: float | None = None  # numbers: inclusive bounds the collector enforces
-    le: float | None = None
-
-
-#: The sample record, in the contract's order, then the documented extras
-#: (docs/contracts.md §1, docs/data-format.md).
-SCHEMA: Final = (
-    Column("sample_id", "str", required=True, max_length=200),
-    Column("test_id", "str", required=True, max_length=200),
-    Column("probe_id", "str", required=True, max_length=200),
-    Column("campaign", "str", max_length=500),
-    Column("started_at", "ts", required=True),
-    Column("duration_s", "float"),
-    Column("metric", "str", required=True, max_length=64),
-    Column("value", "float"),
-    Column("ok", "bool", required=True),
-    Column("error", "str", max_length=200),
-    Column("tool", "str", required=True, max_length=200),
-    Column("tool_version", "str", max_length=200),
-    Column("target", "str", max_length=500),
-    Column("streams", "int"),
-    Column("under_load", "bool", required=True),
-    Column("environment", "str", max_length=64),
-    Column("area", "str", max_length=500),
-    Column("operator", "str", max_length=200),
-    Column("technology", "str", max_length=64),
-    Column("latitude", "float", ge=-90, le=90),
-    Column("longitude", "float", ge=-180, le=180),
-    Column("rsrp_dbm", "float"),
-    Column("rsrq_db", "float"),
-    Column("sinr_db", "float"),
-    Column("cell_id", "str", max_length=200),
-    Column("band", "str", max_length=64),
-    Column("host", "str", extra=True, max_length=500),
-    Column("interface", "str", extra=True, max_length=200),
-    Column("source", "str", extra=True, max_length=1000),
-)
-
-#: The contract's columns, in the contract's order (exports keep this order).
-COLUMNS: Final = tuple(c.name for c in SCHEMA if not c.extra)
-
-#: Documented extras, after the contract's columns (docs/data-format.md).
-EXTRA_COLUMNS: Final = tuple(c.name for c in SCHEMA if c.extra)
-
-ALL_COLUMNS: Final = COLUMNS + EXTRA_COLUMNS
-
-#: Column types, for stores and exports.
-COLUMN_TYPES: Final[dict[str, str]] = {c.name: c.type for c in SCHEMA}
-
-#: Columns no row may leave empty.
-REQUIRED_COLUMNS: Final = tuple(c.name for c in SCHEMA if c.required)
-
-#: Storage types of each database dialect netmeasure writes.
-SQL_TYPES: Final[dict[str, dict[str, str]]] = {
-    "sqlite": {"str": "TEXT", "ts": "TEXT", "float": "REAL", "int": "INTEGER", "bool": "INTEGER"},
-    "postgresql": {
-        "str": "text",
-        "ts": "timestamptz",
-        "float": "double precision",
-        "int": "bigint",
-        "bool": "boolean",
-    },
-}
-
-
-def sql_columns(dialect: str) -> list[str]:
-    """The sample record's column definitions in ``dialect`` (sqlite, postgresql)."""
-    types = SQL_TYPES[dialect]
-    out = []
-    for c in SCHEMA:
-        decl = f"{c.name} {types[c.type]}"
-        if c.name == "sample_id":
-            decl += " PRIMARY KEY"
-        elif c.required:
-            decl += " NOT NULL"
-        out.append(decl)
-    return out
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def format_ts(ts: dt.datetime) -> str:
-    """ISO-8601 UTC with microseconds and a 'Z': 2026-11-23T14:40:20.123456Z."""
-    if ts.tzinfo is None:
-        raise ValueError("naive datetime: netmeasure times are UTC-aware")
-    if ts.utcoffset() != _ZERO:
-        ts = ts.astimezone(dt.UTC)
-    # isoformat is several times faster than strftime, and this runs once per stored sample.
-    return ts.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-_ZERO: Final = dt.timedelta(0)
-
-
-def parse_ts(text: str) -> dt.datetime:
-    """Parse an ISO-8601 time; a time without an offset is taken as UTC."""
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    try:
-        return value.astimezone(dt.UTC)
-    except OverflowError as exc:  # year 9999 with a negative offset, year 1 with a positive
-        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from exc
+__all__ = [
+    "ALL_COLUMNS",
+    "COLUMNS",
+    "COLUMN_TYPES",
+    "ENVIRONMENTS",
+    "ERRORS",
+    "ERROR_OUTCOMES",
+    "EXTRA_COLUMNS",
+    "METRICS",
+    "METRIC_UNITS",
+    "OUTCOMES",
+    "REQUIRED_COLUMNS",
+    "SCHEMA",
+    "SQL_TYPES",
+    "Column",
+    "Context",
+    "Measurement",
+    "Sample",
+    "build_samples",
+    "content_id",
+    "format_ts",
+    "new_id",
+    "parse_ts",
+    "sql_columns",
+    "utc_now",
+    "validate_sample_fields",
+]
 
 
 def new_id() -> str:
@@ -281,6 +190,7 @@ class Sample:
 
 
 _ROW_GETTER: Final = operator.attrgetter(*ALL_COLUMNS)
+_RATIO: Final = UNIT_RANGES["ratio"]
 _STARTED_AT: Final = ALL_COLUMNS.index("started_at")
 
 
@@ -295,8 +205,8 @@ def validate_sample_fields(metric: str, value: float | None, ok: bool, error: st
             return f"{metric}: value {value!r} is not a finite number"
         if value < 0:
             return f"{metric}: negative value {value!r}"
-        if metric == "packet_loss" and value > 1:
-            return f"packet_loss {value!r} is above 1 (it is a ratio 0..1)"
+        if METRIC_UNITS.get(metric) == "ratio" and value > _RATIO.high:
+            return f"{metric} {value!r} is above 1 (it is a ratio 0..1)"
     else:
         if value is not None:
             return f"{metric}: failed sample carries a value"

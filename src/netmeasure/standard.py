@@ -53,6 +53,13 @@ MAX_EXPRESSION_DEPTH: Final = 12
 MAX_COUNT: Final = 10**9
 
 _QUANTITY_OF_UNIT: Final[dict[str, Quantity]] = {"bit/s": "rate", "ms": "time_ms", "ratio": "ratio"}
+#: The unit a parameter's value is in, by its quantity (the record's units; "s" for a
+#: duration; "" for a count).
+UNIT_OF_QUANTITY: Final[dict[Quantity, str]] = {
+    **{q: u for u, q in _QUANTITY_OF_UNIT.items()},
+    "duration_s": "s",
+    "count": "",
+}
 
 
 def quantity_of_metric(metric: str) -> Quantity:
@@ -164,6 +171,8 @@ class Standard:
     parameters: dict[str, float]
     path: str
     sha256: str
+    #: Each parameter's unit (UNIT_OF_QUANTITY of its declared quantity).
+    parameter_units: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -352,6 +361,7 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
         sampling=sampling,
         criteria=criteria,
         parameters=values,
+        parameter_units={n: UNIT_OF_QUANTITY[specs[n].unit] for n in values},
         path=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
     )

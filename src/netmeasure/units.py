@@ -16,7 +16,7 @@ from typing import Literal
 
 from netmeasure.errors import UnitError
 
-Quantity = Literal["rate", "time_ms", "duration_s", "ratio", "count"]
+Quantity = Literal["rate", "time_ms", "duration_s", "ratio", "count", "size"]
 
 # Decimal prefixes, as network rates use them (1 Mbit/s = 10**6 bit/s).
 _RATE_FACTORS: dict[str, float] = {
@@ -51,6 +51,21 @@ _DURATION_S_FACTORS: dict[str, float] = {
     "min": 60.0,
     "h": 3600.0,
     "d": 86400.0,
+}
+
+# Sizes of files and objects: decimal prefixes as transfer sizes are quoted ("100 MB" =
+# 10**8 bytes), binary ones where the unit says so ("1 GiB" = 2**30 bytes).
+_SIZE_FACTORS: dict[str, float] = {
+    "B": 1.0,
+    "byte": 1.0,
+    "bytes": 1.0,
+    "kB": 1e3,
+    "KB": 1e3,
+    "MB": 1e6,
+    "GB": 1e9,
+    "KiB": 2.0**10,
+    "MiB": 2.0**20,
+    "GiB": 2.0**30,
 }
 
 _NUMBER_UNIT = re.compile(
@@ -148,6 +163,21 @@ def parse_ratio(text: str | float | int) -> float:
     return value
 
 
+def parse_size_bytes(text: str | float | int) -> float:
+    """ "100 MB" -> 1e8 bytes; "1 GiB" -> 2**30. A bare number is bytes; bits are refused."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value, unit = float(text), ""
+    else:
+        value, unit = _split(str(text))
+    if unit and unit not in _SIZE_FACTORS:
+        known = ", ".join(_SIZE_FACTORS)
+        raise UnitError(f"unknown size unit {unit!r} in {text!r} (bytes; known: {known})")
+    size = value * (_SIZE_FACTORS[unit] if unit else 1.0)
+    if size != int(size):
+        raise UnitError(f"a size is a whole number of bytes, got {text!r}")
+    return size
+
+
 def parse_quantity(text: str | float | int, quantity: Quantity) -> float:
     """Parse ``text`` as the given kind of quantity (used by the standard file)."""
     if quantity == "rate":
@@ -158,6 +188,8 @@ def parse_quantity(text: str | float | int, quantity: Quantity) -> float:
         return parse_duration_s(text)
     if quantity == "ratio":
         return parse_ratio(text)
+    if quantity == "size":
+        return parse_size_bytes(text)
     if isinstance(text, str):
         return float(_split(text)[0])
     return float(text)

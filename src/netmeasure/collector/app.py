@@ -50,7 +50,8 @@ from netmeasure.collector.validate import (
     row_problems,
 )
 from netmeasure.errors import StoreError
-from netmeasure.samples import ALL_COLUMNS, SCHEMA, Column, validate_sample_fields
+from netmeasure.record import ALL_COLUMNS, SCHEMA, Column, columns_of, format_ts, python_type
+from netmeasure.samples import validate_sample_fields
 
 #: Largest request body, compressed or not, and largest body after decompression.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -60,7 +61,7 @@ MAX_INFLATED_BYTES = 64 * 1024 * 1024
 class _SampleBase(BaseModel):
     """One row of the sample record (docs/contracts.md §1). Unknown keys are ignored, so that a
     newer probe with documented extras can still upload to an older collector. The fields are
-    derived from netmeasure.samples.SCHEMA (below), the one declaration of the record."""
+    derived from netmeasure.record.SCHEMA (below), the one declaration of the record."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -90,7 +91,7 @@ class _SampleBase(BaseModel):
                     raise ValueError(f"{name}: not valid Unicode text") from exc
         return self
 
-    @field_validator("duration_s", "value", "rsrp_dbm", "rsrq_db", "sinr_db", check_fields=False)
+    @field_validator(*columns_of("float"), check_fields=False)
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
         if v is not None and not math.isfinite(v):
@@ -102,9 +103,7 @@ class _SampleBase(BaseModel):
 
     def as_row(self) -> tuple[Any, ...]:
         row = [getattr(self, c) for c in ALL_COLUMNS]
-        row[_STARTED_AT] = (
-            self.started_at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-        )
+        row[_STARTED_AT] = format_ts(self.started_at)
         return tuple(row)
 
 
@@ -112,26 +111,14 @@ _STARTED_AT = ALL_COLUMNS.index("started_at")
 _SAMPLE_ID = ALL_COLUMNS.index("sample_id")
 _PROBE_ID = ALL_COLUMNS.index("probe_id")
 
-_PY_TYPES: dict[str, Any] = {
-    "str": str,
-    "ts": dt.datetime,
-    "float": float,
-    "int": int,
-    "bool": bool,
-}
-
 
 def _field(column: Column) -> tuple[Any, Any]:
-    kind = _PY_TYPES[column.type]
+    kind: Any = python_type(column.type)
     limits: dict[str, Any] = {}
     if column.max_length is not None:
         limits["max_length"] = column.max_length
         if column.required:
             limits["min_length"] = 1
-    if column.ge is not None:
-        limits["ge"] = column.ge
-    if column.le is not None:
-        limits["le"] = column.le
     if column.name == "under_load":  # required in storage, defaulted on the wire
         return kind, Field(default=False)
     if column.required:

@@ -14,8 +14,8 @@ number, a time in another notation, a control character, a NaN, an extra key hol
 list...) the precise path decides, on the body decoded as before, and names row and field.
 Rows this path accepts are exactly the rows the precise path builds from the same body
 (tests/test_collector_fastpath.py checks both on many valid and hostile records). Field
-names, types, lengths and ranges come from ``netmeasure.samples.SCHEMA`` and the documented
-ranges of ``validate``: nothing is declared twice.
+names, types, lengths and ranges come from ``netmeasure.record`` (columns and ranges):
+nothing is declared twice.
 """
 
 from __future__ import annotations
@@ -28,8 +28,15 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Final
 
-from netmeasure.collector.validate import FIELD_RANGES, MAX_BATCH, VALUE_RANGES, VOCABULARY
-from netmeasure.samples import ALL_COLUMNS, SCHEMA
+from netmeasure.collector.validate import MAX_BATCH, VOCABULARY
+from netmeasure.record import (
+    ALL_COLUMNS,
+    FIELD_RANGES,
+    JSON_TYPES,
+    SCHEMA,
+    VALUE_RANGES,
+    format_ts,
+)
 
 try:  # the collector extra brings orjson; without it, the precise path decides every batch
     import orjson
@@ -40,14 +47,6 @@ except ModuleNotFoundError:  # pragma: no cover - orjson is part of the collecto
     _loads, _DecodeError = None, ValueError
 
 _NONE: Final = type(None)
-#: The Python types a JSON decoder gives each kind of column, as this path accepts them.
-_TYPES: Final[dict[str, frozenset[type]]] = {
-    "str": frozenset({str}),
-    "ts": frozenset({str}),
-    "float": frozenset({float, int}),
-    "int": frozenset({int}),
-    "bool": frozenset({bool}),
-}
 #: An int this large is decoded differently by orjson and by ``validate.parse_json``
 #: (which reads integers of more than 18 digits as floats): such a batch goes the precise way.
 _INT_LIMIT: Final = 10**18
@@ -67,8 +66,8 @@ _ROW: Final = itemgetter(*ALL_COLUMNS)
 _ALL_NONE: Final = dict.fromkeys(ALL_COLUMNS)
 _KNOWN: Final = frozenset(ALL_COLUMNS)
 _SCALARS: Final = frozenset({str, int, float, bool, _NONE})
-_VALUE_LOW: Final = {metric: low for metric, (low, _) in VALUE_RANGES.items()}
-_VALUE_HIGH: Final = {metric: high for metric, (_, high) in VALUE_RANGES.items()}
+_VALUE_LOW: Final = {metric: r.low for metric, r in VALUE_RANGES.items()}
+_VALUE_HIGH: Final = {metric: r.high for metric, r in VALUE_RANGES.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +87,15 @@ class _Check:
 
 def _check(index: int) -> _Check:
     column = SCHEMA[index]
-    low, high = column.ge, column.le
+    low: float | None = None
+    high: float | None = None
     if column.name in FIELD_RANGES:
-        low, high = FIELD_RANGES[column.name]
+        low, high = FIELD_RANGES[column.name].low, FIELD_RANGES[column.name].high
     elif column.name == "value":  # the range of its metric is checked per row below
         low, high = min(_VALUE_LOW.values()), max(_VALUE_HIGH.values())
     # under_load is required in storage but defaulted on the wire (absent: False)
     required = column.required and column.name != "under_load"
-    types = _TYPES[column.type] if required else _TYPES[column.type] | {_NONE}
+    types = JSON_TYPES[column.type] if required else JSON_TYPES[column.type] | {_NONE}
     vocabulary = VOCABULARY.get(column.name)
     return _Check(
         index,
@@ -242,7 +242,7 @@ def _utc_text(text: str) -> str | None:
         utc = dt.datetime.fromisoformat(text).astimezone(dt.UTC)
     except (ValueError, OverflowError):
         return None
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return format_ts(utc)
 
 
 def _records_consistent(

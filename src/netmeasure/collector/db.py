@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
-from netmeasure.errors import InputError, StoreError
-from netmeasure.samples import (
+from netmeasure.errors import InputError, StoreError, pip_install
+from netmeasure.record import (
     ALL_COLUMNS,
     COLUMN_TYPES,
     REQUIRED_COLUMNS,
     SQL_TYPES,
+    format_ts,
     sql_columns,
 )
 
@@ -367,9 +368,7 @@ class PostgresDB:
         try:
             import psycopg
         except ImportError as exc:
-            raise InputError(
-                "PostgreSQL needs psycopg: pip install 'netmeasure[collector]'"
-            ) from exc
+            raise InputError(f"PostgreSQL needs psycopg: {pip_install('collector')}") from exc
         self.url = url
         self._psycopg = psycopg
         self._local = threading.local()
@@ -588,7 +587,7 @@ class PostgresDB:
 
 def _iso(t: Any) -> str:
     if isinstance(t, dt.datetime):
-        return t.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+        return format_ts(t.astimezone(dt.UTC))
     return str(t)
 
 

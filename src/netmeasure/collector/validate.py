@@ -5,12 +5,15 @@ error, and rows checked against the sample record's documented vocabulary and ra
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from netmeasure.samples import ENVIRONMENTS, ERRORS, METRICS
+from netmeasure.record import ENVIRONMENTS, ERRORS, METRICS, value_plausible
+
+# The record's plausible ranges (record/ranges.py), re-exported for the collector's modules.
+from netmeasure.record import FIELD_RANGES as FIELD_RANGES
+from netmeasure.record import VALUE_RANGES as VALUE_RANGES
 
 #: Most rows in one batch.
 MAX_BATCH: Final = 10_000
@@ -22,21 +25,6 @@ MAX_DEPTH: Final = 32
 #: refuses to convert integers of more than 4,300 digits (a denial-of-service guard).
 _MAX_INT_DIGITS: Final = 18
 
-#: Documented ranges, in the record's units (docs/collector.md).
-VALUE_RANGES: Final[dict[str, tuple[float, float]]] = {
-    "download": (0.0, 1e13),  # bit/s: up to 10 Tbit/s
-    "upload": (0.0, 1e13),
-    "latency": (0.0, 3.6e6),  # ms: up to an hour
-    "jitter": (0.0, 3.6e6),
-    "packet_loss": (0.0, 1.0),  # ratio
-}
-FIELD_RANGES: Final[dict[str, tuple[float, float]]] = {
-    "duration_s": (0.0, 86_400.0),
-    "streams": (0, 1000),  # 0: some tools report no connection count
-    "rsrp_dbm": (-200.0, 0.0),
-    "rsrq_db": (-50.0, 20.0),
-    "sinr_db": (-50.0, 60.0),
-}
 VOCABULARY: Final[dict[str, tuple[str, ...]]] = {
     "metric": METRICS,
     "environment": ENVIRONMENTS,
@@ -149,14 +137,18 @@ def row_problems(row: dict[str, Any]) -> list[tuple[str, str]]:
         if value is not None and value not in allowed:
             problems.append((name, f"{value!r} is not one of {', '.join(allowed)}"))
     value, metric = row.get("value"), row.get("metric")
-    if isinstance(value, (int, float)) and metric in VALUE_RANGES:
-        low, high = VALUE_RANGES[metric]
-        if not (math.isfinite(value) and low <= value <= high):
-            problems.append(("value", f"{metric} {value!r} is outside {low:g}…{high:g}"))
-    for name, (low, high) in FIELD_RANGES.items():
+    if (
+        isinstance(value, (int, float))
+        and isinstance(metric, str)
+        and metric in VALUE_RANGES
+        and not value_plausible(metric, value)
+    ):
+        r = VALUE_RANGES[metric]
+        problems.append(("value", f"{metric} {value!r} is outside {r.low:g}…{r.high:g}"))
+    for name, r in FIELD_RANGES.items():
         value = row.get(name)
-        if isinstance(value, (int, float)) and not (low <= value <= high):
-            problems.append((name, f"{value!r} is outside {low:g}…{high:g}"))
+        if isinstance(value, (int, float)) and value not in r:
+            problems.append((name, f"{value!r} is outside {r.low:g}…{r.high:g}"))
     return problems
 
 
@@ -178,7 +170,8 @@ def refine_schema(properties: dict[str, Any]) -> None:
             elif kind == "string" and branch.get("format") != "date-time":
                 branch["pattern"] = TEXT_PATTERN
             elif kind in ("number", "integer") and name in FIELD_RANGES:
-                branch["minimum"], branch["maximum"] = FIELD_RANGES[name]
+                branch["minimum"] = FIELD_RANGES[name].low
+                branch["maximum"] = FIELD_RANGES[name].high
             elif kind == "number" and name == "value":
-                branch["minimum"] = 0
-                branch["maximum"] = max(high for _, high in VALUE_RANGES.values())
+                branch["minimum"] = min(r.low for r in VALUE_RANGES.values())
+                branch["maximum"] = max(r.high for r in VALUE_RANGES.values())

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, Protocol
 
+from netmeasure.record.timetext import ISO_PATTERNS
+
 #: ISO-8601 UTC with microseconds, as the sample record writes times.
-ISO_DUCKDB: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+ISO_DUCKDB: Final = ISO_PATTERNS["duckdb"]
 
 
 #: The H3 function DuckDBEngine registers (engine.register_h3).

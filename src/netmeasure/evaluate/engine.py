@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from netmeasure.errors import InputError
+from netmeasure.errors import InputError, pip_install
 from netmeasure.evaluate.dialect import H3_FUNCTION, Dialect, DuckDBDialect, quote
 from netmeasure.evaluate.sources import Source, discover, parquet_files_sql, relation_sql
 
@@ -129,7 +129,7 @@ class DuckDBEngine:
         try:
             import duckdb
         except ImportError as exc:
-            raise InputError("evaluate needs duckdb: pip install 'netmeasure[analysis]'") from exc
+            raise InputError(f"evaluate needs duckdb: {pip_install('analysis')}") from exc
         self._duckdb = duckdb
         self._h3 = False
         self.dialect: Dialect = DuckDBDialect()

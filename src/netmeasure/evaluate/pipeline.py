@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from netmeasure.errors import InputError
+from netmeasure.errors import InputError, pip_install
 from netmeasure.evaluate.engine import Engine
 from netmeasure.evaluate.plan import (
     Plan,
@@ -22,7 +22,7 @@ from netmeasure.evaluate.plan import (
     group_sums,
     order_statistics,
 )
-from netmeasure.evaluate.results import Evaluation, combine
+from netmeasure.evaluate.results import Evaluation, Parameter, combine
 from netmeasure.evaluate.sources import Source
 from netmeasure.samples import ALL_COLUMNS
 from netmeasure.standard import DERIVED_COLUMNS, Standard
@@ -41,8 +41,7 @@ def check_group_by(group_by: Sequence[str]) -> tuple[str, ...]:
                 import h3  # noqa: F401
             except ImportError as exc:
                 raise InputError(
-                    f"--group-by {g}: H3 cells need the h3 package:"
-                    " pip install 'netmeasure[dashboard]'"
+                    f"--group-by {g}: H3 cells need the h3 package: {pip_install('dashboard')}"
                 ) from exc
     return tuple(dict.fromkeys(group_by))
 
@@ -117,7 +116,10 @@ def run(
         letter_verdict=combine(g.letter_verdict for g in groups),
         groups=groups,
         group_by=sums.group_by,
-        parameters=dict(standard.parameters),
+        parameters={
+            k: Parameter(v, standard.parameter_units.get(k, ""))
+            for k, v in standard.parameters.items()
+        },
         sources=sources.result(),
         details=sums.details,
     )

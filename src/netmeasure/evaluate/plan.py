@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
 from typing import Any, Final
 
 from netmeasure.errors import InputError
@@ -44,7 +45,14 @@ from netmeasure.evaluate.localtime import (
     local_us_sql,
     utc_offsets,
 )
-from netmeasure.evaluate.results import EXCLUSION_REASONS
+from netmeasure.evaluate.results import (
+    Details,
+    DeviceRow,
+    FirstTest,
+    QuantileCurve,
+    TechnologyTests,
+    ToolSamples,
+)
 from netmeasure.evaluate.sums import (
     CriterionSums,
     GroupSums,
@@ -53,15 +61,14 @@ from netmeasure.evaluate.sums import (
     SamplingSums,
     Sums,
 )
-from netmeasure.samples import ALL_COLUMNS, ENVIRONMENTS, METRIC_UNITS
+from netmeasure.record import ALL_COLUMNS, ENVIRONMENTS, EXCLUSION_REASONS, value_outside_sql
 from netmeasure.standard import Criterion, Standard
 
-#: Values above these are not measurements but errors (counted as ``invalid_value``).
-ABSURD: Final[dict[str, float]] = {
-    "bit/s": 1e12,  # 1 Tbit/s
-    "ms": 600_000.0,  # 10 minutes
-    "ratio": 1.0,
-}
+
+def sum_column(j: int, field: str) -> str:
+    """The name of criterion j's ``field`` in criteria_sql."""
+    return f"c{j}_{field}"
+
 
 #: How many rows the details (charts, appendix) carry at most.
 DETAIL_POINTS: Final = 101
@@ -87,6 +94,14 @@ class Aggregate:
 
     def sql(self) -> str:
         return f"{self.fn}({self.arg}) FILTER (WHERE {self.cond})"
+
+    @property
+    def rollup(self) -> str:
+        """The aggregate that combines rows of this one (counts and sums add up)."""
+        return _ROLLUP[self.fn]
+
+
+_ROLLUP: Final = {"count": "sum", "sum": "sum", "min": "min", "max": "max"}
 
 
 @dataclass(frozen=True)
@@ -170,9 +185,6 @@ class Plan:
         tech_ok = (
             "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
         )
-        absurd = " ".join(
-            f"WHEN metric = {literal(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
-        )
         return f"""
             SELECT *,
               {self.local_day_sql()} AS _day,
@@ -182,8 +194,7 @@ class Plan:
                 WHEN _dup THEN 'duplicate'
                 WHEN started_at IS NULL OR metric IS NULL OR ok IS NULL THEN 'invalid_value'
                 WHEN ok AND (value IS NULL OR {d.is_nan("value")} OR {d.is_inf("value")}
-                             OR value < 0
-                             OR value > (CASE {absurd} ELSE 1e300 END)) THEN 'invalid_value'
+                             OR {value_outside_sql()}) THEN 'invalid_value'
                 WHEN NOT ok AND value IS NOT NULL THEN 'invalid_value'
                 WHEN NOT ({tech_ok}) OR technology IS NULL AND {str(bool(techs)).upper()}
                   THEN 'technology'
@@ -347,24 +358,7 @@ class Plan:
         crowdsourced data), and each table holds only its own columns: writing the other
         groupings' columns as NULL cost the cluster table of 10 M crowdsourced samples 0.8
         CPU-s. In the view, a row's columns that its grouping does not compute are NULL."""
-        sampling = self._sampling()
-        per_cluster = [
-            col for j, c in enumerate(self.std.criteria) for col in self._criterion_columns(j, c)
-        ]
-        per_group = [
-            Aggregate(f"x_{r}", "count", "*", f"_excluded = {literal(r)}")
-            for r in EXCLUSION_REASONS
-        ]
-        per_group.append(Aggregate("sampling", "count", "*", sampling))
-        per_group += [
-            Aggregate(f"env_{e}", "count", "*", f"{sampling} AND environment = {literal(e)}")
-            for e in ENVIRONMENTS
-        ]
-        per_group += [
-            Aggregate("used", "count", "*", "_excluded IS NULL"),
-            Aggregate("tmin", "min", "started_at", "_excluded IS NULL"),
-            Aggregate("tmax", "max", "started_at", "_excluded IS NULL"),
-        ]
+        per_cluster, per_group = self._set_aggregates()
         # the criteria's sums: one grouping, over the rows no exclusion removed (every
         # criterion's trials are among them); the rest, over every row: one grouping
         # (group, day, hour), whose rows add up to the group's, the days' and the hours'
@@ -388,6 +382,34 @@ class Plan:
             union.append(f"SELECT {', '.join(select)} FROM {quote(self.set_table(role))}")
         out["_sets"] = self.dialect.create_temp_view("_sets", " UNION ALL ".join(union))
         return out
+
+    def set_aggregates(self) -> tuple[Aggregate, ...]:
+        """Every aggregate column of ``_sets`` (the dashboard's running tables combine
+        their rows by each one's ``rollup``)."""
+        per_cluster, per_group = self._set_aggregates()
+        return (*per_cluster, *per_group)
+
+    def _set_aggregates(self) -> tuple[list[Aggregate], list[Aggregate]]:
+        """The cluster grouping's aggregates (the criteria's) and the cell grouping's."""
+        sampling = self._sampling()
+        per_cluster = [
+            col for j, c in enumerate(self.std.criteria) for col in self._criterion_columns(j, c)
+        ]
+        per_group = [
+            Aggregate(f"x_{r}", "count", "*", f"_excluded = {literal(r)}")
+            for r in EXCLUSION_REASONS
+        ]
+        per_group.append(Aggregate("sampling", "count", "*", sampling))
+        per_group += [
+            Aggregate(f"env_{e}", "count", "*", f"{sampling} AND environment = {literal(e)}")
+            for e in ENVIRONMENTS
+        ]
+        per_group += [
+            Aggregate("used", "count", "*", "_excluded IS NULL"),
+            Aggregate("tmin", "min", "started_at", "_excluded IS NULL"),
+            Aggregate("tmax", "max", "started_at", "_excluded IS NULL"),
+        ]
+        return per_cluster, per_group
 
     @staticmethod
     def set_table(role: str) -> str:
@@ -438,31 +460,31 @@ class Plan:
             resid.append(f"CASE WHEN n{j} > 0 THEN t{j} - n{j} * (tt{j} / ntot{j}) END AS r{j}")
             totals += [f"sum(t{j}) AS tt{j}", f"sum(n{j}) AS ntot{j}"]
             mean = c.statistic == "mean"
-            # n_g as a double (1.0 * n_g is a DECIMAL in DuckDB and Spark: 0.1 s more at 10 M)
+            # n_g as a double (1.0 * n_g is a DECIMAL in DuckDB and Spark, and slower)
             m = f"CAST(n{j} AS DOUBLE)"
-            out += [
-                f"sum(n{j})",
-                f"sum(t{j})",
-                f"sum(q{j})" if mean else "0",
-                f"count(*) FILTER (WHERE n{j} > 0)",
-                f"coalesce(sum(r{j} * r{j}), 0)",
-                f"coalesce(sum({m} * {m}), 0)",
-                f"coalesce(sum(CASE WHEN n{j} > 0 THEN r{j} * r{j} / {m} END), 0)",
-            ]
             # means (CR2, Bell-McCaffrey), in doubles (n_g^4 overflows 64-bit integers):
             # w_g = 1 / (1 - n_g / n), 0 for a single cluster
             w = f"CASE WHEN n{j} > 0 AND n{j} < ntot{j} THEN 1.0 / (1.0 - {m} / ntot{j}) ELSE 0 END"
-            out += [
-                f"coalesce(sum(({w}) * r{j} * r{j}), 0)" if mean else "0",
-                f"coalesce(sum(({w}) * {m} * {m}), 0)" if mean else "0",
-                f"coalesce(sum(({w}) * ({w}) * {m} * {m} * {m} * {m}), 0)" if mean else "0",
-            ]
             # quantiles (Berger-Boos): Σ_g k_g² and Σ_g n_g k_g, in exact integers
             bb = c.statistic in ("median", "percentile")
-            out += [
-                f"coalesce(sum(t{j} * t{j}), 0)" if bb else "0",
-                f"coalesce(sum(n{j} * t{j}), 0)" if bb else "0",
-            ]
+            exprs = {
+                "n": f"sum(n{j})",
+                "total": f"sum(t{j})",
+                "total_sq": f"sum(q{j})" if mean else "0",
+                "clusters": f"count(*) FILTER (WHERE n{j} > 0)",
+                "cluster_ss": f"coalesce(sum(r{j} * r{j}), 0)",
+                "sum_sq_sizes": f"coalesce(sum({m} * {m}), 0)",
+                "between_ss": f"coalesce(sum(CASE WHEN n{j} > 0 THEN r{j} * r{j} / {m} END), 0)",
+                "cr2_ss": f"coalesce(sum(({w}) * r{j} * r{j}), 0)" if mean else "0",
+                "w_sizes_sq": f"coalesce(sum(({w}) * {m} * {m}), 0)" if mean else "0",
+                "w2_sizes_4": (
+                    f"coalesce(sum(({w}) * ({w}) * {m} * {m} * {m} * {m}), 0)" if mean else "0"
+                ),
+                "sum_k_sq": f"coalesce(sum(t{j} * t{j}), 0)" if bb else "0",
+                "sum_size_k": f"coalesce(sum(n{j} * t{j}), 0)" if bb else "0",
+            }
+            assert set(exprs) == set(SUMMED_FIELDS)
+            out += [f"{exprs[f]} AS {sum_column(j, f)}" for f in SUMMED_FIELDS]
         # the group's totals joined to its clusters (a join streams and spills; a window
         # over tens of millions of clusters held them in memory)
         group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
@@ -473,7 +495,13 @@ class Plan:
         join = f"JOIN ({by_group}) AS tot ON {on}" if on else f"CROSS JOIN ({by_group}) AS tot"
         inner = f"SELECT r.*, {names} FROM {self._rows('cluster')} {join}"
         inner = f"SELECT *, {', '.join(resid)} FROM ({inner}) AS j"
-        return f"SELECT {self.gkey()}, {', '.join(out)} FROM ({inner}) AS c{group}"
+        return f"SELECT {self.gkey()} AS _gkey, {', '.join(out)} FROM ({inner}) AS c{group}"
+
+    def criteria_columns(self) -> tuple[str, ...]:
+        """The names of criteria_sql's columns, in its order (``_gkey``, then per criterion
+        j every one of SUMMED_FIELDS as ``sum_column(j, field)``)."""
+        per = (sum_column(j, f) for j in range(len(self.std.criteria)) for f in SUMMED_FIELDS)
+        return ("_gkey", *per)
 
     def sizes_sql(self) -> str:
         """Per criterion j and group: the histogram of the cluster sizes (j, group, n_g,
@@ -708,6 +736,16 @@ def _float(x: Any) -> float:
     return 0.0 if x is None else float(x)
 
 
+#: The fields of sums.CriterionSums that criteria_sql sums, in its order, each with its
+#: conversion from the engine's value (NULL: no row): the SQL's column names and their
+#: reader derive from the dataclass, never from positions.
+SUMMED_FIELDS: Final[dict[str, Callable[[Any], Any]]] = {
+    f.name: _int if f.type == "int" else _float
+    for f in dataclass_fields(CriterionSums)
+    if f.name != "sizes"  # the histogram of cluster sizes: its own query (sizes_sql)
+}
+
+
 def _with_offsets(engine: Engine, plan: Plan, first: Any, last: Any) -> Plan:
     """``plan`` with its zone's offsets over the data's span (``first``, ``last``: from
     span_sql), where the engine's own
@@ -761,31 +799,19 @@ def criteria_sums(engine: Engine, plan: Plan) -> CriteriaSums:
     sizes: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for j, gkey, m, count in engine.fetch(plan.sizes_sql()):
         sizes.setdefault((gkey, int(j)), []).append((_int(m), _int(count)))
-    width = 12
+    names = plan.criteria_columns()
     for row in engine.fetch(plan.criteria_sql()):
-        sums = []
-        for j in range(ncrit):
-            n, t, q, g, ss, s2, ssb, cr2, wn2, w2n4, k2, nk = row[
-                1 + width * j : 1 + width * (j + 1)
-            ]
-            sums.append(
-                CriterionSums(
-                    n=_int(n),
-                    total=_float(t),
-                    total_sq=_float(q),
-                    clusters=_int(g),
-                    cluster_ss=_float(ss),
-                    sum_sq_sizes=_float(s2),
-                    between_ss=_float(ssb),
-                    cr2_ss=_float(cr2),
-                    w_sizes_sq=_float(wn2),
-                    w2_sizes_4=_float(w2n4),
-                    sizes=tuple(sorted(sizes.get((row[0], j), []))),
-                    sum_k_sq=_float(k2),
-                    sum_size_k=_float(nk),
-                )
+        if len(row) != len(names):  # the SQL and its names are built together: never
+            raise AssertionError(f"criteria_sql gave {len(row)} columns, expected {len(names)}")
+        named = dict(zip(names, row, strict=True))
+        gkey = named["_gkey"]
+        criteria[gkey] = tuple(
+            CriterionSums(
+                **{f: SUMMED_FIELDS[f](named[sum_column(j, f)]) for f in SUMMED_FIELDS},
+                sizes=tuple(sorted(sizes.get((gkey, j), []))),
             )
-        criteria[row[0]] = tuple(sums)
+            for j in range(ncrit)
+        )
     return criteria
 
 
@@ -884,19 +910,18 @@ def order_statistics(
     return out
 
 
-def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
+def _details(engine: Engine, plan: Plan) -> Details:
     """Data for the report's charts and appendix (never statistics). Bounded in size:
     quantile points, counts, a sample of locations, the first tests, the busiest devices."""
     d = plan.dialect
     qs = [i / (DETAIL_POINTS - 1) for i in range(DETAIL_POINTS)]
     gl = plan._group_list()
     group = f"GROUP BY {gl}metric, coalesce(under_load, FALSE)"
-    out: dict[str, Any] = {}
     rows = engine.fetch(f"""
         SELECT {plan.gkey()}, metric, coalesce(under_load, FALSE), count(*),
                {d.quantiles("value", qs)}
         FROM s WHERE _excluded IS NULL AND ok {group} ORDER BY 1, 2, 3""")
-    out["quantiles"] = [
+    quantiles: list[QuantileCurve] = [
         {
             "key": json.loads(g),
             "metric": m,
@@ -909,7 +934,7 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
     tech = engine.fetch(f"""
         SELECT {plan.gkey()}, coalesce(technology, 'unknown'), count(DISTINCT test_id) FROM s
         GROUP BY {gl}coalesce(technology, 'unknown') ORDER BY 1, 2""")
-    out["technology"] = [
+    technology: list[TechnologyTests] = [
         {"key": json.loads(g), "technology": t, "tests": int(n)} for g, t, n in tech
     ]
     m = literal(plan.std.sampling.metric)
@@ -922,12 +947,12 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
             42,
         )
     )
-    out["locations"] = sorted(
+    locations = sorted(
         [[float(a), float(b), bool(ok), v] for a, b, ok, v in loc],
         key=lambda r: (r[0], r[1], r[3] if r[3] is not None else -1),
     )
     tests = engine.fetch(_first_tests_sql(engine, plan))
-    out["tests"] = [
+    first_tests: list[FirstTest] = [
         {
             "started_at": t,
             "probe_id": p,
@@ -947,15 +972,18 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
     ]
     total = engine.fetch(f"""SELECT count(*) FROM (SELECT DISTINCT probe_id, test_id FROM s
         WHERE {_LISTED}) AS t""")
-    out["tests_total"] = int(total[0][0]) if total else 0
+    tests_total = int(total[0][0]) if total else 0
     versions = engine.fetch("""SELECT tool, coalesce(tool_version, '?'), count(*) FROM s
         GROUP BY tool, coalesce(tool_version, '?') ORDER BY 1, 2""")
-    out["tools"] = [{"tool": t, "version": v, "samples": int(n)} for t, v, n in versions]
-    for col, key in (("area", "areas"), ("operator", "operators")):
+    tools: list[ToolSamples] = [
+        {"tool": t, "version": v, "samples": int(n)} for t, v, n in versions
+    ]
+    labels: dict[str, list[str]] = {}
+    for col in ("area", "operator"):
         values = engine.fetch(f"""SELECT DISTINCT {col} FROM s WHERE _excluded IS NULL
             AND {col} IS NOT NULL ORDER BY 1 LIMIT 50""")
-        out[key] = [str(v[0]) for v in values]
-    out["probes"] = [
+        labels[col] = [str(v[0]) for v in values]
+    probes: list[DeviceRow] = [
         {"probe_id": pid, "environment": env, "samples": int(n), "first": first, "last": last}
         for _, pid, n, env, first, last in engine.fetch(plan.probes_sql(DETAIL_PROBES))
     ]
@@ -963,5 +991,16 @@ def _details(engine: Engine, plan: Plan) -> dict[str, Any]:
         "SELECT count(DISTINCT probe_id) + max(CASE WHEN probe_id IS NULL THEN 1 ELSE 0 END)"
         " FROM s WHERE _excluded IS NULL"
     )
-    out["probes_total"] = _int(n_probes[0][0]) if n_probes else 0
-    return out
+    # the keys in the order the JSON has always had them
+    return {
+        "quantiles": quantiles,
+        "technology": technology,
+        "locations": locations,
+        "tests": first_tests,
+        "tests_total": tests_total,
+        "tools": tools,
+        "areas": labels["area"],
+        "operators": labels["operator"],
+        "probes": probes,
+        "probes_total": _int(n_probes[0][0]) if n_probes else 0,
+    }

@@ -10,13 +10,116 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final, Literal, TextIO
+from enum import StrEnum
+from typing import Any, Final, Literal, TextIO, TypedDict
+
+# the exclusion reasons are the record's vocabulary (record/vocab.py), re-exported here
+from netmeasure.record.vocab import EXCLUSION_REASONS as EXCLUSION_REASONS
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
-VERDICT_ORDER: Final = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
 
-#: Why a row is not used, in the order the rules are applied (docs/evaluate.md).
-EXCLUSION_REASONS: Final = ("technology", "invalid_value", "interrupted", "duplicate")
+
+class Method(StrEnum):
+    """How a criterion's bound was computed (docs/statistics.md). The JSON holds the value;
+    ``family`` names the method's paragraph in the report's methods section."""
+
+    NONE = "none"
+    #: independent samples
+    T = "t"
+    CLOPPER_PEARSON = "clopper-pearson"
+    ORDER_STATISTIC = "order-statistic"
+    #: clustered samples (methods_clustered.py)
+    T_CLUSTER = "t-cluster"
+    T_CLUSTER_CR2 = "t-cluster-cr2"
+    KORN_GRAUBARD = "korn-graubard"
+    KORN_GRAUBARD_NEFF_CLUSTERS = "korn-graubard (n_eff = clusters)"
+    BETA_BINOMIAL_WORST_CASE = "beta-binomial-worst-case"
+    ORDER_STATISTIC_BERGER_BOOS = "order-statistic-berger-boos"
+    ORDER_STATISTIC_WORST_CASE = "order-statistic-worst-case"
+
+    @property
+    def family(self) -> str:
+        """The report's name for the method's paragraph (i18n ``method_<family>``)."""
+        return _FAMILY.get(self, self.value)
+
+
+_FAMILY: Final[dict[Method, str]] = {Method.KORN_GRAUBARD_NEFF_CLUSTERS: "korn-graubard"}
+
+
+class QuantileCurve(TypedDict):
+    """One metric's value distribution in one group (``DETAIL_POINTS`` quantiles)."""
+
+    key: dict[str, Any]
+    metric: str
+    under_load: bool
+    n: int
+    values: list[float]
+
+
+class TechnologyTests(TypedDict):
+    key: dict[str, Any]
+    technology: str
+    tests: int
+
+
+class FirstTest(TypedDict):
+    """One of the first tests (the report's appendix): its values by metric."""
+
+    started_at: str
+    probe_id: str | None
+    test_id: str | None
+    tool: str | None
+    target: str | None
+    values: dict[str, float | None]
+    ok: bool
+    error: str | None
+    environment: str | None
+    area: str | None
+
+
+class ToolSamples(TypedDict):
+    tool: str
+    version: str
+    samples: int
+
+
+class DeviceRow(TypedDict):
+    """One of the busiest devices."""
+
+    probe_id: str | None
+    environment: str | None
+    samples: int
+    first: str | None
+    last: str | None
+
+
+class Details(TypedDict, total=False):
+    """The report's chart and appendix data (bounded in size; never statistics). Readers
+    take a missing key as empty (an evaluation without details has none)."""
+
+    quantiles: list[QuantileCurve]
+    technology: list[TechnologyTests]
+    #: [latitude, longitude, ok, value] of a sample of the sampling metric's rows
+    locations: list[list[Any]]
+    tests: list[FirstTest]
+    tests_total: int
+    tools: list[ToolSamples]
+    areas: list[str]
+    operators: list[str]
+    probes: list[DeviceRow]
+    probes_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """A standard's parameter as the evaluation used it: its value in ``unit`` (the record's
+    units: bit/s, ms, ratio; s for a duration; "" for a count)."""
+
+    value: float
+    unit: str
+
+
+VERDICT_ORDER: Final = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
 
 
 #: The unit of each sampling rule's required and actual values (docs/contracts.md §4).
@@ -53,7 +156,7 @@ class CriterionResult:
     estimate: float | None
     ci_low: float | None
     ci_high: float | None
-    method: str
+    method: Method
     letter_verdict: Verdict
     verdict: Verdict
     samples_needed: int | None
@@ -174,10 +277,10 @@ class Evaluation:
     letter_verdict: Verdict
     groups: tuple[GroupResult, ...]
     group_by: tuple[str, ...]
-    parameters: dict[str, float]
+    parameters: Mapping[str, Parameter]
     sources: tuple[dict[str, Any], ...]
     #: The report's chart data (bounded in size), with ``details=True``.
-    details: dict[str, Any] | None = None
+    details: Details | None = None
 
     def to_json(self, *, details: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -188,7 +291,7 @@ class Evaluation:
             "groups": [g.to_json() for g in self.groups],
             "letter_verdict": self.letter_verdict,
             "group_by": list(self.group_by),
-            "parameters": self.parameters,
+            "parameters": {k: p.value for k, p in self.parameters.items()},
             "sources": list(self.sources),
         }
         if details and self.details is not None:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from netmeasure.errors import InputError
-from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES
+from netmeasure.errors import InputError, pip_install
+from netmeasure.record import ALL_COLUMNS, COLUMN_TYPES, SQL_TYPES, SQLITE_STRICT_READ, arrow_schema
+from netmeasure.record.timetext import ISO_PATTERNS
 
 SQLITE_SUFFIXES: Final = (".db", ".sqlite", ".sqlite3")
 PARQUET_SUFFIXES: Final = (".parquet", ".pq")
@@ -29,13 +30,7 @@ ALL_SUFFIXES: Final = SQLITE_SUFFIXES + PARQUET_SUFFIXES + CSV_SUFFIXES + JSONL_
 #: Columns without which a row cannot be evaluated at all.
 REQUIRED: Final = ("started_at", "metric", "value", "ok")
 
-_DUCK_TYPES: Final = {
-    "str": "VARCHAR",
-    "ts": "TIMESTAMPTZ",
-    "float": "DOUBLE",
-    "int": "BIGINT",
-    "bool": "BOOLEAN",
-}
+_DUCK_TYPES: Final = SQL_TYPES["duckdb"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +211,7 @@ def _register_rows(con: Any, src: Source, view: str) -> None:
         batches = _sqlite_batches(src.path)
     # Times stay text here: relation_sql casts them (a time that does not parse becomes
     # NULL and is counted as invalid_value, as in a CSV).
-    types = _arrow_types()
-    schema = pa.schema([(c, types[COLUMN_TYPES[c]]) for c in ALL_COLUMNS])
+    schema = arrow_schema(time_as_text=True)
     table = pa.Table.from_batches(
         [pa.RecordBatch.from_arrays(b, schema=schema) for b in batches], schema=schema
     )
@@ -226,28 +220,6 @@ def _register_rows(con: Any, src: Source, view: str) -> None:
     con.unregister(f"{view}_table")
 
 
-def _arrow_types() -> dict[str, Any]:
-    import pyarrow as pa
-
-    return {
-        "str": pa.string(),
-        "ts": pa.string(),
-        "float": pa.float64(),
-        "int": pa.int64(),
-        "bool": pa.bool_(),
-    }
-
-
-#: Per column, an SQLite expression of one definite type: a value of another type (text in
-#: a number column, a number in a flag) becomes NULL, never SQLite's silent 0.
-_SQLITE_SELECT: Final = {
-    "str": "CAST({c} AS TEXT)",
-    "ts": "CAST({c} AS TEXT)",
-    "float": "CASE WHEN typeof({c}) IN ('real', 'integer') THEN CAST({c} AS REAL) END",
-    "int": "CASE WHEN typeof({c}) = 'integer' THEN {c} END",
-    "bool": "CASE WHEN {c} IN (0, 1) THEN {c} END",
-}
-
 _BATCH: Final = 50_000
 
 
@@ -255,13 +227,12 @@ def _columns_of(rows: list[tuple[Any, ...]]) -> list[Any]:
     import pyarrow as pa
 
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in ALL_COLUMNS]
-    types = _arrow_types()
+    schema = arrow_schema(time_as_text=True)
     out = []
     for name, values in zip(ALL_COLUMNS, cols, strict=True):
-        kind = COLUMN_TYPES[name]
-        if kind == "bool":
+        if COLUMN_TYPES[name] == "bool":
             values = tuple(None if v is None else bool(v) for v in values)
-        out.append(pa.array(values, type=types[kind]))
+        out.append(pa.array(values, type=schema.field(name).type))
     return out
 
 
@@ -324,7 +295,7 @@ def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
             missing = [c for c in ALL_COLUMNS if c not in present]
             if missing:
                 raise InputError(f"{path}: the samples table has no column {missing[0]!r}")
-            select = ", ".join(_SQLITE_SELECT[COLUMN_TYPES[c]].format(c=c) for c in ALL_COLUMNS)
+            select = ", ".join(SQLITE_STRICT_READ[COLUMN_TYPES[c]].format(c=c) for c in ALL_COLUMNS)
             cur = db.execute(f"SELECT {select} FROM samples")
             batches = []
             while rows := cur.fetchmany(_BATCH):
@@ -345,9 +316,9 @@ def _postgres_batches(url: str) -> Iterator[list[Any]]:
     try:
         import psycopg
     except ImportError as exc:
-        raise InputError("PostgreSQL needs psycopg: pip install 'netmeasure[collector]'") from exc
+        raise InputError(f"PostgreSQL needs psycopg: {pip_install('collector')}") from exc
     cols = ", ".join(
-        f"to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        f"to_char({c} AT TIME ZONE 'UTC', '{ISO_PATTERNS['postgresql']}')"
         if COLUMN_TYPES[c] == "ts"
         else c
         for c in ALL_COLUMNS

@@ -20,18 +20,13 @@ from netmeasure.errors import InputError
 from netmeasure.evaluate.dialect import Dialect, literal, quote
 from netmeasure.evaluate.engine import SortedTimes, repeated_by_aggregate
 from netmeasure.evaluate.sources import REQUIRED, Source, discover
-from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES
+from netmeasure.record import ALL_COLUMNS, COLUMN_TYPES, SQL_TYPES
+from netmeasure.record.timetext import ISO_PATTERNS
 
 #: ISO-8601 UTC with microseconds (Spark's datetime patterns; the session is in UTC).
-ISO_SPARK: Final = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
+ISO_SPARK: Final = ISO_PATTERNS["spark"]
 
-_SPARK_TYPES: Final = {
-    "str": "STRING",
-    "ts": "TIMESTAMP",
-    "float": "DOUBLE",
-    "int": "BIGINT",
-    "bool": "BOOLEAN",
-}
+_SPARK_TYPES: Final = SQL_TYPES["spark"]
 _SQL_TYPES: Final = {"VARCHAR": "STRING", "BIGINT": "BIGINT", "INTEGER": "INT"}
 
 #: A path Spark resolves through Hadoop's file systems (hdfs://, s3a://, gs://, abfss://,

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
-from netmeasure.errors import InputError, ToolMissing
+from netmeasure.errors import InputError, ToolMissing, pip_install
 
 DEFAULT_MASTER: Final = "local[2]"
 #: Spark 4 runs on Java 17 and 21.
 MIN_JAVA: Final = 17
 INSTALL_JAVA: Final = "apt-get install openjdk-17-jre-headless (or set JAVA_HOME to a Java 17+)"
-INSTALL_PYSPARK: Final = "pip install 'netmeasure[spark]'"
+INSTALL_PYSPARK: Final = pip_install("spark")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from netmeasure.evaluate.results import Details
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,4 +113,4 @@ class RankRequest:
 class Sums:
     groups: tuple[GroupSums, ...]
     group_by: tuple[str, ...]
-    details: dict[str, Any] | None = None
+    details: Details | None = None

@@ -18,6 +18,7 @@ from netmeasure.evaluate import methods_clustered as mc
 from netmeasure.evaluate.results import (
     CriterionResult,
     GroupResult,
+    Method,
     ProbeSummary,
     SamplingCheck,
     Verdict,
@@ -130,7 +131,7 @@ def criterion_result(
             estimate=None,
             ci_low=None,
             ci_high=None,
-            method="none",
+            method=Method.NONE,
             letter_verdict="FAIL",
             verdict="INCONCLUSIVE",
             samples_needed=None,
@@ -158,7 +159,7 @@ def criterion_result(
             estimate=est,
             ci_low=b.low,
             ci_high=b.high,
-            method=res.method,
+            method=Method(res.method),
             letter_verdict=letter,
             verdict=verdict,
             samples_needed=needed,
@@ -191,7 +192,7 @@ def criterion_result(
             estimate=pres.estimate,
             ci_low=b.low,
             ci_high=b.high,
-            method=pres.method,
+            method=Method(pres.method),
             letter_verdict=letter,
             verdict=verdict,
             samples_needed=needed,
@@ -207,10 +208,10 @@ def criterion_result(
     q = _q(c)
     a, bb, w = stats.type7_ranks(n, q)
     est = ranked[a] + w * (ranked[bb] - ranked[a])
-    method = "order-statistic"
+    method = Method.ORDER_STATISTIC
     if clustered:
         qr = estimates.quantile_ranks_clustered(s, q, conf)
-        lo_r, hi_r, method = qr.low, qr.high, qr.method
+        lo_r, hi_r, method = qr.low, qr.high, Method(qr.method)
     else:
         lo_r, hi_r = estimates.quantile_bound_ranks(s, q, conf, clustered=False)
     low = ranked.get(lo_r) if lo_r is not None else None

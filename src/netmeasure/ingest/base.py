@@ -265,6 +265,28 @@ def split_csv(text: str, origin: Origin, line: int, delimiter: str = ",") -> lis
 
 
 _FAILURE_CLASSES: Final = (
+    # Cut-offs (ETSI TS 102 250-2: data had started, the transfer did not complete): curl's
+    # "transfer closed with N bytes remaining", "... with 12345 out of 100000 bytes received"
+    # (a timeout after data), a broken pipe mid-upload.
+    (
+        re.compile(
+            r"transfer closed with \d+ bytes? remaining|with [1-9]\d* (?:out of \d+ )?bytes "
+            r"received|partial file|broken pipe",
+            re.I,
+        ),
+        "cutoff",
+    ),
+    # HTTP answers (curl -f "The requested URL returned error: 503", urllib "HTTP Error 503"):
+    # the test server busy (503, 429) or failing (5xx) is the test system's, a 4xx the access's.
+    (
+        re.compile(r"(?:error:?|http/\S+|status) ?(?:503|429)\b|service unavailable", re.I),
+        "server_busy",
+    ),
+    (
+        re.compile(r"(?:error:?|http/\S+|status) ?5\d\d\b|internal server error|bad gateway", re.I),
+        "server_error",
+    ),
+    (re.compile(r"(?:error:?|http/\S+|status) ?4\d\d\b|forbidden|not found", re.I), "http_error"),
     (
         re.compile(
             r"resolve|name resolution|no such host|name or service not known|nodename nor"
@@ -279,7 +301,8 @@ _FAILURE_CLASSES: Final = (
         re.compile(
             r"refused|unreachable|no route to host|unable to connect|connection reset|"
             r"control socket has closed|could not retrieve or read configuration|"
-            r"cannot read from socket|network is down",
+            r"cannot read from socket|network is down|couldn't connect|failed to connect|"
+            r"ssl|tls handshake|certificate",
             re.I,
         ),
         "connect",
@@ -290,7 +313,8 @@ _FAILURE_CLASSES: Final = (
 
 def classify_failure(message: str) -> str:
     """A tool's error text -> the sample record's error class (docs/import.md lists the
-    patterns): dns, server_busy, timeout, connect, interrupted, else tool_error."""
+    patterns): cutoff, server_busy, server_error, http_error, dns, timeout, connect,
+    interrupted, else tool_error."""
     for pattern, name in _FAILURE_CLASSES:
         if pattern.search(message):
             return name

@@ -1,7 +1,8 @@
 """Import into a Hive-partitioned Parquet dataset (``netmeasure import --into DIR``).
 
-The SQLite store inserts about 100,000 rows a second; a Parquet part is written ten times
-faster, and evaluate and report read the folder as they read a store. The guarantees are the
+A CSV goes into a Parquet part several times faster than into the SQLite store (the
+figures: docs/benchmarks.md, csv_store_bench), and evaluate and report read the folder as
+they read a store. The guarantees are the
 store's:
 
 - one transaction per file: a file's new samples are written to a temporary file and renamed
@@ -30,7 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from netmeasure.errors import StoreError
+from netmeasure.errors import StoreError, pip_install
 from netmeasure.samples import ALL_COLUMNS, Sample
 
 BATCH: Final = 100_000
@@ -56,7 +57,7 @@ class ParquetDataset:
             import numpy as np
             import pyarrow  # noqa: F401
         except ImportError as exc:
-            raise StoreError("--into needs pyarrow: pip install 'netmeasure[analysis]'") from exc
+            raise StoreError(f"--into needs pyarrow: {pip_install('analysis')}") from exc
         self.np = np
         self.path = Path(path)
         try:

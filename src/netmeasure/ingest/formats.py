@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from netmeasure.errors import ParseError
+from netmeasure.errors import ParseError, pip_install
 from netmeasure.export import restore_cell
 from netmeasure.ingest.base import (
     Origin,
@@ -33,7 +33,8 @@ from netmeasure.ingest.base import (
 )
 from netmeasure.probe import iperf3 as iperf3_runner
 from netmeasure.probe.speedtest import http_rtt_ms_from_speedtest_ping
-from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, Sample
+from netmeasure.record import ALL_COLUMNS, TEXT_COLUMNS, columns_of
+from netmeasure.samples import Sample
 from netmeasure.units import bytes_per_s_to_bps, kbps_to_bps, mbps_to_bps, percent_to_ratio
 
 Parser = Callable[[Origin, Overrides], Iterator[Sample | Skipped]]
@@ -111,7 +112,11 @@ def iperf3(origin: Origin, o: Overrides) -> Iterator[Sample]:
         f"{connecting.get('host')}:{connecting.get('port')}" if connecting.get("host") else None
     )
     when = outcome.started_at or origin.mtime()
-    error = classify_failure(outcome.error_message or "") if outcome.error else None
+    error = None
+    if outcome.error:
+        # the parse's own cut-off (data had moved) says more than the message's words
+        cut = outcome.error == "cutoff"
+        error = "cutoff" if cut else classify_failure(outcome.error_message or "")
     # The ids hash what the samples come from: the run's identity (start: time, cookie,
     # version, options, server), the end sums and the error. Intervals and per-stream
     # details repeat what the sums hold, and hashing them would cost more than the rest.
@@ -730,7 +735,8 @@ def native_jsonl(origin: Origin, o: Overrides) -> Iterator[Sample | Skipped]:
         yield _native_row(_obj(record, "sample", origin, line), origin, o, line)
 
 
-_TEXT_COLUMNS = frozenset(c for c in ALL_COLUMNS if COLUMN_TYPES[c] == "str")
+_TEXT_COLUMNS = TEXT_COLUMNS
+_FLOAT_COLUMNS = columns_of("float")
 
 
 def native_csv(origin: Origin, o: Overrides) -> Iterator[Sample | Skipped]:
@@ -783,7 +789,7 @@ def native_parquet(origin: Origin, o: Overrides) -> Iterator[Sample | Skipped]:
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise ParseError(
-            str(origin.path), "Parquet needs pyarrow: pip install 'netmeasure[analysis]'"
+            str(origin.path), f"Parquet needs pyarrow: {pip_install('analysis')}"
         ) from exc
     try:
         pf = pq.ParquetFile(origin.path)
@@ -824,7 +830,7 @@ def _native_row(r: dict[str, Any], origin: Origin, o: Overrides, line: int) -> S
     values: dict[str, Any] = {
         c: (None if r.get(c) in ("", None) else r.get(c)) for c in ALL_COLUMNS
     }
-    for c in ("duration_s", "value", "latitude", "longitude", "rsrp_dbm", "rsrq_db", "sinr_db"):
+    for c in _FLOAT_COLUMNS:
         values[c] = number(values[c], c, origin, line)
         if values[c] is not None and not math.isfinite(values[c]):
             raise ParseError(str(origin.path), f"{c}: {values[c]!r} is not finite", line=line)

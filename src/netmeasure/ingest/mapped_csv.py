@@ -45,7 +45,8 @@ from netmeasure.ingest.base import (
     parse_time,
     split_csv,
 )
-from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, METRIC_UNITS, Sample
+from netmeasure.record import ALL_COLUMNS, COLUMN_TYPES, METRIC_UNITS, SQL_TYPES, columns_of
+from netmeasure.samples import Sample
 from netmeasure.standard import quantity_of_metric
 from netmeasure.tomlfile import check_keys, did_you_mean, load, read_toml
 from netmeasure.units import parse_quantity
@@ -55,6 +56,9 @@ CONTEXT_COLUMNS = [
     for c in ALL_COLUMNS
     if c not in ("sample_id", "test_id", "started_at", "metric", "value", "ok", "tool", "source")
 ]
+
+#: The numeric columns a mapping may fill besides the value (parsed as floats).
+_NUMERIC = tuple(c for c in columns_of("float") if c != "value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +171,7 @@ def parse(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Sample]:
         context: dict[str, Any] = dict(mapping.constants)
         for col, src in mapping.columns.items():
             value: Any = cells[index[src]].strip(CELL_SPACE) or None
-            if value is not None and col in (
-                "latitude",
-                "longitude",
-                "rsrp_dbm",
-                "rsrq_db",
-                "sinr_db",
-                "duration_s",
-            ):
+            if value is not None and col in _NUMERIC:
                 try:
                     value = float(value)
                 except ValueError as exc:
@@ -223,9 +220,6 @@ def parse(origin: Origin, o: Overrides, mapping: Mapping) -> Iterator[Sample]:
 class FastPathUnavailable(Exception):
     """The bulk path cannot vouch for this file; the row path imports it (or names the line
     that is wrong). Raised before anything of the file is committed."""
-
-
-_NUMERIC = ("latitude", "longitude", "rsrp_dbm", "rsrq_db", "sinr_db", "duration_s")
 
 
 def _sql_str(text: str) -> str:
@@ -463,10 +457,4 @@ def fast_parquet(origin: Origin, o: Overrides, mapping: Mapping, out: Path) -> i
 
 
 _REFUSED = "netmeasure bulk path refuses"
-_DUCK = {
-    "str": "VARCHAR",
-    "ts": "TIMESTAMPTZ",
-    "float": "DOUBLE",
-    "int": "BIGINT",
-    "bool": "BOOLEAN",
-}
+_DUCK = SQL_TYPES["duckdb"]

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 
 from netmeasure.errors import ConfigError, StoreError
 from netmeasure.export import write_jsonl
-from netmeasure.probe import iperf3, latency, speedtest
+from netmeasure.probe import http, iperf3, latency, speedtest
 from netmeasure.probe.context import ContextReader
 from netmeasure.probe.runner import Outcome, Runner
 from netmeasure.probe.runners import RUNNERS, runner_for
@@ -35,7 +35,7 @@ Environment = Literal["indoor", "outdoor_fixed", "outdoor_mobile"]
 
 #: A wait between rounds at least this long is announced ("next round at ...").
 NEXT_ROUND_NOTICE_S: Final = 2.0
-TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec
+TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec | http.HttpSpec
 
 #: ``[[tests]] type = ...`` -> its spec's type.
 TEST_TYPES: dict[str, type[Any]] = {kind: r.spec_type for kind, r in RUNNERS.items()}

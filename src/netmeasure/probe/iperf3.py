@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 from netmeasure.errors import NetmeasureError, ParseError, ToolError, ToolMissing
 from netmeasure.probe.process import ProcessResult, run_command, which
 from netmeasure.probe.runner import CheckResult, Outcome, tcp_reachable
+from netmeasure.record import ERROR_OUTCOMES
 from netmeasure.samples import Measurement
 from netmeasure.tomlfile import unit
 from netmeasure.units import bytes_to_bits, percent_to_ratio
@@ -366,6 +367,10 @@ def parse_document(
     if data.get("error"):
         message = str(data["error"])
         error = classify_error(message)
+        if ERROR_OUTCOMES.get(error) == "access_failure" and moved_data(data):
+            # ETSI TS 102 250-2: a session whose data had started and did not complete is
+            # cut off, not an access failure; a busy server or a tool fault stays what it is.
+            error = "cutoff"
         # An iperf3 stopped mid-test still prints its partial sums: they are not a result.
         out = failed_outcome(run_kind, error, message, version)
         return Iperf3Outcome(
@@ -404,6 +409,20 @@ def parse_document(
         streams=int(streams) if isinstance(streams, int) else None,
         details=details,
     )
+
+
+def moved_data(data: dict[str, Any]) -> bool:
+    """Whether an iperf3 run had moved data before it ended: an interval with bytes (iperf3
+    prints the intervals it measured, warm-up included, even when the test then failed)."""
+    intervals = data.get("intervals")
+    if not isinstance(intervals, list):
+        return False
+    for interval in intervals:
+        total = interval.get("sum") if isinstance(interval, dict) else None
+        moved = total.get("bytes") if isinstance(total, dict) else None
+        if isinstance(moved, (int, float)) and moved > 0:
+            return True
+    return False
 
 
 def _version_of(start: dict[str, Any]) -> str | None:

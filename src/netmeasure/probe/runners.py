@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from netmeasure.probe import iperf3, latency, speedtest
+from netmeasure.probe import http, iperf3, latency, speedtest
 from netmeasure.probe.runner import Runner
 
 #: ``[[tests]] type = ...`` -> its runner.
 RUNNERS: Final[dict[str, Runner]] = {
-    r.kind: r for r in (iperf3.RUNNER, latency.RUNNER, speedtest.RUNNER)
+    r.kind: r for r in (iperf3.RUNNER, latency.RUNNER, speedtest.RUNNER, http.RUNNER)
 }
 
 _BY_SPEC: Final[dict[type[Any], Runner]] = {r.spec_type: r for r in RUNNERS.values()}

@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Final
 
-from netmeasure.errors import NetmeasureError, ToolMissing
+from netmeasure.errors import NetmeasureError, ToolMissing, pip_install
 from netmeasure.probe.runner import CheckResult, Outcome
 from netmeasure.samples import Measurement
 from netmeasure.tomlfile import unit
@@ -82,9 +82,7 @@ def check() -> str:
     try:
         import speedtest
     except ImportError as exc:
-        raise ToolMissing(
-            "speedtest-cli is not installed", hint="pip install speedtest-cli"
-        ) from exc
+        raise ToolMissing("speedtest-cli is not installed", hint=pip_install()) from exc
     return str(speedtest.__version__)
 
 

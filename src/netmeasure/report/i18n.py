@@ -138,7 +138,7 @@ EN: Final[dict[str, str]] = {
     " correlated, so the bounds use the clusters, not the individual"
     " samples, as the units of variation.",
     "method_no_clusters": "Samples are treated as independent.",
-    "method_mean": "Means: Student's t bound, s/√n with n−1 degrees of freedom.",
+    "method_t": "Means: Student's t bound, s/√n with n−1 degrees of freedom.",
     "method_t-cluster": "Means with clusters: cluster-robust standard error"
     " √(G/(G−1)·Σ s_g²)/n with G−1 degrees of freedom (Cameron & Miller"
     " 2015).",
@@ -334,7 +334,7 @@ VI: Final[dict[str, str]] = {
     " quan với nhau, nên các cận được tính theo cụm chứ không theo từng"
     " mẫu riêng lẻ.",
     "method_no_clusters": "Các mẫu được coi là độc lập.",
-    "method_mean": "Giá trị trung bình: cận theo phân phối Student t, s/√n với n−1 bậc tự do.",
+    "method_t": "Giá trị trung bình: cận theo phân phối Student t, s/√n với n−1 bậc tự do.",
     "method_t-cluster": "Giá trị trung bình khi có cụm: sai số chuẩn vững theo cụm"
     " √(G/(G−1)·Σ s_g²)/n với G−1 bậc tự do (Cameron & Miller 2015).",
     "method_clopper-pearson": "Tỷ lệ mẫu và tỷ lệ không thành công: cận chính xác"

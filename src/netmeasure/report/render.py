@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from netmeasure.errors import NetmeasureError
-from netmeasure.evaluate.results import CriterionResult, Evaluation, GroupResult
+from netmeasure.evaluate.results import (
+    CriterionResult,
+    Details,
+    Evaluation,
+    GroupResult,
+    Method,
+)
 from netmeasure.report import charts
 from netmeasure.report.attention import (
     AUDIT_GROUPS,
@@ -149,6 +155,8 @@ class Formatter:
             return f"{self.number(x, 1)} ms"
         if unit == "ratio":
             return f"{self.number(100 * x, 2)} %"
+        if unit:  # a duration's "s"
+            return f"{self.number(x, 3)} {unit}"
         return self.number(x, 3)
 
     def integer(self, n: int | None) -> str:
@@ -352,7 +360,7 @@ def build_context(
     t = texts(lang)
     f = Formatter(lang)
     std = evaluation.standard
-    details = evaluation.details or {}
+    details: Details = evaluation.details or {}
     large = is_large(evaluation.groups)
     ordered = attention_order(evaluation.groups) if large else list(evaluation.groups)
     # Full sections: every group of a small evaluation; the worst few of a large one.
@@ -380,19 +388,15 @@ def build_context(
     n_probes_total = int(details.get("probes_total", len(probes)))
     n_samples = sum(g.n_samples for g in evaluation.groups)
     areas = ", ".join(details.get("areas", []))
-    methods = sorted(
+    families = sorted(
         {
-            c.method.split(" ")[0]
+            c.method.family
             for g in evaluation.groups
             for c in g.criteria
-            if c.method != "none"
+            if c.method is not Method.NONE
         }
     )
-    method_lines = [
-        t["method_" + ("mean" if m == "t" else m)]
-        for m in methods
-        if ("method_" + ("mean" if m == "t" else m)) in t
-    ]
+    method_lines = [t["method_" + m] for m in families if "method_" + m in t]
     conf = evaluation.confidence
     cols = " × ".join(std.get("cluster") or [])
     audit = []
@@ -486,7 +490,7 @@ def build_context(
         "n_probes": f.integer(n_probes_total),
         "verdict": evaluation.verdict,
         "letter_verdict": evaluation.letter_verdict,
-        "parameters": [(k, f.value(v, "bit/s")) for k, v in evaluation.parameters.items()],
+        "parameters": [(k, f.value(p.value, p.unit)) for k, p in evaluation.parameters.items()],
         "groups": groups,
         "probes": probes,
         "probes_more": t["probes_more"].format(n=f.integer(n_probes_total - len(probes)))
@@ -592,7 +596,7 @@ def build_charts(evaluation: Evaluation, lang: str) -> tuple[list[charts.Chart],
         )
     )
     made.append(charts.map_chart(evaluation, t))
-    tech = (evaluation.details or {}).get("technology", [])
+    tech = (evaluation.details or Details()).get("technology", [])
     totals: dict[str, int] = {}
     for row in tech:
         totals[row["technology"]] = totals.get(row["technology"], 0) + row["tests"]

@@ -34,11 +34,12 @@ import numpy as np
 
 from netmeasure import __version__
 from netmeasure.evaluate.dialect import literal, quote
-from netmeasure.evaluate.results import EXCLUSION_REASONS
+from netmeasure.record import COLUMN_TYPES, EXCLUSION_REASONS, arrow_schema, epoch_s
 from netmeasure.standard import Standard
 
 if TYPE_CHECKING:
     from netmeasure.evaluate.engine import SortedTimes
+    from netmeasure.evaluate.plan import Plan
 
 #: The groups the running totals (hours, gaps, values) are kept by; views merge them.
 FINE: Final = ("campaign", "operator", "area", "h3_8")
@@ -50,8 +51,6 @@ KINDS: Final = {
     "hex": ("campaign", "operator", "h3_8"),
 }
 #: Aggregated columns of evaluate's ``_sets`` (the rest are keys): min, max, else sums.
-_SET_MIN: Final = ("tmin",)
-_SET_MAX: Final = ("tmax",)
 LEVELS: Final[dict[str, tuple[str, ...]]] = {
     "operator": ("operator",),
     "area": ("operator", "area"),
@@ -88,8 +87,7 @@ def _key(fields: dict[str, Any]) -> str:
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
 
-def _parse_time(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+_parse_time: Final = epoch_s
 
 
 @dataclass
@@ -214,14 +212,14 @@ class LiveEvaluation:
         from netmeasure.evaluate.sources import Source, relation_sql
 
         columns = list(zip(*rows, strict=True))
-        types = {"value": pa.float64(), "latitude": pa.float64(), "longitude": pa.float64()}
+        schema = arrow_schema(READ_COLUMNS, time_as_text=True)
         arrays = {}
         for i, name in enumerate(READ_COLUMNS):
             values = columns[i + 1]
-            if name in ("ok", "under_load"):  # SQLite gives 0/1, PostgreSQL booleans
+            if COLUMN_TYPES[name] == "bool":  # SQLite gives 0/1, PostgreSQL booleans
                 arrays[name] = pa.array(values).cast(pa.bool_())
             else:
-                arrays[name] = pa.array(values, type=types.get(name, pa.string()))
+                arrays[name] = pa.array(values, type=schema.field(name).type)
         arrays["received_at"] = pa.array(columns[-1], type=pa.string())
         table = pa.table(arrays)
         del columns
@@ -304,7 +302,7 @@ class LiveEvaluation:
         total = 0
         for level in LEVELS:
             name = f"_sets_{level}"
-            select, keys = _set_aggregates(con, name, keep_campaign=True)
+            select, keys = _set_aggregates(con, name, self._plan, keep_campaign=True)
             con.execute(
                 f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name} GROUP BY {keys}"
             )
@@ -624,7 +622,7 @@ class LiveEngine:
             ],
             spacing,
         )
-        select, keys = _set_aggregates(con, f"_sets_{level}", keep_campaign=False)
+        select, keys = _set_aggregates(con, f"_sets_{level}", self.plan, keep_campaign=False)
         self._sets = f"SELECT {select} FROM _sets_{level} WHERE {where} GROUP BY {keys}"
         self._count = f"SELECT count(*) FROM _sets_{level} WHERE {where}"
         self._sets_statements = {sql: r for r, sql in self.plan.sets_statements().items()}
@@ -702,18 +700,15 @@ class LiveEngine:
         pass
 
 
-def _set_aggregates(con: Any, table: str, *, keep_campaign: bool) -> tuple[str, str]:
-    """The select list summing a running ``_sets`` table's rows by key, and its keys."""
-    import re
-
+def _set_aggregates(con: Any, table: str, plan: Plan, *, keep_campaign: bool) -> tuple[str, str]:
+    """The select list combining a running ``_sets`` table's rows by key (each of plan's
+    aggregates by its rollup), and its keys."""
+    rollups = {a.name: a.rollup for a in plan.set_aggregates()}
     cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-    summed = re.compile(r"^([ntq]\d+|x_.*|env_.*|sampling|used|tmin|tmax)$")
-    aggregated = [c for c in cols if summed.match(c)]
-    keys = [c for c in cols if c not in aggregated and (keep_campaign or c != "campaign")]
+    aggregated = [c for c in cols if c in rollups]
+    keys = [c for c in cols if c not in rollups and (keep_campaign or c != "campaign")]
     out = [quote(k) for k in keys]
-    for c in aggregated:
-        fn = "min" if c in _SET_MIN else "max" if c in _SET_MAX else "sum"
-        out.append(f"{fn}({quote(c)}) AS {quote(c)}")
+    out += [f"{rollups[c]}({quote(c)}) AS {quote(c)}" for c in aggregated]
     return ", ".join(out), ", ".join(quote(k) for k in keys)
 
 

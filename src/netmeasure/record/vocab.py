@@ -1,0 +1,56 @@
+"""The sample record's vocabularies: metrics and their units, error classes, environments,
+and the reasons evaluate leaves a row out (docs/contracts.md §1, docs/data-format.md).
+
+Adding a metric or an error class is one edit here (and, for a metric, its plausible range
+in ranges.py): the collector's validation and OpenAPI spec, evaluate's SQL, the importers and
+the docs' tables derive from these tuples.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Units of each metric's ``value`` (docs/contracts.md: bit/s, ms, ratio), in the record's order.
+METRIC_UNITS: Final[dict[str, str]] = {
+    "download": "bit/s",
+    "upload": "bit/s",
+    "latency": "ms",
+    "jitter": "ms",
+    "packet_loss": "ratio",
+    # ETSI TS 102 250-2 service-access delay: request sent -> first data byte received, one
+    # row per transfer that reached first data.
+    "access_delay": "ms",
+}
+
+METRICS: Final = tuple(METRIC_UNITS)
+
+#: The outcome of each class of failure (ETSI TS 102 250-2's session outcomes):
+#: ``access_failure``: no first data (DNS, connect, TLS, an HTTP 4xx before data, the access
+#: timeout); ``cutoff``: data had started, the transfer did not complete; ``test_system``: the
+#: measuring set-up failed (the test server busy or answering 5xx, the probe's tool missing or
+#: crashing): recorded, shown, never charged to the operator; ``interrupted``: the run was
+#: stopped (its own exclusion reason).
+OUTCOMES: Final = ("access_failure", "cutoff", "test_system", "interrupted")
+
+#: Classes of failure, as the ``error`` column names them, with their outcome.
+ERROR_OUTCOMES: Final[dict[str, str]] = {
+    "timeout": "access_failure",
+    "connect": "access_failure",
+    "dns": "access_failure",
+    "http_error": "access_failure",
+    "cutoff": "cutoff",
+    "server_busy": "test_system",
+    "server_error": "test_system",
+    "tool_missing": "test_system",
+    "tool_error": "test_system",
+    "interrupted": "interrupted",
+}
+
+#: Classes of failure, as the ``error`` column names them.
+ERRORS: Final = tuple(ERROR_OUTCOMES)
+
+
+ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
+
+#: Why evaluate does not use a row, in the order the rules are applied (docs/evaluate.md).
+EXCLUSION_REASONS: Final = ("technology", "invalid_value", "interrupted", "duplicate")
