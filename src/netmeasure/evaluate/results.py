@@ -132,6 +132,16 @@ SAMPLING_UNITS: Final = {
 }
 
 
+def excluded_most(n_samples: int, excluded: Mapping[str, int]) -> tuple[str, int, int] | None:
+    """(reason, rows it excluded, rows in all) when one exclusion reason removed more than half
+    of a group's rows (used and excluded), else None."""
+    if not excluded:
+        return None
+    reason, n = max(excluded.items(), key=lambda kv: kv[1])
+    total = n_samples + sum(excluded.values())
+    return (reason, n, total) if n > 0 and 2 * n > total else None
+
+
 def combine(verdicts: Iterable[str]) -> Verdict:
     """FAIL if any fails, else INCONCLUSIVE if any is, else PASS (PASS for none)."""
     worst = max(verdicts, key=lambda v: VERDICT_ORDER[v], default="PASS")
@@ -241,11 +251,7 @@ class GroupResult:
         """(reason, rows it excluded, rows of the group) when one reason removed most of the
         group's rows: the headline of evaluate, the report and the dashboard, not a line
         below the tables (issue 25: "0 samples — FAIL" and, last, "excluded: technology 217")."""
-        if not self.excluded:
-            return None
-        reason, n = max(self.excluded.items(), key=lambda kv: kv[1])
-        total = self.n_samples + sum(self.excluded.values())
-        return (reason, n, total) if n > 0 and 2 * n > total else None
+        return excluded_most(self.n_samples, self.excluded)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -151,6 +151,10 @@
         : badge(g.status);
       return el("article", { class: "card " + g.status, "aria-label": groupName(g.key) },
         el("h3", {}, groupName(g.key)),
+        g.excluded_most
+          ? el("p", { class: "excluded-most" }, g.excluded_most.excluded.toLocaleString() + " of " +
+              g.excluded_most.total.toLocaleString() + " samples excluded — " + g.excluded_most.text)
+          : null,
         el("p", {}, status),
         el("p", {}, "statistical verdict so far: ", badge(g.criteria_verdict)),
         el("p", { class: "muted" }, g.n_samples.toLocaleString() + " samples · " + g.n_probes + (g.n_probes === 1 ? " probe" : " probes")));
