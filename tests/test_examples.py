@@ -218,3 +218,14 @@ def test_every_contracts_citation_points_into_the_repository() -> None:
             assert section is None or section in sections, where
             cited += 1
     assert cited >= 9
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["report"], ["standards", "show"]])
+def test_the_param_example_in_help_works(command: list[str], netmeasure) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: help texts gave --param contract_down=..., a parameter no standard has."""
+    text = " ".join(netmeasure(*command, "--help").stdout.split())
+    m = re.search(r"e\.g\. (\w+)='([^']+)' \(([\w-]+)\)", text)
+    assert m, text
+    name, value, standard = m.groups()
+    res = netmeasure("standards", "validate", standard, "--param", f"{name}={value}")
+    assert res.exit_code == 0, res.stderr

@@ -695,7 +695,7 @@ def standards_list() -> int:
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A parameter's value, e.g. contract_down='250 Mbit/s'.",
+    help="A parameter's value with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
 )
 def standards_show(standard: str, params: tuple[str, ...]) -> int:
     """A standard's criteria and sampling rules, in SI units."""
@@ -878,7 +878,7 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A standard parameter, e.g. contract_down='250 Mbit/s'.",
+    help="A standard parameter with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON (docs/contracts.md §4)."
@@ -1118,7 +1118,13 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
     " conditions and signatory printed on the report (docs/report.md, Issuer).",
 )
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A standard parameter with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
+)
 @_engine_options
 @_spark_options
 @_quiet_option
