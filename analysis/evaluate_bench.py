@@ -67,7 +67,7 @@ for key, g in df.groupby(["operator", "area"], observed=True):
         if c.statistic == "mean":
             sub = sub[sub.ok & ~sub.under_load]
             cl = sub.groupby("cluster", observed=True).value.agg(["count", "sum"])
-            r = stats.mean_t_clustered(cl["count"].to_numpy(), cl["sum"].to_numpy(),
+            r = stats.mean_t_cr1(cl["count"].to_numpy(), cl["sum"].to_numpy(),
                                        std.meta.confidence)
             res[c.id] = [r.estimate, r.bounds.low, r.bounds.high]
         else:
@@ -76,7 +76,7 @@ for key, g in df.groupby(["operator", "area"], observed=True):
             else:
                 hit = ~sub.ok
             cl = hit.groupby(sub.cluster, observed=True).agg(["count", "sum"])
-            r = stats.proportion_clustered(cl["sum"].to_numpy(), cl["count"].to_numpy(),
+            r = stats.proportion_korn_graubard(cl["sum"].to_numpy(), cl["count"].to_numpy(),
                                            std.meta.confidence)
             res[c.id] = [r.estimate, r.bounds.low, r.bounds.high]
     out.append([list(key), res])

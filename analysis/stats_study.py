@@ -16,7 +16,7 @@ Methods (one-sided bounds at 95 %; PASS when the bound on the compliant side cle
 threshold, FAIL when the other bound misses it):
 - new: netmeasure's (methods_clustered: beta-binomial worst case over ICC <= 0.5 for counts
   and quantile ranks, CR2 with Bell-McCaffrey df for means).
-- before: netmeasure before issue 10 (stats.proportion_clustered's Korn-Graubard with df =
+- before: netmeasure before issue 10 (stats.proportion_korn_graubard's Korn-Graubard with df =
   clusters holding the rarer outcome - 1; Woodruff with deff at the threshold; CR1 t).
 - survey: R survey's svyciprop(method = "beta") (Korn-Graubard, design df), emulated here and
   checked against R in tests/test_r_survey.py; R itself runs a subset (--r).
@@ -95,7 +95,7 @@ def cp_bounds(k: np.ndarray, n: np.ndarray, conf: float = CONF) -> tuple[np.ndar
 
 
 def kg_before(k_g: np.ndarray, m: int, conf: float = CONF) -> tuple[np.ndarray, np.ndarray]:
-    """stats.proportion_clustered as it was before issue 10, vectorised (checked against the
+    """stats.proportion_korn_graubard as it was before issue 10, vectorised (checked against the
     function itself in check_replicas)."""
     g = k_g.shape[1]
     n = g * m
@@ -412,13 +412,13 @@ def _kg_deff_before(k_g: np.ndarray, m: int) -> np.ndarray:
 
 
 def check_replicas() -> None:
-    """The vectorised 'before' Korn-Graubard equals stats.proportion_clustered itself."""
+    """The vectorised 'before' Korn-Graubard equals stats.proportion_korn_graubard itself."""
     rng = np.random.default_rng(7)
     for g, m, p in ((5, 5, 0.95), (20, 25, 0.99), (60, 25, 0.95)):
         k_g = counts(rng, 40, g, m, p, 0.3)
         lo, hi = kg_before(k_g, m)
         for i in range(len(k_g)):
-            ref = stats.proportion_clustered(k_g[i], [m] * g, CONF).bounds
+            ref = stats.proportion_korn_graubard(k_g[i], [m] * g, CONF).bounds
             assert abs(lo[i] - (ref.low or 0)) < 1e-9 and abs(hi[i] - (ref.high or 1)) < 1e-9
 
 
@@ -541,7 +541,7 @@ def timing(groups: int = 200) -> dict[str, float]:
     new = (time.perf_counter() - t0) / groups
     t0 = time.perf_counter()
     for k_g in k_all:
-        res = stats.proportion_clustered(k_g, [25] * 60, CONF)
+        res = stats.proportion_korn_graubard(k_g, [25] * 60, CONF)
         if res.bounds.low is not None and res.bounds.low < 0.95 < (res.bounds.high or 1):
             stats.smallest_n(lambda m, res=res: (res.with_n(m).low or 0) >= 0.95, 1500)
         stats.woodruff_ranks(1500, 0.05, res.deff, CONF)

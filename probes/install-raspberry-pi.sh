@@ -21,14 +21,28 @@ install -d /etc/netmeasure /opt/netmeasure
 
 python3 -m venv /opt/netmeasure/venv
 /opt/netmeasure/venv/bin/pip install -q --upgrade pip
-/opt/netmeasure/venv/bin/pip install -q "$src"
+# The versions tested together (the lock file), not whatever PyPI has today.
+here=$(cd "$(dirname "$0")" && pwd)
+lock="$here/../constraints.txt"
+if [ -f "$lock" ]; then
+  /opt/netmeasure/venv/bin/pip install -q -c "$lock" "$src"
+else
+  echo "warning: no constraints.txt beside the installer: installing unpinned versions" >&2
+  /opt/netmeasure/venv/bin/pip install -q "$src"
+fi
 
 # Latency by ICMP without root: allow ping sockets for every group (where they stay shut,
 # netmeasure falls back to the system ping, package iputils-ping).
 echo "net.ipv4.ping_group_range = 0 2147483647" >/etc/sysctl.d/60-netmeasure-ping.conf
-sysctl -q --system
+# In a container /proc/sys is read-only: the setting applies at the next boot of a real
+# system, and netmeasure falls back to the system ping meanwhile. Not a reason to stop here.
+if ! sysctl -q -w "net.ipv4.ping_group_range=0 2147483647" 2>/dev/null; then
+  echo "note: /proc/sys is read-only here: ping sockets stay as they are (the system ping is used)" >&2
+fi
 
-here=$(cd "$(dirname "$0")" && pwd)
+# Clock: a Pi has no real-time clock. The units wait for synchronisation
+# (systemd-time-wait-sync.service), which needs systemd-timesyncd (or chrony-wait).
+systemctl enable systemd-time-wait-sync.service 2>/dev/null || true
 install -m 0644 "$here"/systemd/*.service "$here"/systemd/*.timer /etc/systemd/system/
 install -m 0644 "$here/FIELD-GUIDE.md" /opt/netmeasure/FIELD-GUIDE.md
 for example in "$here"/campaigns/*.toml; do
@@ -39,7 +53,7 @@ systemctl daemon-reload
 cat <<EOT
 netmeasure installed. Next:
   1. edit /etc/netmeasure/qcvn126-indoor.toml (probe id, server, environment, area)
-  2. sudo -u netmeasure /opt/netmeasure/venv/bin/netmeasure probe check /etc/netmeasure/qcvn126-indoor.toml
+  2. sudo -u netmeasure /opt/netmeasure/venv/bin/netmeasure probe check /etc/netmeasure/qcvn126-indoor.toml --store /var/lib/netmeasure/qcvn126-indoor.db
   3. sudo systemctl enable --now netmeasure-probe@qcvn126-indoor
   4. journalctl -fu netmeasure-probe@qcvn126-indoor
 EOT

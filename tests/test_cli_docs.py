@@ -173,6 +173,8 @@ def _sources_for(words: list[str], folder: Path) -> None:
         elif word.endswith("/"):
             target.mkdir(parents=True)
             pq.write_table(table, target / "samples.parquet")
+        elif word.endswith(".toml") and "--plan" in words:  # a campaign plan (docs/plan.md)
+            target.write_text("planned_samples = 6720\nlooks = 14\n", encoding="utf-8")
 
 
 #: A synopsis, not a command: [optional] parts, ... and NAMES to fill in.

@@ -49,7 +49,11 @@ def test_location_and_list_and_merge() -> None:
         context.parse_mmcli_signal((MMCLI / "signal-5g.json").read_text()),
         loc,
     )
-    assert merged == context.Radio("5G-NSA", "45204", -88.0, -10.5, 14.0, "01A2B3C4")
+    got = (merged.technology, merged.operator, merged.rsrp_dbm, merged.rsrq_db, merged.sinr_db)
+    assert got == ("5G-NSA", "45204", -88.0, -10.5, 14.0)
+    assert merged.cell_id == "01A2B3C4"
+    # NSA: the NR leg's level is the sample's; the LTE anchor's is kept beside it
+    assert (merged.nr_rsrp_dbm, merged.lte_rsrp_dbm, merged.lte_sinr_db) == (-88.0, -95.0, 9.5)
 
 
 @pytest.mark.parametrize("techs", [["umts"], ["hspa"]])

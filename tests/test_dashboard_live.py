@@ -196,12 +196,12 @@ def test_a_bad_basemap_is_a_message(tmp_path: Path, netmeasure: Any) -> None:
 
 @pytest.mark.postgres
 def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any) -> None:
-    """The cursor on PostgreSQL is (received_at, sample_id), read once settled."""
+    """The cursor on PostgreSQL follows transaction ids (db.PostgresDB.rows_after): rows
+    are read as soon as they are committed."""
     import os
 
-    from conftest import free_port, wait_until
+    from conftest import free_port
     from netmeasure.collector.dashboard.aggregator import load_state, save_state
-    from netmeasure.collector.db import SETTLE_S
     from pgserver import PostgresServer, binaries
 
     if binaries() is None:
@@ -217,30 +217,19 @@ def test_live_on_postgresql_equals_evaluate_json(tmp_path: Path, netmeasure: Any
         std = load_standard("vn-qcvn-126-2021")
         reader = CountingReader(url)  # the aggregator's reader
         live = LiveEvaluation(reader, std, batch_rows=500)
-        read = [0]
-
-        def settled(expected: int) -> bool:
-            read[0] += live.poll()
-            return read[0] >= expected
-
-        # rows are read once settled (SETTLE_S after they were received): wait for that
-        wait_until(lambda: settled(len(rows) // 2), SETTLE_S + 60, "the first half settled")
-        assert read[0] == len(rows) // 2
+        assert live.poll() == len(rows) // 2
         state = tmp_path / "pg.state"
         save_state(state, live, reader)
         fill(db, rows[len(rows) // 2 :])
-        assert live.poll() == 0  # not settled yet: read next time, not lost
         rest = len(rows) - len(rows) // 2
-        read[0] = 0
-        wait_until(lambda: settled(rest), SETTLE_S + 60, "the second half settled")
-        assert read[0] == rest
+        assert live.poll() == rest  # committed: read at once
         got = live.evaluation("hcmc", "operator")
         res = netmeasure(
             "evaluate", "--standard", "vn-qcvn-126-2021", "--group-by", "operator", "--json", url
         )
         want = strip(json.loads(res.stdout))
         same(strip(got), want)
-        # a restart resumes after the (received_at, sample_id) cursor
+        # a restart resumes after the cursor
         again = CountingReader(url)
         resumed = LiveEvaluation(again, std, batch_rows=500)
         assert "resumed after" in load_state(state, resumed, again)

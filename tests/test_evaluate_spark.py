@@ -283,3 +283,24 @@ def test_dialect_spells_spark() -> None:
     assert d.epoch_us("t") == "unix_micros(t)"
     assert d.local_time("t", "Asia/Ho_Chi_Minh") == "from_utc_timestamp(t, 'Asia/Ho_Chi_Minh')"
     assert "ignoreNullFields" in d.json_object([("a", "x")])
+
+
+def test_sequential_verdicts_on_spark(
+    spark: Any, datasets: dict[str, list[str]], tmp_path: Path
+) -> None:
+    # Under a campaign plan (issue 24): the same look, fraction, boundary, nominal level and
+    # verdict per group on both engines, floats to 1e-9.
+    from netmeasure.campaign_plan import load_plan
+
+    path = tmp_path / "plan.toml"
+    path.write_text('planned_samples = 2500\nlooks = "every 500 samples"\n')
+    plan = load_plan(path)
+    std = load_standard("vn-qcvn-126-2021")
+    duck = evaluate(std, datasets["fleet"], group_by=["operator"], campaign_plan=plan)
+    on_spark = evaluate(std, datasets["fleet"], group_by=["operator"], campaign_plan=plan, **SPARK)
+    a, b = duck.to_json(), on_spark.to_json()
+    same(a, b)
+    assert a["plan"]["looks"] == 5 and len(a["groups"]) == 3
+    # 1,000 tests per operator of 2,500 planned: the second planned look
+    seqs = [c["sequential"] for g in a["groups"] for c in g["criteria"]]
+    assert all(s["look"] == 2 and s["planned_look"] for s in seqs)

@@ -95,6 +95,10 @@ SCENARIO_SLEEPS = {
     "test_dashboard_browser.py": "polling loops inside deadline helpers",
     "test_dashboard_process.py": "polling loops inside deadline helpers",
     "test_probe_run.py": "_wait_for_tests' polling interval",
+    "test_collector_proxy.py": "polling inside a deadline loop that also watches nginx's exit",
+    "test_dashboard_pg_cursor.py": "the upload transaction held open (the scenario)",
+    "test_field_kit.py": "the server lock held for a known time (the scenario)",
+    "test_clock.py": "polling inside a deadline helper that also watches the probe's exit",
     "misbehaving_server.py": "the first byte held back by a known delay (the scenario itself)",
 }
 

@@ -15,24 +15,26 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Netmeasure
 from misbehaving_server import MisbehavingServer, misbehaving_server, realtime
 from netmeasure.errors import ParseError
 from netmeasure.probe import http
+from netmeasure.probe.runner import Outcome
 from netmeasure.record import ERROR_OUTCOMES
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (apt curl)")
 
 
 @pytest.fixture(scope="module")
-def server() -> MisbehavingServer:
+def server() -> Iterator[MisbehavingServer]:
     # On SCHED_FIFO where allowed (root): the server's threads, and curl started from this
     # thread, wake on time on a loaded 2-core machine (without it: up to 15 ms late).
     realtime()
     with misbehaving_server() as s:
-        yield s  # type: ignore[misc]
+        yield s
 
 
-def run(url: str, **kw: object) -> http.Outcome:  # type: ignore[name-defined]
+def run(url: str, **kw: object) -> Outcome:
     spec = http.HttpSpec(url=url, **kw)  # type: ignore[arg-type]
     assert http.RUNNER.problems(spec) == []
     (outcome,) = http.RUNNER.run(spec, stop=threading.Event())
@@ -336,7 +338,7 @@ def test_campaign_entry_and_its_errors(tmp_path: Path) -> None:
 def test_probe_run_stores_rates_delays_and_failures(
     tmp_path: Path,
     server: MisbehavingServer,
-    netmeasure,  # type: ignore[no-untyped-def]
+    netmeasure: Netmeasure,
 ) -> None:
     from netmeasure.store import SampleStore
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_testbed, netmeasure_cmd, write_campaign
-from netmeasure.samples import OUTCOMES
+from netmeasure.record import ERROR_OUTCOMES
 from netmeasure.store import SampleStore
 from netmeasure.testbed import expected_tcp_goodput_bps
 from nginx_server import nginx_missing, remove_server, server_prefix, start_nginx
@@ -66,9 +66,8 @@ store = "{store}"
 gpsd = false
 modem = false
 [schedule]
-rounds = 3
+rounds = 1
 min_spacing = "0s"
-interval = "0s"
 """
 
 TEST = """
@@ -123,19 +122,19 @@ def test_http_runner_matches_theory_and_raw_curl(
                     )
             return out
 
-        # raw curl just before and just after: on a shared machine the rate a veth and tbf
-        # reach moves by a few per cent from minute to minute, the runner must agree with the
-        # tool at that moment (as test_testbed.py does for iperf3)
-        before = raw_all()
-        probe = subprocess.run(
-            tb.client_cmd([*RT, *netmeasure_cmd("probe", "run", str(path))]),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert probe.returncode == 0, probe.stderr
-        after = raw_all()
-        again = raw_all()
+        # raw curl and the runner in turn, three times: on a shared machine the rate a veth
+        # and tbf reach moves by a few per cent from minute to minute, and the runner must
+        # agree with the tool at that moment (as test_testbed.py does for iperf3)
+        raws = []
+        for _ in range(3):
+            raws.append(raw_all())
+            probe = subprocess.run(
+                tb.client_cmd([*RT, *netmeasure_cmd("probe", "run", str(path))]),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert probe.returncode == 0, probe.stderr
     with SampleStore(store, create=False) as s:
         got = list(s.iter_rows())
     expected = expected_tcp_goodput_bps(rate_mbit * 1e6)
@@ -149,17 +148,20 @@ def test_http_runner_matches_theory_and_raw_curl(
         # a transfer down (a descheduled receiver idles the link), never speed it up, so the
         # fastest of three runs is the closer to what the link carries.
         runner = max(r["value"] for r in rates if r["metric"] == direction and r["streams"] == n)
-        raw = max(before[(direction, n)], after[(direction, n)], again[(direction, n)])
+        raw = max(r[(direction, n)] for r in raws)
         report.append(
             f"{direction} x{n}: runner {runner / expected:.4f}, raw curl {raw / expected:.4f}"
             " of theory (best of three each)"
         )
-        assert runner / raw == pytest.approx(1.0, abs=0.01), report[-1]
+        agrees = runner / raw == pytest.approx(1.0, abs=0.01)
+        # raw curl below the shaped rate in all three runs: the CPU (other work on the
+        # machine), not the link, set raw curl's rate at those moments
+        raw_short = raw < 0.99 * expected
         if runner / expected == pytest.approx(1.0, abs=0.01):
+            assert agrees or raw_short, report[-1]
             continue
-        # raw curl itself below the shaped rate in all three runs: the CPU (other work on the
-        # machine), not the link, set the rate; anything else is the runner's fault
-        assert raw < 0.99 * expected, report[-1]
+        # the runner missed the link: excused only when raw curl missed it too, alike
+        assert raw_short and agrees, report[-1]
         cpu_bound.append(report[-1])
     delays = [r for r in got if r["metric"] == "access_delay"]
     assert len(delays) == 3 * (1 + 4)  # the downloads' transfers, one row each, per round
@@ -219,7 +221,7 @@ def test_fifty_probes_share_one_server(tmp_path: Path, cleanup: list[Path]) -> N
         assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
     errors = [r["error"] for r in results if r["error"]]
-    assert not [e for e in errors if OUTCOMES[e] == "test_system"], errors
+    assert not [e for e in errors if ERROR_OUTCOMES[e] == "test_system"], errors
     assert errors == []
     # all 50 ran at once: their bytes over the span they shared is the link's rate
     assert sum(r["bytes"] for r in results) == n_probes * 8_000_000

@@ -18,9 +18,9 @@ from conftest import Netmeasure
 from netmeasure.errors import StoreError
 from netmeasure.ingest import FileResult, import_files, mapped_csv
 from netmeasure.ingest.base import Overrides
-from netmeasure.ingest.dataset import (
+from netmeasure.parquet_store import (
     FILES_FOLDER,
-    ParquetDataset,
+    ParquetStore,
     keys_path,
     parquet_keys,
     read_keys,
@@ -109,7 +109,7 @@ def test_a_bulk_file_imported_before_is_not_recomputed_while_its_samples_are_the
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ds_path = tmp_path / "ds"
-    with ParquetDataset(ds_path) as ds:
+    with ParquetStore(ds_path) as ds:
         (r,) = import_files([DRIVE], ds, fmt="csv", mapping=_mapping())
     assert (r.imported, r.duplicates) == (12, 0), r.error
     (record,) = (ds_path / FILES_FOLDER).glob("*.keys")
@@ -120,12 +120,12 @@ def test_a_bulk_file_imported_before_is_not_recomputed_while_its_samples_are_the
 
     with monkeypatch.context() as m:
         m.setattr(mapped_csv, "fast_parquet", not_again)
-        with ParquetDataset(ds_path) as ds:
+        with ParquetStore(ds_path) as ds:
             (r,) = import_files([DRIVE], ds, fmt="csv", mapping=_mapping())
         assert (r.imported, r.duplicates) == (0, 12), r.error
         # Another context on the command line is another fingerprint: computed again (here
         # the stand-in's error, reported as the file's).
-        with ParquetDataset(ds_path) as ds:
+        with ParquetStore(ds_path) as ds:
             (r,) = import_files(
                 [DRIVE], ds, fmt="csv", mapping=_mapping(), overrides=Overrides(area="x")
             )
@@ -133,7 +133,7 @@ def test_a_bulk_file_imported_before_is_not_recomputed_while_its_samples_are_the
     # The part is deleted: the record alone must not stop the samples from coming back.
     part.unlink()
     keys_path(part).unlink()
-    with ParquetDataset(ds_path) as ds:
+    with ParquetStore(ds_path) as ds:
         (r,) = import_files([DRIVE], ds, fmt="csv", mapping=_mapping())
     assert (r.imported, r.duplicates) == (12, 0), r.error
     assert record.exists()
@@ -141,7 +141,7 @@ def test_a_bulk_file_imported_before_is_not_recomputed_while_its_samples_are_the
 
 def test_part_keys_are_its_ids_and_are_rebuilt_when_missing(tmp_path: Path) -> None:
     ds_path = tmp_path / "ds"
-    with ParquetDataset(ds_path) as ds:
+    with ParquetStore(ds_path) as ds:
         import_files([DRIVE], ds, fmt="csv", mapping=_mapping())  # the bulk path
         import_files([OOKLA], ds)  # the row path
     parts = sorted(ds_path.rglob("*.parquet"))
@@ -156,7 +156,7 @@ def test_part_keys_are_its_ids_and_are_rebuilt_when_missing(tmp_path: Path) -> N
     # computed from the parts again, and the copy adds nothing.
     copy = tmp_path / "copy.csv"
     copy.write_bytes(DRIVE.read_bytes().replace(b"\n", b"\r\n"))
-    with ParquetDataset(ds_path) as ds:
+    with ParquetStore(ds_path) as ds:
         (r,) = import_files([copy], ds, fmt="csv", mapping=_mapping())
         assert len(ds.known) == 12 + 5
     assert (r.imported, r.duplicates) == (0, 12), r.error
@@ -174,7 +174,7 @@ def test_bulk_path_counts_rows_present_and_doubled_as_the_store_does(tmp_path: P
         (r,) = import_files([more], store, fmt="csv", mapping=_mapping())
         counts.append((r.imported, r.duplicates))
         stored = {row["sample_id"]: row for row in store.iter_rows()}
-    with ParquetDataset(tmp_path / "ds") as ds:
+    with ParquetStore(tmp_path / "ds") as ds:
         import_files([DRIVE], ds, fmt="csv", mapping=_mapping())
         (r,) = import_files([more], ds, fmt="csv", mapping=_mapping())
         counts.append((r.imported, r.duplicates))

@@ -60,7 +60,9 @@ HOSTILE = [
         IPERF3.read_text().replace('"timesecs":', '"timesecs": 1e20, "x":', 1),
         "out of range",
     ),
-    ("epoch-1e20-native.jsonl", native_line(started_at=1e20), "out of range"),
+    # a number in the sample record's started_at is refused as such (issue 26: one reading
+    # of a numeric started_at everywhere; evaluate refuses the column too)
+    ("epoch-1e20-native.jsonl", native_line(started_at=1e20), "is a number, not a time"),
     (
         "surrogate.json",
         ookla_with(isp="x").replace('"speedtest.itv-3.com"', '"\\ud800"'),
@@ -353,8 +355,8 @@ def _mutate(data: bytes, ops: list[Any]) -> bytes:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=mutation)
 def test_mapped_csv_through_both_paths_gives_a_result_or_a_clear_error(ops: list[Any]) -> None:
-    from netmeasure.ingest.dataset import ParquetDataset
     from netmeasure.ingest.mapped_csv import load_mapping
+    from netmeasure.parquet_store import ParquetStore
 
     mapping = load_mapping(FX / "generic-csv" / "drive-test.mapping.toml")
     data = _mutate((FX / "generic-csv" / "drive-test.csv").read_bytes(), ops)
@@ -363,7 +365,7 @@ def test_mapped_csv_through_both_paths_gives_a_result_or_a_clear_error(ops: list
         path.write_bytes(data)
         with SampleStore(Path(tmp) / "s.db") as store:
             (row,) = import_files([path], store, fmt="csv", mapping=mapping)
-        with ParquetDataset(Path(tmp) / "ds") as ds:
+        with ParquetStore(Path(tmp) / "ds") as ds:
             (bulk,) = import_files([path], ds, fmt="csv", mapping=mapping)
     for r in (row, bulk):
         assert "internal error" not in (r.error or ""), r.error

@@ -15,7 +15,7 @@ from conftest import Netmeasure
 from netmeasure.collector.db import SqliteDB
 from netmeasure.export import arrow_schema, write_csv
 from netmeasure.ingest import import_files
-from netmeasure.ingest.dataset import ParquetDataset
+from netmeasure.parquet_store import ParquetStore
 from netmeasure.samples import ALL_COLUMNS, COLUMN_TYPES, REQUIRED_COLUMNS, SCHEMA, Sample
 from netmeasure.store import SampleStore
 
@@ -54,6 +54,9 @@ FULL: dict[str, Any] = {
     "host": "probe-7.local",
     "interface": "wwan0",
     "source": "original.json:12",
+    "clock_synced": True,
+    "boot_id": "3f1c2b7e-9a0d-4e6f-8b21-5c4d3e2f1a0b",
+    "monotonic_s": 81234.125,
 }
 FAILED = dict(FULL, sample_id="s-2", metric="upload", value=None, ok=False, error="timeout")
 
@@ -72,11 +75,19 @@ def test_store_and_collector_ddl_are_derived(tmp_path: Path) -> None:
         pass
     db = SqliteDB(tmp_path / "c.db")
     db.close()
-    for path, extra in ((tmp_path / "s.db", []), (tmp_path / "c.db", ["received_at"])):
+    from netmeasure.collector.db import LATER_COLUMNS
+
+    # columns added by later migrations come after those of the first (and received_at)
+    first = [c for c in ALL_COLUMNS if c not in LATER_COLUMNS]
+    later = [c for c in ALL_COLUMNS if c in LATER_COLUMNS]
+    for path, order in (
+        (tmp_path / "s.db", list(ALL_COLUMNS)),
+        (tmp_path / "c.db", [*first, "received_at", *later]),
+    ):
         with sqlite3.connect(path) as con:
             info = con.execute("PRAGMA table_info(samples)").fetchall()
-        assert [r[1] for r in info] == [*ALL_COLUMNS, *extra]
-        for _, name, kind, notnull, _, pk in info[: len(ALL_COLUMNS)]:
+        assert [r[1] for r in info] == order
+        for _, name, kind, notnull, _, pk in [r for r in info if r[1] != "received_at"]:
             assert kind == types[COLUMN_TYPES[name]], name
             assert bool(notnull or pk) == (name in REQUIRED_COLUMNS), name
 
@@ -175,7 +186,7 @@ def test_dataset_part_is_all_or_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     good = json.dumps(FULL)
     bad.write_text(good + "\n" + json.dumps(dict(FULL, sample_id="x", started_at="never")) + "\n")
-    with ParquetDataset(tmp_path / "ds") as ds:
+    with ParquetStore(tmp_path / "ds") as ds:
         r_bad, r_good = import_files([bad, OOKLA], ds)
     assert r_bad.rejected and f"{bad}:2" in (r_bad.error or "")
     assert r_good.imported == 5
@@ -189,8 +200,8 @@ def test_dataset_part_is_all_or_nothing(tmp_path: Path) -> None:
 def test_one_importer_at_a_time(tmp_path: Path) -> None:
     from netmeasure.errors import StoreError
 
-    with ParquetDataset(tmp_path / "ds"), pytest.raises(StoreError, match="another import"):
-        ParquetDataset(tmp_path / "ds")
+    with ParquetStore(tmp_path / "ds"), pytest.raises(StoreError, match="another import"):
+        ParquetStore(tmp_path / "ds")
 
 
 def _rows_by_path(path: Path, tmp_path: Path, **over: str) -> tuple[list[dict[str, Any]], ...]:
@@ -202,7 +213,7 @@ def _rows_by_path(path: Path, tmp_path: Path, **over: str) -> tuple[list[dict[st
         (r,) = import_files([path], store, fmt="csv", mapping=_mapping(), overrides=o)
         assert not r.rejected, r.error
         row_path = sorted(store.iter_rows(), key=lambda r: r["sample_id"])
-    with ParquetDataset(tmp_path / "bulk") as ds:
+    with ParquetStore(tmp_path / "bulk") as ds:
         (r,) = import_files([path], ds, fmt="csv", mapping=_mapping(), overrides=o)
         assert not r.rejected, r.error
     with SampleStore(tmp_path / "back.db") as store:
@@ -243,7 +254,7 @@ def test_bulk_path_gives_way_to_the_row_path(
 ) -> None:
     src = tmp_path / "drive.csv"
     src.write_text(edit(DRIVE.read_text()))
-    with ParquetDataset(tmp_path / "ds") as ds:
+    with ParquetStore(tmp_path / "ds") as ds:
         (r,) = import_files([src], ds, fmt="csv", mapping=_mapping())
     if problem is None:
         assert not r.rejected and r.imported == 12, r.error

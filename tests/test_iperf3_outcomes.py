@@ -15,7 +15,7 @@ import pytest
 
 from conftest import free_port, wait_for_port
 from netmeasure.probe import iperf3
-from netmeasure.samples import OUTCOMES
+from netmeasure.record import ERROR_OUTCOMES
 
 REAL = Path(__file__).parent / "fixtures" / "third-party" / "real-world" / "iperf3"
 
@@ -45,7 +45,7 @@ def test_server_killed_mid_transfer_is_a_cutoff() -> None:
         server.kill()
         server.wait(timeout=5)
     assert result.outcome.error == "cutoff", result.outcome.error_message
-    assert OUTCOMES["cutoff"] == "cutoff"
+    assert ERROR_OUTCOMES["cutoff"] == "cutoff"
     assert all(not m.ok and m.error == "cutoff" for m in result.outcome.measurements)
     assert iperf3.moved_data(json.loads(result.raw))
 
@@ -54,7 +54,7 @@ def test_refused_before_any_data_stays_an_access_failure() -> None:
     text = (REAL / "openwisp-3.7-error-refused.json").read_text()
     out = iperf3.parse(text, "download")
     assert out.error == "connect"
-    assert OUTCOMES[out.error] == "access_failure"
+    assert ERROR_OUTCOMES[out.error] == "access_failure"
 
 
 def test_busy_after_data_stays_a_test_system_failure() -> None:
@@ -66,11 +66,16 @@ def test_busy_after_data_stays_a_test_system_failure() -> None:
     }
     out = iperf3.parse(json.dumps(doc), "download")
     assert out.error == "server_busy"
-    assert OUTCOMES[out.error] == "test_system"
+    assert ERROR_OUTCOMES[out.error] == "test_system"
 
 
 def test_timeout_after_data_is_a_cutoff_and_before_is_a_timeout() -> None:
-    doc = {"start": {}, "intervals": [], "end": {}, "error": "control socket read timed out"}
+    doc: dict[str, object] = {
+        "start": {},
+        "intervals": [],
+        "end": {},
+        "error": "control socket read timed out",
+    }
     assert iperf3.parse(json.dumps(doc), "upload").error == "timeout"
     doc["intervals"] = [{"sum": {"bytes": 0}}, {"sum": {"bytes": 52000}}]
     assert iperf3.parse(json.dumps(doc), "upload").error == "cutoff"

@@ -126,7 +126,7 @@ def test_clustered_mean_cr1_coincides(case: Case) -> None:
     data, r = case
     n_g = np.bincount(data["cl"])[1:]
     s_g = np.bincount(data["cl"], weights=data["y"])[1:]
-    res = stats.mean_t_clustered(n_g, s_g, CONF)
+    res = stats.mean_t_cr1(n_g, s_g, CONF)
     assert r["cluster_degf"] == len(n_g) - 1 == res.df
     assert close(res.se, r["cluster_mean_se"])
     assert close(res.bounds.low, r["cluster_mean_low"])

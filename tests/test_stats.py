@@ -77,7 +77,7 @@ def test_clustered_mean_matches_statsmodels_cluster_robust_ols(seed: int) -> Non
     y, groups = clustered_data(seed)
     n_g = np.bincount(groups)
     s_g = np.bincount(groups, weights=y)
-    r = stats.mean_t_clustered(n_g, s_g, 0.95)
+    r = stats.mean_t_cr1(n_g, s_g, 0.95)
     fit = OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
     lo, hi = fit.conf_int(alpha=0.10)[0]
     assert r.se == approx(float(fit.bse[0]))
@@ -86,7 +86,7 @@ def test_clustered_mean_matches_statsmodels_cluster_robust_ols(seed: int) -> Non
 
 
 def test_single_cluster_gives_no_mean_bound() -> None:
-    r = stats.mean_t_clustered([10], [1000.0])
+    r = stats.mean_t_cr1([10], [1000.0])
     assert r.bounds == stats.Bounds(None, None) and r.estimate == 100.0
 
 
@@ -100,7 +100,7 @@ def test_korn_graubard_matches_an_independent_assembly(seed: int) -> None:
     x = (rng.random(len(groups)) < p_g).astype(float)
     k_g = np.bincount(groups, weights=x)
     n_g = np.bincount(groups)
-    r = stats.proportion_clustered(k_g, n_g, 0.95)
+    r = stats.proportion_korn_graubard(k_g, n_g, 0.95)
     # deff from statsmodels' cluster-robust variance of the mean of the indicator
     fit = OLS(x, np.ones_like(x)).fit(cov_type="cluster", cov_kwds={"groups": groups})
     p, n = x.mean(), len(x)
@@ -117,19 +117,19 @@ def test_korn_graubard_matches_an_independent_assembly(seed: int) -> None:
 
 def test_korn_graubard_edges() -> None:
     # all passed: the design effect cannot be estimated, each cluster counts once
-    all_ok = stats.proportion_clustered([10, 20], [10, 20])
+    all_ok = stats.proportion_korn_graubard([10, 20], [10, 20])
     assert all_ok.estimate == 1.0 and all_ok.bounds.high == 1.0 and all_ok.n_eff == 2
     assert all_ok.bounds.low == approx(proportion_confint(2, 2, 0.1, "beta")[0])
-    all_failed = stats.proportion_clustered([0, 0, 0], [5, 5, 5])
+    all_failed = stats.proportion_korn_graubard([0, 0, 0], [5, 5, 5])
     assert all_failed.estimate == 0.0 and all_failed.bounds.low == 0.0
     assert all_failed.n_eff == 3
-    one = stats.proportion_clustered([7], [10])
+    one = stats.proportion_korn_graubard([7], [10])
     assert one.method == "korn-graubard (n_eff = clusters)" and one.n_eff == 1
     assert one.bounds.low == approx(proportion_confint(0.7, 1, 0.1, "beta")[0])
-    one_failure = stats.proportion_clustered([10, 9, 10, 10], [10, 10, 10, 10])
+    one_failure = stats.proportion_korn_graubard([10, 9, 10, 10], [10, 10, 10, 10])
     assert one_failure.n_eff == 4
     # deff is floored at 1: clusters more alike than chance do not narrow the bounds
-    even = stats.proportion_clustered([9, 9, 9, 9], [10, 10, 10, 10])
+    even = stats.proportion_korn_graubard([9, 9, 9, 9], [10, 10, 10, 10])
     assert even.deff == 1.0
 
 

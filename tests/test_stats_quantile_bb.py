@@ -14,6 +14,7 @@ from scipy import stats as sps
 
 from netmeasure.evaluate import estimates, verdict
 from netmeasure.evaluate import methods_clustered as mc
+from netmeasure.evaluate.clustered import quantiles
 from netmeasure.evaluate.sums import CriterionSums
 from netmeasure.standard import Criterion, Op
 
@@ -91,12 +92,12 @@ def test_a_finer_icc_grid_accepts_nothing_beyond_the_widened_set(
     fine = np.round(np.linspace(0, mc.ICC_MAX, 4 * (len(mc.BB_RHOS) - 1) + 1), 10)
     for span in sorted({d_max, mc._lattice_span(0, d_max)}):
         tops = mc._icc_tops(sizes, q, gamma, span)
-        saved = mc.BB_RHOS
+        saved = quantiles.BB_RHOS  # set where _dispersion_cdf reads it
         try:
-            mc.BB_RHOS = tuple(float(r) for r in fine)
+            quantiles.BB_RHOS = tuple(float(r) for r in fine)
             fine_table = mc._dispersion_cdf(sizes, q, span)
         finally:
-            mc.BB_RHOS = saved
+            quantiles.BB_RHOS = saved
         assert fine_table.unit == tops.unit
         for x in range(len(tops.tops)):
             accepted = fine[fine_table.cdf[:, x] + mc.DISPERSION_SLACK > gamma]

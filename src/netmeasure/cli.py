@@ -21,7 +21,14 @@ from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ConfigError, ExitStatus, MissingExtra, NetmeasureError, UnitError
+from netmeasure.errors import (
+    ConfigError,
+    ExitStatus,
+    InputError,
+    MissingExtra,
+    NetmeasureError,
+    UnitError,
+)
 from netmeasure.samples import METRIC_UNITS
 from netmeasure.units import format_duration, format_quantity, format_rate
 
@@ -183,7 +190,19 @@ def probe_run(
     err.print(
         f"{summary.rounds} round(s), {summary.tests} test(s) ({summary.failed_tests} failed),"
         f" {summary.samples_saved} sample(s) saved to {path}"
+        + (f" ({summary.radio_samples} radio)" if summary.radio_samples else "")
     )
+    if summary.retimed:
+        err.print(
+            f"{summary.retimed} sample(s) taken before the clock was synchronised were re-timed"
+            " from the monotonic clock"
+        )
+    if summary.unsynced:
+        err.print(
+            f"[yellow]Warning:[/] {summary.unsynced} sample(s) were taken while the clock was"
+            " not synchronised: stored with clock_synced = false (their boot_id and"
+            " monotonic_s let them be re-timed)"
+        )
     if summary.unsaved:
         where = summary.unsaved_path or "<nowhere: no writable folder>"
         err.print(
@@ -197,6 +216,8 @@ def probe_run(
 
 
 def _summarise_record(record: Any) -> str:
+    from netmeasure.samples import METRIC_UNITS
+
     by_metric: dict[str, list[float]] = {}
     for s in record.samples:
         if s.ok and s.value is not None:
@@ -206,7 +227,7 @@ def _summarise_record(record: Any) -> str:
     for key, values in by_metric.items():
         if key.startswith(("download", "upload")):
             parts.append(f"{key} {format_rate(values[0])}")
-        elif key.startswith(("latency", "jitter")):
+        elif METRIC_UNITS.get(key.split()[0]) == "ms":  # latency, jitter, access_delay
             parts.append(f"{key} {sum(values) / len(values):.1f} ms")
         elif key == "packet_loss":
             parts.append(f"loss {values[0]:.1%}")
@@ -258,6 +279,8 @@ def _print_event(event: dict[str, Any]) -> None:
             f"  next round at {at:%H:%M:%S} (in {format_duration(round(event['in_s']))});"
             " Ctrl-C stops cleanly"
         )
+    elif kind == "clock":
+        err.print(f"  [yellow]clock:[/] {escape(event['message'])}")
 
 
 @probe.command("check")
@@ -580,9 +603,9 @@ def import_(
         for problem in problems:
             progress(problem)
         if into is not None:
-            from netmeasure.ingest.dataset import ParquetDataset
+            from netmeasure.parquet_store import ParquetStore
 
-            with ParquetDataset(into) as dataset:
+            with ParquetStore(into) as dataset:
                 results = import_files(
                     files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
                 )
@@ -884,6 +907,13 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
     "--json", "as_json", is_flag=True, help="Print the result as JSON (docs/contracts.md §4)."
 )
 @click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
+@click.option(
     "--details",
     "details",
     multiple=True,
@@ -901,6 +931,7 @@ def evaluate(
     group_by: str | None,
     params: tuple[str, ...],
     as_json: bool,
+    plan_file: Path | None,
     details: tuple[str, ...],
     quiet: bool,
     memory_limit: str,
@@ -918,6 +949,7 @@ def evaluate(
     from netmeasure.standard import load_standard, parse_params
 
     std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     charts = bool({"charts", "all"} & set(details))
     probes = bool({"probes", "all"} & set(details))
@@ -928,6 +960,7 @@ def evaluate(
             group_by=columns,
             details=charts,
             probes=probes,
+            campaign_plan=campaign_plan,
             memory_limit=memory_limit,
             temp_directory=str(temp_directory) if temp_directory else None,
             **_engine_kwargs(engine, spark_master, spark_conf),
@@ -938,6 +971,35 @@ def evaluate(
     else:
         print_evaluation(result)
     return _EXIT[result.verdict]
+
+
+def _campaign_plans(specs: Sequence[str]) -> dict[str, Any]:
+    """``CAMPAIGN=FILE`` options: campaign -> its plan (a plan file naming its campaign
+    may be given as FILE alone)."""
+    from netmeasure.campaign_plan import load_plan
+
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            plan = load_plan(spec)
+            if plan.campaign is None:
+                raise InputError(
+                    f"--plan {spec}: give the campaign (CAMPAIGN=FILE) or name it in the"
+                    " plan file (campaign = ...)"
+                )
+            out[plan.campaign] = plan
+        else:
+            out[name] = load_plan(file)
+    return out
+
+
+def _load_plan(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from netmeasure.campaign_plan import load_plan
+
+    return load_plan(path)
 
 
 def print_evaluation(result: Evaluation) -> None:
@@ -956,6 +1018,19 @@ def print_evaluation(result: Evaluation) -> None:
     out.print(
         f"verdict: {_VERDICT_STYLE[result.verdict]} (letter of the rule: {result.letter_verdict})"
     )
+    if result.plan is not None:
+        p = result.plan
+        looks = sorted({g.sequential["look"] for g in result.groups if g.sequential})
+        out.print(
+            f"group-sequential ({escape(p['spending'])} spending, {p['looks']} looks,"
+            f" {p['planned_samples']} planned samples per group): look"
+            f" {', '.join(map(str, looks)) or '-'}; "
+            + (
+                "decided: the campaign may stop"
+                if result.to_json()["may_stop"]
+                else "not decided yet: keep measuring"
+            )
+        )
 
 
 def _why(note: str, cluster: tuple[str, ...]) -> str:
@@ -1057,8 +1132,8 @@ def _print_group(g: GroupResult, cluster: tuple[str, ...] = ()) -> None:
 def _print_group_summary(groups: Sequence[GroupResult]) -> None:
     """Many groups (``--group-by probe_id`` on crowdsourced data gives 100,000): a tally,
     then one table of the SUMMARY_GROUPS groups that most need a look (FAIL, then
-    INCONCLUSIVE, then PASS; in the result's order within each): a table per group took 7
-    ms each, 12 minutes for 100,000."""
+    INCONCLUSIVE, then PASS; in the result's order within each): a table per group would
+    take minutes to print, and no one reads 100,000 tables."""
     tally: Counter[str] = Counter(g.verdict for g in groups)
     out.print(
         f"{len(groups):,} groups: "
@@ -1125,6 +1200,13 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
     metavar="NAME=VALUE",
     help="A standard parameter with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
 )
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A campaign plan (docs/plan.md): group-sequential verdicts, valid for stopping at"
+    " the first decided look. Without one every verdict is valid for one look only.",
+)
 @_engine_options
 @_spark_options
 @_quiet_option
@@ -1140,6 +1222,7 @@ def report(
     settings_file: Path | None,
     group_by: str | None,
     params: tuple[str, ...],
+    plan_file: Path | None,
     memory_limit: str,
     temp_directory: Path | None,
     engine: str,
@@ -1169,6 +1252,7 @@ def report(
 
         settings = load_settings(settings_file)  # a bad key: a message now, not after minutes
     std = load_standard(standard, parse_params(list(params)))
+    campaign_plan = _load_plan(plan_file)
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     with _job(f"evaluating against {escape(std.id)} ({engine})", quiet=quiet):
         result = run_evaluation(
@@ -1176,6 +1260,7 @@ def report(
             list(sources),
             group_by=columns,
             details=True,
+            campaign_plan=campaign_plan,
             memory_limit=memory_limit,
             temp_directory=str(temp_directory) if temp_directory else None,
             **_engine_kwargs(engine, spark_master, spark_conf),
@@ -1235,6 +1320,22 @@ def _database_option(fn: F) -> F:
     help="A probe not heard from for this long stands out as stale.",
 )
 @click.option("--no-dashboard", is_flag=True, help="Serve the API only (no /dashboard).")
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    metavar="CAMPAIGN=FILE",
+    help="A campaign's plan (docs/plan.md): its dashboard verdicts are group-sequential."
+    " Campaigns without one show provisional verdicts, not valid for stopping.",
+)
+@click.option(
+    "--trusted-proxy",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address(es), comma-separated, of the reverse proxy whose X-Forwarded-Proto and"
+    " X-Forwarded-For are believed (https: Secure cookies); from any other client they are"
+    " ignored.",
+)
 def collector_serve(
     database: str,
     host: str,
@@ -1244,6 +1345,8 @@ def collector_serve(
     dashboard_standard: str,
     stale_after: str,
     no_dashboard: bool,
+    plans: tuple[str, ...],
+    trusted_proxy: str,
 ) -> int:
     """Serve the collector API and the live /dashboard (put a TLS reverse proxy in front:
     probes/COLLECTOR.md)."""
@@ -1269,6 +1372,7 @@ def collector_serve(
             basemap=load_basemap(basemap),
             default_standard=dashboard_standard,
             stale_after_s=_option_duration_s(stale_after, "--stale-after"),
+            plans=_campaign_plans(plans),
         )
     db = connect(database)
     err.print(
@@ -1281,6 +1385,9 @@ def collector_serve(
         port=port,
         log_level="warning",
         access_log=False,
+        # uvicorn takes the scheme and client from X-Forwarded-* only from these addresses
+        proxy_headers=True,
+        forwarded_allow_ips=trusted_proxy,
     )
     db.close()
     return ExitStatus.SUCCESS
@@ -1304,6 +1411,27 @@ def collector_add_viewer(name: str, database: str, rotate: bool) -> int:
         db.close()
     click.echo(token)
     err.print(f"token for viewer {escape(name)} above: hand it over now; it is not shown again")
+    return ExitStatus.SUCCESS
+
+
+@collector.command("remove-viewer")
+@click.argument("name")
+@_database_option
+def collector_remove_viewer(name: str, database: str) -> int:
+    """Remove dashboard viewer NAME: its token stops working and its signed-in sessions
+    end at their next request."""
+    from netmeasure.collector.db import connect
+
+    db = connect(database)
+    try:
+        removed = db.remove_viewer(name)
+    finally:
+        db.close()
+    if not removed:
+        raise InputError(
+            f"no viewer {name!r} in this database", hint="'collector add-viewer NAME' adds one"
+        )
+    err.print(f"viewer {escape(name)} removed: its token and sessions no longer work")
     return ExitStatus.SUCCESS
 
 

@@ -92,6 +92,14 @@ class InputError(NetmeasureError):
     """Data given to evaluate, import or report is unusable (names the file and the problem)."""
 
 
+def not_a_regular_file(path: object) -> InputError:
+    """A FIFO, a device or a socket given where a file is read: reading one could wait
+    forever (evaluate, import)."""
+    return InputError(
+        f"{path}: not a regular file (a FIFO, device or socket)", hint="give a file or a folder"
+    )
+
+
 class Interrupted(NetmeasureError):
     """The user or the service manager asked netmeasure to stop."""
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 # The record's definitions live in netmeasure.record; they stay importable from here.
 from netmeasure.record import (
     ALL_COLUMNS,
+    BOOL_COLUMNS,
     COLUMN_TYPES,
     COLUMNS,
     ENVIRONMENTS,
@@ -36,10 +37,12 @@ from netmeasure.record import (
     parse_ts,
     sql_columns,
     utc_now,
+    value_range,
 )
 
 __all__ = [
     "ALL_COLUMNS",
+    "BOOL_COLUMNS",
     "COLUMNS",
     "COLUMN_TYPES",
     "ENVIRONMENTS",
@@ -52,6 +55,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "SCHEMA",
     "SQL_TYPES",
+    "ClockStamp",
     "Column",
     "Context",
     "Measurement",
@@ -157,6 +161,9 @@ class Sample:
     host: str | None = None
     interface: str | None = None
     source: str | None = None
+    clock_synced: bool | None = None  # None: not recorded (imports, older probes)
+    boot_id: str | None = None  # /proc/sys/kernel/random/boot_id
+    monotonic_s: float | None = None  # CLOCK_BOOTTIME at the sample's start, in s
 
     def __post_init__(self) -> None:
         problem = validate_sample_fields(self.metric, self.value, self.ok, self.error)
@@ -184,8 +191,9 @@ class Sample:
         values: dict[str, Any] = {name: row.get(name) for name in ALL_COLUMNS}
         started = values["started_at"]
         values["started_at"] = parse_ts(started) if isinstance(started, str) else started
-        values["ok"] = bool(values["ok"])
-        values["under_load"] = bool(values["under_load"])
+        for name in BOOL_COLUMNS:  # 0/1 from SQLite; a nullable flag's None stays None
+            if values[name] is not None or name in REQUIRED_COLUMNS:
+                values[name] = bool(values[name])
         return cls(**values)
 
 
@@ -203,7 +211,7 @@ def validate_sample_fields(metric: str, value: float | None, ok: bool, error: st
             return f"{metric}: ok sample without a value"
         if not math.isfinite(value):
             return f"{metric}: value {value!r} is not a finite number"
-        if value < 0:
+        if value < 0 and value_range(metric).low >= 0:  # a level in dBm is negative
             return f"{metric}: negative value {value!r}"
         if METRIC_UNITS.get(metric) == "ratio" and value > _RATIO.high:
             return f"{metric} {value!r} is above 1 (it is a ratio 0..1)"
@@ -225,9 +233,11 @@ def build_samples(
     target: str | None,
     streams: int | None,
     started_at: dt.datetime,
+    clock: ClockStamp | None = None,
 ) -> list[Sample]:
-    """Attach a test's context to each of its measurements."""
+    """Attach a test's context (and the probe's clock state) to each of its measurements."""
     ctx = dataclasses.asdict(context)
+    stamp = clock or ClockStamp()
     return [
         Sample(
             sample_id=new_id(),
@@ -243,7 +253,26 @@ def build_samples(
             tool_version=tool_version if m.tool in (None, tool) else None,
             target=target,
             streams=streams,
+            clock_synced=stamp.synced,
+            boot_id=stamp.boot_id,
+            monotonic_s=stamp.monotonic_of(m.started_at or started_at),
             **ctx,
         )
         for m in measurements
     ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClockStamp:
+    """The probe's clock when a test's samples are built: synchronised or not, the boot, and
+    ``wall_minus_monotonic`` (realtime minus CLOCK_BOOTTIME, s) to place each sample's start
+    on the monotonic clock."""
+
+    synced: bool | None = None
+    boot_id: str | None = None
+    wall_minus_monotonic: float | None = None
+
+    def monotonic_of(self, at: dt.datetime) -> float | None:
+        if self.wall_minus_monotonic is None:
+            return None
+        return max(0.0, at.timestamp() - self.wall_minus_monotonic)

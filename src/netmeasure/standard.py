@@ -171,8 +171,10 @@ class Standard:
     parameters: dict[str, float]
     path: str
     sha256: str
-    #: Each parameter's unit (UNIT_OF_QUANTITY of its declared quantity).
-    parameter_units: dict[str, str] = field(default_factory=dict)
+    #: Each parameter's unit (UNIT_OF_QUANTITY of its declared quantity). Out of the repr:
+    #: the dashboard's state files are keyed by repr(standard), and the units follow from
+    #: the file (sha256) the repr already holds.
+    parameter_units: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -448,6 +450,13 @@ def check_id(value: str, path: str | Path, key: str) -> None:
     """An id is printed in reports, terminals and file names: one line of visible text."""
     if not value.strip() or len(value) > MAX_ID_CHARS:
         raise ConfigError(path, key, f"must be 1 to {MAX_ID_CHARS} characters, not blank")
+    check_visible(value, path, key)
+
+
+def check_visible(value: str, path: str | Path, key: str) -> None:
+    """A value matched against the data or printed on one line (an id, a technology, a
+    timezone) holds no control, format or line-separator character: none is ever in a
+    sample's value, and each is a way to hide text or to play with a lexer."""
     for ch in value:
         if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
             raise ConfigError(
@@ -489,6 +498,8 @@ def _check_meta(meta: StandardSection, path: Path) -> None:
             )
         for i, item in enumerate(items):
             check_length(item, path, f"[standard].{name}[{i}]")
+            check_visible(item, path, f"[standard].{name}[{i}]")
+    check_visible(meta.timezone, path, "[standard].timezone")
 
 
 def _sampling(table: Any, path: Path, criteria: tuple[Criterion, ...]) -> Sampling:

@@ -17,15 +17,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from netmeasure.databases import STORE_APPLICATION_ID
 from netmeasure.errors import StoreError, StoreSchemaTooNew
-from netmeasure.samples import ALL_COLUMNS, Sample, format_ts, sql_columns
+from netmeasure.samples import ALL_COLUMNS, BOOL_COLUMNS, Sample, format_ts, sql_columns
 
-#: Marks a SQLite file as a netmeasure store (PRAGMA application_id); "NMS1".
-APPLICATION_ID: Final = 0x4E4D5331
+#: Marks a SQLite file as a netmeasure store (PRAGMA application_id).
+APPLICATION_ID: Final = STORE_APPLICATION_ID
+
+
+#: Columns a later migration adds (name -> the schema version that adds it): the first
+#: migration creates the others, so that a store of any version ends with the same table.
+LATER_COLUMNS: Final[dict[str, int]] = {"clock_synced": 4, "boot_id": 4, "monotonic_s": 4}
 
 
 def _samples_table_sql() -> str:
-    return "CREATE TABLE samples (\n  " + ",\n  ".join(sql_columns("sqlite")) + "\n)"
+    first = [c for c in sql_columns("sqlite") if c.split()[0] not in LATER_COLUMNS]
+    return "CREATE TABLE samples (\n  " + ",\n  ".join(first) + "\n)"
+
+
+def _added_columns(version: int) -> tuple[str, ...]:
+    return tuple(
+        f"ALTER TABLE samples ADD COLUMN {c}"
+        for c in sql_columns("sqlite")
+        if LATER_COLUMNS.get(c.split()[0]) == version
+    )
 
 
 # Each migration takes the schema from version i to i + 1. Never edit a released one: append.
@@ -50,6 +65,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE TABLE quarantined (sample_id TEXT PRIMARY KEY, collector TEXT NOT NULL,"
         " reason TEXT NOT NULL, quarantined_at TEXT NOT NULL)",
     ),
+    # The probe's clock state of each sample (issue 23).
+    _added_columns(4),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -317,6 +334,45 @@ class SampleStore:
             added += self.add_test(chunk)
         return added
 
+    def retime_unsynced(self, boot_id: str, wall_minus_monotonic: float) -> int:
+        """Re-time the samples of boot ``boot_id`` taken while the clock was not synchronised:
+        ``started_at`` from their monotonic time and the synchronised clock's offset; they
+        are then marked synchronised. Returns how many were re-timed."""
+        rows = self._db.execute(
+            "SELECT sample_id, monotonic_s FROM samples WHERE clock_synced = 0 AND boot_id = ?"
+            " AND monotonic_s IS NOT NULL",
+            (boot_id,),
+        ).fetchall()
+        if not rows:
+            return 0
+        updates = [
+            (format_ts(dt.datetime.fromtimestamp(mono + wall_minus_monotonic, dt.UTC)), sid)
+            for sid, mono in rows
+        ]
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "UPDATE samples SET started_at = ?, clock_synced = 1 WHERE sample_id = ?",
+                    updates,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot re-time samples: {exc}") from exc
+        return len(updates)
+
+    def count_unsynced(self, boot_id: str | None = None) -> int:
+        """Samples marked as taken with an unsynchronised clock (of one boot, or all)."""
+        sql = "SELECT count(*) FROM samples WHERE clock_synced = 0"
+        params: tuple[str, ...] = ()
+        if boot_id is not None:
+            sql += " AND boot_id = ?"
+            params = (boot_id,)
+        return int(self._db.execute(sql, params).fetchone()[0])
+
     # -- reading --------------------------------------------------------------------------
 
     def _select(self, tail: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
@@ -433,8 +489,9 @@ _PENDING: Final = (
 def row_dict(values: Sequence[Any]) -> dict[str, Any]:
     """A SQLite row in ``ALL_COLUMNS`` order as a dict, its 0/1 flags as booleans."""
     row = dict(zip(ALL_COLUMNS, values, strict=True))
-    row["ok"] = bool(row["ok"])
-    row["under_load"] = bool(row["under_load"])
+    for name in BOOL_COLUMNS:
+        if row[name] is not None:
+            row[name] = bool(row[name])
     return row
 
 

@@ -246,7 +246,7 @@ def _quantile_bound_ranks(
     if len(clusters) >= 2:
         n_g = [v[0] for v in clusters.values()]
         k_g = [v[1] for v in clusters.values()]
-        deff = stats.proportion_clustered(k_g, n_g, conf).deff
+        deff = stats.proportion_korn_graubard(k_g, n_g, conf).deff
     return stats.woodruff_ranks(n, q, deff, conf)
 
 
@@ -290,9 +290,7 @@ def _criterion(
     if c.statistic == "mean":
         if clustered:
             cl = _per_cluster(group, f"n_{j}", f"s_{j}")
-            res = stats.mean_t_clustered(
-                [v[0] for v in cl.values()], [v[1] for v in cl.values()], conf
-            )
+            res = stats.mean_t_cr1([v[0] for v in cl.values()], [v[1] for v in cl.values()], conf)
         else:
             total = sum(float(cell[f"s_{j}"] or 0) for cell in group)
             total_sq = sum(float(cell[f"ss_{j}"] or 0) for cell in group)
@@ -322,7 +320,7 @@ def _criterion(
     if c.statistic in ("share", "failure_ratio"):
         if clustered:
             cl = _per_cluster(group, f"n_{j}", f"k_{j}")
-            pres = stats.proportion_clustered(
+            pres = stats.proportion_korn_graubard(
                 [v[1] for v in cl.values()], [v[0] for v in cl.values()], conf
             )
             n_clusters = len(cl)
@@ -362,7 +360,7 @@ def _criterion(
     if verdict == "INCONCLUSIVE":
         # By duality: xi_q >= t exactly when the share below t is <= q.
         cl = _per_cluster(group, f"n_{j}", f"k_{j}")
-        below = stats.proportion_clustered(
+        below = stats.proportion_korn_graubard(
             [v[1] for v in cl.values()], [v[0] for v in cl.values()], std.meta.confidence
         )
         if below.estimate != q:

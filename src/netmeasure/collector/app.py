@@ -15,7 +15,7 @@ import math
 import re
 import time
 import zlib
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -39,7 +39,7 @@ from pydantic import (
 
 from netmeasure import __version__
 from netmeasure.collector.columnar import decode, plain_rows
-from netmeasure.collector.db import CollectorDB, ConflictingSamples
+from netmeasure.collector.db import CollectorDB, ConflictingSamples, database_problem
 from netmeasure.collector.tokens import same, token_hash
 from netmeasure.collector.validate import (
     MAX_BATCH,
@@ -110,6 +110,34 @@ class _SampleBase(BaseModel):
 _STARTED_AT = ALL_COLUMNS.index("started_at")
 _SAMPLE_ID = ALL_COLUMNS.index("sample_id")
 _PROBE_ID = ALL_COLUMNS.index("probe_id")
+_STARTED_AT = ALL_COLUMNS.index("started_at")
+#: How far after the collector's clock a sample may have started: a probe's clock a little
+#: ahead is normal; a row from the future beyond this is a wrong clock (a day ahead showed a
+#: -86,400 s upload lag on the dashboard) and is refused, so that the probe quarantines it.
+FUTURE_TOLERANCE_S: Final = 600.0
+
+
+def _future_rows(rows: list[tuple[Any, ...]], now: dt.datetime) -> list[Refusal]:
+    limit = now + dt.timedelta(seconds=FUTURE_TOLERANCE_S)
+    out = []
+    for i, r in enumerate(rows):
+        t = r[_STARTED_AT]
+        when = t if isinstance(t, dt.datetime) else dt.datetime.fromisoformat(str(t))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        if when > limit:
+            ahead = (when - now).total_seconds()
+            out.append(
+                Refusal(
+                    i,
+                    r[_SAMPLE_ID],
+                    "started_at",
+                    f"started_at is {ahead:,.0f} s after the collector received it (the"
+                    f" probe's clock is ahead?); at most {FUTURE_TOLERANCE_S:.0f} s is taken",
+                    "future",
+                )
+            )
+    return out
 
 
 def _field(column: Column) -> tuple[Any, Any]:
@@ -187,9 +215,26 @@ def create_app(
 
     app.add_middleware(_Timing, histogram=latency)
 
+    def unavailable(cause: str) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"database unavailable, retry later: {cause}"},
+            status_code=503,
+            headers={"Retry-After": "30"},
+        )
+
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503)
+        return unavailable(database_problem(exc) or "the database")
+
+    @app.exception_handler(Exception)
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        # A database that went away (PostgreSQL restarting or stopped) or cannot write (a
+        # full disk) is a 503 with its cause: the probe retries. Anything else stays a 500,
+        # without a traceback in the response.
+        cause = database_problem(exc)
+        if cause is not None:
+            return unavailable(cause)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     def probe_of(authorization: Annotated[str | None, Header()] = None) -> str:
         if not authorization or not authorization.startswith("Bearer "):
@@ -199,9 +244,13 @@ def create_app(
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
         return probe
 
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "database": db.kind, "version": __version__}
+    @app.get("/health", responses={503: {}})
+    def health() -> JSONResponse:
+        problem = db.health_problem()
+        body = {"status": "ok", "database": db.kind, "version": __version__}
+        if problem is None:
+            return JSONResponse(body)
+        return JSONResponse({**body, "status": "degraded", "cause": problem}, status_code=503)
 
     @app.get(
         "/metrics",
@@ -229,6 +278,10 @@ def create_app(
         if refused:
             rejected.labels("invalid").inc(len({r.index for r in refused}))
             raise HTTPException(422, [r.as_detail() for r in refused])
+        future = _future_rows(rows, dt.datetime.now(dt.UTC))
+        if future:
+            rejected.labels("invalid").inc(len(future))
+            raise HTTPException(422, [r.as_detail() for r in future])
         ids = [r[_SAMPLE_ID] for r in rows]
         foreign = [
             Refusal(

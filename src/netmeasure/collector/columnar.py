@@ -1,8 +1,8 @@
 """The collector's fast path: a batch checked column by column, rows built as tuples.
 
 The precise path (``app.validate_batch``: a pydantic model per row, then ``row_problems``)
-costs about 50 µs per sample; ingest at 20,000 samples/s leaves the web process about 25 µs
-for everything. Here a batch is decoded by orjson, its rows turned into tuples in
+costs more per sample than a fleet's ingest rate leaves the web process for everything
+(analysis/collector_bench.py). Here a batch is decoded by orjson, its rows turned into tuples in
 ``ALL_COLUMNS`` order, and each column checked in one pass over the batch (types by the set
 of the column's types, lengths by their maximum, vocabulary by set inclusion, ranges by
 minimum and maximum; times parsed once per distinct text).

@@ -8,6 +8,7 @@ Schema versions are applied in order (``MIGRATIONS``); never edit a released one
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -16,9 +17,12 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
+from netmeasure.databases import COLLECTOR_APPLICATION_ID
+from netmeasure.databases import redact as _redact
 from netmeasure.errors import InputError, StoreError, pip_install
 from netmeasure.record import (
     ALL_COLUMNS,
+    BOOL_COLUMNS,
     COLUMN_TYPES,
     REQUIRED_COLUMNS,
     SQL_TYPES,
@@ -26,19 +30,91 @@ from netmeasure.record import (
     sql_columns,
 )
 
-#: Marks a SQLite file as a netmeasure collector database ("NMC1").
-APPLICATION_ID: Final = 0x4E4D4331
+#: Marks a SQLite file as a netmeasure collector database.
+APPLICATION_ID: Final = COLLECTOR_APPLICATION_ID
 
 _PG_TYPES: Final = SQL_TYPES["postgresql"]
-#: PostgreSQL: how long after its transaction began a batch is read by the dashboard.
-SETTLE_S: Final = 5
+#: /health says "degraded" when the SQLite database's file system has less free space than
+#: this: an upload of a few thousand samples needs a few MB (WAL and indexes included).
+MIN_FREE_BYTES: Final = 16 << 20
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """What a database error means for a client (the 503's cause), or None when ``exc`` is
+    no database trouble: a full disk, a lost or refused connection, a database shutting
+    down. Never the SQL or the URL's password."""
+    text = str(exc).lower()
+    if isinstance(exc, StoreError):
+        return str(exc).splitlines()[0]
+    if isinstance(exc, sqlite3.OperationalError):
+        if "full" in text:
+            return "the collector's disk is full"
+        if "locked" in text or "busy" in text:
+            return "the database is busy"
+        return "the database cannot be written (" + text.splitlines()[0][:80] + ")"
+    module = type(exc).__module__
+    if module.startswith("psycopg"):
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError | psycopg.errors.AdminShutdown):
+            return "the connection to PostgreSQL was lost (restarting or stopped)"
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return "PostgreSQL's disk is full"
+    return None
+
+
+#: A row's inserting transaction id (``xmin``, 32 bits) as the 64-bit id it stands for:
+#: the one below the snapshot's ``xmax`` with the same low 32 bits (an unfrozen row is
+#: less than 2^31 transactions old: VACUUM freezes older ones). A frozen row's ``xmin``
+#: reads 2 (FrozenTransactionId): 0, older than any horizon.
+_XID64: Final = (
+    "CASE WHEN xmin::text::bigint < 3 THEN 0 ELSE %(xmax)s::bigint - 1"
+    " - ((%(xmax)s::bigint - 1 - xmin::text::bigint) %% 4294967296 + 4294967296) %% 4294967296"
+    " END"
+)
+
+
+def _pg_cursor(cursor: Any) -> tuple[int, dict[str, int], list[str] | None]:
+    """(horizon, seen, last) of a PostgreSQL cursor (None: before the first row)."""
+    if cursor is None:
+        return 0, {}, None
+    if not isinstance(cursor, dict) or set(cursor) != {"h", "seen", "last"}:
+        raise ValueError("not a PostgreSQL cursor of this netmeasure")
+    seen = {str(k): int(v) for k, v in dict(cursor["seen"]).items()}
+    last = cursor["last"]
+    return int(cursor["h"]), seen, None if last is None else [str(last[0]), str(last[1])]
+
+
+def _cursor_after(
+    h0: int, seen: dict[str, int], read: dict[str, int], snap_xmin: int, full: bool, last: Any
+) -> dict[str, Any]:
+    """The cursor after a read of ``read`` (sample_id -> transaction id) at or above ``h0``.
+
+    The horizon moves to the snapshot's xmin, below which every transaction has ended and
+    was read; when the read stopped at its limit, not past the last transaction id read
+    (rows of the same and later transactions may be left). ``seen`` keeps only the rows at
+    or above the new horizon: its size is the rows committed since the oldest transaction
+    still open began, whatever was read before."""
+    h = snap_xmin if not full else min(snap_xmin, max(read.values()))
+    h = max(h, h0)
+    window = {k: x for k, x in (*seen.items(), *read.items()) if x >= h}
+    return {"h": h, "seen": window, "last": last}
+
+
+#: Columns a later migration adds (name -> the index of the migration that adds it).
+LATER_COLUMNS: Final[dict[str, int]] = {"clock_synced": 2, "boot_id": 2, "monotonic_s": 2}
 
 
 def _samples_ddl(dialect: str, ts: str) -> str:
-    return (
-        "CREATE TABLE samples ("
-        + ", ".join([*sql_columns(dialect), f"received_at {ts} NOT NULL"])
-        + ")"
+    first = [c for c in sql_columns(dialect) if c.split()[0] not in LATER_COLUMNS]
+    return "CREATE TABLE samples (" + ", ".join([*first, f"received_at {ts} NOT NULL"]) + ")"
+
+
+def _added_columns(dialect: str, index: int) -> tuple[str, ...]:
+    return tuple(
+        f"ALTER TABLE samples ADD COLUMN {c}"
+        for c in sql_columns(dialect)
+        if LATER_COLUMNS.get(c.split()[0]) == index
     )
 
 
@@ -56,6 +132,8 @@ def _migrations(dialect: str, ts: str) -> tuple[tuple[str, ...], ...]:
             f"CREATE TABLE viewers (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
             f" created_at {ts} NOT NULL)",
         ),
+        # The probe's clock state of each sample (issue 23).
+        _added_columns(dialect, 2),
     )
 
 
@@ -130,6 +208,8 @@ class CollectorDB(Protocol):
     def iter_rows(self) -> Iterator[dict[str, Any]]: ...
     def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None: ...
     def viewer_for_token(self, token_hash: str) -> str | None: ...
+    def remove_viewer(self, name: str) -> bool: ...
+    def health_problem(self) -> str | None: ...
     def rows_after(
         self, cursor: Any, columns: Sequence[str], limit: int
     ) -> tuple[list[tuple[Any, ...]], Any]: ...
@@ -272,7 +352,10 @@ class SqliteDB:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk): a ROLLBACK then fails
+                # and hid the cause ("cannot rollback - no transaction is active")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
         return added
 
@@ -305,8 +388,9 @@ class SqliteDB:
         )
         for r in cur:
             row = dict(zip(ALL_COLUMNS, r, strict=True))
-            row["ok"] = bool(row["ok"])
-            row["under_load"] = bool(row["under_load"])
+            for name in BOOL_COLUMNS:
+                if row[name] is not None:
+                    row[name] = bool(row[name])
             yield row
 
     def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None:
@@ -319,6 +403,13 @@ class SqliteDB:
                 " ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
                 (name, token_hash, _iso(now())),
             )
+
+    def remove_viewer(self, name: str) -> bool:
+        """Delete viewer ``name`` (its sessions end at their next request); False when
+        there was none."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM viewers WHERE name = ?", (name,))
+        return cur.rowcount > 0
 
     def viewer_for_token(self, token_hash: str) -> str | None:
         with self._lock:
@@ -342,6 +433,22 @@ class SqliteDB:
         )
         rows = self._reader.execute(sql, (cursor or 0, limit)).fetchall()
         return rows, (rows[-1][0] if rows else cursor)
+
+    def health_problem(self) -> str | None:
+        """Why the database cannot take uploads now (free space, a read), or None."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError as exc:
+            return f"the database's folder cannot be read ({exc.strerror})"
+        free = st.f_bavail * st.f_frsize
+        if free < MIN_FREE_BYTES:
+            return f"the collector's disk is nearly full ({free / 2**20:.1f} MiB free)"
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            return database_problem(exc) or "the database cannot be read"
+        return None
 
     def quarantined_by_probe(self) -> dict[str, int] | None:
         """Rows held back per probe, when the database keeps such a table (None: it does
@@ -542,6 +649,12 @@ class PostgresDB:
                 (name, token_hash),
             )
 
+    def remove_viewer(self, name: str) -> bool:
+        conn = self._conn()
+        with conn.transaction():
+            cur = conn.execute("DELETE FROM viewers WHERE name = %s", (name,))
+        return bool(cur.rowcount > 0)
+
     def viewer_for_token(self, token_hash: str) -> str | None:
         conn = self._conn()
         with conn.transaction():
@@ -553,30 +666,70 @@ class PostgresDB:
     def rows_after(
         self, cursor: Any, columns: Sequence[str], limit: int
     ) -> tuple[list[tuple[Any, ...]], Any]:
-        """Rows received after ``cursor`` ((received_at, sample_id); None: from the start).
+        """Rows committed since ``cursor`` (None: from the start), and the new cursor.
 
-        ``received_at`` is the inserting transaction's start; a transaction still open may
-        commit rows older than ones already read, so only rows received more than
-        ``SETTLE_S`` seconds ago are read (a batch commits within that in practice)."""
+        PostgreSQL has no commit order a reader can follow: a transaction commits its rows
+        whenever it ends, so any order by insertion (time, id) skips the rows of a long
+        transaction that commits after later ones were read. The cursor therefore follows
+        transaction ids against the reader's snapshot: every transaction older than the
+        snapshot's ``xmin`` (the oldest one still in flight) has ended, so its rows were all
+        visible to that read. The cursor keeps that horizon and the rows read at or above
+        it (``seen``: sample_id -> transaction id); the next read takes every row at or
+        above the horizon not seen yet, whatever its transaction's length. See
+        _cursor_after for how the horizon moves."""
+        h0, seen, last = _pg_cursor(cursor)
         conn = self._conn()
-        t, sid = cursor if cursor else (dt.datetime(1, 1, 1, tzinfo=dt.UTC), "")
         with conn.transaction():
+            # one snapshot for both statements: the horizon and the rows it bounds
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            snap_xmin, snap_xmax = conn.execute(
+                "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint"
+                " FROM pg_current_snapshot() AS s"
+            ).fetchone()
             rows = conn.execute(
-                f"SELECT {', '.join(columns)}, received_at, sample_id FROM samples"
-                " WHERE (received_at, sample_id) > (%s, %s)"
-                f" AND received_at < now() - interval '{SETTLE_S} seconds'"
-                " ORDER BY received_at, sample_id LIMIT %s",
-                (t, sid, limit),
+                f"SELECT * FROM (SELECT {', '.join(columns)}, received_at AS _received,"
+                f" sample_id AS _sid, {_XID64} AS _xid FROM samples) AS r"
+                " WHERE _xid >= %(h0)s AND NOT (_sid = ANY(%(seen)s::text[]))"
+                " ORDER BY _xid, _sid LIMIT %(limit)s",
+                {"h0": h0, "seen": list(seen), "limit": limit, "xmax": snap_xmax},
             ).fetchall()
         out = []
         for r in rows:
-            row = list(r[:-1])
+            row = list(r[:-2])
             for i, c in enumerate(columns):
                 if c == "started_at" and row[i] is not None:
                     row[i] = _iso(row[i])
             row[-1] = _iso(row[-1])
             out.append((None, *row))
-        return out, ((rows[-1][-2], rows[-1][-1]) if rows else cursor)
+        if not rows:
+            return out, cursor
+        read = {str(r[-2]): int(r[-1]) for r in rows}
+        last = [_iso(rows[-1][-3]), str(rows[-1][-2])]
+        return out, _cursor_after(h0, seen, read, int(snap_xmin), len(rows) == limit, last)
+
+    def health_problem(self) -> str | None:
+        """Why the database cannot take uploads now (PostgreSQL unreachable), or None."""
+        try:
+            conn = self._conn()
+            with conn.transaction():
+                conn.execute("SELECT 1").fetchone()
+        except (StoreError, self._psycopg.Error) as exc:
+            return database_problem(exc) or "PostgreSQL cannot be read"
+        return None
+
+    def anchor(self, cursor: Any) -> Any:
+        """What identifies the database at ``cursor``: the last row read (its received_at
+        and sample_id) when it is still there."""
+        _, _, last = _pg_cursor(cursor)
+        if last is None:
+            return None
+        conn = self._conn()
+        with conn.transaction():
+            n = conn.execute(
+                "SELECT count(*) FROM samples WHERE received_at = %s AND sample_id = %s",
+                (dt.datetime.fromisoformat(last[0].replace("Z", "+00:00")), last[1]),
+            ).fetchone()[0]
+        return list(last) if n else None
 
     def close(self) -> None:
         with self._all_lock:
@@ -589,10 +742,3 @@ def _iso(t: Any) -> str:
     if isinstance(t, dt.datetime):
         return format_ts(t.astimezone(dt.UTC))
     return str(t)
-
-
-def _redact(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url

@@ -14,6 +14,7 @@ from netmeasure.evaluate.results import Evaluation
 from netmeasure.standard import Standard
 
 if TYPE_CHECKING:
+    from netmeasure.campaign_plan import CampaignPlan
     from netmeasure.evaluate.spark_session import SparkOptions
 
 
@@ -29,12 +30,14 @@ def evaluate(
     temp_directory: str | None = None,
     engine: str = "duckdb",
     spark: SparkOptions | None = None,
+    campaign_plan: CampaignPlan | None = None,
 ) -> Evaluation:
     """Evaluate the samples in ``sources`` against ``standard`` on DuckDB (embedded, the
     default) or, with ``engine="spark"``, on Apache Spark (``spark``: where; docs/spark.md).
 
     ``details``: add the report's chart data (bounded in size); ``probes``: add a row per
-    device and group (grows with devices: only on request).
+    device and group (grows with devices: only on request); ``campaign_plan``: make every
+    verdict the group-sequential one of the data's look (docs/plan.md).
     """
     from netmeasure.evaluate.engine import DuckDBEngine, Engine, check_memory_limit
     from netmeasure.evaluate.pipeline import evaluate_with
@@ -59,6 +62,7 @@ def evaluate(
         __version__,
         details=details,
         probes=probes,
+        campaign_plan=campaign_plan,
     )
 
 

@@ -7,6 +7,7 @@ this protocol and engine.Engine (docs/evaluate.md, "What an engine provides").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final, Protocol
 
@@ -25,13 +26,42 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def literal(value: str) -> str:
-    """A string literal."""
+def duckdb_literal(value: str) -> str:
+    """A string literal in DuckDB's lexer: a standard SQL string, where a backslash is an
+    ordinary character and a quote is written twice (a NUL or newline is taken as is)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+#: Characters Spark reads specially inside a quoted string: the quotes, the backslash (its
+#: escapes, such as \\u0041, unless spark.sql.parser.escapedStringLiterals), the dollar
+#: (${env:HOME} is substituted anywhere in the text, literals included, while
+#: spark.sql.variable.substitute is on) and the control characters. Each is written as
+#: chr(n), so the literal means the same whatever those settings (--spark-conf sets them).
+_SPARK_SPECIAL: Final = re.compile(r"['\"\\$\x00-\x1f\x7f]")
+
+
+def spark_literal(value: str) -> str:
+    """A string literal in Spark SQL's lexer: the plain runs quoted, each special character
+    as chr(n); the parts joined by concat (a constant expression Spark folds)."""
+    parts: list[str] = []
+    pos = 0
+    for m in _SPARK_SPECIAL.finditer(value):
+        if m.start() > pos:
+            parts.append("'" + value[pos : m.start()] + "'")
+        parts.append(f"chr({ord(m.group())})")
+        pos = m.end()
+    if pos < len(value) or not parts:
+        parts.append("'" + value[pos:] + "'")
+    return parts[0] if len(parts) == 1 else "concat(" + ", ".join(parts) + ")"
 
 
 class Dialect(Protocol):
     """Expressions and statements that differ between engines."""
+
+    def literal(self, value: str) -> str:
+        """A string literal: the only way a text from a file or a request enters the SQL
+        (each engine's lexer reads quotes and escapes its own way)."""
+        ...
 
     def local_time(self, ts: str, timezone: str) -> str:
         """The wall-clock time in ``timezone`` (an IANA name) of the UTC timestamp ``ts``."""
@@ -75,6 +105,10 @@ class Dialect(Protocol):
 
     def is_nan(self, x: str) -> str: ...
 
+    def h3_cell(self, lat: str, lon: str, resolution: int) -> str | None:
+        """The H3 cell (hex text) of a point, or None where the engine cannot derive it."""
+        ...
+
     def is_inf(self, x: str) -> str: ...
 
     def null_safe_equal(self, a: str, b: str) -> str:
@@ -103,14 +137,17 @@ class Dialect(Protocol):
 class DuckDBDialect:
     """DuckDB's SQL."""
 
+    def literal(self, value: str) -> str:
+        return duckdb_literal(value)
+
     def local_time(self, ts: str, timezone: str) -> str:
-        return f"timezone({literal(timezone)}, {ts})"
+        return f"timezone({duckdb_literal(timezone)}, {ts})"
 
     def date_text(self, date: str) -> str:
         return f"strftime({date}, '%Y-%m-%d')"
 
     def iso_text(self, ts: str) -> str:
-        return f"strftime({ts}, {literal(ISO_DUCKDB)})"
+        return f"strftime({ts}, {duckdb_literal(ISO_DUCKDB)})"
 
     def json_object(self, fields: Sequence[tuple[str, str]]) -> str:
         if not fields:
@@ -154,15 +191,14 @@ class DuckDBDialect:
         return f"{select} USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})"
 
     def create_temp_table(self, name: str, select: str) -> str:
-        # A TEMP table: DuckDB 2.0 evicts its blocks to temp_directory under memory_limit
-        # (three cluster tables of 10 M crowdsourced samples: 134 MB in memory, 603 MB in
-        # the temp folder under a 150 MB limit), and it skips a stored table's write path:
-        # one such table cost 3.7 CPU-s so, 5.0 as a table of the database file.
+        # A TEMP table: DuckDB evicts its blocks to temp_directory under memory_limit (a
+        # large evaluation's cluster tables spill instead of failing), and it skips a
+        # stored table's write path, which costs CPU for a table nobody keeps.
         return f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {select}"
 
     def create_temp_view(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {select}"
 
-    def h3_cell(self, lat: str, lon: str, resolution: int) -> str:
+    def h3_cell(self, lat: str, lon: str, resolution: int) -> str | None:
         """The H3 cell (hex text) of a point: DuckDBEngine's UDF ``nm_h3``."""
         return f"{H3_FUNCTION}({lat}, {lon}, {int(resolution)})"

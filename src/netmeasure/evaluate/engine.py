@@ -227,8 +227,8 @@ class DuckDBEngine:
 
     def _register_used(self, sql: str) -> None:
         """The H3 function, registered when a statement first calls it: registering a
-        Python function imports numpy (0.13 s), which an evaluation without H3 groups
-        needs only later, when the statistics' thread has loaded it."""
+        Python function imports numpy, which an evaluation without H3 groups needs only
+        later, when the statistics' thread has loaded it."""
         if not self._h3 and H3_FUNCTION in sql:
             register_h3(self.con)
             self._h3 = True
@@ -255,9 +255,9 @@ class DuckDBEngine:
 
     def repeated_hashes(self, hashes_sql: str, rows: int) -> str:
         """While two 8-byte copies of every hash fit in half the memory limit (31 million
-        rows at 1 GB), by sorting the hashes in numpy (repeated_values): 0.3 s for 10 M
-        sample ids where DuckDB's aggregate takes 1.6 s (its hash table of 10 M keys misses
-        the caches; its sort-based window 1.05 s). Beyond that, the aggregate, which spills
+        rows at 1 GB), by sorting the hashes in numpy (repeated_values): a sort of fixed-size
+        keys in memory, where DuckDB's aggregate builds a hash table that misses the caches
+        (analysis/evaluate_bench.py compares them). Beyond that, the aggregate, which spills
         to disk."""
         if rows * 16 > self._memory_bytes // 2:
             return repeated_by_aggregate(hashes_sql)
@@ -270,8 +270,8 @@ class DuckDBEngine:
         repeated = repeated_values(hashes)
         del hashes
         if len(repeated) <= REPEATED_AS_PARAMETER:
-            # A query parameter: registering an Arrow table makes DuckDB import pandas
-            # (0.23 s, to check the object against pandas' types) and there are usually none.
+            # A query parameter: registering an Arrow table makes DuckDB import pandas (to
+            # check the object against pandas' types), and there are usually none.
             try:
                 self.con.execute(
                     "CREATE OR REPLACE TEMP TABLE _repeated AS"
@@ -296,10 +296,9 @@ class DuckDBEngine:
         return sorted_ranks(self, values_sql, wanted)
 
     def spacing(self, by_window: str, by_sort: SortedTimes) -> list[tuple[Any, ...]]:
-        """By one sort on (device number, time), streamed to numpy in batches: 0.57 s at
-        10 M crowdsourced samples where the window over the devices' ids takes 0.98 s
-        (it carries the texts of the ids and groups through the sort). Memory stays
-        bounded: DuckDB's sort spills to disk, numpy holds one batch."""
+        """By one sort on (device number, time), streamed to numpy in batches, where the
+        window over the devices' ids carries the texts of the ids and groups through its
+        sort. Memory stays bounded: DuckDB's sort spills to disk, numpy holds one batch."""
         for sql in by_sort.setup:
             self.execute(sql)
         keys = dict(self.fetch(by_sort.groups_sql))
@@ -357,16 +356,15 @@ def register_h3(con: Any) -> None:
     )
 
 
-#: Up to this many repeated hashes pass to DuckDB as one query parameter (0.05 s), more
-#: as a registered Arrow table.
+#: Up to this many repeated hashes pass to DuckDB as one query parameter, more as a
+#: registered Arrow table (a parameter's list is copied value by value).
 REPEATED_AS_PARAMETER: Final = 100_000
 
 
 def repeated_values(values: Any) -> Any:
     """The values (a numpy uint64 array, sorted here in place) seen more than once, each
     once. Above a million values, the two halves of the value range are sorted in two
-    threads (numpy releases the GIL while it sorts): 0.27 s for 10 M where one sort of
-    them all takes 0.5 s."""
+    threads (numpy releases the GIL while it sorts), so two cores sort at once."""
     import numpy as np
 
     def repeated_in(part: Any) -> Any:
@@ -391,7 +389,7 @@ _SPACING_BATCH_ROWS: Final = 1_000_000
 
 def int64_view(column: Any) -> Any:
     """An Arrow int64 column without nulls as a numpy array over its buffer (pyarrow's
-    Array.to_numpy imports pandas: 0.23 s)."""
+    Array.to_numpy imports pandas, a cost on every command that has no other use for it)."""
     import numpy as np
 
     assert str(column.type) == "int64" and column.null_count == 0, column.type

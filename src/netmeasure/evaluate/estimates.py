@@ -49,7 +49,8 @@ def mean(s: CriterionSums, confidence: float, *, clustered: bool) -> stats.MeanR
 
 
 def proportion(s: CriterionSums, confidence: float, *, clustered: bool) -> stats.ProportionResult:
-    """Clopper-Pearson (independent trials) or Korn-Graubard (stats.proportion_clustered)."""
+    """Clopper-Pearson (independent trials) or the worst-case beta-binomial bounds
+    (proportion_clustered, below)."""
     if not clustered:
         return stats.proportion(int(s.total), s.n, confidence)
     return proportion_clustered(s, confidence)

@@ -2,11 +2,11 @@
 
 evaluate needs the local day and hour of every row (clusters by day, the sampling rules'
 days and hours). A time-zone conversion by the engine (DuckDB's ICU ``timezone()``, Spark's
-``from_utc_timestamp``) costs about 60 ns a row, and the rows are converted in two scans:
-1.2-1.4 s of the engine's 11 s on 10 M crowdsourced samples (analysis/results/
-evaluate_bench.md). Over the span of a dataset a zone has few offsets (Asia/Ho_Chi_Minh one
+``from_utc_timestamp``) looks up the zone's rules for every row, and the rows are converted
+in two scans (analysis/results/evaluate_bench.md measures the share of the engine's time).
+Over the span of a dataset a zone has few offsets (Asia/Ho_Chi_Minh one
 since 1975; a zone with daylight saving time two a year), so the local time is the UTC time
-plus the offset of the interval it falls in: integer arithmetic, a few ns a row.
+plus the offset of the interval it falls in: integer arithmetic, no lookup a row.
 
 ``utc_offsets`` finds those intervals with Python's zoneinfo; plan.Plan then writes the
 arithmetic instead of the engine's conversion, and plan.reduce first checks, in the engine,

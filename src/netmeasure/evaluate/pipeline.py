@@ -11,7 +11,7 @@ import importlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netmeasure.errors import InputError, pip_install
 from netmeasure.evaluate.engine import Engine
@@ -26,6 +26,9 @@ from netmeasure.evaluate.results import Evaluation, Parameter, combine
 from netmeasure.evaluate.sources import Source
 from netmeasure.samples import ALL_COLUMNS
 from netmeasure.standard import DERIVED_COLUMNS, Standard
+
+if TYPE_CHECKING:
+    from netmeasure.campaign_plan import CampaignPlan
 
 
 def check_group_by(group_by: Sequence[str]) -> tuple[str, ...]:
@@ -54,12 +57,14 @@ def run(
     *,
     details: bool = False,
     probes: bool = False,
+    campaign_plan: CampaignPlan | None = None,
 ) -> Evaluation:
-    """Evaluate what ``engine`` reads against ``standard``."""
+    """Evaluate what ``engine`` reads against ``standard`` (under ``campaign_plan``: the
+    group-sequential verdicts of each group's look, docs/plan.md)."""
     plan = Plan(standard, check_group_by(group_by), engine.dialect)
     # The statistics run in a second thread while the engine works: DuckDB and Spark
     # release the GIL in their queries, and numpy in its sorts, so on two cores the two
-    # overlap. The statistics' modules (numpy, scipy: 0.4 CPU-s) load while the engine
+    # overlap. The statistics' modules (numpy, scipy) load while the engine
     # finds the duplicates, which leaves a core idle; on 10 M crowdsourced samples the
     # sources are hashed during the cluster grouping, the criteria's statistics during the
     # sampling queries.
@@ -68,24 +73,26 @@ def run(
         # 1. the engine: every sum that grows with samples, devices or clusters. First the
         # duplicates and the annotated view.
         plan = annotate(engine, plan)
-        # the sources' sha256 (hashlib releases the GIL too: 0.16 s per 10 M samples)
+        # the sources' sha256 (hashlib releases the GIL too)
         sources = pool.submit(lambda: tuple(source_info(s) for s in engine.sources))
         criteria = criteria_sums(engine, plan)
         modules.result()
         from netmeasure.evaluate.verdict import group_result, rank_requests, results_without_ranks
 
         # 2. statistics of the criteria that need no order statistic, meanwhile
-        early = pool.submit(results_without_ranks, standard, criteria)
+        # (under a plan each group's level depends on its look: worked out per group below)
+        early = pool.submit(results_without_ranks, standard, {} if campaign_plan else criteria)
         sums = group_sums(engine, plan, criteria, details=details, probes=probes)
         done = early.result()
-    requests = rank_requests(standard, sums)
+    requests = rank_requests(standard, sums, campaign_plan)
     ranked = order_statistics(engine, plan, sums, requests)
     # 3. the other statistics and the verdicts, per group
     per_group: dict[int, dict[int, dict[int, float]]] = defaultdict(dict)
     for (gi, j), values in ranked.items():
         per_group[gi][j] = values
     groups = tuple(
-        group_result(standard, g, per_group[i], done.get(g.gkey)) for i, g in enumerate(sums.groups)
+        group_result(standard, g, per_group[i], done.get(g.gkey), campaign_plan)
+        for i, g in enumerate(sums.groups)
     )
     # 4. the result
     meta = standard.meta
@@ -122,6 +129,7 @@ def run(
         },
         sources=sources.result(),
         details=sums.details,
+        plan=campaign_plan.to_json() if campaign_plan else None,
     )
 
 
@@ -141,11 +149,20 @@ def evaluate_with(
     *,
     details: bool = False,
     probes: bool = False,
+    campaign_plan: CampaignPlan | None = None,
 ) -> Evaluation:
     """``run`` on an engine made (and closed) here."""
     check_group_by(group_by)
     engine = make_engine()
     try:
-        return run(engine, standard, group_by, version, details=details, probes=probes)
+        return run(
+            engine,
+            standard,
+            group_by,
+            version,
+            details=details,
+            probes=probes,
+            campaign_plan=campaign_plan,
+        )
     finally:
         engine.close()

@@ -35,7 +35,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Any, Final
 
 from netmeasure.errors import InputError
-from netmeasure.evaluate.dialect import Dialect, literal, quote
+from netmeasure.evaluate.dialect import Dialect, quote
 from netmeasure.evaluate.engine import Engine, SortedTimes, repeated_by_aggregate
 from netmeasure.evaluate.localtime import (
     US_PER_DAY,
@@ -84,8 +84,9 @@ _DERIVED: Final = {"day": "_day", "hour": "_hour", **{f"h3_{n}": f"_h3_{n}" for 
 class Aggregate:
     """One aggregate of a grouping's table: ``fn(arg) FILTER (WHERE cond) AS name``. A
     FILTER clause, not ``count_if(coalesce(cond, FALSE))`` or ``sum(CASE WHEN cond THEN
-    value END)``: in DuckDB 2.0 the cluster grouping of 10 M crowdsourced samples cost 4.2
-    CPU-s so, 6.1 the other way. A row whose condition is NULL is left out, as a false one."""
+    value END)``: the engine skips the rows a FILTER excludes instead of evaluating an
+    expression for each (analysis/evaluate_bench.py measures it). A row whose condition is
+    NULL is left out, as a false one."""
 
     name: str
     fn: str
@@ -139,7 +140,7 @@ class Plan:
 
     def _sampling(self, of: str = "") -> str:
         """The sampling tests' rows (of ``s``; ``of``: its alias and a dot)."""
-        m = literal(self.std.sampling.metric)
+        m = self.dialect.literal(self.std.sampling.metric)
         return f"{of}_excluded IS NULL AND {of}metric = {m} AND NOT {of}_ul"
 
     # -- step 1 and 2: duplicates, the annotated view --------------------------------------
@@ -183,7 +184,9 @@ class Plan:
         meta = self.std.meta
         techs = meta.technology
         tech_ok = (
-            "technology IN (" + ", ".join(literal(t) for t in techs) + ")" if techs else "TRUE"
+            "technology IN (" + ", ".join(self.dialect.literal(t) for t in techs) + ")"
+            if techs
+            else "TRUE"
         )
         return f"""
             SELECT *,
@@ -229,8 +232,8 @@ class Plan:
     def span_sql(self) -> str:
         """The rows, and the first and last started_at in microseconds since 1970 (one
         query: a CSV or JSON source is parsed once for both). The conversion after the
-        aggregate: DuckDB then answers from a Parquet file's statistics (0.006 s where
-        converting every row took 0.135 s at 10 M samples)."""
+        aggregate: DuckDB then answers from a Parquet file's statistics instead of
+        converting every row."""
         ep = self.dialect.epoch_us
         return f"SELECT count(*), {ep('min(started_at)')}, {ep('max(started_at)')} FROM raw_samples"
 
@@ -259,13 +262,13 @@ class Plan:
         cells = [c for c in used if c.startswith("h3_")]
         if not cells:
             return ""
-        h3_cell = getattr(self.dialect, "h3_cell", None)
-        if h3_cell is None:
-            raise InputError(f"--group-by {cells[0]}: this engine cannot derive H3 cells")
-        return "".join(
-            f"\n              {h3_cell('latitude', 'longitude', int(c[3:]))} AS _h3_{c[3:]},"
-            for c in cells
-        )
+        out = []
+        for c in cells:
+            cell = self.dialect.h3_cell("latitude", "longitude", int(c[3:]))
+            if cell is None:
+                raise InputError(f"--group-by {c}: this engine cannot derive H3 cells")
+            out.append(f"\n              {cell} AS _h3_{c[3:]},")
+        return "".join(out)
 
     # -- step 3: the groupings -------------------------------------------------------------
 
@@ -306,7 +309,7 @@ class Plan:
         """Criterion j's trials ``n{j}``, totals ``t{j}`` and (means) sums of squares
         ``q{j}`` per cluster, over the rows evaluate uses (the cluster grouping's rows:
         no condition repeats ``_excluded IS NULL``)."""
-        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
+        metric = "metric IN (" + ", ".join(self.dialect.literal(m) for m in c.metrics) + ")"
         base = (
             metric
             if c.statistic == "failure_ratio"
@@ -396,12 +399,14 @@ class Plan:
             col for j, c in enumerate(self.std.criteria) for col in self._criterion_columns(j, c)
         ]
         per_group = [
-            Aggregate(f"x_{r}", "count", "*", f"_excluded = {literal(r)}")
+            Aggregate(f"x_{r}", "count", "*", f"_excluded = {self.dialect.literal(r)}")
             for r in EXCLUSION_REASONS
         ]
         per_group.append(Aggregate("sampling", "count", "*", sampling))
         per_group += [
-            Aggregate(f"env_{e}", "count", "*", f"{sampling} AND environment = {literal(e)}")
+            Aggregate(
+                f"env_{e}", "count", "*", f"{sampling} AND environment = {self.dialect.literal(e)}"
+            )
             for e in ENVIRONMENTS
         ]
         per_group += [
@@ -424,8 +429,8 @@ class Plan:
         if self.offsets is not None and "_hour" in keys:
             # With the zone's offsets, one integer key, the local hour since 1970 (>= 0:
             # localtime.py takes no span before 1970), instead of the day and the hour,
-            # each an expression a row (0.1-0.2 s less at 10 M samples); the day and the
-            # hour are computed from it after grouping.
+            # each an expression a row; the day and the hour are computed from it after
+            # grouping, once per group instead of once per row.
             d = self.dialect
             derived = {
                 "_day": f"{d.days_to_date(d.int_div('_lh', '24'))} AS _day",
@@ -450,13 +455,13 @@ class Plan:
         """Per group, for each criterion j, the fields of sums.CriterionSums in order: n,
         total, Σx², G, Σ_g r_g² (r_g = t_g − n_g · total / n), Σ n_g², Σ r_g² / n_g, the
         CR2 sums and the Berger-Boos sums (each only for the statistics that read it, else
-        0: 0.3 CPU-s of 1 at 10 M crowdsourced samples)."""
+        0: a sum nobody reads is a cost per cluster)."""
         resid = []
         totals = []
         out = []
         for j, c in enumerate(self.std.criteria):
-            # The group's mean of t per trial, then each cluster's residual: the same
-            # operations as stats.mean_t_clustered / cluster_robust_variance_of_proportion.
+            # The group's mean of t per trial, then each cluster's residual r_g = t_g - n_g t/n
+            # (the residual of the cluster-robust sums methods_clustered reads).
             resid.append(f"CASE WHEN n{j} > 0 THEN t{j} - n{j} * (tt{j} / ntot{j}) END AS r{j}")
             totals += [f"sum(t{j}) AS tt{j}", f"sum(n{j}) AS ntot{j}"]
             mean = c.statistic == "mean"
@@ -507,8 +512,7 @@ class Plan:
         """Per criterion j and group: the histogram of the cluster sizes (j, group, n_g,
         clusters). First the clusters' distinct combinations of sizes (a few thousand in
         crowdsourced data; at most the clusters), then each criterion's histogram from
-        them: one scan of the clusters where a query per criterion scanned them once each
-        (0.07 s against 0.26 s at 10 M crowdsourced samples)."""
+        them: one scan of the clusters where a query per criterion scanned them once each."""
         sizes = ", ".join(f"n{j}" for j in range(len(self.std.criteria)))
         combos = (
             f"SELECT {self._group_list()}{sizes}, count(*) AS _clusters"
@@ -563,7 +567,7 @@ class Plan:
         d = self.dialect
         # One row of the sampling metric is one test (a throughput run writes one download);
         # gaps are per device, whatever group its tests fall in. The times in microseconds
-        # once, before the window (converted in it, twice a row: 0.1 s more at 10 M).
+        # once, before the window (converted in it, they would be converted twice a row).
         # Tests of one device at one instant in two groups: the group order breaks the
         # tie (the gap of 0 counts in the group sorted later), in spacing_by_sort too.
         gap = f"(_us - lag(_us) OVER (PARTITION BY probe_id ORDER BY {self._time_order()})) / 1e6"
@@ -671,7 +675,7 @@ class Plan:
         """(g, value): the group's JSON key and each value criterion j's order statistics
         rank, for the groups that requested ranks."""
         c = self.std.criteria[j]
-        metric = "metric IN (" + ", ".join(literal(m) for m in c.metrics) + ")"
+        metric = "metric IN (" + ", ".join(self.dialect.literal(m) for m in c.metrics) + ")"
         on = " AND ".join(self.dialect.null_safe_equal(f"v.{g}", f"g.{g}") for g in self.gcols)
         join = f"JOIN _groups AS g ON {on}" if on else "CROSS JOIN _groups AS g"
         return f"""
@@ -937,7 +941,7 @@ def _details(engine: Engine, plan: Plan) -> Details:
     technology: list[TechnologyTests] = [
         {"key": json.loads(g), "technology": t, "tests": int(n)} for g, t, n in tech
     ]
-    m = literal(plan.std.sampling.metric)
+    m = plan.dialect.literal(plan.std.sampling.metric)
     loc = engine.fetch(
         d.sample(
             f"""SELECT latitude, longitude, ok, value FROM s

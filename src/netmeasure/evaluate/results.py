@@ -185,9 +185,17 @@ class CriterionResult:
     #: whether it exceeds the design assumption (docs/statistics.md).
     icc: float | None = None
     icc_exceeds_assumption: bool | None = None
+    #: Under a campaign plan only (docs/plan.md): the group-sequential look this verdict is
+    #: at. Absent from the JSON without a plan.
+    sequential: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: _clean(v) for k, v in asdict(self).items()}
+        out = {k: _clean(v) for k, v in asdict(self).items()}
+        if self.sequential is None:
+            del out["sequential"]
+        else:
+            out["sequential"] = {k: _clean(v) for k, v in self.sequential.items()}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +253,8 @@ class GroupResult:
     probes: tuple[ProbeSummary, ...] | None = None
     hours: Mapping[int, int] = field(default_factory=dict)  # sampling-metric tests per hour
     days: Mapping[str, int] = field(default_factory=dict)
+    #: Under a campaign plan only: the group's look and whether it may stop.
+    sequential: dict[str, Any] | None = None
 
     @property
     def excluded_most(self) -> tuple[str, int, int] | None:
@@ -269,6 +279,8 @@ class GroupResult:
         }
         if self.probes is not None:
             out["probes"] = [asdict(p) for p in self.probes]
+        if self.sequential is not None:
+            out["sequential"] = self.sequential
         return out
 
 
@@ -287,6 +299,9 @@ class Evaluation:
     sources: tuple[dict[str, Any], ...]
     #: The report's chart data (bounded in size), with ``details=True``.
     details: Details | None = None
+    #: The campaign plan the verdicts are group-sequential under (docs/plan.md); None: every
+    #: verdict is valid for one look.
+    plan: dict[str, Any] | None = None
 
     def to_json(self, *, details: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -302,6 +317,11 @@ class Evaluation:
         }
         if details and self.details is not None:
             out["details"] = self.details
+        if self.plan is not None:
+            out["plan"] = self.plan
+            out["may_stop"] = all(
+                g.sequential is not None and g.sequential["may_stop"] for g in self.groups
+            )
         return out
 
     def dumps(self, *, details: bool = False) -> str:
@@ -312,7 +332,7 @@ class Evaluation:
     def write_json(self, out: TextIO, *, details: bool = False) -> None:
         """``dumps``'s text, written one group at a time: with 100,000 groups (``--group-by
         probe_id`` on crowdsourced data) the whole document as one dict and one string
-        took 3 GB more than the results themselves."""
+        would hold the results in memory twice more."""
         top = self.to_json(details=details)
         top["groups"] = None
         head, tail = _dump(top).split('\n  "groups": null', 1)

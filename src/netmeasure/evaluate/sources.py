@@ -8,6 +8,7 @@ file lacks is NULL, a value that does not cast is NULL (and later counted as
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -17,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from netmeasure.errors import InputError, pip_install
+from netmeasure.databases import (
+    COLLECTOR_APPLICATION_ID,
+    STORE_APPLICATION_ID,
+    sqlite_application_id,
+)
+from netmeasure.databases import redact as _redact
+from netmeasure.errors import InputError, not_a_regular_file, pip_install
 from netmeasure.record import ALL_COLUMNS, COLUMN_TYPES, SQL_TYPES, SQLITE_STRICT_READ, arrow_schema
 from netmeasure.record.timetext import ISO_PATTERNS
 
@@ -68,6 +75,8 @@ def discover(paths: list[str]) -> list[Source]:
             if not found:
                 raise InputError(f"{p}: folder holds no sample files ({', '.join(ALL_SUFFIXES)})")
             out.extend(_kind(f, i) for f in found)
+        elif not p.is_file():
+            raise not_a_regular_file(p)
         else:
             out.append(_kind(p, i))
     return out
@@ -135,6 +144,7 @@ def relation_sql(con: Any, src: Source, index: int) -> str:
         raise InputError(f"{path}: cannot read as {src.kind}: {_short(exc)}") from exc
     present = {row[0] for row in described}
     _check_required(path, present)
+    _check_time_type(path, described)
     return f"SELECT {_typed_projection(present, src.argument)} FROM {reader}"
 
 
@@ -145,6 +155,23 @@ def _check_required(name: str, columns: set[str]) -> None:
             f"{name}: missing column {missing[0]!r} (the sample record needs"
             f" {', '.join(REQUIRED)}; see docs/data-format.md)"
         )
+
+
+#: DuckDB's numeric types: a started_at stored as one is a count of something (seconds?
+#: milliseconds? a row number?), read the same way nowhere; refused, naming the column.
+_NUMERIC: Final = re.compile(
+    r"(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|REAL|DECIMAL.*)", re.IGNORECASE
+)
+
+
+def _check_time_type(name: str, described: Sequence[Sequence[Any]]) -> None:
+    for row in described:
+        if row[0] == "started_at" and _NUMERIC.fullmatch(str(row[1])):
+            raise InputError(
+                f"{name}: column 'started_at' holds numbers ({row[1]}), not times",
+                hint="the sample record's started_at is a UTC timestamp or ISO-8601 text"
+                " (docs/data-format.md); convert the numbers, naming their unit",
+            )
 
 
 def parquet_files_sql(con: Any, srcs: Sequence[Source]) -> str:
@@ -164,6 +191,7 @@ def parquet_files_sql(con: Any, srcs: Sequence[Source]) -> str:
             raise InputError(f"{src.name}: cannot read as parquet: {_short(exc)}") from exc
         present = tuple(row[:2] for row in described)
         _check_required(src.name, {name for name, _ in present})
+        _check_time_type(src.name, described)
         schemas.append(present)
     files = ", ".join(_sql_str(src.name) for src in srcs)
     # the same columns and types in every file (the usual case) need no reconciling
@@ -179,20 +207,7 @@ def _short(exc: BaseException) -> str:
 
 
 def _is_collector_db(path: Path) -> bool:
-    from netmeasure.collector.db import APPLICATION_ID
-
-    try:
-        with path.open("rb") as fh:
-            header = fh.read(100)
-    except OSError:
-        return False
-    return len(header) == 100 and int.from_bytes(header[68:72], "big") == APPLICATION_ID
-
-
-def _redact(url: str) -> str:
-    from netmeasure.collector.db import _redact as redact
-
-    return redact(url)
+    return sqlite_application_id(path) == COLLECTOR_APPLICATION_ID
 
 
 def _register_rows(con: Any, src: Source, view: str) -> None:
@@ -273,8 +288,6 @@ def _uri(path: Path) -> str:
 
 
 def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
-    from netmeasure.collector.db import APPLICATION_ID as COLLECTOR_ID
-    from netmeasure.store import APPLICATION_ID as STORE_ID
     from netmeasure.store import SCHEMA_VERSION
 
     scratch = tempfile.TemporaryDirectory(prefix="netmeasure-store-")
@@ -283,9 +296,9 @@ def _sqlite_batches(path: Path) -> Iterator[list[Any]]:
         try:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if app_id not in (STORE_ID, COLLECTOR_ID):
+            if app_id not in (STORE_APPLICATION_ID, COLLECTOR_APPLICATION_ID):
                 raise InputError(f"{path}: not a netmeasure sample store (another SQLite file)")
-            if app_id == STORE_ID and version > SCHEMA_VERSION:
+            if app_id == STORE_APPLICATION_ID and version > SCHEMA_VERSION:
                 raise InputError(
                     f"{path}: store schema version {version} is newer than this netmeasure"
                     f" understands ({SCHEMA_VERSION})",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from netmeasure.errors import InputError
-from netmeasure.evaluate.dialect import Dialect, literal, quote
+from netmeasure.evaluate.dialect import Dialect, quote, spark_literal
 from netmeasure.evaluate.engine import SortedTimes, repeated_by_aggregate
 from netmeasure.evaluate.sources import REQUIRED, Source, discover
 from netmeasure.record import ALL_COLUMNS, COLUMN_TYPES, SQL_TYPES
@@ -43,19 +43,22 @@ SPARK_READS: Final = (
 class SparkDialect:
     """Spark SQL's spelling of what DuckDB writes differently (dialect.Dialect)."""
 
+    def literal(self, value: str) -> str:
+        return spark_literal(value)
+
     def local_time(self, ts: str, timezone: str) -> str:
-        return f"from_utc_timestamp({ts}, {literal(timezone)})"
+        return f"from_utc_timestamp({ts}, {spark_literal(timezone)})"
 
     def date_text(self, date: str) -> str:
         return f"date_format({date}, 'yyyy-MM-dd')"
 
     def iso_text(self, ts: str) -> str:
-        return f"date_format({ts}, {literal(ISO_SPARK)})"
+        return f"date_format({ts}, {spark_literal(ISO_SPARK)})"
 
     def json_object(self, fields: Sequence[tuple[str, str]]) -> str:
         if not fields:
             return "'{}'"
-        pairs = ", ".join(f"{literal(k)}, {v}" for k, v in fields)
+        pairs = ", ".join(f"{spark_literal(k)}, {v}" for k, v in fields)
         # Spark leaves NULL fields out of JSON unless told; DuckDB writes them as null.
         return f"to_json(named_struct({pairs}), map('ignoreNullFields', 'false'))"
 
@@ -80,6 +83,9 @@ class SparkDialect:
 
     def is_nan(self, x: str) -> str:
         return f"isnan({x})"
+
+    def h3_cell(self, lat: str, lon: str, resolution: int) -> str | None:
+        return None  # no H3 function is registered in Spark
 
     def is_inf(self, x: str) -> str:
         return f"({x} IN (double('Infinity'), double('-Infinity')))"

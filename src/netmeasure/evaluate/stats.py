@@ -13,7 +13,7 @@ Methods and sources
   small expected number of positive counts estimated from survey data", Survey Methodology
   24(2):193-201: effective sample size n_eff = n / deff, deff = (cluster-robust variance of
   p) / (p(1-p)/n), floored at 1, with their degrees-of-freedom adjustment, then
-  Clopper-Pearson on (p n_eff, n_eff). See proportion_clustered for netmeasure's choice of
+  Clopper-Pearson on (p n_eff, n_eff). See proportion_korn_graubard for the choice of
   degrees of freedom and its rule where the design effect cannot be estimated.
 - Means: Student's t; with clusters, the cluster-robust (CR1-style, G/(G-1)) standard error
   with G-1 degrees of freedom (Cameron & Miller 2015, "A practitioner's guide to
@@ -118,10 +118,12 @@ def cluster_robust_variance_of_proportion(k_g: Sequence[float], n_g: Sequence[fl
     return float(g / (g - 1) * np.sum((k - m * p) ** 2) / n**2)
 
 
-def proportion_clustered(
+def proportion_korn_graubard(
     k_g: Sequence[float], n_g: Sequence[float], confidence: float = 0.95
 ) -> ProportionResult:
-    """Korn-Graubard bounds for a proportion from clustered trials.
+    """Korn-Graubard bounds for a proportion from clustered trials. Superseded in the
+    evaluation by methods_clustered.proportion_bounds (issue 10); kept as the studies'
+    reference (analysis/stats_study.py, tests/reference/old_verdict.py).
 
     deff = (cluster-robust variance of p) / (p(1-p)/n), floored at 1, and Clopper-Pearson on
     (p n_eff, n_eff) with n_eff = n / deff, times Korn & Graubard's degrees-of-freedom factor
@@ -196,11 +198,13 @@ def mean_t(n: int, total: float, total_sq: float, confidence: float = 0.95) -> M
     return MeanResult(n, mean, se, n - 1, Bounds(mean - t * se, mean + t * se), "t", confidence, n)
 
 
-def mean_t_clustered(
+def mean_t_cr1(
     n_g: Sequence[float], sum_g: Sequence[float], confidence: float = 0.95
 ) -> MeanResult:
-    """Cluster-robust t bounds: SE = sqrt(G/(G-1) * sum_g s_g^2) / n, s_g = sum_g - n_g * mean,
-    with G-1 degrees of freedom. One cluster gives no bound."""
+    """Cluster-robust (CR1) t bounds: SE = sqrt(G/(G-1) * sum_g s_g^2) / n, s_g = sum_g -
+    n_g * mean, with G-1 degrees of freedom. One cluster gives no bound. Superseded in the
+    evaluation by methods_clustered.mean_cr2 (CR2, Bell-McCaffrey df); kept as the studies'
+    reference and checked against R survey (tests/test_r_survey.py)."""
     _check_confidence(confidence)
     m = np.asarray(n_g, dtype=float)
     s = np.asarray(sum_g, dtype=float)
@@ -233,7 +237,7 @@ def order_statistic_ranks(
     _check_confidence(confidence)
     if not 0 < q < 1:
         raise ValueError(f"q ({q}) must be in (0, 1)")
-    from scipy import stats as sps  # scipy.stats takes 0.6 s to import: only when needed
+    from scipy import stats as sps  # scipy.stats is slow to import: only when needed
 
     # P(Bin >= r) = sf(r - 1) is decreasing in r: find the largest r with sf(r-1) >= c.
     r = int(sps.binom.ppf(1 - confidence, n, q))  # smallest j with cdf(j) >= 1-c
@@ -275,6 +279,8 @@ def woodruff_ranks(
 
     The proportion below the quantile is q; its Korn-Graubard bounds (n_eff = n / deff) are
     mapped back to ranks ceil(n * p_low) and ceil(n * p_high) of the sorted sample.
+    Superseded in the evaluation by methods_clustered.quantile_ranks_bb; kept as the studies'
+    reference (analysis/stats_study.py).
     """
     n_eff = n / max(1.0, deff)
     b = clopper_pearson(q * n_eff, n_eff, confidence)

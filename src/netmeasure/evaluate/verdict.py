@@ -8,12 +8,14 @@ threshold, FAIL when the bound on the other side misses it, INCONCLUSIVE otherwi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
-from netmeasure.evaluate import estimates, stats
+from netmeasure.campaign_plan import CampaignPlan
+from netmeasure.evaluate import estimates, sequential, stats
 from netmeasure.evaluate import methods_clustered as mc
 from netmeasure.evaluate.results import (
     CriterionResult,
@@ -89,25 +91,31 @@ def _q(c: Criterion) -> float:
     return (c.p or 50.0) / 100.0
 
 
-def rank_requests(std: Standard, sums: Sums) -> list[RankRequest]:
-    """The order statistics each group's median and percentile criteria read."""
+def rank_requests(std: Standard, sums: Sums, plan: CampaignPlan | None = None) -> list[RankRequest]:
+    """The order statistics each group's median and percentile criteria read (under a plan,
+    the ranks of the group's look's nominal level)."""
     clustered = bool(std.meta.cluster)
     out = []
     for gi, group in enumerate(sums.groups):
+        conf = look_confidence(std, plan, group)[1]
         for j, c in enumerate(std.criteria):
             if c.statistic in QUANTILES:
-                ranks = estimates.needed_ranks(
-                    group.criteria[j], _q(c), std.meta.confidence, clustered=clustered
-                )
+                ranks = estimates.needed_ranks(group.criteria[j], _q(c), conf, clustered=clustered)
                 if ranks:
                     out.append(RankRequest(gi, j, tuple(sorted(ranks))))
     return out
 
 
 def criterion_result(
-    std: Standard, c: Criterion, s: CriterionSums, ranked: Mapping[int, float]
+    std: Standard,
+    c: Criterion,
+    s: CriterionSums,
+    ranked: Mapping[int, float],
+    confidence: float | None = None,
 ) -> CriterionResult:
-    conf = std.meta.confidence
+    """``confidence``: each one-sided bound's level, the standard's unless given (a
+    group-sequential look's nominal level, sequential_result)."""
+    conf = std.meta.confidence if confidence is None else confidence
     clustered = bool(std.meta.cluster)
     n = s.n
     base: dict[str, Any] = {
@@ -295,16 +303,40 @@ def group_result(
     g: GroupSums,
     ranked: Mapping[int, Mapping[int, float]],
     done: Mapping[int, CriterionResult] | None = None,
+    plan: CampaignPlan | None = None,
 ) -> GroupResult:
     """``ranked``: criterion index -> rank -> value (median and percentile criteria);
-    ``done``: criterion index -> result already worked out (``results_without_ranks``)."""
+    ``done``: criterion index -> result already worked out (``results_without_ranks``);
+    ``plan``: a campaign plan, which makes every verdict the group-sequential one of the
+    group's look (``sequential_result``)."""
     done = done or {}
-    criteria = tuple(
-        done[j] if j in done else criterion_result(std, c, g.criteria[j], ranked.get(j, {}))
-        for j, c in enumerate(std.criteria)
-    )
+    look = look_confidence(std, plan, g)[0]
+    if plan is not None and look is not None:
+        criteria = tuple(
+            sequential_result(std, c, g.criteria[j], ranked.get(j, {}), look, plan)
+            for j, c in enumerate(std.criteria)
+        )
+    else:
+        criteria = tuple(
+            done[j] if j in done else criterion_result(std, c, g.criteria[j], ranked.get(j, {}))
+            for j, c in enumerate(std.criteria)
+        )
     sampling = sampling_checks(std, g)
     checks = ["PASS" if s.ok else "FAIL" for s in sampling]
+    seq = None
+    if look is not None:
+        verdicts = [c.verdict for c in criteria]
+        decided = "FAIL" in verdicts or (
+            all(v == "PASS" for v in verdicts) and all(x.ok for x in sampling)
+        )
+        seq = {
+            "look": look.number,
+            "looks": look.looks,
+            "information_fraction": look.information_fraction,
+            "samples": g.sampling.tests,
+            "planned_samples": plan.planned_samples if plan else None,
+            "may_stop": decided or look.final,
+        }
     probes = None
     if g.probe_rows is not None:
         probes = tuple(
@@ -325,4 +357,99 @@ def group_result(
         probes=probes,
         hours=dict(g.sampling.hours),
         days=dict(g.sampling.days),
+        sequential=seq,
     )
+
+
+# -- group-sequential verdicts (a campaign plan) -------------------------------------------
+
+
+def alpha_of(std: Standard) -> float:
+    return mc.alpha_of(std.meta.confidence)
+
+
+def look_confidence(
+    std: Standard, plan: CampaignPlan | None, g: GroupSums
+) -> tuple[sequential.Look | None, float]:
+    """The group's look under ``plan`` (None without one) and the level its bounds are
+    computed at: the look's nominal level, or the standard's confidence without a plan or
+    at a look that spends no alpha yet (its verdicts are then INCONCLUSIVE)."""
+    if plan is None:
+        return None, std.meta.confidence
+    look = sequential.look_at(
+        plan.fractions, plan.fraction_of(g.sampling.tests), plan.spending, alpha_of(std)
+    )
+    if not look.decidable:
+        return look, std.meta.confidence
+    return look, look.nominal_confidence
+
+
+def _planned_look(plan: CampaignPlan, std: Standard, j: int) -> float:
+    """The nominal level of planned look j (1-based), the looks before it as planned."""
+    z = sequential.boundaries(plan.fractions[:j], plan.spending, alpha_of(std))[-1]
+    from scipy import special
+
+    return float(special.ndtr(-z))
+
+
+def sequential_result(
+    std: Standard,
+    c: Criterion,
+    s: CriterionSums,
+    ranked: Mapping[int, float],
+    look: sequential.Look,
+    plan: CampaignPlan,
+) -> CriterionResult:
+    """The criterion's group-sequential verdict at ``look``: its own fixed-n test at the
+    look's nominal level (evaluate/sequential.py), with the look in ``sequential``; under
+    the plan, ``samples_needed`` is the planned size of the look expected to decide (the
+    same estimate and spread at each later planned look's n and level)."""
+    if not look.decidable:
+        res = criterion_result(std, c, s, ranked)
+        note = (
+            f"look {look.number} of {look.looks} at information fraction"
+            f" {look.information_fraction:.3g} spends no alpha yet: not decidable"
+        )
+        res = dataclasses.replace(
+            res,
+            ci_low=None,
+            ci_high=None,
+            verdict="INCONCLUSIVE",
+            note=f"{res.note}; {note}" if res.note else note,
+        )
+    else:
+        res = criterion_result(std, c, s, ranked, confidence=look.nominal_confidence)
+    decided = res.verdict != "INCONCLUSIVE"
+    expected: int | None = look.number if decided else None
+    needed = res.samples_needed
+    t = look.information_fraction
+    if not decided and not look.final and s.n > 0 and t > 0:
+        needed = None
+        for j in range(look.number, look.looks + 1):
+            f = plan.fractions[j - 1]
+            if f <= t:
+                continue
+            conf_j = 1.0 - _planned_look(plan, std, j)
+            n_j = math.ceil(s.n * f / t)
+            at_j = criterion_result(std, c, s, {}, confidence=conf_j)
+            need_j = at_j.samples_needed
+            if need_j is not None and need_j <= n_j:
+                expected, needed = j, n_j
+                break
+            if j == look.looks:
+                needed = need_j  # beyond the plan, at its last look's level
+    seq = {
+        "look": look.number,
+        "looks": look.looks,
+        "planned_look": look.planned,
+        "information_fraction": look.information_fraction,
+        "spending": plan.spending,
+        "alpha": look.alpha,
+        "alpha_spent": look.alpha_spent,
+        "boundary_z": look.boundary_z if math.isfinite(look.boundary_z) else None,
+        "nominal_alpha": look.nominal_alpha,
+        "decided_at_look": look.number if decided else None,
+        "expected_deciding_look": expected,
+        "may_stop": decided or look.final,
+    }
+    return dataclasses.replace(res, samples_needed=needed, sequential=seq)

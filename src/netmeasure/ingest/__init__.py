@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from netmeasure.errors import NetmeasureError, ParseError
+from netmeasure.errors import NetmeasureError, ParseError, not_a_regular_file
 from netmeasure.ingest import formats, mapped_csv
 from netmeasure.ingest.base import Origin, Overrides, Skipped
 from netmeasure.samples import Sample
@@ -208,6 +208,8 @@ def expand(paths: list[str]) -> tuple[list[Path], list[FileResult]]:
             raise NetmeasureError(f"{p}: no such file or folder")
         elif p.is_dir():
             _walk(p, out, problems, set())
+        elif not p.is_file():
+            raise not_a_regular_file(p)
         else:
             out.append(p)
     return out, problems
@@ -244,7 +246,7 @@ def _walk(folder: Path, out: list[Path], problems: list[FileResult], seen: set[A
 
 
 class SampleSink(Protocol):
-    """Where imported samples go: a SampleStore, or a Parquet dataset (ingest/dataset.py)."""
+    """Where imported samples go: a SampleStore, or a Parquet dataset (parquet_store.py)."""
 
     def add_all_or_nothing(self, samples: Iterable[Sample]) -> tuple[int, int]: ...
 

@@ -9,11 +9,11 @@ in one transaction; a failed test is written as failed samples and the campaign 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import random
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,13 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from netmeasure.errors import ConfigError, StoreError
+from netmeasure.errors import ConfigError, NetmeasureError, StoreError
 from netmeasure.export import write_jsonl
-from netmeasure.probe import http, iperf3, latency, speedtest
+from netmeasure.probe import clock, http, iperf3, latency, speedtest
+from netmeasure.probe.binding import interface_of
 from netmeasure.probe.context import ContextReader
+from netmeasure.probe.radio import TOOL as RADIO_TOOL
+from netmeasure.probe.radio import RadioSampler
 from netmeasure.probe.runner import Outcome, Runner
 from netmeasure.probe.runners import RUNNERS, runner_for
-from netmeasure.samples import Context, Sample, build_samples, new_id
+from netmeasure.samples import ClockStamp, Context, Sample, build_samples, new_id
 from netmeasure.store import SampleStore
 from netmeasure.tomlfile import check_keys, load, read_toml, unit
 
@@ -54,7 +57,15 @@ class ProbeSection:
     band: str | None = None
     store: str | None = None  # default: the platform's user data dir
     gpsd: bool = True
-    modem: bool = True
+    # How long ``probe run`` waits for a synchronised clock before it measures (then: it
+    # measures, each sample marked clock_synced = false, re-timed once the clock syncs)
+    clock_wait_s: float = unit("duration_s", 0.0, key="clock_wait")
+    # systemd-timesyncd's flag file, when synchronisation is to be read from it (default:
+    # the kernel's NTP state, which timesyncd, chrony and ntpd keep)
+    clock_sync_flag: str | None = None
+    # true: each test's own modem (the one whose port it is bound to or routed by); false: no
+    # radio facts; an index, IMEI or device path: that modem (per test: [[tests]] modem = ...)
+    modem: bool | int | str = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,35 @@ class CollectorSection:
 
 
 @dataclass(frozen=True, slots=True)
+class RadioSection:
+    """``[radio]``: sample every modem's radio without traffic (probe/radio.py)."""
+
+    interval_s: float = unit("duration_s", 10.0, key="interval")
+    # modems to sample (index, IMEI or device path); empty: every modem ModemManager has
+    modems: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.interval_s < 1:
+            raise ValueError("interval must be at least 1 s")
+
+
+@dataclass(frozen=True, slots=True)
+class TestEntry:
+    """One ``[[tests]]`` entry: the tool's spec and where it runs (the spec's ``interface``
+    binds it; ``modem`` and ``operator`` label its samples, overriding ``[probe]``)."""
+
+    __test__ = False  # not a pytest test class
+
+    spec: TestSpec
+    modem: str | None = None  # index, IMEI or device path
+    operator: str | None = None
+
+
+#: Keys of a ``[[tests]]`` entry that are the campaign's, not the tool's.
+ENTRY_KEYS: Final = ("type", "modem", "operator")
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignSection:
     name: str | None = None  # default: the file's stem
     description: str | None = None
@@ -99,9 +139,14 @@ class Campaign:
     name: str
     probe: ProbeSection
     schedule: ScheduleSection
-    tests: tuple[TestSpec, ...]
+    entries: tuple[TestEntry, ...]
     description: str | None = None
     collector: CollectorSection | None = None
+    radio: RadioSection | None = None
+
+    @property
+    def tests(self) -> tuple[TestSpec, ...]:
+        return tuple(e.spec for e in self.entries)
 
     @property
     def probe_id(self) -> str:
@@ -133,6 +178,10 @@ class Campaign:
         )
 
 
+class ClockWrong(NetmeasureError):
+    """The system clock is years behind: ``probe run`` refuses to measure (exit status 2)."""
+
+
 def parse_window(text: str) -> tuple[dt.time, dt.time]:
     try:
         start, end = (dt.time.fromisoformat(part.strip()) for part in text.split("-"))
@@ -153,16 +202,19 @@ def load_campaign(path: str | Path) -> Campaign:
     """Read and validate a campaign file; ConfigError names the file and the key."""
     p = Path(path)
     data = read_toml(p)
-    check_keys(data, ("campaign", "probe", "schedule", "tests", "collector"), p, "")
+    check_keys(data, ("campaign", "probe", "schedule", "tests", "collector", "radio"), p, "")
     meta = load(CampaignSection, data.get("campaign", {}), p, "[campaign]")
     probe = load(ProbeSection, data.get("probe", {}), p, "[probe]")
     schedule = load(ScheduleSection, data.get("schedule", {}), p, "[schedule]")
     if schedule.rounds is not None and schedule.duration_s is not None:
         raise ConfigError(p, "[schedule]", "give either rounds or duration, not both")
-    raw_tests = data.get("tests")
-    if not isinstance(raw_tests, list) or not raw_tests:
-        raise ConfigError(p, "[[tests]]", "a campaign needs at least one [[tests]] entry")
-    tests: list[TestSpec] = []
+    radio = load(RadioSection, data["radio"], p, "[radio]") if "radio" in data else None
+    raw_tests = data.get("tests", [] if radio is not None else None)
+    if not isinstance(raw_tests, list) or (not raw_tests and radio is None):
+        raise ConfigError(
+            p, "[[tests]]", "a campaign needs at least one [[tests]] entry (or a [radio] section)"
+        )
+    tests: list[TestEntry] = []
     for i, entry in enumerate(raw_tests):
         where = f"tests[{i}]"
         if not isinstance(entry, dict):
@@ -177,11 +229,23 @@ def load_campaign(path: str | Path) -> Campaign:
                 f"must be one of {', '.join(TEST_TYPES)}, got {kind!r}",
                 hint=did_you_mean(str(kind), TEST_TYPES),
             )
-        body = {k: v for k, v in entry.items() if k != "type"}
+        body = {k: v for k, v in entry.items() if k not in ENTRY_KEYS}
         spec = load(TEST_TYPES[kind], body, p, where)
         for key, problem in runner_for(spec).problems(spec):
             raise ConfigError(p, f"{where}.{key}" if key else where, problem)
-        tests.append(spec)
+        placement = {k: entry[k] for k in ("modem", "operator") if k in entry}
+        for key, value in placement.items():
+            if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+                raise ConfigError(
+                    p, f"{where}.{key}", f"must be a non-empty string or a number, got {value!r}"
+                )
+        tests.append(
+            TestEntry(
+                spec,
+                modem=str(placement["modem"]) if "modem" in placement else None,
+                operator=str(placement["operator"]) if "operator" in placement else None,
+            )
+        )
     collector = None
     if "collector" in data:
         collector = load(CollectorSection, data["collector"], p, "[collector]")
@@ -204,9 +268,10 @@ def load_campaign(path: str | Path) -> Campaign:
         name=meta.name or p.stem,
         probe=probe,
         schedule=schedule,
-        tests=tuple(tests),
+        entries=tuple(tests),
         description=meta.description,
         collector=collector,
+        radio=radio,
     )
 
 
@@ -230,15 +295,29 @@ class TestRecord:
     notes: tuple[str, ...] = ()
 
 
-def run_test(spec: TestSpec, reader: ContextReader, stop: threading.Event) -> list[TestRecord]:
-    """Run one campaign test entry (one or more tool runs) and build its samples."""
+def run_test(
+    entry: TestEntry | TestSpec,
+    reader: ContextReader,
+    stop: threading.Event,
+    clock: ClockStamp | None = None,
+) -> list[TestRecord]:
+    """Run one campaign test entry (one or more tool runs) and build its samples: operator,
+    interface and radio facts of the modem the test runs on."""
+    if not isinstance(entry, TestEntry):
+        entry = TestEntry(entry)
+    spec = entry.spec
     runner = runner_for(spec)
-    ctx = reader.read(runner.context_host(spec))
+    ctx = reader.read(
+        runner.context_host(spec),
+        interface=interface_of(spec),
+        modem=entry.modem,
+        operator=entry.operator,
+    )
     try:
         outcomes = runner.run(spec, stop=stop)
     except Exception as exc:  # a bug in a runner must not end months of measuring
         outcomes = [_crashed(runner, spec, exc)]
-    return [_record(outcome, ctx) for outcome in outcomes]
+    return [_record(outcome, ctx, clock) for outcome in outcomes]
 
 
 def _crashed(runner: Runner, spec: TestSpec, exc: Exception) -> Outcome:
@@ -247,7 +326,7 @@ def _crashed(runner: Runner, spec: TestSpec, exc: Exception) -> Outcome:
     return runner.failed(spec, "tool_error", message)[0]
 
 
-def _record(outcome: Outcome, ctx: Context) -> TestRecord:
+def _record(outcome: Outcome, ctx: Context, clock: ClockStamp | None = None) -> TestRecord:
     samples = build_samples(
         list(outcome.measurements),
         context=ctx,
@@ -257,6 +336,7 @@ def _record(outcome: Outcome, ctx: Context) -> TestRecord:
         target=outcome.target,
         streams=outcome.streams,
         started_at=outcome.started_at,
+        clock=clock,
     )
     return TestRecord(
         tuple(samples),
@@ -279,6 +359,9 @@ class RunSummary:
     unsaved_path: Path | None = None
     store_errors: list[str] = field(default_factory=list)
     interrupted: bool = False
+    radio_samples: int = 0  # ``signal`` rows of the radio sampler (failed ones included)
+    retimed: int = 0  # samples taken before the clock synced, re-timed from the monotonic clock
+    unsynced: int = 0  # samples still marked clock_synced = false at the end
 
 
 Event = dict[str, Any]
@@ -301,11 +384,16 @@ class CampaignRunner:
         self.store = store
         self.stop = stop or threading.Event()
         self.on_event = on_event or (lambda e: None)
+        modem = campaign.probe.modem
         self.reader = reader or ContextReader(
-            campaign.static_context(), gpsd=campaign.probe.gpsd, modem=campaign.probe.modem
+            campaign.static_context(),
+            gpsd=campaign.probe.gpsd,
+            modem=modem if isinstance(modem, bool) else str(modem),
         )
         self.rng = rng or random.Random()
         self._pending: list[TestRecord] = []
+        self.boot_id = clock.boot_id()
+        self._unsynced_seen = False
         self._uploader = _Uploader(campaign.collector, self.rng) if campaign.collector else None
 
     def _wait_until(self, monotonic_deadline: float) -> bool:
@@ -335,10 +423,19 @@ class CampaignRunner:
         if rounds is None and duration_s is None:
             rounds = 1
         summary = RunSummary()
+        make_reserve(self.store.path)
         began = time.monotonic()
         last_start: dict[int, float] = {}
-        next_round = began
-        while not self.stop.is_set():
+        # Campaigns started together (one per modem, a fleet after a power cut) do not test
+        # in lock step: the first round too waits a random part of the jitter.
+        next_round = began + self.rng.uniform(0, sched.jitter_s)
+        if not self._wait_for_clock():
+            summary.interrupted = True
+            return summary
+        sampler = self._start_radio(summary)
+        if not self.campaign.entries:
+            self._radio_only(sampler, rounds, duration_s, began)
+        while self.campaign.entries and not self.stop.is_set():
             if rounds is not None and summary.rounds >= rounds:
                 break
             if duration_s is not None and time.monotonic() - began >= duration_s:
@@ -349,7 +446,8 @@ class CampaignRunner:
                 break
             round_start = time.monotonic()
             self.on_event({"event": "round", "round": summary.rounds + 1, "rounds": rounds})
-            for idx, spec in enumerate(self.campaign.tests):
+            for idx, entry in enumerate(self.campaign.entries):
+                spec = entry.spec
                 if idx in last_start and not self._wait_until(
                     last_start[idx] + sched.min_spacing_s
                 ):
@@ -358,13 +456,15 @@ class CampaignRunner:
                     break
                 last_start[idx] = time.monotonic()
                 self.on_event({"event": "test_start", "test": describe(spec)})
-                for record in run_test(spec, self.reader, self.stop):
+                stamp = self._clock_stamp(summary)
+                for record in run_test(entry, self.reader, self.stop, stamp):
                     summary.tests += 1
                     if record.error is not None:
                         summary.failed_tests += 1
                     self._save(record, summary)
                     self.on_event({"event": "test_done", "record": record})
-                    if self._uploader is not None:
+                    # nothing leaves the probe with a time that may still be re-timed
+                    if self._uploader is not None and stamp.synced is not False:
                         self._uploader.maybe_upload(self.store, self.stop, self.on_event)
             else:  # the round ran to its end
                 summary.rounds += 1
@@ -373,6 +473,16 @@ class CampaignRunner:
                 continue
             break
         summary.interrupted = self.stop.is_set()
+        self._clock_stamp(summary)  # a last chance to re-time what was taken before a sync
+        if self._unsynced_seen and self.boot_id is not None:
+            try:
+                summary.unsynced = self.store.count_unsynced(self.boot_id)
+            except StoreError as exc:
+                summary.store_errors.append(str(exc))
+        if sampler is not None:
+            sampler.stop.set()
+            sampler.join()
+            summary.rounds = max(summary.rounds, sampler.rounds if not self.campaign.entries else 0)
         self._flush(summary)
         return summary
 
@@ -398,8 +508,116 @@ class CampaignRunner:
             {"event": "next_round", "at": at.isoformat(timespec="seconds"), "in_s": wait_s}
         )
 
+    # -- the clock ------------------------------------------------------------------------
+
+    def _clock_stamp(self, summary: RunSummary) -> ClockStamp:
+        """The clock's state for the next samples; once it is synchronised, the samples of
+        this boot taken before are re-timed from the monotonic clock (a step moved the wall
+        clock, not the monotonic one)."""
+        state = clock.clock_state(self.campaign.probe.clock_sync_flag)
+        if state.synced is False and not self._unsynced_seen:
+            self._unsynced_seen = True
+            self.on_event({"event": "clock", "message": f"clock {state.detail}: samples marked"})
+        if state.synced and self._unsynced_seen and self.boot_id is not None:
+            try:
+                n = self.store.retime_unsynced(self.boot_id, clock.wall_minus_monotonic())
+            except StoreError as exc:
+                summary.store_errors.append(str(exc))
+            else:
+                if n:
+                    summary.retimed += n
+                    self.on_event(
+                        {"event": "clock", "message": f"clock {state.detail}: {n} re-timed"}
+                    )
+        return clock.stamp(state, self.boot_id)
+
+    def _wait_for_clock(self) -> bool:
+        """Wait up to ``[probe] clock_wait`` for a synchronised clock; refuse a clock that
+        is years behind (ClockWrong). False when stopped while waiting."""
+        probe = self.campaign.probe
+        deadline = time.monotonic() + probe.clock_wait_s
+        state = clock.clock_state(probe.clock_sync_flag)
+        while state.synced is False and time.monotonic() < deadline:
+            self.on_event({"event": "waiting", "reason": f"clock {state.detail}"})
+            if self.stop.wait(min(5.0, max(0.1, deadline - time.monotonic()))):
+                return False
+            state = clock.clock_state(probe.clock_sync_flag)
+        now = dt.datetime.now(dt.UTC)
+        if now.year < clock.EARLIEST_YEAR:
+            raise ClockWrong(
+                f"the system clock reads {now:%Y-%m-%d %H:%M} UTC, years behind: no sample"
+                " is taken with such a time",
+                hint="synchronise the clock (systemd-timesyncd, chrony) or set it"
+                ' (sudo date -s ...); [probe] clock_wait = "10min" waits for NTP',
+            )
+        return True
+
+    def _start_radio(self, summary: RunSummary) -> RadioSampler | None:
+        """The ``[radio]`` sampler, in a thread with its own connection to the store."""
+        section = self.campaign.radio
+        if section is None:
+            return None
+        lock = threading.Lock()
+        store_holder: list[SampleStore] = []
+
+        def save(samples: list[Sample], raw: str) -> None:
+            try:
+                if not store_holder:  # SQLite connections belong to the thread that opens them
+                    store_holder.append(SampleStore(self.store.path))
+                n = store_holder[0].add_test(samples, raw=(RADIO_TOOL, raw))
+            except StoreError as exc:
+                with lock:
+                    summary.store_errors.append(str(exc))
+                self.on_event({"event": "store_error", "message": str(exc)})
+                return
+            with lock:
+                summary.radio_samples += n
+                summary.samples_saved += n
+
+        # Its own stop, set when the campaign ends (after Ctrl-C too: run() ends first).
+        sampler = RadioSampler(
+            self.reader,
+            save,
+            interval_s=section.interval_s,
+            modems=section.modems,
+            stop=threading.Event(),
+            clock_stamp=lambda: clock.stamp(
+                clock.clock_state(self.campaign.probe.clock_sync_flag), self.boot_id
+            ),
+        )
+        sampler.start()
+        return sampler
+
+    def _radio_only(
+        self,
+        sampler: RadioSampler | None,
+        rounds: int | None,
+        duration_s: float | None,
+        began: float,
+    ) -> None:
+        """A campaign of radio samples alone: run for its duration or rounds."""
+        if sampler is None:
+            return
+        while not self.stop.is_set():
+            if duration_s is not None and time.monotonic() - began >= duration_s:
+                return
+            if rounds is not None and sampler.rounds >= rounds:
+                return
+            self.stop.wait(0.2 if rounds is not None else 1.0)
+
     def _wait_for_window(self) -> bool:
         window = self.campaign.schedule.window
+        probe = self.campaign.probe
+        # The window is local time on the wall clock: where the campaign asks for a trusted
+        # clock, an unsynchronised one cannot say whether it is open.
+        while (
+            window is not None
+            and (probe.clock_wait_s > 0 or probe.clock_sync_flag)
+            and clock.clock_state(probe.clock_sync_flag).synced is False
+        ):
+            self.on_event({"event": "waiting", "reason": "a synchronised clock for the window"})
+            if self.stop.wait(5):
+                return False
         while not in_window(dt.datetime.now().astimezone(), window):
             self.on_event({"event": "waiting", "reason": f"outside the run window {window}"})
             if self.stop.wait(30):
@@ -415,7 +633,7 @@ class CampaignRunner:
         if not self._pending:
             return
         summary.unsaved = [s for r in self._pending for s in r.samples]
-        summary.unsaved_path = write_unsaved(summary.unsaved)
+        summary.unsaved_path = write_unsaved(summary.unsaved, self.store.path)
 
 
 class _Uploader:
@@ -470,15 +688,57 @@ class _Uploader:
             on_event({"event": "upload_error", "message": result.last_error or "incomplete"})
 
 
-def write_unsaved(samples: Sequence[Sample]) -> Path | None:
-    """Write samples the store refused to a JSONL file in the temporary folder."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    for folder in (tempfile.gettempdir(), "/dev/shm", str(Path.home())):
-        path = Path(folder) / f"netmeasure-unsaved-{stamp}-{os.getpid()}.jsonl"
+#: Space kept beside the store (``<store>.reserve``) for the samples the store cannot take
+#: when its disk fills up: released, then the samples written in its place (a JSONL line
+#: is about 700 bytes: some 1,500 samples). Never more than an eighth of the free space.
+RESERVE_BYTES: Final = 1 << 20
+
+
+def reserve_path(store: Path) -> Path:
+    return store.with_name(store.name + ".reserve")
+
+
+def make_reserve(store: Path) -> None:
+    """Set space aside beside the store, once (it stays for the next runs)."""
+    path = reserve_path(store)
+    try:
+        if path.exists():
+            return
+        free = os.statvfs(store.parent).f_bavail * os.statvfs(store.parent).f_frsize
+        size = min(RESERVE_BYTES, free // 8)
+        if size <= 0:
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with path.open("w", encoding="utf-8") as fh:
-                write_jsonl((s.to_row() for s in samples), fh)
-            return path
-        except OSError:
-            continue
+            os.posix_fallocate(fd, 0, size)  # blocks of its own, not a sparse file
+        finally:
+            os.close(fd)
+    except OSError:
+        return  # no reserve: the samples still go beside the store if there is room
+
+
+def write_unsaved(samples: Sequence[Sample], store: Path) -> Path | None:
+    """Write samples the store refused to a JSONL file beside the store (the folder a
+    service may write and keeps: never a temporary folder, which systemd's PrivateTmp
+    deletes when the unit stops). On a full disk the reserve beside the store is released
+    for it. Else /dev/shm (kept until the machine restarts), else the home folder."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"{store.name}.unsaved-{stamp}-{os.getpid()}.jsonl"
+    candidates = [store.parent / name, Path("/dev/shm") / name, Path.home() / name]
+    for i, path in enumerate(candidates):
+        for attempt in (1, 2):
+            try:
+                with path.open("w", encoding="utf-8") as fh:
+                    write_jsonl((s.to_row() for s in samples), fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                return path
+            except OSError:
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+                if i == 0 and attempt == 1 and reserve_path(store).exists():
+                    with contextlib.suppress(OSError):
+                        reserve_path(store).unlink()  # room for them
+                    continue
+                break
     return None

@@ -183,9 +183,8 @@ def build_command(spec: HttpSpec, *, body: str | None = None, binary: str = "cur
 
 
 #: Where an upload's body is made: a tmpfs, when there is one, reads a sparse file's holes as
-#: the kernel's zero page (1 GB in 0.2 s, no memory); a disk file system first fills the page
-#: cache with zeroed pages (1 GB: 6 s of CPU on ext4), which slowed a 2 Gbit/s upload to 0.70
-#: of raw curl's rate.
+#: the kernel's zero page (no memory, no copy); a disk file system first fills the page cache
+#: with zeroed pages, CPU the upload then lacks at gigabit rates (analysis/results/http_bench).
 SHM: Final = Path("/dev/shm")
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from netmeasure.errors import NetmeasureError, ParseError, ToolError, ToolMissing
+from netmeasure.probe import hostlock
+from netmeasure.probe.binding import interface_problem, route_problem
 from netmeasure.probe.process import ProcessResult, run_command, which
 from netmeasure.probe.runner import CheckResult, Outcome, tcp_reachable
 from netmeasure.record import ERROR_OUTCOMES
@@ -51,6 +53,7 @@ class Iperf3Spec:
     busy_retries: int = 3
     busy_backoff_s: float = unit("duration_s", 2.0, key="busy_backoff")
     bind: str | None = None
+    interface: str | None = None  # bind the device (--bind-dev): one modem of several
     latency_under_load: bool = True
 
     @property
@@ -89,6 +92,7 @@ class Iperf3Outcome:
 #: The first iperf3 releases with the options netmeasure uses beyond 3.1's.
 CONNECT_TIMEOUT_SINCE: Final = (3, 2)  # --connect-timeout
 BIDIR_SINCE: Final = (3, 7)  # --bidir
+BIND_DEV_SINCE: Final = (3, 10)  # --bind-dev
 
 _version_cache: dict[str, str] = {}
 
@@ -115,6 +119,10 @@ def has_bidir(version: str | None) -> bool:
     return version is None or version_tuple(version) >= BIDIR_SINCE
 
 
+def has_bind_dev(version: str | None) -> bool:
+    return version is None or version_tuple(version) >= BIND_DEV_SINCE
+
+
 def check(binary: str = "iperf3") -> str:
     """Find iperf3 and return its version ("3.12"); ToolMissing / ToolError otherwise."""
     path = which(binary)
@@ -136,6 +144,11 @@ def unsupported(spec: Iperf3Spec, version: str) -> str | None:
         return (
             f"iperf3 {version} has no --bidir (it needs 3.7 or newer): use direction = "
             '"both" (a download run, then an upload run) or upgrade iperf3'
+        )
+    if spec.interface and not has_bind_dev(version):
+        return (
+            f"iperf3 {version} has no --bind-dev (it needs 3.10 or newer): upgrade iperf3 to"
+            f" bind the test to {spec.interface}"
         )
     return None
 
@@ -173,6 +186,8 @@ def build_command(
         args.append("--bidir")
     if spec.bind:
         args += ["--bind", spec.bind]
+    if spec.interface:
+        args += ["--bind-dev", spec.interface]
     return args
 
 
@@ -226,12 +241,25 @@ def run(
     attempts = 0
     while True:
         attempts += 1
-        started_at = dt.datetime.now(dt.UTC)
-        loaded = _UnderLoad(under_load, delay_s=spec.omit_s + 0.5)
-        try:
-            result = run_command(command, timeout_s=spec.timeout_s(), stop=stop)
-        finally:
-            latency, problem = loaded.finish()
+        # Campaigns on one host take turns at a server (iperf3 serves one test at a time).
+        with hostlock.server_lock(spec.server, spec.port, stop=stop) as held:
+            started_at = dt.datetime.now(dt.UTC)
+            if not held:
+                outcome = failed_outcome(
+                    run_kind,
+                    "interrupted" if stop.is_set() else "server_busy",
+                    "stopped while waiting for the server"
+                    if stop.is_set()
+                    else f"another campaign on this host held {spec.target} for"
+                    f" {hostlock.WAIT_S:.0f} s",
+                    version,
+                )
+                return Iperf3Run(run_kind, tuple(command), started_at, outcome, "", attempts)
+            loaded = _UnderLoad(under_load, delay_s=spec.omit_s + 0.5)
+            try:
+                result = run_command(command, timeout_s=spec.timeout_s(), stop=stop)
+            finally:
+                latency, problem = loaded.finish()
         outcome = outcome_of(result, run_kind, version)
         if outcome.error == "server_busy" and attempts <= spec.busy_retries:
             # Exponential backoff with jitter, so a fleet does not retry in lockstep.
@@ -508,6 +536,8 @@ class Iperf3Runner:
             out.append(("duration", "must be at least 1 s"))
         if spec.protocol == "udp" and spec.direction == "bidir":
             out.append(("direction", "UDP tests take download, upload or both"))
+        if spec.interface and (problem := interface_problem(spec.interface)):
+            out.append(("interface", problem))
         return out
 
     def describe(self, spec: Iperf3Spec) -> str:
@@ -537,10 +567,19 @@ class Iperf3Runner:
                 )
             else:
                 results.append(CheckResult("iperf3", "ok", f"iperf3 {version}"))
-        problem = tcp_reachable(spec.server, spec.port)
+        if spec.interface:
+            # The test leaves through its interface or not at all: check it the same way.
+            routed = route_problem(spec.server, spec.interface)
+            if routed:
+                results.append(CheckResult("route", "fail", routed))
+                return results
+        problem = tcp_reachable(spec.server, spec.port, interface=spec.interface)
+        via = f" through {spec.interface}" if spec.interface else ""
         results.append(
             CheckResult(
-                "server", "fail" if problem else "ok", f"{spec.target}: {problem or 'reachable'}"
+                "server",
+                "fail" if problem else "ok",
+                f"{spec.target}: {problem or 'reachable' + via}",
             )
         )
         return results
@@ -550,7 +589,9 @@ class Iperf3Runner:
         return [self._run_one(spec, kind, stop) for kind in spec.runs() if not stop.is_set()]
 
     def _run_one(self, spec: Iperf3Spec, kind: str, stop: threading.Event) -> Outcome:
-        under_load = _latency_under_load(spec.server) if spec.latency_under_load else None
+        under_load = (
+            _latency_under_load(spec.server, spec.interface) if spec.latency_under_load else None
+        )
         try:
             result = run(spec, kind, stop=stop, under_load=under_load)
         except NetmeasureError as exc:  # iperf3 missing, too old or unusable: failed rows
@@ -595,10 +636,11 @@ class Iperf3Runner:
         )
 
 
-def _latency_under_load(server: str) -> UnderLoad:
+def _latency_under_load(server: str, interface: str | None) -> UnderLoad:
     from netmeasure.probe import latency
 
-    lspec = latency.LatencySpec(target=server, method="auto", interval_s=0.2)
+    # Bound like the transfer: the queue measured is the loaded link's own.
+    lspec = latency.LatencySpec(target=server, method="auto", interval_s=0.2, interface=interface)
 
     def measure(done: threading.Event) -> tuple[list[Measurement], str | None]:
         got = latency.measure_until(lspec, done)

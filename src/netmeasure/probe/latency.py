@@ -9,6 +9,7 @@ capability itself), one echo per call, with a pinned locale and a timeout, its o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import errno
@@ -16,6 +17,7 @@ import itertools
 import json
 import os
 import re
+import select
 import shutil
 import socket
 import struct
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from netmeasure.probe.binding import bind_to_device, interface_problem, route_problem
 from netmeasure.probe.process import run_command
 from netmeasure.probe.runner import CheckResult, Outcome, tcp_reachable
 from netmeasure.samples import Measurement
@@ -51,6 +54,7 @@ class LatencySpec:
     timeout_s: float = unit("duration_s", 1.0, key="timeout")
     payload_bytes: int = dataclasses.field(default=32, metadata={"key": "payload"})
     # 32 bytes: ETSI TS 102 250-2's default ping payload
+    interface: str | None = None  # bind the device (SO_BINDTODEVICE): one modem of several
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,20 +113,122 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+#: <asm-generic/socket.h>: SO_TIMESTAMPNS, and the control message it brings (same value).
+SO_TIMESTAMPNS: Final = int(getattr(socket, "SO_TIMESTAMPNS", 35))
+_TIMESPEC: Final = struct.Struct("@qq")
+_CMSG_SPACE: Final = socket.CMSG_SPACE(_TIMESPEC.size)
+_TX_CMSG_SPACE: Final = socket.CMSG_SPACE(3 * _TIMESPEC.size) + 64
+
+
+def enable_rx_timestamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp each received packet (CLOCK_REALTIME, ns) as it arrives, so
+    the RTT does not include the wake-up of this process (0.1 to several ms on a busy
+    probe). False where the kernel does not offer it."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+#: SO_TIMESTAMPING (= its control message): software transmit stamps only, without the
+#: packet (TX_SOFTWARE | SOFTWARE | OPT_TSONLY), from <linux/net_tstamp.h>.
+SO_TIMESTAMPING: Final = 37
+_TX_FLAGS: Final = (1 << 1) | (1 << 4) | (1 << 11)
+_TX_WAIT_S: Final = 0.005
+
+
+def enable_tx_timestamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp each sent packet as its driver takes it (the send path of
+    this process is then not in the RTT: analysis/results/latency_accuracy); False where not
+    offered."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, _TX_FLAGS)
+    except OSError:
+        return False
+    return True
+
+
+def tx_time_ns(sock: socket.socket, wait_s: float = _TX_WAIT_S) -> int | None:
+    """The kernel's transmit stamp of the packet just sent (from the error queue), or None
+    when the driver gives none within ``wait_s`` (not every modem driver stamps)."""
+    poller = select.poll()
+    poller.register(sock.fileno(), 0)  # POLLERR is always reported: the queued stamp
+    if not poller.poll(wait_s * 1000):
+        return None
+    try:
+        _, ancdata, _, _ = sock.recvmsg(
+            64, _TX_CMSG_SPACE, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
+        )
+    except OSError:
+        return None
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING and len(data) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(data)  # [0]: the software stamp
+            if sec or nsec:
+                return int(sec) * 1_000_000_000 + int(nsec)
+    return None
+
+
+def rx_time_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
+    """Pure: the kernel's receive time stamp in a recvmsg's control messages, or None."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            return int(sec) * 1_000_000_000 + int(nsec)
+    return None
+
+
+def rtt_ms(
+    sent_ns: int, rx_ns: int | None, sent_perf: float, received_perf: float, timeout_s: float
+) -> float:
+    """The RTT: kernel receive stamp minus the send time, both CLOCK_REALTIME; the user-space
+    interval where there is no stamp, or where the wall clock stepped between (a stamped RTT
+    outside 0..timeout)."""
+    if rx_ns is not None:
+        stamped = (rx_ns - sent_ns) / 1e6
+        if 0 <= stamped <= timeout_s * 1000:
+            return stamped
+    return seconds_to_ms(received_perf - sent_perf)
+
+
 class IcmpPinger:
     """Echo requests over an unprivileged ICMP socket; the kernel sets the identifier."""
 
-    def __init__(self, family: int, address: str, payload_bytes: int) -> None:
+    def __init__(
+        self, family: int, address: str, payload_bytes: int, interface: str | None = None
+    ) -> None:
         self.family = family
         self.address = address
         self.payload = os.urandom(max(0, payload_bytes))
         proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
         self.sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+        try:
+            bind_to_device(self.sock, interface)
+        except OSError:
+            self.sock.close()
+            raise
+        self.stamped = enable_rx_timestamps(self.sock)
+        self.tx_stamped = enable_tx_timestamps(self.sock)
         self.request_type = ICMP_ECHO_REQUEST if family == socket.AF_INET else ICMP6_ECHO_REQUEST
         self.reply_type = ICMP_ECHO_REPLY if family == socket.AF_INET else ICMP6_ECHO_REPLY
 
     def close(self) -> None:
         self.sock.close()
+
+    def _sent_ns(self, user_ns: int) -> int:
+        """The kernel's transmit stamp of the echo just sent, else ``user_ns``; a driver
+        that gives none has the stamps turned off (a stamp left queued would wake every
+        later wait for the reply)."""
+        if not self.tx_stamped:
+            return user_ns
+        stamp = tx_time_ns(self.sock)
+        if stamp is None:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, 0)
+            self.tx_stamped = False
+            return user_ns
+        return stamp
 
     def ping(self, seq: int, timeout_s: float) -> float | None:
         """RTT in ms, or None when no reply came within ``timeout_s``."""
@@ -130,8 +236,13 @@ class IcmpPinger:
         header = struct.pack("!BBHHH", self.request_type, 0, 0, 0, seq)
         checksum = _checksum(header + self.payload)
         packet = struct.pack("!BBHHH", self.request_type, 0, checksum, 0, seq) + self.payload
+        # CLOCK_REALTIME as the kernel's stamps; clock_gettime, not time.time (the same clock,
+        # without what a test shim may do to time.time)
         sent = time.perf_counter()
-        self.sock.sendto(packet, (self.address, 0))
+        address = (self.address, 0)
+        sent_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)  # last, just before the send
+        self.sock.sendto(packet, address)
+        sent_ns = self._sent_ns(sent_ns)
         deadline = sent + timeout_s
         while True:
             remaining = deadline - time.perf_counter()
@@ -139,7 +250,7 @@ class IcmpPinger:
                 return None
             self.sock.settimeout(remaining)
             try:
-                data, _ = self.sock.recvfrom(65535)
+                data, ancdata, _, _ = self.sock.recvmsg(65535, _CMSG_SPACE)
             except TimeoutError:
                 return None
             received = time.perf_counter()
@@ -148,19 +259,28 @@ class IcmpPinger:
             kind, _, _, _, reply_seq = struct.unpack("!BBHHH", data[:8])
             # Late replies to earlier requests are not this echo's answer: keep waiting.
             if kind == self.reply_type and reply_seq == seq and data[8:] == self.payload:
-                return seconds_to_ms(received - sent)
+                return rtt_ms(sent_ns, rx_time_ns(ancdata), sent, received, timeout_s)
 
 
 class RawIcmpPinger(IcmpPinger):
     """Echo requests over a raw ICMP socket (needs CAP_NET_RAW): this process sets the
     identifier and skips the replies meant for others (every raw socket sees every echo)."""
 
-    def __init__(self, family: int, address: str, payload_bytes: int) -> None:
+    def __init__(
+        self, family: int, address: str, payload_bytes: int, interface: str | None = None
+    ) -> None:
         self.family = family
         self.address = address
         self.payload = os.urandom(max(0, payload_bytes))
         proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
         self.sock = socket.socket(family, socket.SOCK_RAW, proto)
+        try:
+            bind_to_device(self.sock, interface)
+        except OSError:
+            self.sock.close()
+            raise
+        self.stamped = enable_rx_timestamps(self.sock)
+        self.tx_stamped = enable_tx_timestamps(self.sock)
         self.request_type = ICMP_ECHO_REQUEST if family == socket.AF_INET else ICMP6_ECHO_REQUEST
         self.reply_type = ICMP_ECHO_REPLY if family == socket.AF_INET else ICMP6_ECHO_REPLY
         self.ident = int.from_bytes(os.urandom(2), "big")
@@ -174,7 +294,10 @@ class RawIcmpPinger(IcmpPinger):
             struct.pack("!BBHHH", self.request_type, 0, checksum, self.ident, seq) + self.payload
         )
         sent = time.perf_counter()
-        self.sock.sendto(packet, (self.address, 0))
+        address = (self.address, 0)
+        sent_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)  # last, just before the send
+        self.sock.sendto(packet, address)
+        sent_ns = self._sent_ns(sent_ns)
         deadline = sent + timeout_s
         while True:
             remaining = deadline - time.perf_counter()
@@ -182,7 +305,7 @@ class RawIcmpPinger(IcmpPinger):
                 return None
             self.sock.settimeout(remaining)
             try:
-                data, _ = self.sock.recvfrom(65535)
+                data, ancdata, _, _ = self.sock.recvmsg(65535, _CMSG_SPACE)
             except TimeoutError:
                 return None
             received = time.perf_counter()
@@ -197,15 +320,29 @@ class RawIcmpPinger(IcmpPinger):
                 and reply_seq == seq
                 and data[8:] == self.payload
             ):
-                return seconds_to_ms(received - sent)
+                return rtt_ms(sent_ns, rx_time_ns(ancdata), sent, received, timeout_s)
 
 
 #: ``time=0.045 ms`` (or ``time<1 ms``) in a reply line of iputils' ping with LC_ALL=C.
 _PING_TIME: Final = re.compile(r"\btime[=<]\s*([0-9]+(?:\.[0-9]+)?)\s*ms\b")
 
+#: The summary line ``rtt min/avg/max/mdev = 150.712/150.712/150.712/0.000 ms`` (iputils;
+#: ``round-trip`` in BusyBox): always three decimals, where the reply line rounds RTTs of
+#: 100 ms and more to whole milliseconds (iputils prints 3 significant digits).
+_PING_SUMMARY: Final = re.compile(
+    r"^(?:rtt|round-trip) min/avg/max(?:/mdev|/stddev)? = ([0-9.]+)/([0-9.]+)/([0-9.]+)", re.M
+)
+
 
 def parse_ping_rtt_ms(text: str) -> float | None:
-    """Pure: the RTT of the one echo of ``ping -c 1`` output, or None (no reply)."""
+    """Pure: the RTT of the one echo of ``ping -c 1`` output, or None (no reply).
+
+    From the summary line when there is one (full precision: 150.712, not 151), else from
+    the reply line.
+    """
+    summary = _PING_SUMMARY.search(text)
+    if summary:
+        return float(summary.group(2))
     match = _PING_TIME.search(text)
     return float(match.group(1)) if match else None
 
@@ -214,11 +351,19 @@ class SystemPingPinger:
     """One ``ping -c 1`` per echo: the system's ping holds CAP_NET_RAW where this process
     does not. Its RTT is its own measurement (kernel timestamps), not the process's start."""
 
-    def __init__(self, family: int, address: str, payload_bytes: int, binary: str) -> None:
+    def __init__(
+        self,
+        family: int,
+        address: str,
+        payload_bytes: int,
+        binary: str,
+        interface: str | None = None,
+    ) -> None:
         self.family = family
         self.address = address
         self.payload_bytes = payload_bytes
         self.binary = binary
+        self.interface = interface
 
     def close(self) -> None:
         pass
@@ -234,6 +379,7 @@ class SystemPingPinger:
             f"{max(timeout_s, 0.001):.3f}",
             "-s",
             str(self.payload_bytes),
+            *(["-I", self.interface] if self.interface else []),
             self.address,
         ]
         result = run_command(args, timeout_s=timeout_s + 5.0)
@@ -247,19 +393,52 @@ class SystemPingPinger:
         return rtt
 
 
-class TcpConnectPinger:
-    """RTT as the time a TCP connection takes to be set up (SYN -> SYN/ACK)."""
+#: struct tcp_info (<linux/tcp.h>): 8 single-byte fields, then u32s; tcpi_rtt is the 16th.
+_TCPI_RTT_OFFSET: Final = 8 + 15 * 4
+_TCPI_TOTAL_RETRANS_OFFSET: Final = 8 + 23 * 4  # tcpi_total_retrans, the 24th u32
 
-    def __init__(self, family: int, address: str, port: int) -> None:
+
+def handshake_rtt_ms(sock: socket.socket) -> float | None:
+    """The kernel's own SYN -> SYN-ACK time of a socket just connected, in ms (µs
+    resolution), or None (no TCP_INFO, or a retransmitted SYN, which is not sampled).
+
+    Right after the handshake the kernel's smoothed RTT is its first sample, the SYN's
+    send time to the SYN-ACK's arrival (tcp_finish_connect; Karn: none when the SYN was
+    sent again): no wake-up of this process in it, where timing connect() from user space
+    adds 0.1 ms and more on a busy probe.
+    """
+    tcp_info = getattr(socket, "TCP_INFO", None)
+    if tcp_info is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 104)
+    except OSError:
+        return None
+    if len(info) < _TCPI_TOTAL_RETRANS_OFFSET + 4:
+        return None
+    (rtt_us,) = struct.unpack_from("=I", info, _TCPI_RTT_OFFSET)
+    (retrans,) = struct.unpack_from("=I", info, _TCPI_TOTAL_RETRANS_OFFSET)
+    if rtt_us == 0 or retrans:
+        return None
+    return float(rtt_us) / 1000.0
+
+
+class TcpConnectPinger:
+    """RTT as the time a TCP connection takes to be set up (SYN -> SYN/ACK): the kernel's own
+    measure of it (:func:`handshake_rtt_ms`), else connect()'s duration."""
+
+    def __init__(self, family: int, address: str, port: int, interface: str | None = None) -> None:
         self.family = family
         self.address = address
         self.port = port
+        self.interface = interface
 
     def close(self) -> None:
         pass
 
     def ping(self, seq: int, timeout_s: float) -> float | None:
         with socket.socket(self.family, socket.SOCK_STREAM) as sock:
+            bind_to_device(sock, self.interface)
             sock.settimeout(timeout_s)
             start = time.perf_counter()
             try:
@@ -270,7 +449,9 @@ class TcpConnectPinger:
                 if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
                     raise
                 return None
-            return seconds_to_ms(time.perf_counter() - start)
+            elapsed = seconds_to_ms(time.perf_counter() - start)
+            kernel = handshake_rtt_ms(sock)
+            return kernel if kernel is not None else elapsed
 
 
 Pinger = IcmpPinger | SystemPingPinger | TcpConnectPinger
@@ -280,19 +461,21 @@ class NoIcmp(OSError):
     """No way to send ICMP echo here: closed ping sockets, no CAP_NET_RAW, no system ping."""
 
 
-def open_icmp(family: int, address: str, payload_bytes: int) -> tuple[Pinger, str]:
+def open_icmp(
+    family: int, address: str, payload_bytes: int, interface: str | None = None
+) -> tuple[Pinger, str]:
     """An ICMP pinger by the first mechanism the system allows, and that mechanism's name."""
     try:
-        return IcmpPinger(family, address, payload_bytes), "icmp socket"
+        return IcmpPinger(family, address, payload_bytes, interface), "icmp socket"
     except OSError:
         pass
     try:
-        return RawIcmpPinger(family, address, payload_bytes), "raw socket"
+        return RawIcmpPinger(family, address, payload_bytes, interface), "raw socket"
     except OSError:
         pass
     binary = shutil.which("ping")
     if binary is not None:
-        return SystemPingPinger(family, address, payload_bytes, binary), "ping"
+        return SystemPingPinger(family, address, payload_bytes, binary, interface), "ping"
     raise NoIcmp(
         errno.EPERM,
         "cannot send ICMP echo: unprivileged ICMP sockets are not allowed"
@@ -316,9 +499,9 @@ def open_pinger(spec: LatencySpec) -> tuple[Pinger, str, str | None]:
     family, address = resolve(spec.target)
     method = choose_method(spec, family)
     if method == "icmp":
-        pinger, via = open_icmp(family, address, spec.payload_bytes)
+        pinger, via = open_icmp(family, address, spec.payload_bytes, spec.interface)
         return pinger, "icmp", via
-    return TcpConnectPinger(family, address, spec.port), "tcp-connect", None
+    return TcpConnectPinger(family, address, spec.port, spec.interface), "tcp-connect", None
 
 
 # -- pure summaries ------------------------------------------------------------------------
@@ -500,7 +683,10 @@ class LatencyRunner:
     spec_type = LatencySpec
 
     def problems(self, spec: LatencySpec) -> list[tuple[str, str]]:
-        return [("count", "must be at least 1")] if spec.count < 1 else []
+        out = [("count", "must be at least 1")] if spec.count < 1 else []
+        if spec.interface and (problem := interface_problem(spec.interface)):
+            out.append(("interface", problem))
+        return out
 
     def describe(self, spec: LatencySpec) -> str:
         return f"latency {spec.method} {spec.target} ×{spec.count}"
@@ -513,8 +699,13 @@ class LatencyRunner:
             family, _ = resolve(spec.target)
         except ResolveError as exc:
             return [CheckResult("target", "fail", str(exc))]
+        if spec.interface:
+            # The test leaves through its interface or not at all: check it the same way.
+            routed = route_problem(spec.target, spec.interface)
+            if routed:
+                return [CheckResult("route", "fail", routed)]
         if choose_method(spec, family) == "tcp":
-            problem = tcp_reachable(spec.target, spec.port)
+            problem = tcp_reachable(spec.target, spec.port, interface=spec.interface)
             return [
                 CheckResult(
                     "tcp",
@@ -522,9 +713,19 @@ class LatencyRunner:
                     f"{spec.target}:{spec.port}: {problem or 'reachable'}",
                 )
             ]
-        outcome = run(LatencySpec(target=spec.target, method="icmp", count=1, timeout_s=2.0))
+        outcome = run(
+            LatencySpec(
+                target=spec.target,
+                method="icmp",
+                count=1,
+                timeout_s=2.0,
+                interface=spec.interface,
+            )
+        )
         if outcome.error == "tool_error":
             return [CheckResult("icmp", "fail", f"{outcome.error_message}; or use method = tcp")]
+        if outcome.error == "connect":  # no route, unreachable: the test could not send
+            return [CheckResult("icmp", "fail", f"{outcome.error_message}")]
         rtt = outcome.measurements[0].value
         shown = f"{rtt:.1f} ms" if rtt is not None else "no echo reply"
         return [

@@ -7,29 +7,27 @@ from pathlib import Path
 
 from netmeasure.errors import NetmeasureError
 from netmeasure.probe.campaign import Campaign
-from netmeasure.probe.context import read_gpsd, read_modem
-from netmeasure.probe.process import run_command, which
-from netmeasure.probe.runner import CheckResult
+from netmeasure.probe.clock import clock_state
+from netmeasure.probe.context import list_modems, read_gpsd, read_modem
+from netmeasure.probe.runner import CheckResult, Status
 from netmeasure.probe.runners import runner_for
 from netmeasure.store import SampleStore, check_writable
 
 __all__ = ["CheckResult", "check_clock", "run_checks"]
 
 
-def check_clock() -> CheckResult:
+def check_clock(sync_flag: str | None = None) -> CheckResult:
+    """FAIL while the clock is not synchronised: every sample's time, the spacing and the
+    days of a campaign depend on it (a Raspberry Pi has no real-time clock)."""
     now = dt.datetime.now(dt.UTC)
-    if now.year < 2024:
-        return CheckResult("clock", "fail", f"system time {now:%Y-%m-%d} is wrong: set the clock")
-    try:
-        timedatectl = which("timedatectl")
-        result = run_command([timedatectl, "show", "-p", "NTPSynchronized", "--value"], timeout_s=5)
-        if result.stdout.strip() == "yes":
-            return CheckResult("clock", "ok", f"{now:%Y-%m-%dT%H:%M:%SZ}, NTP synchronised")
-        if result.returncode == 0 and result.stdout.strip() == "no":
-            return CheckResult("clock", "warn", "not NTP-synchronised: sample times may drift")
-    except NetmeasureError:
-        pass
-    return CheckResult("clock", "ok", f"{now:%Y-%m-%dT%H:%M:%SZ} (synchronisation unknown)")
+    state = clock_state(sync_flag)
+    if state.synced is False:
+        return CheckResult(
+            "clock",
+            "fail",
+            f"{now:%Y-%m-%dT%H:%M:%SZ}, {state.detail}: wait for NTP (timesyncd, chrony)",
+        )
+    return CheckResult("clock", "ok", f"{now:%Y-%m-%dT%H:%M:%SZ}, {state.detail}")
 
 
 def check_outbox(store_path: Path) -> CheckResult | None:
@@ -63,7 +61,7 @@ def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
         outbox = check_outbox(store_path)
         if outbox is not None:
             results.append(outbox)
-    results.append(check_clock())
+    results.append(check_clock(campaign.probe.clock_sync_flag))
     for i, spec in enumerate(campaign.tests):
         for r in runner_for(spec).check(spec):
             results.append(CheckResult(f"tests[{i}] {r.name}", r.status, r.detail))
@@ -78,15 +76,44 @@ def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
                 else "no gpsd fix: the campaign's latitude/longitude are used",
             )
         )
-    if campaign.probe.modem:
-        radio = read_modem()
-        results.append(
+    if campaign.probe.modem is not False or campaign.radio is not None:
+        results.extend(check_modems(campaign))
+    return results
+
+
+def check_modems(campaign: Campaign) -> list[CheckResult]:
+    """One line per modem: who it is, its port and its radio; a named modem that is absent
+    fails (its tests would carry no radio facts)."""
+    modems = list_modems()
+    wanted = {e.modem for e in campaign.entries if e.modem}
+    if not isinstance(campaign.probe.modem, bool):
+        wanted.add(str(campaign.probe.modem))
+    if campaign.radio is not None:
+        wanted.update(campaign.radio.modems)
+    out = [
+        CheckResult(f"modem {s}", "fail", "no such modem (index, IMEI or device) in ModemManager")
+        for s in sorted(wanted)
+        if not any(m.matches(s) for m in modems)
+    ]
+    if not modems:
+        status: Status = "fail" if campaign.radio is not None else "warn"
+        return [
+            *out,
+            CheckResult("radio", status, "no modem via ModemManager: no radio facts"),
+        ]
+    for m in modems:
+        radio = read_modem(m.index)
+        port = ", ".join(m.net_ports) or "no network port"
+        if radio is None:
+            out.append(CheckResult(f"modem {m.index}", "warn", f"{port}: no answer"))
+            continue
+        level = f"{radio.rsrp_dbm:.1f} dBm" if radio.rsrp_dbm is not None else "no level"
+        out.append(
             CheckResult(
-                "radio",
-                "ok" if radio else "warn",
-                f"{radio.technology} {radio.operator} RSRP {radio.rsrp_dbm} dBm"
-                if radio
-                else "no modem via ModemManager: the campaign's technology is used",
+                f"modem {m.index}",
+                "ok" if radio.in_service else "warn",
+                f"{port}: {radio.technology or 'no service'} {radio.operator or ''}"
+                f" RSRP {level} (IMEI {m.imei})",
             )
         )
-    return results
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,11 @@ PINNED_LOCALE: Mapping[str, str] = {"LC_ALL": "C", "LANG": "C"}
 
 #: How long each signal of the escalation is given before the next one.
 GRACE_S = 2.0
+
+#: How often a running tool's watch looks at the stop event: the tool's own end wakes it at
+#: once (a pidfd), so this bounds only how late a Ctrl-C is noticed (2 wake-ups a second,
+#: where Popen.wait(timeout) polls up to 20 times a second with its own sleeps).
+STOP_POLL_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +99,12 @@ def run_command(
         except FileNotFoundError as exc:
             raise ToolMissing(f"{args[0]} is not installed (not found on PATH)") from exc
         timed_out = interrupted = False
+        pidfd = _pidfd(proc.pid)
         try:
             while True:
-                try:
-                    proc.wait(timeout=0.1)
+                remaining = timeout_s - (time.monotonic() - start)
+                if _wait_exit(proc, pidfd, max(0.0, min(STOP_POLL_S, remaining))):
                     break
-                except subprocess.TimeoutExpired:
-                    pass
                 if stop is not None and stop.is_set():
                     interrupted = True
                     stop_process(proc)
@@ -111,6 +116,9 @@ def run_command(
         except BaseException:
             stop_process(proc)
             raise
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode("utf-8", errors="replace")
@@ -124,3 +132,27 @@ def run_command(
         timed_out=timed_out,
         interrupted=interrupted,
     )
+
+
+def _pidfd(pid: int) -> int | None:
+    """A pidfd of ``pid`` (Linux 5.3+), readable when the process ends; None elsewhere."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _wait_exit(proc: subprocess.Popen[bytes], pidfd: int | None, timeout_s: float) -> bool:
+    """Sleep until ``proc`` ends or ``timeout_s`` passes (no polling with a pidfd); True when
+    it ended (and was reaped)."""
+    if pidfd is not None:
+        ready, _, _ = select.select([pidfd], [], [], timeout_s)
+        if not ready:
+            return False
+        proc.wait()
+        return True
+    try:
+        proc.wait(timeout=timeout_s)
+        return True
+    except subprocess.TimeoutExpired:
+        return False

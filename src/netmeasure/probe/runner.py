@@ -9,12 +9,14 @@ speedtest) provides a runner for its own spec type (``probe/runners.py`` lists t
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from netmeasure.probe.binding import tcp_reachable
 from netmeasure.samples import Measurement
+
+__all__ = ["CheckResult", "Outcome", "Runner", "Status", "tcp_reachable"]
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -58,7 +60,8 @@ class Runner(Protocol):
     def describe(self, spec: Any) -> str: ...
 
     def context_host(self, spec: Any) -> str | None:
-        """The host whose route the test takes (its interface goes into the context)."""
+        """The host whose route the test takes (its interface goes into the context when the
+        spec is not bound: every spec has an ``interface`` field, probe/binding.py)."""
         ...
 
     def check(self, spec: Any) -> list[CheckResult]: ...
@@ -70,12 +73,3 @@ class Runner(Protocol):
     def failed(self, spec: Any, error: str, message: str) -> list[Outcome]:
         """The outcomes of a test that could not run: one failed row per expected metric."""
         ...
-
-
-def tcp_reachable(host: str, port: int, timeout_s: float = 3.0) -> str | None:
-    """None when a TCP connection to host:port opens, else the reason it did not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return None
-    except OSError as exc:
-        return exc.strerror or str(exc)

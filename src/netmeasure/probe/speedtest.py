@@ -19,7 +19,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Final
 
-from netmeasure.errors import NetmeasureError, ToolMissing, pip_install
+from netmeasure.errors import NetmeasureError, ToolError, ToolMissing, pip_install
+from netmeasure.probe.binding import interface_address, route_problem
 from netmeasure.probe.runner import CheckResult, Outcome
 from netmeasure.samples import Measurement
 from netmeasure.tomlfile import unit
@@ -61,6 +62,9 @@ class SpeedtestSpec:
     length_s: float | None = unit("duration_s", None, key="length")
     secure: bool = False
     source_address: str | None = None
+    # speedtest-cli binds a source address only: the interface's, which needs source routing
+    # (probe/binding.py; ``probe check`` says when it is missing)
+    interface: str | None = None
     download: bool = True
     upload: bool = True
 
@@ -119,8 +123,20 @@ class _ShutdownEvent(threading.Event):
         return self.is_set()
 
 
+def source_address_of(spec: SpeedtestSpec) -> str | None:
+    """The source address the test binds: its own, else its interface's (None: the route's)."""
+    if spec.source_address or not spec.interface:
+        return spec.source_address
+    address = interface_address(spec.interface)
+    if address is None:
+        raise ToolError(f"interface {spec.interface} has no IPv4 address to bind speedtest-cli to")
+    return address
+
+
 def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
     import speedtest
+
+    source_address = source_address_of(spec)
 
     if spec.mini:
 
@@ -148,7 +164,7 @@ def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
         client = _MiniSpeedtest(
             timeout=spec.timeout_s,
             secure=spec.secure,
-            source_address=spec.source_address,
+            source_address=source_address,
             shutdown_event=shutdown,
         )
         client.set_mini_server(spec.mini)
@@ -157,7 +173,7 @@ def _client(spec: SpeedtestSpec, shutdown: threading.Event) -> Any:
         client = speedtest.Speedtest(
             timeout=spec.timeout_s,
             secure=spec.secure,
-            source_address=spec.source_address,
+            source_address=source_address,
             shutdown_event=shutdown,
         )
         client.get_servers([spec.server_id])
@@ -342,13 +358,23 @@ class SpeedtestRunner:
         return f"speedtest {spec.target}"
 
     def context_host(self, spec: SpeedtestSpec) -> str | None:
-        return None
+        return urllib.parse.urlsplit(spec.mini).hostname if spec.mini else None
 
     def check(self, spec: SpeedtestSpec) -> list[CheckResult]:
         try:
             results = [CheckResult("speedtest-cli", "ok", f"speedtest-cli {check()}")]
         except NetmeasureError as exc:
             return [CheckResult("speedtest-cli", "fail", str(exc))]
+        if spec.interface and spec.mini:
+            host = urllib.parse.urlsplit(spec.mini).hostname or spec.mini
+            problem = route_problem(host, spec.interface, by_source=True)
+            results.append(
+                CheckResult(
+                    "route",
+                    "fail" if problem else "ok",
+                    problem or f"{host} leaves through {spec.interface}",
+                )
+            )
         if spec.mini:
             results.append(check_mini(spec.mini, spec.timeout_s))
         return results

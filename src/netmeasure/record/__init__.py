@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from netmeasure.record.columns import (
     ALL_COLUMNS,
+    BOOL_COLUMNS,
     COLUMN_TYPES,
     COLUMNS,
     EXTRA_COLUMNS,
@@ -49,6 +50,7 @@ from netmeasure.record.vocab import (
 
 __all__ = [
     "ALL_COLUMNS",
+    "BOOL_COLUMNS",
     "COLUMNS",
     "COLUMN_TYPES",
     "ENVIRONMENTS",

@@ -53,6 +53,12 @@ SCHEMA: Final = (
     Column("host", "str", extra=True, max_length=500),
     Column("interface", "str", extra=True, max_length=200),
     Column("source", "str", extra=True, max_length=1000),
+    # The probe's clock when the sample was taken (issue 23): synchronised or not, the boot,
+    # and CLOCK_BOOTTIME at its start, so that a sample taken before a clock step can be
+    # re-timed within its boot, or left out.
+    Column("clock_synced", "bool", extra=True),
+    Column("boot_id", "str", extra=True, max_length=64),
+    Column("monotonic_s", "float", extra=True),
 )
 
 #: The contract's columns, in the contract's order (exports keep this order).
@@ -74,6 +80,9 @@ def columns_of(kind: Kind) -> tuple[str, ...]:
     """The columns of one kind, in record order."""
     return tuple(c.name for c in SCHEMA if c.type == kind)
 
+
+#: Flag columns (SQLite stores them as 0/1; readers give booleans, a NULL stays None).
+BOOL_COLUMNS: Final = columns_of("bool")
 
 #: Free-text columns (exports neutralise spreadsheet formulas in them).
 TEXT_COLUMNS: Final = frozenset(columns_of("str"))

@@ -43,6 +43,8 @@ UNIT_RANGES: Final[dict[str, Range]] = {
     "bit/s": Range(0.0, 1e12),
     "ms": Range(0.0, 600_000.0),
     "ratio": Range(0.0, 1.0),
+    # a received level: 3GPP TS 38.133 reports RSRP from -156 to -31 dBm; margin both ways
+    "dBm": Range(-200.0, 0.0),
 }
 
 #: A metric outside the vocabulary (a newer probe's, read by an older evaluate) is checked
@@ -61,6 +63,7 @@ FIELD_RANGES: Final[dict[str, Range]] = {
     "rsrp_dbm": Range(-200.0, 0.0),  # 3GPP TS 38.133 reports -156…-31 dBm; margin both ways
     "rsrq_db": Range(-50.0, 20.0),
     "sinr_db": Range(-50.0, 60.0),
+    "monotonic_s": Range(0.0, 1e10),  # seconds since boot: less than 300 years
 }
 
 

@@ -20,6 +20,8 @@ METRIC_UNITS: Final[dict[str, str]] = {
     # ETSI TS 102 250-2 service-access delay: request sent -> first data byte received, one
     # row per transfer that reached first data.
     "access_delay": "ms",
+    # The received level of a radio sample (probe/radio.py): SS-RSRP on NR, RSRP on LTE.
+    "signal": "dBm",
 }
 
 METRICS: Final = tuple(METRIC_UNITS)
@@ -44,6 +46,9 @@ ERROR_OUTCOMES: Final[dict[str, str]] = {
     "tool_missing": "test_system",
     "tool_error": "test_system",
     "interrupted": "interrupted",
+    # A radio sample without service (not registered, no level): a failed ``signal`` row,
+    # never a gap, below every availability level (QCVN 126 §2.1.1).
+    "no_service": "access_failure",
 }
 
 #: Classes of failure, as the ``error`` column names them.

@@ -8,6 +8,7 @@ byte-reproducible with a fixed hash salt and no date.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -18,14 +19,14 @@ from typing import Any, Final
 
 import matplotlib
 import numpy as np
-
-matplotlib.use("Agg")  # before pyplot: no display on servers and probes
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from netmeasure.units import bps_to_mbps
 
-plt.rcParams.update(
+#: The charts' style, applied while each chart is drawn and written (matplotlib.rc_context):
+#: importing this module changes no global state, and no pyplot (nor a display backend) is
+#: used: figures are made and written as SVG directly.
+_STYLE: Final[Any] = dict(
     {
         "svg.hashsalt": "netmeasure",  # stable element ids: byte-identical reports
         "svg.fonttype": "path",  # glyphs as paths: no font needed to view, Vietnamese included
@@ -40,6 +41,24 @@ plt.rcParams.update(
         "text.usetex": False,
     }
 )
+
+
+def _styled(draw: Callable[..., Any]) -> Callable[..., Any]:
+    """``draw`` run inside the charts' style."""
+
+    @functools.wraps(draw)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(_STYLE):
+            return draw(*args, **kwargs)
+
+    return run
+
+
+def _subplots(*grid: int, figsize: tuple[float, float], **options: Any) -> tuple[Figure, Any]:
+    """A figure and its axes (pyplot.subplots without pyplot's registry of figures)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **options)
+
 
 COLORS = ["#1f5aa6", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#b7950b"]
 
@@ -59,7 +78,6 @@ _COMMENT = re.compile(r"<!--.*?-->", re.S)
 def _svg(fig: Figure, key: str) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
     # Several SVGs share one HTML document: give each chart's element ids its own prefix.
     text = _ID.sub(lambda m: f"{m.group(1)}{key}-{m.group(2)}", buf.getvalue())
     # matplotlib repeats each label (data) in an XML comment beside its glyph paths: drop
@@ -124,6 +142,7 @@ def _thresholds(evaluation: Any, metric: str) -> list[tuple[str, float]]:
     return [(k, v) for k, v in out.items() if v is not None]
 
 
+@_styled
 def ecdf_chart(
     evaluation: Any,
     t: dict[str, str],
@@ -145,7 +164,7 @@ def ecdf_chart(
         )
     if not rows:
         return None
-    fig, axes = plt.subplots(1, len(metrics), figsize=(7.2, 2.8), squeeze=False)
+    fig, axes = _subplots(1, len(metrics), figsize=(7.2, 2.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         mine = [q for q in rows if q["metric"] == metric]
         for i, q in enumerate(mine[:8]):
@@ -181,6 +200,7 @@ def ecdf_chart(
     return Chart(key, title, _svg(fig, key), artists)
 
 
+@_styled
 def bar_chart(
     key: str,
     title: str,
@@ -192,7 +212,7 @@ def bar_chart(
 ) -> Chart | None:
     if not values or not any(values):
         return None
-    fig, ax = plt.subplots(figsize=(7.2, 2.4))
+    fig, ax = _subplots(figsize=(7.2, 2.4))
     if horizontal:
         ax.barh(labels, values, color=COLORS[0])
         ax.set_xlabel(ylabel)
@@ -208,6 +228,7 @@ def bar_chart(
     return Chart(key, title, _svg(fig, key), artists)
 
 
+@_styled
 def groups_chart(
     evaluation: Any,
     t: dict[str, str],
@@ -229,7 +250,7 @@ def groups_chart(
     if not criteria:
         return None
     shown = criteria[:4]
-    fig, axes = plt.subplots(1, len(shown), figsize=(7.2, 2.6), squeeze=False)
+    fig, axes = _subplots(1, len(shown), figsize=(7.2, 2.6), squeeze=False)
     drawn = 0
     for ax, cid in zip(axes[0], shown, strict=True):
         labels, est, lo, hi, thr, unit = [], [], [], [], None, ""
@@ -268,7 +289,6 @@ def groups_chart(
         ax.set_title(cid, fontsize=7)
         ax.set_ylabel(fmt_unit(unit))
     if not drawn:
-        plt.close(fig)
         return None
     artists = count_artists(fig)
     return Chart("groups", title or t["chart_groups"], _svg(fig, "groups"), artists)
@@ -278,12 +298,13 @@ def groups_chart(
 MAP_MIN_SPAN_DEG: Final = 0.01
 
 
+@_styled
 def map_chart(evaluation: Any, t: dict[str, str]) -> Chart | None:
     points = (evaluation.details or {}).get("locations", [])
     if not points:
         return None
     lats = [p[0] for p in points]
-    fig, ax = plt.subplots(figsize=(7.2, 4.0))
+    fig, ax = _subplots(figsize=(7.2, 4.0))
     lons = [p[1] for p in points]
     # Failed samples drawn last and above (zorder): a few failures among thousands of
     # completed tests at one site must not hide under them (issue 25).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from netmeasure.report.charts import Chart, _svg, count_artists  # sets the Agg backend
+from netmeasure.report.charts import Chart, _styled, _subplots, _svg, count_artists
 
 VERDICT_COLORS = {"PASS": "#2e8b57", "INCONCLUSIVE": "#d4ac0d", "FAIL": "#c0392b"}
 TITLES = {
@@ -19,12 +19,12 @@ TITLES = {
 MAX_PANELS = 6
 
 
+@_styled
 def hexagon_chart(evaluation: Any, lang: str) -> Chart | None:
     cols = [g for g in evaluation.group_by if g.startswith("h3_")]
     if not cols:
         return None
     import h3
-    import matplotlib.pyplot as plt  # after charts chose the Agg backend
     from matplotlib.patches import Patch, Polygon
 
     col = cols[0]
@@ -41,7 +41,7 @@ def hexagon_chart(evaluation: Any, lang: str) -> Chart | None:
     names = sorted(panels)[:MAX_PANELS]
     ncols = min(3, len(names))
     nrows = math.ceil(len(names) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(7.2, 2.6 * nrows + 0.4), squeeze=False)
+    fig, axes = _subplots(nrows, ncols, figsize=(7.2, 2.6 * nrows + 0.4), squeeze=False)
     for ax in axes.flat[len(names) :]:
         ax.set_visible(False)
     for ax, name in zip(axes.flat, names, strict=False):

@@ -132,6 +132,18 @@ EN: Final[dict[str, str]] = {
     "values": "Values",
     "result": "Result",
     "methodology": "Methodology",
+    "valid_one_look": "This verdict is valid for one look: a campaign evaluated again and"
+    " again and stopped at its first PASS has a far higher error rate (optional stopping)."
+    " For verdicts valid at every look, evaluate under a campaign plan (--plan).",
+    "valid_sequential": "Group-sequential verdict, look {look} of {looks} (information"
+    " fraction {t}): sequentially valid, the error rate held over every look of the plan."
+    " {stop}",
+    "may_stop": "The verdict is decided: the campaign may stop.",
+    "keep_measuring": "Not decided yet: the campaign continues to its next look.",
+    "sequential_design": "Design: {spending}-type alpha spending (Lan & DeMets 1983; Jennison"
+    " & Turnbull 2000) over {looks} looks, {planned} planned samples per group (plan file"
+    " {path}, SHA-256 {sha}). At each look the bounds are taken at the look's nominal level"
+    " ({nominal} one-sided at this look), the looks before it at the plan's fractions.",
     "method_confidence": "Every bound is one-sided at a confidence level of {c}; the two"
     " bounds together form a two-sided interval of level {c2}.",
     "method_clusters": "Samples are grouped in clusters ({cols}): samples of one cluster are"
@@ -328,6 +340,17 @@ VI: Final[dict[str, str]] = {
     "values": "Giá trị",
     "result": "Kết quả",
     "methodology": "Phương pháp",
+    "valid_one_look": "Kết luận này chỉ có giá trị cho một lần xem: một đợt đo được đánh giá"
+    " nhiều lần và dừng ở lần ĐẠT đầu tiên có tỷ lệ sai cao hơn nhiều (dừng tùy ý). Để có kết"
+    " luận có giá trị ở mọi lần xem, hãy đánh giá theo kế hoạch đợt đo (--plan).",
+    "valid_sequential": "Kết luận tuần tự theo nhóm, lần xem {look}/{looks} (tỷ lệ thông"
+    " tin {t}): có giá trị tuần tự, tỷ lệ sai được giữ qua mọi lần xem của kế hoạch. {stop}",
+    "may_stop": "Kết luận đã được xác định: đợt đo có thể dừng.",
+    "keep_measuring": "Chưa xác định: đợt đo tiếp tục đến lần xem sau.",
+    "sequential_design": "Thiết kế: phân bổ alpha kiểu {spending} (Lan & DeMets 1983;"
+    " Jennison & Turnbull 2000) qua {looks} lần xem, {planned} mẫu dự kiến mỗi nhóm (tệp kế"
+    " hoạch {path}, SHA-256 {sha}). Ở mỗi lần xem các cận được tính ở mức danh nghĩa của lần"
+    " xem đó ({nominal} một phía ở lần này), các lần xem trước theo tỷ lệ của kế hoạch.",
     "method_confidence": "Mỗi cận là cận một phía với độ tin cậy {c}; hai cận hợp thành"
     " khoảng tin cậy hai phía với độ tin cậy {c2}.",
     "method_clusters": "Các mẫu được nhóm thành cụm ({cols}): các mẫu trong một cụm có tương"

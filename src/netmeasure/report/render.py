@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -472,6 +473,7 @@ def build_context(
         else ""
     )
     excluded_most = [text for g in ordered[:TABLE_ROWS] if (text := _excluded_most(g, std, t, f))]
+    validity, design = _sequential_text(evaluation, ordered, t, f)
     return {
         "lang": lang,
         "t": t,
@@ -480,6 +482,8 @@ def build_context(
         "cover_groups": cover_groups,
         "cover_large": cover_large,
         "excluded_most": excluded_most,
+        "validity": validity,
+        "sequential_design": design,
         "standard": std,
         "standard_title": std_title,
         "std_texts": std_texts,
@@ -526,6 +530,56 @@ def build_context(
         "page_css": page_css,
         "csp": CONTENT_SECURITY_POLICY,
     }
+
+
+def _sequential_text(
+    evaluation: Evaluation, groups: Sequence[GroupResult], t: dict[str, str], f: Formatter
+) -> tuple[str, str | None]:
+    """What the verdict is valid for: one look, or under the plan the look it is at (the
+    same look, fraction and level as evaluate --plan --json, which they are read from)."""
+    plan = evaluation.plan
+    seqs = [g.sequential for g in groups if g.sequential is not None]
+    if plan is None or not seqs:
+        return t["valid_one_look"], None
+    looks = sorted({s["look"] for s in seqs})
+    look = str(looks[0]) if len(looks) == 1 else f"{looks[0]}–{looks[-1]}"
+    fractions = sorted({s["information_fraction"] for s in seqs})
+    frac = (
+        f"{f.number(100 * fractions[0], 1)} %"
+        if len(fractions) == 1
+        else f"{f.number(100 * fractions[0], 1)}–{f.number(100 * fractions[-1], 1)} %"
+    )
+    may_stop = all(s["may_stop"] for s in seqs)
+    validity = t["valid_sequential"].format(
+        look=look,
+        looks=plan["looks"],
+        t=frac,
+        stop=t["may_stop"] if may_stop else t["keep_measuring"],
+    )
+    nominal = sorted(
+        {
+            c.sequential["nominal_alpha"]
+            for g in groups
+            for c in g.criteria
+            if c.sequential is not None
+        }
+    )
+    nom = (
+        "—"
+        if not nominal
+        else " – ".join(
+            dict.fromkeys(f"{f.number(100 * a, 4)} %" for a in (nominal[0], nominal[-1]))
+        )
+    )
+    design = t["sequential_design"].format(
+        spending="O'Brien-Fleming" if plan["spending"] == "obrien-fleming" else "Pocock",
+        looks=plan["looks"],
+        planned=f.integer(plan["planned_samples"]),
+        path=Path(plan["path"] or "").name or "—",
+        sha=(plan.get("sha256") or "—")[:16],
+        nominal=nom,
+    )
+    return validity, design
 
 
 def build_charts(evaluation: Evaluation, lang: str) -> tuple[list[charts.Chart], list[str]]:

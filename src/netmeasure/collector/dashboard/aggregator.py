@@ -29,7 +29,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -86,8 +86,10 @@ class Aggregator:
         batch_rows: int,
         poll_interval_s: float,
         checkpoint_s: float = CHECKPOINT_S,
+        plans: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = url
+        self.plans = dict(plans or {})  # campaign -> CampaignPlan (docs/plan.md)
         self.standard_id = standard_id
         self.state_file = None if state_dir is None else state_dir / f"{standard_id}.state"
         self._args = (batch_rows, poll_interval_s, checkpoint_s)
@@ -118,6 +120,7 @@ class Aggregator:
                 self._stop,
                 self._shared,
             ),
+            kwargs={"plans": self.plans},
             name=f"netmeasure-dashboard-{self.standard_id}",
             daemon=True,
         )
@@ -146,6 +149,8 @@ class Aggregator:
                     if attempt == 2:
                         raise AggregatorError(f"the dashboard's aggregator stopped: {exc}") from exc
                     self._proc.join(5)  # it is going: the next attempt starts another
+        if status == "not_found":
+            raise LookupError(str(payload))
         if status != "ok":
             raise AggregatorError(str(payload))
         return payload
@@ -212,15 +217,7 @@ class _Postgres:
         return self._db.rows_after(cursor, columns, limit)
 
     def anchor(self, cursor: Any) -> Any:
-        """The cursor is (received_at, sample_id): that row must still be there."""
-        if cursor is None:
-            return None
-        conn = self._db._conn()  # one read of the same database
-        with conn.transaction():
-            n = conn.execute(
-                "SELECT count(*) FROM samples WHERE received_at = %s AND sample_id = %s", cursor
-            ).fetchone()[0]
-        return list(cursor) if n else None
+        return self._db.anchor(cursor)
 
     def close(self) -> None:
         self._db.close()
@@ -283,18 +280,24 @@ def load_state(path: Path, live: Any, reader: Any) -> str:
         st = part.stat()
         if st.st_uid != os.getuid() or st.st_mode & 0o022:
             return f"{part}: not this user's own (owner or mode): reading the database"
+    from netmeasure.collector.dashboard.live import STATE_TABLES
+
     try:
         with open(path, "rb") as f:
             record = statefile.load(f)
+        statefile.check_record(record, frozenset(STATE_TABLES))
     except (OSError, statefile.StateFileError) as exc:
         return f"{path}: unreadable ({exc}): reading the database"
     want = fingerprint(live.std)
     if any(record.get(k) != v for k, v in want.items()):
         return f"{path}: another version or standard: reading the database"
     snap = record["snapshot"]
-    if record.get("anchor") != reader.anchor(snap["cursor"]):
-        return f"{path}: another database: reading it"
-    live.restore(snap)
+    try:
+        if record["anchor"] != reader.anchor(snap["cursor"]):
+            return f"{path}: another database: reading it"
+        live.restore(snap)  # all or nothing
+    except Exception as exc:  # a file that passed the schema and still does not fit
+        return f"{path}: unreadable ({type(exc).__name__}: {exc}): reading the database"
     return f"{path}: resumed after {snap['rows_read']:,} rows"
 
 
@@ -308,6 +311,7 @@ def serve(
     conn: Any,
     stop: Any,
     shared: Any,
+    plans: Mapping[str, Any] | None = None,
 ) -> None:
     """The aggregator process: catch up (or resume), then merge new rows as they come and
     answer the web process's questions between batches."""
@@ -321,7 +325,7 @@ def serve(
     # this process is ours: its messages go to the collector's stderr
     logging.basicConfig(level=logging.INFO, format="dashboard: %(message)s", stream=sys.stderr)
     reader = open_reader(url)
-    live = LiveEvaluation(reader, load_standard(standard_id), batch_rows=batch_rows)
+    live = LiveEvaluation(reader, load_standard(standard_id), batch_rows=batch_rows, plans=plans)
     if state_file is not None:
         log.info("%s", load_state(state_file, live, reader))
     asked: dict[tuple[Any, ...], float] = {}
@@ -357,6 +361,8 @@ def serve(
                     del asked[key]
             try:
                 reply: tuple[str, Any] = ("ok", answer(kind, dict(args)))
+            except views.UnknownCampaign as exc:
+                reply = ("not_found", str(exc))
             except Exception as exc:  # a message for the web process, not a dead aggregator
                 reply = ("error", f"{type(exc).__name__}: {exc}")
             try:

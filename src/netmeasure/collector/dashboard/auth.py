@@ -1,7 +1,10 @@
 """Who may see the dashboard: the admin token or a viewer token, as a bearer token (scripts)
 or through the sign-in page, which sets an HttpOnly, SameSite=Strict session cookie.
 
-Sessions live in the collector's memory (a restart signs everyone out). The sign-in and
+Sessions live in the collector's memory (a restart signs everyone out). A viewer's session
+is bound to the token it signed in with (the token's generation): every request checks that
+the viewer still holds that token, so ``collector add-viewer --rotate`` and
+``collector remove-viewer`` end its sessions at once, in every collector process. The sign-in and
 sign-out forms are POSTs checked twice against cross-site requests: a CSRF token (double
 submit before sign-in, the session's own after) and the Origin header when the browser sends
 one. No GET changes anything.
@@ -28,6 +31,9 @@ SESSION_S: Final = 12 * 3600
 class Identity:
     role: str  # admin | viewer
     name: str
+    #: the hash of the token that identified it (a viewer's generation; None for the admin,
+    #: whose token is the collector's configuration: changing it means a restart)
+    token_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,7 @@ class Access:
         if self._admin_hash is not None and same(h, self._admin_hash):
             return Identity("admin", "admin")
         name = self.db.viewer_for_token(h)
-        return Identity("viewer", name) if name is not None else None
+        return Identity("viewer", name, h) if name is not None else None
 
     def bearer(self, authorization: str | None) -> Identity | None:
         if not authorization or not authorization.startswith("Bearer "):
@@ -74,7 +80,15 @@ class Access:
             if s is None or s.expires < time.time():
                 self._sessions.pop(sid, None)
                 return None
+        if s.identity.role == "viewer" and not self._still_held(s.identity):
+            self.close_session(sid)  # its token was rotated or removed
+            return None
         return s
+
+    def _still_held(self, identity: Identity) -> bool:
+        """The viewer still holds the token it signed in with (one indexed lookup)."""
+        h = identity.token_hash
+        return h is not None and self.db.viewer_for_token(h) == identity.name
 
     def close_session(self, sid: str) -> None:
         with self._lock:

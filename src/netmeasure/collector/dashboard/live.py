@@ -33,11 +33,12 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import numpy as np
 
 from netmeasure import __version__
-from netmeasure.evaluate.dialect import literal, quote
+from netmeasure.evaluate.dialect import duckdb_literal, quote
 from netmeasure.record import COLUMN_TYPES, EXCLUSION_REASONS, arrow_schema, epoch_s
 from netmeasure.standard import Standard
 
 if TYPE_CHECKING:
+    from netmeasure.campaign_plan import CampaignPlan
     from netmeasure.evaluate.engine import SortedTimes
     from netmeasure.evaluate.plan import Plan
 
@@ -56,6 +57,8 @@ LEVELS: Final[dict[str, tuple[str, ...]]] = {
     "area": ("operator", "area"),
     "h3_8": ("operator", "h3_8"),
 }
+#: The DuckDB tables a snapshot carries (and the only names a state file may give).
+STATE_TABLES: Final = (*(f"_sets_{lv}" for lv in LEVELS), "_values_live")
 #: The columns read from the collector (the engine fills the others with NULL).
 READ_COLUMNS: Final = (
     "probe_id",
@@ -123,9 +126,19 @@ class RowSource(Protocol):
 class LiveEvaluation:
     """Running aggregates of one standard over a collector database."""
 
-    def __init__(self, db: RowSource, std: Standard, *, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        db: RowSource,
+        std: Standard,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        plans: Mapping[Any, CampaignPlan] | None = None,
+    ) -> None:
         self.db = db
         self.std = std
+        #: campaign -> its plan (docs/plan.md): that campaign's verdicts are group-sequential;
+        #: a campaign without one gets one-look verdicts, labelled provisional by the views.
+        self.plans: dict[Any, CampaignPlan] = dict(plans or {})
         self.batch_rows = batch_rows
         self.cursor: Any = None
         self.version = 0
@@ -225,9 +238,8 @@ class LiveEvaluation:
         del columns
         plan = self._plan
         d = plan.dialect
-        sampling = (
-            f"FROM s WHERE _excluded IS NULL AND metric = {literal(self.std.sampling.metric)}"
-        )
+        metric = duckdb_literal(self.std.sampling.metric)
+        sampling = f"FROM s WHERE _excluded IS NULL AND metric = {metric}"
         sampling += " AND NOT _ul"
         fine = ", ".join(plan.gcols)  # as named in the annotated view (h3_8: _h3_8)
         with tempfile.TemporaryDirectory(prefix="nm-dash-") as tmp, self.lock:
@@ -258,7 +270,7 @@ class LiveEvaluation:
                     f"CREATE TABLE _values_live AS SELECT {fine}, metric, _ul, value FROM s LIMIT 0"
                 )
             if self._quantile_metrics:
-                metrics = ", ".join(literal(m) for m in self._quantile_metrics)
+                metrics = ", ".join(duckdb_literal(m) for m in self._quantile_metrics)
                 con.execute(
                     f"INSERT INTO _values_live SELECT {fine}, metric, _ul, value FROM s"
                     f" WHERE _excluded IS NULL AND ok AND metric IN ({metrics})"
@@ -277,7 +289,7 @@ class LiveEvaluation:
                 {sampling} AND latitude IS NOT NULL AND longitude IS NOT NULL
                 ORDER BY started_at DESC LIMIT {RECENT_POINTS}""").fetchall()
             # the fleet: from the batch as stored (every row, excluded or not)
-            raw = f"read_parquet({literal(str(path))})"
+            raw = f"read_parquet({duckdb_literal(str(path))})"
             activity = con.execute(f"""
                 SELECT campaign, probe_id, count(*), count(*) FILTER (WHERE NOT ok),
                        max(started_at), max(received_at)
@@ -408,7 +420,7 @@ class LiveEvaluation:
             if _has_table(self._batch_cur, "_sets_operator"):
                 self._compact()  # one row per key: the smallest file
             tables = {}
-            for name in (*(f"_sets_{lv}" for lv in LEVELS), "_values_live"):
+            for name in STATE_TABLES:
                 if _has_table(self._batch_cur, name):
                     schema = self._batch_cur.execute(f"DESCRIBE {name}").fetchall()
                     arrow = self._batch_cur.sql(f"SELECT * FROM {name}").to_arrow_table()
@@ -436,10 +448,38 @@ class LiveEvaluation:
             }
 
     def restore(self, snap: Mapping[str, Any]) -> None:
-        """Take up a snapshot (on a fresh instance): the next poll reads after its cursor."""
+        """Take up a snapshot (on a fresh instance): the next poll reads after its cursor.
+        All or nothing: a snapshot that fails half-way leaves this instance fresh. The
+        snapshot was checked against statefile.check_record: the table names used are this
+        module's own (STATE_TABLES), column names identifiers, types from a closed list."""
         with self.lock:
             if self._fine or self.rows_read:
                 raise ValueError("restore() needs a fresh LiveEvaluation")
+            arrows = {}
+            for name in STATE_TABLES:  # our names, never the file's text
+                if name not in snap["tables"]:
+                    continue
+                schema, data = snap["tables"][name]
+                arrow = _ipc_table(data)
+                arrow.validate(full=True)
+                if arrow.column_names != [c for c, _ in schema]:
+                    raise ValueError(f"the table {name}: its columns differ from its schema")
+                arrows[name] = (schema, arrow)
+            con = self._batch_cur
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name, (schema, arrow) in arrows.items():
+                    cols = ", ".join(f"{quote(c)} {t}" for c, t in schema)
+                    con.execute(f"CREATE TABLE {name} ({cols})")
+                    con.register("_restore", arrow)
+                    try:  # the declared types again (Arrow has no HUGEINT: sums come back exact)
+                        con.execute(f"INSERT INTO {name} SELECT * FROM _restore")
+                    finally:
+                        con.unregister("_restore")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
             for gkey in snap["fine"]:
                 self._fine_id(gkey)
             for p, (times, groups, last, result) in snap["probes"].items():
@@ -450,16 +490,6 @@ class LiveEvaluation:
                 self.hexes[key] = slot
             for c, pts in snap["points"].items():
                 self.points[c].extend(pts)
-            con = self._batch_cur
-            for name, (schema, data) in snap["tables"].items():
-                arrow = _ipc_table(data)
-                cols = ", ".join(f"{quote(c)} {t}" for c, t in schema)
-                con.execute(f"CREATE TABLE {name} ({cols})")
-                con.register("_restore", arrow)
-                try:  # the declared types again (Arrow has no HUGEINT: sums come back exact)
-                    con.execute(f"INSERT INTO {name} SELECT * FROM _restore")
-                finally:
-                    con.unregister("_restore")
             self.cursor = snap["cursor"]
             self.rows_read = int(snap["rows_read"])
             self.version = int(snap["version"]) + 1
@@ -508,7 +538,13 @@ class LiveEvaluation:
                 if fields[gi][0] == campaign
             ]
             engine = LiveEngine(self._view_cur, self.std, LEVELS[level], campaign, spacing)
-            result = run(engine, self.std, LEVELS[level], __version__).to_json()
+            result = run(
+                engine,
+                self.std,
+                LEVELS[level],
+                __version__,
+                campaign_plan=self.plans.get(campaign),
+            ).to_json()
             self._views[(campaign, level)] = (self.version, result)
         return result
 
@@ -609,7 +645,7 @@ class LiveEngine:
         self.dialect: Dialect = DuckDBDialect()
         self.sources: tuple[Any, ...] = ()
         self.plan = Plan(std, group_by, self.dialect)
-        where = "campaign IS NULL" if campaign is None else f"campaign = {literal(campaign)}"
+        where = "campaign IS NULL" if campaign is None else f"campaign = {duckdb_literal(campaign)}"
         kind = "hex" if any(g.startswith("h3_") for g in group_by) else "area"
         level = "h3_8" if kind == "hex" else ("area" if "area" in group_by else "operator")
         self._spacing = spacing

@@ -15,18 +15,22 @@ carries a strict Content-Security-Policy (no inline script or style, nothing fro
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import hashlib
 import html
 import json
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, FastAPI, Form, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from netmeasure.collector.dashboard.aggregator import (
     Aggregator,
@@ -44,7 +48,8 @@ from netmeasure.collector.dashboard.auth import (
 )
 from netmeasure.collector.dashboard.views import compose_state
 from netmeasure.collector.db import CollectorDB
-from netmeasure.standard import shipped
+from netmeasure.errors import NetmeasureError
+from netmeasure.standard import load_standard, shipped
 
 STATIC: Final = Path(__file__).parent.parent / "static" / "dashboard"
 DEFAULT_STANDARD: Final = "vn-qcvn-126-2021"
@@ -52,6 +57,21 @@ CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+
+
+@functools.lru_cache(maxsize=1)
+def viewable_standards() -> tuple[str, ...]:
+    """The shipped standards the dashboard offers: those that load without ``--param``
+    (de-bnetza-fixed needs the contract's rates: 'netmeasure evaluate --param' evaluates it;
+    offered here, it crashed the aggregator on every poll)."""
+    out = []
+    for sid in sorted(shipped()):
+        try:
+            load_standard(sid)
+        except NetmeasureError:
+            continue
+        out.append(sid)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,8 @@ class DashboardConfig:
     #: where the aggregates are kept between runs (None: beside an SQLite database, else in
     #: the user's state directory; aggregator.default_state_dir)
     state_dir: Path | None = None
+    #: campaign -> its plan (docs/plan.md): group-sequential verdicts for that campaign
+    plans: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Dashboards:
@@ -84,14 +106,21 @@ class Dashboards:
         with self._lock:
             agg = self._aggregators.get(standard_id)
             if agg is None:
-                if standard_id not in shipped():
-                    raise HTTPException(404, "unknown standard")
+                if standard_id not in viewable_standards():
+                    raise HTTPException(
+                        404,
+                        f"standard {standard_id[:100]!r} needs parameters: evaluate it with"
+                        " 'netmeasure evaluate --param'"
+                        if standard_id in shipped()
+                        else "unknown standard",
+                    )
                 agg = Aggregator(
                     self.db.url,
                     standard_id,
                     self.state_dir,
                     batch_rows=self.config.batch_rows,
                     poll_interval_s=self.config.poll_interval_s,
+                    plans=self.config.plans,
                 )
                 agg.start()
                 self._aggregators[standard_id] = agg
@@ -162,9 +191,10 @@ def mount_dashboard(
         return ident
 
     def secure(request: Request) -> bool:
-        return request.url.scheme == "https" or (
-            request.headers.get("x-forwarded-proto") == "https"
-        )
+        # https directly, or behind the trusted proxy (collector serve --trusted-proxy:
+        # uvicorn sets the scheme from its X-Forwarded-Proto); the header from anyone else
+        # is not believed
+        return request.url.scheme == "https"
 
     def page(name: str, **values: str) -> str:
         text = (STATIC / name).read_text(encoding="utf-8")
@@ -199,7 +229,7 @@ def mount_dashboard(
         return response
 
     @router.post("/signin")
-    def signin(
+    async def signin(
         request: Request,
         token: Annotated[str, Form(max_length=200)] = "",
         csrf: Annotated[str, Form(max_length=200)] = "",
@@ -209,9 +239,11 @@ def mount_dashboard(
             csrf, request.cookies.get(CSRF_COOKIE)
         ):
             return RedirectResponse("/dashboard/signin?error=csrf", status_code=303)
-        ident = access.identify(token)
+        ident = await run_in_threadpool(access.identify, token)  # a database read
         if ident is None:
-            time.sleep(0.2)  # a guess costs a little
+            # a guess costs a little, without holding a worker thread: a blocking sleep
+            # here let a burst of bad sign-ins hold every worker, uploads included
+            await asyncio.sleep(0.2)
             return RedirectResponse("/dashboard/signin?error=bad", status_code=303)
         sid, _ = access.open_session(ident)
         response = RedirectResponse("/dashboard", status_code=303)
@@ -256,6 +288,8 @@ def mount_dashboard(
             tag, data = boards.answer(key, tag, build)
         except AggregatorError as exc:
             raise HTTPException(503, str(exc)) from exc
+        except LookupError as exc:  # an unknown campaign (it was a 503 naming no file)
+            raise HTTPException(404, str(exc)) from exc
         etag = '"' + hashlib.sha256(repr((key, tag)).encode()).hexdigest()[:20] + '"'
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
@@ -286,13 +320,14 @@ def mount_dashboard(
         def build() -> dict[str, Any]:
             now = dt.datetime.now(dt.UTC)
             part = agg.ask("state", campaign=campaign, level=level, now=now.timestamp())
-            counter = getattr(db, "quarantined_by_probe", None)
             body = compose_state(
                 part,
                 registered(),
-                counter() if counter else None,
+                # A probe quarantines refused rows in its own store; the collector's database
+                # has no record of them (the table's column shows "—").
+                None,
                 config.stale_after_s,
-                sorted(shipped()),
+                list(viewable_standards()),
                 now,
             )
             body["_tag"] = tag_of(part["version"], part["loaded"])

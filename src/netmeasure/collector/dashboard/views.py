@@ -54,6 +54,33 @@ def _excluded_most(g: dict[str, Any], standard: dict[str, Any]) -> dict[str, Any
     return {"reason": reason, "excluded": n, "total": total, "text": why}
 
 
+#: What a verdict without a campaign plan is: watched repeatedly, its one-look bounds' error
+#: rates do not hold (docs/statistics.md, "Optional stopping").
+PROVISIONAL: Final = "provisional — not valid for stopping"
+
+
+def stopping_label(seq: dict[str, Any] | None, plan: dict[str, Any] | None) -> str:
+    """The line under a group's verdict: whether the campaign may stop on it."""
+    if plan is None or seq is None:
+        return PROVISIONAL
+    if seq["may_stop"]:
+        return f"decided at look {seq['look']} of {seq['looks']} — you may stop"
+    return (
+        f"look {seq['look']} of {seq['looks']} (information"
+        f" {seq['information_fraction']:.0%}): not decided — keep measuring"
+    )
+
+
+class UnknownCampaign(LookupError):
+    """A campaign the database holds no row of (the web process answers 404)."""
+
+
+def _check_campaign(campaign: str | None, names: list[Any]) -> None:
+    known = {("" if n is None else n) for n in names}
+    if campaign is not None and campaign not in known:
+        raise UnknownCampaign(f"no campaign {campaign[:100]!r} in the database")
+
+
 def state_part(
     live: LiveEvaluation, campaign: str | None, level: str, now: dt.datetime
 ) -> dict[str, Any]:
@@ -65,6 +92,8 @@ def state_part(
         version = live.version
         campaigns = live.campaigns()
         names = [c["campaign"] for c in campaigns]
+        if live.loaded:  # while catching up a campaign may not be read yet
+            _check_campaign(campaign, names)
         chosen: Any = campaign
         if campaign is None:
             chosen = names[0] if names else None
@@ -95,6 +124,8 @@ def state_part(
                 "progress": steps,
                 "criteria": g["criteria"],
                 "hours": g["hours"],
+                "sequential": g.get("sequential"),
+                "stopping": stopping_label(g.get("sequential"), ev.get("plan")),
             }
         )
     std = live.std
@@ -113,6 +144,10 @@ def state_part(
         "campaign": chosen,
         "level": level,
         "verdict": ev.get("verdict"),
+        "plan": ev.get("plan"),
+        # without a plan the verdicts are one-look bounds watched again and again
+        "provisional": bool(ev) and ev.get("plan") is None,
+        "may_stop": ev.get("may_stop"),
         "groups": groups,
         "fleet": fleet,
     }
@@ -128,8 +163,10 @@ def map_body(
     with live.lock:
         version = live.version
         chosen: Any = campaign if campaign else None
+        names = [c["campaign"] for c in live.campaigns()]
+        if live.loaded:
+            _check_campaign(campaign, names)
         if campaign is None:
-            names = [c["campaign"] for c in live.campaigns()]
             chosen = names[0] if names else None
         per_hexagon = []
         if verdicts:  # evaluate's verdict for each (operator, hexagon)

@@ -156,7 +156,8 @@
               g.excluded_most.total.toLocaleString() + " samples excluded — " + g.excluded_most.text)
           : null,
         el("p", {}, status),
-        el("p", {}, "statistical verdict so far: ", badge(g.criteria_verdict)),
+        el("p", {}, (d.plan ? "group-sequential verdict: " : "statistical verdict so far: "), badge(g.criteria_verdict)),
+        el("p", { class: d.plan ? "stopping" : "stopping provisional" }, g.stopping),
         el("p", { class: "muted" }, g.n_samples.toLocaleString() + " samples · " + g.n_probes + (g.n_probes === 1 ? " probe" : " probes")));
     });
     if (!cards.length) cards.push(el("p", { class: "muted" }, d.loaded ? "No samples in this campaign yet." : "Reading the collector's database…"));
@@ -216,12 +217,19 @@
           el("td", { class: "num" }, c.op + " " + fmt(c.threshold, c.unit)),
           el("td", {}, badge(c.letter_verdict)),
           el("td", {}, badge(c.verdict)),
-          el("td", { class: "num" }, c.samples_needed === null ? "—" : c.samples_needed.toLocaleString())));
+          el("td", { class: "num" }, c.samples_needed === null ? "—" : c.samples_needed.toLocaleString() +
+            (c.sequential && c.sequential.expected_deciding_look ? " (look " + c.sequential.expected_deciding_look + ")" : ""))));
       }
     }
     $("verdict-table").tBodies[0].replaceChildren(...rows);
-    $("verdict-note").textContent = "Bounds: one-sided at " + (d.standard.confidence * 100).toFixed(0) +
-      " % each (netmeasure evaluate). Letter: the estimate against the threshold; statistical: the bound.";
+    $("verdict-note").textContent = d.plan
+      ? "Group-sequential design: " + d.plan.spending + " spending over " + d.plan.looks + " looks, " +
+        d.plan.planned_samples.toLocaleString() + " planned samples per group; each bound at its look's nominal level" +
+        " (netmeasure evaluate --plan). Verdicts valid for stopping at the first decided look."
+      : "Bounds: one-sided at " + (d.standard.confidence * 100).toFixed(0) +
+        " % each (netmeasure evaluate). Letter: the estimate against the threshold; statistical: the bound. " +
+        "Provisional — not valid for stopping: these bounds hold for one look; create a campaign plan " +
+        "(docs/plan.md) and start the dashboard with --plan CAMPAIGN=FILE to stop at the first decided look.";
   }
 
   function renderFleet(d) {

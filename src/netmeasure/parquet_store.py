@@ -1,9 +1,9 @@
-"""Import into a Hive-partitioned Parquet dataset (``netmeasure import --into DIR``).
+"""The Parquet store: samples in a Hive-partitioned Parquet dataset, the SQLite store's
+counterpart for large imports (``netmeasure import --into DIR``).
 
-A CSV goes into a Parquet part several times faster than into the SQLite store (the
-figures: docs/benchmarks.md, csv_store_bench), and evaluate and report read the folder as
-they read a store. The guarantees are the
-store's:
+A Parquet part is written column by column, far faster than the SQLite store inserts rows
+(analysis/import_bench.py), and evaluate and report read the folder as they read a store.
+The guarantees are the SQLite store's:
 
 - one transaction per file: a file's new samples are written to a temporary file and renamed
   into place, atomically (``DIR/format=<format>/part-<hash>.parquet``), so a reader, or a
@@ -49,7 +49,7 @@ def _hashed(sample_id: str) -> bytes:
     return hashlib.sha256(sample_id.encode("utf-8", "surrogatepass")).digest()[:16]
 
 
-class ParquetDataset:
+class ParquetStore:
     """A sink for ``import_files``: ``add_all_or_nothing`` writes one part per file."""
 
     def __init__(self, path: str | Path) -> None:
@@ -70,7 +70,7 @@ class ParquetDataset:
             raise StoreError(f"{self.path}: cannot write the dataset: {exc.strerror}") from exc
         self.known = self._existing_keys()
 
-    def __enter__(self) -> ParquetDataset:
+    def __enter__(self) -> ParquetStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
