@@ -328,10 +328,16 @@ def map_chart(evaluation: Any, t: dict[str, str]) -> Chart | None:
     # data limits grow to the axes' shape ("datalim"), rather than the axes shrinking to a
     # strip around points spread along one direction; at least MAP_MIN_SPAN_DEG each way,
     # so that one site is not a degenerate plot.
-    for values, set_lim in ((lats, ax.set_ylim), (lons, ax.set_xlim)):
+    # The extent as data limits, not fixed axis limits: fixed limits and a fixed aspect
+    # with adjustable data limits make matplotlib warn on stderr and drop the limits.
+    corners = []
+    for values in (lons, lats):
         low, high = min(values), max(values)
         pad = max(MAP_MIN_SPAN_DEG - (high - low), 0) / 2 + 0.05 * (high - low)
-        set_lim(low - pad, high + pad)  # dots on the edge are drawn whole
+        corners.append((low - pad, high + pad))  # dots on the edge are drawn whole
+    ax.update_datalim([(corners[0][0], corners[1][0]), (corners[0][1], corners[1][1])])
+    ax.margins(0)
+    ax.autoscale_view()
     ax.set_aspect(1 / max(0.1, math.cos(math.radians(sum(lats) / len(lats)))), adjustable="datalim")
     ax.set_xlabel(t["longitude"])
     ax.set_ylabel(t["latitude"])
