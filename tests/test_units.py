@@ -90,7 +90,7 @@ def test_a_share_may_be_written_without_a_unit() -> None:
         (87.9e6, "bit/s", "87.9 Mbit/s"),
         (42.25, "ms", "42.2 ms"),
         (0.951, "ratio", "95.10%"),
-        (-95.0, "dBm", "-95 dBm"),
+        (-95.0, "dBm", "-95.0 dBm"),
         (5.0, "s", "5 s"),
         (30.0, "s", "30 s"),
         (1500.0, "samples", "1,500 samples"),

@@ -30,7 +30,7 @@ from netmeasure.errors import (
     UnitError,
 )
 from netmeasure.samples import METRIC_UNITS
-from netmeasure.units import format_duration, format_quantity, format_rate
+from netmeasure.units import format_duration, format_level, format_quantity, format_rate
 
 if TYPE_CHECKING:
     from netmeasure.evaluate.results import Evaluation, GroupResult
@@ -229,6 +229,8 @@ def _summarise_record(record: Any) -> str:
             parts.append(f"{key} {format_rate(values[0])}")
         elif METRIC_UNITS.get(key.split()[0]) == "ms":  # latency, jitter, access_delay
             parts.append(f"{key} {sum(values) / len(values):.1f} ms")
+        elif key == "signal":
+            parts.append(f"signal {format_level(values[0])}")
         elif key == "packet_loss":
             parts.append(f"loss {values[0]:.1%}")
     return ", ".join(parts)
@@ -748,6 +750,8 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
         out.print("  [yellow]informative: guidance, not a binding rule[/]")
     for note in m.unverified:
         out.print(f"  [yellow]unverified:[/] {escape(note)}")
+    for key, ind in std.indicators.items():
+        out.print(f"  indicator [{escape(key)}]: {escape(ind.title)}")
     table = Table(title="criteria")
     for col in ("id", "metric", "statistic", "op", "threshold", "note"):
         table.add_column(col)
@@ -758,13 +762,15 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
         elif c.statistic == "share":
             bar = c.at_least if c.at_least is not None else c.at_most
             stat = f"share {'≥' if c.at_least is not None else '≤'} {_fmt(bar, c.metrics[0])}"
+        notes = [f"§{c.indicator}" if c.indicator else ""]
+        notes += [f"tools: {', '.join(c.tools)}" if c.tools else "", "unverified" * c.unverified]
         table.add_row(
             escape(c.id),
             escape(c.metric),
             escape(stat),
             escape(c.op),
             _fmt_threshold(c.threshold, c.unit),
-            "unverified" if c.unverified else "",
+            escape("; ".join(n for n in notes if n)),
         )
     out.print(table)
     s = std.sampling
@@ -1096,14 +1102,20 @@ def _print_group(g: GroupResult, cluster: tuple[str, ...] = ()) -> None:
             _fmt_threshold(c.ci_low, c.unit),
             _fmt_threshold(c.ci_high, c.unit),
             f"{c.op} {_fmt_threshold(c.threshold, c.unit)}",
-            c.letter_verdict,
-            _VERDICT_STYLE[c.verdict],
+            c.letter_verdict if c.measured else "—",
+            _VERDICT_STYLE[c.verdict] if c.measured else "[yellow]not measured[/]",
             ("" if c.samples_needed is None else f"{c.samples_needed:,}")
-            + (" *" if c.note else ""),
+            + (" *" if c.note and c.measured else ""),
         )
     out.print(table)
+    missing = [c for c in g.criteria if not c.measured]
+    if missing:
+        out.print(
+            "  [yellow]not measured[/] (no samples; outside the verdict): "
+            + ", ".join(escape(f"{c.id} ({c.note})") for c in missing)
+        )
     for c in g.criteria:
-        if c.note:
+        if c.note and c.measured:
             out.print(f"  * {escape(c.id)}: {escape(c.note)}{_why(c.note, cluster)}")
     for s in g.sampling:
         mark = "[green]ok[/]" if s.ok else "[red]not met[/]"

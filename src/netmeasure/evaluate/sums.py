@@ -58,6 +58,9 @@ class CriterionSums:
     #: Σ_g n_g k_g (0 for the other statistics).
     sum_k_sq: float = 0.0
     sum_size_k: float = 0.0
+    #: The criterion's used rows, ok or failed (a mean's or quantile's ``n`` counts only the
+    #: ok ones): 0 means the indicator was not measured at all in this group.
+    rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)
