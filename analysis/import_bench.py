@@ -194,8 +194,9 @@ def report(result: dict, names: list[str]) -> int:
     lines += [
         "",
         f"Targets: 10,000 iperf3 files <= 5 s; the CSV ({3 * rows:,} samples) <= 30 s and"
-        " <= 500 MB. The SQLite store inserts about 100,000 rows a second whatever the parser"
-        " does, so bulk CSVs go to a Parquet dataset (`--into`), where DuckDB computes the"
+        " <= 500 MB. A CSV into a SQLite store goes the row path, several times slower"
+        " (measured below, csv_store_bench), so bulk CSVs go to a Parquet dataset (`--into`),"
+        " where DuckDB computes the"
         " same samples as the row path, content-derived ids included (a dataset writes one"
         " Parquet part per file: many small files go faster into a store). CPU is user + system"
         " time of the run: on a machine shared with other work it is the run's own cost, and"

@@ -68,6 +68,14 @@ server_id = 12345
 BAD = [
     ('[schedule]\nintervall = "60s"\n', "[schedule].intervall", "did you mean 'interval'"),
     ('[schedule]\ninterval = "soon"\n', "[schedule].interval", "not a number"),
+    # issue 25: durations and rates carry their unit
+    ("[schedule]\ninterval = 60\n", "[schedule].interval", "60 has no unit"),
+    ('[schedule]\nmin_spacing = "30"\n', "[schedule].min_spacing", "'30' has no unit"),
+    (
+        '[[tests]]\ntype = "iperf3"\nserver = "x"\nprotocol = "udp"\nbitrate = "50"\n',
+        "tests[0].bitrate",
+        "'50' has no unit",
+    ),
     ('[probe]\nenvironment = "indoors"\n', "[probe].environment", "did you mean 'indoor'"),
     ('[[tests]]\ntype = "iperf"\nserver = "x"\n', "tests[0].type", "did you mean 'iperf3'"),
     ('[[tests]]\ntype = "iperf3"\n', "tests[0].server", "missing required key"),

@@ -249,6 +249,11 @@ def test_bad_requests(collector: Collector) -> None:
     assert probes["pi-02"]["samples"] == 1 and probes["pi-02"]["last_seen"]
     with urllib.request.urlopen(collector.url + "/openapi.json") as r:
         assert "/v1/samples" in json.loads(r.read())["paths"]
+    # no page that loads Swagger UI or ReDoc from a CDN (issue 25)
+    for page in ("/docs", "/redoc"):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(collector.url + page)
+        assert info.value.code == 404
 
 
 def test_fifty_concurrent_probes(collector: Collector, tmp_path: Path) -> None:

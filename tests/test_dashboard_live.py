@@ -373,3 +373,20 @@ def test_a_state_file_of_another_database_or_standard_is_not_taken(tmp_path: Pat
     live_d = LiveEvaluation(CountingReader(urls[0]), std)
     assert "unreadable" in load_state(state, live_d, CountingReader(urls[0]))
     assert live_d.poll() == 900
+
+
+def test_the_card_heads_with_an_exclusion_that_removed_most_samples() -> None:
+    """Issue 25: the dashboard showed "0 samples · 0 probes — IN PROGRESS" beside a selector
+    reading 217, and never said why (every sample of another technology)."""
+    from netmeasure.collector.dashboard.views import _excluded_most
+
+    std = {"technology": ["5G-SA", "5G-NSA"]}
+    most = _excluded_most({"n_samples": 0, "excluded": {"technology": 217}}, std)
+    assert most == {
+        "reason": "technology",
+        "excluded": 217,
+        "total": 217,
+        "text": "technology not covered by the standard (the standard keeps 5G-SA, 5G-NSA only)",
+    }
+    few = {"n_samples": 300, "excluded": {"technology": 10, "duplicate": 5}}
+    assert _excluded_most(few, std) is None

@@ -323,6 +323,9 @@ BAD_STANDARDS = [
     ('statistic = "average"', "criteria[0].statistic", "must be one of"),
     ('threshold = "100 furlongs"', "criteria[0].threshold", "unknown rate unit"),
     ('treshold = "1"', "criteria[0].treshold", "did you mean 'threshold'"),
+    # issue 25: a bare number was read as bit/s ("100" turned 87.9 Mbit/s into a PASS)
+    ('threshold = "100"', "criteria[0].threshold", "'100' has no unit"),
+    ("threshold = 100", "criteria[0].threshold", "100 has no unit"),
 ]
 
 
@@ -350,6 +353,29 @@ def test_bad_standard_names_file_and_key(
     assert str(path) in msg and key in msg and problem in msg
     res = netmeasure("standards", "validate", path)
     assert res.exit_code == 2 and key in res.stderr
+    # a hint is on a line of its own, not behind a printed backslash-n (issue 25)
+    assert "\\n" not in res.stderr
+
+
+def test_unitless_share_bound_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[standard]\nid = "x"\ntitle = "X"\n[[criteria]]\nid = "c"\nmetric = "latency"\n'
+        'statistic = "share"\nat_most = "50"\nop = ">="\nthreshold = "95%"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_standard(str(path))
+    assert info.value.key == "criteria[0].at_most" and "'50' has no unit" in info.value.problem
+    assert info.value.hint is not None and "50 ms" in info.value.hint
+
+
+def test_unitless_param_is_refused_naming_it(netmeasure) -> None:  # type: ignore[no-untyped-def]
+    res = netmeasure("standards", "validate", "de-bnetza-fixed", "--param", "max_down=250")
+    assert res.exit_code == 2, res.stderr
+    assert "--param: max_down: '250' has no unit" in res.stderr
+    assert '\n  hint: write e.g. "100 Mbit/s"' in res.stderr and "\\n" not in res.stderr
+    res = netmeasure("standards", "validate", "de-bnetza-fixed", "--param", "max_down=250 Mbit/s")
+    assert res.exit_code == 0, res.stderr
 
 
 def test_parameters(tmp_path: Path, netmeasure: Netmeasure) -> None:
@@ -460,3 +486,57 @@ def test_many_groups_print_a_tally_and_the_failing_first(
     cli.print_evaluation(dataclasses.replace(result, groups=groups[:20]))
     text = capsys.readouterr().out
     assert text.count("(letter of the rule:") == 21 and "groups:" not in text
+
+
+def test_every_number_in_the_terminal_carries_its_unit(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: "min_spacing: required 30, actual 5" had no unit; each unit kind is checked."""
+    rows = [
+        {"metric": "download", "value": 150e6, "ok": True, "started_at": "2026-11-01T08:00:00Z"},
+        {"metric": "download", "value": 90e6, "ok": True, "started_at": "2026-11-01T08:00:05Z"},
+        {"metric": "upload", "value": 40e6, "ok": True, "started_at": "2026-11-01T08:01:00Z"},
+        {"metric": "latency", "value": 21.5, "ok": True, "started_at": "2026-11-01T08:02:00Z"},
+    ]
+    path = _write(rows_table(rows), tmp_path / "x.parquet")
+    res = netmeasure("evaluate", "--standard", QCVN, path)
+    assert res.exit_code in (1, 3), res.stderr
+    text = " ".join(res.stdout.split())
+    assert "min_spacing: required 30 s, actual 5 s, 1 too close" in text, text
+    assert "min_samples: required 1,500 samples, actual 2 samples" in text, text
+    assert "120.0 Mbit/s" in text  # bit/s: the mean of 150 and 90 Mbit/s
+    assert "21.5 ms" in text and ">= 95.00%" in text  # ms and a share
+
+
+def test_an_exclusion_that_removes_most_of_a_group_is_the_headline(
+    tmp_path: Path, netmeasure
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: the README campaign's 217 samples were all excluded (technology) and the
+    terminal said "0 samples — FAIL", the reason one line below the tables."""
+    rows = [
+        {
+            "metric": "download",
+            "value": 150e6,
+            "ok": True,
+            "technology": None if i < 4 else "5G-SA",
+            "started_at": f"2026-11-01T08:{i:02d}:00Z",
+        }
+        for i in range(5)
+    ]
+    path = _write(rows_table(rows), tmp_path / "x.parquet")
+    res = netmeasure("evaluate", "--standard", QCVN, path)
+    lines = [line for line in res.stdout.splitlines() if line.strip()]
+    assert "4 of 5 samples excluded — technology" in lines[2], lines[:4]
+    assert "it keeps 5G-SA, 5G-NSA only" in " ".join(res.stdout.split())
+    # a minority excluded is not a headline
+    rows[0]["technology"] = rows[1]["technology"] = rows[2]["technology"] = "5G-NSA"
+    res = netmeasure("evaluate", "--standard", QCVN, _write(rows_table(rows), path))
+    assert "samples excluded —" not in res.stdout and "excluded: technology 1" in res.stdout
+
+
+def test_one_probe_day_says_why_more_samples_cannot_help(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: with a single probe-day, "samples needed" said why only in the JSON."""
+    rows = [{"metric": "download", "value": v, "ok": True} for v in (140e6, 150e6, 160e6)]
+    path = _write(rows_table(rows), tmp_path / "x.parquet")
+    res = netmeasure("evaluate", "--standard", QCVN, path)
+    text = " ".join(res.stdout.split())
+    assert "* dl-mean: one cluster: no bound — every sample is from one probe_id × day" in text
+    assert "more samples from it cannot decide the criterion" in text

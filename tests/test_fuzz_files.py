@@ -603,7 +603,7 @@ REGRESSIONS = {
         "U+0000",
     ),
     "huge-min-samples": (
-        HEAD + "[sampling]\nmin_samples = 9223372036854775808\n" + ONE + 'threshold = "1"\n',
+        HEAD + "[sampling]\nmin_samples = 9223372036854775808\n" + ONE + 'threshold = "1 Mbit/s"\n',
         "number too large",
     ),
     "not-utf8": (HEAD + "# \udcff\n", "not UTF-8"),

@@ -354,3 +354,75 @@ def test_parsers_parse_or_raise_their_own_error(
     finally:
         os.unlink(name)
         os.rmdir(folder)
+
+
+def test_importing_many_files_prints_a_table_by_format(tmp_path: Path, netmeasure) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: importing 3,000 files printed an empty table (only rejected files listed)."""
+    import shutil
+
+    src = sorted((Path(__file__).parent / "fixtures" / "iperf3").rglob("*.json"))[0]
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for i in range(60):
+        shutil.copy(src, folder / f"{i:03d}.json")
+    (folder / "broken.json").write_text("{not json")
+    res = netmeasure("import", folder, "--store", tmp_path / "s.db")
+    assert res.exit_code == 1, res.stderr
+    text = " ".join(res.stdout.split())
+    assert "by format" in text and "rejected: 1 file(s)" in text and "broken.json" in text
+    row = next(line for line in res.stdout.splitlines() if "iperf3" in line and "│" in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells[1] == "60", cells  # 60 files of iperf3, one line
+    assert "61 file(s)" in text
+
+
+def _on_a_terminal(args: list[str], tmp_path: Path) -> bytes:
+    """Run the CLI with stderr on a pseudo-terminal (stdout a pipe); what it wrote there."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netmeasure", *args],
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        env=env,
+    )
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.communicate(timeout=300)
+    os.close(primary)
+    return seen
+
+
+def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    """Issue 25: long jobs printed nothing. On a terminal a progress line (files done of all);
+    with --quiet, or when stderr is not a terminal, none."""
+    import shutil
+
+    src = sorted((Path(__file__).parent / "fixtures" / "iperf3").rglob("*.json"))[0]
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for i in range(150):
+        shutil.copy(src, folder / f"{i:03d}.json")
+    shown = _on_a_terminal(["import", str(folder), "--store", str(tmp_path / "a.db")], tmp_path)
+    assert b"importing into" in shown and b"/150" in shown, shown[-500:]
+    quiet = _on_a_terminal(
+        ["import", str(folder), "--store", str(tmp_path / "b.db"), "--quiet"], tmp_path
+    )
+    assert b"importing into" not in quiet, quiet[-500:]
+    evaluating = _on_a_terminal(
+        ["evaluate", "--standard", "vn-qcvn-126-2021", str(tmp_path / "a.db")], tmp_path
+    )
+    assert b"evaluating against vn-qcvn-126-2021 (duckdb)" in evaluating, evaluating[-500:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -340,3 +341,16 @@ def test_disk_full_during_run_keeps_samples_in_a_fallback_file(
         r["metric"] for r in stored if not r["under_load"]
     )
     assert not {r["sample_id"] for r in unsaved} & {r["sample_id"] for r in stored}
+
+
+def test_the_wait_between_rounds_is_announced(
+    tmp_path: Path, iperf3_server: int, netmeasure
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: nothing was printed between probe rounds; now "next round at HH:MM:SS"."""
+    body = PROBE.format(store=tmp_path / "s.db", rounds=2, interval="3s")
+    body += LATENCY.format(port=iperf3_server)
+    res = netmeasure("probe", "run", write_campaign(tmp_path / "c.toml", body))
+    assert res.exit_code == 0, res.stderr
+    lines = [line for line in res.stderr.splitlines() if "next round at" in line]
+    assert len(lines) == 1, res.stderr  # after round 1 only: round 2 is the last
+    assert re.search(r"next round at \d\d:\d\d:\d\d \(in [23]s\)", lines[0]), lines[0]

@@ -149,9 +149,12 @@ def test_crafted_text_is_printed_never_fetched_nor_embedded(
     assert res.exit_code == 0, res.stderr
     assert hits == [], f"the renderer contacted the loopback server: {hits}"
     attachments, embedded, raw = attachments_of(pdf)
-    assert attachments == {} and not embedded
+    # none but the dossier's two (issue 25): the evaluation's JSON and the standard file,
+    # byte for byte; nothing the crafted fields name
+    assert embedded and set(attachments) == {"evaluation.json", "standard.toml"}
+    assert attachments["standard.toml"] == [std.read_bytes()]
     assert b"TOP-SECRET-CONTENT-4711" not in raw and b"root:x:0:0" not in raw
-    assert b"/EmbeddedFile" not in raw and b"/URI" not in raw
+    assert b"/URI" not in raw
     text = "".join(page.extract_text() or "" for page in PdfReader(pdf).pages)
     assert "<img src='http://127.0.0.1" in text  # printed as text, every character
     assert "</style><link rel='attachment' href='file:///etc/passwd'>" in text

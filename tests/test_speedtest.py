@@ -136,3 +136,16 @@ def test_failures_are_classified_never_filed_as_tool_missing() -> None:
     assert speedtest.classify(ValueError("could not parse the configuration")) == "tool_error"
     # only a missing speedtest-cli is tool_missing, and check() finds that before any run
     assert runner.check(speedtest.SpeedtestSpec(mini="http://x/"))[0].status == "ok"
+
+
+def test_probe_check_fails_an_unreachable_mini(mini) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: probe check passed a Speedtest Mini that could not be reached."""
+    from conftest import free_port
+    from netmeasure.probe.speedtest import RUNNER, SpeedtestSpec
+
+    _, url = mini
+    ok = {r.name: r for r in RUNNER.check(SpeedtestSpec(mini=url, timeout_s=3.0))}
+    assert ok["mini"].status == "ok", ok
+    down = f"http://127.0.0.1:{free_port()}/speedtest/"  # nothing listens there
+    bad = {r.name: r for r in RUNNER.check(SpeedtestSpec(mini=down, timeout_s=3.0))}
+    assert bad["mini"].status == "fail" and "Connection refused" in bad["mini"].detail, bad

@@ -3,12 +3,14 @@ returns an exit status; library errors become messages here and nowhere else."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import re
 import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -19,11 +21,20 @@ from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from netmeasure import __version__
-from netmeasure.errors import ExitStatus, InputError, MissingExtra, NetmeasureError
-from netmeasure.units import format_level, format_rate
+from netmeasure.errors import (
+    ConfigError,
+    ExitStatus,
+    InputError,
+    MissingExtra,
+    NetmeasureError,
+    UnitError,
+)
+from netmeasure.samples import METRIC_UNITS
+from netmeasure.units import format_duration, format_level, format_quantity, format_rate
 
 if TYPE_CHECKING:
     from netmeasure.evaluate.results import Evaluation, GroupResult
+    from netmeasure.ingest import FileResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +59,47 @@ def _console(stderr: bool) -> Console:
 
 out = _console(False)
 err = _console(True)
+
+
+@contextlib.contextmanager
+def _job(
+    description: str, total: int | None = None, *, quiet: bool = False
+) -> Iterator[Callable[[int], None]]:
+    """A progress line on stderr while a long job runs (issue 25: evaluate on 9 M rows
+    printed nothing for 3 min 40 s): a spinner, the elapsed time and, with ``total``, a bar.
+    Off when stderr is not a terminal (logs, pipes) or with --quiet; transient, so the
+    result is printed as before. Yields ``advance(n)``. Ctrl-C stops it with the job."""
+    if quiet or not err.is_terminal:
+
+        def nothing(n: int = 1) -> None:
+            pass
+
+        yield nothing
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
+
+
+def _quiet_option(fn: F) -> F:
+    return click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr.")(fn)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -104,7 +156,10 @@ def probe_run(
     from netmeasure.units import parse_duration_s
 
     campaign = load_campaign(campaign_file)
-    duration_s = parse_duration_s(duration) if duration else None
+    try:
+        duration_s = parse_duration_s(duration) if duration else None
+    except UnitError as exc:
+        raise ConfigError(None, "--duration", exc.message, hint=exc.hint) from exc
     path = store_path or campaign.store_path()
     stop = threading.Event()
     got: list[int] = []
@@ -220,6 +275,12 @@ def _print_event(event: dict[str, Any]) -> None:
         )
     elif kind == "waiting":
         err.print(f"  waiting: {escape(event['reason'])}")
+    elif kind == "next_round":
+        at = dt.datetime.fromisoformat(event["at"])
+        err.print(
+            f"  next round at {at:%H:%M:%S} (in {format_duration(round(event['in_s']))});"
+            " Ctrl-C stops cleanly"
+        )
     elif kind == "clock":
         err.print(f"  [yellow]clock:[/] {escape(event['message'])}")
 
@@ -227,13 +288,33 @@ def _print_event(event: dict[str, Any]) -> None:
 @probe.command("check")
 @click.argument("campaign_file", type=click.Path(dir_okay=False, path_type=Path))
 @_store_option
-def probe_check(campaign_file: Path, store_path: Path | None) -> int:
-    """Pre-flight: tools present, targets reachable, store writable, clock sane."""
+@click.option(
+    "--standard",
+    "standard_id",
+    metavar="ID_OR_PATH",
+    help="Also say which of the campaign's samples this standard would exclude, and why.",
+)
+def probe_check(campaign_file: Path, store_path: Path | None, standard_id: str | None) -> int:
+    """Pre-flight: tools present, targets reachable, store writable, clock sane; with
+    --standard, whether the standard would keep the samples (technology, metrics, spacing,
+    environment).
+
+    Example: netmeasure probe check campaign.toml --standard vn-qcvn-126-2021
+    """
     from netmeasure.probe.campaign import load_campaign
     from netmeasure.probe.preflight import run_checks
 
     campaign = load_campaign(campaign_file)
+    std = None
+    if standard_id is not None:
+        from netmeasure.standard import load_standard, with_placeholders
+
+        std = load_standard(standard_id, with_placeholders(standard_id, {})[0])
     results = run_checks(campaign, store_path or campaign.store_path())
+    if std is not None:
+        from netmeasure.probe.fit import standard_checks
+
+        results.extend(standard_checks(campaign, std))
     table = Table(title=f"pre-flight: {escape(campaign.name)}", show_lines=False)
     table.add_column("check")
     table.add_column("result")
@@ -363,9 +444,7 @@ def samples_list(store_path: Path | None, limit: int) -> int:
                 # SQLite keeps whatever a damaged or edited row holds: shown as stored
                 else escape(repr(value))
                 if not isinstance(value, (int, float))
-                else format_rate(value)
-                if r["metric"] in ("download", "upload")
-                else f"{value:.3g}"
+                else format_quantity(value, METRIC_UNITS.get(r["metric"], ""))
             )
             rt.add_row(
                 escape(r["started_at"]),
@@ -413,7 +492,7 @@ def samples_list(store_path: Path | None, limit: int) -> int:
 def samples_export(
     store_path: Path | None, fmt: str, output: Path | None, partition_by: str | None
 ) -> int:
-    """Export every sample with the contract's columns (contracts.md §1)."""
+    """Export every sample with the contract's columns (docs/contracts.md §1)."""
     from netmeasure.export import export
 
     parts = [p.strip() for p in partition_by.split(",") if p.strip()] if partition_by else None
@@ -429,6 +508,7 @@ def samples_export(
 
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True)
+@_quiet_option
 @click.option(
     "--format",
     "fmt",
@@ -461,6 +541,7 @@ def samples_export(
 )
 def import_(
     paths: tuple[str, ...],
+    quiet: bool,
     fmt: str | None,
     mapping: Path | None,
     store_path: Path | None,
@@ -480,7 +561,7 @@ def import_(
     the files after it are still imported. Importing a file again adds nothing. Exit status
     1 when any file was rejected (after all the others were imported), 2 on a usage error.
     """
-    from netmeasure.ingest import FORMATS, FileResult, expand, import_files
+    from netmeasure.ingest import FORMATS, expand, import_files
     from netmeasure.ingest.base import Overrides
     from netmeasure.ingest.mapped_csv import load_mapping
     from netmeasure.store import SampleStore, default_store_path
@@ -508,44 +589,47 @@ def import_(
         direction=direction,
     )
 
-    def progress(r: FileResult) -> None:
-        if r.rejected:
-            err.print(f"[red]rejected[/] {escape(r.error or '')}")
-        elif r.note:
-            err.print(f"skipped {r.skipped} record(s) of {escape(str(r.path))}: {escape(r.note)}")
+    target = str(into if into is not None else store_path or default_store_path())
+    total = len(files) + len(problems)
+    with _job(f"importing into {escape(target)}", total, quiet=quiet) as advance:
 
-    for problem in problems:
-        progress(problem)
-    if into is not None:
-        from netmeasure.parquet_store import ParquetStore
+        def progress(r: FileResult) -> None:
+            advance(1)
+            if r.rejected:
+                err.print(f"[red]rejected[/] {escape(r.error or '')}")
+            elif r.note:
+                err.print(
+                    f"skipped {r.skipped} record(s) of {escape(str(r.path))}: {escape(r.note)}"
+                )
 
-        target = str(into)
-        with ParquetStore(into) as dataset:
-            results = import_files(
-                files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
-            )
-    else:
-        store_path = store_path or default_store_path()
-        target = str(store_path)
-        with SampleStore(store_path, durable=False) as store:
-            results = import_files(
-                files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
-            )
+        for problem in problems:
+            progress(problem)
+        if into is not None:
+            from netmeasure.parquet_store import ParquetStore
+
+            with ParquetStore(into) as dataset:
+                results = import_files(
+                    files, dataset, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+                )
+        else:
+            with SampleStore(Path(target), durable=False) as store:
+                results = import_files(
+                    files, store, fmt=fmt, mapping=loaded, overrides=overrides, progress=progress
+                )
     results = problems + results
-    table = Table(title=f"import into {escape(target)}")
-    for col in ("file", "format", "imported", "duplicates", "skipped", "result"):
-        table.add_column(col, justify="left" if col in ("file", "format", "result") else "right")
-    shown = results if len(results) <= 50 else [r for r in results if r.rejected][:50]
-    for r in shown:
-        table.add_row(
-            escape(str(r.path)),
-            escape(r.format or "?"),
-            str(r.imported),
-            str(r.duplicates),
-            str(r.skipped),
-            "[red]rejected[/]" if r.rejected else "ok",
-        )
-    out.print(table)
+    if len(results) <= IMPORT_FILES_LISTED:
+        _print_import_files(results, f"import into {escape(target)}")
+    else:
+        # Thousands of files: one line per format (issue 25: the table of rejected files
+        # alone was empty when none was rejected), then the rejected ones.
+        _print_import_formats(results, f"import into {escape(target)}: by format")
+        bad = [r for r in results if r.rejected]
+        if bad:
+            _print_import_files(
+                bad[:IMPORT_FILES_LISTED],
+                f"rejected: {len(bad):,} file(s)"
+                + (f", the first {IMPORT_FILES_LISTED}" if len(bad) > IMPORT_FILES_LISTED else ""),
+            )
     rejected = sum(r.rejected for r in results)
     skipped = sum(r.skipped for r in results)
     out.print(
@@ -555,6 +639,45 @@ def import_(
         + f" {rejected} file(s) rejected"
     )
     return ExitStatus.FAIL if rejected else ExitStatus.SUCCESS
+
+
+#: Up to this many files, import lists each; beyond, a line per format and the rejected files.
+IMPORT_FILES_LISTED: Final = 50
+
+
+def _print_import_files(results: Sequence[FileResult], title: str) -> None:
+    table = Table(title=title)
+    for col in ("file", "format", "imported", "duplicates", "skipped", "result"):
+        table.add_column(col, justify="left" if col in ("file", "format", "result") else "right")
+    for r in results:
+        table.add_row(
+            escape(str(r.path)),
+            escape(r.format or "?"),
+            f"{r.imported:,}",
+            f"{r.duplicates:,}",
+            f"{r.skipped:,}",
+            "[red]rejected[/]" if r.rejected else "ok",
+        )
+    out.print(table)
+
+
+def _print_import_formats(results: Sequence[FileResult], title: str) -> None:
+    table = Table(title=title)
+    for col in ("format", "files", "imported", "duplicates", "skipped", "rejected files"):
+        table.add_column(col, justify="left" if col == "format" else "right")
+    by: dict[str, list[FileResult]] = {}
+    for r in results:
+        by.setdefault(r.format or "?", []).append(r)
+    for fmt, rs in sorted(by.items()):
+        table.add_row(
+            escape(fmt),
+            f"{len(rs):,}",
+            f"{sum(r.imported for r in rs):,}",
+            f"{sum(r.duplicates for r in rs):,}",
+            f"{sum(r.skipped for r in rs):,}",
+            f"{sum(r.rejected for r in rs):,}",
+        )
+    out.print(table)
 
 
 # -- standards and evaluate -----------------------------------------------------------------
@@ -597,7 +720,7 @@ def standards_list() -> int:
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A parameter's value, e.g. contract_down='250 Mbit/s'.",
+    help="A parameter's value with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
 )
 def standards_show(standard: str, params: tuple[str, ...]) -> int:
     """A standard's criteria and sampling rules, in SI units."""
@@ -673,15 +796,7 @@ def _fmt(value: float | None, metric: str) -> str:
 
 
 def _fmt_threshold(value: float | None, unit: str) -> str:
-    if value is None:
-        return "—"
-    if unit == "bit/s":
-        return format_rate(value)
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    if unit == "dBm":
-        return format_level(value)
-    return f"{value:.2%}"
+    return format_quantity(value, unit)
 
 
 @standards.command("validate")
@@ -792,9 +907,11 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A standard parameter, e.g. contract_down='250 Mbit/s'.",
+    help="A standard parameter with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (contracts.md §4).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (docs/contracts.md §4)."
+)
 @click.option(
     "--plan",
     "plan_file",
@@ -813,6 +930,7 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
 )
 @_engine_options
 @_spark_options
+@_quiet_option
 @click.argument("sources", nargs=-1, required=True)
 def evaluate(
     standard: str,
@@ -821,6 +939,7 @@ def evaluate(
     as_json: bool,
     plan_file: Path | None,
     details: tuple[str, ...],
+    quiet: bool,
     memory_limit: str,
     temp_directory: Path | None,
     engine: str,
@@ -840,17 +959,18 @@ def evaluate(
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
     charts = bool({"charts", "all"} & set(details))
     probes = bool({"probes", "all"} & set(details))
-    result = run_evaluation(
-        std,
-        list(sources),
-        group_by=columns,
-        details=charts,
-        probes=probes,
-        campaign_plan=campaign_plan,
-        memory_limit=memory_limit,
-        temp_directory=str(temp_directory) if temp_directory else None,
-        **_engine_kwargs(engine, spark_master, spark_conf),
-    )
+    with _job(f"evaluating against {escape(std.id)} ({engine})", quiet=quiet):
+        result = run_evaluation(
+            std,
+            list(sources),
+            group_by=columns,
+            details=charts,
+            probes=probes,
+            campaign_plan=campaign_plan,
+            memory_limit=memory_limit,
+            temp_directory=str(temp_directory) if temp_directory else None,
+            **_engine_kwargs(engine, spark_master, spark_conf),
+        )
     if as_json:
         result.write_json(sys.stdout, details=charts)
         sys.stdout.write("\n")
@@ -895,9 +1015,10 @@ def print_evaluation(result: Evaluation) -> None:
         f"confidence {result.confidence:.0%} one-sided per bound · sources: "
         + ", ".join(escape(s["path"]) for s in result.sources)
     )
+    _print_excluded_most(result)
     if len(result.groups) <= DETAILED_GROUPS:
         for g in result.groups:
-            _print_group(g)
+            _print_group(g, tuple(result.standard.get("cluster") or ()))
     else:
         _print_group_summary(result.groups)
     out.print(
@@ -918,11 +1039,44 @@ def print_evaluation(result: Evaluation) -> None:
         )
 
 
+def _why(note: str, cluster: tuple[str, ...]) -> str:
+    """What a note means for the person deciding what to measure next (issue 25: with a
+    single probe-day, "samples needed" said why only in the JSON)."""
+    if note.startswith("one cluster") and cluster:
+        unit = " × ".join(cluster)
+        return (
+            f" — every sample is from one {unit}, and the standard counts correlated samples"
+            f" of one {unit} as one: more samples from it cannot decide the criterion;"
+            f" measure with other {unit} values (more probes, more days)"
+        )
+    return ""
+
+
+def _print_excluded_most(result: Evaluation) -> None:
+    """Groups most of whose samples a rule excluded, first and with the reason: a verdict
+    on what is left of them is not what the user measured."""
+    from netmeasure.report.i18n import texts
+
+    why = texts("en")
+    hit = [(g, most) for g in result.groups if (most := g.excluded_most) is not None]
+    keeps = result.standard.get("technology") or []
+    for g, (reason, n, total) in hit[:DETAILED_GROUPS]:
+        detail = why.get("excl_" + reason, reason)
+        if reason == "technology" and keeps:
+            detail += f" (it keeps {', '.join(keeps)} only; set the samples' technology)"
+        out.print(
+            f"[red]{escape(_group_label(g))}: {n:,} of {total:,} samples excluded —"
+            f" {escape(reason)}: {escape(detail)}[/]"
+        )
+    if len(hit) > DETAILED_GROUPS:
+        out.print(f"[red]… and {len(hit) - DETAILED_GROUPS:,} more groups mostly excluded[/]")
+
+
 def _group_label(g: GroupResult) -> str:
     return ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all samples"
 
 
-def _print_group(g: GroupResult) -> None:
+def _print_group(g: GroupResult, cluster: tuple[str, ...] = ()) -> None:
     key = _group_label(g)
     table = Table(
         title=f"{escape(key)}: {g.n_samples} samples, {g.n_probes} probe(s) — "
@@ -950,7 +1104,8 @@ def _print_group(g: GroupResult) -> None:
             f"{c.op} {_fmt_threshold(c.threshold, c.unit)}",
             c.letter_verdict if c.measured else "—",
             _VERDICT_STYLE[c.verdict] if c.measured else "[yellow]not measured[/]",
-            "" if c.samples_needed is None else f"{c.samples_needed:,}",
+            ("" if c.samples_needed is None else f"{c.samples_needed:,}")
+            + (" *" if c.note and c.measured else ""),
         )
     out.print(table)
     missing = [c for c in g.criteria if not c.measured]
@@ -959,14 +1114,15 @@ def _print_group(g: GroupResult) -> None:
             "  [yellow]not measured[/] (no samples; outside the verdict): "
             + ", ".join(escape(f"{c.id} ({c.note})") for c in missing)
         )
+    for c in g.criteria:
+        if c.note and c.measured:
+            out.print(f"  * {escape(c.id)}: {escape(c.note)}{_why(c.note, cluster)}")
     for s in g.sampling:
         mark = "[green]ok[/]" if s.ok else "[red]not met[/]"
         what = s.requirement + (f" ({s.environment})" if s.environment else "")
         extra = f", {s.violations} too close" if s.violations else ""
-        actual = "—" if s.actual is None else f"{s.actual:g}"
-        out.print(
-            f"  sampling {escape(what)}: required {s.required:g}, actual {actual}{extra} {mark}"
-        )
+        required, actual = format_quantity(s.required, s.unit), format_quantity(s.actual, s.unit)
+        out.print(f"  sampling {escape(what)}: required {required}, actual {actual}{extra} {mark}")
     excluded = {k: v for k, v in g.excluded.items() if v}
     if excluded:
         out.print("  excluded: " + ", ".join(escape(f"{k} {v}") for k, v in excluded.items()))
@@ -1041,8 +1197,21 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
 @click.option("--lang", type=click.Choice(["en", "vi"]), default="en", show_default=True)
 @click.option("--title", help="Title on the cover (default: the report's name).")
 @click.option("--operator", help="Operator named on the cover.")
+@click.option(
+    "--settings",
+    "settings_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Report settings (TOML): the issuer, author, document number, test server,"
+    " conditions and signatory printed on the report (docs/report.md, Issuer).",
+)
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A standard parameter with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
+)
 @click.option(
     "--plan",
     "plan_file",
@@ -1052,14 +1221,17 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
 )
 @_engine_options
 @_spark_options
+@_quiet_option
 @click.argument("sources", nargs=-1, required=True)
 def report(
+    quiet: bool,
     standard: str,
     pdf: Path,
     html: Path | None,
     lang: str,
     title: str | None,
     operator: str | None,
+    settings_file: Path | None,
     group_by: str | None,
     params: tuple[str, ...],
     plan_file: Path | None,
@@ -1086,20 +1258,29 @@ def report(
     from netmeasure.standard import load_standard, parse_params
 
     check_writable(pdf, html)  # before the evaluation, which may take minutes
+    settings = None
+    if settings_file is not None:
+        from netmeasure.report.settings import load_settings
+
+        settings = load_settings(settings_file)  # a bad key: a message now, not after minutes
     std = load_standard(standard, parse_params(list(params)))
     campaign_plan = _load_plan(plan_file)
     columns = [c.strip() for c in group_by.split(",") if c.strip()] if group_by else []
-    result = run_evaluation(
-        std,
-        list(sources),
-        group_by=columns,
-        details=True,
-        campaign_plan=campaign_plan,
-        memory_limit=memory_limit,
-        temp_directory=str(temp_directory) if temp_directory else None,
-        **_engine_kwargs(engine, spark_master, spark_conf),
-    )
-    written = render(result, pdf=pdf, html=html, lang=lang, title=title, operator=operator)
+    with _job(f"evaluating against {escape(std.id)} ({engine})", quiet=quiet):
+        result = run_evaluation(
+            std,
+            list(sources),
+            group_by=columns,
+            details=True,
+            campaign_plan=campaign_plan,
+            memory_limit=memory_limit,
+            temp_directory=str(temp_directory) if temp_directory else None,
+            **_engine_kwargs(engine, spark_master, spark_conf),
+        )
+    with _job(f"writing {escape(str(pdf))}", quiet=quiet):
+        written = render(
+            result, pdf=pdf, html=html, lang=lang, title=title, operator=operator, settings=settings
+        )
     err.print(
         f"{pdf}: {written.pages} page(s), verdict {result.verdict} (letter of the rule:"
         f" {result.letter_verdict})" + (f"; HTML: {html}" if html else "")
@@ -1185,7 +1366,6 @@ def collector_serve(
 
     from netmeasure.collector.app import create_app
     from netmeasure.collector.db import connect
-    from netmeasure.units import parse_duration_s
 
     admin = admin_token_file.read_text().strip() if admin_token_file else None
     board = None
@@ -1203,7 +1383,7 @@ def collector_serve(
         board = DashboardConfig(
             basemap=load_basemap(basemap),
             default_standard=dashboard_standard,
-            stale_after_s=parse_duration_s(stale_after),
+            stale_after_s=_option_duration_s(stale_after, "--stale-after"),
             plans=_campaign_plans(plans),
         )
     db = connect(database)
@@ -1328,7 +1508,7 @@ def collector_probes(database: str) -> int:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 @click.option("--partition-by", help="Parquet only: Hive partitions, e.g. 'day,operator'.")
 def collector_export(database: str, fmt: str, output: Path, partition_by: str | None) -> int:
-    """Export every sample in the collector's database (contracts.md §1)."""
+    """Export every sample in the collector's database (docs/contracts.md §1)."""
     from netmeasure.collector.db import connect
     from netmeasure.export import export
 
@@ -1392,7 +1572,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except NetmeasureError as exc:
         if show_traceback:
             raise
-        err.print(f"[red]Error:[/] {escape(str(exc))}")
+        err.print(f"[red]Error:[/] {_message(exc)}")
         return int(exc.exit_status)
     except ModuleNotFoundError as exc:
         missing = missing_extra(exc)
@@ -1400,7 +1580,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         if missing is None:
             return _internal_error(exc)
-        err.print(f"[red]Error:[/] {escape(str(missing))}")
+        err.print(f"[red]Error:[/] {_message(missing)}")
         return int(missing.exit_status)
     except OSError as exc:  # a file given on the command line that cannot be read or written
         if show_traceback:
@@ -1423,6 +1603,23 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         return _internal_error(exc)
     return int(status) if isinstance(status, int) else ExitStatus.SUCCESS
+
+
+def _message(exc: NetmeasureError) -> str:
+    """The message, then its hint on a line of its own: each part escaped on its own, so that
+    the line break between them is printed as one (escaping the whole turned it into a
+    literal backslash-n, issue 25)."""
+    text = escape(exc.message)
+    return text if exc.hint is None else f"{text}\n  hint: {escape(exc.hint)}"
+
+
+def _option_duration_s(text: str, option: str) -> float:
+    from netmeasure.units import parse_duration_s
+
+    try:
+        return parse_duration_s(text)
+    except UnitError as exc:
+        raise ConfigError(None, option, exc.message, hint=exc.hint) from exc
 
 
 def _internal_error(exc: BaseException) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 @enum.unique
 class ExitStatus(enum.IntEnum):
-    """Exit statuses of ``netmeasure`` (contracts.md §4)."""
+    """Exit statuses of ``netmeasure`` (docs/contracts.md §4)."""
 
     SUCCESS = 0  # also: evaluate verdict PASS
     FAIL = 1  # evaluate verdict FAIL; probe run finished but some samples could not be stored

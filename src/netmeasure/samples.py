@@ -1,4 +1,4 @@
-"""The sample record (contracts.md §1): one row per measured value.
+"""The sample record (docs/contracts.md §1): one row per measured value.
 
 A test that failed is still a row (``ok = False``, ``value = None``, ``error`` set): failures
 are data, and the access-failure ratio is computed from them.

@@ -1,4 +1,4 @@
-"""Standard files (contracts.md §3): load, validate, parameters, thresholds in SI units.
+"""Standard files (docs/contracts.md §3): load, validate, parameters, thresholds in SI units.
 
 A standard is a list of criteria (metric, statistic, operator, threshold) and sampling rules.
 Thresholds may use the run's parameters: ``threshold = "{contract_down} * 0.9"`` with
@@ -109,6 +109,11 @@ class StandardSection:
     informative: bool = False  # guidance, not a binding rule
     notes: str | None = None
     unverified: list[str] = field(default_factory=list)  # values not checked against the text
+    # The Vietnamese edition of the report reads these (issue 25: it printed the English).
+    authority_vi: str | None = None
+    source_vi: str | None = None
+    notes_vi: str | None = None
+    unverified_vi: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1:
@@ -327,7 +332,7 @@ def resolve_value(
     try:
         return _finite(parse_quantity(text, quantity), path, key, text)
     except UnitError as exc:
-        raise ConfigError(path, key, str(exc)) from exc
+        raise ConfigError(path, key, exc.message, hint=exc.hint) from exc
     except (OverflowError, ValueError) as exc:
         raise ConfigError(path, key, f"{_shown(text)} is not a usable number") from exc
 
@@ -551,9 +556,26 @@ def check_length(value: str | None, path: str | Path, key: str) -> None:
 
 def _check_meta(meta: StandardSection, path: Path) -> None:
     check_id(meta.id, path, "[standard].id")
-    for name in ("title", "title_vi", "authority", "source", "url", "notes"):
+    for name in (
+        "title",
+        "title_vi",
+        "authority",
+        "authority_vi",
+        "source",
+        "source_vi",
+        "url",
+        "notes",
+        "notes_vi",
+    ):
         check_length(getattr(meta, name), path, f"[standard].{name}")
-    for name in ("technology", "cluster", "unverified"):
+    if meta.unverified_vi and len(meta.unverified_vi) != len(meta.unverified):
+        raise ConfigError(
+            path,
+            "[standard].unverified_vi",
+            f"{len(meta.unverified_vi)} items for the {len(meta.unverified)} of unverified",
+            hint="one Vietnamese item per item of unverified, in the same order",
+        )
+    for name in ("technology", "cluster", "unverified", "unverified_vi"):
         items = getattr(meta, name) or []
         if len(items) > MAX_LIST_ITEMS:
             raise ConfigError(
@@ -589,7 +611,7 @@ def _sampling(table: Any, path: Path, criteria: tuple[Criterion, ...]) -> Sampli
         try:
             spacing = parse_duration_s(s.min_spacing)
         except UnitError as exc:
-            raise ConfigError(path, "[sampling].min_spacing", str(exc)) from exc
+            raise ConfigError(path, "[sampling].min_spacing", exc.message, hint=exc.hint) from exc
     from netmeasure.samples import ENVIRONMENTS
 
     for env in s.min_per_environment or {}:

@@ -1,6 +1,6 @@
 """Synthetic campaigns with known truth, for tests, simulations, benchmarks and the demo.
 
-Rows follow the sample record (contracts.md §1). Rates are gamma-distributed per test around
+Rows follow the sample record (docs/contracts.md §1). Rates are gamma-distributed per test around
 a mean that varies by (probe, day) cluster, so that clustered data look like real campaigns:
 one probe measuring all day is not a set of independent observations.
 """

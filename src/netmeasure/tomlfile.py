@@ -136,7 +136,7 @@ def load(
             try:
                 value = parse_quantity(value, quantity)
             except UnitError as exc:
-                raise ConfigError(path, key, str(exc)) from exc
+                raise ConfigError(path, key, exc.message, hint=exc.hint) from exc
             except OverflowError as exc:  # a whole number beyond a float: 10**400
                 raise ConfigError(path, key, "number too large") from exc
         values[field.name] = coerce(value, hints[field.name], path, key)

@@ -1,8 +1,13 @@
 """Units: human input ("100 Mbit/s", "50 ms", "95%", "10s", "2h", "-110 dBm") to the contract's
 SI numbers.
 
-On disk and in JSON netmeasure uses bit/s, ms, ratios 0..1, seconds, dBm and UTC (contracts.md).
+On disk and in JSON netmeasure uses bit/s, ms, ratios 0..1, seconds, dBm and UTC
+(docs/contracts.md).
 Conversions between units are named functions, so no call site does inline arithmetic.
+
+What a person writes carries its unit: a bare number for a rate, a time or a duration is
+refused (issue 25: ``threshold = "100"`` was read as 100 bit/s and turned an 87.9 Mbit/s
+operator into a PASS). Only shares may be written without a unit (0.95), as a ratio.
 """
 
 from __future__ import annotations
@@ -93,26 +98,49 @@ def _lookup(unit: str, table: dict[str, float], what: str, text: str) -> float:
     raise UnitError(f"unknown {what} unit {unit!r} in {text!r} (known: {known})")
 
 
+#: What each kind of quantity is called in a message, and an example written with its unit.
+_EXAMPLES: dict[str, tuple[str, str]] = {
+    "rate": ("a rate", "100 Mbit/s"),
+    "time_ms": ("a time", "50 ms"),
+    "duration_s": ("a duration", "30s"),
+}
+
+
+def _unitless(text: str | float | int, quantity: str) -> UnitError:
+    what, example = _EXAMPLES[quantity]
+    if not isinstance(text, str):
+        float(text)  # a whole number beyond a float says so (OverflowError), not "no unit"
+    shown = repr(text) if isinstance(text, str) else f"{text:g}"
+    return UnitError(
+        f"{shown} has no unit: {what} is written with its unit",
+        hint=f'write e.g. "{example}" (units: docs/contracts.md §3)',
+    )
+
+
 def parse_rate_bps(text: str | float | int) -> float:
-    """ "100 Mbit/s" -> 1e8 bit/s. A bare number is taken as bit/s."""
+    """ "100 Mbit/s" -> 1e8 bit/s. A bare number is refused: it has no unit."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
+        raise _unitless(text, "rate")
     value, unit = _split(str(text))
-    return value * (_lookup(unit, _RATE_FACTORS, "rate", str(text)) if unit else 1.0)
+    if not unit:
+        raise _unitless(text, "rate")
+    return value * _lookup(unit, _RATE_FACTORS, "rate", str(text))
 
 
 def parse_time_ms(text: str | float | int) -> float:
-    """ "50 ms" -> 50.0; "0.2 s" -> 200.0. A bare number is taken as ms."""
+    """ "50 ms" -> 50.0; "0.2 s" -> 200.0. A bare number is refused: it has no unit."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
+        raise _unitless(text, "time_ms")
     value, unit = _split(str(text))
-    return value * (_lookup(unit, _TIME_MS_FACTORS, "time", str(text)) if unit else 1.0)
+    if not unit:
+        raise _unitless(text, "time_ms")
+    return value * _lookup(unit, _TIME_MS_FACTORS, "time", str(text))
 
 
 def parse_duration_s(text: str | float | int) -> float:
-    """ "10s" -> 10.0; "2h" -> 7200.0; "1h30m" -> 5400.0. A bare number is seconds."""
+    """ "10s" -> 10.0; "2h" -> 7200.0; "1h30m" -> 5400.0. A bare number is refused."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
+        raise _unitless(text, "duration_s")
     s = str(text).strip()
     parts = re.findall(r"([-+]?\d+(?:\.\d*)?)\s*([a-zµ]+)", s)
     if parts and re.fullmatch(r"(?:\s*[-+]?\d+(?:\.\d*)?\s*[a-zµ]+\s*)+", s):
@@ -121,7 +149,9 @@ def parse_duration_s(text: str | float | int) -> float:
             total += float(number) * _lookup(unit, _DURATION_S_FACTORS, "duration", s)
         return total
     value, unit = _split(s)
-    return value * (_lookup(unit, _DURATION_S_FACTORS, "duration", s) if unit else 1.0)
+    if not unit:
+        raise _unitless(text, "duration_s")
+    return value * _lookup(unit, _DURATION_S_FACTORS, "duration", s)
 
 
 def parse_ratio(text: str | float | int) -> float:
@@ -246,6 +276,27 @@ def format_level(dbm: float | None) -> str:
     if dbm is None or (isinstance(dbm, float) and math.isnan(dbm)):
         return "—"
     return f"{dbm:.1f} dBm"
+
+
+def format_quantity(value: float | None, unit: str) -> str:
+    """A value for people, with its unit: every number a person reads carries one.
+
+    ``unit`` is a metric's unit (samples.METRIC_UNITS: bit/s, ms, ratio, dBm) or a sampling
+    rule's (evaluate.results.SAMPLING_UNITS: s, samples, days, hours).
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if unit == "bit/s":
+        return format_rate(value)
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    if unit == "dBm":
+        return format_level(value)
+    if unit == "s":
+        return f"{value:,.3g} s" if value < 100 else f"{value:,.0f} s"
+    return f"{value:,.4g} {unit}" if unit else f"{value:,.4g}"
 
 
 def format_duration(seconds: float) -> str:

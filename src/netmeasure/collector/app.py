@@ -61,7 +61,7 @@ MAX_INFLATED_BYTES = 64 * 1024 * 1024
 
 
 class _SampleBase(BaseModel):
-    """One row of the sample record (contracts.md §1). Unknown keys are ignored, so that a
+    """One row of the sample record (docs/contracts.md §1). Unknown keys are ignored, so that a
     newer probe with documented extras can still upload to an older collector. The fields are
     derived from netmeasure.record.SCHEMA (below), the one declaration of the record."""
 
@@ -243,8 +243,13 @@ def create_app(
     app = FastAPI(
         title="netmeasure collector",
         version=__version__,
-        description="Probes upload samples (the sample record, contracts.md §1) to"
+        description="Probes upload samples (the sample record, docs/contracts.md §1) to"
         " this API, idempotently, with per-probe tokens.",
+        # FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from a CDN: a collector
+        # on a closed network shows a blank page, and every view asks a third party (issue
+        # 25). The spec stays at /openapi.json for any local viewer.
+        docs_url=None,
+        redoc_url=None,
     )
     registry = CollectorRegistry()
     ingested = Counter("netmeasure_ingested_rows", "Sample rows stored", registry=registry)

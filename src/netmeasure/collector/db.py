@@ -1,6 +1,6 @@
 """The collector's database: SQLite (embedded default) or PostgreSQL (production).
 
-Both hold the sample record (contracts.md §1) with ``received_at``, and the probes with their
+Both hold the sample record (docs/contracts.md §1) with ``received_at``, and the probes with their
 token hashes. Uploads are idempotent by ``sample_id``: a batch sent twice adds nothing.
 Schema versions are applied in order (``MIGRATIONS``); never edit a released one.
 """

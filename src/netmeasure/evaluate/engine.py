@@ -3,7 +3,7 @@
 An engine provides (docs/evaluate.md, "What an engine provides"):
 
 - the view ``raw_samples``: every row of every source with the sample record's columns and
-  types (contracts.md §1) and ``_source``, the index of the source file it came from;
+  types (docs/contracts.md §1) and ``_source``, the index of the source file it came from;
 - a Dialect (dialect.py) for the expressions engines write differently;
 - ``execute`` (a statement), ``fetch`` (a query's rows as tuples), ``insert_rows`` (a small
   temporary table from Python), ``close``; an engine error while reading data becomes an

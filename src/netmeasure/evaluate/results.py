@@ -1,7 +1,7 @@
 """The result of an evaluation: what the terminal table, ``--json`` and the report render.
 
 Plain frozen objects, importable without DuckDB or scipy (the CLI and the report import them).
-The JSON layout is contracts.md §4 with the extensions of docs/evaluate.md.
+The JSON layout is docs/contracts.md §4 with the extensions of docs/evaluate.md.
 """
 
 from __future__ import annotations
@@ -122,6 +122,26 @@ class Parameter:
 VERDICT_ORDER: Final = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
 
 
+#: The unit of each sampling rule's required and actual values (docs/contracts.md §4).
+SAMPLING_UNITS: Final = {
+    "min_samples": "samples",
+    "min_per_environment": "samples",
+    "min_spacing": "s",
+    "min_days": "days",
+    "min_hours": "hours",
+}
+
+
+def excluded_most(n_samples: int, excluded: Mapping[str, int]) -> tuple[str, int, int] | None:
+    """(reason, rows it excluded, rows in all) when one exclusion reason removed more than half
+    of a group's rows (used and excluded), else None."""
+    if not excluded:
+        return None
+    reason, n = max(excluded.items(), key=lambda kv: kv[1])
+    total = n_samples + sum(excluded.values())
+    return (reason, n, total) if n > 0 and 2 * n > total else None
+
+
 def combine(verdicts: Iterable[str]) -> Verdict:
     """FAIL if any fails, else INCONCLUSIVE if any is, else PASS (PASS for none)."""
     worst = max(verdicts, key=lambda v: VERDICT_ORDER[v], default="PASS")
@@ -197,6 +217,10 @@ class SamplingCheck:
     environment: str | None = None
     violations: int | None = None
 
+    @property
+    def unit(self) -> str:
+        return SAMPLING_UNITS[self.requirement]
+
     def to_json(self) -> dict[str, Any]:
         out = {
             "requirement": self.requirement,
@@ -241,6 +265,13 @@ class GroupResult:
     days: Mapping[str, int] = field(default_factory=dict)
     #: Under a campaign plan only: the group's look and whether it may stop.
     sequential: dict[str, Any] | None = None
+
+    @property
+    def excluded_most(self) -> tuple[str, int, int] | None:
+        """(reason, rows it excluded, rows of the group) when one reason removed most of the
+        group's rows: the headline of evaluate, the report and the dashboard, not a line
+        below the tables (issue 25: "0 samples — FAIL" and, last, "excluded: technology 217")."""
+        return excluded_most(self.n_samples, self.excluded)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

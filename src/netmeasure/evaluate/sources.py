@@ -1,5 +1,5 @@
 """Sources evaluate reads: sample stores (.db), Parquet (files or Hive-partitioned folders),
-CSV and JSONL in the sample-record layout (contracts.md §1), or folders of them.
+CSV and JSONL in the sample-record layout (docs/contracts.md §1), or folders of them.
 
 Every source becomes a DuckDB relation with the contract's columns and types; a column the
 file lacks is NULL, a value that does not cast is NULL (and later counted as

@@ -1,6 +1,6 @@
 """Criteria, sampling rules and verdicts of each group, from its sums.
 
-Two verdicts per criterion (contracts.md §4): the letter of the rule (point estimate against
+Two verdicts per criterion (docs/contracts.md §4): the letter of the rule (point estimate against
 the threshold) and the statistical one (PASS when the bound on the compliant side meets the
 threshold, FAIL when the bound on the other side misses it, INCONCLUSIVE otherwise, with
 ``samples_needed``: the total n at which the same estimate and spread would decide it).

@@ -1,4 +1,4 @@
-"""Campaign files (contracts.md §2) and the scheduler that runs them.
+"""Campaign files (docs/contracts.md §2) and the scheduler that runs them.
 
 A campaign runs rounds of tests on a schedule: ``interval`` between round starts plus a random
 ``jitter`` (so that a fleet does not synchronise), never two runs of the same test entry less
@@ -36,6 +36,9 @@ from netmeasure.store import SampleStore
 from netmeasure.tomlfile import check_keys, load, read_toml, unit
 
 Environment = Literal["indoor", "outdoor_fixed", "outdoor_mobile"]
+
+#: A wait between rounds at least this long is announced ("next round at ...").
+NEXT_ROUND_NOTICE_S: Final = 2.0
 TestSpec = iperf3.Iperf3Spec | latency.LatencySpec | speedtest.SpeedtestSpec | http.HttpSpec
 
 #: ``[[tests]] type = ...`` -> its spec's type.
@@ -477,6 +480,7 @@ class CampaignRunner:
             else:  # the round ran to its end
                 summary.rounds += 1
                 next_round = round_start + sched.interval_s + self.rng.uniform(0, sched.jitter_s)
+                self._announce(next_round, summary.rounds, rounds, began, duration_s)
                 continue
             break
         summary.interrupted = self.stop.is_set()
@@ -492,6 +496,28 @@ class CampaignRunner:
             summary.rounds = max(summary.rounds, sampler.rounds if not self.campaign.entries else 0)
         self._flush(summary)
         return summary
+
+    def _announce(
+        self,
+        next_round: float,
+        done: int,
+        rounds: int | None,
+        began: float,
+        duration_s: float | None,
+    ) -> None:
+        """Between rounds, say when the next starts (issue 25: minutes of silence looked
+        like a hang); nothing when there is no next round or it starts at once."""
+        now = time.monotonic()
+        wait_s = next_round - now
+        last = (rounds is not None and done >= rounds) or (
+            duration_s is not None and next_round - began >= duration_s
+        )
+        if last or wait_s < NEXT_ROUND_NOTICE_S:
+            return
+        at = dt.datetime.now().astimezone() + dt.timedelta(seconds=wait_s)
+        self.on_event(
+            {"event": "next_round", "at": at.isoformat(timespec="seconds"), "in_s": wait_s}
+        )
 
     # -- the clock ------------------------------------------------------------------------
 

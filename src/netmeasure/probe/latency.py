@@ -614,7 +614,7 @@ def _failed_under_load(tool: str, error: str, message: str) -> LatencyOutcome:
 def measure_until(spec: LatencySpec, done: threading.Event) -> LatencyOutcome:
     """Echo every ``spec.interval_s`` until ``done`` is set: latency under load.
 
-    Only ``latency`` rows, with ``under_load = True`` (contracts.md §1). When latency cannot
+    Only ``latency`` rows, with ``under_load = True`` (docs/contracts.md §1). When latency cannot
     be measured at all, one failed row says why (its error class; the message in the outcome).
     """
     tool = "tcp-connect" if spec.method == "tcp" else "icmp"

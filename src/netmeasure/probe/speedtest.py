@@ -90,6 +90,27 @@ def check() -> str:
     return str(speedtest.__version__)
 
 
+def check_mini(url: str, timeout_s: float) -> CheckResult:
+    """Whether the Speedtest Mini answers: its page, over HTTP (issue 25: ``probe check``
+    passed a Mini that could not be reached, and every test then failed)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+            page = answer.read(65536)
+    except urllib.error.HTTPError as exc:
+        return CheckResult("mini", "fail", f"{url}: HTTP {exc.code} {exc.reason}")
+    except urllib.error.URLError as exc:
+        reason = exc.reason.strerror if isinstance(exc.reason, OSError) else exc.reason
+        return CheckResult("mini", "fail", f"{url}: {reason or exc}")
+    except (OSError, ValueError) as exc:  # a timeout while reading; a malformed URL
+        return CheckResult("mini", "fail", f"{url}: {exc}")
+    if b"upload_extension" not in page and b"speedtest" not in page.lower():
+        return CheckResult("mini", "warn", f"{url} answers, but not with a Speedtest Mini page")
+    return CheckResult("mini", "ok", f"{url}: a Speedtest Mini answers")
+
+
 def http_rtt_ms_from_speedtest_ping(ping: float) -> float:
     """speedtest-cli's ping (sum of 3 request times / 6, ms) -> mean request time (ms)."""
     return ping * 2.0
@@ -354,6 +375,8 @@ class SpeedtestRunner:
                     problem or f"{host} leaves through {spec.interface}",
                 )
             )
+        if spec.mini:
+            results.append(check_mini(spec.mini, spec.timeout_s))
         return results
 
     def run(self, spec: SpeedtestSpec, *, stop: threading.Event) -> list[Outcome]:

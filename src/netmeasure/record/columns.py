@@ -1,4 +1,4 @@
-"""The sample record's columns (contracts.md §1, docs/data-format.md): names, kinds, which are
+"""The sample record's columns (docs/contracts.md §1, docs/data-format.md): names, kinds, which are
 required, length limits, and how each kind is spelled in every system netmeasure reads or
 writes (SQLite, PostgreSQL, DuckDB, Spark, Arrow, JSON, Python). Every store, export, reader
 and request model derives its columns from here."""

@@ -1,5 +1,5 @@
 """The sample record's vocabularies: metrics and their units, error classes, environments,
-and the reasons evaluate leaves a row out (contracts.md §1, docs/data-format.md).
+and the reasons evaluate leaves a row out (docs/contracts.md §1, docs/data-format.md).
 
 Adding a metric or an error class is one edit here (and, for a metric, its plausible range
 in ranges.py): the collector's validation and OpenAPI spec, evaluate's SQL, the importers and
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-#: Units of each metric's ``value`` (contracts.md: bit/s, ms, ratio), in the record's order.
+#: Units of each metric's ``value`` (docs/contracts.md: bit/s, ms, ratio), in the record's order.
 METRIC_UNITS: Final[dict[str, str]] = {
     "download": "bit/s",
     "upload": "bit/s",

@@ -294,6 +294,10 @@ def groups_chart(
     return Chart("groups", title or t["chart_groups"], _svg(fig, "groups"), artists)
 
 
+#: The smallest extent of the location chart, in degrees (0.01° of latitude: 1.1 km).
+MAP_MIN_SPAN_DEG: Final = 0.01
+
+
 @_styled
 def map_chart(evaluation: Any, t: dict[str, str]) -> Chart | None:
     points = (evaluation.details or {}).get("locations", [])
@@ -301,23 +305,40 @@ def map_chart(evaluation: Any, t: dict[str, str]) -> Chart | None:
         return None
     lats = [p[0] for p in points]
     fig, ax = _subplots(figsize=(7.2, 4.0))
-    for ok, color, label in (
-        (True, COLORS[2], t["passed_sample"]),
-        (False, COLORS[4], t["failed_sample"]),
+    lons = [p[1] for p in points]
+    # Failed samples drawn last and above (zorder): a few failures among thousands of
+    # completed tests at one site must not hide under them (issue 25).
+    for ok, color, label, z in (
+        (True, COLORS[2], t["passed_sample"], 2),
+        (False, COLORS[4], t["failed_sample"], 3),
     ):
         sel = [p for p in points if p[2] is ok]
         if sel:
             ax.scatter(
                 [p[1] for p in sel],
                 [p[0] for p in sel],
-                s=6,
+                s=6 if ok else 9,
                 color=color,
                 label=f"{label} ({len(sel)})",
-                alpha=0.7,
+                alpha=0.7 if ok else 0.9,
                 linewidths=0,
+                zorder=z,
             )
-    # Equirectangular with the aspect of the mean latitude: shapes stay right locally.
-    ax.set_aspect(1 / max(0.1, math.cos(math.radians(sum(lats) / len(lats)))))
+    # Equirectangular with the aspect of the mean latitude: shapes stay right locally. The
+    # data limits grow to the axes' shape ("datalim"), rather than the axes shrinking to a
+    # strip around points spread along one direction; at least MAP_MIN_SPAN_DEG each way,
+    # so that one site is not a degenerate plot.
+    # The extent as data limits, not fixed axis limits: fixed limits and a fixed aspect
+    # with adjustable data limits make matplotlib warn on stderr and drop the limits.
+    corners = []
+    for values in (lons, lats):
+        low, high = min(values), max(values)
+        pad = max(MAP_MIN_SPAN_DEG - (high - low), 0) / 2 + 0.05 * (high - low)
+        corners.append((low - pad, high + pad))  # dots on the edge are drawn whole
+    ax.update_datalim([(corners[0][0], corners[1][0]), (corners[0][1], corners[1][1])])
+    ax.margins(0)
+    ax.autoscale_view()
+    ax.set_aspect(1 / max(0.1, math.cos(math.radians(sum(lats) / len(lats)))), adjustable="datalim")
     ax.set_xlabel(t["longitude"])
     ax.set_ylabel(t["latitude"])
     ax.legend(fontsize=6)

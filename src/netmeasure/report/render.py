@@ -39,6 +39,7 @@ from netmeasure.report.attention import (
     is_large,
 )
 from netmeasure.report.i18n import texts
+from netmeasure.report.settings import ReportSettings
 from netmeasure.samples import METRIC_UNITS
 from netmeasure.units import bps_to_mbps
 
@@ -192,7 +193,26 @@ def _json_number(x: Any) -> str:
 
 
 def _group_label(key: dict[str, Any], t: dict[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in key.items()) or t["all_samples"]
+    """In words, in the report's language ("Doanh nghiệp: MobiFone"), not code notation."""
+    parts = []
+    for k, v in key.items():
+        shown = t.get(f"env_{v}", v) if k == "environment" and v is not None else v
+        parts.append(f"{t.get('col_' + k, k)}: {t['none'] if shown is None else shown}")
+    return "; ".join(parts) or t["all_samples"]
+
+
+def _excluded_most(g: GroupResult, std: dict[str, Any], t: dict[str, str], f: Formatter) -> str:
+    """The exclusion that removed most of a group, as the cover's headline ("" if none)."""
+    most = g.excluded_most
+    if most is None:
+        return ""
+    reason, n, total = most
+    why = t.get("excl_" + reason, reason)
+    if reason == "technology" and std.get("technology"):
+        why += " (" + t["keeps_only"].format(techs=", ".join(std["technology"])) + ")"
+    return t["excluded_most"].format(
+        label=_group_label(g.key, t), n=f.integer(n), total=f.integer(total), reason=why
+    )
 
 
 def _criterion_label(c: CriterionResult, lang: str) -> str:
@@ -442,6 +462,12 @@ def build_context(
     more = details.get("tests_total", 0) - len(tests)
     title_text = title or t["report_title"]
     std_title = std.get("title_vi") if lang == "vi" and std.get("title_vi") else std["title"]
+    # The standard's own texts in the report's language (authority_vi, ...); English where
+    # the file has no translation.
+    std_texts = {
+        name: (std.get(f"{name}_vi") if lang == "vi" else None) or std.get(name)
+        for name in ("authority", "source", "notes", "unverified")
+    }
     # The footer's fixed text is the only text inside <style>: it is the package's own
     # translation, checked against a narrow alphabet so that no quote or brace can end the
     # string; data (the standard's id, the version) reach the margins through string-set.
@@ -452,15 +478,47 @@ def build_context(
         + t["page"].replace("{x}", '" counter(page) "').replace("{y}", '" counter(pages) "')
         + '"'
     )
+    many = len(evaluation.groups) > 1
+    cover_groups = (
+        [
+            {
+                "label": _group_label(g.key, t),
+                "verdict": g.verdict,
+                "letter_verdict": g.letter_verdict,
+                "n_samples": f.integer(g.n_samples),
+            }
+            for g in ordered
+        ]
+        if many and not large
+        else []
+    )
+    cover_large = (
+        t["cover_groups_large"].format(
+            n=f.integer(len(ordered)),
+            counts=", ".join(
+                f"{f.integer(n)} {t['verdict_' + v]}"
+                for v in _VERDICTS
+                if (n := sum(g.verdict == v for g in ordered))
+            ),
+        )
+        if large
+        else ""
+    )
+    excluded_most = [text for g in ordered[:TABLE_ROWS] if (text := _excluded_most(g, std, t, f))]
     validity, design = _sequential_text(evaluation, ordered, t, f)
     return {
         "lang": lang,
         "t": t,
         "title": title_text,
+        "many_groups": many,
+        "cover_groups": cover_groups,
+        "cover_large": cover_large,
+        "excluded_most": excluded_most,
         "validity": validity,
         "sequential_design": design,
         "standard": std,
         "standard_title": std_title,
+        "std_texts": std_texts,
         "operator": operator,
         "areas": areas,
         "period": period,
@@ -656,6 +714,7 @@ def render(
     lang: str = "en",
     title: str | None = None,
     operator: str | None = None,
+    settings: ReportSettings | None = None,
 ) -> ReportOutput:
     """Write the report as PDF and/or HTML."""
     if evaluation.details is None:
@@ -668,10 +727,10 @@ def render(
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    ctx = build_context(
-        evaluation, lang=lang, title=title, operator=operator, generated=generation_time()
-    )
+    generated = generation_time()
+    ctx = build_context(evaluation, lang=lang, title=title, operator=operator, generated=generated)
     chart_list, missing = build_charts(evaluation, lang)
+    ctx["issuer"] = settings.issuer.rows() if settings is not None else []
     ctx["charts"] = chart_list
     ctx["missing_charts"] = missing
     text = env.get_template("report.html.j2").render(**ctx)
@@ -684,7 +743,15 @@ def render(
         document = weasyprint.HTML(string=text, base_url=f"{SCHEME}:", url_fetcher=fetcher)
         rendered = document.render()
         pages = len(rendered.pages)
-        pdf_bytes = rendered.write_pdf()
+        # A dossier an official can file: PDF/A-3b (archival, fonts embedded, an output
+        # intent), tagged (a structure tree for screen readers and text extraction), with
+        # what it was computed from inside it: the evaluation's JSON and the standard file.
+        # These two are the only attachments; the template itself embeds nothing.
+        pdf_bytes = rendered.write_pdf(
+            pdf_variant=PDF_VARIANT,
+            pdf_tags=True,
+            attachments=_attachments(evaluation, generated, weasyprint.Attachment),
+        )
         if fetcher.refused:  # a bug in the template, or crafted text that escaped escaping
             raise ReportError(
                 "the report tried to load " + ", ".join(fetcher.refused[:3]) + "; refused, "
@@ -698,6 +765,51 @@ def render(
         except OSError as exc:
             raise ReportError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
     return ReportOutput(pdf, html, pages, tuple(c.key for c in chart_list))
+
+
+#: The PDF's archival profile (ISO 19005-3, level B: the appearance is preserved; it allows
+#: embedded files, which PDF/A-2 does not).
+PDF_VARIANT: Final = "pdf/a-3b"
+#: The names of the report's attachments (docs/report.md).
+ATTACHMENT_EVALUATION: Final = "evaluation.json"
+ATTACHMENT_STANDARD: Final = "standard.toml"
+
+
+def _attachments(evaluation: Evaluation, when: dt.datetime, attachment: Any) -> list[Any]:
+    """The evaluation's JSON (as ``evaluate --json`` prints it) and the standard file, byte
+    for byte as evaluated (its SHA-256 is checked: a file changed since is refused)."""
+    import hashlib
+
+    std_path = Path(str(evaluation.standard.get("path", "")))
+    try:
+        std_bytes = std_path.read_bytes()
+    except OSError as exc:
+        raise ReportError(
+            f"{std_path}: cannot read the standard to attach it: {exc.strerror or exc}"
+        ) from exc
+    if hashlib.sha256(std_bytes).hexdigest() != evaluation.standard.get("sha256"):
+        raise ReportError(
+            f"{std_path}: the standard file changed after the evaluation; evaluate again"
+        )
+    return [
+        attachment(
+            string=evaluation.dumps().encode("utf-8"),
+            name=ATTACHMENT_EVALUATION,
+            description="netmeasure evaluate --json: every figure of this report",
+            created=when,
+            modified=when,
+            relationship="Data",
+        ),
+        attachment(
+            string=std_bytes,
+            name=ATTACHMENT_STANDARD,
+            description="the standard file evaluated against, SHA-256 "
+            + str(evaluation.standard.get("sha256")),
+            created=when,
+            modified=when,
+            relationship="Source",
+        ),
+    ]
 
 
 def check_writable(*paths: Path | None) -> None:

@@ -546,7 +546,7 @@ class LiveEvaluation:
         return Plan(self.std, ("campaign", *LEVELS[level]), self._plan.dialect)
 
     def evaluation(self, campaign: Any, level: str) -> dict[str, Any]:
-        """evaluate's JSON (contracts.md §4) for one campaign, grouped by ``level``."""
+        """evaluate's JSON (docs/contracts.md §4) for one campaign, grouped by ``level``."""
         from netmeasure.evaluate.pipeline import run
 
         with self.lock:

@@ -41,6 +41,22 @@ def progress(sampling: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]
     return out, max(missing, per_env, total)
 
 
+def _excluded_most(g: dict[str, Any], standard: dict[str, Any]) -> dict[str, Any] | None:
+    """The exclusion that removed most of a group, for the card's headline (issue 25: the
+    dashboard showed "0 samples · 0 probes — IN PROGRESS" and never said why)."""
+    from netmeasure.evaluate.results import excluded_most
+    from netmeasure.report.i18n import texts
+
+    most = excluded_most(g["n_samples"], g["excluded"])
+    if most is None:
+        return None
+    reason, n, total = most
+    why = texts("en").get("excl_" + reason, reason)
+    if reason == "technology" and standard.get("technology"):
+        why += " (the standard keeps " + ", ".join(standard["technology"]) + " only)"
+    return {"reason": reason, "excluded": n, "total": total, "text": why}
+
+
 #: What a verdict without a campaign plan is: watched repeatedly, its one-look bounds' error
 #: rates do not hold (docs/statistics.md, "Optional stopping").
 PROVISIONAL: Final = "provisional — not valid for stopping"
@@ -107,6 +123,7 @@ def state_part(
                 "n_samples": g["n_samples"],
                 "n_probes": g["n_probes"],
                 "excluded": g["excluded"],
+                "excluded_most": _excluded_most(g, ev.get("standard", {})),
                 "progress": steps,
                 "criteria": g["criteria"],
                 "hours": g["hours"],

@@ -223,6 +223,10 @@
       return el("article", { class: "card " + g.status, "aria-label": groupName(g.key) },
         el("h3", {}, link(groupName(g.key), () => (d.level === "area"
           ? drillArea(g.key.operator, g.key.area) : drillOperator(g.key.operator)))),
+        g.excluded_most
+          ? el("p", { class: "excluded-most" }, g.excluded_most.excluded.toLocaleString() + " of " +
+              g.excluded_most.total.toLocaleString() + " samples excluded — " + g.excluded_most.text)
+          : null,
         el("p", {}, status),
         el("p", {}, (d.plan ? "group-sequential verdict: " : tr("dash_so_far", "statistical verdict so far: ")), badge(g.criteria_verdict)),
         el("p", { class: d.plan ? "stopping" : "stopping provisional" }, g.stopping),
