@@ -321,6 +321,7 @@ class Plan:
                 Aggregate(f"n{j}", "count", "*", ok),
                 Aggregate(f"t{j}", "sum", "value", ok),
                 Aggregate(f"q{j}", "sum", "value * value", ok),
+                Aggregate(f"c{j}", "sum", "value * value * value", ok),
             ]
         if c.statistic == "share":
             attempts = ok if c.failed == "exclude" else base
@@ -487,6 +488,8 @@ class Plan:
                 ),
                 "sum_k_sq": f"coalesce(sum(t{j} * t{j}), 0)" if bb else "0",
                 "sum_size_k": f"coalesce(sum(n{j} * t{j}), 0)" if bb else "0",
+                "total_cube": f"sum(c{j})" if mean else "0",
+                "cluster_cube": f"coalesce(sum(r{j} * r{j} * r{j}), 0)" if mean else "0",
             }
             assert set(exprs) == set(SUMMED_FIELDS)
             out += [f"{exprs[f]} AS {sum_column(j, f)}" for f in SUMMED_FIELDS]
