@@ -25,8 +25,8 @@ probe; clusters are (probe, day) (QCVN 126); a look is taken after a batch. Desi
 Run: nice python analysis/sequential_study.py [--reps 4000] [--quick]
 Writes analysis/results/sequential_study.md and .json. ``--only lognormal-means`` or
 ``--only clustered-power`` runs only those cells (the skewness correction of means, where
-the clustered power goes) into sequential_study_<cells>.md / .json. Monte Carlo error: a rate r from R
-datasets has standard error sqrt(r (1 - r) / R), 0.34 points at 5 % with R = 4000.
+the clustered power goes) into sequential_study_<cells>.md / .json. Monte Carlo error:
+a rate r from R datasets has standard error sqrt(r (1 - r) / R), 0.34 points at 5 % with R = 4000.
 """
 
 from __future__ import annotations
