@@ -61,10 +61,12 @@ test: system-deps venv
 
 # The fast subset: every test that needs no external part (the markers in pyproject.toml,
 # added by tests/conftest.py from the fixtures a test uses): no server, browser, JVM, R,
-# PostgreSQL, namespace, root or wheel build. analysis/results/check-time.txt has its time.
-EXTERNAL := testbed or netns or root or server or postgres or browser or spark or r or packaging
+# PostgreSQL, namespace, root, wheel build or PDF rendering, and none of the slow scale
+# tests. analysis/results/check_time.md has its time.
+NOT_IN_CHECK := testbed or netns or root or server or postgres or browser or spark or r \
+	or packaging or pdf or slow
 check: system-deps venv
-	$(PY) -m pytest -m "not ($(EXTERNAL))"
+	$(PY) -m pytest -m "not ($(NOT_IN_CHECK))"
 
 # Re-resolve the lock file with pip's own resolver (after a change of pyproject.toml).
 lock: venv

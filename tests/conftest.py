@@ -32,6 +32,7 @@ FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
     "spark": ("spark",),
     "r_ready": ("r",),
     "closed_icmp_ns": ("netns",),
+    "tls_server": ("server",),
     "tiny_fs": ("root",),
     "read_only_folder": ("root",),
 }
@@ -79,8 +80,10 @@ def sockets(state: str, port: int, prefix: Sequence[str] = ()) -> bool:
 
 
 def wait_for_port(
-    port: int, host: str = "127.0.0.1", timeout_s: float = 5.0, prefix: Sequence[str] = ()
+    port: int, host: str = "127.0.0.1", timeout_s: float = 60.0, prefix: Sequence[str] = ()
 ) -> None:
+    """A server started: its port listening. The timeout is generous (a loaded machine starts
+    uvicorn or iperf3 slowly); it costs nothing when the server is quick."""
     wait_until(
         lambda: sockets("listening", port, prefix), timeout_s, f"a listener on {host}:{port}"
     )

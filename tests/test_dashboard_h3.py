@@ -10,6 +10,7 @@ from typing import Any
 
 import h3
 import pyarrow.parquet as pq
+import pytest
 
 from netmeasure.synthetic import campaign
 
@@ -60,6 +61,7 @@ def test_unknown_h3_resolution_is_a_message(tmp_path: Path, netmeasure: Any) -> 
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.pdf
 def test_report_page_with_the_hexagon_map(tmp_path: Path, netmeasure: Any) -> None:
     import numpy as np
     import pyarrow as pa

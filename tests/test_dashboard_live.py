@@ -13,7 +13,7 @@ from netmeasure.collector.dashboard.live import LiveEvaluation
 from netmeasure.collector.db import connect
 from netmeasure.samples import ALL_COLUMNS
 from netmeasure.standard import load_standard
-from netmeasure.synthetic import campaign
+from netmeasure.synthetic import FileTransferTruth, campaign, file_transfer_campaign
 
 
 def rows_of(table: Any, **over: Any) -> list[list[Any]]:
@@ -114,6 +114,34 @@ def test_live_equals_evaluate_json(tmp_path: Path, std_id: str, netmeasure: Any)
     got = live.evaluation("hanoi", "area")
     res = netmeasure("evaluate", "--standard", std_id, "--group-by", "operator,area", "--json", url)
     same(strip(got), strip(json.loads(res.stdout)))
+    db.close()
+
+
+def test_live_equals_evaluate_on_qcvn_section_2_1(tmp_path: Path, netmeasure: Any) -> None:
+    """Every QCVN 126 §2.1 criterion (availability in dBm, access_failure_ratio, the access
+    delay, cutoff_ratio, the file-transfer rates) and the test-system exclusions: the same
+    on the dashboard's running tables as in evaluate, floats to 1e-9."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    db = connect(url)
+    truth = FileTransferTruth(test_system_ratio=0.03, cutoff_ratio=0.03, no_service_ratio=0.05)
+    table = file_transfer_campaign(900, probes=9, interval_s=45, seed=5, truth=truth)
+    rows = rows_of(table, campaign="hanoi")
+    fill(db, rows[: len(rows) // 3])
+    std = load_standard("vn-qcvn-126-2021")
+    live = LiveEvaluation(db, std, batch_rows=1000)
+    live.poll()
+    fill(db, rows[len(rows) // 3 :])
+    live.poll()
+    got = live.evaluation("hanoi", "operator")
+    res = netmeasure(
+        "evaluate", "--standard", "vn-qcvn-126-2021", "--group-by", "operator", "--json", url
+    )
+    want = json.loads(res.stdout)
+    same(strip(got), strip(want))
+    assert len(want["groups"]) == 3
+    for g in want["groups"]:
+        assert all(c["measured"] and c["n"] > 0 for c in g["criteria"])
+    assert sum(g["excluded"]["test_system"] for g in want["groups"]) > 0
     db.close()
 
 

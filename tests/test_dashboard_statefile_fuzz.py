@@ -153,7 +153,7 @@ def _edits(target: Path) -> list[Callable[[dict[str, Any], random.Random], None]
         elif how == 2:
             probes[p] = (times, groups, "yesterday", result)
         else:
-            probes[p] = (times, groups, last)  # type: ignore[assignment]
+            probes[p] = (times, groups, last)
 
     def shapes(r: dict[str, Any], rng: random.Random) -> None:
         s = snap(r)

@@ -119,7 +119,7 @@ def rows_table(rows: list[dict]) -> pa.Table:
         "test_id": "t",
         "probe_id": "p1",
         "started_at": "2026-11-01T08:00:00Z",
-        "tool": "iperf3",
+        "tool": "curl",  # a file transfer: QCVN 126's rates read only these (tools = ["curl"])
         "technology": "5G-SA",
         "under_load": False,
         "environment": "indoor",
@@ -147,7 +147,13 @@ def test_invalid_values_are_counted_not_dropped(tmp_path: Path) -> None:
         {"metric": "download", "value": 120e6, "ok": True, "technology": "LTE"},
     ]
     g = ev(tmp_path, rows).groups[0]
-    assert g.excluded == {"technology": 1, "invalid_value": 3, "interrupted": 1, "duplicate": 0}
+    assert g.excluded == {
+        "technology": 1,
+        "invalid_value": 3,
+        "interrupted": 1,
+        "duplicate": 0,
+        "test_system": 0,
+    }
     assert crit(ev(tmp_path, rows), 0, "dl-mean").n == 1
     assert crit(ev(tmp_path, rows), 0, "access-failure").n == 2  # the connect failure counts
 
@@ -290,11 +296,11 @@ def test_corrupt_parquet(
 def test_wrong_column_types_are_invalid_values(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text(
-        "started_at,metric,value,ok,technology,probe_id\n"
-        "2026-11-01T08:00:00Z,download,fast,true,5G-SA,p\n"
-        "2026-11-01T08:01:00Z,download,150000000,maybe,5G-SA,p\n"
-        "yesterday,download,150000000,true,5G-SA,p\n"
-        "2026-11-01T08:03:00Z,download,150000000,true,5G-SA,p\n"
+        "started_at,metric,value,ok,technology,probe_id,tool\n"
+        "2026-11-01T08:00:00Z,download,fast,true,5G-SA,p,curl\n"
+        "2026-11-01T08:01:00Z,download,150000000,maybe,5G-SA,p,curl\n"
+        "yesterday,download,150000000,true,5G-SA,p,curl\n"
+        "2026-11-01T08:03:00Z,download,150000000,true,5G-SA,p,curl\n"
     )
     r = evaluate(load_standard(QCVN), [str(path)])
     assert r.groups[0].excluded["invalid_value"] == 3 and crit(r, 0, "dl-mean").n == 1

@@ -170,6 +170,7 @@ def test_memory_limit_in_bytes(text: str, expected: float) -> None:
     assert memory_bytes(text) == expected
 
 
+@pytest.mark.pdf
 def test_evaluate_and_report_do_not_modify_the_store(
     tmp_path: Path, netmeasure: Netmeasure
 ) -> None:

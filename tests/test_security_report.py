@@ -23,6 +23,9 @@ from netmeasure.report.charts import check_svg
 from netmeasure.report.render import CONTENT_SECURITY_POLICY, package_fetcher
 from netmeasure.synthetic import campaign
 
+# Every test here renders the report with WeasyPrint (seconds to minutes each).
+pytestmark = pytest.mark.pdf
+
 
 class _Counter(http.server.BaseHTTPRequestHandler):
     hits: list[str]

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from netmeasure import __version__
 from netmeasure.errors import ExitStatus, InputError, MissingExtra, NetmeasureError
-from netmeasure.units import format_rate
+from netmeasure.units import format_level, format_rate
 
 if TYPE_CHECKING:
     from netmeasure.evaluate.results import Evaluation, GroupResult
@@ -174,6 +174,8 @@ def _summarise_record(record: Any) -> str:
             parts.append(f"{key} {format_rate(values[0])}")
         elif METRIC_UNITS.get(key.split()[0]) == "ms":  # latency, jitter, access_delay
             parts.append(f"{key} {sum(values) / len(values):.1f} ms")
+        elif key == "signal":
+            parts.append(f"signal {format_level(values[0])}")
         elif key == "packet_loss":
             parts.append(f"loss {values[0]:.1%}")
     return ", ".join(parts)
@@ -625,6 +627,8 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
         out.print("  [yellow]informative: guidance, not a binding rule[/]")
     for note in m.unverified:
         out.print(f"  [yellow]unverified:[/] {escape(note)}")
+    for key, ind in std.indicators.items():
+        out.print(f"  indicator [{escape(key)}]: {escape(ind.title)}")
     table = Table(title="criteria")
     for col in ("id", "metric", "statistic", "op", "threshold", "note"):
         table.add_column(col)
@@ -635,13 +639,15 @@ def standards_show(standard: str, params: tuple[str, ...]) -> int:
         elif c.statistic == "share":
             bar = c.at_least if c.at_least is not None else c.at_most
             stat = f"share {'≥' if c.at_least is not None else '≤'} {_fmt(bar, c.metrics[0])}"
+        notes = [f"§{c.indicator}" if c.indicator else ""]
+        notes += [f"tools: {', '.join(c.tools)}" if c.tools else "", "unverified" * c.unverified]
         table.add_row(
             escape(c.id),
             escape(c.metric),
             escape(stat),
             escape(c.op),
             _fmt_threshold(c.threshold, c.unit),
-            "unverified" if c.unverified else "",
+            escape("; ".join(n for n in notes if n)),
         )
     out.print(table)
     s = std.sampling
@@ -673,6 +679,8 @@ def _fmt_threshold(value: float | None, unit: str) -> str:
         return format_rate(value)
     if unit == "ms":
         return f"{value:.1f} ms"
+    if unit == "dBm":
+        return format_level(value)
     return f"{value:.2%}"
 
 
@@ -940,11 +948,17 @@ def _print_group(g: GroupResult) -> None:
             _fmt_threshold(c.ci_low, c.unit),
             _fmt_threshold(c.ci_high, c.unit),
             f"{c.op} {_fmt_threshold(c.threshold, c.unit)}",
-            c.letter_verdict,
-            _VERDICT_STYLE[c.verdict],
+            c.letter_verdict if c.measured else "—",
+            _VERDICT_STYLE[c.verdict] if c.measured else "[yellow]not measured[/]",
             "" if c.samples_needed is None else f"{c.samples_needed:,}",
         )
     out.print(table)
+    missing = [c for c in g.criteria if not c.measured]
+    if missing:
+        out.print(
+            "  [yellow]not measured[/] (no samples; outside the verdict): "
+            + ", ".join(escape(f"{c.id} ({c.note})") for c in missing)
+        )
     for s in g.sampling:
         mark = "[green]ok[/]" if s.ok else "[red]not met[/]"
         what = s.requirement + (f" ({s.environment})" if s.environment else "")

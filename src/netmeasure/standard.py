@@ -25,9 +25,32 @@ from netmeasure.samples import METRIC_UNITS
 from netmeasure.tomlfile import check_keys, did_you_mean, load, read_toml
 from netmeasure.units import Quantity, parse_duration_s, parse_quantity
 
-Statistic = Literal["mean", "median", "percentile", "share", "failure_ratio"]
+Statistic = Literal[
+    "mean",
+    "median",
+    "percentile",
+    "share",
+    "failure_ratio",
+    "access_failure_ratio",
+    "cutoff_ratio",
+]
 Op = Literal[">=", "<=", ">", "<"]
-STATISTICS: Final = ("mean", "median", "percentile", "share", "failure_ratio")
+STATISTICS: Final = (
+    "mean",
+    "median",
+    "percentile",
+    "share",
+    "failure_ratio",
+    "access_failure_ratio",
+    "cutoff_ratio",
+)
+#: Statistics that count failed attempts among attempts (docs/statistics.md, "Failure
+#: ratios"): ``failure_ratio`` every failure, ``access_failure_ratio`` the attempts that never
+#: reached first data, ``cutoff_ratio`` the cut-offs among the transfers that reached it.
+#: Test-system failures are excluded before any of them (exclusion reason ``test_system``).
+FAILURE_RATIOS: Final = ("failure_ratio", "access_failure_ratio", "cutoff_ratio")
+#: Statistics whose estimate is a share of trials (a count over a count).
+COUNT_STATISTICS: Final = ("share", *FAILURE_RATIOS)
 
 #: Columns a standard may cluster or group by, beyond the sample record's own: the local day
 #: and hour, and the H3 cell (resolution N, 0-15) of the sample's latitude and longitude.
@@ -52,7 +75,12 @@ MAX_EXPRESSION_DEPTH: Final = 12
 #: Sampling counts (samples, days, hours) above this are no rule anyone can meet.
 MAX_COUNT: Final = 10**9
 
-_QUANTITY_OF_UNIT: Final[dict[str, Quantity]] = {"bit/s": "rate", "ms": "time_ms", "ratio": "ratio"}
+_QUANTITY_OF_UNIT: Final[dict[str, Quantity]] = {
+    "bit/s": "rate",
+    "ms": "time_ms",
+    "ratio": "ratio",
+    "dBm": "level_dbm",
+}
 #: The unit a parameter's value is in, by its quantity (the record's units; "s" for a
 #: duration; "" for a count).
 UNIT_OF_QUANTITY: Final[dict[Quantity, str]] = {
@@ -105,6 +133,16 @@ class ParameterSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IndicatorSection:
+    """One indicator of the rule (QCVN 126 §2.1.1 ...): the report gives each its own
+    section, holding the criteria that name it."""
+
+    title: str
+    title_vi: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CriterionSection:
     id: str
     metric: str | list[str]
@@ -116,6 +154,10 @@ class CriterionSection:
     at_most: str | float | None = None  # share: samples with value <= at_most
     failed: Literal["count_as_fail", "exclude"] = "count_as_fail"
     under_load: bool = False  # latency measured during a throughput test
+    #: Only the rows of these tools (the sample's ``tool`` column): ["curl"] restricts a
+    #: criterion to file transfers, as QCVN 126 measures data rates. Default: any tool.
+    tools: list[str] | None = None
+    indicator: str | None = None  # a key of [indicators]
     description: str | None = None
     description_vi: str | None = None
     unverified: bool = False
@@ -130,12 +172,14 @@ class Criterion:
     statistic: Statistic
     op: Op
     threshold: float
-    unit: str  # of the threshold: bit/s, ms or ratio
+    unit: str  # of the threshold: bit/s, ms, dBm or ratio
     p: float | None = None
     at_least: float | None = None
     at_most: float | None = None
     failed: str = "count_as_fail"
     under_load: bool = False
+    tools: tuple[str, ...] | None = None
+    indicator: str | None = None
     description: str | None = None
     description_vi: str | None = None
     unverified: bool = False
@@ -166,6 +210,8 @@ class Standard:
     parameters: dict[str, float]
     path: str
     sha256: str
+    #: The rule's indicators, in the file's order (empty: the criteria stand alone).
+    indicators: dict[str, IndicatorSection] = field(default_factory=dict)
     #: Each parameter's unit (UNIT_OF_QUANTITY of its declared quantity). Out of the repr:
     #: the dashboard's state files are keyed by repr(standard), and the units follow from
     #: the file (sha256) the repr already holds.
@@ -291,7 +337,7 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
     path = find(id_or_path)
     raw = path.read_bytes()
     data = read_toml(path)
-    check_keys(data, ("standard", "sampling", "parameters", "criteria"), path, "")
+    check_keys(data, ("standard", "sampling", "parameters", "indicators", "criteria"), path, "")
     meta = load(StandardSection, data.get("standard", {}), path, "[standard]")
     _check_meta(meta, path)
     unknown_cluster = [c for c in meta.cluster if c not in _groupable()]
@@ -353,6 +399,7 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(path, "[[criteria]]", f"criterion id {dup!r} appears twice")
     sampling = _sampling(data.get("sampling", {}), path, criteria)
+    indicators = _indicators(data.get("indicators") or {}, path, criteria)
     return Standard(
         meta=meta,
         sampling=sampling,
@@ -361,7 +408,35 @@ def load_standard(id_or_path: str, params: Mapping[str, str] | None = None) -> S
         parameter_units={n: UNIT_OF_QUANTITY[specs[n].unit] for n in values},
         path=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
+        indicators=indicators,
     )
+
+
+def _indicators(
+    table: Any, path: Path, criteria: tuple[Criterion, ...]
+) -> dict[str, IndicatorSection]:
+    if not isinstance(table, dict):
+        raise ConfigError(path, "[indicators]", "must be a table")
+    if len(table) > MAX_CRITERIA:
+        raise ConfigError(
+            path, "[indicators]", f"{len(table):,} indicators; at most {MAX_CRITERIA}"
+        )
+    out = {}
+    for key, spec in table.items():
+        check_id(key, path, f"[indicators].{_shown(key)}")
+        ind = load(IndicatorSection, spec, path, f"[indicators].{key}")
+        for name in ("title", "title_vi", "notes"):
+            check_length(getattr(ind, name), path, f"[indicators].{key}.{name}")
+        out[key] = ind
+    for i, c in enumerate(criteria):
+        if c.indicator is not None and c.indicator not in out:
+            raise ConfigError(
+                path,
+                f"criteria[{i}].indicator",
+                f"{c.indicator!r} is not declared in [indicators]",
+                hint=did_you_mean(c.indicator, out) or "declare it: [indicators] with a title",
+            )
+    return out
 
 
 def _groupable() -> list[str]:
@@ -392,14 +467,22 @@ def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> C
                 hint=did_you_mean(m, METRIC_UNITS) or f"metrics: {', '.join(METRIC_UNITS)}",
             )
     units = {METRIC_UNITS[m] for m in metrics}
-    if len(units) > 1 and c.statistic != "failure_ratio":
+    if len(units) > 1 and c.statistic not in FAILURE_RATIOS:
         raise ConfigError(
             path,
             f"{where}.metric",
-            "metrics of different units can only be combined in a failure_ratio",
+            "metrics of different units can only be combined in a failure ratio"
+            f" ({', '.join(FAILURE_RATIOS)})",
         )
+    tools = None
+    if c.tools is not None:
+        if not c.tools or len(c.tools) > MAX_LIST_ITEMS:
+            raise ConfigError(path, f"{where}.tools", f"1 to {MAX_LIST_ITEMS} tool names")
+        for k, tool in enumerate(c.tools):
+            check_id(tool, path, f"{where}.tools[{k}]")
+        tools = tuple(dict.fromkeys(c.tools))
     value_q = quantity_of_metric(metrics[0])
-    ratio_stat = c.statistic in ("share", "failure_ratio")
+    ratio_stat = c.statistic in COUNT_STATISTICS
     threshold = resolve_value(
         c.threshold, "ratio" if ratio_stat else value_q, params, path, f"{where}.threshold"
     )
@@ -435,6 +518,8 @@ def _criterion(table: Any, i: int, path: Path, params: Mapping[str, float]) -> C
         at_most=at_most,
         failed=c.failed,
         under_load=c.under_load,
+        tools=tools,
+        indicator=c.indicator,
         description=c.description,
         description_vi=c.description_vi,
         unverified=c.unverified,
@@ -537,7 +622,12 @@ def with_placeholders(
     for name, spec in raw.items():
         if name not in out and isinstance(spec, dict) and spec.get("default") is None:
             unit = spec.get("unit", "rate")
-            out[name] = {"rate": "1 bit/s", "time_ms": "1 ms", "duration_s": "1s"}.get(unit, "1")
+            out[name] = {
+                "rate": "1 bit/s",
+                "time_ms": "1 ms",
+                "duration_s": "1s",
+                "level_dbm": "-100 dBm",
+            }.get(unit, "1")
             missing.append(name)
     return out, missing
 
@@ -556,6 +646,7 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 def as_dict(std: Standard) -> dict[str, Any]:
     return {
         "standard": dataclasses.asdict(std.meta),
+        "indicators": {k: dataclasses.asdict(v) for k, v in std.indicators.items()},
         "criteria": [dataclasses.asdict(c) for c in std.criteria],
         "sampling": dataclasses.asdict(std.sampling),
         "parameters": std.parameters,

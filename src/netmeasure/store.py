@@ -335,12 +335,15 @@ class SampleStore:
         return added
 
     def retime_unsynced(self, boot_id: str, wall_minus_monotonic: float) -> int:
-        """Re-time the samples of boot ``boot_id`` taken while the clock was not synchronised:
-        ``started_at`` from their monotonic time and the synchronised clock's offset; they
-        are then marked synchronised. Returns how many were re-timed."""
+        """Re-time the samples of boot ``boot_id`` taken while the clock was not synchronised
+        and not uploaded yet: ``started_at`` from their monotonic time and the synchronised
+        clock's offset; they are then marked synchronised. Returns how many were re-timed."""
         rows = self._db.execute(
             "SELECT sample_id, monotonic_s FROM samples WHERE clock_synced = 0 AND boot_id = ?"
-            " AND monotonic_s IS NOT NULL",
+            " AND monotonic_s IS NOT NULL"
+            # a sample the collector has already stored keeps its mark: changed, it would
+            # conflict with the stored one
+            " AND sample_id NOT IN (SELECT sample_id FROM acknowledged)",
             (boot_id,),
         ).fetchall()
         if not rows:

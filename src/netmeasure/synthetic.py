@@ -35,7 +35,8 @@ def campaign(
     technology: str = "5G-SA",
     start: str = "2026-10-01T00:00:00Z",
 ) -> Any:
-    """A pyarrow Table of ~3 x n_tests rows: a download, an upload and a latency per test."""
+    """A pyarrow Table of ~3 x n_tests rows: a download, an upload (file transfers, tool
+    ``curl``) and a latency per test."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -91,7 +92,8 @@ def campaign(
         "value": pa.array(value, from_pandas=True),
         "ok": pa.array(ok),
         "error": pa.array([None if good else "connect" for good in ok.tolist()]),
-        "tool": dict_col(np.where(metric_idx == 2, 1, 0), ["iperf3", "icmp"]),
+        # the rates as QCVN 126 measures them: file transfers (the http runner's curl)
+        "tool": dict_col(np.where(metric_idx == 2, 1, 0), ["curl", "icmp"]),
         "tool_version": pa.array(["3.12"] * n),
         "target": pa.array(["192.0.2.1:5201"] * n),
         "streams": pa.array(np.where(metric_idx == 2, 0, 4)),
@@ -187,3 +189,127 @@ def crowdsourced(
     schema = arrow_schema()
     arrays = [cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+@dataclass(frozen=True)
+class FileTransferTruth:
+    """The outcome shares of a file-transfer campaign (ETSI TS 102 250-2 session outcomes,
+    samples.ERROR_OUTCOMES) and its radio conditions."""
+
+    dl_mean_bps: float = 180e6
+    ul_mean_bps: float = 45e6
+    latency_mean_ms: float = 28.0
+    access_delay_mean_ms: float = 120.0
+    access_failure_ratio: float = 0.02  # per transfer: no first data
+    cutoff_ratio: float = 0.01  # per transfer that reached first data
+    test_system_ratio: float = 0.01  # per transfer: the test server's 5xx or busy answer
+    signal_mean_dbm: float = -95.0
+    signal_sd_db: float = 8.0
+    no_service_ratio: float = 0.02  # per radio sample
+    cv: float = 0.45
+
+
+def file_transfer_campaign(
+    n_tests: int,
+    *,
+    probes: int = 12,
+    operators: tuple[str, ...] = ("Viettel", "VNPT", "MobiFone"),
+    interval_s: int = 60,
+    radio_per_test: int = 3,
+    truth: FileTransferTruth = FileTransferTruth(),
+    seed: int = 0,
+    technology: str = "5G-SA",
+    start: str = "2026-10-01T00:00:00Z",
+) -> Any:
+    """A QCVN 126 campaign as the probe writes it: per test, an HTTP file download and upload
+    (tool ``curl``; an ``access_delay`` row for each transfer that reached first data;
+    failures classed as access failure, ``cutoff`` or a test-system failure), a latency
+    (``icmp``), and ``radio_per_test`` radio samples (tool ``mmcli``, metric ``signal`` in
+    dBm, ``no_service`` as failed rows). A pyarrow Table in the record's schema."""
+    import pyarrow as pa
+
+    from netmeasure.export import arrow_schema
+    from netmeasure.samples import errors_of
+
+    rng = np.random.default_rng(seed)
+    access_errors = [e for e in errors_of("access_failure")]
+    system_errors = ["server_error", "server_busy"]
+    envs = ("indoor", "outdoor_fixed", "outdoor_mobile")
+    t0 = np.datetime64(start.replace("Z", ""), "us")
+    offsets = rng.integers(0, 3600, probes)
+    rows: list[dict[str, Any]] = []
+
+    def row(i: int, k: int, probe: int, when: Any, **fields: Any) -> None:
+        rows.append(
+            {
+                "sample_id": f"ft{seed}-{i}-{k}",
+                "test_id": f"ftt{seed}-{i}"
+                + ("" if fields.get("metric") != "signal" else f"-r{k}"),
+                "probe_id": f"probe-{probe:03d}",
+                "campaign": "synthetic-qcvn",
+                "started_at": when,
+                "under_load": False,
+                "environment": envs[(probe // 3) % 3],
+                "operator": operators[probe % len(operators)],
+                "technology": technology,
+                "latitude": 21.0 + (probe % 10) * 0.01,
+                "longitude": 105.8 + (probe // 10) * 0.01,
+                "target": "https://test.example.net/100MB.bin",
+                **fields,
+            }
+        )
+
+    shape = 1.0 / truth.cv**2
+    for i in range(n_tests):
+        probe = i % probes
+        seconds = int(offsets[probe]) + (i // probes) * interval_s
+        seconds += int(rng.integers(0, max(1, interval_s // 3)))
+        when = t0 + np.timedelta64(seconds, "s")
+        k = 0
+        for metric, mean in (("download", truth.dl_mean_bps), ("upload", truth.ul_mean_bps)):
+            u = rng.random()
+            curl = {"tool": "curl", "tool_version": "8.14.1", "streams": 1}
+            if u < truth.test_system_ratio:
+                err = system_errors[int(rng.integers(0, len(system_errors)))]
+                row(i, k, probe, when, metric=metric, value=None, ok=False, error=err, **curl)
+                k += 1
+                continue
+            if u < truth.test_system_ratio + truth.access_failure_ratio:
+                err = access_errors[int(rng.integers(0, len(access_errors)))]
+                row(i, k, probe, when, metric=metric, value=None, ok=False, error=err, **curl)
+                k += 1
+                continue
+            delay = float(rng.gamma(4.0, truth.access_delay_mean_ms / 4.0))
+            row(i, k, probe, when, metric="access_delay", value=delay, ok=True, **curl)
+            k += 1
+            if rng.random() < truth.cutoff_ratio:
+                row(i, k, probe, when, metric=metric, value=None, ok=False, error="cutoff", **curl)
+            else:
+                rate = float(rng.gamma(shape, mean / shape))
+                row(i, k, probe, when, metric=metric, value=rate, ok=True, duration_s=8.0, **curl)
+            k += 1
+        lat = float(rng.gamma(4.0, truth.latency_mean_ms / 4.0))
+        row(i, k, probe, when, metric="latency", value=lat, ok=True, tool="icmp", streams=0)
+        k += 1
+        for r in range(radio_per_test):
+            at = when + np.timedelta64(r * max(1, interval_s // max(1, radio_per_test)), "s")
+            radio = {"tool": "mmcli", "tool_version": "1.20.0", "metric": "signal"}
+            if rng.random() < truth.no_service_ratio:
+                row(i, k, probe, at, value=None, ok=False, error="no_service", **radio)
+            else:
+                level = float(rng.normal(truth.signal_mean_dbm, truth.signal_sd_db))
+                level = min(-31.0, max(-156.0, level))  # 3GPP's reporting range
+                row(i, k, probe, at, value=level, ok=True, rsrp_dbm=level, **radio)
+            k += 1
+    schema = arrow_schema()
+    cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
+    cols["started_at"] = [np.datetime64(t, "us").astype(object) for t in cols["started_at"]]
+    return pa.Table.from_arrays(
+        [
+            pa.array(cols[f.name], type=pa.timestamp("us")).cast(f.type)
+            if f.name == "started_at"
+            else pa.array(cols[f.name], type=f.type)
+            for f in schema
+        ],
+        schema=schema,
+    )

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Self
 
 SERVER_ADDR: Final = "192.0.2.1"
 CLIENT_ADDR: Final = "192.0.2.2"
@@ -75,7 +75,7 @@ class Testbed:
         self.server_addr = SERVER_ADDR
         self.client_addr = CLIENT_ADDR
 
-    def __enter__(self) -> Testbed:
+    def __enter__(self) -> Self:
         reason = unavailable_reason()
         if reason:
             raise TestbedUnavailable(reason)

@@ -1,6 +1,7 @@
-"""Units: human input ("100 Mbit/s", "50 ms", "95%", "10s", "2h") to the contract's SI numbers.
+"""Units: human input ("100 Mbit/s", "50 ms", "95%", "10s", "2h", "-110 dBm") to the contract's
+SI numbers.
 
-On disk and in JSON netmeasure uses bit/s, ms, ratios 0..1, seconds and UTC (contracts.md).
+On disk and in JSON netmeasure uses bit/s, ms, ratios 0..1, seconds, dBm and UTC (contracts.md).
 Conversions between units are named functions, so no call site does inline arithmetic.
 """
 
@@ -8,11 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Final, Literal
 
 from netmeasure.errors import UnitError
 
-Quantity = Literal["rate", "time_ms", "duration_s", "ratio", "count", "size"]
+Quantity = Literal["rate", "time_ms", "duration_s", "ratio", "count", "size", "level_dbm"]
 
 # Decimal prefixes, as network rates use them (1 Mbit/s = 10**6 bit/s).
 _RATE_FACTORS: dict[str, float] = {
@@ -69,8 +70,12 @@ _NUMBER_UNIT = re.compile(
 )
 
 
+#: Typeset minus signs ("−110 dBm", as regulations print them) read as "-".
+_MINUS_SIGNS: Final = str.maketrans({"\u2212": "-", "\u2013": "-"})
+
+
 def _split(text: str) -> tuple[float, str]:
-    m = _NUMBER_UNIT.match(text)
+    m = _NUMBER_UNIT.match(text.translate(_MINUS_SIGNS))
     if not m:
         raise UnitError(f"not a number with a unit: {text!r}")
     return float(m.group(1)), (m.group(2) or "")
@@ -149,6 +154,17 @@ def parse_size_bytes(text: str | float | int) -> float:
     return size
 
 
+def parse_level_dbm(text: str | float | int) -> float:
+    """ "-110 dBm" (or "−110 dBm") -> -110.0: a power level, negative allowed. A bare number
+    is taken as dBm; any other unit (mW, dB) is refused."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    value, unit = _split(str(text))
+    if unit and unit.lower() != "dbm":
+        raise UnitError(f"a level takes 'dBm' or no unit, got {unit!r} in {text!r}")
+    return value
+
+
 def parse_quantity(text: str | float | int, quantity: Quantity) -> float:
     """Parse ``text`` as the given kind of quantity (used by the standard file)."""
     if quantity == "rate":
@@ -161,6 +177,8 @@ def parse_quantity(text: str | float | int, quantity: Quantity) -> float:
         return parse_ratio(text)
     if quantity == "size":
         return parse_size_bytes(text)
+    if quantity == "level_dbm":
+        return parse_level_dbm(text)
     if isinstance(text, str):
         return float(_split(text)[0])
     return float(text)
@@ -221,6 +239,13 @@ def format_rate(bps: float | None) -> str:
         if abs(bps) >= factor:
             return f"{bps / factor:.1f} {unit}"
     return f"{bps:.0f} bit/s"
+
+
+def format_level(dbm: float | None) -> str:
+    """A power level for people: -101.5 dBm."""
+    if dbm is None or (isinstance(dbm, float) and math.isnan(dbm)):
+        return "—"
+    return f"{dbm:.1f} dBm"
 
 
 def format_duration(seconds: float) -> str:

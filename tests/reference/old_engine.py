@@ -131,7 +131,9 @@ class Engine:
         techs = std.meta.technology
         tech_ok = "technology IN (" + ", ".join(_lit(t) for t in techs) + ")" if techs else "TRUE"
         absurd = " ".join(
-            f"WHEN metric = {_lit(m)} THEN {ABSURD[u]!r}" for m, u in METRIC_UNITS.items()
+            f"WHEN metric = {_lit(m)} THEN {ABSURD[u]!r}"
+            for m, u in METRIC_UNITS.items()
+            if u in ABSURD  # the metrics of its time (later ones: not in its data)
         )
         # Samples exported twice (a store and its export, given together) must not count
         # twice. Within one argument (a file, a folder of one export) ids are unique already,

@@ -11,6 +11,7 @@ import importlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from netmeasure.errors import InputError, pip_install
@@ -112,6 +113,7 @@ def run(
             "unverified": meta.unverified,
             "path": standard.path,
             "timezone": meta.timezone,
+            "indicators": {k: asdict(v) for k, v in standard.indicators.items()},
         },
         confidence=meta.confidence,
         verdict=combine(g.verdict for g in groups),

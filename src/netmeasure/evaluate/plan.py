@@ -61,8 +61,14 @@ from netmeasure.evaluate.sums import (
     SamplingSums,
     Sums,
 )
-from netmeasure.record import ALL_COLUMNS, ENVIRONMENTS, EXCLUSION_REASONS, value_outside_sql
-from netmeasure.standard import Criterion, Standard
+from netmeasure.record import (
+    ALL_COLUMNS,
+    ENVIRONMENTS,
+    EXCLUSION_REASONS,
+    errors_of,
+    value_outside_sql,
+)
+from netmeasure.standard import FAILURE_RATIOS, Criterion, Standard
 
 
 def sum_column(j: int, field: str) -> str:
@@ -201,7 +207,8 @@ class Plan:
                 WHEN NOT ok AND value IS NOT NULL THEN 'invalid_value'
                 WHEN NOT ({tech_ok}) OR technology IS NULL AND {str(bool(techs)).upper()}
                   THEN 'technology'
-                WHEN NOT ok AND error = 'interrupted' THEN 'interrupted'
+                WHEN NOT ok AND {self._error_in("interrupted")} THEN 'interrupted'
+                WHEN NOT ok AND {self._error_in("test_system")} THEN 'test_system'
                 ELSE NULL
               END AS _excluded
             FROM ({self.deduplicated_sql(any_duplicates)}) AS r"""
@@ -270,6 +277,27 @@ class Plan:
             out.append(f"\n              {cell} AS _h3_{c[3:]},")
         return "".join(out)
 
+    # -- the rows of an outcome, of a criterion ------------------------------------------
+
+    def _error_in(self, outcome: str) -> str:
+        """``error`` is one of the classes of this outcome (record.ERROR_OUTCOMES)."""
+        lit = self.dialect.literal
+        return "error IN (" + ", ".join(lit(e) for e in errors_of(outcome)) + ")"
+
+    def _cutoff(self) -> str:
+        return self._error_in("cutoff")
+
+    def _criterion_rows(self, c: Criterion) -> str:
+        """The rows a criterion reads (of the used ones): its metrics, its tools, and, except
+        for the failure ratios (every attempt counts), its under-load flag."""
+        lit = self.dialect.literal
+        out = "metric IN (" + ", ".join(lit(m) for m in c.metrics) + ")"
+        if c.tools:
+            out += " AND tool IN (" + ", ".join(lit(t) for t in c.tools) + ")"
+        if c.statistic not in FAILURE_RATIOS:
+            out += f" AND _ul = {str(c.under_load).upper()}"
+        return out
+
     # -- step 3: the groupings -------------------------------------------------------------
 
     def _cluster_cols(self) -> list[str]:
@@ -306,22 +334,20 @@ class Plan:
         return out
 
     def _criterion_columns(self, j: int, c: Criterion) -> list[Aggregate]:
-        """Criterion j's trials ``n{j}``, totals ``t{j}`` and (means) sums of squares
-        ``q{j}`` per cluster, over the rows evaluate uses (the cluster grouping's rows:
-        no condition repeats ``_excluded IS NULL``)."""
-        metric = "metric IN (" + ", ".join(self.dialect.literal(m) for m in c.metrics) + ")"
-        base = (
-            metric
-            if c.statistic == "failure_ratio"
-            else f"{metric} AND _ul = {str(c.under_load).upper()}"
-        )
+        """Criterion j's trials ``n{j}``, totals ``t{j}``, (means) sums of squares ``q{j}``
+        and of cubes ``cu{j}``, and rows ``a{j}`` (ok or failed: whether it was measured at
+        all) per cluster, over the rows evaluate uses (the cluster grouping's rows: no
+        condition repeats ``_excluded IS NULL``)."""
+        base = self._criterion_rows(c)
         ok = f"{base} AND ok"
+        rows = Aggregate(f"a{j}", "count", "*", base)
         if c.statistic == "mean":
             return [
                 Aggregate(f"n{j}", "count", "*", ok),
                 Aggregate(f"t{j}", "sum", "value", ok),
                 Aggregate(f"q{j}", "sum", "value * value", ok),
-                Aggregate(f"c{j}", "sum", "value * value * value", ok),
+                Aggregate(f"cu{j}", "sum", "value * value * value", ok),
+                rows,
             ]
         if c.statistic == "share":
             attempts = ok if c.failed == "exclude" else base
@@ -333,16 +359,34 @@ class Plan:
             return [
                 Aggregate(f"n{j}", "count", "*", attempts),
                 Aggregate(f"t{j}", "count", "*", f"{ok} AND {bar}"),
+                rows,
             ]
         if c.statistic == "failure_ratio":
             return [
                 Aggregate(f"n{j}", "count", "*", base),
                 Aggregate(f"t{j}", "count", "*", f"{base} AND NOT ok"),
+                rows,
+            ]
+        if c.statistic == "access_failure_ratio":
+            # ETSI TS 102 250-2: an access failure is an attempt that never reached first
+            # data; a cut-off had reached it (a successful access)
+            return [
+                Aggregate(f"n{j}", "count", "*", base),
+                Aggregate(f"t{j}", "count", "*", f"{base} AND NOT ok AND NOT {self._cutoff()}"),
+                rows,
+            ]
+        if c.statistic == "cutoff_ratio":
+            # the transfers that reached first data: completed (ok) or cut off
+            return [
+                Aggregate(f"n{j}", "count", "*", f"{base} AND (ok OR {self._cutoff()})"),
+                Aggregate(f"t{j}", "count", "*", f"{base} AND NOT ok AND {self._cutoff()}"),
+                rows,
             ]
         # median, percentile: the count below the threshold (Woodruff, samples_needed)
         return [
             Aggregate(f"n{j}", "count", "*", ok),
             Aggregate(f"t{j}", "count", "*", f"{ok} AND value < {float(c.threshold)!r}"),
+            rows,
         ]
 
     def sets_statements(self) -> dict[str, str]:
@@ -456,7 +500,7 @@ class Plan:
         """Per group, for each criterion j, the fields of sums.CriterionSums in order: n,
         total, Σx², G, Σ_g r_g² (r_g = t_g − n_g · total / n), Σ n_g², Σ r_g² / n_g, the
         CR2 sums and the Berger-Boos sums (each only for the statistics that read it, else
-        0: a sum nobody reads is a cost per cluster)."""
+        0: a sum nobody reads is a cost per cluster), and the criterion's rows."""
         resid = []
         totals = []
         out = []
@@ -488,8 +532,9 @@ class Plan:
                 ),
                 "sum_k_sq": f"coalesce(sum(t{j} * t{j}), 0)" if bb else "0",
                 "sum_size_k": f"coalesce(sum(n{j} * t{j}), 0)" if bb else "0",
-                "total_cube": f"sum(c{j})" if mean else "0",
+                "total_cube": f"sum(cu{j})" if mean else "0",
                 "cluster_cube": f"coalesce(sum(r{j} * r{j} * r{j}), 0)" if mean else "0",
+                "rows": f"coalesce(sum(a{j}), 0)",
             }
             assert set(exprs) == set(SUMMED_FIELDS)
             out += [f"{exprs[f]} AS {sum_column(j, f)}" for f in SUMMED_FIELDS]
@@ -678,14 +723,12 @@ class Plan:
         """(g, value): the group's JSON key and each value criterion j's order statistics
         rank, for the groups that requested ranks."""
         c = self.std.criteria[j]
-        metric = "metric IN (" + ", ".join(self.dialect.literal(m) for m in c.metrics) + ")"
         on = " AND ".join(self.dialect.null_safe_equal(f"v.{g}", f"g.{g}") for g in self.gcols)
         join = f"JOIN _groups AS g ON {on}" if on else "CROSS JOIN _groups AS g"
         return f"""
             SELECT g._gkey AS g, v.value AS value
             FROM (SELECT {self._group_list()}value FROM s
-                  WHERE _excluded IS NULL AND ok AND {metric}
-                    AND _ul = {str(c.under_load).upper()}) AS v
+                  WHERE _excluded IS NULL AND ok AND {self._criterion_rows(c)}) AS v
             {join}"""
 
 

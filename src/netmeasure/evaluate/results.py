@@ -131,6 +131,8 @@ def combine(verdicts: Iterable[str]) -> Verdict:
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, tuple):  # as JSON reads it back: a list
+        return list(value)
     return value
 
 
@@ -165,6 +167,14 @@ class CriterionResult:
     #: whether it exceeds the design assumption (docs/statistics.md).
     icc: float | None = None
     icc_exceeds_assumption: bool | None = None
+    #: False when the group has no used row of the criterion's metric at all (not even a
+    #: failed one): the indicator reads "not measured", both verdicts INCONCLUSIVE, and it
+    #: does not enter the group's verdict (docs/evaluate.md, "Not measured").
+    measured: bool = True
+    #: The tools whose rows the criterion reads (None: any tool).
+    tools: tuple[str, ...] | None = None
+    #: The rule's indicator the criterion belongs to (the standard's [indicators]).
+    indicator: str | None = None
     #: Under a campaign plan only (docs/plan.md): the group-sequential look this verdict is
     #: at. Absent from the JSON without a plan.
     sequential: dict[str, Any] | None = None

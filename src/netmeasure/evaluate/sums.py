@@ -63,6 +63,9 @@ class CriterionSums:
     #: (0 for the other statistics).
     total_cube: float = 0.0
     cluster_cube: float = 0.0
+    #: The criterion's used rows, ok or failed (a mean's or quantile's ``n`` counts only the
+    #: ok ones): 0 means the indicator was not measured at all in this group.
+    rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)

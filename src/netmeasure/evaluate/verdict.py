@@ -27,7 +27,7 @@ from netmeasure.evaluate.results import (
     combine,
 )
 from netmeasure.evaluate.sums import CriterionSums, GroupSums, RankRequest, Sums
-from netmeasure.standard import OPS, Criterion, Standard
+from netmeasure.standard import COUNT_STATISTICS, OPS, Criterion, Standard
 
 QUANTILES = ("median", "percentile")
 
@@ -136,7 +136,25 @@ def criterion_result(
         "description": c.description,
         "description_vi": c.description_vi,
         "unverified": c.unverified,
+        "tools": c.tools,
+        "indicator": c.indicator,
     }
+    if n == 0 and s.rows == 0:
+        # not a row of the metric (ok or failed) in the group: the indicator was not
+        # measured; shown as such, never a FAIL, and out of the group's verdict
+        return CriterionResult(
+            **base,
+            estimate=None,
+            ci_low=None,
+            ci_high=None,
+            method=Method.NONE,
+            letter_verdict="INCONCLUSIVE",
+            verdict="INCONCLUSIVE",
+            samples_needed=None,
+            note=f"not measured: no {c.metric} samples"
+            + (f" of {', '.join(c.tools)}" if c.tools else ""),
+            measured=False,
+        )
     if n == 0:
         return CriterionResult(
             **base,
@@ -181,7 +199,7 @@ def criterion_result(
             note=_with_icc_note(note, rho),
             **_icc_fields(rho, clustered),
         )
-    if c.statistic in ("share", "failure_ratio"):
+    if c.statistic in COUNT_STATISTICS:
         pres = estimates.proportion(s, conf, clustered=clustered)
         b = pres.bounds
         letter = exact_letter(c.op, s.total, n, c.threshold)
@@ -329,9 +347,14 @@ def group_result(
         )
     sampling = sampling_checks(std, g)
     checks = ["PASS" if s.ok else "FAIL" for s in sampling]
+    # an indicator not measured is shown, and left out of the verdict (docs/evaluate.md)
+    # (none measured: nothing to pass)
+    measured = [c for c in criteria if c.measured]
+    if not measured:
+        checks.append("INCONCLUSIVE")
     seq = None
     if look is not None:
-        verdicts = [c.verdict for c in criteria]
+        verdicts = [c.verdict for c in measured]
         decided = "FAIL" in verdicts or (
             all(v == "PASS" for v in verdicts) and all(x.ok for x in sampling)
         )
@@ -351,8 +374,8 @@ def group_result(
         )
     return GroupResult(
         key=dict(g.key),
-        verdict=combine([*(c.verdict for c in criteria), *checks]),
-        letter_verdict=combine([*(c.letter_verdict for c in criteria), *checks]),
+        verdict=combine([*(c.verdict for c in measured), *checks]),
+        letter_verdict=combine([*(c.letter_verdict for c in measured), *checks]),
         n_samples=g.used,
         excluded=dict(g.excluded),
         sampling=sampling,

@@ -460,8 +460,11 @@ class CampaignRunner:
                         summary.failed_tests += 1
                     self._save(record, summary)
                     self.on_event({"event": "test_done", "record": record})
-                    # nothing leaves the probe with a time that may still be re-timed
-                    if self._uploader is not None and stamp.synced is not False:
+                    # where the campaign asks for a trusted clock, nothing leaves the probe
+                    # with a time that may still be re-timed
+                    if self._uploader is not None and (
+                        stamp.synced is not False or not self._clock_required
+                    ):
                         self._uploader.maybe_upload(self.store, self.stop, self.on_event)
             else:  # the round ran to its end
                 summary.rounds += 1
@@ -579,6 +582,12 @@ class CampaignRunner:
                 return
             self.stop.wait(0.2 if rounds is not None else 1.0)
 
+    @property
+    def _clock_required(self) -> bool:
+        """The campaign asks for a trusted clock (``clock_wait`` or ``clock_sync_flag``)."""
+        probe = self.campaign.probe
+        return probe.clock_wait_s > 0 or bool(probe.clock_sync_flag)
+
     def _wait_for_window(self) -> bool:
         window = self.campaign.schedule.window
         probe = self.campaign.probe
@@ -586,7 +595,7 @@ class CampaignRunner:
         # clock, an unsynchronised one cannot say whether it is open.
         while (
             window is not None
-            and (probe.clock_wait_s > 0 or probe.clock_sync_flag)
+            and self._clock_required
             and clock.clock_state(probe.clock_sync_flag).synced is False
         ):
             self.on_event({"event": "waiting", "reason": "a synchronised clock for the window"})

@@ -46,6 +46,7 @@ from netmeasure.record.vocab import (
     METRIC_UNITS,
     METRICS,
     OUTCOMES,
+    errors_of,
 )
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "arrow_type",
     "columns_of",
     "epoch_s",
+    "errors_of",
     "format_ts",
     "parse_ts",
     "python_type",

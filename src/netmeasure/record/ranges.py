@@ -12,6 +12,9 @@ Why these bounds:
 - ms up to 10 minutes: every runner's timeout is shorter; a latency or jitter above it is
   a clock step or a unit error (µs for ms).
 - ratio 0…1 by definition.
+- dBm −200…0: 3GPP reports SS-RSRP from −156 to −31 dBm (TS 38.133 §10.1.6) and RSRP
+  from −140 to −44 dBm (TS 36.133 §9.1.4); a reading outside a wide margin around these is
+  a fault or a unit error, not a radio condition (as the ``rsrp_dbm`` column's range).
 
 The collector accepted up to 10 Tbit/s and an hour before issue 21, while evaluate left out
 anything above 1 Tbit/s or 10 minutes: evaluate's bounds were kept, so that no evaluation
@@ -60,7 +63,7 @@ FIELD_RANGES: Final[dict[str, Range]] = {
     "streams": Range(0, 1000),  # 0: some tools report no connection count
     "latitude": Range(-90.0, 90.0),
     "longitude": Range(-180.0, 180.0),
-    "rsrp_dbm": Range(-200.0, 0.0),  # 3GPP TS 38.133 reports -156…-31 dBm; margin both ways
+    "rsrp_dbm": UNIT_RANGES["dBm"],
     "rsrq_db": Range(-50.0, 20.0),
     "sinr_db": Range(-50.0, 60.0),
     "monotonic_s": Range(0.0, 1e10),  # seconds since boot: less than 300 years

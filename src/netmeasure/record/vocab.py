@@ -24,14 +24,16 @@ METRIC_UNITS: Final[dict[str, str]] = {
     "signal": "dBm",
 }
 
+
 METRICS: Final = tuple(METRIC_UNITS)
 
 #: The outcome of each class of failure (ETSI TS 102 250-2's session outcomes):
 #: ``access_failure``: no first data (DNS, connect, TLS, an HTTP 4xx before data, the access
 #: timeout); ``cutoff``: data had started, the transfer did not complete; ``test_system``: the
 #: measuring set-up failed (the test server busy or answering 5xx, the probe's tool missing or
-#: crashing): recorded, shown, never charged to the operator; ``interrupted``: the run was
-#: stopped (its own exclusion reason).
+#: crashing): recorded, shown, excluded from the operator's indicators under the exclusion
+#: reason ``test_system``, never charged to the operator; ``interrupted``: the run was stopped
+#: (its own exclusion reason).
 OUTCOMES: Final = ("access_failure", "cutoff", "test_system", "interrupted")
 
 #: Classes of failure, as the ``error`` column names them, with their outcome.
@@ -55,7 +57,22 @@ ERROR_OUTCOMES: Final[dict[str, str]] = {
 ERRORS: Final = tuple(ERROR_OUTCOMES)
 
 
+def errors_of(outcome: str) -> tuple[str, ...]:
+    """The error classes whose outcome is ``outcome`` (one of OUTCOMES)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r} (outcomes: {', '.join(OUTCOMES)})")
+    return tuple(e for e, o in ERROR_OUTCOMES.items() if o == outcome)
+
+
 ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
 
 #: Why evaluate does not use a row, in the order the rules are applied (docs/evaluate.md).
-EXCLUSION_REASONS: Final = ("technology", "invalid_value", "interrupted", "duplicate")
+#: ``test_system``: a failure of the measuring set-up (the error classes whose outcome is
+#: ``test_system``), never charged to the operator.
+EXCLUSION_REASONS: Final = (
+    "technology",
+    "invalid_value",
+    "interrupted",
+    "duplicate",
+    "test_system",
+)

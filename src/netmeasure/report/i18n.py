@@ -69,6 +69,15 @@ EN: Final[dict[str, str]] = {
     "excl_invalid_value": "invalid value (missing, negative, not a number, absurd)",
     "excl_interrupted": "test interrupted by the operator of the probe",
     "excl_duplicate": "duplicate sample in several sources",
+    "excl_test_system": "test-system failure (test server busy or 5xx, probe tool missing or"
+    " crashing): not charged to the operator",
+    "not_measured": "NOT MEASURED",
+    "no_criterion": "the standard has no criterion for this indicator",
+    "not_measured_note": "An indicator NOT MEASURED has no sample of its metric in these data:"
+    " it is shown, and left out of the verdict, which covers the measured indicators only.",
+    "indicator_other": "Other criteria",
+    "access_delay": "access delay",
+    "signal": "signal level",
     "charts": "Charts",
     "chart_ecdf": "Distribution of download and upload rates (share of samples at or below"
     " a rate), thresholds marked",
@@ -253,6 +262,16 @@ VI: Final[dict[str, str]] = {
     "excl_invalid_value": "giá trị không hợp lệ (thiếu, âm, không phải số, phi lý)",
     "excl_interrupted": "phép đo bị người vận hành thiết bị dừng giữa chừng",
     "excl_duplicate": "mẫu trùng lặp trong nhiều nguồn dữ liệu",
+    "excl_test_system": "lỗi của hệ thống đo (máy chủ đo bận hoặc lỗi 5xx, công cụ đo thiếu"
+    " hoặc bị lỗi): không tính cho doanh nghiệp",
+    "not_measured": "CHƯA ĐO",
+    "no_criterion": "quy chuẩn không có tiêu chí cho chỉ tiêu này",
+    "not_measured_note": "Chỉ tiêu CHƯA ĐO không có mẫu đo nào trong dữ liệu này: chỉ tiêu"
+    " vẫn được trình bày, nhưng không được tính vào kết luận, vốn chỉ dựa trên các chỉ tiêu"
+    " đã đo.",
+    "indicator_other": "Các tiêu chí khác",
+    "access_delay": "thời gian trễ truy nhập",
+    "signal": "mức tín hiệu",
     "charts": "Biểu đồ",
     "chart_ecdf": "Phân bố tốc độ tải xuống và tải lên (tỷ lệ mẫu có tốc độ không vượt quá"
     " một giá trị), có đánh dấu ngưỡng",

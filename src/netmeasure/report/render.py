@@ -39,6 +39,7 @@ from netmeasure.report.attention import (
     is_large,
 )
 from netmeasure.report.i18n import texts
+from netmeasure.samples import METRIC_UNITS
 from netmeasure.units import bps_to_mbps
 
 
@@ -155,6 +156,8 @@ class Formatter:
             return f"{self.number(x, 1)} ms"
         if unit == "ratio":
             return f"{self.number(100 * x, 2)} %"
+        if unit == "dBm":
+            return f"{self.number(x, 1)} dBm"
         if unit:  # a duration's "s"
             return f"{self.number(x, 3)} {unit}"
         return self.number(x, 3)
@@ -197,13 +200,22 @@ def _criterion_label(c: CriterionResult, lang: str) -> str:
     return label or c.statistic
 
 
-def _group_view(g: GroupResult, t: dict[str, str], f: Formatter, lang: str) -> dict[str, Any]:
-    """One group's full section: every criterion with its bounds, sampling, exclusions."""
+def _group_view(
+    g: GroupResult,
+    t: dict[str, str],
+    f: Formatter,
+    lang: str,
+    indicators: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One group's full section: every criterion with its bounds, sampling, exclusions; the
+    criteria under the rule's indicators (QCVN 126 §2.1.1 ... §2.1.5), each its own section,
+    when the standard declares them."""
     crits = []
     for c in g.criteria:
         crits.append(
             {
                 "id": c.id,
+                "indicator": c.indicator,
                 "label": _criterion_label(c, lang),
                 "n": f.integer(c.n),
                 "estimate": f.value(c.estimate, c.unit),
@@ -213,9 +225,11 @@ def _group_view(g: GroupResult, t: dict[str, str], f: Formatter, lang: str) -> d
                 "threshold": f.value(c.threshold, c.unit),
                 "letter_verdict": c.letter_verdict,
                 "verdict": c.verdict,
+                "measured": c.measured,
                 "samples_needed": f.integer(c.samples_needed) if c.samples_needed else "",
             }
         )
+    sections = _sections(crits, indicators or {}, t, lang)
     sampling = []
     for s in g.sampling:
         label = t[f"req_{s.requirement}"]
@@ -237,9 +251,29 @@ def _group_view(g: GroupResult, t: dict[str, str], f: Formatter, lang: str) -> d
         "letter_verdict": g.letter_verdict,
         "n_samples": f.integer(g.n_samples),
         "criteria": crits,
+        "sections": sections,
+        "not_measured": not all(c["measured"] for c in crits),
         "sampling": sampling,
         "excluded": [(t.get("excl_" + r, r), f.integer(n)) for r, n in g.excluded.items()],
     }
+
+
+def _sections(
+    crits: list[dict[str, Any]], indicators: dict[str, Any], t: dict[str, str], lang: str
+) -> list[dict[str, Any]]:
+    """The criteria by indicator, in the standard's order of indicators; an indicator no
+    criterion of the group names still gets its section (never left out); criteria without
+    an indicator last. Without indicators: one untitled section."""
+    if not indicators:
+        return [{"title": None, "criteria": crits}]
+    out = []
+    for key, ind in indicators.items():
+        title = ind.get("title_vi") if lang == "vi" and ind.get("title_vi") else ind["title"]
+        out.append({"title": title, "criteria": [c for c in crits if c["indicator"] == key]})
+    rest = [c for c in crits if c["indicator"] not in indicators]
+    if rest:
+        out.append({"title": t["indicator_other"], "criteria": rest})
+    return out
 
 
 def _op(op: str) -> str:
@@ -346,7 +380,7 @@ def build_context(
     ordered = attention_order(evaluation.groups) if large else list(evaluation.groups)
     # Full sections: every group of a small evaluation; the worst few of a large one.
     shown = [g for g in ordered if g.verdict != "PASS"][:DETAIL_GROUPS] if large else ordered
-    groups = [_group_view(g, t, f, lang) for g in shown]
+    groups = [_group_view(g, t, f, lang, std.get("indicators")) for g in shown]
     starts = [g.period_start for g in evaluation.groups if g.period_start]
     ends = [g.period_end for g in evaluation.groups if g.period_end]
     period = (
@@ -390,9 +424,7 @@ def build_context(
     for r in details.get("tests", []):
         vals = []
         for metric, v in sorted(r["values"].items()):
-            unit = {"download": "bit/s", "upload": "bit/s", "packet_loss": "ratio"}.get(
-                metric, "ms"
-            )
+            unit = METRIC_UNITS.get(metric, "")
             vals.append(f"{t.get(metric, metric)} {f.value(v, unit)}")
         tests.append(
             {

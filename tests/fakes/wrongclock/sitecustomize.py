@@ -15,13 +15,14 @@ import time as _time
 _PATH = _os.environ.get("NETMEASURE_TEST_CLOCK_OFFSET_FILE")
 
 if _PATH:
+    _FILE: str = _PATH  # narrowed for the functions below
     _real_time = _time.time
     _real_time_ns = _time.time_ns
     _Base = _datetime.datetime
 
     def _offset() -> float:
         try:
-            with open(_PATH, encoding="ascii") as fh:
+            with open(_FILE, encoding="ascii") as fh:
                 return float(fh.read().strip() or 0)
         except (OSError, ValueError):
             return 0.0

@@ -68,6 +68,7 @@ READ_COLUMNS: Final = (
     "value",
     "ok",
     "error",
+    "tool",  # criteria may read only some tools' rows (QCVN 126: file transfers)
     "under_load",
     "environment",
     "area",
@@ -267,12 +268,13 @@ class LiveEvaluation:
                 self._agg_rows += int(added[0]) if added else 0
             if first:
                 con.execute(
-                    f"CREATE TABLE _values_live AS SELECT {fine}, metric, _ul, value FROM s LIMIT 0"
+                    f"CREATE TABLE _values_live AS SELECT {fine}, metric, tool, _ul, value"
+                    " FROM s LIMIT 0"
                 )
             if self._quantile_metrics:
                 metrics = ", ".join(duckdb_literal(m) for m in self._quantile_metrics)
                 con.execute(
-                    f"INSERT INTO _values_live SELECT {fine}, metric, _ul, value FROM s"
+                    f"INSERT INTO _values_live SELECT {fine}, metric, tool, _ul, value FROM s"
                     f" WHERE _excluded IS NULL AND ok AND metric IN ({metrics})"
                 )
             times = con.execute(

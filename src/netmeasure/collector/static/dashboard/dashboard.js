@@ -36,6 +36,7 @@
     if (unit === "ratio") return (v * 100).toFixed(2) + " %";
     if (unit === "ms") return v.toFixed(1) + " ms";
     if (unit === "s") return v.toFixed(0) + " s";
+    if (unit === "dBm") return v.toFixed(1) + " dBm";
     return String(v);
   }
   function ago(seconds) {
@@ -211,8 +212,9 @@
           el("td", { class: "num" }, fmt(c.estimate, c.unit)),
           el("td", { class: "num" }, "[" + fmt(c.ci_low, c.unit) + ", " + fmt(c.ci_high, c.unit) + "]"),
           el("td", { class: "num" }, c.op + " " + fmt(c.threshold, c.unit)),
-          el("td", {}, badge(c.letter_verdict)),
-          el("td", {}, badge(c.verdict)),
+          // an indicator without a sample of its metric: shown, outside the verdict
+          el("td", {}, c.measured === false ? "not measured" : badge(c.letter_verdict)),
+          el("td", {}, c.measured === false ? "not measured" : badge(c.verdict)),
           el("td", { class: "num" }, c.samples_needed === null ? "—" : c.samples_needed.toLocaleString() +
             (c.sequential && c.sequential.expected_deciding_look ? " (look " + c.sequential.expected_deciding_look + ")" : ""))));
       }
