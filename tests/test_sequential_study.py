@@ -107,8 +107,9 @@ def test_power_at_the_planned_size_is_close_to_fixed_n() -> None:
 
 
 def rows(hits: np.ndarray, batches: int) -> Any:
-    """The study's dataset as sample rows: a download of 40 Mbit/s for a hit, 20 for a
-    miss, probe p's test h of local day d at 3-hourly slots (Asia/Ho_Chi_Minh, UTC+7)."""
+    """The study's dataset as sample rows: a download (curl, the standard's download tool) of
+    40 Mbit/s for a hit, 20 for a miss, probe p's test h of local day d at 3-hourly slots
+    (Asia/Ho_Chi_Minh, UTC+7)."""
     _, per_day, probes = hits.shape
     recs: dict[str, list[Any]] = {k: [] for k in ("sample_id", "probe_id", "started_at", "value")}
     start = np.datetime64("2026-09-30T17:00:00", "s")  # 00:00 local on 1 October
@@ -130,7 +131,7 @@ def rows(hits: np.ndarray, batches: int) -> Any:
         "metric": pa.array(["download"] * n),
         "value": pa.array(recs["value"]),
         "ok": pa.array([True] * n),
-        "tool": pa.array(["iperf3"] * n),
+        "tool": pa.array(["curl"] * n),
         "under_load": pa.array([False] * n),
         "environment": pa.array(["outdoor_fixed"] * n),
         "operator": pa.array(["Viettel"] * n),
