@@ -36,7 +36,7 @@ from typing import Any, Final
 from urllib.parse import urlparse
 
 log = logging.getLogger("netmeasure.dashboard")
-STATE_FORMAT: Final = 3  # 2: tables as zstd Arrow IPC; 3: JSON + Arrow IPC, no pickle
+STATE_FORMAT: Final = 4  # 2: zstd Arrow IPC; 3: JSON + Arrow IPC, no pickle; 4: + series
 #: How often (at most) the aggregator rewrites its state file while rows keep arriving.
 CHECKPOINT_S: Final = 300.0
 #: How long a request waits for the aggregator (it answers between two batches).
@@ -348,6 +348,8 @@ def serve(
             return views.state_part(live, now=now, **args)
         if kind == "map":
             return views.map_body(live, **args)
+        if kind == "series":
+            return views.series_body(live, **args)
         raise ValueError(f"unknown question {kind!r}")
 
     def questions() -> None:
