@@ -23,8 +23,10 @@ probe; clusters are (probe, day) (QCVN 126); a look is taken after a batch. Desi
   (0, p0).
 
 Run: nice python analysis/sequential_study.py [--reps 4000] [--quick]
-Writes analysis/results/sequential_study.md and .json. Monte Carlo error: a rate r from R
-datasets has standard error sqrt(r (1 - r) / R), 0.34 points at 5 % with R = 4000.
+Writes analysis/results/sequential_study.md and .json. ``--only lognormal-means`` or
+``--only clustered-power`` runs only those cells (the skewness correction of means, where
+the clustered power goes) into sequential_study_<cells>.md / .json. Monte Carlo error:
+a rate r from R datasets has standard error sqrt(r (1 - r) / R), 0.34 points at 5 % with R = 4000.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -163,6 +165,9 @@ def mean_multiplier(n: int, sizes: mc.ClusterSizes | None, conf: float) -> float
 class Design:
     name: str
     plan: CampaignPlan | None  # None: the fixed one-look level at every look
+    #: means' bounds widened for skewness under the plan, as evaluate does
+    #: (estimates.skew_widened); False: the design before the correction, for comparison
+    skew_corrected: bool = True
 
     def level(self, n: int) -> float | None:
         """The confidence each one-sided test is run at, at a look with n samples (None:
@@ -325,6 +330,7 @@ class Prefix:
 
     total: np.ndarray  # (reps, batches)
     total_sq: np.ndarray
+    total_cu: np.ndarray
     in_day: np.ndarray  # (reps, days, per_day, probes)
 
     @classmethod
@@ -334,21 +340,29 @@ class Prefix:
         return cls(
             np.cumsum(per_batch.sum(axis=2), axis=1),
             np.cumsum((per_batch * per_batch).sum(axis=2), axis=1),
+            np.cumsum((per_batch**3).sum(axis=2), axis=1),
             np.cumsum(x, axis=2),
         )
 
 
-def mean_stats(pre: Prefix, g: Geometry, b: int, clustered: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(estimate, se) of every dataset after batch b, as the library computes them: the
-    t statistic's se, or CR2's sqrt(sum_g w_g r_g^2) / n (methods_clustered.mean_cr2)."""
+def mean_stats(
+    pre: Prefix, g: Geometry, b: int, clustered: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(estimate, se, kappa) of every dataset after batch b, as the library computes them:
+    the t statistic's se, or CR2's sqrt(sum_g w_g r_g^2) / n (methods_clustered.mean_cr2),
+    and the sum's skewness (estimates.skewness_of_mean)."""
     full, part = divmod(b, g.per_day)
     reps = pre.total.shape[0]
     n = g.n_at(b)
     total = pre.total[:, b - 1]
     mean = total / n
     if not clustered:
-        ss = np.maximum(pre.total_sq[:, b - 1] - n * mean * mean, 0.0)
-        return mean, np.sqrt(ss / (n - 1)) / math.sqrt(n)
+        sq = pre.total_sq[:, b - 1]
+        ss = np.maximum(sq - n * mean * mean, 0.0)
+        m3 = pre.total_cu[:, b - 1] - 3.0 * mean * sq + 2.0 * n * mean**3
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kappa = np.where(ss > 0, m3 / ss**1.5, 0.0)
+        return mean, np.sqrt(ss / (n - 1)) / math.sqrt(n), kappa
     tg = [pre.in_day[:, :full, -1, :].reshape(reps, -1)] if full else []
     ng = [np.full(g.probes * full, g.per_day, float)] if full else []
     if part:
@@ -358,7 +372,10 @@ def mean_stats(pre: Prefix, g: Geometry, b: int, clustered: bool) -> tuple[np.nd
     n_g = np.concatenate(ng)
     w = 1.0 / (1.0 - n_g / n)
     r = t_g - n_g[None, :] * mean[:, None]
-    return mean, np.sqrt((w * r * r).sum(axis=1)) / n
+    r2 = (r * r).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(r2 > 0, (r * r * r).sum(axis=1) / r2**1.5, 0.0)
+    return mean, np.sqrt((w * r * r).sum(axis=1)) / n, kappa
 
 
 def run_mean(
@@ -388,9 +405,14 @@ def run_mean(
             if conf is None:
                 decisions.append((np.zeros(r, bool), np.zeros(r, bool)))
                 continue
-            est, se = mean_stats(pre, g, b, clustered)
+            est, se, kappa = mean_stats(pre, g, b, clustered)
             mult = mean_multiplier(n, g.sizes_at(b) if clustered else None, conf)
-            decisions.append((est - mult * se >= threshold, est + mult * se < threshold))
+            lo_m = hi_m = np.full(r, mult)
+            if design.plan is not None and design.skew_corrected:  # estimates.skew_widened
+                delta = kappa * (2.0 * mult * mult + 1.0) / 6.0
+                lo_m = mult + np.maximum(0.0, -delta)
+                hi_m = mult + np.maximum(0.0, delta)
+            decisions.append((est - lo_m * se >= threshold, est + hi_m * se < threshold))
         outs.append(_first(decisions, r, stop_on))
     return Outcome(
         np.concatenate([o.passed for o in outs]),
@@ -460,7 +482,7 @@ def check_against_library(seed: int = 11) -> int:
                 assert got == want, (b, conf, k, got, want)
                 checked += 1
             x = values(rng, g, 3, 1.0e8, 0.3, "lognormal")
-            est, se = mean_stats(Prefix.of(x), g, b, True)
+            est, se, kappa = mean_stats(Prefix.of(x), g, b, True)
             mult = mean_multiplier(n, sizes, conf)
             for r in range(3):
                 full, part = divmod(b, g.per_day)
@@ -487,6 +509,20 @@ def check_against_library(seed: int = 11) -> int:
                 res = criterion_result(std, mean_c, s, {}, confidence=conf)
                 assert res.ci_low is not None
                 assert math.isclose(res.ci_low, est[r] - mult * se[r], rel_tol=1e-9)
+                # under a plan: the skewness-widened bounds, as run_mean takes them
+                res_g = np.asarray(t_g) - np.asarray(n_g) * ms.total / ms.n
+                s = replace(
+                    s,
+                    cluster_ss=float((res_g * res_g).sum()),
+                    cluster_cube=float((res_g**3).sum()),
+                )
+                cor = criterion_result(std, mean_c, s, {}, confidence=conf, skew_corrected=True)
+                delta = kappa[r] * (2.0 * mult * mult + 1.0) / 6.0
+                assert cor.ci_low is not None and cor.ci_high is not None
+                lo = est[r] - (mult + max(0.0, -delta)) * se[r]
+                hi = est[r] + (mult + max(0.0, delta)) * se[r]
+                assert math.isclose(cor.ci_low, lo, rel_tol=1e-9), (cor.ci_low, lo)
+                assert math.isclose(cor.ci_high, hi, rel_tol=1e-9), (cor.ci_high, hi)
                 checked += 1
     return checked
 
@@ -791,6 +827,182 @@ def study(reps: int, quick: bool) -> dict[str, Any]:
     return out
 
 
+def lognormal_means(reps: int) -> dict[str, Any]:
+    """Only the cells of the skewness correction (``--only lognormal-means``): the size of
+    the means under the daily plan, normal and lognormal rates, at the planned looks and
+    with 3 unplanned looks a day, and the power of the lognormal mean at N = 300."""
+    g = TWO_WEEKS
+    daily = gs(g.n_at(g.batches), 14)
+    planned, extra = every(g, 24), every(g, 6)
+    cells = [(f"mean, independent, {d}", 0.0, d, False) for d in ("lognormal", "normal")]
+    cells += [
+        (f"mean, clusters, ICC {r}, lognormal", r, "lognormal", True) for r in (0.0, 0.3, 0.5)
+    ]
+    size = []
+    for seed, (name, icc, dist, clustered) in enumerate(cells, start=101):
+        row: dict[str, Any] = {"criterion": name}
+        for label, looks in (("planned", planned), ("extra", extra)):
+            row[label] = run_mean(
+                g,
+                looks,
+                daily,
+                threshold=100.0,
+                truth=100.0,
+                icc=icc,
+                dist=dist,
+                clustered=clustered,
+                reps=reps,
+                seed=seed,
+            ).rates()
+        size.append(row)
+        print(name, row["planned"], row["extra"], flush=True)
+    geo = Geometry(10, 5, 6)
+    row = {"criterion": "mean, independent, N = 300, lognormal", "truth": 107.0}
+    for label, d, looks in (
+        ("fixed", FIXED, [geo.batches]),
+        ("gs_planned", gs(300, 5), every(geo, 6)),
+    ):
+        row[label] = run_mean(
+            geo,
+            looks,
+            d,
+            threshold=100.0,
+            truth=107.0,
+            icc=0.0,
+            dist="lognormal",
+            clustered=False,
+            reps=reps,
+            seed=200,
+        ).rates()
+    print(row, flush=True)
+    # the same datasets three ways, clustered ICC 0.3 (where an excess remains): the design
+    # with and without the correction, and the one-shot test at the end
+    same = []
+    raw = replace(daily, skew_corrected=False)
+    for seed in (104, 105, 106):
+        cmp: dict[str, Any] = {"seed": seed}
+        for label, d, looks in (
+            ("corrected", daily, planned),
+            ("uncorrected", raw, planned),
+            ("one_shot_at_end", FIXED, [g.batches]),
+        ):
+            cmp[label] = run_mean(
+                g,
+                looks,
+                d,
+                threshold=100.0,
+                truth=100.0,
+                icc=0.3,
+                dist="lognormal",
+                clustered=True,
+                reps=reps,
+                seed=seed,
+            ).rates()
+        same.append(cmp)
+        print(cmp, flush=True)
+    return {"reps": reps, "size": size, "power": [row], "icc_0_3_same_datasets": same}
+
+
+def clustered_power(reps: int) -> dict[str, Any]:
+    """Only the clustered power cells (``--only clustered-power``), with where the group-
+    sequential design loses power: the fixed-n test at 95 %, the design at its 5 planned
+    looks, and the last look alone at its nominal level (what the final boundary costs
+    without the earlier looks' chances)."""
+    power = []
+    for seed, (icc, truth) in enumerate(((0.1, 0.984), (0.3, 0.985), (0.0, 0.984)), start=301):
+        geo = Geometry(12, 5, 25)
+        n_all = geo.n_at(geo.batches)
+        design = gs(n_all, 5)
+        last = design.level(n_all)
+        assert last is not None
+        k = counts(np.random.default_rng(seed), geo, reps, truth, icc)
+        common: dict[str, Any] = dict(
+            op=">=", p0=0.95, truth=truth, icc=icc, clustered=True, reps=reps, data=k, seed=seed
+        )
+        row: dict[str, Any] = {
+            "criterion": f"share, clusters 60 × 25, ICC {icc}",
+            "truth": truth,
+            "final_nominal_confidence": last,
+            "fixed": run_count(geo, [geo.batches], FIXED, **common).rates(),
+            "gs_planned": run_count(geo, every(geo, geo.per_day), design, **common).rates(),
+            "final_look_alone": _at_level(geo, last, common),
+        }
+        power.append(row)
+        print(row, flush=True)
+    return {"reps": reps, "power": power}
+
+
+def _at_level(geo: Geometry, conf: float, common: dict[str, Any]) -> dict[str, Any]:
+    n = geo.n_at(geo.batches)
+    kp, _ = count_rule(">=", n, geo.sizes_at(geo.batches), 0.95, conf)
+    kb = common["data"][:, geo.batches - 1]
+    return {"pass": float((kb >= kp).mean()) if kp is not None else 0.0, "reps": len(kb)}
+
+
+def only_report(which: str, res: dict[str, Any]) -> list[str]:
+    lines = [
+        f"# Sequential study, only the cells `--only {which}` (analysis/sequential_study.py)",
+        "",
+        f"{res['reps']} simulated campaigns per cell; Monte Carlo standard error"
+        f" {100 * math.sqrt(0.05 * 0.95 / res['reps']):.2f} points at 5 %."
+        f" {res['seconds']:.0f} s on this machine.",
+        "",
+    ]
+    if "size" in res:
+        lines += [
+            "Size under the daily plan (O'Brien-Fleming, 14 looks), means' bounds with the"
+            " skewness correction (estimates.skew_widened), truth at the threshold:",
+            "",
+            "| criterion | planned looks: false PASS | false FAIL | + 3 unplanned looks a day:"
+            " false PASS | false FAIL |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in res["size"]:
+            p, e = r["planned"], r["extra"]
+            lines.append(
+                f"| {r['criterion']} | {pct(p['pass'])} | {pct(p['fail'])} | {pct(e['pass'])} |"
+                f" {pct(e['fail'])} |"
+            )
+        lines.append("")
+    if "icc_0_3_same_datasets" in res:
+        lines += [
+            "Mean, clusters, ICC 0.3, lognormal, planned looks: the same datasets three ways"
+            " (false FAIL; false PASS in brackets):",
+            "",
+            "| seed | design, corrected | design, uncorrected | one-shot test at the end |",
+            "|---:|---:|---:|---:|",
+        ]
+        for r in res["icc_0_3_same_datasets"]:
+            cells = " | ".join(
+                f"{pct(r[k]['fail'])} ({pct(r[k]['pass'])})"
+                for k in ("corrected", "uncorrected", "one_shot_at_end")
+            )
+            lines.append(f"| {r['seed']} | {cells} |")
+        lines.append("")
+    lines += [
+        "| power cell | truth | fixed-n | group-sequential, 5 planned looks | other |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for r in res["power"]:
+        other = (
+            f"last look alone at {r['final_nominal_confidence']:.4f}:"
+            f" {pct(r['final_look_alone']['pass'])}"
+            if "final_look_alone" in r
+            else ""
+        )
+        lines.append(
+            f"| {r['criterion']} | {r['truth']} | {pct(r['fixed']['pass'])} |"
+            f" {pct(r['gs_planned']['pass'])} | {other} |"
+        )
+    return lines
+
+
+ONLY: dict[str, Callable[[int], dict[str, Any]]] = {
+    "lognormal-means": lognormal_means,
+    "clustered-power": clustered_power,
+}
+
+
 def pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f} %"
 
@@ -892,11 +1104,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=4000)
     ap.add_argument("--quick", action="store_true", help="fewer looks and cells (a test)")
+    ap.add_argument(
+        "--only",
+        choices=("lognormal-means", "clustered-power"),
+        help="run only these cells; written to sequential_study_<cells>.md / .json",
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
     from machine import describe, write_results
 
     t0 = time.perf_counter()
+    if args.only:
+        part = ONLY[args.only](args.reps)
+        part["seconds"] = time.perf_counter() - t0
+        part["machine"] = describe()
+        name = args.only.replace("-", "_")
+        write_results(f"sequential_study_{name}", only_report(args.only, part), part)
+        return
     checked = check_against_library()
     res = study(args.reps, args.quick)
     res["checked_against_library"] = checked

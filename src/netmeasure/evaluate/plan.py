@@ -335,9 +335,9 @@ class Plan:
 
     def _criterion_columns(self, j: int, c: Criterion) -> list[Aggregate]:
         """Criterion j's trials ``n{j}``, totals ``t{j}``, (means) sums of squares ``q{j}``
-        and rows ``a{j}`` (ok or failed: whether it was measured at all) per cluster, over
-        the rows evaluate uses (the cluster grouping's rows: no condition repeats
-        ``_excluded IS NULL``)."""
+        and of cubes ``cu{j}``, and rows ``a{j}`` (ok or failed: whether it was measured at
+        all) per cluster, over the rows evaluate uses (the cluster grouping's rows: no
+        condition repeats ``_excluded IS NULL``)."""
         base = self._criterion_rows(c)
         ok = f"{base} AND ok"
         rows = Aggregate(f"a{j}", "count", "*", base)
@@ -346,6 +346,7 @@ class Plan:
                 Aggregate(f"n{j}", "count", "*", ok),
                 Aggregate(f"t{j}", "sum", "value", ok),
                 Aggregate(f"q{j}", "sum", "value * value", ok),
+                Aggregate(f"cu{j}", "sum", "value * value * value", ok),
                 rows,
             ]
         if c.statistic == "share":
@@ -531,6 +532,8 @@ class Plan:
                 ),
                 "sum_k_sq": f"coalesce(sum(t{j} * t{j}), 0)" if bb else "0",
                 "sum_size_k": f"coalesce(sum(n{j} * t{j}), 0)" if bb else "0",
+                "total_cube": f"sum(cu{j})" if mean else "0",
+                "cluster_cube": f"coalesce(sum(r{j} * r{j} * r{j}), 0)" if mean else "0",
                 "rows": f"coalesce(sum(a{j}), 0)",
             }
             assert set(exprs) == set(SUMMED_FIELDS)

@@ -25,7 +25,9 @@ each at level alpha = 1 - confidence; each spends its own alpha on its own upper
 A look's boundary z_k is turned into the nominal level 1 - Phi(z_k) at which the statistic's
 own fixed-n test (Clopper-Pearson, the clustered worst case, CR2 t, order statistics) is
 applied at that look (Jennison & Turnbull 2000, §3.4 and ch. 12: nominal significance
-levels for exact and t statistics).
+levels for exact and t statistics); a mean's bounds there are widened for skewness
+(estimates.skew_widened: the t approximation's tail error grows with the small nominal
+levels of the early looks).
 
 The integration: the sub-density of S_k on the continuation region is kept on a grid and
 taken as piecewise linear between grid points; each step's convolution with the normal

@@ -58,6 +58,11 @@ class CriterionSums:
     #: Σ_g n_g k_g (0 for the other statistics).
     sum_k_sq: float = 0.0
     sum_size_k: float = 0.0
+    #: Means, for the skewness correction of a group-sequential look's bounds
+    #: (estimates.skewness_of_mean): Σ x³ over the samples and Σ_g r_g³ over the clusters
+    #: (0 for the other statistics).
+    total_cube: float = 0.0
+    cluster_cube: float = 0.0
     #: The criterion's used rows, ok or failed (a mean's or quantile's ``n`` counts only the
     #: ok ones): 0 means the indicator was not measured at all in this group.
     rows: int = 0

@@ -112,9 +112,13 @@ def criterion_result(
     s: CriterionSums,
     ranked: Mapping[int, float],
     confidence: float | None = None,
+    *,
+    skew_corrected: bool = False,
 ) -> CriterionResult:
     """``confidence``: each one-sided bound's level, the standard's unless given (a
-    group-sequential look's nominal level, sequential_result)."""
+    group-sequential look's nominal level, sequential_result). ``skew_corrected``: a mean's
+    bounds widened by the skewness correction (estimates.skew_widened; under a plan only:
+    a one-shot evaluation keeps its t / CR2 bounds)."""
     conf = std.meta.confidence if confidence is None else confidence
     clustered = bool(std.meta.cluster)
     n = s.n
@@ -166,6 +170,8 @@ def criterion_result(
     if c.statistic == "mean":
         res = estimates.mean(s, conf, clustered=clustered)
         est, b = res.estimate, res.bounds
+        if skew_corrected:
+            b = estimates.skew_widened(res, estimates.skewness_of_mean(s, clustered=clustered))
         letter, verdict = decide(c.op, c.threshold, est, b.low, b.high)
         needed = None
         if verdict == "INCONCLUSIVE" and est != c.threshold and math.isfinite(res.se):
@@ -441,7 +447,9 @@ def sequential_result(
             note=f"{res.note}; {note}" if res.note else note,
         )
     else:
-        res = criterion_result(std, c, s, ranked, confidence=look.nominal_confidence)
+        res = criterion_result(
+            std, c, s, ranked, confidence=look.nominal_confidence, skew_corrected=True
+        )
     decided = res.verdict != "INCONCLUSIVE"
     expected: int | None = look.number if decided else None
     needed = res.samples_needed
