@@ -507,8 +507,8 @@ def test_every_number_in_the_terminal_carries_its_unit(tmp_path: Path, netmeasur
 
 
 def test_an_exclusion_that_removes_most_of_a_group_is_the_headline(
-    tmp_path: Path, netmeasure
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     """Issue 25: the README campaign's 217 samples were all excluded (technology) and the
     terminal said "0 samples — FAIL", the reason one line below the tables."""
     rows = [

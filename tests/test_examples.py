@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import speedtest_server
+from conftest import Netmeasure
 
 ROOT = Path(__file__).resolve().parents[1]
 QCVN = "vn-qcvn-126-2021"
@@ -122,7 +123,7 @@ def mini():  # type: ignore[no-untyped-def]
 @pytest.mark.slow
 @pytest.mark.parametrize("where", sorted(STANDARD_OF))
 def test_campaign_example_gives_samples_its_standard_keeps(
-    tmp_path: Path, where: str, iperf3_server: int, mini: str, netmeasure
+    tmp_path: Path, where: str, iperf3_server: int, mini: str, netmeasure: Netmeasure
 ) -> None:
     standard, params = STANDARD_OF[where]
     param_args = [a for p in params for a in ("--param", p)]
@@ -144,13 +145,14 @@ def test_campaign_example_gives_samples_its_standard_keeps(
     assert run.exit_code == 0, run.stderr
     res = netmeasure("evaluate", "--standard", standard, *param_args, "--json", store)
     assert res.exit_code in (0, 1, 3), res.stderr
-    (group,) = res.json()["groups"]  # type: ignore[index]
+    doc: Any = res.json()
+    (group,) = doc["groups"]
     assert group["excluded"].get("technology", 0) == 0, group["excluded"]
     assert group["n_samples"] >= 1, group
 
 
 def test_probe_check_says_the_standard_would_exclude_every_sample(
-    tmp_path: Path, netmeasure
+    tmp_path: Path, netmeasure: Netmeasure
 ) -> None:
     """The README's campaign as it was (no technology, no modem): named before the run."""
     text = campaign_examples()["README.md[0]"].replace('technology = "5G-SA"', "")
@@ -176,7 +178,9 @@ def test_probe_check_says_the_standard_would_exclude_every_sample(
     assert "5 s is below" in checks[f"standard {QCVN}: spacing"].detail
 
 
-def test_probe_check_names_a_criterion_no_test_measures(tmp_path: Path, netmeasure) -> None:
+def test_probe_check_names_a_criterion_no_test_measures(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     data = tomllib.loads(campaign_examples()["README.md[0]"])
     data["probe"].update(store=str(tmp_path / "s.db"), gpsd=False, modem=False)
     data["tests"] = [t for t in data["tests"] if t["type"] != "latency"]
@@ -190,7 +194,9 @@ def test_probe_check_names_a_criterion_no_test_measures(tmp_path: Path, netmeasu
 
 
 @pytest.mark.slow
-def test_readme_import_example_gives_samples_qcvn_keeps(tmp_path: Path, netmeasure) -> None:
+def test_readme_import_example_gives_samples_qcvn_keeps(
+    tmp_path: Path, netmeasure: Netmeasure
+) -> None:
     """README: ``netmeasure import results/ --store campaign.db --operator Viettel
     --environment indoor --technology 5G-SA`` on iperf3 outputs, then evaluate."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -208,7 +214,8 @@ def test_readme_import_example_gives_samples_qcvn_keeps(tmp_path: Path, netmeasu
     assert res.exit_code in (0, 1), res.stderr
     res = netmeasure("evaluate", "--standard", QCVN, "--json", tmp_path / "campaign.db")
     assert res.exit_code in (0, 1, 3), res.stderr
-    (group,) = res.json()["groups"]  # type: ignore[index]
+    doc: Any = res.json()
+    (group,) = doc["groups"]
     assert group["excluded"].get("technology", 0) == 0, group["excluded"]
     assert group["n_samples"] >= 1, group
 

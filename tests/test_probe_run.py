@@ -344,8 +344,8 @@ def test_disk_full_during_run_keeps_samples_in_a_fallback_file(
 
 
 def test_the_wait_between_rounds_is_announced(
-    tmp_path: Path, iperf3_server: int, netmeasure
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, iperf3_server: int, netmeasure: Netmeasure
+) -> None:
     """Issue 25: nothing was printed between probe rounds; now "next round at HH:MM:SS"."""
     body = PROBE.format(store=tmp_path / "s.db", rounds=2, interval="3s")
     body += LATENCY.format(port=iperf3_server)

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -127,7 +128,7 @@ def check_dossier(pdf: Path, ev, std) -> None:  # type: ignore[no-untyped-def]
     """PDF/A-3b with an output intent, every font embedded, tagged, and the evaluation's JSON
     and the standard file attached (issue 25: an official files a self-contained dossier)."""
     reader = PdfReader(pdf)
-    root = reader.trailer["/Root"]
+    root: Any = reader.trailer["/Root"]
     xmp = reader.xmp_metadata
     assert xmp is not None
     meta = xmp.stream.get_data().decode("utf-8")

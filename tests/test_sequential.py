@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats as sps
 
+from conftest import num
 from netmeasure.campaign_plan import CampaignPlan, load_plan
 from netmeasure.errors import ConfigError
 from netmeasure.evaluate import estimates, evaluate, sequential
@@ -480,13 +481,14 @@ def test_skew_correction_widens_the_skewed_side_only_under_a_plan(sign: float) -
     res = estimates.mean(s, conf, clustered=False)
     kappa = estimates.skewness_of_mean(s, clustered=False)
     assert kappa is not None and kappa * sign > 0
-    mult = (res.estimate - res.bounds.low) / res.se  # type: ignore[operator]
-    widen = res.se * abs(kappa) * (2 * mult * mult + 1) / 6
+    se = num(res.se)
+    mult = (num(res.estimate) - num(res.bounds.low)) / se
+    widen = se * abs(kappa) * (2 * mult * mult + 1) / 6
     assert one_shot.ci_low == pytest.approx(res.bounds.low, rel=1e-12)
     if sign > 0:  # right skew: the upper bound moves out, the lower stays
         assert corrected.ci_low == pytest.approx(one_shot.ci_low, rel=1e-12)
-        assert corrected.ci_high == pytest.approx(one_shot.ci_high + widen, rel=1e-9)
+        assert corrected.ci_high == pytest.approx(num(one_shot.ci_high) + widen, rel=1e-9)
     else:
         assert corrected.ci_high == pytest.approx(one_shot.ci_high, rel=1e-12)
-        assert corrected.ci_low == pytest.approx(one_shot.ci_low - widen, rel=1e-9)
-    assert widen > 0.1 * res.se  # a correction that matters at this level
+        assert corrected.ci_low == pytest.approx(num(one_shot.ci_low) - widen, rel=1e-9)
+    assert widen > 0.1 * se  # a correction that matters at this level

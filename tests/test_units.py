@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 import pytest
 
 from netmeasure.errors import UnitError
@@ -72,7 +74,9 @@ def test_format_rate() -> None:
         (parse_duration_s, 30, "30s"),
     ],
 )
-def test_a_bare_number_is_refused_with_a_hint(parse, bare, example) -> None:
+def test_a_bare_number_is_refused_with_a_hint(
+    parse: Callable[[object], float], bare: object, example: str
+) -> None:
     """Issue 25: "100" was read as 100 bit/s and turned an 87.9 Mbit/s operator into PASS."""
     with pytest.raises(UnitError) as info:
         parse(bare)
@@ -98,5 +102,5 @@ def test_a_share_may_be_written_without_a_unit() -> None:
         (None, "ms", "—"),
     ],
 )
-def test_every_unit_kind_is_shown_with_its_unit(value, unit, shown) -> None:
+def test_every_unit_kind_is_shown_with_its_unit(value: float, unit: str, shown: str) -> None:
     assert format_quantity(value, unit) == shown
