@@ -177,3 +177,29 @@ def test_duckdb_sort_and_window_agree_on_monotonic_times(tmp_path: Path) -> None
     got = {json.loads(k)["probe_id"]: (v, gap) for k, v, gap in by_window}
     assert got["p1"][0] == 0 and got["p1"][1] == pytest.approx(32.0)
     assert got["p2"] == (5, pytest.approx(25.0))
+
+
+@pytest.mark.spark
+def test_spark_gives_duckdbs_figures(tmp_path: Path) -> None:
+    """Spark's window over the placed times, and its exclusions, as DuckDB's sort gives."""
+    from netmeasure.evaluate.spark_session import SparkOptions
+
+    rows = stepped_back() + [
+        _row(200 + i, T0 + timedelta(seconds=60 * i), probe_id="p3", clock_synced=i % 2 == 0)
+        for i in range(8)
+    ]
+    path = str(write(tmp_path, rows))
+    std = load_standard(QCVN)
+    duck = evaluate(std, [path], group_by=["probe_id"]).to_json()
+    spark = evaluate(
+        std, [path], group_by=["probe_id"], engine="spark", spark=SparkOptions("local[2]")
+    ).to_json()
+    by = {g["key"]["probe_id"]: g for g in duck["groups"]}
+    assert by["p3"]["excluded"]["clock_unsynced"] == 4
+    assert next(s for s in by["p1"]["sampling"] if s["requirement"] == "min_spacing")[
+        "violations"
+    ] == 0
+    for d, s in zip(duck["groups"], spark["groups"], strict=True):
+        assert d["excluded"] == s["excluded"]
+        assert d["sampling"] == s["sampling"]
+        assert d["days"] == s["days"] and d["n_samples"] == s["n_samples"]
