@@ -90,7 +90,9 @@ def test_the_stepped_back_probe_has_no_spacing_violation(tmp_path: Path) -> None
 def test_real_violations_within_a_boot_are_still_counted(tmp_path: Path) -> None:
     """Tests 20 s apart by the monotonic clock while the wall clock says 40 s: violations."""
     rows = [
-        _row(i, T0 + timedelta(seconds=40 * i), clock_synced=True, boot_id="b", monotonic_s=20.0 * i)
+        _row(
+            i, T0 + timedelta(seconds=40 * i), clock_synced=True, boot_id="b", monotonic_s=20.0 * i
+        )
         for i in range(5)
     ]
     s = spacing(evaluate(load_standard(QCVN), [str(write(tmp_path, rows))]))
@@ -196,9 +198,10 @@ def test_spark_gives_duckdbs_figures(tmp_path: Path) -> None:
     ).to_json()
     by = {g["key"]["probe_id"]: g for g in duck["groups"]}
     assert by["p3"]["excluded"]["clock_unsynced"] == 4
-    assert next(s for s in by["p1"]["sampling"] if s["requirement"] == "min_spacing")[
-        "violations"
-    ] == 0
+    assert (
+        next(s for s in by["p1"]["sampling"] if s["requirement"] == "min_spacing")["violations"]
+        == 0
+    )
     for d, s in zip(duck["groups"], spark["groups"], strict=True):
         assert d["excluded"] == s["excluded"]
         assert d["sampling"] == s["sampling"]
