@@ -610,7 +610,6 @@ class Plan:
         need = self.std.sampling.min_spacing_s
         if need is None:
             return None
-        d = self.dialect
         # One row of the sampling metric is one test (a throughput run writes one download);
         # gaps are per device, whatever group its tests fall in. The times in microseconds
         # once, before the window (converted in it, they would be converted twice a row).
