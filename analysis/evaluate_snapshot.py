@@ -207,7 +207,7 @@ def _close(a: Any, b: Any, path: str, problems: list[str]) -> None:
             problems.append(f"{path}: {len(a)} items != {len(b)}")
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
             _close(x, y, f"{path}[{i}]", problems)
-    elif path.endswith(".standard.path") and isinstance(a, str) and isinstance(b, str):
+    elif path.endswith(".path") and isinstance(a, str) and isinstance(b, str):
         if Path(a).name != Path(b).name:  # the shipped file, wherever each version lives
             problems.append(f"{path}: {a!r} != {b!r}")
     elif a != b and not (path.endswith("netmeasure_version")):

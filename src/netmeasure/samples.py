@@ -273,8 +273,22 @@ class ClockStamp:
     synced: bool | None = None
     boot_id: str | None = None
     wall_minus_monotonic: float | None = None
+    # After the test (set by ``after``): the offset then, and the test's monotonic span. A
+    # step during the test moved the offset: each sample takes the one that puts it inside
+    # the span (a step is far larger than a test is long).
+    wall_minus_monotonic_after: float | None = None
+    span: tuple[float, float] | None = None
 
     def monotonic_of(self, at: dt.datetime) -> float | None:
         if self.wall_minus_monotonic is None:
             return None
-        return max(0.0, at.timestamp() - self.wall_minus_monotonic)
+        offsets = [self.wall_minus_monotonic]
+        if self.wall_minus_monotonic_after is not None:
+            offsets.append(self.wall_minus_monotonic_after)
+        candidates = [at.timestamp() - o for o in offsets]
+        if self.span is not None:
+            low, high = self.span
+            inside = [m for m in candidates if low - 1.0 <= m <= high + 1.0]
+            if inside:
+                return max(0.0, inside[0])
+        return max(0.0, candidates[0])

@@ -4,7 +4,8 @@ POST /v1/samples   Authorization: Bearer <probe token>; JSON {"samples": [...]} 
                    accepted); each row validated (422 names the row and field); a probe may
                    only write its own probe_id (403); idempotent by sample_id.
 GET  /health       liveness and the database kind.
-GET  /metrics      Prometheus: ingested and rejected rows, request latency.
+GET  /metrics      Prometheus: ingested and rejected rows, request latency, each probe's last
+                   upload time and how many probes are stale (for alerts).
 GET  /v1/probes    admin token only: probes with last-seen time and counts.
 The OpenAPI spec is served at /openapi.json (docs at /docs).
 """
@@ -40,6 +41,7 @@ from pydantic import (
 from netmeasure import __version__
 from netmeasure.collector.columnar import decode, plain_rows
 from netmeasure.collector.db import CollectorDB, ConflictingSamples, database_problem
+from netmeasure.collector.staleness import DEFAULT_STALE_AFTER_S, age_s, is_stale
 from netmeasure.collector.tokens import same, token_hash
 from netmeasure.collector.validate import (
     MAX_BATCH,
@@ -183,6 +185,58 @@ class ProbeOut(BaseModel):
     batches: int
 
 
+class _FleetMetrics:
+    """The probes' freshness, read from the database at each scrape: an alert rule needs
+    only ``netmeasure_probes_stale > 0`` (or the age from
+    ``netmeasure_probe_last_seen_timestamp_seconds``)."""
+
+    def __init__(self, db: CollectorDB, stale_after_s: float) -> None:
+        self.db = db
+        self.stale_after_s = stale_after_s
+
+    def describe(self) -> list[Any]:
+        return []  # collected at scrape time only: registering reads no database
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        last = GaugeMetricFamily(
+            "netmeasure_probe_last_seen_timestamp_seconds",
+            "Unix time (s) of the probe's last upload (absent: never uploaded)",
+            labels=["probe_id"],
+        )
+        stale = GaugeMetricFamily(
+            "netmeasure_probe_stale",
+            "1 when the probe has not uploaded for longer than the stale-after time, or never",
+            labels=["probe_id"],
+        )
+        now = dt.datetime.now(dt.UTC)
+        try:
+            probes = self.db.probes()
+        except Exception:  # the database is away: /health says so; no fleet figures
+            return
+        n_stale = 0
+        for p in probes:
+            age = age_s(p.last_seen, now)
+            if age is not None:
+                last.add_metric([p.probe_id], now.timestamp() - age)
+            flag = is_stale(age, self.stale_after_s)
+            n_stale += flag
+            stale.add_metric([p.probe_id], float(flag))
+        yield last
+        yield stale
+        yield GaugeMetricFamily(
+            "netmeasure_probes_stale",
+            "Probes not heard from for longer than the stale-after time (or never)",
+            value=n_stale,
+        )
+        yield GaugeMetricFamily(
+            "netmeasure_stale_after_seconds",
+            "The stale-after time (s): collector serve --stale-after",
+            value=self.stale_after_s,
+        )
+
+
 def create_app(
     db: CollectorDB, *, admin_token: str | None = None, dashboard: Any | None = None
 ) -> FastAPI:
@@ -207,6 +261,8 @@ def create_app(
         "netmeasure_request_seconds", "Request latency", ["path"], registry=registry
     )
     admin_hash = token_hash(admin_token) if admin_token else None
+    stale_after_s = float(getattr(dashboard, "stale_after_s", DEFAULT_STALE_AFTER_S))
+    registry.register(_FleetMetrics(db, stale_after_s))
 
     app.add_middleware(_Timing, histogram=latency)
 

@@ -205,6 +205,8 @@ class CollectorDB(Protocol):
     def probes(self) -> list[ProbeInfo]: ...
     def get(self, probe_id: str, sample_id: str) -> dict[str, Any] | None: ...
     def count(self) -> int: ...
+    def recent(self, probe_id: str, limit: int) -> list[dict[str, Any]]: ...
+    def probes_of(self, campaign: str | None, operator: str, area: str | None) -> list[Any]: ...
     def iter_rows(self) -> Iterator[dict[str, Any]]: ...
     def add_viewer(self, name: str, token_hash: str, *, rotate: bool = False) -> None: ...
     def viewer_for_token(self, token_hash: str) -> str | None: ...
@@ -214,6 +216,19 @@ class CollectorDB(Protocol):
         self, cursor: Any, columns: Sequence[str], limit: int
     ) -> tuple[list[tuple[Any, ...]], Any]: ...
     def close(self) -> None: ...
+
+
+#: What the dashboard's probe page shows of each recent row.
+RECENT_COLUMNS: Final = (
+    "started_at",
+    "campaign",
+    "operator",
+    "area",
+    "metric",
+    "value",
+    "ok",
+    "error",
+)
 
 
 def connect(url: str) -> CollectorDB:
@@ -377,6 +392,27 @@ class SqliteDB:
         if r is None:
             return None
         return {c: _normalise(c, v) for c, v in zip(ALL_COLUMNS, r, strict=True)}
+
+    def recent(self, probe_id: str, limit: int) -> list[dict[str, Any]]:
+        """The probe's newest ``limit`` rows by started_at (the dashboard's probe page)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(RECENT_COLUMNS)} FROM samples WHERE probe_id = ?"
+                " ORDER BY started_at DESC LIMIT ?",
+                (probe_id, limit),
+            ).fetchall()
+        return [{**dict(zip(RECENT_COLUMNS, r, strict=True)), "ok": bool(r[6])} for r in rows]
+
+    def probes_of(self, campaign: str | None, operator: str, area: str | None) -> list[Any]:
+        """(probe_id, rows, newest started_at) of the probes that measured ``operator`` in
+        ``area`` during ``campaign`` (the dashboard's drill-down; a scan of the samples)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT probe_id, count(*), max(started_at) FROM samples"
+                " WHERE campaign IS ? AND operator IS ? AND area IS ?"
+                " GROUP BY probe_id ORDER BY probe_id",
+                (campaign, operator, area),
+            ).fetchall()
 
     def count(self) -> int:
         with self._lock:
@@ -615,6 +651,32 @@ class PostgresDB:
         if r is None:
             return None
         return {c: _normalise(c, v) for c, v in zip(ALL_COLUMNS, r, strict=True)}
+
+    def recent(self, probe_id: str, limit: int) -> list[dict[str, Any]]:
+        """The probe's newest ``limit`` rows by started_at (the dashboard's probe page)."""
+        conn = self._conn()
+        with conn.transaction():
+            rows = conn.execute(
+                f"SELECT {', '.join(RECENT_COLUMNS)} FROM samples WHERE probe_id = %s"
+                " ORDER BY started_at DESC LIMIT %s",
+                (probe_id, limit),
+            ).fetchall()
+        return [
+            {**dict(zip(RECENT_COLUMNS, r, strict=True)), "started_at": _iso(r[0])} for r in rows
+        ]
+
+    def probes_of(self, campaign: str | None, operator: str, area: str | None) -> list[Any]:
+        """(probe_id, rows, newest started_at) of the probes that measured ``operator`` in
+        ``area`` during ``campaign`` (the dashboard's drill-down; a scan of the samples)."""
+        conn = self._conn()
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT probe_id, count(*), max(started_at) FROM samples"
+                " WHERE campaign IS NOT DISTINCT FROM %s AND operator IS NOT DISTINCT FROM %s"
+                " AND area IS NOT DISTINCT FROM %s GROUP BY probe_id ORDER BY probe_id",
+                (campaign, operator, area),
+            ).fetchall()
+        return [(r[0], int(r[1]), _iso(r[2])) for r in rows]
 
     def count(self) -> int:
         conn = self._conn()

@@ -10,6 +10,7 @@ in one transaction; a failed test is written as failed samples and the campaign 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import random
@@ -296,7 +297,7 @@ def run_test(
     entry: TestEntry | TestSpec,
     reader: ContextReader,
     stop: threading.Event,
-    clock: ClockStamp | None = None,
+    stamp: ClockStamp | None = None,
 ) -> list[TestRecord]:
     """Run one campaign test entry (one or more tool runs) and build its samples: operator,
     interface and radio facts of the modem the test runs on."""
@@ -304,6 +305,7 @@ def run_test(
         entry = TestEntry(entry)
     spec = entry.spec
     runner = runner_for(spec)
+    began = clock.monotonic_s()
     ctx = reader.read(
         runner.context_host(spec),
         interface=interface_of(spec),
@@ -314,7 +316,13 @@ def run_test(
         outcomes = runner.run(spec, stop=stop)
     except Exception as exc:  # a bug in a runner must not end months of measuring
         outcomes = [_crashed(runner, spec, exc)]
-    return [_record(outcome, ctx, clock) for outcome in outcomes]
+    if stamp is not None:
+        stamp = dataclasses.replace(
+            stamp,
+            wall_minus_monotonic_after=clock.wall_minus_monotonic(),
+            span=(began, clock.monotonic_s()),
+        )
+    return [_record(outcome, ctx, stamp) for outcome in outcomes]
 
 
 def _crashed(runner: Runner, spec: TestSpec, exc: Exception) -> Outcome:

@@ -36,7 +36,7 @@ from typing import Any, Final
 from urllib.parse import urlparse
 
 log = logging.getLogger("netmeasure.dashboard")
-STATE_FORMAT: Final = 3  # 2: tables as zstd Arrow IPC; 3: JSON + Arrow IPC, no pickle
+STATE_FORMAT: Final = 4  # 2: zstd Arrow IPC; 3: JSON + Arrow IPC, no pickle; 4: + series
 #: How often (at most) the aggregator rewrites its state file while rows keep arriving.
 CHECKPOINT_S: Final = 300.0
 #: How long a request waits for the aggregator (it answers between two batches).
@@ -62,14 +62,16 @@ class AggregatorError(Exception):
 def default_state_dir(url: str) -> Path:
     """Where the aggregates are kept: beside an SQLite database (``collector.db`` ->
     ``collector.db-dashboard/``), else in the user's state directory under a digest of the
-    database URL (without its password)."""
+    database URL (without its password): $STATE_DIRECTORY under systemd."""
     parsed = urlparse(url)
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///") :] + "-dashboard")
     if parsed.scheme in ("", "file"):
         return Path((parsed.path or url) + "-dashboard")
     bare = url.replace(f":{parsed.password}@", "@") if parsed.password else url
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    # under systemd (StateDirectory=): its folder, the one the unit may write
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    base = Path(state or os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     digest = hashlib.sha256(bare.encode()).hexdigest()[:16]
     return base / "netmeasure" / "dashboard" / digest
 
@@ -322,6 +324,9 @@ def serve(
     from netmeasure.standard import load_standard
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the web process stops us (Ctrl-C)
+    # systemd's stop sends SIGTERM to the whole group: stop as asked, saving the state
+    # first (it killed the aggregator before it saved)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     # this process is ours: its messages go to the collector's stderr
     logging.basicConfig(level=logging.INFO, format="dashboard: %(message)s", stream=sys.stderr)
     reader = open_reader(url)
@@ -343,6 +348,8 @@ def serve(
             return views.state_part(live, now=now, **args)
         if kind == "map":
             return views.map_body(live, **args)
+        if kind == "series":
+            return views.series_body(live, **args)
         raise ValueError(f"unknown question {kind!r}")
 
     def questions() -> None:

@@ -58,7 +58,7 @@ LEVELS: Final[dict[str, tuple[str, ...]]] = {
     "h3_8": ("operator", "h3_8"),
 }
 #: The DuckDB tables a snapshot carries (and the only names a state file may give).
-STATE_TABLES: Final = (*(f"_sets_{lv}" for lv in LEVELS), "_values_live")
+STATE_TABLES: Final = (*(f"_sets_{lv}" for lv in LEVELS), "_values_live", "_series_live")
 #: The columns read from the collector (the engine fills the others with NULL).
 READ_COLUMNS: Final = (
     "probe_id",
@@ -272,6 +272,22 @@ class LiveEvaluation:
                     f"CREATE TABLE _values_live AS SELECT {fine}, metric, tool, _ul, value"
                     " FROM s LIMIT 0"
                 )
+            # The time series: per campaign, operator, metric and hour of started_at (hours
+            # since 1970, UTC), the completed tests, the sum of their values, the failures,
+            # of the rows the standard keeps (sums add up across batches; the view divides).
+            if not _has_table(con, "_series_live"):
+                con.execute(
+                    "CREATE TABLE _series_live (campaign VARCHAR, operator VARCHAR,"
+                    " metric VARCHAR, hour BIGINT, n BIGINT, s DOUBLE, f BIGINT)"
+                )
+            # by the hour the test started, never the hour it was uploaded: a back-filled
+            # upload lands in the hours it measured
+            con.execute(
+                "INSERT INTO _series_live SELECT campaign, operator, metric,"
+                " epoch_us(started_at) // 3600000000 AS hour, count(*) FILTER (WHERE ok),"
+                " coalesce(sum(value) FILTER (WHERE ok), 0), count(*) FILTER (WHERE NOT ok)"
+                " FROM s WHERE _excluded IS NULL AND started_at IS NOT NULL GROUP BY ALL"
+            )
             if self._quantile_metrics:
                 metrics = ", ".join(duckdb_literal(m) for m in self._quantile_metrics)
                 con.execute(
@@ -297,9 +313,11 @@ class LiveEvaluation:
                 SELECT campaign, probe_id, count(*), count(*) FILTER (WHERE NOT ok),
                        max(started_at), max(received_at)
                 FROM {raw} GROUP BY ALL""").fetchall()
+            # measured per minute: by started_at (UTC text with a 'Z', record/timetext.py),
+            # not by upload: a back-filled day is not 1,500 tests in the hour it arrived
             minutes = con.execute(f"""
-                SELECT campaign, probe_id, substr(received_at, 1, 16), count(*)
-                FROM {raw} GROUP BY ALL""").fetchall()
+                SELECT campaign, probe_id, substr(started_at, 1, 16), count(*)
+                FROM {raw} WHERE started_at IS NOT NULL GROUP BY ALL""").fetchall()
             con.execute("DROP VIEW s")
             con.execute("DROP VIEW raw_samples")
             if self._agg_rows > 2 * max(self._agg_compacted, 100_000):
@@ -323,6 +341,12 @@ class LiveEvaluation:
             )
             n = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
             total += int(n[0]) if n else 0
+        if _has_table(con, "_series_live"):
+            con.execute(
+                "CREATE OR REPLACE TABLE _series_live AS SELECT campaign, operator, metric,"
+                " hour, sum(n)::BIGINT AS n, sum(s) AS s, sum(f)::BIGINT AS f"
+                " FROM _series_live GROUP BY ALL"
+            )
         self._agg_rows = self._agg_compacted = total
 
     def _fine_id(self, gkey: str) -> int:
@@ -617,6 +641,21 @@ class LiveEvaluation:
             out = [[round(a, 6), round(b, 6)] for a, b in h3.cell_to_boundary(cell)]
             self._boundaries[cell] = out
         return out
+
+    def series(self, campaign: Any) -> list[tuple[Any, ...]]:
+        """(operator, metric, hour since 1970, completed tests, sum of values, failures)
+        of one campaign, by operator, metric and hour."""
+        with self.lock:
+            if not _has_table(self._view_cur, "_series_live"):
+                return []
+            where = "campaign IS NULL" if campaign is None else "campaign = ?"
+            params = [] if campaign is None else [campaign]
+            rows: list[tuple[Any, ...]] = self._view_cur.execute(
+                "SELECT operator, metric, hour, sum(n)::BIGINT, sum(s), sum(f)::BIGINT"
+                f" FROM _series_live WHERE {where} GROUP BY ALL ORDER BY ALL",
+                params,
+            ).fetchall()
+            return rows
 
     def recent_points(self, campaign: Any) -> list[list[Any]]:
         with self.lock:

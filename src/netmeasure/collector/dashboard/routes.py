@@ -6,6 +6,9 @@ POST /dashboard/signout          sign out (the session's CSRF token + Origin)
 GET  /dashboard/api/state        standards, campaigns, progress, verdicts, fleet; ``version``
                                  answers "unchanged" cheaply when nothing new arrived
 GET  /dashboard/api/map          hexagons (H3, resolution 4-8) and the latest sample points
+GET  /dashboard/api/series       per metric and operator, the hourly means by started_at
+GET  /dashboard/api/probes       the probes that measured an operator in an area (drill-down)
+GET  /dashboard/api/probe        a probe's newest tests, each value with its unit
 GET  /dashboard/basemap.geojson  the shipped outlines or ``--basemap FILE``
 GET  /dashboard/static/...       the page's script and style (no data)
 
@@ -203,15 +206,18 @@ def mount_dashboard(
         return text
 
     @router.get("", response_class=HTMLResponse)
-    def index(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+    def index(
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+        lang: Annotated[str, Query(pattern="^(en|vi)$")] = "en",
+    ) -> Response:
         s = access.session(request.cookies.get(SESSION_COOKIE))
         if s is None:
             if access.bearer(authorization) is not None:
-                return HTMLResponse(page("index.html", csrf="", who="token"))
+                return HTMLResponse(page("index.html", csrf="", who="token", **ui_texts(lang)))
             return RedirectResponse("/dashboard/signin", status_code=303)
-        return HTMLResponse(
-            page("index.html", csrf=s.csrf, who=f"{s.identity.role}: {s.identity.name}")
-        )
+        who = f"{s.identity.role}: {s.identity.name}"
+        return HTMLResponse(page("index.html", csrf=s.csrf, who=who, **ui_texts(lang)))
 
     @router.get("/signin", response_class=HTMLResponse)
     def signin_form(request: Request, error: str = "") -> Response:
@@ -359,6 +365,63 @@ def mount_dashboard(
         key = ("map", standard_id, campaign, resolution, verdicts)
         return cached(request, key, str(info.version), build)
 
+    @router.get("/api/series")
+    def series(
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+        standard: Annotated[str | None, Query(max_length=100)] = None,
+        campaign: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> Response:
+        need(request, authorization)
+        standard_id = standard or config.default_standard
+        agg = boards.get(standard_id)
+        info = agg.info()
+
+        def build() -> dict[str, Any]:
+            body: dict[str, Any] = agg.ask("series", campaign=campaign)
+            body["_tag"] = str(body["version"])
+            return body
+
+        return cached(request, ("series", standard_id, campaign), str(info.version), build)
+
+    @router.get("/api/probe")
+    def probe_tests(
+        request: Request,
+        probe_id: Annotated[str, Query(max_length=200)],
+        authorization: Annotated[str | None, Header()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> Response:
+        """A probe's newest tests (the drill-down's last step), each value with its unit."""
+        from netmeasure.record import METRIC_UNITS
+
+        need(request, authorization)
+        if probe_id not in {p.probe_id for p in registered()}:
+            raise HTTPException(404, "no such probe")
+        tests = [
+            {**r, "unit": METRIC_UNITS.get(str(r["metric"]))} for r in db.recent(probe_id, limit)
+        ]
+        return JSONResponse({"probe_id": probe_id, "limit": limit, "tests": tests})
+
+    @router.get("/api/probes")
+    def probes_of(
+        request: Request,
+        operator: Annotated[str, Query(max_length=500)],
+        authorization: Annotated[str | None, Header()] = None,
+        campaign: Annotated[str | None, Query(max_length=500)] = None,
+        area: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> Response:
+        """The probes that measured an operator in an area (the drill-down's third step)."""
+        need(request, authorization)
+        rows = db.probes_of(campaign or None, operator, area or None)
+        return JSONResponse(
+            {
+                "probes": [
+                    {"probe_id": pid, "samples": int(n), "last_started": last}
+                    for pid, n, last in rows
+                ]
+            }
+        )
+
     @router.get("/basemap.geojson")
     def basemap(
         request: Request, authorization: Annotated[str | None, Header()] = None
@@ -375,6 +438,28 @@ def mount_dashboard(
 
     app.include_router(router)
     return boards
+
+
+#: The report's texts the page shows besides its own (``dash_*``): one table, report/i18n.py.
+REPORT_KEYS: Final = (
+    "standard",
+    "operator",
+    "group",
+    "criterion",
+    "estimate",
+    "threshold",
+    "samples_needed",
+)
+
+
+def ui_texts(lang: str) -> dict[str, str]:
+    """The page's fixed texts in ``lang`` (the report's translations): each key fills its
+    ``{{key}}`` in index.html; ``texts`` carries them, as JSON, to dashboard.js."""
+    from netmeasure.report.i18n import texts
+
+    table = texts(lang)
+    chosen = {k: v for k, v in table.items() if k.startswith("dash_") or k in REPORT_KEYS}
+    return {**chosen, "lang": lang, "texts": json.dumps(chosen, ensure_ascii=False)}
 
 
 def _new_csrf() -> str:

@@ -12,6 +12,9 @@ import datetime as dt
 from typing import Any, Final
 
 from netmeasure.collector.dashboard.live import LEVELS, LiveEvaluation
+from netmeasure.collector.staleness import age_s, is_stale
+
+__all__ = ["age_s", "compose_state", "map_body", "series_body", "state_part"]
 
 COUNT_RULES: Final = ("min_samples", "min_per_environment", "min_days", "min_hours")
 
@@ -177,6 +180,45 @@ def map_body(
     }
 
 
+#: The metrics the time series shows (rate and latency), in the record's units.
+SERIES_METRICS: Final = ("download", "upload", "latency")
+
+
+def series_body(live: LiveEvaluation, campaign: str | None) -> dict[str, Any]:
+    """/dashboard/api/series: per metric and operator, the mean of the completed tests in
+    each hour of ``started_at`` (UTC) among the rows the standard keeps, with the tests and
+    failures of that hour."""
+    from netmeasure.record import METRIC_UNITS
+
+    with live.lock:
+        version = live.version
+        names = [c["campaign"] for c in live.campaigns()]
+        if live.loaded:
+            _check_campaign(campaign, names)
+        chosen: Any = campaign
+        if campaign is None:
+            chosen = names[0] if names else None
+        elif campaign == "" and None in names:
+            chosen = None
+        rows = live.series(chosen)
+    metrics: dict[str, Any] = {
+        m: {"unit": METRIC_UNITS[m], "operators": {}} for m in SERIES_METRICS
+    }
+    for operator, metric, hour, n, total, failures in rows:
+        if metric not in metrics:
+            continue
+        start = dt.datetime.fromtimestamp(int(hour) * 3600, dt.UTC)
+        metrics[metric]["operators"].setdefault(str(operator), []).append(
+            {
+                "hour": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "mean": (float(total) / n) if n else None,
+                "tests": int(n) + int(failures),
+                "failures": int(failures),
+            }
+        )
+    return {"version": version, "campaign": chosen, "metrics": metrics}
+
+
 def compose_state(
     part: dict[str, Any],
     probes: list[Any],
@@ -200,7 +242,7 @@ def compose_state(
                 "probe_id": pid,
                 "last_seen": last_seen,
                 "age_s": age,
-                "stale": age is None or age > stale_after_s,
+                "stale": is_stale(age, stale_after_s),
                 "samples": f.get("samples", 0),
                 "samples_per_hour": f.get("samples_per_hour", 0),
                 "failures": f.get("failures", 0),
@@ -219,15 +261,3 @@ def compose_state(
         }
     )
     return body
-
-
-def age_s(t: str | None, now: dt.datetime) -> float | None:
-    if not t:
-        return None
-    try:
-        then = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=dt.UTC)
-    return max(0.0, (now - then).total_seconds())

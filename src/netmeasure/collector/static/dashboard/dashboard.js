@@ -7,9 +7,16 @@
   const SVGNS = "http://www.w3.org/2000/svg";
   const POLL_MS = 3000;
   const WORLD = 1000; // Web Mercator world width in SVG units
-  const state = { tag: null, version: -1, data: null, map: null, basemap: null,
+  const state = { tag: null, version: -1, data: null, map: null, basemap: null, seriesVersion: -1,
     view: null, resolution: null, mapVersion: -1, fitted: false };
   const $ = (id) => document.getElementById(id);
+  // the page's fixed texts in its language (report/i18n.py, filled in by the server)
+  let T = {};
+  function tr(key, fallback, values) {
+    let s = T[key] || fallback;
+    for (const [k, v] of Object.entries(values || {})) s = s.split("{" + k + "}").join(String(v));
+    return s;
+  }
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -37,7 +44,7 @@
     if (unit === "ms") return v.toFixed(1) + " ms";
     if (unit === "s") return v.toFixed(0) + " s";
     if (unit === "dBm") return v.toFixed(1) + " dBm";
-    return String(v);
+    return unit ? v + " " + unit : String(v);
   }
   function ago(seconds) {
     if (seconds === null || seconds === undefined) return "never";
@@ -63,11 +70,11 @@
   }
   function requirementName(p) {
     switch (p.requirement) {
-      case "min_samples": return "Samples, total";
-      case "min_per_environment": return "Samples, " + String(p.environment).replace("_", " ");
-      case "min_spacing": return "Spacing ≥ " + p.required + " s per device";
-      case "min_days": return "Days with samples";
-      case "min_hours": return "Hours of the day covered";
+      case "min_samples": return tr("dash_req_total", "Samples, total");
+      case "min_per_environment": return tr("dash_req_env", "Samples, {env}", { env: String(p.environment).replace("_", " ") });
+      case "min_spacing": return tr("dash_req_spacing", "Spacing ≥ {s} s per device", { s: p.required });
+      case "min_days": return tr("dash_req_days", "Days with samples");
+      case "min_hours": return tr("dash_req_hours", "Hours of the day covered");
       default: return p.requirement;
     }
   }
@@ -96,7 +103,7 @@
     try {
       data = await getJSON("/dashboard/api/state?" + query(extra));
     } catch (e) {
-      $("live").textContent = "connection lost, retrying…";
+      $("live").textContent = tr("dash_lost", "connection lost, retrying…");
       $("live").classList.add("stale");
       return;
     }
@@ -106,12 +113,14 @@
       state.data = data;
       render(data);
       if (data.version !== state.mapVersion) await loadMap(false);
+      if (data.version !== state.seriesVersion) await loadSeries();
     }
     const d = state.data;
     if (d) {
       const when = new Date().toLocaleTimeString();
-      $("live").textContent = (d.loaded ? "live" : "reading the database…") + " · " +
-        d.rows_read.toLocaleString() + " rows · checked " + when;
+      $("live").textContent = tr("dash_status", "{state} · {n} rows · checked {t}", {
+        state: d.loaded ? tr("dash_live", "live") : tr("dash_reading", "reading the database…"),
+        n: d.rows_read.toLocaleString(), t: when });
     }
   }
 
@@ -142,20 +151,82 @@
     renderFleet(d);
     const ops = [...new Set(d.groups.map((g) => g.key.operator))];
     const mo = $("map-operator");
-    fillSelect(mo, [{ value: "", label: "all" }, ...ops.map((o) => ({ value: o === null ? "\u0000" : o, label: o === null ? "(none)" : o }))], mo.value || "");
+    fillSelect(mo, [{ value: "", label: tr("dash_all", "all") }, ...ops.map((o) => ({ value: o === null ? "\u0000" : o, label: o === null ? "(none)" : o }))], mo.value || "");
+  }
+
+  // -- drill-down: operator -> its areas -> the area's probes -> a probe's recent tests --------
+  function link(text, onClick) {
+    const a = el("a", { href: "#drill", class: "drill-link" }, text);
+    a.addEventListener("click", (e) => { e.preventDefault(); onClick(); });
+    return a;
+  }
+  function showDrill(path, body) {
+    $("drill").hidden = false;
+    $("drill-path").replaceChildren(...path.flatMap((x, i) => (i ? [" › ", x] : [x])));
+    $("drill-body").replaceChildren(body);
+    $("drill").scrollIntoView();
+  }
+  function drillOperator(op) {
+    state.opFilter = op;
+    $("level").value = "area";
+    state.tag = null; state.seriesVersion = -1;
+    refresh(true);
+  }
+  function crumbs(op, area) {
+    const out = [link(tr("dash_all_operators", "All operators"), () => { state.opFilter = null; $("level").value = "operator"; $("drill").hidden = true; state.tag = null; refresh(true); })];
+    if (op !== undefined) out.push(link(op === null ? "(none)" : op, () => drillOperator(op)));
+    if (area !== undefined) out.push(link(area === null ? "(none)" : area, () => drillArea(op, area)));
+    return out;
+  }
+  async function drillArea(op, area) {
+    const q = new URLSearchParams({ operator: op === null ? "" : op });
+    if (area !== null) q.set("area", area);
+    const camp = $("campaign");
+    if (camp.dataset.ready === "1" && camp.value) q.set("campaign", camp.value);
+    const body = await getJSON("/dashboard/api/probes?" + q.toString());
+    const rows = body.probes.map((p) => el("tr", {},
+      el("td", { class: "id" }, link(p.probe_id, () => drillProbe(p.probe_id, op, area))),
+      el("td", { class: "num" }, p.samples.toLocaleString()),
+      el("td", {}, p.last_started || "—")));
+    const table = el("table", { id: "drill-probes" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, tr("dash_probe", "Probe")),
+        el("th", { scope: "col" }, tr("dash_samples_col", "Samples")),
+        el("th", { scope: "col" }, tr("dash_last_test", "Last test started (UTC)")))),
+      el("tbody", {}, ...rows));
+    showDrill(crumbs(op, area), table);
+  }
+  async function drillProbe(probe, op, area) {
+    const body = await getJSON("/dashboard/api/probe?" + new URLSearchParams({ probe_id: probe, limit: "50" }).toString());
+    const rows = body.tests.map((r) => el("tr", { class: r.ok ? null : "failed" },
+      el("td", {}, r.started_at),
+      el("td", {}, r.metric),
+      el("td", { class: "num" }, r.ok ? fmt(r.value, r.unit) : "—"),
+      el("td", {}, r.ok ? "ok" : (r.error || "failed"))));
+    const table = el("table", { id: "drill-tests" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, tr("dash_started", "Started (UTC)")),
+        el("th", { scope: "col" }, tr("dash_metric", "Metric")),
+        el("th", { scope: "col" }, tr("dash_value", "Value")),
+        el("th", { scope: "col" }, tr("dash_outcome", "Outcome")))),
+      el("tbody", {}, ...rows));
+    const path = op === undefined ? [crumbs()[0]] : crumbs(op, area);
+    path.push(el("span", {}, probe + " — " + tr("dash_recent", "its last {n} tests", { n: body.tests.length })));
+    showDrill(path, table);
   }
 
   function renderCards(d) {
-    const cards = d.groups.map((g) => {
+    const groups = d.level === "area" && state.opFilter !== undefined && state.opFilter !== null
+      ? d.groups.filter((g) => g.key.operator === state.opFilter) : d.groups;
+    const cards = groups.map((g) => {
       const status = g.status === "IN_PROGRESS"
-        ? badge("IN_PROGRESS", "IN PROGRESS — " + g.missing.toLocaleString() + " samples still missing")
+        ? badge("IN_PROGRESS", tr("dash_missing", "IN PROGRESS — {n} samples still missing", { n: g.missing.toLocaleString() }))
         : badge(g.status);
       return el("article", { class: "card " + g.status, "aria-label": groupName(g.key) },
-        el("h3", {}, groupName(g.key)),
+        el("h3", {}, link(groupName(g.key), () => (d.level === "area"
+          ? drillArea(g.key.operator, g.key.area) : drillOperator(g.key.operator)))),
         el("p", {}, status),
-        el("p", {}, (d.plan ? "group-sequential verdict: " : "statistical verdict so far: "), badge(g.criteria_verdict)),
+        el("p", {}, (d.plan ? "group-sequential verdict: " : tr("dash_so_far", "statistical verdict so far: ")), badge(g.criteria_verdict)),
         el("p", { class: d.plan ? "stopping" : "stopping provisional" }, g.stopping),
-        el("p", { class: "muted" }, g.n_samples.toLocaleString() + " samples · " + g.n_probes + (g.n_probes === 1 ? " probe" : " probes")));
+        el("p", { class: "muted" }, tr(g.n_probes === 1 ? "dash_counts_one" : "dash_counts", "{n} samples · {p} probes", { n: g.n_samples.toLocaleString(), p: g.n_probes })));
     });
     if (!cards.length) cards.push(el("p", { class: "muted" }, d.loaded ? "No samples in this campaign yet." : "Reading the collector's database…"));
     $("cards").replaceChildren(...cards);
@@ -224,16 +295,13 @@
       ? "Group-sequential design: " + d.plan.spending + " spending over " + d.plan.looks + " looks, " +
         d.plan.planned_samples.toLocaleString() + " planned samples per group; each bound at its look's nominal level" +
         " (netmeasure evaluate --plan). Verdicts valid for stopping at the first decided look."
-      : "Bounds: one-sided at " + (d.standard.confidence * 100).toFixed(0) +
-        " % each (netmeasure evaluate). Letter: the estimate against the threshold; statistical: the bound. " +
-        "Provisional — not valid for stopping: these bounds hold for one look; create a campaign plan " +
-        "(docs/plan.md) and start the dashboard with --plan CAMPAIGN=FILE to stop at the first decided look.";
+      : tr("dash_note_provisional", "", { c: (d.standard.confidence * 100).toFixed(0) });
   }
 
   function renderFleet(d) {
     const rows = d.fleet.map((p) => el("tr", { class: p.stale ? "stale" : null },
-      el("td", { class: "id" }, p.probe_id),
-      el("td", {}, p.stale ? badge("STALE", "STALE") : badge("LIVE", "live")),
+      el("td", { class: "id" }, link(p.probe_id, () => drillProbe(p.probe_id))),
+      el("td", {}, p.stale ? badge("STALE", tr("dash_stale", "STALE")) : badge("LIVE", tr("dash_live", "live"))),
       el("td", {}, ago(p.age_s)),
       el("td", { class: "num" }, p.samples_per_hour.toLocaleString()),
       el("td", { class: "num" }, p.samples.toLocaleString()),
@@ -242,8 +310,82 @@
       el("td", { class: "num" }, duration(p.upload_lag_s))));
     $("fleet-table").tBodies[0].replaceChildren(...rows);
     const stale = d.fleet.filter((p) => p.stale).length;
-    $("fleet-note").textContent = d.fleet.length + " probes · " + stale +
-      " stale (not heard from for " + duration(d.stale_after_s) + ")";
+    const alert = $("stale-alert");
+    alert.hidden = stale === 0;
+    alert.textContent = stale === 0 ? "" : "⚠ " + tr("dash_stale_alert", "{n} stale: {ids}", {
+      n: stale, t: duration(d.stale_after_s),
+      ids: d.fleet.filter((p) => p.stale).map((p) => p.probe_id).join(", ") });
+    $("fleet-note").textContent = tr("dash_fleet_note", "{n} probes · {s} stale ({t})", {
+      n: d.fleet.length, s: stale, t: duration(d.stale_after_s) });
+  }
+
+  // -- rate and latency over time (our own SVG: nothing fetched from elsewhere) ------------
+  const OPERATOR_COLOURS = ["#1f77b4", "#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#a6761d", "#666666"];
+  function hourText(iso) { return iso.slice(0, 10) + " " + iso.slice(11, 16) + " UTC"; }
+
+  async function loadSeries() {
+    let body;
+    try {
+      body = await getJSON("/dashboard/api/series?" + query({}));
+    } catch (e) {
+      return;
+    }
+    state.seriesVersion = state.data ? state.data.version : -1;
+    const operators = [...new Set(Object.values(body.metrics).flatMap((m) => Object.keys(m.operators)))].sort();
+    const charts = Object.entries(body.metrics).map(([metric, m]) => seriesChart(metric, m, operators));
+    if (!operators.length) charts.splice(0, charts.length, el("p", { class: "muted" }, tr("dash_no_tests", "No completed tests yet.")));
+    $("series-body").replaceChildren(...charts);
+  }
+
+  function seriesChart(metric, m, operators) {
+    const W = 560, H = 200, L = 78, R = 10, T = 10, B = 34;
+    const points = Object.values(m.operators).flat().filter((p) => p.mean !== null);
+    const title = tr("dash_series_" + metric, metric);
+    const fig = el("figure", { class: "series", "data-metric": metric });
+    fig.appendChild(el("figcaption", {}, title + " (" + (m.unit === "bit/s" ? "Mbit/s" : m.unit) + ")"));
+    if (!points.length) { fig.appendChild(el("p", { class: "muted" }, "no completed tests")); return fig; }
+    const times = points.map((p) => Date.parse(p.hour));
+    const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 3600e3);
+    const vmax = Math.max(...points.map((p) => p.mean)) * 1.1 || 1;
+    const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
+    const y = (v) => T + (H - T - B) * (1 - v / vmax);
+    const svg = sv("svg", { class: "series-svg", viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": title });
+    for (let i = 0; i <= 4; i++) {
+      const v = vmax * i / 4;
+      svg.appendChild(sv("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
+      const lab = sv("text", { x: L - 4, y: y(v) + 4, class: "tick", "text-anchor": "end" });
+      lab.textContent = fmt(v, m.unit);
+      svg.appendChild(lab);
+    }
+    for (const [t, anchor] of [[t0, "start"], [t1, "end"]]) {
+      const lab = sv("text", { x: x(t), y: H - 8, class: "tick", "text-anchor": anchor });
+      lab.textContent = hourText(new Date(t).toISOString());
+      svg.appendChild(lab);
+    }
+    operators.forEach((op, i) => {
+      const colour = OPERATOR_COLOURS[i % OPERATOR_COLOURS.length];
+      const pts = (m.operators[op] || []).filter((p) => p.mean !== null);
+      let d = "", prev = null;
+      for (const p of pts) {
+        const t = Date.parse(p.hour);
+        // a gap of more than an hour is a gap in the line, not a straight bridge
+        d += (prev !== null && t - prev <= 3600e3 ? "L" : "M") + x(t).toFixed(1) + " " + y(p.mean).toFixed(1);
+        prev = t;
+      }
+      svg.appendChild(sv("path", { d, class: "line", stroke: colour }));
+      for (const p of pts) {
+        const c = sv("circle", { cx: x(Date.parse(p.hour)).toFixed(1), cy: y(p.mean).toFixed(1), r: 2.2,
+          fill: colour, class: "pt", "data-operator": op, "data-hour": p.hour, "data-mean": p.mean, "data-tests": p.tests });
+        const tt = sv("title", {});
+        tt.textContent = op + " · " + hourText(p.hour) + " — " + fmt(p.mean, m.unit) + " (" + p.tests + " tests, " + p.failures + " failed)";
+        c.appendChild(tt);
+        svg.appendChild(c);
+      }
+    });
+    fig.appendChild(svg);
+    fig.appendChild(el("p", { class: "series-legend" }, ...operators.map((op, i) =>
+      el("span", { class: "key" }, el("span", { class: "swatch", "data-colour": String(i % OPERATOR_COLOURS.length) }), op))));
+    return fig;
   }
 
   // -- the map ----------------------------------------------------------------------------
@@ -345,6 +487,26 @@
     $("map-svg").setAttribute("viewBox", [v.x, v.y, v.w, v.h].map((n) => n.toFixed(4)).join(" "));
     $("map-info").textContent = "H3 resolution " + resolutionFor(v);
     drawPoints();
+    drawScale();
+  }
+  // A scale bar for the map's centre latitude (Web Mercator stretches by 1 / cos(latitude)):
+  // the longest 1, 2 or 5 × 10^k m that fits in a quarter of the map's width.
+  const EQUATOR_M = 40075016.686;
+  function drawScale() {
+    const v = state.view, svg = $("map-svg");
+    const px = Math.min(svg.clientWidth / v.w, svg.clientHeight / v.h); // px per SVG unit
+    if (!px || !isFinite(px)) return;
+    const lat = Math.atan(Math.sinh(Math.PI * (1 - 2 * (v.y + v.h / 2) / WORLD)));
+    const metresPerPx = EQUATOR_M * Math.cos(lat) / WORLD / px;
+    const most = metresPerPx * svg.clientWidth / 4;
+    let len = Math.pow(10, Math.floor(Math.log10(most)));
+    for (const k of [5, 2]) if (len * k <= most) { len *= k; break; }
+    const bar = $("map-scale").querySelector(".bar");
+    bar.style.width = (len / metresPerPx).toFixed(1) + "px"; // CSSOM: allowed by the CSP
+    $("map-scale").querySelector(".label").textContent =
+      len >= 1000 ? (len / 1000).toLocaleString() + " km" : len + " m";
+    $("map-scale").dataset.metres = String(len);
+    $("map-scale").dataset.px = (len / metresPerPx).toFixed(3);
   }
   function zoom(factor) {
     const v = state.view; if (!v) return;
@@ -450,7 +612,7 @@
     $("controls").addEventListener("submit", (e) => e.preventDefault());
     $("map-controls").addEventListener("submit", (e) => e.preventDefault());
     for (const id of ["standard", "campaign", "level"]) {
-      $(id).addEventListener("change", () => { state.tag = null; state.fitted = false; state.mapVersion = -1; refresh(true); });
+      $(id).addEventListener("change", () => { state.tag = null; state.fitted = false; state.mapVersion = -1; state.seriesVersion = -1; refresh(true); });
     }
     $("map-colour").addEventListener("change", () => {
       if ($("map-colour").value === "verdict") loadMap(true); else if (state.map) drawMap();
@@ -479,6 +641,7 @@
   }
 
   async function start() {
+    try { T = JSON.parse(document.body.dataset.texts || "{}"); } catch (e) { T = {}; }
     wire();
     // the outlines load while the numbers do; the map is drawn again once they are here
     const outlines = loadBasemap().catch(() => { /* the samples are drawn without them */ });
