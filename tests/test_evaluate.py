@@ -153,6 +153,7 @@ def test_invalid_values_are_counted_not_dropped(tmp_path: Path) -> None:
         "interrupted": 1,
         "duplicate": 0,
         "test_system": 0,
+        "clock_unsynced": 0,
     }
     assert crit(ev(tmp_path, rows), 0, "dl-mean").n == 1
     assert crit(ev(tmp_path, rows), 0, "access-failure").n == 2  # the connect failure counts

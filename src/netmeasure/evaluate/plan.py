@@ -209,6 +209,7 @@ class Plan:
                   THEN 'technology'
                 WHEN NOT ok AND {self._error_in("interrupted")} THEN 'interrupted'
                 WHEN NOT ok AND {self._error_in("test_system")} THEN 'test_system'
+                WHEN clock_synced = FALSE THEN 'clock_unsynced'
                 ELSE NULL
               END AS _excluded
             FROM ({self.deduplicated_sql(any_duplicates)}) AS r"""
@@ -612,22 +613,46 @@ class Plan:
         need = self.std.sampling.min_spacing_s
         if need is None:
             return None
-        d = self.dialect
         # One row of the sampling metric is one test (a throughput run writes one download);
         # gaps are per device, whatever group its tests fall in. The times in microseconds
         # once, before the window (converted in it, they would be converted twice a row).
         # Tests of one device at one instant in two groups: the group order breaks the
         # tie (the gap of 0 counts in the group sorted later), in spacing_by_sort too.
         gap = f"(_us - lag(_us) OVER (PARTITION BY probe_id ORDER BY {self._time_order()})) / 1e6"
-        times = (
-            f"SELECT {self._group_list()}probe_id, {d.epoch_us('started_at')} AS _us"
-            f" FROM s WHERE {self._sampling()}"
-        )
+        times = self._spacing_times()
         group = f" GROUP BY {', '.join(self.gcols)}" if self.gcols else ""
         return (
             f"SELECT {self.gkey()}, count(*) FILTER (WHERE gap < {need!r}), min(gap) FROM ("
             f"SELECT {self._group_list()}{gap} AS gap FROM ({times}) AS u) AS t{group}"
         )
+
+    def _spacing_times(self) -> str:
+        """The sampling tests (group columns, probe_id, ``_us``): each test's time in
+        microseconds as the spacing reads it. A test with a ``boot_id`` and a
+        ``monotonic_s`` is placed by its monotonic clock: the boot's monotonic time plus
+        one offset per (device, boot), the wall-minus-monotonic offset of the boot's
+        latest test (the one most likely after the clock synchronised). So two tests of one
+        boot are ``monotonic_s`` apart, whatever the wall clock did between them (a clock
+        ahead then stepped back, issue 23), and are ordered as they ran; any other test,
+        and a pair across boots, is placed by its wall time. Without the two columns
+        (older probes, imports) every test is at its wall time, as before."""
+        d = self.dialect
+        mono = "CAST(round(monotonic_s * 1e6) AS BIGINT)"
+        # DESC puts the boot's latest test first; the wall time breaks a tie
+        boot = (
+            "PARTITION BY probe_id, boot_id, monotonic_s IS NULL"
+            " ORDER BY monotonic_s DESC, _wall DESC"
+        )
+        placed = (
+            "CASE WHEN boot_id IS NOT NULL AND monotonic_s IS NOT NULL"
+            f" THEN first_value(_wall - _mono) OVER ({boot}) + _mono ELSE _wall END"
+        )
+        inner = (
+            f"SELECT {self._group_list()}probe_id, boot_id, monotonic_s,"
+            f" {d.epoch_us('started_at')} AS _wall, {mono} AS _mono"
+            f" FROM s WHERE {self._sampling()}"
+        )
+        return f"SELECT {self._group_list()}probe_id, {placed} AS _us FROM ({inner}) AS w"
 
     def _group_order(self) -> str:
         """The groups' order (the spacing's tie-break; the same in both its ways)."""
@@ -671,9 +696,8 @@ class Plan:
             groups_sql = f"SELECT 0, {self.gkey()}"
             join, group = "", "CAST(0 AS BIGINT)"
         times_sql = (
-            f"SELECT dv._p, {d.epoch_us('s.started_at')} AS _us, {group} AS _g FROM s"
-            f" JOIN _spacing_devices AS dv ON {on[0]} {join}"
-            f" WHERE {self._sampling('s.')} ORDER BY 1, 2, 3"
+            f"SELECT dv._p, s._us, {group} AS _g FROM ({self._spacing_times()}) AS s"
+            f" JOIN _spacing_devices AS dv ON {on[0]} {join} ORDER BY 1, 2, 3"
         )
         return SortedTimes(tuple(setup), groups_sql, times_sql, float(need))
 

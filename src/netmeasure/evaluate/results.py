@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, TextIO, TypedDict
 
 # the exclusion reasons are the record's vocabulary (record/vocab.py), re-exported here
 from netmeasure.record.vocab import EXCLUSION_REASONS as EXCLUSION_REASONS
+from netmeasure.record.vocab import EXCLUSION_REASONS_SHOWN_IF_ANY
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 
@@ -278,7 +279,11 @@ class GroupResult:
             "key": self.key,
             "verdict": self.verdict,
             "n_samples": self.n_samples,
-            "excluded": dict(self.excluded),
+            "excluded": {
+                r: n
+                for r, n in self.excluded.items()
+                if n or r not in EXCLUSION_REASONS_SHOWN_IF_ANY
+            },
             "sampling": [s.to_json() for s in self.sampling],
             "criteria": [c.to_json() for c in self.criteria],
             "letter_verdict": self.letter_verdict,

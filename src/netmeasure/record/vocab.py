@@ -68,11 +68,17 @@ ENVIRONMENTS: Final = ("indoor", "outdoor_fixed", "outdoor_mobile")
 
 #: Why evaluate does not use a row, in the order the rules are applied (docs/evaluate.md).
 #: ``test_system``: a failure of the measuring set-up (the error classes whose outcome is
-#: ``test_system``), never charged to the operator.
+#: ``test_system``), never charged to the operator. ``clock_unsynced``: a row whose probe
+#: never synchronised its clock (``clock_synced = false``): its time cannot be trusted
+#: (issue 23); a row without the fact (NULL: older probes, imports) is used.
 EXCLUSION_REASONS: Final = (
     "technology",
     "invalid_value",
     "interrupted",
     "duplicate",
     "test_system",
+    "clock_unsynced",
 )
+#: The exclusion reasons added after evaluate's JSON was published: its ``excluded`` shows
+#: each only when some row has it, so the JSON of data without them stays the same.
+EXCLUSION_REASONS_SHOWN_IF_ANY: Final = ("clock_unsynced",)

@@ -95,6 +95,7 @@ EN: Final[dict[str, str]] = {
     "signature": "Signature and date",
     "excl_test_system": "test-system failure (test server busy or 5xx, probe tool missing or"
     " crashing): not charged to the operator",
+    "excl_clock_unsynced": "probe clock never synchronised: time not trusted",
     "not_measured": "NOT MEASURED",
     "no_criterion": "the standard has no criterion for this indicator",
     "not_measured_note": "An indicator NOT MEASURED has no sample of its metric in these data:"
@@ -391,6 +392,7 @@ VI: Final[dict[str, str]] = {
     "signature": "Chữ ký và ngày ký",
     "excl_test_system": "lỗi của hệ thống đo (máy chủ đo bận hoặc lỗi 5xx, công cụ đo thiếu"
     " hoặc bị lỗi): không tính cho doanh nghiệp",
+    "excl_clock_unsynced": "đồng hồ thiết bị đo chưa được đồng bộ: thời gian không tin cậy",
     "not_measured": "CHƯA ĐO",
     "no_criterion": "quy chuẩn không có tiêu chí cho chỉ tiêu này",
     "not_measured_note": "Chỉ tiêu CHƯA ĐO không có mẫu đo nào trong dữ liệu này: chỉ tiêu"

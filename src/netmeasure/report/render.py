@@ -29,6 +29,7 @@ from netmeasure.evaluate.results import (
     GroupResult,
     Method,
 )
+from netmeasure.record.vocab import EXCLUSION_REASONS_SHOWN_IF_ANY
 from netmeasure.report import charts
 from netmeasure.report.attention import (
     AUDIT_GROUPS,
@@ -274,7 +275,11 @@ def _group_view(
         "sections": sections,
         "not_measured": not all(c["measured"] for c in crits),
         "sampling": sampling,
-        "excluded": [(t.get("excl_" + r, r), f.integer(n)) for r, n in g.excluded.items()],
+        "excluded": [
+            (t.get("excl_" + r, r), f.integer(n))
+            for r, n in g.excluded.items()
+            if n or r not in EXCLUSION_REASONS_SHOWN_IF_ANY
+        ],
     }
 
 

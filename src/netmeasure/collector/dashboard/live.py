@@ -76,6 +76,7 @@ READ_COLUMNS: Final = (
     "technology",
     "latitude",
     "longitude",
+    "clock_synced",  # a never-synchronised clock's rows are excluded (issue 23)
 )
 QUANTILES: Final = ("median", "percentile")
 #: The map's hexagons are kept at this H3 resolution; coarser ones are their parents.
