@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end on the embedded defaults — a probe against an iperf3
-# server on this machine, evaluate against QCVN 126, and the compliance PDF in English and
-# Vietnamese. Nothing leaves the machine.
+# `make demo`: the main job end to end on the embedded defaults — a probe timing file
+# transfers (QCVN 126's method) against the shipped test server (Debian's nginx) on this
+# machine, evaluate against QCVN 126, and the compliance PDF in English and Vietnamese.
+# Nothing leaves the machine.
 set -euo pipefail
 out=${1:-demo-out}
 nm=${NETMEASURE:-.venv/bin/netmeasure}
@@ -9,14 +10,18 @@ port=5399
 rm -rf "$out"
 mkdir -p "$out"
 
-iperf3 --server --port "$port" >"$out/iperf3-server.log" 2>&1 &
+# nginx drops its workers to "nobody" when run as root: a prefix they can read
+prefix=$(mktemp -d /tmp/netmeasure-demo-server-XXXXXX)
+chmod 755 "$prefix"
+bash probes/test-server/start.sh "$prefix" --listen "127.0.0.1:$port" --object 10MB \
+  >"$out/test-server.log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null || true' EXIT
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$(readlink -f "$prefix/files")" "$prefix"' EXIT
 for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
 
 echo "== pre-flight"
 "$nm" probe check probes/campaigns/demo-local.toml --store "$out/samples.db" || true
-echo "== probe run (3 rounds: iperf3 download + upload, latency)"
+echo "== probe run (3 rounds: file download + upload, latency)"
 "$nm" probe run probes/campaigns/demo-local.toml --store "$out/samples.db"
 "$nm" samples list --store "$out/samples.db" -n 5
 "$nm" samples export --store "$out/samples.db" --format csv -o "$out/samples.csv"

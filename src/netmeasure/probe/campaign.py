@@ -64,6 +64,9 @@ class ProbeSection:
     # systemd-timesyncd's flag file, when synchronisation is to be read from it (default:
     # the kernel's NTP state, which timesyncd, chrony and ntpd keep)
     clock_sync_flag: str | None = None
+    # true: the campaign vouches for the system clock where the kernel reports no NTP state
+    # (a container, a VM disciplined by its host): its samples count as synchronised
+    clock_trusted: bool = False
     # true: each test's own modem (the one whose port it is bound to or routed by); false: no
     # radio facts; an index, IMEI or device path: that modem (per test: [[tests]] modem = ...)
     modem: bool | int | str = True
@@ -525,7 +528,9 @@ class CampaignRunner:
         """The clock's state for the next samples; once it is synchronised, the samples of
         this boot taken before are re-timed from the monotonic clock (a step moved the wall
         clock, not the monotonic one)."""
-        state = clock.clock_state(self.campaign.probe.clock_sync_flag)
+        state = clock.clock_state(
+            self.campaign.probe.clock_sync_flag, trusted=self.campaign.probe.clock_trusted
+        )
         if state.synced is False and not self._unsynced_seen:
             self._unsynced_seen = True
             self.on_event({"event": "clock", "message": f"clock {state.detail}: samples marked"})
@@ -547,12 +552,12 @@ class CampaignRunner:
         is years behind (ClockWrong). False when stopped while waiting."""
         probe = self.campaign.probe
         deadline = time.monotonic() + probe.clock_wait_s
-        state = clock.clock_state(probe.clock_sync_flag)
+        state = clock.clock_state(probe.clock_sync_flag, trusted=probe.clock_trusted)
         while state.synced is False and time.monotonic() < deadline:
             self.on_event({"event": "waiting", "reason": f"clock {state.detail}"})
             if self.stop.wait(min(5.0, max(0.1, deadline - time.monotonic()))):
                 return False
-            state = clock.clock_state(probe.clock_sync_flag)
+            state = clock.clock_state(probe.clock_sync_flag, trusted=probe.clock_trusted)
         now = dt.datetime.now(dt.UTC)
         if now.year < clock.EARLIEST_YEAR:
             raise ClockWrong(
@@ -593,7 +598,10 @@ class CampaignRunner:
             modems=section.modems,
             stop=threading.Event(),
             clock_stamp=lambda: clock.stamp(
-                clock.clock_state(self.campaign.probe.clock_sync_flag), self.boot_id
+                clock.clock_state(
+                    self.campaign.probe.clock_sync_flag, trusted=self.campaign.probe.clock_trusted
+                ),
+                self.boot_id,
             ),
         )
         sampler.start()
@@ -630,7 +638,8 @@ class CampaignRunner:
         while (
             window is not None
             and self._clock_required
-            and clock.clock_state(probe.clock_sync_flag).synced is False
+            and clock.clock_state(probe.clock_sync_flag, trusted=probe.clock_trusted).synced
+            is False
         ):
             self.on_event({"event": "waiting", "reason": "a synchronised clock for the window"})
             if self.stop.wait(5):

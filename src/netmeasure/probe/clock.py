@@ -68,11 +68,15 @@ def kernel_synced() -> bool | None:
     return state != TIME_ERROR and not tx.status & STA_UNSYNC
 
 
-def clock_state(sync_flag: str | None = None) -> ClockState:
-    """Whether the wall clock can be trusted now, and why."""
+def clock_state(sync_flag: str | None = None, *, trusted: bool = False) -> ClockState:
+    """Whether the wall clock can be trusted now, and why. ``trusted``: the campaign vouches
+    for the clock where the kernel keeps no NTP state of its own (a container or a virtual
+    machine whose host disciplines the clock): a clock years behind is refused even then."""
     now = dt.datetime.now(dt.UTC)
     if now.year < EARLIEST_YEAR:
         return ClockState(False, f"the clock reads {now:%Y-%m-%d}: years behind")
+    if trusted:
+        return ClockState(True, "trusted by the campaign ([probe] clock_trusted)")
     if sync_flag:
         if Path(sync_flag).exists():
             return ClockState(True, f"synchronised ({sync_flag} exists)")

@@ -16,11 +16,11 @@ from netmeasure.store import SampleStore, check_writable
 __all__ = ["CheckResult", "check_clock", "run_checks"]
 
 
-def check_clock(sync_flag: str | None = None) -> CheckResult:
+def check_clock(sync_flag: str | None = None, *, trusted: bool = False) -> CheckResult:
     """FAIL while the clock is not synchronised: every sample's time, the spacing and the
     days of a campaign depend on it (a Raspberry Pi has no real-time clock)."""
     now = dt.datetime.now(dt.UTC)
-    state = clock_state(sync_flag)
+    state = clock_state(sync_flag, trusted=trusted)
     if state.synced is False:
         return CheckResult(
             "clock",
@@ -61,7 +61,9 @@ def run_checks(campaign: Campaign, store_path: Path) -> list[CheckResult]:
         outbox = check_outbox(store_path)
         if outbox is not None:
             results.append(outbox)
-    results.append(check_clock(campaign.probe.clock_sync_flag))
+    results.append(
+        check_clock(campaign.probe.clock_sync_flag, trusted=campaign.probe.clock_trusted)
+    )
     for i, spec in enumerate(campaign.tests):
         for r in runner_for(spec).check(spec):
             results.append(CheckResult(f"tests[{i}] {r.name}", r.status, r.detail))
