@@ -33,6 +33,8 @@ def make_db(path: Path, n: int) -> None:
     connect(f"sqlite:///{path}").close()
     db = sqlite3.connect(path, isolation_level=None)
     cols = ", ".join(ALL_COLUMNS)
+    # every column after the location is empty (radio, host, clock state: the record's own)
+    nulls = ", ".join(["NULL"] * (len(ALL_COLUMNS) - ALL_COLUMNS.index("longitude") - 1))
     db.execute("BEGIN")
     db.execute(f"""
         WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {n - 1}),
@@ -55,7 +57,7 @@ def make_db(path: Path, n: int) -> None:
                'Ba Dinh', CASE probe % 3 WHEN 0 THEN 'Viettel' WHEN 1 THEN 'VNPT'
                                ELSE 'MobiFone' END,
                '5G-SA', 21.0 + probe / 1000.0, 105.8 + probe / 1000.0,
-               NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2026-11-01T00:00:00.000000Z'
+               {nulls}, '2026-11-01T00:00:00.000000Z'
         FROM t""")
     db.execute("COMMIT")
     db.close()

@@ -320,6 +320,8 @@ def comparable(result: dict[str, Any], std: Standard) -> dict[str, Any]:
     if clustered:
         out.pop("verdict")
     out["standard"].pop("indicators", None)  # after issue 22
+    for k in ("notes", "notes_vi", "authority_vi", "source_vi", "unverified_vi"):
+        out["standard"].pop(k, None)  # the standard's texts in both languages: issue 25
     for g in out["groups"]:
         if clustered:
             g.pop("verdict")
