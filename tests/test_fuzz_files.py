@@ -540,6 +540,22 @@ def test_corrupted_stores_never_crash(
     no_internal_error(netmeasure("evaluate", "--standard", "malaysia-5g", store), (0, 1, 2, 3))
 
 
+def test_a_store_whose_ok_flag_is_infinite_is_listed(
+    tmp_path: Path, good_store: Path, netmeasure: Netmeasure
+) -> None:
+    """Found by the fuzz test above: ``ok`` holding 1e308 or infinity (SQLite keeps any type)
+    made ``samples list`` sum it and crash converting infinity to an integer."""
+    store = tmp_path / "s.db"
+    shutil.copy(good_store, store)
+    con = sqlite3.connect(store)
+    con.execute("UPDATE samples SET ok = ? WHERE rowid % 3 = 0", (float("inf"),))
+    con.commit()
+    con.close()
+    res = netmeasure("samples", "list", "--store", store)
+    no_internal_error(res, (0,))
+    assert "12 samples in 4 tests" in res.stdout, res.stdout
+
+
 # -- regressions: every crashing input of issue 12 in this area ----------------------------
 
 

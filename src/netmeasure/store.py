@@ -396,7 +396,10 @@ class SampleStore:
     def counts(self) -> Counts:
         by_metric: dict[str, tuple[int, int]] = {}
         for metric, ok, failed in self._db.execute(
-            "SELECT metric, sum(ok), sum(1 - ok) FROM samples GROUP BY metric ORDER BY metric"
+            # a flag as SQLite reads it (a damaged or hand-edited store may hold 1e308 or text
+            # in ok): every row counted once, as ok or failed, in integers
+            "SELECT metric, sum(CASE WHEN ok THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN ok THEN 0 ELSE 1 END) FROM samples GROUP BY metric ORDER BY metric"
         ):
             by_metric[metric] = (int(ok), int(failed))
         tests, first, last = self._db.execute(
