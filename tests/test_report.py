@@ -19,9 +19,8 @@ from pypdf import PdfReader
 
 from conftest import Netmeasure
 from netmeasure.evaluate import evaluate
-from netmeasure.report import render
 from netmeasure.report.i18n import EN, VI
-from netmeasure.report.render import AUDIT_FIELDS, build_charts
+from netmeasure.report.render import AUDIT_FIELDS, build_charts, render
 from netmeasure.standard import load_standard
 from netmeasure.synthetic import Truth, campaign
 

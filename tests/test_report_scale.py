@@ -17,9 +17,8 @@ from pypdf import PdfReader
 
 from netmeasure.evaluate import evaluate
 from netmeasure.evaluate.results import Evaluation
-from netmeasure.report import render
 from netmeasure.report.attention import FULL_GROUPS, TABLE_ROWS, attention_order
-from netmeasure.report.render import build_charts
+from netmeasure.report.render import build_charts, render
 from netmeasure.standard import load_standard
 from netmeasure.synthetic import Truth, campaign
 

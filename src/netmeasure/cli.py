@@ -1249,8 +1249,10 @@ def report(
     """
     try:  # the report extra brings analysis too: name it, whichever module is missing
         from netmeasure.evaluate import evaluate as run_evaluation
-        from netmeasure.report import render
-        from netmeasure.report.render import check_writable
+
+        # the function from its module: once any code has imported netmeasure.report.render,
+        # the package's attribute ``render`` is that module, not the function
+        from netmeasure.report.render import check_writable, render
     except ModuleNotFoundError as exc:
         if (missing := missing_extra(exc)) is None:
             raise
