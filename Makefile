@@ -18,6 +18,8 @@ SYSTEM_TOOLS += Rscript:r-base-core
 # The http runner's tool (curl) and the shipped test server (nginx-light, probes/test-server);
 # chrt runs the testbed's probes and server on SCHED_FIFO.
 SYSTEM_TOOLS += curl:curl nginx:nginx-light chrt:util-linux
+# The latency delay line's ground truth: a kernel capture on the client's device.
+SYSTEM_TOOLS += tcpdump:tcpdump
 SYSTEM_LIBS := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
 	libharfbuzz-subset.so.0:libharfbuzz-subset0
 # The dashboard's tests drive Debian's headless chromium (Playwright with executable_path).
