@@ -713,6 +713,16 @@ def standards_list() -> int:
     return ExitStatus.SUCCESS
 
 
+#: evaluate's and report's --param: one option, one help text.
+_param_option = click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A standard parameter with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
+)
+
+
 @standards.command("show")
 @click.argument("standard")
 @click.option(
@@ -902,13 +912,7 @@ def _engine_kwargs(engine: str, master: str, conf: tuple[str, ...]) -> dict[str,
     help="A shipped standard's id (see 'standards list') or a standard file.",
 )
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area' (also: day, hour).")
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A standard parameter with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
-)
+@_param_option
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON (docs/contracts.md §4)."
 )
@@ -1205,13 +1209,7 @@ def _print_group_summary(groups: Sequence[GroupResult]) -> None:
     " conditions and signatory printed on the report (docs/report.md, Issuer).",
 )
 @click.option("--group-by", help="Columns to group by, e.g. 'operator,area'.")
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A standard parameter with its unit, e.g. max_down='250 Mbit/s' (de-bnetza-fixed).",
-)
+@_param_option
 @click.option(
     "--plan",
     "plan_file",
